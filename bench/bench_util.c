@@ -1,0 +1,119 @@
+/* Timing, resident-memory and input helpers shared by the benchmarks and the command. */
+#include "bench_util.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <string.h>
+#include <time.h>
+
+double bench_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static size_t status_kib(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kib = 0, klen = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, klen)) {
+            kib = (size_t)strtoull(line + klen, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+size_t bench_rss_bytes(void) { return status_kib("VmRSS:") * 1024; }
+size_t bench_peak_rss_bytes(void) { return status_kib("VmHWM:") * 1024; }
+
+int bench_peak_reset(void) {
+#ifdef __GLIBC__
+    malloc_trim(0); /* hand freed heap pages back, so the next run's pages count as its own */
+#endif
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed) {
+    size_t count = (size_t)(n * heads * d);
+    float *f = malloc(count * sizeof(float));
+    void *buf = malloc(count * lc_dtype_size(t));
+    if (!f || !buf) {
+        fprintf(stderr, "out of memory for a %lld x %lld x %lld tensor\n", (long long)n, (long long)heads, (long long)d);
+        exit(1);
+    }
+    lc_rng_fill_normal(f, count, seed, 0, 0.0f, 1.0f, 0);
+    lc_convert(buf, t, f, LC_F32, count);
+    free(f);
+    return lc_tensor_bshd(buf, t, 1, n, heads, d);
+}
+
+lc_tensor bench_tensor_zeros(lc_dtype t, int64_t n, int64_t heads, int64_t d) {
+    void *buf = calloc((size_t)(n * heads * d), lc_dtype_size(t));
+    if (!buf) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return lc_tensor_bshd(buf, t, 1, n, heads, d);
+}
+
+void bench_tensor_free(lc_tensor *t) {
+    free(t->data);
+    t->data = NULL;
+}
+
+double bench_sgemm_gflops(int n, int reps) {
+    float *a = malloc(sizeof(float) * (size_t)n * (size_t)n), *b = malloc(sizeof(float) * (size_t)n * (size_t)n),
+          *c = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+    lc_rng_fill_uniform(a, (size_t)n * (size_t)n, 1, 0, -1, 1, 0);
+    lc_rng_fill_uniform(b, (size_t)n * (size_t)n, 2, 0, -1, 1, 0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n); /* warm up */
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = bench_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        t = bench_now() - t;
+        if (t < best) best = t;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * n * (double)n * n / best * 1e-9;
+}
+
+int bench_parse_lengths(const char *text, int64_t *out, int max) {
+    int count = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v <= 0) return -1;
+        if (*end == 'K' || *end == 'k') v *= 1024, end++;
+        else if (*end == 'M' || *end == 'm') v *= 1024 * 1024, end++;
+        if (count == max) return -1;
+        out[count++] = v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return count;
+}
+
+const char *bench_bytes_str(double bytes, char *buf, size_t n) {
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 6) bytes /= 1024, u++;
+    snprintf(buf, n, u == 0 ? "%.0f %s" : "%.1f %s", bytes, unit[u]);
+    return buf;
+}

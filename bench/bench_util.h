@@ -1,0 +1,35 @@
+/* Timing, resident-memory and input helpers shared by the benchmarks and the longctx
+ * command. */
+#ifndef LONGCTX_BENCH_UTIL_H
+#define LONGCTX_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "longctx.h"
+
+double bench_now(void); /* seconds, monotonic */
+
+/* Resident memory: current, and the peak since the last bench_peak_reset(). The reset
+ * uses /proc/self/clear_refs ("5"); when it is unavailable the peak is the process's. */
+size_t bench_rss_bytes(void);
+size_t bench_peak_rss_bytes(void);
+int bench_peak_reset(void);
+
+/* A [1, n, heads, d] tensor of the given dtype filled with normal draws (mean 0, sd 1)
+ * under seed; the buffer is owned by the returned view (free with bench_tensor_free). */
+lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed);
+lc_tensor bench_tensor_zeros(lc_dtype t, int64_t n, int64_t heads, int64_t d);
+void bench_tensor_free(lc_tensor *t);
+
+/* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
+double bench_sgemm_gflops(int n, int reps);
+
+/* Parses "1K,2K,64K" or "1024,2048" into lengths (K = 1024, M = 1048576). Returns the
+ * count, or -1 on bad text. */
+int bench_parse_lengths(const char *text, int64_t *out, int max);
+
+/* "1.5 GiB", "512 KiB" into buf. */
+const char *bench_bytes_str(double bytes, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,9 @@
+/* longctx: every technique that lets language models handle very long contexts. */
+#ifndef LONGCTX_H
+#define LONGCTX_H
+
+#include "longctx/core.h"
+#include "longctx/mask.h"
+#include "longctx/attention.h"
+
+#endif

@@ -1,0 +1,56 @@
+/* Exact attention on the CPU: the float64 reference and the tiled flash kernel.
+ *
+ *   out[b, i, h, :] = sum_j softmax_j(s_ij) v[b, j, h_kv, :]   over keys j the mask allows
+ *   s_ij = cap * tanh(scale * q_i.k_j / cap)   (soft-capping, Gemma 2), or scale * q_i.k_j
+ *   lse[b, h, i] = log sum_j exp(s_ij)
+ *
+ * with h_kv = h / (heads_q / heads_kv) (GQA; MQA when heads_kv = 1). A row whose keys are
+ * all masked gives out = 0 and lse = -inf (never NaN). See docs/attention.md. */
+#ifndef LONGCTX_ATTENTION_H
+#define LONGCTX_ATTENTION_H
+
+#include "longctx/core.h"
+#include "longctx/mask.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lc_attention {
+    lc_tensor q;   /* [batch, n_q,  heads_q,  d_k] */
+    lc_tensor k;   /* [batch, n_kv, heads_kv, d_k] */
+    lc_tensor v;   /* [batch, n_kv, heads_kv, d_v] */
+    lc_tensor out; /* [batch, n_q,  heads_q,  d_v], written */
+    float *lse;    /* optional, written: contiguous [batch, heads_q, n_q], natural log */
+    float scale;   /* 0: 1/sqrt(d_k) */
+    float softcap; /* 0: off; > 0: scores become softcap * tanh(score / softcap) */
+    lc_mask mask;
+    int threads;   /* 0: lc_threads_default() */
+    lc_isa isa;    /* LC_ISA_AUTO: the best vector path the CPU has */
+} lc_attention;
+
+/* Checks every field; the sentence names the first wrong one. */
+lc_status lc_attention_check(const lc_attention *a);
+
+/* Reference: materialises each head's n_q x n_kv score matrix in float64 and accumulates
+ * in float64. Refuses with LC_ENOMEM, naming the bytes, when that matrix would exceed
+ * max_score_bytes (0: no limit). */
+lc_status lc_attention_naive(const lc_attention *a, size_t max_score_bytes);
+
+/* Flash attention (Dao et al. 2022, online softmax of Milakov & Gimelshein 2018): tiles of
+ * queries and keys, never an n x n matrix; empty tiles are skipped, so the cost follows
+ * the mask. Needs lc_attention_flash_workspace_size(a) bytes of caller memory, which is
+ * bounded by the tile sizes and the thread count, not by the sequence length. */
+size_t lc_attention_flash_workspace_size(const lc_attention *a);
+lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes);
+
+/* Convenience: lc_attention_flash with a workspace it allocates and frees itself. */
+lc_status lc_attention_flash_alloc(const lc_attention *a);
+
+/* Score pairs the mask allows, summed over batch and heads (for FLOP counts). */
+int64_t lc_attention_active_pairs(const lc_attention *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

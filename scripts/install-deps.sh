@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages longctx needs, only those missing, and says which.
+# Run as root (or with sudo available). Safe to run again: it does nothing when all is there.
+set -euo pipefail
+
+packages=(
+  build-essential          # gcc, make, libc headers
+  cmake                    # the build
+  pkg-config               # finds OpenBLAS and cJSON
+  libopenblas-openmp-dev   # cblas sgemm for the CPU kernels (OpenMP threading)
+  libcjson-dev             # JSON output of benchmarks and commands
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all Debian packages present (${packages[*]})" >&2
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${missing[*]}" >&2

@@ -1,0 +1,178 @@
+/* Flash attention on the CPU (Dao et al. 2022, Algorithm 1; online softmax of Milakov and
+ * Gimelshein 2018). For one (batch, head, query tile) a thread keeps the running row
+ * maximum m, the running sum l and the unnormalised output O, and for each key tile the
+ * mask does not rule out:
+ *
+ *     S  = (scale Q) K^T                          (OpenBLAS sgemm on the tile)
+ *     S  = cap tanh(S / cap), masked entries -inf
+ *     m' = max(m, rowmax S);  P = exp(S - m');  l = l e^{m - m'} + rowsum P
+ *     O  = O e^{m - m'} + P V                     (sgemm, beta = 1)
+ *
+ * and finally out = O / l, lse = m + log l. Memory beyond inputs and output is the
+ * per-thread tile workspace, independent of the sequence length. Each query tile is
+ * computed by one thread from start to end, so results do not depend on thread count. */
+#include "longctx/attention.h"
+#include "flash_ops.h"
+#include "tensor_io.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { TILE_Q = 128, TILE_K = 256, ALIGN = 64 };
+
+static size_t round_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+
+/* One thread's scratch, carved from the caller's workspace. */
+typedef struct tile_ws {
+    float *q;    /* TILE_Q x dk, pre-scaled */
+    float *k;    /* TILE_K x dk */
+    float *v;    /* TILE_K x dv */
+    float *s;    /* TILE_Q x TILE_K: scores, then probabilities */
+    float *o;    /* TILE_Q x dv: unnormalised output */
+    float *m, *l; /* TILE_Q each */
+    uint8_t *mask; /* TILE_Q x TILE_K */
+} tile_ws;
+
+static size_t thread_ws_bytes(int64_t dk, int64_t dv) {
+    return round_up(sizeof(float) * TILE_Q * (size_t)dk) + round_up(sizeof(float) * TILE_K * (size_t)dk) +
+           round_up(sizeof(float) * TILE_K * (size_t)dv) + round_up(sizeof(float) * TILE_Q * TILE_K) +
+           round_up(sizeof(float) * TILE_Q * (size_t)dv) + 2 * round_up(sizeof(float) * TILE_Q) + round_up(TILE_Q * TILE_K);
+}
+
+static tile_ws carve(uint8_t *base, int64_t dk, int64_t dv) {
+    tile_ws w;
+    w.q = (float *)base, base += round_up(sizeof(float) * TILE_Q * (size_t)dk);
+    w.k = (float *)base, base += round_up(sizeof(float) * TILE_K * (size_t)dk);
+    w.v = (float *)base, base += round_up(sizeof(float) * TILE_K * (size_t)dv);
+    w.s = (float *)base, base += round_up(sizeof(float) * TILE_Q * TILE_K);
+    w.o = (float *)base, base += round_up(sizeof(float) * TILE_Q * (size_t)dv);
+    w.m = (float *)base, base += round_up(sizeof(float) * TILE_Q);
+    w.l = (float *)base, base += round_up(sizeof(float) * TILE_Q);
+    w.mask = base;
+    return w;
+}
+
+size_t lc_attention_flash_workspace_size(const lc_attention *a) {
+    if (lc_attention_check(a)) return 0;
+    return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(a->q.shape[3], a->v.shape[3]);
+}
+
+/* Rows [i0, i0+rows) of one (b, h) into dst (row stride `ld`), times mul. */
+static void load_rows(const lc_flash_ops *ops, float *dst, int64_t ld, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h, float mul) {
+    size_t es = lc_dtype_size(t->dtype);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)lc_tensor_offset(t, b, s0 + r, h, 0) * es;
+        ops->load_row(dst + r * ld, src, t->dtype, t->stride[3], t->shape[3], mul);
+    }
+}
+
+/* Online-softmax update of one tile's rows; leaves P in w->s and rescales O. */
+static void softmax_tile(const lc_flash_ops *ops, const tile_ws *w, int64_t rows, int64_t cols, int64_t dv) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *s = w->s + r * TILE_K;
+        float m_old = w->m[r], m_new = ops->row_max(s, cols);
+        if (m_old > m_new) m_new = m_old;
+        if (m_new == -INFINITY) { /* every key so far masked: contributes nothing */
+            memset(s, 0, sizeof(float) * (size_t)cols);
+            continue;
+        }
+        float alpha = expf(m_old - m_new); /* 0 when m_old = -inf */
+        float sum = ops->exp_sum(s, cols, m_new);
+        w->l[r] = w->l[r] * alpha + sum;
+        w->m[r] = m_new;
+        if (alpha != 1.0f) {
+            float *o = w->o + r * dv;
+            for (int64_t d = 0; d < dv; d++) o[d] *= alpha;
+        }
+    }
+}
+
+/* One (batch, head, query tile), start to finish. */
+static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const tile_ws *w, int64_t b, int64_t h, int64_t i0, float scale) {
+    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dk = a->q.shape[3], dv = a->v.shape[3];
+    const int64_t hk = h / (a->q.shape[2] / a->k.shape[2]);
+    const int64_t rows = n_q - i0 < TILE_Q ? n_q - i0 : TILE_Q;
+
+    load_rows(ops, w->q, dk, &a->q, b, i0, rows, h, scale);
+    for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
+    memset(w->o, 0, sizeof(float) * (size_t)(rows * dv));
+
+    for (int64_t j0 = 0; j0 < n_kv; j0 += TILE_K) {
+        const int64_t cols = n_kv - j0 < TILE_K ? n_kv - j0 : TILE_K;
+        lc_tile_class cls = lc_mask_classify_tile(&a->mask, i0, i0 + rows, j0, j0 + cols);
+        if (cls == LC_TILE_EMPTY) continue;
+        load_rows(ops, w->k, dk, &a->k, b, j0, cols, hk, 1.0f);
+        load_rows(ops, w->v, dv, &a->v, b, j0, cols, hk, 1.0f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)dk, 1.0f, w->q, (int)dk, w->k, (int)dk, 0.0f, w->s, TILE_K);
+        if (a->softcap > 0)
+            for (int64_t r = 0; r < rows; r++) ops->softcap(w->s + r * TILE_K, cols, a->softcap);
+        if (cls == LC_TILE_PARTIAL) {
+            lc_mask_fill_tile(&a->mask, i0, rows, j0, cols, w->mask, TILE_K);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++)
+                    if (!w->mask[r * TILE_K + c]) w->s[r * TILE_K + c] = -INFINITY;
+        }
+        softmax_tile(ops, w, rows, cols, dv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f, w->s, TILE_K, w->v, (int)dv, 1.0f, w->o, (int)dv);
+    }
+
+    for (int64_t r = 0; r < rows; r++) {
+        float l = w->l[r], inv = l > 0 ? 1.0f / l : 0.0f; /* fully masked row: zeros */
+        const float *o = w->o + r * dv;
+        for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i0 + r, h, d), o[d] * inv);
+        if (a->lse) a->lse[(b * a->q.shape[2] + h) * n_q + i0 + r] = l > 0 ? w->m[r] + logf(l) : -INFINITY;
+    }
+}
+
+lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes) {
+    lc_status st = lc_attention_check(a);
+    if (st) return st;
+    size_t need = lc_attention_flash_workspace_size(a);
+    if (!workspace) return lc_error(LC_EINVAL, "workspace is NULL: flash attention needs %zu bytes (lc_attention_flash_workspace_size)", need);
+    if (workspace_bytes < need) return lc_error(LC_EINVAL, "workspace_bytes=%zu is less than the %zu bytes flash attention needs", workspace_bytes, need);
+    lc_isa isa;
+    lc_isa_resolve(a->isa, &isa);
+    const lc_flash_ops *ops = lc_flash_ops_for(isa);
+    const int64_t dk = a->q.shape[3], dv = a->v.shape[3];
+    const float scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)dk);
+    const int64_t n_qt = (a->q.shape[1] + TILE_Q - 1) / TILE_Q, heads = a->q.shape[2];
+    const int64_t tasks = a->q.shape[0] * heads * n_qt;
+    const size_t per_thread = thread_ws_bytes(dk, dv);
+    uint8_t *base = (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    const int nt = lc_threads_resolve(a->threads);
+
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num();
+        /* Tile products run on this thread alone: OpenBLAS reads this (task-local) ICV,
+         * and a one-thread team is not "in parallel" to it. */
+        omp_set_num_threads(1);
+#else
+        const int tid = 0;
+#endif
+        tile_ws w = carve(base + (size_t)tid * per_thread, dk, dv);
+        /* Later query tiles see more keys under a causal mask: hand them out first. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < tasks; t++) {
+            int64_t qt = n_qt - 1 - t % n_qt, bh = t / n_qt;
+            flash_tile(a, ops, &w, bh / heads, bh % heads, qt * TILE_Q, scale);
+        }
+    }
+    return LC_OK;
+}
+
+lc_status lc_attention_flash_alloc(const lc_attention *a) {
+    lc_status st = lc_attention_check(a);
+    if (st) return st;
+    size_t bytes = lc_attention_flash_workspace_size(a);
+    void *ws = lc_aligned_alloc(bytes, ALIGN);
+    if (!ws) return LC_ENOMEM;
+    st = lc_attention_flash(a, ws, bytes);
+    lc_aligned_free(ws);
+    return st;
+}

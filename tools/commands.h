@@ -1,0 +1,8 @@
+/* The longctx command's subcommands: one file each. */
+#ifndef LONGCTX_COMMANDS_H
+#define LONGCTX_COMMANDS_H
+
+int cmd_report(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,36 @@
+/* longctx: the command. `longctx` alone runs the report; `longctx help` lists the rest. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "longctx.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: longctx [COMMAND] [OPTIONS]\n"
+            "\n"
+            "  report            exact attention, naive and flash, at growing lengths on this machine:\n"
+            "                    time and peak memory, the quadratic wall and the way past it (default)\n"
+            "  bench attention   flash vs naive vs the OpenBLAS sgemm ceiling; table and JSON\n"
+            "  version           print the library version\n"
+            "  help              this text; `longctx COMMAND --help` for a command's options\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return cmd_report(argc, argv);
+    const char *c = argv[1];
+    if (!strcmp(c, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "version") || !strcmp(c, "--version")) {
+        printf("longctx %s\n", lc_version());
+        return 0;
+    }
+    if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (c[0] == '-') return cmd_report(argc, argv); /* options of the default command */
+    fprintf(stderr, "longctx: unknown command '%s'\n\n", c);
+    usage(stderr);
+    return 2;
+}
