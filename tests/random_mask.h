@@ -3,7 +3,7 @@
 #ifndef LONGCTX_TEST_RANDOM_MASK_H
 #define LONGCTX_TEST_RANDOM_MASK_H
 
-#include "test_util.h"
+#include "harness.h"
 
 enum { TEST_MASK_KINDS = 11 };
 extern const char *const test_mask_kind_name[TEST_MASK_KINDS];

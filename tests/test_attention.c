@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "random_mask.h"
-#include "test_util.h"
+#include "harness.h"
 
 typedef struct shape {
     int64_t batch, n_q, n_kv, hq, hkv, dk, dv;

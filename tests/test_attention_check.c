@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "harness.h"
 
 enum { B = 2, NQ = 5, NKV = 7, HQ = 4, HKV = 2, D = 32 };
 

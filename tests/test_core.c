@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "harness.h"
 
 static void *other_thread(void *arg) {
     (void)arg;

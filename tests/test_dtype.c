@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "harness.h"
 
 static float bits_f32(uint32_t u) {
     float x;

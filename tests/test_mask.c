@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "random_mask.h"
-#include "test_util.h"
+#include "harness.h"
 
 /* Brute force over a tile: bit 0 = some pair allowed, bit 1 = some pair refused. */
 static int tile_truth(const lc_mask *m, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
+#include "harness.h"
 
 static void test_known_answers(void) {
     /* Random123's kat_vectors for philox4x32_10 */

@@ -1,7 +1,7 @@
 /* A small test harness: CHECK counts and reports, the seed is printed so a failure
  * reproduces (LONGCTX_TEST_SEED=... to replay). */
-#ifndef LONGCTX_TEST_UTIL_H
-#define LONGCTX_TEST_UTIL_H
+#ifndef LONGCTX_TEST_HARNESS_H
+#define LONGCTX_TEST_HARNESS_H
 
 #include <stdint.h>
 #include <stdio.h>
