@@ -57,12 +57,14 @@ lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, u
     return lc_tensor_bshd(buf, t, 1, n, heads, d);
 }
 
-lc_tensor bench_tensor_zeros(lc_dtype t, int64_t n, int64_t heads, int64_t d) {
-    void *buf = calloc((size_t)(n * heads * d), lc_dtype_size(t));
+lc_tensor bench_tensor_output(lc_dtype t, int64_t n, int64_t heads, int64_t d) {
+    size_t bytes = (size_t)(n * heads * d) * lc_dtype_size(t);
+    void *buf = malloc(bytes);
     if (!buf) {
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
+    memset(buf, 0xff, bytes);
     return lc_tensor_bshd(buf, t, 1, n, heads, d);
 }
 
@@ -116,4 +118,16 @@ const char *bench_bytes_str(double bytes, char *buf, size_t n) {
     while (bytes >= 1024 && u < 6) bytes /= 1024, u++;
     snprintf(buf, n, u == 0 ? "%.0f %s" : "%.1f %s", bytes, unit[u]);
     return buf;
+}
+
+const char *bench_blas_core(void) { return openblas_get_corename(); }
+
+const char *bench_blas_hint(void) {
+    const char *core = bench_blas_core();
+    int avx2_family = !strcmp(core, "Haswell") || !strncmp(core, "Zen", 3);
+    if (!avx2_family || !lc_isa_supported(LC_ISA_AVX512)) return NULL;
+    return getenv("OPENBLAS_CORETYPE")
+               ? "note: OPENBLAS_CORETYPE in the environment makes OpenBLAS run AVX2 kernels on this AVX-512 CPU; "
+                 "unset it or set SkylakeX for its AVX-512 kernels"
+               : "note: OpenBLAS runs AVX2 kernels on this AVX-512 CPU; OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 ones";
 }

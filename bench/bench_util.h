@@ -19,11 +19,18 @@ int bench_peak_reset(void);
 /* A [1, n, heads, d] tensor of the given dtype filled with normal draws (mean 0, sd 1)
  * under seed; the buffer is owned by the returned view (free with bench_tensor_free). */
 lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed);
-lc_tensor bench_tensor_zeros(lc_dtype t, int64_t n, int64_t heads, int64_t d);
+/* An output tensor, every byte 0xff (NaN in f32, f16 and bf16: an element a kernel fails to
+ * write shows), its pages touched before any timed run. */
+lc_tensor bench_tensor_output(lc_dtype t, int64_t n, int64_t heads, int64_t d);
 void bench_tensor_free(lc_tensor *t);
 
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
+/* The kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
+const char *bench_blas_core(void);
+/* A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (an
+ * OPENBLAS_CORETYPE in the environment, or a CPU it does not know), else NULL. */
+const char *bench_blas_hint(void);
 
 /* Parses "1K,2K,64K" or "1024,2048" into lengths (K = 1024, M = 1048576). Returns the
  * count, or -1 on bad text. */

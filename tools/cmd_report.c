@@ -59,7 +59,7 @@ int cmd_report(int argc, char **argv) {
         int64_t n = lengths[li];
         fprintf(stderr, "n=%lld...\n", (long long)n);
         lc_tensor q = bench_tensor_random(LC_F32, n, 1, d, 1), k = bench_tensor_random(LC_F32, n, 1, d, 2),
-                  v = bench_tensor_random(LC_F32, n, 1, d, 3), o = bench_tensor_zeros(LC_F32, n, 1, d);
+                  v = bench_tensor_random(LC_F32, n, 1, d, 3), o = bench_tensor_output(LC_F32, n, 1, d);
         lc_attention a = {0};
         a.q = q, a.k = k, a.v = v, a.out = o, a.threads = threads, a.mask = lc_mask_causal();
         char b1[32], b2[32], b3[32], naive_t[32] = "skipped", naive_m[32] = "-";
@@ -85,6 +85,7 @@ int cmd_report(int argc, char **argv) {
         fflush(stdout);
         bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
     }
+    if (bench_blas_hint()) printf("\n%s.\n", bench_blas_hint());
     printf("\nnaive memory grows as n^2 (the float64 score matrix); flash memory stays at its tiles.\n"
            "Time grows as n^2 for both: exact attention does n^2 work; `longctx bench attention`\n"
            "shows how close flash runs to this machine's matrix-multiply ceiling.\n");

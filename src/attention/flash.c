@@ -3,7 +3,7 @@
  * maximum m, the running sum l and the unnormalised output O, and for each key tile the
  * mask does not rule out:
  *
- *     S  = (scale Q) K^T                          (OpenBLAS sgemm on the tile)
+ *     S  = scale Q K^T                            (OpenBLAS sgemm on the tile)
  *     S  = cap tanh(S / cap), masked entries -inf
  *     m' = max(m, rowmax S);  P = exp(S - m');  l = l e^{m - m'} + rowsum P
  *     O  = O e^{m - m'} + P V                     (sgemm, beta = 1)
@@ -28,7 +28,7 @@ static size_t round_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1)
 
 /* One thread's scratch, carved from the caller's workspace. */
 typedef struct tile_ws {
-    float *q;    /* TILE_Q x dk, pre-scaled */
+    float *q;    /* TILE_Q x dk (inputs that sgemm cannot read in place) */
     float *k;    /* TILE_K x dk */
     float *v;    /* TILE_K x dv */
     float *s;    /* TILE_Q x TILE_K: scores, then probabilities */
@@ -61,12 +61,12 @@ size_t lc_attention_flash_workspace_size(const lc_attention *a) {
     return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(a->q.shape[3], a->v.shape[3]);
 }
 
-/* Rows [i0, i0+rows) of one (b, h) into dst (row stride `ld`), times mul. */
-static void load_rows(const lc_flash_ops *ops, float *dst, int64_t ld, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h, float mul) {
+/* Rows [s0, s0+rows) of one (b, h) into dst (row stride `ld`), converted to f32. */
+static void load_rows(const lc_flash_ops *ops, float *dst, int64_t ld, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h) {
     size_t es = lc_dtype_size(t->dtype);
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = (const uint8_t *)t->data + (size_t)lc_tensor_offset(t, b, s0 + r, h, 0) * es;
-        ops->load_row(dst + r * ld, src, t->dtype, t->stride[3], t->shape[3], mul);
+        ops->load_row(dst + r * ld, src, t->dtype, t->stride[3], t->shape[3]);
     }
 }
 
@@ -91,13 +91,26 @@ static void softmax_tile(const lc_flash_ops *ops, const tile_ws *w, int64_t rows
     }
 }
 
+/* Rows [s0, s0+rows) of one (b, h) as a row-major matrix for sgemm: the tensor itself when
+ * it is f32 with unit dim stride (no copy), else converted into `scratch`. */
+static const float *tile_rows(const lc_flash_ops *ops, float *scratch, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h, int *ld) {
+    if (t->dtype == LC_F32 && t->stride[3] == 1 && t->stride[1] >= t->shape[3] && t->stride[1] <= INT32_MAX) {
+        *ld = (int)t->stride[1];
+        return (const float *)t->data + lc_tensor_offset(t, b, s0, h, 0);
+    }
+    *ld = (int)t->shape[3];
+    load_rows(ops, scratch, t->shape[3], t, b, s0, rows, h);
+    return scratch;
+}
+
 /* One (batch, head, query tile), start to finish. */
 static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const tile_ws *w, int64_t b, int64_t h, int64_t i0, float scale) {
-    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dk = a->q.shape[3], dv = a->v.shape[3];
+    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dv = a->v.shape[3];
     const int64_t hk = h / (a->q.shape[2] / a->k.shape[2]);
     const int64_t rows = n_q - i0 < TILE_Q ? n_q - i0 : TILE_Q;
 
-    load_rows(ops, w->q, dk, &a->q, b, i0, rows, h, scale);
+    int ldq, ldk, ldv;
+    const float *q = tile_rows(ops, w->q, &a->q, b, i0, rows, h, &ldq);
     for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->o, 0, sizeof(float) * (size_t)(rows * dv));
 
@@ -105,9 +118,9 @@ static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const til
         const int64_t cols = n_kv - j0 < TILE_K ? n_kv - j0 : TILE_K;
         lc_tile_class cls = lc_mask_classify_tile(&a->mask, i0, i0 + rows, j0, j0 + cols);
         if (cls == LC_TILE_EMPTY) continue;
-        load_rows(ops, w->k, dk, &a->k, b, j0, cols, hk, 1.0f);
-        load_rows(ops, w->v, dv, &a->v, b, j0, cols, hk, 1.0f);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)dk, 1.0f, w->q, (int)dk, w->k, (int)dk, 0.0f, w->s, TILE_K);
+        const float *k = tile_rows(ops, w->k, &a->k, b, j0, cols, hk, &ldk);
+        const float *v = tile_rows(ops, w->v, &a->v, b, j0, cols, hk, &ldv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)a->q.shape[3], scale, q, ldq, k, ldk, 0.0f, w->s, TILE_K);
         if (a->softcap > 0)
             for (int64_t r = 0; r < rows; r++) ops->softcap(w->s + r * TILE_K, cols, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
@@ -117,7 +130,7 @@ static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const til
                     if (!w->mask[r * TILE_K + c]) w->s[r * TILE_K + c] = -INFINITY;
         }
         softmax_tile(ops, w, rows, cols, dv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f, w->s, TILE_K, w->v, (int)dv, 1.0f, w->o, (int)dv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f, w->s, TILE_K, v, ldv, 1.0f, w->o, (int)dv);
     }
 
     for (int64_t r = 0; r < rows; r++) {

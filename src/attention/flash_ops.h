@@ -6,8 +6,8 @@
 #include "longctx/core.h"
 
 typedef struct lc_flash_ops {
-    /* dst[c] = mul * src[c * stride] for c < n, converting from dtype t. */
-    void (*load_row)(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n, float mul);
+    /* dst[c] = src[c * stride] for c < n, converted from dtype t to f32. */
+    void (*load_row)(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n);
     /* max over s[0..n) (-inf when n = 0 or all are -inf). */
     float (*row_max)(const float *s, int64_t n);
     /* s[c] = exp(s[c] - m) (0 where s[c] = -inf); returns the sum. m is finite. */

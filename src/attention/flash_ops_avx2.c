@@ -20,10 +20,9 @@ static float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n, float mul) {
+static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n) {
     int64_t c = 0;
     if (stride == 1) {
-        const __m256 vm = _mm256_set1_ps(mul);
         for (; c + 8 <= n; c += 8) {
             __m256 x;
             if (t == LC_F32) {
@@ -32,10 +31,10 @@ static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, in
                 __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)src + c));
                 x = t == LC_F16 ? _mm256_cvtph_ps(h) : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
             }
-            _mm256_storeu_ps(dst + c, _mm256_mul_ps(x, vm));
+            _mm256_storeu_ps(dst + c, x);
         }
     }
-    for (; c < n; c++) dst[c] = mul * lc_load_elem(src, t, c * stride);
+    for (; c < n; c++) dst[c] = lc_load_elem(src, t, c * stride);
 }
 
 static float row_max(const float *s, int64_t n) {

@@ -8,12 +8,11 @@
 
 static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u); }
 
-static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n, float mul) {
+static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n) {
     if (stride != 1) {
-        for (int64_t c = 0; c < n; c++) dst[c] = mul * lc_load_elem(src, t, c * stride);
+        for (int64_t c = 0; c < n; c++) dst[c] = lc_load_elem(src, t, c * stride);
         return;
     }
-    const __m512 vm = _mm512_set1_ps(mul);
     for (int64_t c = 0; c < n; c += 16) {
         __mmask16 k = tail_mask(n - c);
         __m512 x;
@@ -23,7 +22,7 @@ static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, in
             __m256i h = _mm256_maskz_loadu_epi16(k, (const uint16_t *)src + c);
             x = t == LC_F16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
         }
-        _mm512_mask_storeu_ps(dst + c, k, _mm512_mul_ps(x, vm));
+        _mm512_mask_storeu_ps(dst + c, k, x);
     }
 }
 

@@ -4,8 +4,8 @@
 
 #include <math.h>
 
-static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n, float mul) {
-    for (int64_t c = 0; c < n; c++) dst[c] = mul * lc_load_elem(src, t, c * stride);
+static void load_row(float *dst, const void *src, lc_dtype t, int64_t stride, int64_t n) {
+    for (int64_t c = 0; c < n; c++) dst[c] = lc_load_elem(src, t, c * stride);
 }
 
 static float row_max(const float *s, int64_t n) {
