@@ -9,6 +9,8 @@ packages=(
   pkg-config               # finds OpenBLAS and cJSON
   libopenblas-openmp-dev   # cblas sgemm for the CPU kernels (OpenMP threading)
   libcjson-dev             # JSON output of benchmarks and commands
+  libopenmpi-dev           # ring attention across processes (liblongctx_dist)
+  openmpi-bin              # mpirun, for `longctx ring` and the ring tests
 )
 
 missing=()

@@ -4,5 +4,6 @@
 
 int cmd_report(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_ring(int argc, char **argv);
 
 #endif

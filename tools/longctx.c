@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "  report            exact attention, naive and flash, at growing lengths on this machine:\n"
             "                    time and peak memory, the quadratic wall and the way past it (default)\n"
             "  bench attention   flash vs naive vs the OpenBLAS sgemm ceiling; table and JSON\n"
+            "  ring              ring attention over MPI: mpirun -np P longctx ring [--check]\n"
             "  version           print the library version\n"
             "  help              this text; `longctx COMMAND --help` for a command's options\n");
 }
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     if (!strcmp(c, "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "ring")) return cmd_ring(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());
         return 0;

@@ -1,0 +1,267 @@
+/* longctx ring: ring attention over MPI (mpirun -np P longctx ring ...). Each rank draws
+ * its own slice of a [batch, P * n_local, heads, dim] problem, runs lc_ring_attention
+ * `reps` times, and rank 0 prints, per rank, compute and wait time, slices attended and
+ * bytes sent, then the time per token; --peer times single-process flash on the whole
+ * sequence in the same run, --check compares every rank's rows with it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+#ifndef LONGCTX_HAVE_MPI
+int cmd_ring(int argc, char **argv) {
+    (void)argc, (void)argv;
+    fprintf(stderr, "longctx ring: this longctx was built without MPI (install libopenmpi-dev and rebuild; see docs/ring-attention.md)\n");
+    return 2;
+}
+#else
+#include <cJSON.h>
+#include <math.h>
+#include <time.h>
+
+#include "longctx/ring_mpi.h"
+
+typedef struct ring_opts {
+    int64_t n_local, batch, heads, kv_heads, dim;
+    int causal, reps, threads, check, peer;
+    int64_t window;
+    lc_ring_layout layout;
+    double timeout;
+    const char *json;
+} ring_opts;
+
+static int parse(int argc, char **argv, ring_opts *o, int me) {
+    *o = (ring_opts){1024, 1, 8, 0, 64, 1, 3, 0, 0, 0, 0, LC_RING_ZIGZAG, 60, NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int used = 1;
+        if (!strcmp(a, "--check")) o->check = 1, used = 0;
+        else if (!strcmp(a, "--peer")) o->peer = 1, used = 0;
+        else if (!v) used = -1;
+        else if (!strcmp(a, "--n-local")) o->n_local = atoll(v);
+        else if (!strcmp(a, "--batch")) o->batch = atoll(v);
+        else if (!strcmp(a, "--heads")) o->heads = atoll(v);
+        else if (!strcmp(a, "--kv-heads")) o->kv_heads = atoll(v);
+        else if (!strcmp(a, "--dim")) o->dim = atoll(v);
+        else if (!strcmp(a, "--reps")) o->reps = atoi(v);
+        else if (!strcmp(a, "--threads")) o->threads = atoi(v);
+        else if (!strcmp(a, "--timeout")) o->timeout = atof(v);
+        else if (!strcmp(a, "--json")) o->json = v;
+        else if (!strcmp(a, "--window")) o->window = atoll(v);
+        else if (!strcmp(a, "--mask") && (!strcmp(v, "causal") || !strcmp(v, "full"))) o->causal = !strcmp(v, "causal");
+        else if (!strcmp(a, "--layout") && (!strcmp(v, "zigzag") || !strcmp(v, "contiguous"))) o->layout = strcmp(v, "zigzag") ? LC_RING_CONTIGUOUS : LC_RING_ZIGZAG;
+        else used = -1;
+        if (used < 0) {
+            if (me == 0)
+                fprintf(stderr, "usage: mpirun -np P longctx ring [--n-local N] [--batch B] [--heads H] [--kv-heads H] [--dim D]\n"
+                                "         [--mask causal|full] [--window W] [--layout zigzag|contiguous] [--reps R] [--threads T]\n"
+                                "         [--timeout S] [--check] [--peer] [--json PATH]\n"
+                                "  N tokens per rank (default 1024); --window W: causal sliding window of W keys;\n"
+                                "  --check: compare with single-process flash; --peer: time single-process flash too\n");
+            return 2;
+        }
+        i += used;
+    }
+    if (!o->kv_heads) o->kv_heads = o->heads;
+    if (o->reps < 1 || o->n_local < 1 || o->batch < 1 || o->heads < 1 || o->dim < 1) {
+        if (me == 0) fprintf(stderr, "longctx ring: sizes and --reps must be positive\n");
+        return 2;
+    }
+    return 0;
+}
+
+static lc_mask mask_of(const ring_opts *o) { return o->window ? lc_mask_sliding_window(o->window) : o->causal ? lc_mask_causal() : lc_mask_full(); }
+
+/* This rank's slice of a global [batch, N, heads, d] normal draw under `stream`: element
+ * (b, s, h, d) is draw number stream * 2^48 + its global index, whatever P is. */
+static lc_tensor draw_slice(const ring_opts *o, int P, int me, int64_t heads, uint64_t stream, int whole) {
+    const int nc = whole ? 1 : lc_ring_chunks(o->layout);
+    const int64_t N = o->n_local * P, n = whole ? N : o->n_local, len = n / nc, row = heads * o->dim;
+    lc_tensor t = lc_tensor_bshd(malloc(sizeof(float) * (size_t)(o->batch * n * row)), LC_F32, o->batch, n, heads, o->dim);
+    for (int x = 0; x < nc; x++) {
+        int64_t s0 = whole ? 0 : lc_ring_chunk_start(o->layout, P, me, x, o->n_local);
+        for (int64_t b = 0; b < o->batch; b++)
+            lc_rng_fill_normal((float *)t.data + (b * n + x * len) * row, (size_t)(len * row), 42, (stream << 48) + (uint64_t)((b * N + s0) * row), 0, 1, 0);
+    }
+    return t;
+}
+
+/* Waits for the other ranks without spinning (they may share this rank's cores). */
+static void quiet_barrier(void) {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    for (int done = 0; !done;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+}
+
+/* Max |out - flash| over this rank's rows, flash run over the whole sequence's keys. */
+static double check_rows(const ring_opts *o, int P, int me, const lc_ring *r) {
+    lc_attention ref = {0};
+    lc_tensor q = draw_slice(o, P, me, o->heads, 0, 1);
+    ref.k = draw_slice(o, P, me, o->kv_heads, 1, 1), ref.v = draw_slice(o, P, me, o->kv_heads, 2, 1);
+    const int nc = lc_ring_chunks(o->layout);
+    const int64_t len = o->n_local / nc, row = o->heads * o->dim;
+    float *out = malloc(sizeof(float) * (size_t)(o->batch * len * row));
+    double err = 0;
+    for (int x = 0; x < nc; x++) {
+        int64_t s0 = lc_ring_chunk_start(o->layout, P, me, x, o->n_local);
+        ref.q = q, ref.q.data = (float *)q.data + s0 * row, ref.q.shape[1] = len, ref.q.capacity -= s0 * row;
+        ref.out = lc_tensor_bshd(out, LC_F32, o->batch, len, o->heads, o->dim);
+        ref.mask = mask_of(o), ref.mask.q_offset = s0, ref.threads = o->threads;
+        if (lc_attention_flash_alloc(&ref)) return INFINITY;
+        for (int64_t b = 0; b < o->batch; b++)
+            for (int64_t i = 0; i < len * row; i++) {
+                double e = fabs((double)out[b * len * row + i] - ((float *)r->attn.out.data)[(b * o->n_local + x * len) * row + i]);
+                if (!(e <= err)) err = isnan(e) ? INFINITY : e;
+            }
+    }
+    free(out), free(q.data), free(ref.k.data), free(ref.v.data);
+    return err;
+}
+
+/* Single-process flash over the whole sequence on rank 0 (best of reps), the peer. */
+static double time_peer(const ring_opts *o, int P) {
+    lc_attention a = {0};
+    a.q = draw_slice(o, P, 0, o->heads, 0, 1), a.k = draw_slice(o, P, 0, o->kv_heads, 1, 1), a.v = draw_slice(o, P, 0, o->kv_heads, 2, 1);
+    a.out = lc_tensor_bshd(malloc(sizeof(float) * (size_t)a.q.capacity), LC_F32, o->batch, o->n_local * P, o->heads, o->dim);
+    a.mask = mask_of(o), a.threads = o->threads;
+    double best = INFINITY;
+    for (int rep = 0; rep < o->reps; rep++) {
+        double t0 = MPI_Wtime();
+        if (lc_attention_flash_alloc(&a)) return NAN;
+        if (MPI_Wtime() - t0 < best) best = MPI_Wtime() - t0;
+    }
+    free(a.q.data), free(a.k.data), free(a.v.data), free(a.out.data);
+    return best;
+}
+
+enum { NS = 8 }; /* per-rank numbers gathered on rank 0 */
+
+static void report(const ring_opts *o, int P, const double *all, double best_wall, double peer_s, double err) {
+    const int64_t N = o->n_local * P;
+    printf("ring attention: P=%d ranks x %lld tokens = %lld, batch %lld, heads %lld/%lld, dim %lld, %s%s, %s layout, %d thread(s)/rank\n", P,
+           (long long)o->n_local, (long long)N, (long long)o->batch, (long long)o->heads, (long long)o->kv_heads, (long long)o->dim,
+           o->window ? "sliding window " : o->causal ? "causal" : "full", o->window ? "" : "", o->layout == LC_RING_ZIGZAG ? "zigzag" : "contiguous",
+           lc_threads_resolve(o->threads));
+    if (o->window) printf("  window %lld\n", (long long)o->window);
+    printf("%5s %11s %11s %11s %7s %6s %11s %10s\n", "rank", "compute_s", "wait_s", "total_s", "slices", "steps", "sent_MiB", "GFLOP/s");
+    for (int j = 0; j < P; j++) {
+        const double *s = all + j * NS;
+        printf("%5d %11.4f %11.4f %11.4f %7.0f %6.0f %11.2f %10.2f\n", j, s[0], s[1], s[2], s[3], s[4], s[5] / 1048576.0, s[0] > 0 ? s[6] / s[0] * 1e-9 : 0);
+    }
+    printf("wall %.4f s (best of %d), %.3f us per token", best_wall, o->reps, best_wall / (double)N * 1e6);
+    if (peer_s > 0) printf("; single-process flash on all %lld tokens: %.4f s, ring speed-up %.2fx", (long long)N, peer_s, peer_s / best_wall);
+    printf("\n");
+    if (o->check) printf("check: max |ring - flash| = %.3g (limit 1e-5)\n", err);
+    if (!o->json) return;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "benchmark", "ring");
+    cJSON_AddNumberToObject(root, "ranks", P);
+    cJSON_AddNumberToObject(root, "n_local", (double)o->n_local);
+    cJSON_AddNumberToObject(root, "n_total", (double)N);
+    cJSON_AddNumberToObject(root, "batch", (double)o->batch);
+    cJSON_AddNumberToObject(root, "heads", (double)o->heads);
+    cJSON_AddNumberToObject(root, "kv_heads", (double)o->kv_heads);
+    cJSON_AddNumberToObject(root, "dim", (double)o->dim);
+    cJSON_AddStringToObject(root, "mask", o->window ? "window" : o->causal ? "causal" : "full");
+    cJSON_AddNumberToObject(root, "window", (double)o->window);
+    cJSON_AddStringToObject(root, "layout", o->layout == LC_RING_ZIGZAG ? "zigzag" : "contiguous");
+    cJSON_AddNumberToObject(root, "threads_per_rank", lc_threads_resolve(o->threads));
+    cJSON_AddNumberToObject(root, "wall_seconds", best_wall);
+    cJSON_AddNumberToObject(root, "us_per_token", best_wall / (double)N * 1e6);
+    if (peer_s > 0) cJSON_AddNumberToObject(root, "single_process_flash_seconds", peer_s);
+    if (o->check) cJSON_AddNumberToObject(root, "max_abs_error", err);
+    cJSON *arr = cJSON_AddArrayToObject(root, "ranks_detail");
+    for (int j = 0; j < P; j++) {
+        const double *s = all + j * NS;
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "rank", j);
+        cJSON_AddNumberToObject(x, "compute_s", s[0]);
+        cJSON_AddNumberToObject(x, "wait_s", s[1]);
+        cJSON_AddNumberToObject(x, "total_s", s[2]);
+        cJSON_AddNumberToObject(x, "slices_computed", s[3]);
+        cJSON_AddNumberToObject(x, "steps", s[4]);
+        cJSON_AddNumberToObject(x, "bytes_sent", s[5]);
+        cJSON_AddNumberToObject(x, "flops", s[6]);
+        cJSON_AddItemToArray(arr, x);
+    }
+    char *text = cJSON_Print(root);
+    FILE *f = fopen(o->json, "w");
+    if (f) fputs(text, f), fputc('\n', f), fclose(f);
+    else fprintf(stderr, "longctx ring: cannot write %s\n", o->json);
+    free(text);
+    cJSON_Delete(root);
+}
+
+int cmd_ring(int argc, char **argv) {
+    int init = 0, P, me;
+    MPI_Initialized(&init);
+    if (!init) MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    MPI_Comm_size(MPI_COMM_WORLD, &P);
+    ring_opts o;
+    int rc = parse(argc, argv, &o, me);
+    if (rc) {
+        MPI_Finalize();
+        return rc;
+    }
+    if (lc_ring_split_check(o.layout, P, o.n_local * P) != LC_OK) {
+        if (me == 0) fprintf(stderr, "longctx ring: %s\n", lc_last_error());
+        MPI_Finalize();
+        return 2;
+    }
+    lc_ring_mpi m;
+    if (lc_ring_mpi_init(&m, MPI_COMM_WORLD, o.timeout)) {
+        fprintf(stderr, "longctx ring (rank %d): %s\n", me, lc_last_error());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    lc_ring r = {0};
+    r.attn.q = draw_slice(&o, P, me, o.heads, 0, 0);
+    r.attn.k = draw_slice(&o, P, me, o.kv_heads, 1, 0);
+    r.attn.v = draw_slice(&o, P, me, o.kv_heads, 2, 0);
+    r.attn.out = lc_tensor_bshd(malloc(sizeof(float) * (size_t)r.attn.q.capacity), LC_F32, o.batch, o.n_local, o.heads, o.dim);
+    r.attn.mask = mask_of(&o), r.attn.threads = o.threads;
+    r.layout = o.layout, r.timeout_s = o.timeout, r.transport = &m.transport;
+
+    double mine[NS] = {0}, best_wall = INFINITY;
+    for (int rep = 0; rep < o.reps; rep++) {
+        quiet_barrier();
+        lc_ring_stats s;
+        double t0 = MPI_Wtime();
+        lc_status st = lc_ring_attention_alloc(&r, &s);
+        if (st) {
+            fprintf(stderr, "longctx ring (rank %d): %s: %s\n", me, lc_status_str(st), lc_last_error());
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        double wall = MPI_Wtime() - t0, slowest;
+        MPI_Allreduce(&wall, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (slowest < best_wall) {
+            best_wall = slowest;
+            double v[NS] = {s.compute_s, s.wait_s, s.total_s, s.blocks_computed, s.steps, (double)s.bytes_sent,
+                            4.0 * (double)s.pairs * (double)o.dim, 0};
+            memcpy(mine, v, sizeof v);
+        }
+        if (me == 0) fprintf(stderr, "longctx ring: rep %d/%d: %.4f s\n", rep + 1, o.reps, slowest);
+    }
+    double *all = me == 0 ? malloc(sizeof(double) * NS * (size_t)P) : NULL;
+    MPI_Gather(mine, NS, MPI_DOUBLE, all, NS, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    double err = 0, worst = 0, peer = 0;
+    if (o.check) err = check_rows(&o, P, me, &r);
+    MPI_Reduce(&err, &worst, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (o.peer) {
+        quiet_barrier();
+        if (me == 0) peer = time_peer(&o, P);
+        quiet_barrier();
+    }
+    if (me == 0) report(&o, P, all, best_wall, peer, worst);
+    rc = o.check && !(worst <= 1e-5) ? 1 : 0;
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    free(all), free(r.attn.q.data), free(r.attn.k.data), free(r.attn.v.data), free(r.attn.out.data);
+    lc_ring_mpi_free(&m);
+    MPI_Finalize();
+    return rc;
+}
+#endif
