@@ -7,6 +7,7 @@
  * all arithmetic goes through r->compute. */
 #include "ring_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -113,12 +114,14 @@ static void signature(const lc_ring *r, lc_status st, int64_t sig[SIG_N]) {
 static lc_status agree_on_problem(const lc_ring *r, lc_status own, int64_t *all, double *wait_s) {
     const lc_ring_transport *t = r->transport;
     int64_t mine[SIG_N];
+    char why[512];
+    snprintf(why, sizeof why, "%s", own ? lc_last_error() : "");
     signature(r, own, mine);
     double t0 = now_s();
     lc_status st = t->allgather(t->ctx, mine, all, sizeof mine, timeout_of(r));
     *wait_s += now_s() - t0;
+    if (own) return lc_error(own, "%s", why); /* this rank's own refusal, in its own words */
     if (st) return st;
-    if (own) return own; /* keep this rank's own sentence */
     for (int j = 0; j < t->size; j++)
         if (all[j * SIG_N]) return lc_error(LC_EINVAL, "ring: rank %d refused its descriptor (%s); its own error says why", j, lc_status_str((lc_status)all[j * SIG_N]));
     for (int j = 1; j < t->size; j++)
@@ -133,11 +136,13 @@ static lc_status agree_on_problem(const lc_ring *r, lc_status own, int64_t *all,
 static lc_status agree_on_outcome(const lc_ring *r, lc_status own, int64_t *all, double *wait_s) {
     const lc_ring_transport *t = r->transport;
     int64_t mine = own;
+    char why[512];
+    snprintf(why, sizeof why, "%s", own ? lc_last_error() : "");
     double t0 = now_s();
     lc_status st = t->allgather(t->ctx, &mine, all, sizeof mine, timeout_of(r));
     *wait_s += now_s() - t0;
-    if (st) return own ? own : st;
-    if (own) return own;
+    if (own) return lc_error(own, "%s", why); /* this rank's own failure, in its own words */
+    if (st) return st;
     for (int j = 0; j < t->size; j++)
         if (all[j]) return lc_error((lc_status)all[j], "ring: rank %d failed (%s); its own error says why", j, lc_status_str((lc_status)all[j]));
     return LC_OK;
