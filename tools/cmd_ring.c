@@ -23,7 +23,7 @@ int cmd_ring(int argc, char **argv) {
 #include "longctx/ring_mpi.h"
 
 typedef struct ring_opts {
-    int64_t n_local, batch, heads, kv_heads, dim;
+    int64_t n_local, n_total, batch, heads, kv_heads, dim;
     int causal, reps, threads, check, peer;
     int64_t window;
     lc_ring_layout layout;
@@ -32,7 +32,7 @@ typedef struct ring_opts {
 } ring_opts;
 
 static int parse(int argc, char **argv, ring_opts *o, int me) {
-    *o = (ring_opts){1024, 1, 8, 0, 64, 1, 3, 0, 0, 0, 0, LC_RING_ZIGZAG, 60, NULL};
+    *o = (ring_opts){1024, 0, 1, 8, 0, 64, 1, 3, 0, 0, 0, 0, LC_RING_ZIGZAG, 60, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int used = 1;
@@ -40,6 +40,7 @@ static int parse(int argc, char **argv, ring_opts *o, int me) {
         else if (!strcmp(a, "--peer")) o->peer = 1, used = 0;
         else if (!v) used = -1;
         else if (!strcmp(a, "--n-local")) o->n_local = atoll(v);
+        else if (!strcmp(a, "--n-total")) o->n_total = atoll(v);
         else if (!strcmp(a, "--batch")) o->batch = atoll(v);
         else if (!strcmp(a, "--heads")) o->heads = atoll(v);
         else if (!strcmp(a, "--kv-heads")) o->kv_heads = atoll(v);
@@ -54,10 +55,11 @@ static int parse(int argc, char **argv, ring_opts *o, int me) {
         else used = -1;
         if (used < 0) {
             if (me == 0)
-                fprintf(stderr, "usage: mpirun -np P longctx ring [--n-local N] [--batch B] [--heads H] [--kv-heads H] [--dim D]\n"
+                fprintf(stderr, "usage: mpirun -np P longctx ring [--n-local N | --n-total N] [--batch B] [--heads H] [--kv-heads H] [--dim D]\n"
                                 "         [--mask causal|full] [--window W] [--layout zigzag|contiguous] [--reps R] [--threads T]\n"
                                 "         [--timeout S] [--check] [--peer] [--json PATH]\n"
-                                "  N tokens per rank (default 1024); --window W: causal sliding window of W keys;\n"
+                                "  --n-local: tokens per rank (default 1024); --n-total: the whole sequence, refused unless\n"
+                                "  the ranks split it evenly (pad it yourself); --window W: causal sliding window of W keys;\n"
                                 "  --check: compare with single-process flash; --peer: time single-process flash too\n");
             return 2;
         }
@@ -142,11 +144,11 @@ enum { NS = 8 }; /* per-rank numbers gathered on rank 0 */
 
 static void report(const ring_opts *o, int P, const double *all, double best_wall, double peer_s, double err) {
     const int64_t N = o->n_local * P;
-    printf("ring attention: P=%d ranks x %lld tokens = %lld, batch %lld, heads %lld/%lld, dim %lld, %s%s, %s layout, %d thread(s)/rank\n", P,
-           (long long)o->n_local, (long long)N, (long long)o->batch, (long long)o->heads, (long long)o->kv_heads, (long long)o->dim,
-           o->window ? "sliding window " : o->causal ? "causal" : "full", o->window ? "" : "", o->layout == LC_RING_ZIGZAG ? "zigzag" : "contiguous",
-           lc_threads_resolve(o->threads));
-    if (o->window) printf("  window %lld\n", (long long)o->window);
+    char mask[48];
+    snprintf(mask, sizeof mask, o->window ? "sliding window %lld" : o->causal ? "causal" : "full", (long long)o->window);
+    printf("ring attention: P=%d ranks x %lld tokens = %lld, batch %lld, heads %lld/%lld, dim %lld, %s, %s layout, %d thread(s)/rank\n", P,
+           (long long)o->n_local, (long long)N, (long long)o->batch, (long long)o->heads, (long long)o->kv_heads, (long long)o->dim, mask,
+           o->layout == LC_RING_ZIGZAG ? "zigzag" : "contiguous", lc_threads_resolve(o->threads));
     printf("%5s %11s %11s %11s %7s %6s %11s %10s\n", "rank", "compute_s", "wait_s", "total_s", "slices", "steps", "sent_MiB", "GFLOP/s");
     for (int j = 0; j < P; j++) {
         const double *s = all + j * NS;
@@ -208,7 +210,8 @@ int cmd_ring(int argc, char **argv) {
         MPI_Finalize();
         return rc;
     }
-    if (lc_ring_split_check(o.layout, P, o.n_local * P) != LC_OK) {
+    if (o.n_total) o.n_local = o.n_total / P;
+    if (lc_ring_split_check(o.layout, P, o.n_total ? o.n_total : o.n_local * P) != LC_OK) {
         if (me == 0) fprintf(stderr, "longctx ring: %s\n", lc_last_error());
         MPI_Finalize();
         return 2;
@@ -226,12 +229,15 @@ int cmd_ring(int argc, char **argv) {
     r.attn.mask = mask_of(&o), r.attn.threads = o.threads;
     r.layout = o.layout, r.timeout_s = o.timeout, r.transport = &m.transport;
 
+    /* One workspace for every rep: a fresh one would time the kernel's page faults. */
+    size_t ws_bytes = lc_ring_workspace_size(&r);
+    void *ws = lc_aligned_alloc(ws_bytes ? ws_bytes : 1, 64);
     double mine[NS] = {0}, best_wall = INFINITY;
     for (int rep = 0; rep < o.reps; rep++) {
         quiet_barrier();
         lc_ring_stats s;
         double t0 = MPI_Wtime();
-        lc_status st = lc_ring_attention_alloc(&r, &s);
+        lc_status st = lc_ring_attention(&r, ws, ws_bytes, &s);
         if (st) {
             fprintf(stderr, "longctx ring (rank %d): %s: %s\n", me, lc_status_str(st), lc_last_error());
             MPI_Abort(MPI_COMM_WORLD, 1);
@@ -259,6 +265,7 @@ int cmd_ring(int argc, char **argv) {
     if (me == 0) report(&o, P, all, best_wall, peer, worst);
     rc = o.check && !(worst <= 1e-5) ? 1 : 0;
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    lc_aligned_free(ws);
     free(all), free(r.attn.q.data), free(r.attn.k.data), free(r.attn.v.data), free(r.attn.out.data);
     lc_ring_mpi_free(&m);
     MPI_Finalize();

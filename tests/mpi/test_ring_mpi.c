@@ -147,7 +147,7 @@ static int64_t planned_bytes(lc_ring_mpi *m, const ring_case *c) {
 }
 
 static void equality_cases(lc_ring_mpi *m, uint64_t seed) {
-    const int64_t sizes[] = {1, 2, 3, 7, 16, 37, 64, 130};
+    const int64_t sizes[] = {1, 2, 3, 7, 16, 37, 130, 300};
     uint64_t stream = 0;
     test_rng rng = {seed ^ 0x5eed, 0};
     for (int layout = 0; layout < 2; layout++)
