@@ -3,7 +3,7 @@
 # per-rank length, compute vs wait per rank, and single-process flash on the same whole
 # sequence as the peer. One rank per process (mpirun), THREADS OpenMP threads per rank.
 # Tables go to stdout, one JSON per run to bench/results/ring/.
-#   usage: scripts/ring-bench.sh [N_LOCAL] [RANKS...]      (default 2048, ranks 1 2 3 4)
+#   usage: [THREADS=1] [REPS=5] scripts/ring-bench.sh [N_LOCAL] [RANKS...]   (default 2048, ranks 1 2 3 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n_local=${1:-2048}
@@ -23,7 +23,7 @@ for case in "causal zigzag" "causal contiguous" "full zigzag" "window contiguous
     name="$out/${1}-${layout}-P${p}-n${n_local}.json"
     echo "== $case, P=$p" >&2
     $mpirun -np "$p" build/longctx ring --n-local "$n_local" --mask "$mask" $extra --layout "$layout" \
-      --threads "$threads" --reps 3 --peer --check --json "$name"
+      --threads "$threads" --reps "${REPS:-5}" --peer --check --json "$name"
     echo
   done
 done
