@@ -6,5 +6,7 @@
 #include "longctx/mask.h"
 #include "longctx/attention.h"
 #include "longctx/ring.h"
+#include "longctx/linear.h"
+#include "longctx/ssm.h"
 
 #endif
