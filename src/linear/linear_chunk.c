@@ -117,7 +117,15 @@ static void causal_chunk(const lc_linear_attention *a, int64_t b, int64_t h, int
             for (int64_t e = 0; e < dv; e++) w->num[r * dv + e] *= f;
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)dv, (int)L, 1.0f, w->p, (int)L, w->vb, (int)dv, 1.0f, w->num, (int)dv);
+    int finite = 1;
+    for (int64_t i = 0; i < L * dv; i++) finite &= isfinite(w->vb[i]) != 0;
+    if (finite) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)dv, (int)L, 1.0f, w->p, (int)L, w->vb, (int)dv, 1.0f, w->num, (int)dv);
+    } else { /* triangular: a non-finite v_t must not reach rows r < t through 0 * NaN */
+        for (int64_t r = 0; r < L; r++)
+            for (int64_t t = 0; t <= r; t++)
+                for (int64_t e = 0; e < dv; e++) w->num[r * dv + e] += w->p[r * L + t] * w->vb[t * dv + e];
+    }
     store_rows(a, b, h, t0, L, w);
     advance_state(L, F, dv, g, w, S, z, c, empty);
 }

@@ -69,7 +69,15 @@ lc_status lc_ssd_chunked(const lc_ssd *s, void *workspace, size_t workspace_byte
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)L, (int)N, 1.0f, Cc, (int)ldb, Bc, (int)ldb, 0.0f, M, (int)L);
                 for (int64_t r = 0; r < L; r++)
                     for (int64_t t = 0; t < L; t++) M[r * L + t] = t < r ? M[r * L + t] * expf(cs[r] - cs[t]) : t == r ? M[r * L + t] : 0.0f;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)P, (int)L, 1.0f, M, (int)L, xdt, (int)P, 1.0f, y, (int)ldx);
+                int finite = 1;
+                for (int64_t i = 0; i < L * P; i++) finite &= isfinite(xdt[i]) != 0;
+                if (finite) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)P, (int)L, 1.0f, M, (int)L, xdt, (int)P, 1.0f, y, (int)ldx);
+                } else { /* triangular: a non-finite x_t must not reach rows r < t through 0 * NaN */
+                    for (int64_t r = 0; r < L; r++)
+                        for (int64_t t = 0; t <= r; t++)
+                            for (int64_t d = 0; d < P; d++) y[r * ldx + d] += M[r * L + t] * xdt[t * P + d];
+                }
                 if (s->D)
                     for (int64_t r = 0; r < L; r++)
                         for (int64_t d = 0; d < P; d++) y[r * ldx + d] += s->D[p] * x[r * ldx + d];
