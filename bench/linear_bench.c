@@ -141,7 +141,7 @@ static void run_mamba(lin_result *r, const lin_opts *o) {
     lc_selective_scan s = {1, n, E, N, alloc_normal((size_t)(n * E), 1, 0, 1), alloc_normal((size_t)(n * E), 2, -2, 1), NULL, A,
                            alloc_normal((size_t)(n * N), 3, 0, 1), alloc_normal((size_t)(n * N), 4, 0, 1), alloc_normal((size_t)E, 6, 0, 1),
                            alloc_normal((size_t)(n * E), 7, 0, 1), alloc_normal((size_t)(n * E), 8, 0, 1), calloc((size_t)(E * N), sizeof(float)),
-                           E * N, o->threads};
+                           E * N, o->threads, LC_ISA_AUTO};
     c.s = s, c.one = s, c.one.n = 1;
     if (time_it(scan_prefill, &c, &r->seconds, &r->peak_bytes)) r->skipped = "error";
     else {

@@ -41,7 +41,7 @@ static scan_data scan_make(int64_t batch, int64_t n, int64_t E, int64_t N, float
     d.C = randn((size_t)(batch * n * N), r, 0, 1), d.D = randn((size_t)E, r, 0, 1), d.z = randn((size_t)(batch * n * E), r, 0, 1);
     d.y = randn((size_t)(batch * n * E), r, 0, 1), d.h = randn((size_t)(batch * E * N), r, 0, 1);
     for (int64_t i = 0; i < E * N; i++) d.A[i] = -expf(d.A[i]);
-    lc_selective_scan s = {batch, n, E, N, d.x, d.dt, d.bias, d.A, d.B, d.C, d.D, d.z, d.y, d.h, batch * E * N, 2};
+    lc_selective_scan s = {batch, n, E, N, d.x, d.dt, d.bias, d.A, d.B, d.C, d.D, d.z, d.y, d.h, batch * E * N, 2, LC_ISA_AUTO};
     d.s = s;
     return d;
 }
@@ -73,6 +73,8 @@ static void test_scan(uint64_t seed) {
         int64_t n = test_below(&r, 3) == 0 ? 1 : 1 + (int64_t)test_below(&r, 200);
         scan_data d = scan_make(1 + (int64_t)test_below(&r, 2), n, 1 + (int64_t)test_below(&r, 40), 1 + (int64_t)test_below(&r, 20), -1, &r);
         d.s.threads = 1 + (int)test_below(&r, 3);
+        d.s.isa = (lc_isa)(1 + test_below(&r, 3)); /* portable, AVX2, AVX-512 */
+        if (!lc_isa_supported(d.s.isa)) d.s.isa = LC_ISA_PORTABLE;
         if (test_below(&r, 4) == 0) d.s.z = NULL;
         if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
         scan_compare(&d, "random scan", 1e-4);
@@ -83,7 +85,8 @@ static void test_scan(uint64_t seed) {
         scan_data d = scan_make(1, 37, 9, 5, extreme[i], &r);
         char what[48];
         snprintf(what, sizeof what, "extreme dt around softplus(%g)", (double)extreme[i]);
-        scan_compare(&d, what, 1e-4);
+        for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++)
+            if (lc_isa_supported(isa)) d.s.isa = isa, scan_compare(&d, what, 1e-4);
         scan_free(&d);
     }
     /* 64K tokens at width 2 x 4: the f32 recurrence stays with the f64 one */

@@ -37,6 +37,7 @@ typedef struct lc_selective_scan {
     float *h;             /* [batch, channels, state]: start state, receives the final state */
     int64_t h_floats;     /* length of h */
     int threads;
+    lc_isa isa;           /* LC_ISA_AUTO: the best vector path the CPU has */
 } lc_selective_scan;
 
 lc_status lc_selective_scan_check(const lc_selective_scan *s);

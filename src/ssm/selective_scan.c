@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan_row.h"
 #include "ssm_internal.h"
 
 float lc_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
@@ -33,9 +34,25 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
 
 enum { CH_BLOCK = 16 };
 
+static float scan_row_portable(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {
+    float y = 0;
+    for (int64_t i = 0; i < N; i++) {
+        h[i] = expf(A[i] * dt) * h[i] + dx * B[i];
+        y += h[i] * C[i];
+    }
+    return y;
+}
+
 lc_status lc_selective_scan_run(const lc_selective_scan *s) {
     lc_status st = lc_selective_scan_check(s);
     if (st) return st;
+    lc_isa isa;
+    if ((st = lc_isa_resolve(s->isa, &isa))) return st;
+    ssm_scan_row_fn row_fn = scan_row_portable;
+#ifdef LONGCTX_HAVE_X86_PATHS
+    if (isa == LC_ISA_AVX512) row_fn = ssm_scan_row_avx512;
+    else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
+#endif
     const int64_t n = s->n, E = s->channels, N = s->state, blocks = (E + CH_BLOCK - 1) / CH_BLOCK;
 #pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1)
     for (int64_t job = 0; job < s->batch * blocks; job++) {
@@ -46,12 +63,7 @@ lc_status lc_selective_scan_run(const lc_selective_scan *s) {
             const float *Bt = s->B + (b * n + t) * N, *Ct = s->C + (b * n + t) * N;
             for (int64_t d = d0; d < d1; d++) {
                 const float dt = ssm_dt(s->dt[row + d], s->dt_bias, d, 0, 0), x = s->x[row + d], dx = dt * x;
-                const float *A = s->A + d * N;
-                float *hd = h + d * N, y = 0;
-                for (int64_t i = 0; i < N; i++) {
-                    hd[i] = expf(A[i] * dt) * hd[i] + dx * Bt[i];
-                    y += hd[i] * Ct[i];
-                }
+                float y = row_fn(s->A + d * N, h + d * N, Bt, Ct, dt, dx, N);
                 if (s->D) y += x * s->D[d];
                 if (s->z) y *= ssm_silu(s->z[row + d]);
                 s->y[row + d] = y;
