@@ -21,7 +21,10 @@ lc_status lc_linear_attention_step(const lc_linear_attention *a, float *state, i
     const int nt = lc_threads_resolve(a->threads);
     float *scratch = malloc(sizeof(float) * (size_t)(2 * F + dv) * (size_t)nt);
     if (!scratch) return lc_error(LC_ENOMEM, "linear attention step: %zu bytes of scratch", sizeof(float) * (size_t)((2 * F + dv) * nt));
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    /* a decode token is microseconds of work: threads would cost more than they save, and a
+     * descheduled one stalls the barrier for a whole time slice on a busy machine */
+    const int par = (double)B * H * n * F * dv >= 1e6;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (par)
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
         float *qf = scratch + (2 * F + dv) * omp_get_thread_num(), *kf = qf + F, *acc = kf + F;

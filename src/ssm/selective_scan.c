@@ -54,7 +54,8 @@ lc_status lc_selective_scan_run(const lc_selective_scan *s) {
     else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
 #endif
     const int64_t n = s->n, E = s->channels, N = s->state, blocks = (E + CH_BLOCK - 1) / CH_BLOCK;
-#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1)
+    const int par = (double)s->batch * n * E * N >= 2.5e5; /* no threads for a decode token */
+#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1) if (par)
     for (int64_t job = 0; job < s->batch * blocks; job++) {
         const int64_t b = job / blocks, d0 = (job % blocks) * CH_BLOCK, d1 = d0 + CH_BLOCK < E ? d0 + CH_BLOCK : E;
         float *h = s->h + b * E * N;

@@ -70,7 +70,8 @@ lc_status lc_ssd_step(const lc_ssd *s) {
     lc_status st = lc_ssd_check(s);
     if (st) return st;
     const int64_t n = s->n, H = s->heads, P = s->head_dim, G = s->groups, N = s->state;
-#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1)
+    const int par = (double)s->batch * n * H * P * N >= 1e6; /* no threads for a decode token */
+#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1) if (par)
     for (int64_t bp = 0; bp < s->batch * H; bp++) {
         const int64_t b = bp / H, p = bp % H, gr = p / (H / G);
         float *h = s->h + bp * P * N;
