@@ -1,8 +1,9 @@
 // Flash attention forward on the GPU (Dao 2023, FlashAttention-2, Algorithm 1), with
 // tensor-core MMAs (mma.sync m16n8k16, bf16/f16 in, f32 accumulate).
 //
-// One thread block owns BLOCK_M = 16 * NWARPS query rows of one (batch, head); each warp
-// owns 16 of them. For every key tile of BLOCK_N keys that the mask does not empty:
+// One thread block owns BLOCK_M = 16 * MT * NWARPS query rows of one (batch, head); each
+// warp owns MT m-tiles of 16 rows, so each K and V fragment read from shared memory feeds
+// MT tensor-core MMAs. For every key tile of BLOCK_N keys that the mask does not empty:
 //
 //   S = Q K^T (scaled to log2 units), soft-cap, mask      -- warp-local, in registers
 //   m' = max(m, rowmax S);  P = 2^(S - m');  l = l 2^(m - m') + rowsum P
@@ -16,7 +17,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "mask_device.cuh"
+#include "check.h"
 #include "mma.cuh"
 
 namespace lc_cuda {
@@ -35,6 +36,12 @@ struct fwd_params {
 };
 
 constexpr int BLOCK_N = 64;
+#ifndef LC_FLASH_WARPS
+#define LC_FLASH_WARPS 4
+#endif
+#ifndef LC_FLASH_MT
+#define LC_FLASH_MT 1
+#endif
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
 
@@ -60,9 +67,9 @@ template <> __device__ __forceinline__ void store2<__half>(__half *p, float a, f
     *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
 }
 
-template <typename T, typename TO, int DK, int DV, int NWARPS>
+template <typename T, typename TO, int DK, int DV, int NWARPS, int MT>
 __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params p) {
-    constexpr int BLOCK_M = 16 * NWARPS, THREADS = NWARPS * 32;
+    constexpr int BLOCK_M = 16 * MT * NWARPS, THREADS = NWARPS * 32, WARP_M = 16 * MT;
     extern __shared__ __align__(128) unsigned char smem_raw[];
     T *sQ = reinterpret_cast<T *>(smem_raw);
     T *sK = sQ + BLOCK_M * DK;
@@ -78,21 +85,25 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
     const T *V = static_cast<const T *>(p.v) + b * p.v_b + hk * p.v_h;
 
     const device_mask &mk = p.mask;
-    const int64_t pos0 = mk.q_offset + q0, pos1 = mk.q_offset + min(q0 + BLOCK_M, p.n_q) - 1;
+    const int pos0 = mk.q_offset + q0, pos1 = mk.q_offset + min(q0 + BLOCK_M, p.n_q) - 1;
     const int n_kt = (p.n_kv + BLOCK_N - 1) / BLOCK_N;
-    const int kt_end = mk.causal ? (int)min((int64_t)n_kt, pos1 / BLOCK_N + 1) : n_kt;
+    const int kt_end = mk.causal ? min(n_kt, pos1 / BLOCK_N + 1) : n_kt;
     auto classify = [&](int kt) {
-        return mask_classify(mk, pos0, pos1, (int64_t)kt * BLOCK_N, min((int64_t)(kt + 1) * BLOCK_N, (int64_t)p.n_kv) - 1);
+        return mask_classify(mk, pos0, pos1, kt * BLOCK_N, min((kt + 1) * BLOCK_N, p.n_kv) - 1);
     };
     auto next_tile = [&](int kt) {
         while (kt < kt_end && classify(kt) == TILE_EMPTY) kt++;
         return kt;
     };
 
-    float o[DV / 8][4];
+    // per m-tile mt (16 rows): O accumulators, and m, l of rows g (r = 0) and g + 8 (r = 1)
+    float o[MT][DV / 8][4], m[MT][2], l[MT][2];
 #pragma unroll
-    for (int j = 0; j < DV / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int j = 0; j < DV / 8; j++) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.f;
+        m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
+    }
 
     int kt = next_tile(0);
     load_tile<T, BLOCK_M, DK, THREADS>(sQ, Q, p.q_s, q0, p.n_q);
@@ -107,60 +118,71 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
         load_tile<T, BLOCK_N, DV, THREADS>(sV, V, p.v_s, kt * BLOCK_N, p.n_kv);
         cp_async_commit();
 
-        // S = Q K^T for this warp's 16 rows and the tile's BLOCK_N keys
-        float s[BLOCK_N / 8][4];
+        // S = Q K^T for this warp's WARP_M rows and the tile's BLOCK_N keys; each K
+        // fragment loaded from shared memory serves all MT m-tiles
+        float s[MT][BLOCK_N / 8][4];
 #pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int j = 0; j < BLOCK_N / 8; j++) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
 #pragma unroll
         for (int ks = 0; ks < DK / 16; ks++) {
-            uint32_t a[4];
-            ldmatrix_x4(a, sQ + swizzle<DK>(warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8, ks * 16 + (lane / 16) * 8));
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+                ldmatrix_x4(a[mt], sQ + swizzle<DK>(warp * WARP_M + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8, ks * 16 + (lane / 16) * 8));
 #pragma unroll
             for (int np = 0; np < BLOCK_N / 16; np++) {
                 uint32_t bk[4];
                 ldmatrix_x4(bk, sK + swizzle<DK>(np * 16 + (lane % 8) + (lane / 16) * 8, ks * 16 + ((lane / 8) % 2) * 8));
-                mma_op<T>::run(s[2 * np], a, bk[0], bk[1]);
-                mma_op<T>::run(s[2 * np + 1], a, bk[2], bk[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_op<T>::run(s[mt][2 * np], a[mt], bk[0], bk[1]);
+                    mma_op<T>::run(s[mt][2 * np + 1], a[mt], bk[2], bk[3]);
+                }
             }
         }
 
-        // scale (log2 units), soft-cap, mask
 #pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; j++)
+        for (int mt = 0; mt < MT; mt++) {
+            // scale (log2 units), soft-cap, mask
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float x = s[j][e];
-                x = p.softcap > 0.f ? p.softcap * tanhf(x * p.scale / p.softcap) * LOG2E : x * p.scale_log2;
-                if (need_mask) {
-                    const int key = kt * BLOCK_N + j * 8 + 2 * t + (e & 1);
-                    const int64_t pos = mk.q_offset + q0 + warp * 16 + g + (e >> 1) * 8;
-                    if (key >= p.n_kv || !mask_allows(mk, pos, key)) x = -INFINITY;
+            for (int j = 0; j < BLOCK_N / 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float x = s[mt][j][e];
+                    x = p.softcap > 0.f ? p.softcap * tanhf(x * p.scale / p.softcap) * LOG2E : x * p.scale_log2;
+                    if (need_mask) {
+                        const int key = kt * BLOCK_N + j * 8 + 2 * t + (e & 1);
+                        const int pos = mk.q_offset + q0 + warp * WARP_M + mt * 16 + g + (e >> 1) * 8;
+                        if (key >= p.n_kv || !mask_allows(mk, pos, key)) x = -INFINITY;
+                    }
+                    s[mt][j][e] = x;
                 }
-                s[j][e] = x;
-            }
 
-        // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row
+            // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float mx = -INFINITY;
+            for (int r = 0; r < 2; r++) {
+                float mx = -INFINITY;
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            const float m_new = fmaxf(m[r], mx);
-            const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: p = 0
-            const float alpha = exp2f(m[r] - m_use);
-            m[r] = m_new;
-            float sum = 0.f;
+                for (int j = 0; j < BLOCK_N / 8; j++) mx = fmaxf(mx, fmaxf(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float m_new = fmaxf(m[mt][r], mx);
+                const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: p = 0
+                const float alpha = exp2f(m[mt][r] - m_use);
+                m[mt][r] = m_new;
+                float sum = 0.f;
 #pragma unroll
-            for (int j = 0; j < BLOCK_N / 8; j++) {
-                s[j][2 * r] = exp2f(s[j][2 * r] - m_use);
-                s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - m_use);
-                sum += s[j][2 * r] + s[j][2 * r + 1];
+                for (int j = 0; j < BLOCK_N / 8; j++) {
+                    s[mt][j][2 * r] = exp2f(s[mt][j][2 * r] - m_use);
+                    s[mt][j][2 * r + 1] = exp2f(s[mt][j][2 * r + 1] - m_use);
+                    sum += s[mt][j][2 * r] + s[mt][j][2 * r + 1];
+                }
+                l[mt][r] = l[mt][r] * alpha + sum;
+#pragma unroll
+                for (int j = 0; j < DV / 8; j++) o[mt][j][2 * r] *= alpha, o[mt][j][2 * r + 1] *= alpha;
             }
-            l[r] = l[r] * alpha + sum;
-#pragma unroll
-            for (int j = 0; j < DV / 8; j++) o[j][2 * r] *= alpha, o[j][2 * r + 1] *= alpha;
         }
 
         cp_async_wait<0>();
@@ -172,14 +194,23 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
         // O += P V: the S accumulators of key blocks 2kk, 2kk+1 are the A fragment of P
 #pragma unroll
         for (int kk = 0; kk < BLOCK_N / 16; kk++) {
-            uint32_t a[4] = {mma_op<T>::pack(s[2 * kk][0], s[2 * kk][1]), mma_op<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                             mma_op<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), mma_op<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = mma_op<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = mma_op<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = mma_op<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = mma_op<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int dp = 0; dp < DV / 16; dp++) {
                 uint32_t bv[4];
                 ldmatrix_x4_trans(bv, sV + swizzle<DV>(kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8, dp * 16 + (lane / 16) * 8));
-                mma_op<T>::run(o[2 * dp], a, bv[0], bv[1]);
-                mma_op<T>::run(o[2 * dp + 1], a, bv[2], bv[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_op<T>::run(o[mt][2 * dp], a[mt], bv[0], bv[1]);
+                    mma_op<T>::run(o[mt][2 * dp + 1], a[mt], bv[2], bv[3]);
+                }
             }
         }
         kt = kt_next;
@@ -187,24 +218,27 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float sum = l[r];
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int row = q0 + warp * 16 + g + r * 8;
-        if (row >= p.n_q) continue;
-        const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-        for (int j = 0; j < DV / 8; j++) store2<TO>(O + (int64_t)row * p.o_s + j * 8 + 2 * t, o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
-        if (p.lse && t == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
-    }
+        for (int r = 0; r < 2; r++) {
+            float sum = l[mt][r];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            const int row = q0 + warp * WARP_M + mt * 16 + g + r * 8;
+            if (row >= p.n_q) continue;
+            const float inv = sum > 0.f ? 1.f / sum : 0.f;
+#pragma unroll
+            for (int j = 0; j < DV / 8; j++)
+                store2<TO>(O + (int64_t)row * p.o_s + j * 8 + 2 * t, o[mt][j][2 * r] * inv, o[mt][j][2 * r + 1] * inv);
+            if (p.lse && t == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + row] = sum > 0.f ? (m[mt][r] + log2f(sum)) * LN2 : -INFINITY;
+        }
 }
 
-template <typename T, typename TO, int DK, int DV, int NWARPS>
+template <typename T, typename TO, int DK, int DV, int NWARPS, int MT>
 static cudaError_t launch(const fwd_params &p, int batch, cudaStream_t stream) {
-    constexpr int BLOCK_M = 16 * NWARPS;
+    constexpr int BLOCK_M = 16 * MT * NWARPS;
     const size_t smem = sizeof(T) * (size_t)(BLOCK_M * DK + BLOCK_N * DK + BLOCK_N * DV);
-    auto kernel = flash_fwd_kernel<T, TO, DK, DV, NWARPS>;
+    auto kernel = flash_fwd_kernel<T, TO, DK, DV, NWARPS, MT>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((p.n_q + BLOCK_M - 1) / BLOCK_M, p.heads_q, batch);
@@ -214,10 +248,11 @@ static cudaError_t launch(const fwd_params &p, int batch, cudaStream_t stream) {
 
 template <typename T, typename TO>
 static cudaError_t dispatch_dims(const fwd_params &p, int batch, int dk, int dv, cudaStream_t s) {
-    if (dk == 64 && dv == 64) return launch<T, TO, 64, 64, 4>(p, batch, s);
-    if (dk == 128 && dv == 128) return launch<T, TO, 128, 128, 4>(p, batch, s);
-    if (dk == 256 && dv == 256) return launch<T, TO, 256, 256, 4>(p, batch, s);
-    return launch<T, TO, 192, 128, 4>(p, batch, s);  // checked before: MLA's (192, 128)
+    // NWARPS warps; each owns MT m-tiles of 16 rows (tuned on an H100: bench/results/gpu_NOTES.md)
+    if (dk == 64 && dv == 64) return launch<T, TO, 64, 64, LC_FLASH_WARPS, LC_FLASH_MT>(p, batch, s);
+    if (dk == 128 && dv == 128) return launch<T, TO, 128, 128, LC_FLASH_WARPS, LC_FLASH_MT>(p, batch, s);
+    if (dk == 256 && dv == 256) return launch<T, TO, 256, 256, 4, 1>(p, batch, s);
+    return launch<T, TO, 192, 128, 4, 1>(p, batch, s);  // checked before: MLA's (192, 128)
 }
 
 }  // namespace lc_cuda
@@ -228,30 +263,11 @@ static int supported_dims(int64_t dk, int64_t dv) {
     return (dk == dv && (dk == 64 || dk == 128 || dk == 256)) || (dk == 192 && dv == 128);
 }
 
-static lc_status check_view(const lc_tensor *t, const char *name) {
-    if (t->stride[3] != 1) return lc_error(LC_EUNSUPPORTED, "%s.stride[3]=%lld: the CUDA kernels need a unit dim stride", name, (long long)t->stride[3]);
-    for (int a = 0; a < 3; a++)
-        if (t->stride[a] % 8 != 0)
-            return lc_error(LC_EUNSUPPORTED, "%s.stride[%d]=%lld: the CUDA kernels need strides that are multiples of 8 elements (16 bytes)", name, a, (long long)t->stride[a]);
-    if ((uintptr_t)t->data % 16 != 0) return lc_error(LC_EUNSUPPORTED, "%s.data is not 16-byte aligned", name);
-    return LC_OK;
-}
-
 extern "C" lc_status lc_cuda_attention_check(const lc_attention *a) {
-    lc_status s = lc_attention_check(a);
+    lc_status s = check_common(a);
     if (s) return s;
-    if (a->q.dtype != LC_BF16 && a->q.dtype != LC_F16) return lc_error(LC_EUNSUPPORTED, "q.dtype=%s: the CUDA kernel takes bf16 or f16", lc_dtype_name(a->q.dtype));
-    if (a->k.dtype != a->q.dtype || a->v.dtype != a->q.dtype) return lc_error(LC_EUNSUPPORTED, "k and v must have q's dtype (%s) on the GPU", lc_dtype_name(a->q.dtype));
-    if (a->out.dtype != a->q.dtype && a->out.dtype != LC_F32) return lc_error(LC_EUNSUPPORTED, "out.dtype=%s: the CUDA kernel writes q's dtype or f32", lc_dtype_name(a->out.dtype));
     if (!supported_dims(a->q.shape[3], a->v.shape[3]))
         return lc_error(LC_EUNSUPPORTED, "head dims d_k=%lld, d_v=%lld: the CUDA kernel has (64,64), (128,128), (256,256) and (192,128)", (long long)a->q.shape[3], (long long)a->v.shape[3]);
-    if ((s = check_view(&a->q, "q")) || (s = check_view(&a->k, "k")) || (s = check_view(&a->v, "v")) || (s = check_view(&a->out, "out"))) return s;
-    if (a->q.shape[1] > INT32_MAX / 2 || a->k.shape[1] > INT32_MAX / 2) return lc_error(LC_EUNSUPPORTED, "sequence lengths above 2^30 are not supported on the GPU");
-    const lc_mask *m = &a->mask;
-    if (m->window.enabled && m->window.dilation > 1) return lc_error(LC_EUNSUPPORTED, "mask.window.dilation=%lld: the CUDA kernel has no dilated windows", (long long)m->window.dilation);
-    if (m->global.count > 0) return lc_error(LC_EUNSUPPORTED, "mask.global: the CUDA kernel has no global tokens");
-    if (m->stride.every > 0) return lc_error(LC_EUNSUPPORTED, "mask.stride: the CUDA kernel has no strided patterns");
-    if (m->bigbird.block > 0) return lc_error(LC_EUNSUPPORTED, "mask.bigbird: the CUDA kernel has no BigBird pattern (use a block bitmap)");
     return LC_OK;
 }
 
@@ -282,18 +298,12 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     p.scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)a->q.shape[3]);
     p.scale_log2 = p.scale * LOG2E;
     p.softcap = a->softcap;
-    const lc_mask *m = &a->mask;
-    device_mask &dm = p.mask;
-    dm.q_offset = m->q_offset, dm.causal = m->causal;
-    dm.window = m->window.enabled, dm.left = m->window.left, dm.right = m->window.right;
-    dm.sinks = m->sinks;
-    dm.any_pattern = dm.window || dm.sinks > 0 || m->blocks.bits;
-    dm.bits = NULL, dm.block_q = m->blocks.block_q, dm.block_k = m->blocks.block_k, dm.n_kb = m->blocks.n_kb;
+    p.mask = make_device_mask(&a->mask, NULL);
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     if (need) {
-        if (cudaMemcpyAsync(workspace, m->blocks.bits, need, cudaMemcpyHostToDevice, s) != cudaSuccess)
+        if (cudaMemcpyAsync(workspace, a->mask.blocks.bits, need, cudaMemcpyHostToDevice, s) != cudaSuccess)
             return lc_error(LC_EINTERNAL, "copying the block bitmap to the GPU failed: %s", cudaGetErrorString(cudaGetLastError()));
-        dm.bits = static_cast<const uint8_t *>(workspace);
+        p.mask.bits = static_cast<const uint8_t *>(workspace);
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;

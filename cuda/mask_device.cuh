@@ -3,24 +3,26 @@
 // causality, exactly as lc_mask_allows (src/attention/mask.c) defines them.
 #pragma once
 
-#include <stdint.h>
+#include <stdint.h>  // uint8_t
 
 namespace lc_cuda {
 
+// Positions are 32-bit on the device (the host refuses q_offset + n >= 2^30), which keeps
+// the kernels' register pressure down.
 struct device_mask {
-    int64_t q_offset;
+    int q_offset;
     int causal;
     int any_pattern;  // no pattern set: every key (subject to causality)
     int window;       // window enabled
-    int64_t left, right;  // -1 = unbounded
-    int64_t sinks;
+    int left, right;  // -1 = unbounded
+    int sinks;
     const uint8_t *bits;  // device copy of the bitmap, or NULL
-    int64_t block_q, block_k, n_kb;
+    int block_q, block_k, n_kb;
 };
 
 enum { TILE_EMPTY = 0, TILE_PARTIAL = 1, TILE_FULL = 2 };
 
-__device__ __forceinline__ bool mask_allows(const device_mask &m, int64_t p, int64_t j) {
+__device__ __forceinline__ bool mask_allows(const device_mask &m, int p, int j) {
     if (m.causal && j > p) return false;
     if (!m.any_pattern) return true;
     if (m.window && (m.left < 0 || p - j <= m.left) && (m.right < 0 || j - p <= m.right)) return true;
@@ -33,7 +35,7 @@ __device__ __forceinline__ int unite(int a, int b) { return a > b ? a : b; }  //
 
 // Positions p0..p1 (inclusive) against keys j0..j1 (inclusive); conservative like
 // lc_mask_classify_tile: EMPTY and FULL are exact claims, PARTIAL may be either.
-__device__ __forceinline__ int mask_classify(const device_mask &m, int64_t p0, int64_t p1, int64_t j0, int64_t j1) {
+__device__ __forceinline__ int mask_classify(const device_mask &m, int p0, int p1, int j0, int j1) {
     int causal = TILE_FULL;
     if (m.causal) {
         if (j0 > p1) return TILE_EMPTY;
@@ -48,8 +50,8 @@ __device__ __forceinline__ int mask_classify(const device_mask &m, int64_t p0, i
     if (m.sinks > 0) u = unite(u, j1 < m.sinks ? TILE_FULL : j0 >= m.sinks ? TILE_EMPTY : TILE_PARTIAL);
     if (m.bits && u != TILE_FULL) {
         int yes = 0, total = 0;
-        for (int64_t qb = p0 / m.block_q; qb <= p1 / m.block_q; qb++)
-            for (int64_t kb = j0 / m.block_k; kb <= j1 / m.block_k; kb++, total++) yes += m.bits[qb * m.n_kb + kb] != 0;
+        for (int qb = p0 / m.block_q; qb <= p1 / m.block_q; qb++)
+            for (int kb = j0 / m.block_k; kb <= j1 / m.block_k; kb++, total++) yes += m.bits[qb * m.n_kb + kb] != 0;
         u = unite(u, yes == 0 ? TILE_EMPTY : yes == total ? TILE_FULL : TILE_PARTIAL);
     }
     if (u == TILE_EMPTY) return TILE_EMPTY;

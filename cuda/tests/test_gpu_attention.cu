@@ -73,7 +73,7 @@ static const char *mask_name(const lc_mask *m, char *buf, size_t n) {
 }
 
 // One comparison; returns 1 when the GPU agrees with the reference.
-static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter) {
+static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter, int decode_splits = -1) {
     pair q = make(s.t, s.b, s.n_q, s.hq, s.dk, seed, counter), k = make(s.t, s.b, s.n_kv, s.hkv, s.dk, seed, counter),
          v = make(s.t, s.b, s.n_kv, s.hkv, s.dv, seed, counter), o = make(s.tout, s.b, s.n_q, s.hq, s.dv, seed, counter);
     const size_t rows = (size_t)s.b * s.hq * s.n_q, out_n = rows * s.dv;
@@ -84,11 +84,12 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
 
     lc_attention g = {};
     g.q = q.dev, g.k = k.dev, g.v = v.dev, g.out = o.dev, g.lse = lse_dev, g.mask = mask, g.softcap = s.softcap;
-    size_t ws_bytes = lc_cuda_attention_workspace_size(&g);
+    const bool decode = decode_splits >= 0;
+    size_t ws_bytes = decode ? lc_cuda_decode_workspace_size(&g, decode_splits) : lc_cuda_attention_workspace_size(&g);
     void *ws = NULL;
     if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
-    lc_status st = lc_cuda_attention_flash(&g, ws, ws_bytes, 0);
-    CHECK(st == LC_OK, "lc_cuda_attention_flash: %s", lc_last_error());
+    lc_status st = decode ? lc_cuda_decode_attention(&g, decode_splits, ws, ws_bytes, 0) : lc_cuda_attention_flash(&g, ws, ws_bytes, 0);
+    CHECK(st == LC_OK, "%s: %s", decode ? "lc_cuda_decode_attention" : "lc_cuda_attention_flash", lc_last_error());
     CUDA_OK(cudaDeviceSynchronize());
 
     std::vector<float> got(out_n), want(out_n), lse_got(rows), lse_want(rows);
@@ -119,7 +120,7 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
     double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
     int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !bad_inf;
     char mb[96];
-    CHECK(ok, "b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", s.b,
+    CHECK(ok, "%s b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", decode ? "decode" : "flash", s.b,
           s.n_q, s.n_kv, s.hq, s.hkv, s.dk, s.dv, lc_dtype_name(s.t), lc_dtype_name(s.tout), (double)s.softcap,
           mask_name(&mask, mb, sizeof mb), rel, lse_err, bad_inf);
     release(&q), release(&k), release(&v), release(&o);
@@ -200,6 +201,20 @@ int main(int argc, char **argv) {
     shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
     compare(big, lc_mask_sliding_window(300), seed, &counter), cases++;
     compare(big, lc_mask_causal(), seed, &counter), cases++;
+    // decode: a few new tokens against a cache, GQA groups sharing each load, any split count
+    const int dec_dims[] = {64, 128, 256}, dec_kv[] = {1, 100, 1000, 5003};
+    for (int di = 0; di < 3; di++)
+        for (int ki = 0; ki < 4; ki++)
+            for (int n_new : {1, 2, 4}) {
+                const int hkv = 2, group = dec_dims[di] == 256 ? 8 / n_new : 16 / n_new / (n_new == 4 ? 1 : 2);
+                const int n_kv = dec_kv[ki] + n_new;
+                shape s = {2, n_new, n_kv, hkv * group, hkv, dec_dims[di], dec_dims[di], ki % 2 ? LC_F16 : LC_BF16,
+                           ki == 2 ? LC_F32 : (ki % 2 ? LC_F16 : LC_BF16), ki == 3 ? 30.f : 0.f};
+                lc_mask m = lc_mask_causal();
+                if (ki == 2) m = lc_mask_sliding_window(64), m.sinks = 4;
+                m.q_offset = n_kv - n_new;
+                compare(s, m, seed, &counter, ki == 1 ? 3 : 0), cases++;
+            }
     printf("test_gpu_attention: %ld cases, %ld checks, %ld failed\n", cases, checks, failures);
     return failures ? 1 : 0;
 }

@@ -24,23 +24,17 @@ lc_status lc_cuda_attention_check(const lc_attention *a);
 size_t lc_cuda_attention_workspace_size(const lc_attention *a);
 lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
 
-/* Decode over a contiguous KV cache (flash-decoding): a few new query tokens
- * q [batch, n_q <= 16, heads_q, d] against k, v [batch, n_kv, heads_kv, d] (the cache, with
- * mask.q_offset = n_kv - n_q so the new tokens see the whole cache and each other
- * causally). The keys are split across thread blocks; partial results merge by their
- * log-sum-exp. Cache dtypes bf16, f16 or int8; for int8, k_scale and v_scale are device
- * arrays [batch, n_kv, heads_kv] of f32 (value = scale * int8). Each key and value row is
- * read once for all the query heads that share it (GQA). d in {64, 128, 256}. */
-typedef struct lc_cuda_decode {
-    lc_attention attn;     /* q, k, v, out, lse, scale, softcap, mask (causal, q_offset) */
-    const float *k_scale;  /* int8 caches only */
-    const float *v_scale;
-    int splits;            /* 0: chosen from the GPU's multiprocessor count */
-} lc_cuda_decode;
-
-lc_status lc_cuda_decode_check(const lc_cuda_decode *d);
-size_t lc_cuda_decode_workspace_size(const lc_cuda_decode *d);
-lc_status lc_cuda_decode_attention(const lc_cuda_decode *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+/* Decode over a contiguous KV cache (flash-decoding, Dao et al. 2023): a few new query
+ * tokens q [batch, n_q, heads_q, d] against the cache k, v [batch, n_kv, heads_kv, d] in
+ * the same lc_attention descriptor (bf16 or f16; out bf16/f16/f32; usually mask.causal with
+ * mask.q_offset = n_kv - n_q). The keys are split into chunks across thread blocks; each
+ * block reads every key and value row of its chunk once for all the heads_q / heads_kv
+ * query heads that share it (GQA) and all n_q tokens, and the partial results merge by
+ * their log-sum-exp. d in {64, 128, 256}; (heads_q / heads_kv) * n_q <= 16. `splits` = 0
+ * picks the chunk count from the multiprocessor count. */
+lc_status lc_cuda_decode_check(const lc_attention *a);
+size_t lc_cuda_decode_workspace_size(const lc_attention *a, int splits);
+lc_status lc_cuda_decode_attention(const lc_attention *a, int splits, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
 
 #ifdef __cplusplus
 }
