@@ -40,7 +40,7 @@ constexpr int BLOCK_N = 64;
 #define LC_FLASH_WARPS 4
 #endif
 #ifndef LC_FLASH_MT
-#define LC_FLASH_MT 1
+#define LC_FLASH_MT 2
 #endif
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
@@ -67,7 +67,7 @@ template <> __device__ __forceinline__ void store2<__half>(__half *p, float a, f
     *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
 }
 
-template <typename T, typename TO, int DK, int DV, int NWARPS, int MT>
+template <typename T, typename TO, int DK, int DV, int NWARPS, int MT, bool SOFTCAP>
 __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params p) {
     constexpr int BLOCK_M = 16 * MT * NWARPS, THREADS = NWARPS * 32, WARP_M = 16 * MT;
     extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -145,20 +145,23 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
 
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            // scale (log2 units), soft-cap, mask
+            // scale to log2 units (soft-capping first when on), then the mask; the mask
+            // loop runs only on partial tiles, which keeps the common path's code small
 #pragma unroll
             for (int j = 0; j < BLOCK_N / 8; j++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float x = s[mt][j][e];
-                    x = p.softcap > 0.f ? p.softcap * tanhf(x * p.scale / p.softcap) * LOG2E : x * p.scale_log2;
-                    if (need_mask) {
+                for (int e = 0; e < 4; e++)
+                    s[mt][j][e] = SOFTCAP ? p.softcap * tanhf(s[mt][j][e] * p.scale / p.softcap) * LOG2E : s[mt][j][e] * p.scale_log2;
+            if (need_mask) {
+#pragma unroll
+                for (int j = 0; j < BLOCK_N / 8; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
                         const int key = kt * BLOCK_N + j * 8 + 2 * t + (e & 1);
                         const int pos = mk.q_offset + q0 + warp * WARP_M + mt * 16 + g + (e >> 1) * 8;
-                        if (key >= p.n_kv || !mask_allows(mk, pos, key)) x = -INFINITY;
+                        if (key >= p.n_kv || !mask_allows(mk, pos, key)) s[mt][j][e] = -INFINITY;
                     }
-                    s[mt][j][e] = x;
-                }
+            }
 
             // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row
 #pragma unroll
@@ -170,13 +173,13 @@ __global__ void __launch_bounds__(NWARPS * 32) flash_fwd_kernel(const fwd_params
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                 const float m_new = fmaxf(m[mt][r], mx);
                 const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: p = 0
-                const float alpha = exp2f(m[mt][r] - m_use);
+                const float alpha = fast_exp2(m[mt][r] - m_use);
                 m[mt][r] = m_new;
                 float sum = 0.f;
 #pragma unroll
                 for (int j = 0; j < BLOCK_N / 8; j++) {
-                    s[mt][j][2 * r] = exp2f(s[mt][j][2 * r] - m_use);
-                    s[mt][j][2 * r + 1] = exp2f(s[mt][j][2 * r + 1] - m_use);
+                    s[mt][j][2 * r] = fast_exp2(s[mt][j][2 * r] - m_use);
+                    s[mt][j][2 * r + 1] = fast_exp2(s[mt][j][2 * r + 1] - m_use);
                     sum += s[mt][j][2 * r] + s[mt][j][2 * r + 1];
                 }
                 l[mt][r] = l[mt][r] * alpha + sum;
@@ -238,7 +241,7 @@ template <typename T, typename TO, int DK, int DV, int NWARPS, int MT>
 static cudaError_t launch(const fwd_params &p, int batch, cudaStream_t stream) {
     constexpr int BLOCK_M = 16 * MT * NWARPS;
     const size_t smem = sizeof(T) * (size_t)(BLOCK_M * DK + BLOCK_N * DK + BLOCK_N * DV);
-    auto kernel = flash_fwd_kernel<T, TO, DK, DV, NWARPS, MT>;
+    auto kernel = p.softcap > 0.f ? flash_fwd_kernel<T, TO, DK, DV, NWARPS, MT, true> : flash_fwd_kernel<T, TO, DK, DV, NWARPS, MT, false>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((p.n_q + BLOCK_M - 1) / BLOCK_M, p.heads_q, batch);

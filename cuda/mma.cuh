@@ -56,6 +56,14 @@ template <> struct mma_op<__half> {
     }
 };
 
+// 2^x by the hardware approximation (max relative error 2^-22; results below 2^-126 flush
+// to 0, which a softmax weight may do); 2^-inf = 0.
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // Shared-memory tiles of rows x D 16-bit elements, stored in 16-byte chunks whose index is
 // XORed with (row % 8), so the 8 row addresses of one ldmatrix fall in different banks.
 template <int D> __device__ __forceinline__ int swizzle(int row, int col) {
