@@ -114,7 +114,8 @@ static void test_decode(test_rng *g) {
         float *out_f32 = malloc(sizeof(float) * (size_t)n_q * hq * c.head_dim);
         float *lse = malloc(sizeof(float) * (size_t)n_q * hq);
         lc_decode d = {.cache = kc, .seq = seq, .q = q, .n_q = n_q, .heads_q = hq, .out = out, .lse = lse,
-                       .split = (int64_t[]){0, 1, 5, 64}[test_below(g, 4)], .threads = 1 + (int)test_below(g, 3)};
+                       .split = (int64_t[]){0, 1, 5, 64}[test_below(g, 4)], .threads = 1 + (int)test_below(g, 3),
+                       .isa = test_below(g, 2) ? LC_ISA_PORTABLE : LC_ISA_AUTO};
         memset(out, 0xff, sizeof(float) * (size_t)n_q * hq * c.head_dim);
         CHECK(lc_decode_alloc(&d) == LC_OK, "%s", lc_last_error());
         /* 1: against float64 over exactly what the cache holds */

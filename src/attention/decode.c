@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "longctx/decode.h"
+#include "decode_ops.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#define BT 32 /* keys per block: scores for a block, one rescale per row per block */
 
 typedef struct plan {
     const lc_kv_config *g;
@@ -59,8 +62,8 @@ size_t lc_decode_workspace_size(const lc_decode *d) {
     plan p;
     make_plan(d, &p);
     size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
-    size_t scratch = (size_t)p.threads * (size_t)(2 * p.D + p.R);
-    return sizeof(float) * (partial + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64;
+    size_t scratch = (size_t)p.threads * (size_t)((2 * p.D + p.R) * BT + 2 * p.R);
+    return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64;
 }
 
 size_t lc_decode_bytes_read(const lc_decode *d) {
@@ -69,9 +72,9 @@ size_t lc_decode_bytes_read(const lc_decode *d) {
     return (size_t)lc_kv_seq_kept(d->cache, d->seq) * lc_kv_slot_bytes(g);
 }
 
-/* One task: KV head h over kept tokens [a, b). */
-static void run_range(const lc_decode *d, const plan *p, const lc_kv_span *spans, int64_t nsp, int h, int64_t a, int64_t b,
-                      float *m, float *l, float *acc, float *kbuf, float *vbuf, float *sc) {
+/* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
+static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp, int h,
+                      int64_t a, int64_t b, float *m, float *l, float *acc, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
     const lc_kv_dtype t = p->g->dtype;
     const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
@@ -79,47 +82,58 @@ static void run_range(const lc_decode *d, const plan *p, const lc_kv_span *spans
     for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0;
     memset(acc, 0, sizeof(float) * (size_t)R * D);
     const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
+    const float *krow[BT], *vrow[BT];
+    const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
+    for (int i = 0; i < d->n_q; i++)
+        for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
     int64_t base = 0;
     for (int64_t s = 0; s < nsp && base < b; base += spans[s].n, s++) {
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
-        for (int64_t j = lo; j < hi; j++) {
-            const int64_t pos = spans[s].pos0 + j;
-            const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)j * rowb + (size_t)h * D * esz;
-            const uint8_t *vr = (const uint8_t *)spans[s].v + (size_t)j * rowb + (size_t)h * D * esz;
-            const float *k, *v;
-            if (t == LC_KV_F32) k = (const float *)kr, v = (const float *)vr;
-            else {
-                float ks = spans[s].k_scale ? spans[s].k_scale[j * H + h] : 0, vs = spans[s].v_scale ? spans[s].v_scale[j * H + h] : 0;
-                lc_kv_load_row(kbuf, kr, ks, t, D);
-                lc_kv_load_row(vbuf, vr, vs, t, D);
-                k = kbuf, v = vbuf;
+        for (int64_t j0 = lo; j0 < hi; j0 += BT) {
+            const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
+            for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
+                const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
+                if (t == LC_KV_F32) krow[u] = (const float *)kr;
+                else {
+                    ops->load(kbuf + (size_t)u * D, kr, spans[s].k_scale ? spans[s].k_scale[(j0 + u) * H + h] : 0, t, D);
+                    krow[u] = kbuf + (size_t)u * D;
+                }
             }
-            for (int i = 0; i < d->n_q; i++) {
-                if (pos > qpos0 + i) { /* causal among the new tokens */
-                    for (int gq = 0; gq < G; gq++) sc[i * G + gq] = -INFINITY;
+            ops->scores(qrow, R, krow, nb, D, scale, sc, BT);
+            for (int i = 0; i < d->n_q; i++) { /* causal among the new tokens */
+                int64_t visible = qpos0 + i - (spans[s].pos0 + j0) + 1;
+                for (int gq = 0; gq < G; gq++)
+                    for (int64_t u = visible < 0 ? 0 : visible; u < nb; u++) sc[(size_t)(i * G + gq) * BT + u] = -INFINITY;
+            }
+            for (int u = 0; u < nb; u++) { /* V rows */
+                const uint8_t *vr = (const uint8_t *)spans[s].v + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
+                if (t == LC_KV_F32) vrow[u] = (const float *)vr;
+                else {
+                    ops->load(vbuf + (size_t)u * D, vr, spans[s].v_scale ? spans[s].v_scale[(j0 + u) * H + h] : 0, t, D);
+                    vrow[u] = vbuf + (size_t)u * D;
+                }
+            }
+            for (int r = 0; r < R; r++) { /* online softmax: probabilities in place of scores */
+                float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
+                for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
+                if (bm == -INFINITY) {
+                    for (int u = 0; u < nb; u++) row[u] = 0;
                     continue;
                 }
-                for (int gq = 0; gq < G; gq++) {
-                    const float *q = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
-                    float dot = 0;
-                    for (int e = 0; e < D; e++) dot += q[e] * k[e];
-                    sc[i * G + gq] = dot * scale;
-                }
-            }
-            for (int r = 0; r < R; r++) {
-                float x = sc[r];
-                if (x == -INFINITY) continue;
-                float *o = acc + (size_t)r * D;
-                if (x > m[r]) { /* new maximum: rescale what was summed so far */
-                    float c = expf(m[r] - x);
+                if (bm > m[r]) { /* new maximum: rescale what was summed so far */
+                    float c = expf(m[r] - bm);
                     l[r] *= c;
-                    for (int e = 0; e < D; e++) o[e] *= c;
-                    m[r] = x;
+                    if (c != 1.0f)
+                        for (int e = 0; e < D; e++) o[e] *= c;
+                    m[r] = bm;
                 }
-                float w = expf(x - m[r]);
-                l[r] += w;
-                for (int e = 0; e < D; e++) o[e] += w * v[e];
+                for (int u = 0; u < nb; u++) {
+                    float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
+                    l[r] += w;
+                    row[u] = w;
+                }
             }
+            ops->pv(acc, R, sc, vrow, nb, D, BT);
         }
     }
 }
@@ -138,18 +152,21 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     if ((st = lc_kv_spans(d->cache, d->seq, spans, p.nspans, &nsp))) return st;
     float *part = (float *)((char *)workspace + (sizeof(lc_kv_span) * (size_t)p.nspans + 63) / 64 * 64);
     const size_t per = (size_t)R * (D + 2);
-    float *scratch = part + (size_t)p.ranges * H * per;
+    float *scratch = part + ((size_t)p.ranges * H * per + 15) / 16 * 16; /* 64-byte aligned */
     const int64_t tasks = p.ranges * H;
+    lc_isa isa;
+    if ((st = lc_isa_resolve(d->isa, &isa))) return st;
+    const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : &lc_decode_ops_avx2;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)
     for (int64_t task = 0; task < tasks; task++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *sb = scratch + (size_t)tid * (2 * D + R);
+        float *sb = scratch + (size_t)tid * ((2 * D + R) * BT + 2 * R);
         float *mp = part + (size_t)task * per;
         int64_t rg = task / H, a = rg * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
-        run_range(d, &p, spans, nsp, (int)(task % H), a, b, mp, mp + R, mp + 2 * R, sb, sb + D, sb + 2 * D);
+        run_range(d, &p, ops, spans, nsp, (int)(task % H), a, b, mp, mp + R, mp + 2 * R, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }
     /* Merge the ranges of each (query, head) row. */
     for (int h = 0; h < H; h++)
