@@ -6,5 +6,9 @@
 #include "longctx/mask.h"
 #include "longctx/attention.h"
 #include "longctx/ring.h"
+#include "longctx/rope.h"
+#include "longctx/cache.h"
+#include "longctx/decode.h"
+#include "longctx/mla.h"
 
 #endif

@@ -30,8 +30,8 @@ static void make_plan(const lc_decode *d, plan *p) {
     p->G = d->heads_q / p->g->heads_kv;
     p->R = p->G * d->n_q;
     int64_t s = d->split;
-    if (s <= 0) { /* about 4 ranges per thread per KV head, at least 256 keys each */
-        int64_t want = (int64_t)p->threads * 4 / p->g->heads_kv + 1;
+    if (s <= 0) { /* about 4 ranges per thread, at least 256 keys each */
+        int64_t want = (int64_t)p->threads * 4;
         s = (p->kept + want - 1) / want;
         if (s < 256) s = 256;
     }
@@ -73,24 +73,35 @@ size_t lc_decode_bytes_read(const lc_decode *d) {
 }
 
 /* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
-static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp, int h,
-                      int64_t a, int64_t b, float *m, float *l, float *acc, float *kbuf, float *vbuf, float *sc) {
+static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp,
+                      int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
     const lc_kv_dtype t = p->g->dtype;
     const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
     const float scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D);
-    for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0;
-    memset(acc, 0, sizeof(float) * (size_t)R * D);
+    const size_t per = (size_t)R * (D + 2);
+    for (int h = 0; h < H; h++) {
+        float *m = part + h * per;
+        for (int r = 0; r < R; r++) m[r] = -INFINITY, m[R + r] = 0;
+        memset(m + 2 * R, 0, sizeof(float) * (size_t)R * D);
+    }
     const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
     const float *krow[BT], *vrow[BT];
     const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
-    for (int i = 0; i < d->n_q; i++)
-        for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
     int64_t base = 0;
     for (int64_t s = 0; s < nsp && base < b; base += spans[s].n, s++) {
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
         for (int64_t j0 = lo; j0 < hi; j0 += BT) {
             const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
+            if (j0 + BT < hi) { /* prefetch the next block's rows (all heads) while this one computes */
+                const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
+                size_t bytes = (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb;
+                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
+            }
+            for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
+            float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
+            for (int i = 0; i < d->n_q; i++)
+                for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
                 const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
                 if (t == LC_KV_F32) krow[u] = (const float *)kr;
@@ -134,6 +145,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                 }
             }
             ops->pv(acc, R, sc, vrow, nb, D, BT);
+            }
         }
     }
 }
@@ -153,7 +165,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     float *part = (float *)((char *)workspace + (sizeof(lc_kv_span) * (size_t)p.nspans + 63) / 64 * 64);
     const size_t per = (size_t)R * (D + 2);
     float *scratch = part + ((size_t)p.ranges * H * per + 15) / 16 * 16; /* 64-byte aligned */
-    const int64_t tasks = p.ranges * H;
+    const int64_t tasks = p.ranges;
     lc_isa isa;
     if ((st = lc_isa_resolve(d->isa, &isa))) return st;
     const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : &lc_decode_ops_avx2;
@@ -164,9 +176,8 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
         tid = omp_get_thread_num();
 #endif
         float *sb = scratch + (size_t)tid * ((2 * D + R) * BT + 2 * R);
-        float *mp = part + (size_t)task * per;
-        int64_t rg = task / H, a = rg * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
-        run_range(d, &p, ops, spans, nsp, (int)(task % H), a, b, mp, mp + R, mp + 2 * R, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
+        int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
+        run_range(d, &p, ops, spans, nsp, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }
     /* Merge the ranges of each (query, head) row. */
     for (int h = 0; h < H; h++)
