@@ -33,10 +33,10 @@ static int has(const reader *r, const char *name) { return field(r, name) != NUL
 
 static lc_status fail(reader *r, lc_status s) { return r->status ? r->status : s; }
 
-static void read_attention(reader *r, lc_model_shape *m) {
+static void read_attention(reader *r, lc_model_shape *m, int mla) {
     m->heads = need_int(r, "num_attention_heads");
     m->kv_heads = need_int(r, "num_key_value_heads");
-    if (has(r, "kv_lora_rank")) { /* DeepSeek-V2 MLA */
+    if (mla) { /* DeepSeek-V2 MLA */
         m->kv_lora_rank = need_int(r, "kv_lora_rank");
         m->qk_rope_dim = need_int(r, "qk_rope_head_dim");
         m->head_dim_k = need_int(r, "qk_nope_head_dim") + m->qk_rope_dim;
@@ -86,7 +86,7 @@ static double estimate_params(reader *r, const lc_model_shape *m, const char *ty
     }
     double h = (double)m->hidden, vocab = (double)need_int(r, "vocab_size");
     const cJSON *tie = field(r, "tie_word_embeddings"); /* transformers' default: tied */
-    double p = vocab * h * (tie && cJSON_IsFalse(tie) ? 2 : 1);
+    double p = vocab * h * (tie && cJSON_IsFalse(tie) ? 2 : 1) + h; /* embeddings (and head), final norm */
     if (m->attn_layers > 0) {
         double inter = (double)need_int(r, "intermediate_size");
         double attn = h * (double)(m->heads * m->head_dim_k + m->kv_heads * (m->head_dim_k + m->head_dim_v)) +
@@ -139,7 +139,7 @@ lc_status lc_model_from_config_text(const char *json, const char *label, double 
             m.ssm_conv = need_int(&r, "mamba_d_conv");
             m.ssm_inner = need_int(&r, "mamba_expand") * m.hidden;
         }
-        read_attention(&r, &m);
+        read_attention(&r, &m, has(&r, "kv_lora_rank") || !strncmp(type, "deepseek_v", 10));
         read_window(&r, &m, type);
     }
     if (params > 0) {
