@@ -120,7 +120,8 @@ lc_status lc_model_from_config_text(const char *json, const char *label, double 
     const cJSON *mt = field(&r, "model_type");
     const char *type = mt && cJSON_IsString(mt) ? mt->valuestring : "";
     const cJSON *name = field(&r, "_name_or_path");
-    snprintf(m.name, sizeof m.name, "%s", name && cJSON_IsString(name) && *name->valuestring ? name->valuestring : (*type ? type : label));
+    const char *base = strrchr(label, '/') ? strrchr(label, '/') + 1 : label;
+    snprintf(m.name, sizeof m.name, "%s", name && cJSON_IsString(name) && *name->valuestring ? name->valuestring : (*type ? type : base));
     m.layers = need_int(&r, "num_hidden_layers");
     m.hidden = need_int(&r, "hidden_size");
     int mamba = !strcmp(type, "mamba") || !strcmp(type, "mamba2"), jamba = !strcmp(type, "jamba");
@@ -150,7 +151,11 @@ lc_status lc_model_from_config_text(const char *json, const char *label, double 
     lc_status s = fail(&r, LC_OK);
     cJSON_Delete(root);
     if (s) return s;
-    if ((s = lc_model_check(&m))) return lc_error(LC_EFORMAT, "%s: %s", label, lc_last_error());
+    if (lc_model_check(&m)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", lc_last_error());
+        return lc_error(LC_EFORMAT, "%s: %s", label, why);
+    }
     *out = m;
     return LC_OK;
 }
