@@ -53,7 +53,7 @@ lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out) {
         *m = lc_mask_causal();
         m->window = (lc_mask_window){1, l - 1, 0, 1};
         m->stride = (lc_mask_stride){l, 0};
-        snprintf(d, dn, "Sparse Transformer: causal, the last l=%lld keys + every l-th key", (long long)l);
+        snprintf(d, dn, "Sparse Transformer: causal, the last l=%lld keys + every l-th", (long long)l);
         break;
     case 5:
         out->name = "local+global";
@@ -61,12 +61,13 @@ lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out) {
         out->global_index[0] = 0;
         out->global_index[1] = n / 2;
         m->global = (lc_mask_global){out->global_index, 2};
-        snprintf(d, dn, "Longformer: keys within +-%lld, global tokens 0 and %lld", (long long)(w / 2), (long long)(n / 2));
+        snprintf(d, dn, "Longformer: keys within \u00b1%lld, global tokens 0 and %lld", (long long)(w / 2), (long long)(n / 2));
         break;
     case 6:
         out->name = "bigbird";
-        m->bigbird = (lc_mask_bigbird){blk, 1, 1, 1, 7, n};
-        snprintf(d, dn, "BigBird: blocks of %lld, 1 window block each side, 1 global block, 1 random block", (long long)blk);
+        blk = at_least(n / 12, 1);
+        m->bigbird = (lc_mask_bigbird){blk, 1, 1, 2, 7, n};
+        snprintf(d, dn, "BigBird: blocks of %lld; 1 window block each side, 1 global, 2 random", (long long)blk);
         break;
     case 7:
         out->name = "block-sparse";
@@ -74,7 +75,7 @@ lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out) {
         for (int64_t qb = 0; qb < nb; qb++) /* causal blocks: the diagonal, the first and every third back */
             for (int64_t kb = 0; kb <= qb; kb++) out->block_bits[qb * nb + kb] = kb == qb || kb == 0 || (qb - kb) % 3 == 0;
         m->causal = 1;
-        snprintf(d, dn, "causal blocks of %lld: diagonal, first column, every 3rd block back", (long long)blk);
+        snprintf(d, dn, "block-sparse: causal blocks of %lld; diagonal, first column, every 3rd back", (long long)blk);
         break;
     default:
         out->name = "sinks+window";
