@@ -55,7 +55,7 @@ static const char *fmt_tokens(double t, char *buf, int n) {
 
 static const char *fmt_fit(int64_t fit, char *buf, int n) {
     if (fit < 0) return snprintf(buf, (size_t)n, "unbounded"), buf;
-    if (fit == 0) return snprintf(buf, (size_t)n, "none"), buf;
+    if (fit == 0) return snprintf(buf, (size_t)n, "none: the weights alone do not fit"), buf;
     char t[32];
     if (fit >= 10000) snprintf(buf, (size_t)n, "%lld (%s)", (long long)fit, fmt_si((double)fit, t, sizeof t));
     else snprintf(buf, (size_t)n, "%lld", (long long)fit);
@@ -219,7 +219,7 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
     if (lc_cost_check(&o->p)) return fail(lc_last_error());
     if (mem) {
         if (lc_cost_parse_bytes(mem, &o->device)) return fail(lc_last_error());
-        snprintf(o->device_name, sizeof o->device_name, "%s", mem);
+        snprintf(o->device_name, sizeof o->device_name, "memory");
     } else {
         if (lc_cost_gpu_memory(gpu, &o->device)) return fail(lc_last_error());
         snprintf(o->device_name, sizeof o->device_name, "%s", gpu);
@@ -368,10 +368,11 @@ static void print_json(const wall_opts *o, const int64_t *fits) {
 }
 
 static const char *fmt_tokens_axis(double v, char *buf, int n) { return fmt_tokens(v, buf, n); }
-static const char *fmt_bytes_axis(double v, char *buf, int n) {
-    fmt_bytes(v, buf, n);
-    char *dot = strstr(buf, ".00"); /* powers of two: "16 GiB", not "16.00 GiB" */
-    if (dot) memmove(dot, dot + 3, strlen(dot + 3) + 1);
+static const char *fmt_bytes_axis(double v, char *buf, int n) { /* powers of two: "16 GiB", not "16.0 GiB" */
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"};
+    int u = 0;
+    while (v >= 1024 && u < 7) v /= 1024, u++;
+    snprintf(buf, (size_t)n, "%.0f %s", v, unit[u]);
     return buf;
 }
 
@@ -391,7 +392,7 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
         }
     double xmin = x[0], xmax = x[o->n_lengths - 1];
     if (xmax <= xmin) xmax = xmin * 2;
-    plot_chart c = {cr, 110, 60, 800, 610, xmin, xmax, ldexp(1, (int)floor(log2(ymin))), ldexp(1, (int)ceil(log2(ymax * 1.5)))};
+    plot_chart c = {cr, 110, 60, 800, 610, xmin, xmax, ldexp(1, (int)floor(log2(ymin * 0.7))), ldexp(1, (int)ceil(log2(ymax * 1.5)))};
     char title[256], dev[64], lbl[160];
     snprintf(title, sizeof title, "The wall: %s, batch %lld, %s cache, %s weights", o->p.model.name, (long long)o->p.batch,
              lc_cost_dtype_name(o->p.cache_dtype), lc_cost_dtype_name(o->p.weight_dtype));
@@ -403,14 +404,17 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
         if (!o->use[k]) continue;
         plot_line(&c, x, y[k], o->n_lengths, k);
         char f[32];
-        if (fits[k] < 0) snprintf(f, sizeof f, "never");
-        else if (fits[k] == 0) snprintf(f, sizeof f, "weights too big");
-        else fmt_si((double)fits[k], f, sizeof f);
-        snprintf(name_buf[k], sizeof name_buf[k], "%s (wall at %s)", lc_technique_name((lc_technique)k), f);
+        if (fits[k] < 0) snprintf(f, sizeof f, "no wall");
+        else if (fits[k] == 0) snprintf(f, sizeof f, "weights do not fit");
+        else snprintf(f, sizeof f, "wall at "), fmt_si((double)fits[k], f + 8, (int)sizeof f - 8);
+        snprintf(name_buf[k], sizeof name_buf[k], "%s (%s)", lc_technique_name((lc_technique)k), f);
         names[n_names] = name_buf[k], colors[n_names++] = k;
     }
     snprintf(lbl, sizeof lbl, "%s: %s", o->device_name, fmt_bytes(o->device, dev, sizeof dev));
-    plot_hline(&c, o->device, lbl);
+    plot_hline(&c, o->device, lbl, 1);
+    double weights = o->p.model.params * lc_cost_dtype_bytes(o->p.weight_dtype);
+    snprintf(lbl, sizeof lbl, "weights: %s", fmt_bytes(weights, dev, sizeof dev));
+    if (weights >= c.ymin) plot_hline(&c, weights, lbl, 0);
     /* the crossings, in the order of their length, labels stacked when close */
     int order[LC_TECH_COUNT], n_order = 0;
     for (int k = 0; k < LC_TECH_COUNT; k++)
@@ -423,6 +427,7 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
     double last_px = -1e9;
     for (int i = 0; i < n_order; i++) {
         int k = order[i];
+        if (i > 0 && fits[k] == fits[order[i - 1]]) continue; /* one marker where curves coincide */
         double px = plot_x(&c, (double)fits[k]);
         slot = px - last_px < 70 ? slot + 1 : 0;
         last_px = px;

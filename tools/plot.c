@@ -65,7 +65,7 @@ int plot_close(plot_file *p) {
 
 void plot_color(int i, double rgb[3]) {
     static const unsigned palette[16] = {0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f,
-                                         0xbcbd22, 0x17becf, 0x000000, 0x393b79, 0xad494a, 0x637939, 0x843c39, 0x5254a3};
+                                         0xbcbd22, 0x17becf, 0x000000, 0x393b79, 0xff00ff, 0x637939, 0x843c39, 0x5254a3};
     unsigned c = palette[(unsigned)i % 16];
     rgb[0] = ((c >> 16) & 255) / 255.0, rgb[1] = ((c >> 8) & 255) / 255.0, rgb[2] = (c & 255) / 255.0;
 }
@@ -155,16 +155,16 @@ void plot_line(const plot_chart *c, const double *x, const double *y, int n, int
     cairo_restore(cr);
 }
 
-void plot_hline(const plot_chart *c, double y, const char *label) {
+void plot_hline(const plot_chart *c, double y, const char *label, int strong) {
     cairo_t *cr = c->cr;
     double py = plot_y(c, y);
     cairo_save(cr);
-    cairo_set_source_rgb(cr, 0.75, 0, 0);
-    cairo_set_line_width(cr, 2.5);
     static const double dash[2] = {12, 5};
-    cairo_set_dash(cr, dash, 2, 0);
+    if (strong) cairo_set_source_rgb(cr, 0.75, 0, 0), cairo_set_line_width(cr, 2.5), cairo_set_dash(cr, dash, 2, 0);
+    else cairo_set_source_rgb(cr, 0.45, 0.45, 0.45), cairo_set_line_width(cr, 1), cairo_set_dash(cr, NULL, 0, 0);
+    cairo_new_path(cr);
     cairo_move_to(cr, c->left, py), cairo_line_to(cr, c->left + c->width, py), cairo_stroke(cr);
-    plot_text(cr, c->left + 8, py - 7, 13, 0, label);
+    plot_text(cr, c->left + 8, strong ? py - 7 : py + 14, strong ? 13 : 11, 0, label);
     cairo_restore(cr);
 }
 
@@ -174,6 +174,7 @@ void plot_marker(const plot_chart *c, double x, double y, int color, const char 
     plot_color(color, rgb);
     cairo_save(cr);
     cairo_set_dash(cr, NULL, 0, 0);
+    cairo_new_path(cr); /* no segment from a previous text's current point */
     cairo_arc(cr, px, py, 5.5, 0, 2 * PLOT_PI);
     cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
     cairo_fill_preserve(cr);
@@ -183,9 +184,18 @@ void plot_marker(const plot_chart *c, double x, double y, int color, const char 
     /* labels below the line, stacked by slot so that neighbours do not overprint */
     double ly = py + 20 + 14 * slot;
     cairo_set_source_rgb(cr, rgb[0] * 0.8, rgb[1] * 0.8, rgb[2] * 0.8);
+    cairo_new_path(cr);
     cairo_move_to(cr, px, py + 6), cairo_line_to(cr, px, ly - 10);
     cairo_set_line_width(cr, 0.8);
     cairo_stroke(cr);
+    cairo_text_extents_t e; /* on a white box, so that curves do not hide it */
+    cairo_set_font_size(cr, 11);
+    cairo_text_extents(cr, label, &e);
+    cairo_save(cr);
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+    cairo_rectangle(cr, px - e.x_advance / 2 - 2, ly - 10, e.x_advance + 4, 13);
+    cairo_fill(cr);
+    cairo_restore(cr);
     plot_text(cr, px, ly, 11, 0.5, label);
     cairo_restore(cr);
 }

@@ -33,7 +33,8 @@ void plot_axes(const plot_chart *c, const char *title, const char *xtitle, const
                const char *(*fmt_y)(double, char *, int));
 /* A polyline through (x[i], y[i]), clipped to the data area; colour i of the palette. */
 void plot_line(const plot_chart *c, const double *x, const double *y, int n, int color);
-void plot_hline(const plot_chart *c, double y, const char *label);
+/* A horizontal reference at y: strong (red, dashed: the device) or faint (grey: the weights). */
+void plot_hline(const plot_chart *c, double y, const char *label, int strong);
 /* A filled circle at (x, y) in colour i with a short label beside it; `slot` staggers
  * labels of nearby markers. */
 void plot_marker(const plot_chart *c, double x, double y, int color, const char *label, int slot);
