@@ -104,6 +104,7 @@ int cmd_patterns(int argc, char **argv) {
             if (*end || n < 4 || n > 4096) return fprintf(stderr, "longctx patterns: --n must be an integer in [4, 4096]\n"), 2;
         } else if (!strcmp(argv[i], "--plot") && v) {
             plot = v, i++;
+            if (!plot_path_ok(plot)) return fprintf(stderr, "longctx patterns: --plot: the file name must end in .png or .svg\n"), 2;
         } else if (!strcmp(argv[i], "--only") && v) {
             only = v, i++;
         } else {

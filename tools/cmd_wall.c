@@ -201,6 +201,7 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
         }
     }
     if (o->csv && o->json) return fail("--csv and --json exclude each other");
+    if (o->plot && !plot_path_ok(o->plot)) return fail("--plot: the file name must end in .png or .svg");
     lc_model_shape m;
     if (config ? lc_model_from_config_file(config, params, &m) : lc_model_preset(model, &m)) return fail(lc_last_error());
     if (params > 0) m.params = params, m.active_params = params < m.active_params ? params : m.active_params;

@@ -22,6 +22,8 @@ static int ends_with(const char *s, const char *tail) {
     return a >= b && !strcmp(s + a - b, tail);
 }
 
+int plot_path_ok(const char *path) { return ends_with(path, ".png") || ends_with(path, ".svg"); }
+
 plot_file *plot_open(const char *path, int w, int h) {
     int png = ends_with(path, ".png"), svg = ends_with(path, ".svg");
     if (!png && !svg) {

@@ -12,6 +12,8 @@ typedef struct plot_file plot_file;
  * if the extension is neither. Draw on plot_cairo(); plot_close() writes and frees, and
  * returns 0, or -1 with a message. */
 plot_file *plot_open(const char *path, int w, int h);
+/* 1 if `path` ends in .png or .svg (check flags before computing anything). */
+int plot_path_ok(const char *path);
 cairo_t *plot_cairo(plot_file *p);
 int plot_close(plot_file *p);
 
