@@ -100,6 +100,11 @@ static int parse_lengths(const char *text, wall_opts *o) {
         p = comma ? comma + 1 : end;
         if (comma && !*p) return -1;
     }
+    for (int a = 1; a < o->n_lengths; a++) /* ascending, for the table and the plot's axis */
+        for (int b = a; b > 0 && o->lengths[b] < o->lengths[b - 1]; b--) {
+            int64_t t = o->lengths[b];
+            o->lengths[b] = o->lengths[b - 1], o->lengths[b - 1] = t;
+        }
     return o->n_lengths > 0 ? 0 : -1;
 }
 
@@ -153,7 +158,6 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
     const char *model = "llama-3.1-8b", *config = NULL;
     double params = 0, active = 0;
     memset(o, 0, sizeof *o);
-    o->n_lengths = 0;
     for (int64_t n = 1024; n <= 2097152; n *= 2) o->lengths[o->n_lengths++] = n;
     const char *gpu = "h100-80gb", *mem = NULL, *techniques = NULL;
     const char *sd = NULL, *cd = NULL, *wd = NULL, *qd = NULL;
