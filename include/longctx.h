@@ -6,5 +6,6 @@
 #include "longctx/mask.h"
 #include "longctx/attention.h"
 #include "longctx/ring.h"
+#include "longctx/cost.h"
 
 #endif

@@ -11,6 +11,7 @@ packages=(
   libcjson-dev             # JSON output of benchmarks and commands
   libopenmpi-dev           # ring attention across processes (liblongctx_dist)
   openmpi-bin              # mpirun, for `longctx ring` and the ring tests
+  libcairo2-dev            # PNG/SVG plots of `longctx wall` and `longctx patterns`
 )
 
 missing=()
