@@ -1,6 +1,6 @@
 /* longctx wall: what a context of n tokens costs with each long-context technique, for a
  * model (preset or config.json) on a device, and where each one hits the memory wall.
- * The numbers come from the library's cost model (include/longctx/cost.h, docs/wall.md);
+ * The numbers come from the library's cost model (include/longctx/cost.h, docs/cost-model.md);
  * this file parses flags and prints the table, CSV, JSON or plot. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -126,7 +126,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: longctx wall [--model NAME | --config config.json] [OPTIONS]\n"
             "  the memory and FLOPs of every long-context technique from 1K to 2M tokens, and the\n"
-            "  longest context that fits next to the weights (formulas: docs/wall.md)\n"
+            "  longest context that fits next to the weights (formulas: docs/cost-model.md)\n"
             "\n"
             "  --model NAME          a preset (default llama-3.1-8b); --list shows them\n"
             "  --config FILE         a Hugging Face config.json instead\n"

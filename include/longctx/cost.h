@@ -1,6 +1,6 @@
 /* The wall: a cost model of memory, FLOPs and bytes moved for every long-context
  * technique, for a model shape (built-in preset or Hugging Face config.json), at context
- * lengths from 1K to millions of tokens. Formulas and their sources: docs/wall.md.
+ * lengths from 1K to millions of tokens. Formulas and their sources: docs/cost-model.md.
  *
  * Every quantity is a double (bytes, FLOPs, pairs): exact integers up to 2^53, then
  * relative error 1e-16, which is what a cost model at 2^40 tokens needs. */

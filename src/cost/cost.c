@@ -1,5 +1,5 @@
 /* The cost model: memory, FLOPs and bytes of each technique at context n. The formulas,
- * with their sources, are in docs/wall.md; the names below follow it. */
+ * with their sources, are in docs/cost-model.md; the names below follow it. */
 #include <string.h>
 
 #include "longctx/cost.h"
