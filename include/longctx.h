@@ -5,5 +5,6 @@
 #include "longctx/core.h"
 #include "longctx/mask.h"
 #include "longctx/attention.h"
+#include "longctx/memory.h"
 
 #endif

@@ -9,6 +9,7 @@ packages=(
   pkg-config               # finds OpenBLAS and cJSON
   libopenblas-openmp-dev   # cblas sgemm for the CPU kernels (OpenMP threading)
   libcjson-dev             # JSON output of benchmarks and commands
+  libfaiss-dev             # FAISS nearest-neighbour search for the kNN memory (src/memory)
 )
 
 missing=()
