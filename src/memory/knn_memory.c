@@ -32,9 +32,7 @@ lc_status lc_knn_memory_config_check(const lc_knn_memory_config *c) {
         return lc_error(LC_EINVAL, "memory index=%d is not an lc_memory_index", (int)c->index);
     if (c->hnsw_m < 0 || c->hnsw_m > 1024) return lc_error(LC_EINVAL, "memory hnsw_m=%d must be in [0, 1024]", c->hnsw_m);
     if (c->hnsw_ef_search < 0) return lc_error(LC_EINVAL, "memory hnsw_ef_search=%d must be >= 0", c->hnsw_ef_search);
-    int64_t seg = c->segment ? c->segment : (c->capacity < 16384 ? c->capacity : 16384);
-    if (c->ivf_lists < 0 || c->ivf_lists > seg)
-        return lc_error(LC_EINVAL, "memory ivf_lists=%d must be in [0, segment=%lld]", c->ivf_lists, (long long)seg);
+    if (c->ivf_lists < 0 || c->ivf_lists > (1 << 24)) return lc_error(LC_EINVAL, "memory ivf_lists=%d must be in [0, 2^24]", c->ivf_lists);
     if (c->ivf_probe < 0) return lc_error(LC_EINVAL, "memory ivf_probe=%d must be >= 0", c->ivf_probe);
     double bytes = (double)c->heads * (double)c->capacity * (double)(c->d_k + c->d_v) * 4.0;
     if (bytes > 0x1p60) return lc_error(LC_EINVAL, "memory heads x capacity x (d_k + d_v) is too large (%.3g bytes)", bytes);
@@ -149,15 +147,18 @@ static lc_status check_rows(const lc_knn_memory *m, const lc_tensor *t, const ch
 static lc_status build_index(const lc_knn_memory *m, const float *x, int64_t n, FaissIndex **out) {
     char desc[64];
     const lc_knn_memory_config *c = &m->c;
+    /* IVF: at most n / 39 lists, FAISS's minimum of training points per list; a segment
+     * too small for one list is indexed flat (exact). */
+    int64_t lists = c->ivf_lists < n / 39 ? c->ivf_lists : n / 39;
     if (c->index == LC_MEMORY_HNSW) snprintf(desc, sizeof desc, "HNSW%d", c->hnsw_m);
-    else if (c->index == LC_MEMORY_IVF) snprintf(desc, sizeof desc, "IVF%d,Flat", c->ivf_lists);
+    else if (c->index == LC_MEMORY_IVF && lists > 0) snprintf(desc, sizeof desc, "IVF%lld,Flat", (long long)lists);
     else snprintf(desc, sizeof desc, "Flat");
     FaissIndex *idx = NULL;
     int err = faiss_index_factory(&idx, (int)c->d_k, desc, METRIC_INNER_PRODUCT);
-    if (!err && c->index == LC_MEMORY_IVF) err = faiss_Index_train(idx, n, x);
+    if (!err && !faiss_Index_is_trained(idx)) err = faiss_Index_train(idx, n, x);
     if (!err) err = faiss_Index_add(idx, n, x);
     if (!err && c->index == LC_MEMORY_HNSW) err = faiss_ParameterSpace_set_index_parameter(m->space, idx, "efSearch", c->hnsw_ef_search);
-    if (!err && c->index == LC_MEMORY_IVF) err = faiss_ParameterSpace_set_index_parameter(m->space, idx, "nprobe", c->ivf_probe);
+    if (!err && c->index == LC_MEMORY_IVF && lists > 0) err = faiss_ParameterSpace_set_index_parameter(m->space, idx, "nprobe", c->ivf_probe);
     if (err) {
         if (idx) faiss_Index_free(idx);
         *out = NULL;

@@ -114,7 +114,7 @@ static lc_status load_open(FILE *f, const char *path, int threads, lc_knn_memory
             if (run > to_wrap) run = to_wrap;
             lc_tensor k = lc_tensor_bshd(m->keys + (p % C) * c.d_k, LC_F32, 1, run, c.heads, c.d_k);
             lc_tensor v = lc_tensor_bshd(m->values + (p % C) * c.d_v, LC_F32, 1, run, c.heads, c.d_v);
-            k.stride[2] = C * c.d_k, v.stride[2] = C * c.d_v;
+            k.stride[1] = c.d_k, v.stride[1] = c.d_v, k.stride[2] = C * c.d_k, v.stride[2] = C * c.d_v;
             k.capacity = c.heads * C * c.d_k - (p % C) * c.d_k, v.capacity = c.heads * C * c.d_v - (p % C) * c.d_v;
             st = lc_knn_memory_append(m, &k, &v);
             p += run;
