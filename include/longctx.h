@@ -7,5 +7,6 @@
 #include "longctx/attention.h"
 #include "longctx/ring.h"
 #include "longctx/cost.h"
+#include "longctx/memory.h"
 
 #endif
