@@ -117,7 +117,7 @@ static int parse(int argc, char **argv, opts *o) {
 /* One memory size: every index kind, then block retrieval and flash over the same keys. */
 static int run_size(const opts *o, int threads, int64_t n, row *rows, int nr) {
     lc_tensor keys = bench_tensor_random(LC_F32, n, 1, o->d, 21), vals = bench_tensor_random(LC_F32, n, 1, o->d, 22);
-    lc_tensor q = bench_tensor_random(LC_F32, o->n_q, 1, o->d, 23), out = bench_tensor_zeros(LC_F32, o->n_q, 1, o->d);
+    lc_tensor q = bench_tensor_random(LC_F32, o->n_q, 1, o->d, 23), out = bench_tensor_output(LC_F32, o->n_q, 1, o->d);
     lc_tensor lk = bench_tensor_random(LC_F32, o->window, 1, o->d, 24), lv = bench_tensor_random(LC_F32, o->window, 1, o->d, 25);
     int64_t *exact = malloc((size_t)(o->n_q * o->top_k) * sizeof(int64_t)), *pos = malloc((size_t)(o->n_q * o->top_k) * sizeof(int64_t));
     float *score = malloc((size_t)(o->n_q * o->top_k) * sizeof(float)), gate = 0.5f;
