@@ -1,6 +1,9 @@
-// The GPU ring's harness for the test and the bench: one process, one host thread per GPU
-// (NCCL comms from ncclCommInitAll), each thread calling lc_ring_attention with its GPU
-// current. It also lays a whole sequence out into per-rank slices and back.
+// The GPU ring's harness for the test and the bench. Two ways to make the ranks:
+//   ring_open      one process, one host thread per GPU (comms from ncclCommInitAll);
+//   ring_open_mpi  (LC_RING_MPI) one process per GPU under mpirun (ncclCommInitRank, the
+//                  unique id broadcast by MPI), one local rank here.
+// ring_run calls lc_ring_attention on every local rank, each in a thread of its own with its
+// GPU current. It also lays a whole sequence out into per-rank slices and back.
 #pragma once
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -10,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+#ifdef LC_RING_MPI
+#include <mpi.h>
+#endif
 #include "longctx.h"
 #include "longctx/ring_cuda.h"
 
@@ -32,11 +38,19 @@
 
 // One GPU of the ring: its comm, stream and tables.
 struct gpu_rank {
-    int dev;
+    int dev, rank, size; // this rank's GPU, its place in the ring and the ring's size
     ncclComm_t comm;
     cudaStream_t stream;
     lc_ring_nccl g;
 };
+
+static void ring_start(gpu_rank &r) {
+    CUDA_OK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
+    if (lc_ring_nccl_init(&r.g, r.comm, reinterpret_cast<lc_cuda_stream>(r.stream))) {
+        fprintf(stderr, "lc_ring_nccl_init: %s\n", lc_last_error());
+        exit(1);
+    }
+}
 
 static std::vector<gpu_rank> ring_open(int P) {
     std::vector<gpu_rank> rk(P);
@@ -46,15 +60,31 @@ static std::vector<gpu_rank> ring_open(int P) {
     NCCL_OK(ncclCommInitAll(comms.data(), P, devs.data()));
     for (int i = 0; i < P; i++) {
         CUDA_OK(cudaSetDevice(i));
-        rk[i].dev = i, rk[i].comm = comms[i];
-        CUDA_OK(cudaStreamCreateWithFlags(&rk[i].stream, cudaStreamNonBlocking));
-        if (lc_ring_nccl_init(&rk[i].g, comms[i], reinterpret_cast<lc_cuda_stream>(rk[i].stream))) {
-            fprintf(stderr, "lc_ring_nccl_init: %s\n", lc_last_error());
-            exit(1);
-        }
+        rk[i].dev = i, rk[i].rank = i, rk[i].size = P, rk[i].comm = comms[i];
+        ring_start(rk[i]);
     }
     return rk;
 }
+
+#ifdef LC_RING_MPI
+// This process's rank of MPI_COMM_WORLD on GPU (local rank mod the GPUs it sees).
+static std::vector<gpu_rank> ring_open_mpi(void) {
+    std::vector<gpu_rank> rk(1);
+    int devices = 0;
+    CUDA_OK(cudaGetDeviceCount(&devices));
+    MPI_Comm_rank(MPI_COMM_WORLD, &rk[0].rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &rk[0].size);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    rk[0].dev = (local ? atoi(local) : rk[0].rank) % devices;
+    CUDA_OK(cudaSetDevice(rk[0].dev));
+    ncclUniqueId id;
+    if (rk[0].rank == 0) NCCL_OK(ncclGetUniqueId(&id));
+    MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    NCCL_OK(ncclCommInitRank(&rk[0].comm, rk[0].size, id, rk[0].rank));
+    ring_start(rk[0]);
+    return rk;
+}
+#endif
 
 static void ring_close(std::vector<gpu_rank> &rk) {
     for (auto &r : rk) {
@@ -120,12 +150,12 @@ static void ring_scatter(uint8_t *all, uint8_t *mine, size_t es, int64_t B, int6
         }
 }
 
-// The same for lse [B, H, N] <-> [B, H, n_local] (f32).
-static void ring_scatter_lse(float *all, float *mine, int64_t B, int64_t N, int64_t H, lc_ring_layout layout, int P, int rank) {
+// The same for lse [B, H, N] -> [B, H, n_local] (f32).
+static void ring_slice_lse(const float *all, float *mine, int64_t B, int64_t N, int64_t H, lc_ring_layout layout, int P, int rank) {
     const int64_t n_local = N / P, nc = lc_ring_chunks(layout), c = n_local / nc;
     for (int64_t bh = 0; bh < B * H; bh++)
         for (int x = 0; x < nc; x++) {
             int64_t s0 = lc_ring_chunk_start(layout, P, rank, x, n_local);
-            memcpy(all + bh * N + s0, mine + bh * n_local + x * c, sizeof(float) * (size_t)c);
+            memcpy(mine + bh * n_local + x * c, all + bh * N + s0, sizeof(float) * (size_t)c);
         }
 }
