@@ -268,7 +268,11 @@ extern "C" lc_status lc_ring_nccl_init(lc_ring_nccl *g, lc_nccl_comm comm, lc_cu
     if (!p) return lc_error(LC_ENOMEM, "lc_ring_nccl_init: %zu bytes", sizeof(priv));
     p->comm = comm;
     p->compute = reinterpret_cast<cudaStream_t>(stream);
-    cudaError_t e = cudaStreamCreateWithFlags(&p->comm_stream, cudaStreamNonBlocking);
+    // The comm stream gets the highest priority: its send/recv kernel then takes SMs as soon
+    // as it may run, instead of queueing behind the flash kernel's thread blocks.
+    int least = 0, greatest = 0;
+    cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    cudaError_t e = cudaStreamCreateWithPriority(&p->comm_stream, cudaStreamNonBlocking, greatest);
     if (!e) e = cudaEventCreateWithFlags(&p->compute_mark, cudaEventDisableTiming);
     if (!e) e = cudaEventCreateWithFlags(&p->transfer, cudaEventDisableTiming);
     if (!e) e = cudaEventCreateWithFlags(&p->gathered, cudaEventDisableTiming);
