@@ -17,16 +17,9 @@
 #include <mpi.h>
 #endif
 #include "longctx.h"
+#include "cuda_ok.h"
 #include "longctx/ring_cuda.h"
 
-#define CUDA_OK(x)                                                                            \
-    do {                                                                                      \
-        cudaError_t e_ = (x);                                                                 \
-        if (e_ != cudaSuccess) {                                                              \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
 #define NCCL_OK(x)                                                                            \
     do {                                                                                      \
         ncclResult_t r_ = (x);                                                                \
