@@ -1,6 +1,8 @@
 // What the CUDA kernels accept (see check.h).
 #include "check.h"
 
+#include <math.h>
+
 namespace lc_cuda {
 
 static lc_status check_view(const lc_tensor *t, const char *name) {
@@ -42,6 +44,22 @@ device_mask make_device_mask(const lc_mask *m, const uint8_t *bits) {
     d.block_q = clamp(m->blocks.block_q), d.block_k = clamp(m->blocks.block_k), d.n_kb = clamp(m->blocks.n_kb);
     d.any_pattern = d.window || d.sinks > 0 || m->blocks.bits;
     return d;
+}
+
+attn_params make_attn_params(const lc_attention *a) {
+    attn_params p;
+    p.q = a->q.data, p.k = a->k.data, p.v = a->v.data, p.out = a->out.data, p.lse = a->lse;
+    p.q_b = a->q.stride[0], p.q_s = a->q.stride[1], p.q_h = a->q.stride[2];
+    p.k_b = a->k.stride[0], p.k_s = a->k.stride[1], p.k_h = a->k.stride[2];
+    p.v_b = a->v.stride[0], p.v_s = a->v.stride[1], p.v_h = a->v.stride[2];
+    p.o_b = a->out.stride[0], p.o_s = a->out.stride[1], p.o_h = a->out.stride[2];
+    p.n_q = (int)a->q.shape[1], p.n_kv = (int)a->k.shape[1], p.heads_q = (int)a->q.shape[2];
+    p.group = (int)(a->q.shape[2] / a->k.shape[2]);
+    p.scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)a->q.shape[3]);
+    p.scale_log2 = p.scale * 1.4426950408889634f;
+    p.softcap = a->softcap;
+    p.mask = make_device_mask(&a->mask, NULL);
+    return p;
 }
 
 }  // namespace lc_cuda

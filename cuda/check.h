@@ -1,4 +1,5 @@
-// What the CUDA kernels accept, shared by flash_fwd.cu and decode.cu (host code).
+// What the CUDA kernels accept and the parameters they receive, shared by flash_fwd.cu
+// and decode.cu.
 #pragma once
 
 #include "longctx/attention.h"
@@ -13,5 +14,20 @@ lc_status check_common(const lc_attention *a);
 
 // The device form of a checked mask; `bits` is the bitmap's device copy or NULL.
 device_mask make_device_mask(const lc_mask *m, const uint8_t *bits);
+
+// A checked descriptor as the kernels take it (by value, as a kernel parameter).
+struct attn_params {
+    const void *q, *k, *v;
+    void *out;
+    float *lse;
+    int64_t q_b, q_s, q_h;  // strides in elements (batch, seq, head); the dim stride is 1
+    int64_t k_b, k_s, k_h;
+    int64_t v_b, v_s, v_h;
+    int64_t o_b, o_s, o_h;
+    int n_q, n_kv, heads_q, group;  // group = heads_q / heads_kv
+    float scale, scale_log2, softcap;
+    device_mask mask;  // bits NULL: the caller sets its device copy
+};
+attn_params make_attn_params(const lc_attention *a);
 
 }  // namespace lc_cuda

@@ -24,15 +24,9 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 
-struct decode_params {
-    const void *q, *k, *v;
-    void *out;
-    float *lse;
-    int64_t q_b, q_s, q_h, k_b, k_s, k_h, v_b, v_s, v_h, o_b, o_s, o_h;
-    int n_q, n_kv, heads_q, group, rows;  // rows = group * n_q
+struct decode_params : attn_params {
+    int rows;  // query rows per kv head: group * n_q
     int chunk, splits;
-    float scale_log2, softcap, scale;
-    device_mask mask;
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
 
@@ -262,18 +256,10 @@ extern "C" lc_status lc_cuda_decode_attention(const lc_attention *a, int splits,
     if (!workspace || workspace_bytes < need)
         return lc_error(LC_EINVAL, "workspace: GPU decode needs %zu bytes of device memory (lc_cuda_decode_workspace_size), got %zu", need, workspace ? workspace_bytes : 0);
     decode_params p;
-    p.q = a->q.data, p.k = a->k.data, p.v = a->v.data, p.out = a->out.data, p.lse = a->lse;
-    p.q_b = a->q.stride[0], p.q_s = a->q.stride[1], p.q_h = a->q.stride[2];
-    p.k_b = a->k.stride[0], p.k_s = a->k.stride[1], p.k_h = a->k.stride[2];
-    p.v_b = a->v.stride[0], p.v_s = a->v.stride[1], p.v_h = a->v.stride[2];
-    p.o_b = a->out.stride[0], p.o_s = a->out.stride[1], p.o_h = a->out.stride[2];
-    p.n_q = (int)a->q.shape[1], p.n_kv = (int)a->k.shape[1], p.heads_q = (int)a->q.shape[2];
-    p.group = (int)(a->q.shape[2] / a->k.shape[2]), p.rows = rows_of(a);
+    static_cast<attn_params &>(p) = make_attn_params(a);
+    p.rows = rows_of(a);
     p.splits = resolve_splits(a, splits);
     p.chunk = (p.n_kv + p.splits - 1) / p.splits;
-    p.scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)a->q.shape[3]);
-    p.scale_log2 = p.scale * DEC_LOG2E, p.softcap = a->softcap;
-    p.mask = make_device_mask(&a->mask, NULL);
     const size_t parts = (size_t)a->q.shape[0] * a->k.shape[2] * p.splits * p.rows;
     p.part_o = static_cast<float *>(workspace);
     p.part_lse = p.part_o + parts * a->v.shape[3];

@@ -22,18 +22,7 @@
 
 namespace lc_cuda {
 
-struct fwd_params {
-    const void *q, *k, *v;
-    void *out;
-    float *lse;
-    int64_t q_b, q_s, q_h;  // strides in elements (batch, seq, head); dim stride is 1
-    int64_t k_b, k_s, k_h;
-    int64_t v_b, v_s, v_h;
-    int64_t o_b, o_s, o_h;
-    int n_q, n_kv, heads_q, group;  // group = heads_q / heads_kv
-    float scale, scale_log2, softcap;
-    device_mask mask;
-};
+typedef attn_params fwd_params;
 
 constexpr int BLOCK_N = 64;
 #ifndef LC_FLASH_WARPS
@@ -290,18 +279,7 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     if (need && (!workspace || workspace_bytes < need))
         return lc_error(LC_EINVAL, "workspace: the block bitmap needs %zu bytes of device memory (lc_cuda_attention_workspace_size), got %zu", need, workspace ? workspace_bytes : 0);
 
-    fwd_params p;
-    p.q = a->q.data, p.k = a->k.data, p.v = a->v.data, p.out = a->out.data, p.lse = a->lse;
-    p.q_b = a->q.stride[0], p.q_s = a->q.stride[1], p.q_h = a->q.stride[2];
-    p.k_b = a->k.stride[0], p.k_s = a->k.stride[1], p.k_h = a->k.stride[2];
-    p.v_b = a->v.stride[0], p.v_s = a->v.stride[1], p.v_h = a->v.stride[2];
-    p.o_b = a->out.stride[0], p.o_s = a->out.stride[1], p.o_h = a->out.stride[2];
-    p.n_q = (int)a->q.shape[1], p.n_kv = (int)a->k.shape[1], p.heads_q = (int)a->q.shape[2];
-    p.group = (int)(a->q.shape[2] / a->k.shape[2]);
-    p.scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)a->q.shape[3]);
-    p.scale_log2 = p.scale * LOG2E;
-    p.softcap = a->softcap;
-    p.mask = make_device_mask(&a->mask, NULL);
+    fwd_params p = make_attn_params(a);
     cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     if (need) {
         if (cudaMemcpyAsync(workspace, a->mask.blocks.bits, need, cudaMemcpyHostToDevice, s) != cudaSuccess)

@@ -6,6 +6,8 @@
 #include "longctx/mask.h"
 #include "longctx/attention.h"
 #include "longctx/ring.h"
+#include "longctx/cost.h"
+#include "longctx/memory.h"
 #include "longctx/rope.h"
 #include "longctx/cache.h"
 #include "longctx/decode.h"

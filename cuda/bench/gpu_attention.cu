@@ -13,15 +13,8 @@
 
 #include "longctx.h"
 #include "longctx/cuda.h"
+#include "cuda_ok.h"
 
-#define CUDA_OK(x)                                                                            \
-    do {                                                                                      \
-        cudaError_t e_ = (x);                                                                 \
-        if (e_ != cudaSuccess) {                                                              \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
 
 // Mean time of `fn` in ms: 3 warm-ups, then repeats until 20 runs or 300 ms.
 template <typename F> static double time_ms(F fn) {

@@ -14,6 +14,7 @@
 
 #include "longctx.h"
 #include "longctx/cuda.h"
+#include "cuda_ok.h"
 
 static long checks, failures;
 #define CHECK(cond, ...)                                                        \
@@ -27,14 +28,6 @@ static long checks, failures;
         }                                                                       \
     } while (0)
 
-#define CUDA_OK(x)                                                                            \
-    do {                                                                                      \
-        cudaError_t e_ = (x);                                                                 \
-        if (e_ != cudaSuccess) {                                                              \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
 
 struct shape {
     int b, n_q, n_kv, hq, hkv, dk, dv;
