@@ -12,5 +12,7 @@
 #include "longctx/cache.h"
 #include "longctx/decode.h"
 #include "longctx/mla.h"
+#include "longctx/linear.h"
+#include "longctx/ssm.h"
 
 #endif

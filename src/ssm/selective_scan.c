@@ -1,0 +1,136 @@
+/* Mamba's selective scan (Gu and Dao 2023, algorithm 2; the discretisation of section 2,
+ * A_bar = exp(dt A), B_bar x = dt B x, as transformers' MambaMixer computes it), in f32 and
+ * in float64, and the small layer helpers (softplus, depthwise conv, linear). */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan_row.h"
+#include "ssm_internal.h"
+
+float lc_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+lc_status lc_selective_scan_check(const lc_selective_scan *s) {
+    if (!s) return lc_error(LC_EINVAL, "selective scan descriptor is NULL");
+    if (s->batch <= 0) return lc_error(LC_EINVAL, "batch=%lld must be > 0", (long long)s->batch);
+    if (s->n <= 0) return lc_error(LC_EINVAL, "n=%lld must be > 0", (long long)s->n);
+    if (s->channels <= 0) return lc_error(LC_EINVAL, "channels=%lld must be > 0", (long long)s->channels);
+    if (s->state <= 0 || s->state > 1024) return lc_error(LC_EINVAL, "state=%lld must be in 1..1024", (long long)s->state);
+    SSM_NEED(s->x, "x");
+    SSM_NEED(s->dt, "dt");
+    SSM_NEED(s->A, "A");
+    SSM_NEED(s->B, "B");
+    SSM_NEED(s->C, "C");
+    SSM_NEED(s->y, "y");
+    SSM_NEED(s->h, "h (the state: zeros start a sequence)");
+    if (s->h_floats != s->batch * s->channels * s->state)
+        return lc_error(LC_EINVAL, "h_floats=%lld must be batch*channels*state = %lld", (long long)s->h_floats,
+                        (long long)(s->batch * s->channels * s->state));
+    if (s->threads < 0) return lc_error(LC_EINVAL, "threads=%d must be >= 0 (0 is the default)", s->threads);
+    return LC_OK;
+}
+
+enum { CH_BLOCK = 16 };
+
+static float scan_row_portable(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {
+    float y = 0;
+    for (int64_t i = 0; i < N; i++) {
+        h[i] = expf(A[i] * dt) * h[i] + dx * B[i];
+        y += h[i] * C[i];
+    }
+    return y;
+}
+
+lc_status lc_selective_scan_run(const lc_selective_scan *s) {
+    lc_status st = lc_selective_scan_check(s);
+    if (st) return st;
+    lc_isa isa;
+    if ((st = lc_isa_resolve(s->isa, &isa))) return st;
+    ssm_scan_row_fn row_fn = scan_row_portable;
+#ifdef LONGCTX_HAVE_X86_PATHS
+    if (isa == LC_ISA_AVX512) row_fn = ssm_scan_row_avx512;
+    else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
+#endif
+    const int64_t n = s->n, E = s->channels, N = s->state, blocks = (E + CH_BLOCK - 1) / CH_BLOCK;
+#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1)
+    for (int64_t job = 0; job < s->batch * blocks; job++) {
+        const int64_t b = job / blocks, d0 = (job % blocks) * CH_BLOCK, d1 = d0 + CH_BLOCK < E ? d0 + CH_BLOCK : E;
+        float *h = s->h + b * E * N;
+        for (int64_t t = 0; t < n; t++) {
+            const int64_t row = (b * n + t) * E;
+            const float *Bt = s->B + (b * n + t) * N, *Ct = s->C + (b * n + t) * N;
+            for (int64_t d = d0; d < d1; d++) {
+                const float dt = ssm_dt(s->dt[row + d], s->dt_bias, d, 0, 0), x = s->x[row + d], dx = dt * x;
+                float y = row_fn(s->A + d * N, h + d * N, Bt, Ct, dt, dx, N);
+                if (s->D) y += x * s->D[d];
+                if (s->z) y *= ssm_silu(s->z[row + d]);
+                s->y[row + d] = y;
+            }
+        }
+    }
+    return LC_OK;
+}
+
+lc_status lc_selective_scan_naive(const lc_selective_scan *s) {
+    lc_status st = lc_selective_scan_check(s);
+    if (st) return st;
+    const int64_t n = s->n, E = s->channels, N = s->state;
+    double *h = malloc(sizeof(double) * (size_t)N);
+    if (!h) return lc_error(LC_ENOMEM, "selective scan reference: %zu bytes", sizeof(double) * (size_t)N);
+    for (int64_t b = 0; b < s->batch; b++)
+        for (int64_t d = 0; d < E; d++) {
+            float *hs = s->h + (b * E + d) * N;
+            for (int64_t i = 0; i < N; i++) h[i] = hs[i];
+            for (int64_t t = 0; t < n; t++) {
+                const int64_t row = (b * n + t) * E;
+                double raw = (double)s->dt[row + d] + (s->dt_bias ? s->dt_bias[d] : 0.0);
+                double dt = raw > 20 ? raw : log1p(exp(raw)), x = s->x[row + d], y = 0;
+                for (int64_t i = 0; i < N; i++) {
+                    h[i] = exp((double)s->A[d * N + i] * dt) * h[i] + dt * s->B[(b * n + t) * N + i] * x;
+                    y += h[i] * s->C[(b * n + t) * N + i];
+                }
+                if (s->D) y += x * s->D[d];
+                if (s->z) {
+                    double z = s->z[row + d];
+                    y *= z / (1 + exp(-z));
+                }
+                s->y[row + d] = (float)y;
+            }
+            for (int64_t i = 0; i < N; i++) hs[i] = (float)h[i];
+        }
+    free(h);
+    return LC_OK;
+}
+
+void ssm_conv_silu(const float *in, int64_t ld_in, int64_t n, int64_t ch, const float *w, const float *b, int64_t K, float *state,
+                   float *out, int64_t ld_out) {
+    const int64_t S = K - 1;
+    for (int64_t c = 0; c < ch; c++) {
+        const float *wc = w + c * K;
+        float *sc = state + c * S;
+        for (int64_t t = 0; t < n; t++) {
+            float acc = b ? b[c] : 0.0f;
+            for (int64_t j = 0; j < K; j++) {
+                int64_t idx = t - S + j;
+                acc += wc[j] * (idx >= 0 ? in[idx * ld_in + c] : sc[S + idx]);
+            }
+            out[t * ld_out + c] = ssm_silu(acc);
+        }
+        /* the last K-1 inputs: from the new tokens, or shifted from the old state */
+        float keep[64];
+        for (int64_t j = 0; j < S; j++) {
+            int64_t idx = n - S + j;
+            keep[j] = idx >= 0 ? in[idx * ld_in + c] : sc[S + idx];
+        }
+        memcpy(sc, keep, sizeof(float) * (size_t)S);
+    }
+}
+
+void ssm_linear(const float *x, int64_t ldx, int64_t n, int64_t cols, const float *W, const float *bias, int64_t rows, float *y, int64_t ldy) {
+    if (bias)
+        for (int64_t t = 0; t < n; t++) memcpy(y + t * ldy, bias, sizeof(float) * (size_t)rows);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f, x, (int)ldx, W, (int)cols, bias ? 1.0f : 0.0f,
+                y, (int)ldy);
+}
