@@ -75,7 +75,7 @@ def mamba(outdir):
         "dt_proj.bias": lambda s: torch.randn(s) * 0.5 - 1.0,
     })
     describe(m, "MambaMixer")
-    w = Writer(os.path.join(outdir, "mamba.txt"), "transformers MambaMixer (slow_forward, CPU, f32), random weights")
+    w = Writer(os.path.join(outdir, "mamba.txt"), "transformers MambaMixer (PyTorch path, CPU, f32), random weights")
     w.int("hidden_size", m.hidden_size)
     w.int("intermediate_size", m.intermediate_size)
     w.int("state_size", m.ssm_state_size)
@@ -119,7 +119,7 @@ def mamba2(outdir):
         norm_group = m.intermediate_size if ef <= eg else m.intermediate_size // m.n_groups
         print(f"   gated norm: err vs whole-width {ef:.3g}, vs per-group {eg:.3g} -> group size {norm_group}")
     lim = tuple(float(v) for v in m.time_step_limit)
-    w = Writer(os.path.join(outdir, "mamba2.txt"), "transformers Mamba2Mixer (torch_forward, CPU, f32), random weights")
+    w = Writer(os.path.join(outdir, "mamba2.txt"), "transformers Mamba2Mixer (PyTorch path, CPU, f32), random weights")
     w.int("hidden_size", m.hidden_size)
     w.int("intermediate_size", m.intermediate_size)
     w.int("num_heads", m.num_heads)

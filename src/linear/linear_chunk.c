@@ -25,7 +25,7 @@ static int64_t chunk_of(const lc_linear_attention *a) {
 /* Floats of one thread's scratch. */
 static size_t thread_floats(const lc_linear_attention *a) {
     const int64_t L = chunk_of(a), F = lc_linear_features(a), dv = a->v.shape[3];
-    return (size_t)(2 * L * F + L * L + 2 * L * dv + 5 * L + F * dv + F + 1 + 16);
+    return (size_t)(2 * L * F + L * L + 2 * L * dv + 5 * L + L * a->q.shape[3] + F * dv + F + 1 + 16);
 }
 
 size_t lc_linear_attention_workspace_size(const lc_linear_attention *a) {
@@ -34,15 +34,15 @@ size_t lc_linear_attention_workspace_size(const lc_linear_attention *a) {
 }
 
 typedef struct scratch {
-    float *qf, *kf, *p, *vb, *num, *qs, *ks, *base, *den, *w;
+    float *qf, *kf, *p, *vb, *num, *qs, *ks, *base, *den, *w, *xs;
 } scratch;
 
 /* Features and value rows of tokens [t0, t0 + L) of (b, h). */
 static void load_chunk(const lc_linear_attention *a, int64_t b, int64_t h, int64_t t0, int64_t L, int with_q, scratch *w) {
-    const int64_t F = lc_linear_features(a), dv = a->v.shape[3];
+    const int64_t dv = a->v.shape[3];
+    if (with_q) lin_features_rows(a, lin_row(&a->q, b, t0, h), a->q.stride[1], a->q.stride[3], L, w->qf, w->qs, w->xs);
+    lin_features_rows(a, lin_row(&a->k, b, t0, h), a->k.stride[1], a->k.stride[3], L, w->kf, w->ks, w->xs);
     for (int64_t r = 0; r < L; r++) {
-        if (with_q) w->qs[r] = lin_features(a, lin_row(&a->q, b, t0 + r, h), a->q.stride[3], w->qf + r * F);
-        w->ks[r] = lin_features(a, lin_row(&a->k, b, t0 + r, h), a->k.stride[3], w->kf + r * F);
         const float *v = lin_row(&a->v, b, t0 + r, h);
         for (int64_t e = 0; e < dv; e++) w->vb[r * dv + e] = v[e * a->v.stride[3]];
     }
@@ -140,7 +140,7 @@ static void full_head(const lc_linear_attention *a, int64_t b, int64_t h, int64_
     }
     for (int64_t t0 = 0; t0 < n; t0 += Lc) {
         int64_t L = n - t0 < Lc ? n - t0 : Lc;
-        for (int64_t r = 0; r < L; r++) w->qs[r] = lin_features(a, lin_row(&a->q, b, t0 + r, h), a->q.stride[3], w->qf + r * F);
+        lin_features_rows(a, lin_row(&a->q, b, t0, h), a->q.stride[1], a->q.stride[3], L, w->qf, w->qs, w->xs);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)dv, (int)F, 1.0f, w->qf, (int)F, S, (int)dv, 0.0f, w->num, (int)dv);
         for (int64_t r = 0; r < L; r++) {
             float dz = 0;
@@ -174,7 +174,8 @@ lc_status lc_linear_attention_forward(const lc_linear_attention *a, float *state
         scratch w;
         w.qf = base, w.kf = w.qf + Lc * F, w.p = w.kf + Lc * F, w.vb = w.p + Lc * Lc, w.num = w.vb + Lc * dv;
         w.qs = w.num + Lc * dv, w.ks = w.qs + Lc, w.base = w.ks + Lc, w.den = w.base + Lc, w.w = w.den + Lc;
-        float *own = w.w + Lc;
+        w.xs = w.w + Lc;
+        float *own = w.xs + Lc * a->q.shape[3];
 #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < B * H; bh++) {
             const int64_t b = bh / H, h = bh % H;

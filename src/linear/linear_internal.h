@@ -15,6 +15,10 @@ static inline const float *lin_row(const lc_tensor *t, int64_t b, int64_t s, int
  * NaN in x gives NaN features and a NaN log-scale (propagated, never dropped). */
 float lin_features(const lc_linear_attention *a, const float *x, int64_t sx, float *phi);
 
+/* lin_features of L rows (row r at x + r * ldx) into phi[L, F] and their log-scales into
+ * ls[L]; FAVOR+ projects all rows with one sgemm, using xs (L * d_k floats) as scratch. */
+void lin_features_rows(const lc_linear_attention *a, const float *x, int64_t ldx, int64_t sx, int64_t L, float *phi, float *ls, float *xs);
+
 /* The same in float64, unshifted (phi itself), for the reference. */
 void lin_features_f64(const lc_linear_attention *a, const float *x, int64_t sx, double *phi);
 
