@@ -139,9 +139,9 @@ lc_status lc_block_attention_run(const lc_block_attention *a, void *workspace, s
         for (int64_t h = 0; h < hq; h++)
             for (int64_t i = 0; i < n_q; i++) {
                 char *w = per_thread + (size_t)omp_get_thread_num() * tb;
-                float *bscore = (float *)w;
-                int64_t *bid = (int64_t *)(bscore + nbm);
-                uint8_t *chosen = (uint8_t *)(bid + nbm);
+                int64_t *bid = (int64_t *)w; /* w is 64-byte aligned */
+                float *bscore = (float *)(bid + nbm);
+                uint8_t *chosen = (uint8_t *)(bscore + nbm);
                 float *qbuf = (float *)(((uintptr_t)(chosen + nbm) + 7) & ~(uintptr_t)7), *kbuf = qbuf + dk, *vbuf = kbuf + dk;
                 double *acc = (double *)(((uintptr_t)(vbuf + dv) + 7) & ~(uintptr_t)7);
                 const int64_t hk = h / group, p = a->q_offset + i, lb = local_begin(a, p), nb = lb / bs;
