@@ -6,6 +6,12 @@
 #include "longctx/mask.h"
 #include "longctx/attention.h"
 #include "longctx/ring.h"
+#include "longctx/cost.h"
+#include "longctx/memory.h"
+#include "longctx/rope.h"
+#include "longctx/cache.h"
+#include "longctx/decode.h"
+#include "longctx/mla.h"
 #include "longctx/linear.h"
 #include "longctx/ssm.h"
 

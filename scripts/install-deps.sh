@@ -11,6 +11,8 @@ packages=(
   libcjson-dev             # JSON output of benchmarks and commands
   libopenmpi-dev           # ring attention across processes (liblongctx_dist)
   openmpi-bin              # mpirun, for `longctx ring` and the ring tests
+  libcairo2-dev            # PNG/SVG plots of `longctx wall` and `longctx patterns`
+  libfaiss-dev             # FAISS nearest-neighbour search for the kNN memory (src/memory)
 )
 
 missing=()

@@ -99,5 +99,9 @@ int main(void) {
     test_status();
     test_tensors();
     test_alloc_threads_isa();
+    /* a sentence may quote the previous one */
+    lc_error(LC_EINVAL, "inner problem %d", 7);
+    lc_error(LC_EIO, "outer: %s", lc_last_error());
+    CHECK(!strcmp(lc_last_error(), "outer: inner problem 7"), "nested sentence: \"%s\"", lc_last_error());
     return test_finish("test_core");
 }

@@ -240,9 +240,14 @@ static void test_long(uint64_t seed) {
             double g = dec ? log((double)s.decay[0]) : 0;
             for (int64_t t = 0; t < n; t++) {
                 const float *q = (float *)s.a.q.data + t * 4, *k = (float *)s.a.k.data + t * 4, *v = (float *)s.a.v.data + t * 4;
-                if (f == 2) favor_f64(s.omega, (int)F, 4, k, pk), favor_f64(s.omega, (int)F, 4, q, pq);
-                else
-                    for (int64_t i = 0; i < F; i++) pk[i] = k[i] > 0 ? k[i] + 1.0 : exp(k[i]), pq[i] = q[i] > 0 ? q[i] + 1.0 : exp(q[i]);
+                if (f == 2) { /* FAVOR+: F = 8 features of a width-4 row */
+                    favor_f64(s.omega, (int)F, 4, k, pk), favor_f64(s.omega, (int)F, 4, q, pq);
+                } else { /* elu + 1: one feature per dim */
+                    for (int64_t i = 0; i < F; i++) {
+                        pk[i] = k[i] > 0 ? k[i] + 1.0 : exp(k[i]);
+                        pq[i] = q[i] > 0 ? q[i] + 1.0 : exp(q[i]);
+                    }
+                }
                 double num[4] = {0}, den = 0;
                 for (int64_t i = 0; i < F; i++) {
                     z[i] = exp(g) * z[i] + pk[i], den += pq[i] * z[i];

@@ -3,12 +3,16 @@
 #include <string.h>
 
 #include "attention_bench.h"
+#include "decode_bench.h"
 #include "linear_bench.h"
 #include "commands.h"
+#include "memory_bench.h"
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "attention")) return lc_bench_attention_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "memory")) return lc_bench_memory_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "decode")) return lc_bench_decode_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "linear")) return lc_bench_linear_main(argc - 1, argv + 1);
-    fprintf(stderr, "usage: longctx bench attention [OPTIONS]   (--help for the options)\n");
+    fprintf(stderr, "usage: longctx bench attention|memory|decode|linear [OPTIONS]   (--help for the options)\n");
     return 2;
 }

@@ -13,6 +13,9 @@ static void usage(FILE *f) {
             "                    time and peak memory, the quadratic wall and the way past it (default)\n"
             "  bench attention   flash vs naive vs the OpenBLAS sgemm ceiling; table and JSON\n"
             "  ring              ring attention over MPI: mpirun -np P longctx ring [--check]\n"
+            "  wall              memory and FLOPs of every long-context technique, 1K..2M tokens, and where\n"
+            "                    each hits the device's memory (--plot wall.png)\n"
+            "  patterns          every sparse attention pattern drawn from lc_mask, active cells and speed-up\n"
             "  version           print the library version\n"
             "  help              this text; `longctx COMMAND --help` for a command's options\n");
 }
@@ -23,6 +26,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "ring")) return cmd_ring(argc - 1, argv + 1);
+    if (!strcmp(c, "wall")) return cmd_wall(argc - 1, argv + 1);
+    if (!strcmp(c, "patterns")) return cmd_patterns(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());
         return 0;

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[512];
 
@@ -24,10 +25,14 @@ const char *lc_status_str(lc_status s) {
 const char *lc_last_error(void) { return last_error; }
 
 lc_status lc_error(lc_status s, const char *fmt, ...) {
+    /* format into a scratch buffer first: the arguments may point into last_error
+     * (lc_error(s, "...: %s", lc_last_error()) adds context to the sentence) */
+    char sentence[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(sentence, sizeof sentence, fmt, ap);
     va_end(ap);
+    memcpy(last_error, sentence, sizeof sentence);
     return s;
 }
 

@@ -1,0 +1,149 @@
+/* Benchmark of decode attention (one new token, d = 128, 8 KV heads, 32 query heads by
+ * default) over long caches. For each case: seconds per decode step, the bytes of cache
+ * the step reads (keys, values and scales of every kept token), that as GB/s and as a
+ * fraction of the memcpy bandwidth measured in the same run (bytes read + written per
+ * second over a buffer far larger than the caches), and GFLOP/s at 4 d FLOPs per query
+ * head and key. Dtypes are swept on the contiguous layout, layouts on f16. */
+#include "decode_bench.h"
+#include "bench_util.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "longctx/decode.h"
+
+typedef struct dcase {
+    lc_kv_layout layout;
+    lc_kv_dtype dtype;
+    int64_t n;
+    double seconds, bytes, gbs, frac, gflops;
+} dcase;
+
+/* memcpy of a 256 MiB buffer (or 4x the largest cache, smaller of the two), best of 5:
+ * bytes read + written per second. */
+static double memcpy_gbs(size_t bytes) {
+    char *a = malloc(bytes), *b = malloc(bytes);
+    if (!a || !b) return 0;
+    memset(a, 1, bytes), memset(b, 2, bytes);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t = bench_now();
+        memcpy(b, a, bytes);
+        t = bench_now() - t;
+        if (t < best) best = t;
+    }
+    volatile char sink = b[bytes / 2];
+    (void)sink;
+    free(a), free(b);
+    return 2.0 * (double)bytes / best / 1e9;
+}
+
+static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) {
+    lc_kv_config cfg = {.layout = c->layout, .dtype = c->dtype, .heads_kv = hkv, .head_dim = d, .max_seqs = 1,
+                        .capacity = c->n, .block_size = 16, .num_blocks = (c->n + 15) / 16, .window = c->n, .sinks = 0};
+    if (c->layout == LC_KV_SINKS) cfg.sinks = 4, cfg.window = c->n - 4;
+    lc_kv_cache *kc;
+    if (lc_kv_create(&cfg, &kc)) {
+        fprintf(stderr, "decode bench: %s\n", lc_last_error());
+        return 1;
+    }
+    int seq;
+    lc_kv_seq_new(kc, &seq);
+    const int64_t chunk = 2048;
+    size_t row = (size_t)hkv * d;
+    float *k = malloc(sizeof(float) * chunk * row), *v = malloc(sizeof(float) * chunk * row);
+    lc_rng_fill_normal(k, chunk * row, 1, 0, 0, 1, 0);
+    lc_rng_fill_normal(v, chunk * row, 2, 0, 0, 1, 0);
+    for (int64_t p = 0; p < c->n; p += chunk) lc_kv_append(kc, seq, p, k, v, c->n - p < chunk ? c->n - p : chunk);
+    float *q = malloc(sizeof(float) * hq * d), *out = malloc(sizeof(float) * hq * d);
+    lc_rng_fill_normal(q, (size_t)hq * d, 3, 0, 0, 1, 0);
+    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads};
+    size_t wsb = lc_decode_workspace_size(&dec);
+    void *ws = lc_aligned_alloc(wsb, 64);
+    double best = 1e30, total = 0;
+    for (int rep = 0; rep < 30 && (rep < 3 || total < 1.0); rep++) {
+        double t = bench_now();
+        lc_status st = lc_decode_run(&dec, ws, wsb);
+        t = bench_now() - t;
+        if (st) {
+            fprintf(stderr, "decode bench: %s\n", lc_last_error());
+            break;
+        }
+        total += t;
+        if (t < best) best = t;
+    }
+    c->seconds = best;
+    c->bytes = (double)lc_decode_bytes_read(&dec);
+    c->gbs = c->bytes / best / 1e9;
+    c->frac = peak > 0 ? c->gbs / peak : 0;
+    c->gflops = 4.0 * d * (double)hq * (double)lc_kv_seq_kept(kc, seq) / best / 1e9;
+    lc_aligned_free(ws);
+    free(k), free(v), free(q), free(out);
+    lc_kv_destroy(kc);
+    return 0;
+}
+
+int lc_bench_decode_main(int argc, char **argv) {
+    int64_t lengths[16] = {32768, 65536, 131072};
+    int nl = 3, threads = 0, hkv = 8, hq = 32, d = 128;
+    const char *json = "bench/results/decode.json";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--lengths") && i + 1 < argc) {
+            nl = bench_parse_lengths(argv[++i], lengths, 16);
+            if (nl < 1) { fprintf(stderr, "decode bench: bad --lengths\n"); return 2; }
+        } else if (!strcmp(argv[i], "--quick")) lengths[0] = 4096, nl = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else {
+            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--json FILE]\n"
+                            "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
+            return 2;
+        }
+    }
+    int th = lc_threads_resolve(threads);
+    double peak = memcpy_gbs((size_t)256 << 20);
+    fprintf(stderr, "memcpy: %.2f GB/s (read + write)\n", peak);
+    dcase cases[128];
+    int nc = 0;
+    for (int li = 0; li < nl; li++) {
+        for (int t = 0; t <= LC_KV_FP8; t++) cases[nc++] = (dcase){LC_KV_CONTIGUOUS, (lc_kv_dtype)t, lengths[li], 0, 0, 0, 0, 0};
+        for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++) cases[nc++] = (dcase){(lc_kv_layout)l, LC_KV_F16, lengths[li], 0, 0, 0, 0, 0};
+    }
+    cases[nc++] = (dcase){LC_KV_CONTIGUOUS, LC_KV_F16, 16384, 0, 0, 0, 0, 0}; /* the llama.cpp comparison shape */
+    printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads; memcpy %.2f GB/s\n", d, hkv, hq, th, peak);
+    printf("%-11s %-5s %9s %10s %12s %8s %7s %8s\n", "layout", "dtype", "tokens", "ms/token", "cache bytes", "GB/s", "%memcpy", "GFLOP/s");
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "cases");
+    cJSON_AddNumberToObject(root, "memcpy_gbs", peak);
+    cJSON_AddNumberToObject(root, "threads", th);
+    cJSON_AddNumberToObject(root, "head_dim", d);
+    cJSON_AddNumberToObject(root, "heads_kv", hkv);
+    cJSON_AddNumberToObject(root, "heads_q", hq);
+    for (int i = 0; i < nc; i++) {
+        dcase *c = &cases[i];
+        fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n);
+        if (run_case(c, hkv, hq, d, threads, peak)) continue;
+        char b[32];
+        printf("%-11s %-5s %9lld %10.3f %12s %8.2f %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n,
+               c->seconds * 1e3, bench_bytes_str(c->bytes, b, sizeof b), c->gbs, 100 * c->frac, c->gflops);
+        fflush(stdout);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "layout", lc_kv_layout_name(c->layout));
+        cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(c->dtype));
+        cJSON_AddNumberToObject(o, "tokens", (double)c->n);
+        cJSON_AddNumberToObject(o, "seconds", c->seconds);
+        cJSON_AddNumberToObject(o, "bytes_read", c->bytes);
+        cJSON_AddNumberToObject(o, "gbs", c->gbs);
+        cJSON_AddNumberToObject(o, "fraction_of_memcpy", c->frac);
+        cJSON_AddNumberToObject(o, "gflops", c->gflops);
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_Print(root);
+    FILE *f = json ? fopen(json, "w") : NULL;
+    if (f) fputs(text, f), fclose(f), fprintf(stderr, "wrote %s\n", json);
+    else if (json) fprintf(stderr, "decode bench: cannot write %s\n", json);
+    free(text);
+    cJSON_Delete(root);
+    return 0;
+}

@@ -1,0 +1,201 @@
+// bench/gpu_attention: longctx's CUDA flash attention on the shapes of issue 6, with the
+// device's ceilings measured in the same run (cuBLAS bf16 GEMM, device-to-device copy).
+// FLOPs: 4 B H N^2 D, halved when causal; the useful pairs only for a window.
+// The peers (PyTorch SDPA flash / cuDNN, FlexAttention) run from bench/gpu_attention_peers.py.
+//
+//   gpu_attention [--quick] [--n N (one length)] [--json PATH]
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "longctx.h"
+#include "longctx/cuda.h"
+#include "cuda_ok.h"
+
+
+// Mean time of `fn` in ms: 3 warm-ups, then repeats until 20 runs or 300 ms.
+template <typename F> static double time_ms(F fn) {
+    cudaEvent_t a, b;
+    cudaEventCreate(&a), cudaEventCreate(&b);
+    for (int i = 0; i < 3; i++) fn();
+    CUDA_OK(cudaDeviceSynchronize());
+    int reps = 0;
+    float total = 0;
+    while (reps < 20 && total < 300.f) {
+        cudaEventRecord(a);
+        fn();
+        cudaEventRecord(b);
+        cudaEventSynchronize(b);
+        float ms;
+        cudaEventElapsedTime(&ms, a, b);
+        total += ms, reps++;
+    }
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return total / reps;
+}
+
+static double gemm_tflops(void) {
+    const int n = 8192;
+    void *A, *B, *C;
+    CUDA_OK(cudaMalloc(&A, (size_t)n * n * 2));
+    CUDA_OK(cudaMalloc(&B, (size_t)n * n * 2));
+    CUDA_OK(cudaMalloc(&C, (size_t)n * n * 2));
+    std::vector<float> f((size_t)n * n);
+    lc_rng_fill_normal(f.data(), f.size(), 1, 0, 0.f, 1.f, 0);
+    std::vector<uint16_t> h(f.size());
+    lc_convert(h.data(), LC_BF16, f.data(), LC_F32, f.size());
+    CUDA_OK(cudaMemcpy(A, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(B, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+    cublasHandle_t handle;
+    cublasCreate(&handle);
+    const float one = 1.f, zero = 0.f;
+    double ms = time_ms([&] {
+        cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_16BF, n, B, CUDA_R_16BF, n, &zero, C, CUDA_R_16BF, n,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    });
+    cublasDestroy(handle);
+    cudaFree(A), cudaFree(B), cudaFree(C);
+    return 2.0 * n * n * (double)n / (ms * 1e-3) * 1e-12;
+}
+
+static double copy_tbps(void) {
+    const size_t bytes = (size_t)2 << 30;
+    void *a, *b;
+    CUDA_OK(cudaMalloc(&a, bytes));
+    CUDA_OK(cudaMalloc(&b, bytes));
+    CUDA_OK(cudaMemset(a, 1, bytes));
+    double ms = time_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
+    cudaFree(a), cudaFree(b);
+    return 2.0 * bytes / (ms * 1e-3) * 1e-12;  // read + written
+}
+
+struct result {
+    int n, d, causal, window;
+    double ms, tflops;
+};
+
+int main(int argc, char **argv) {
+    int quick = 0, only_n = 0;
+    const char *json = "bench/results/gpu_attention.json";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) only_n = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: gpu_attention [--quick] [--n N] [--json PATH]\n");
+            return 2;
+        }
+    }
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    fprintf(stderr, "measuring the cuBLAS bf16 GEMM and copy ceilings...\n");
+    const double gemm = gemm_tflops(), copy = copy_tbps();
+    printf("device: %s, %d SMs; cuBLAS bf16 GEMM %.0f TFLOP/s, device copy %.2f TB/s\n", prop.name, prop.multiProcessorCount, gemm, copy);
+    printf("%6s %4s %-12s %10s %9s %8s\n", "N", "D", "mask", "time ms", "TFLOP/s", "of GEMM");
+
+    const int B = 1, H = 16;
+    std::vector<result> results;
+    const int lengths[] = {1024, 2048, 4096, 8192, 16384, 32768};
+    const int n_len = quick ? 3 : 6;
+    struct spec {
+        int n, d, causal, window;
+    };
+    std::vector<spec> specs;
+    for (int d : {64, 128})
+        for (int causal = 0; causal <= 1; causal++)
+            for (int li = 0; li < n_len; li++)
+                if (!only_n || lengths[li] == only_n) specs.push_back({lengths[li], d, causal, 0});
+    specs.push_back({quick ? 8192 : 32768, 128, 1, 4096});
+
+    for (const spec &c : specs) {
+        fprintf(stderr, "N=%d D=%d %s...\n", c.n, c.d, c.window ? "window" : c.causal ? "causal" : "full");
+        const size_t elems = (size_t)B * c.n * H * c.d;
+        void *q, *k, *v, *o;
+        float *lse;
+        CUDA_OK(cudaMalloc(&q, elems * 2));
+        CUDA_OK(cudaMalloc(&k, elems * 2));
+        CUDA_OK(cudaMalloc(&v, elems * 2));
+        CUDA_OK(cudaMalloc(&o, elems * 2));
+        CUDA_OK(cudaMalloc(&lse, (size_t)B * H * c.n * sizeof(float)));
+        std::vector<float> f(elems);
+        std::vector<uint16_t> h(elems);
+        void *bufs[3] = {q, k, v};
+        for (int t = 0; t < 3; t++) {
+            lc_rng_fill_normal(f.data(), elems, 7 + t, 0, 0.f, 1.f, 0);
+            lc_convert(h.data(), LC_BF16, f.data(), LC_F32, elems);
+            CUDA_OK(cudaMemcpy(bufs[t], h.data(), elems * 2, cudaMemcpyHostToDevice));
+        }
+        lc_attention a = {};
+        a.q = lc_tensor_bshd(q, LC_BF16, B, c.n, H, c.d), a.k = lc_tensor_bshd(k, LC_BF16, B, c.n, H, c.d);
+        a.v = lc_tensor_bshd(v, LC_BF16, B, c.n, H, c.d), a.out = lc_tensor_bshd(o, LC_BF16, B, c.n, H, c.d), a.lse = lse;
+        a.mask = c.window ? lc_mask_sliding_window(c.window) : c.causal ? lc_mask_causal() : lc_mask_full();
+        if (lc_cuda_attention_flash(&a, NULL, 0, 0) != LC_OK) {
+            fprintf(stderr, "failed: %s\n", lc_last_error());
+            return 1;
+        }
+        double ms = time_ms([&] { lc_cuda_attention_flash(&a, NULL, 0, 0); });
+        CUDA_OK(cudaGetLastError());
+        const double pairs = c.window ? (double)lc_mask_count(&a.mask, c.n, c.n) : c.causal ? 0.5 * c.n * (double)c.n : (double)c.n * c.n;
+        const double tflops = 4.0 * B * H * pairs * c.d / (ms * 1e-3) * 1e-12;
+        results.push_back({c.n, c.d, c.causal, c.window, ms, tflops});
+        char mask[24];
+        snprintf(mask, sizeof mask, "%s", c.window ? "window 4096" : c.causal ? "causal" : "full");
+        printf("%6d %4d %-12s %10.3f %9.1f %7.1f%%\n", c.n, c.d, mask, ms, tflops, 100 * tflops / gemm);
+        fflush(stdout);
+        cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(lse);
+    }
+
+    // decode: 8 sequences x 128K cached tokens, 8 kv heads, 32 query heads, d = 128, one new
+    // token each; the floor is reading K and V once (bytes / copy bandwidth)
+    const int dB = 8, dN = quick ? 32768 : 131072, dHkv = 8, dHq = 32, dD = 128;
+    double dec_ms = 0, dec_tbps = 0;
+    {
+        fprintf(stderr, "decode B=%d n_kv=%d...\n", dB, dN);
+        const size_t kv = (size_t)dB * dN * dHkv * dD, qn = (size_t)dB * dHq * dD;
+        void *k, *v, *q, *o, *ws;
+        CUDA_OK(cudaMalloc(&k, kv * 2));
+        CUDA_OK(cudaMalloc(&v, kv * 2));
+        CUDA_OK(cudaMalloc(&q, qn * 2));
+        CUDA_OK(cudaMalloc(&o, qn * 2));
+        CUDA_OK(cudaMemset(k, 0x3c, kv * 2));  // bf16 0x3c3c ~ 0.0115: finite, the values do not matter for time
+        CUDA_OK(cudaMemset(v, 0x3c, kv * 2));
+        CUDA_OK(cudaMemset(q, 0x3c, qn * 2));
+        lc_attention a = {};
+        a.q = lc_tensor_bshd(q, LC_BF16, dB, 1, dHq, dD), a.out = lc_tensor_bshd(o, LC_BF16, dB, 1, dHq, dD);
+        a.k = lc_tensor_bshd(k, LC_BF16, dB, dN, dHkv, dD), a.v = lc_tensor_bshd(v, LC_BF16, dB, dN, dHkv, dD);
+        a.mask = lc_mask_causal(), a.mask.q_offset = dN - 1;
+        const size_t ws_bytes = lc_cuda_decode_workspace_size(&a, 0);
+        CUDA_OK(cudaMalloc(&ws, ws_bytes ? ws_bytes : 16));
+        if (lc_cuda_decode_attention(&a, 0, ws, ws_bytes, 0) != LC_OK) {
+            fprintf(stderr, "decode failed: %s\n", lc_last_error());
+            return 1;
+        }
+        dec_ms = time_ms([&] { lc_cuda_decode_attention(&a, 0, ws, ws_bytes, 0); });
+        CUDA_OK(cudaGetLastError());
+        dec_tbps = 2.0 * kv * 2 / (dec_ms * 1e-3) * 1e-12;
+        printf("decode: %d seqs x %d tokens, %d kv / %d q heads, d=%d: %.3f ms, %.2f TB/s of K+V (%.0f%% of copy)\n", dB, dN, dHkv, dHq, dD, dec_ms,
+               dec_tbps, 100 * dec_tbps / copy);
+        cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(o), cudaFree(ws);
+    }
+
+    FILE *f = fopen(json, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s\n", json);
+        return 1;
+    }
+    fprintf(f, "{\n  \"benchmark\": \"gpu_attention\",\n  \"device\": \"%s\",\n  \"gemm_bf16_tflops\": %.1f,\n  \"copy_tbps\": %.3f,\n  \"cases\": [\n",
+            prop.name, gemm, copy);
+    for (size_t i = 0; i < results.size(); i++) {
+        const result &r = results[i];
+        fprintf(f, "    {\"batch\": %d, \"heads\": %d, \"n\": %d, \"d\": %d, \"mask\": \"%s\", \"window\": %d, \"ms\": %.4f, \"tflops\": %.2f}%s\n", B, H,
+                r.n, r.d, r.window ? "window" : r.causal ? "causal" : "full", r.window, r.ms, r.tflops, i + 1 < results.size() ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"decode\": {\"batch\": %d, \"n_kv\": %d, \"heads_kv\": %d, \"heads_q\": %d, \"d\": %d, \"ms\": %.4f, \"kv_tbps\": %.3f}\n}\n",
+            dB, dN, dHkv, dHq, dD, dec_ms, dec_tbps);
+    fclose(f);
+    fprintf(stderr, "wrote %s\n", json);
+    return 0;
+}

@@ -1,0 +1,213 @@
+// The CUDA kernels against the CPU float64 reference (lc_attention_naive) on fresh random
+// inputs over a grid of shapes and masks. Outputs are poisoned (all bits set: NaN) before
+// each run, so an element the kernel fails to write fails the comparison. Runs on the GPU
+// machine; without a GPU it exits 77 (CTest: skipped).
+//
+//   test_gpu_attention [--quick] [--seed S]
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <vector>
+
+#include "longctx.h"
+#include "longctx/cuda.h"
+#include "cuda_ok.h"
+
+static long checks, failures;
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        checks++;                                                               \
+        if (!(cond)) {                                                          \
+            failures++;                                                         \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fputc('\n', stderr);                                                \
+        }                                                                       \
+    } while (0)
+
+
+struct shape {
+    int b, n_q, n_kv, hq, hkv, dk, dv;
+    lc_dtype t, tout;
+    float softcap;
+};
+
+// A host tensor [b, s, h, d] in dtype t with normal draws, and its device copy.
+struct pair {
+    lc_tensor host, dev;
+};
+static pair make(lc_dtype t, int b, int s, int h, int d, uint64_t seed, uint64_t *counter) {
+    size_t n = (size_t)b * s * h * d;
+    std::vector<float> f(n);
+    lc_rng_fill_normal(f.data(), n, seed, *counter, 0.f, 1.f, 0);
+    *counter += n;
+    pair p;
+    p.host = lc_tensor_bshd(malloc(n * lc_dtype_size(t)), t, b, s, h, d);
+    lc_convert(p.host.data, t, f.data(), LC_F32, n);
+    void *dptr;
+    CUDA_OK(cudaMalloc(&dptr, n * lc_dtype_size(t)));
+    CUDA_OK(cudaMemcpy(dptr, p.host.data, n * lc_dtype_size(t), cudaMemcpyHostToDevice));
+    p.dev = p.host;
+    p.dev.data = dptr;
+    return p;
+}
+static void release(pair *p) {
+    free(p->host.data);
+    cudaFree(p->dev.data);
+}
+
+static const char *mask_name(const lc_mask *m, char *buf, size_t n) {
+    snprintf(buf, n, "%s%s%s%s offset=%lld", m->causal ? "causal" : "full", m->window.enabled ? "+window" : "", m->sinks ? "+sinks" : "",
+             m->blocks.bits ? "+bitmap" : "", (long long)m->q_offset);
+    return buf;
+}
+
+// One comparison; returns 1 when the GPU agrees with the reference.
+static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter, int decode_splits = -1) {
+    pair q = make(s.t, s.b, s.n_q, s.hq, s.dk, seed, counter), k = make(s.t, s.b, s.n_kv, s.hkv, s.dk, seed, counter),
+         v = make(s.t, s.b, s.n_kv, s.hkv, s.dv, seed, counter), o = make(s.tout, s.b, s.n_q, s.hq, s.dv, seed, counter);
+    const size_t rows = (size_t)s.b * s.hq * s.n_q, out_n = rows * s.dv;
+    float *lse_dev;
+    CUDA_OK(cudaMalloc(&lse_dev, rows * sizeof(float)));
+    CUDA_OK(cudaMemset(lse_dev, 0xff, rows * sizeof(float)));
+    CUDA_OK(cudaMemset(o.dev.data, 0xff, out_n * lc_dtype_size(s.tout)));
+
+    lc_attention g = {};
+    g.q = q.dev, g.k = k.dev, g.v = v.dev, g.out = o.dev, g.lse = lse_dev, g.mask = mask, g.softcap = s.softcap;
+    const bool decode = decode_splits >= 0;
+    size_t ws_bytes = decode ? lc_cuda_decode_workspace_size(&g, decode_splits) : lc_cuda_attention_workspace_size(&g);
+    void *ws = NULL;
+    if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
+    lc_status st = decode ? lc_cuda_decode_attention(&g, decode_splits, ws, ws_bytes, 0) : lc_cuda_attention_flash(&g, ws, ws_bytes, 0);
+    CHECK(st == LC_OK, "%s: %s", decode ? "lc_cuda_decode_attention" : "lc_cuda_attention_flash", lc_last_error());
+    CUDA_OK(cudaDeviceSynchronize());
+
+    std::vector<float> got(out_n), want(out_n), lse_got(rows), lse_want(rows);
+    std::vector<unsigned char> raw(out_n * lc_dtype_size(s.tout));
+    CUDA_OK(cudaMemcpy(raw.data(), o.dev.data, raw.size(), cudaMemcpyDeviceToHost));
+    lc_convert(got.data(), LC_F32, raw.data(), s.tout, out_n);
+    CUDA_OK(cudaMemcpy(lse_got.data(), lse_dev, rows * sizeof(float), cudaMemcpyDeviceToHost));
+
+    lc_attention r = g;
+    r.q = q.host, r.k = k.host, r.v = v.host, r.out = lc_tensor_bshd(want.data(), LC_F32, s.b, s.n_q, s.hq, s.dv), r.lse = lse_want.data();
+    CHECK(lc_attention_naive(&r, 0) == LC_OK, "reference: %s", lc_last_error());
+
+    double max_err = 0, max_ref = 0, lse_err = 0;
+    int bad_inf = 0;
+    for (size_t i = 0; i < out_n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (!(e <= max_err)) max_err = e;  // NaN propagates
+        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
+    }
+    for (size_t i = 0; i < rows; i++) {
+        if (isinf(lse_want[i])) {
+            bad_inf += !(isinf(lse_got[i]) && lse_got[i] < 0);
+            continue;
+        }
+        double e = fabs((double)lse_got[i] - lse_want[i]);
+        if (!(e <= lse_err)) lse_err = e;
+    }
+    double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
+    int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !bad_inf;
+    char mb[96];
+    CHECK(ok, "%s b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", decode ? "decode" : "flash", s.b,
+          s.n_q, s.n_kv, s.hq, s.hkv, s.dk, s.dv, lc_dtype_name(s.t), lc_dtype_name(s.tout), (double)s.softcap,
+          mask_name(&mask, mb, sizeof mb), rel, lse_err, bad_inf);
+    release(&q), release(&k), release(&v), release(&o);
+    cudaFree(lse_dev);
+    if (ws) cudaFree(ws);
+    return ok;
+}
+
+// Configurations the kernel does not take are refused with LC_EUNSUPPORTED, before a launch.
+static void test_refusals(void) {
+    uint16_t *d;
+    CUDA_OK(cudaMalloc(&d, 4 << 20));
+    lc_attention a = {};
+    a.q = lc_tensor_bshd(d, LC_BF16, 1, 64, 1, 96);
+    a.k = lc_tensor_bshd(d + (1 << 18), LC_BF16, 1, 64, 1, 96);
+    a.v = lc_tensor_bshd(d + (2 << 18), LC_BF16, 1, 64, 1, 96);
+    a.out = lc_tensor_bshd(d + (3 << 18), LC_BF16, 1, 64, 1, 96);
+    CHECK(lc_cuda_attention_check(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "head dims"), "d=96 refused: %s", lc_last_error());
+    a.q.shape[3] = a.k.shape[3] = a.v.shape[3] = a.out.shape[3] = 64;
+    CHECK(lc_cuda_attention_check(&a) == LC_OK, "d=64 accepted: %s", lc_last_error());
+    a.q.dtype = LC_F32;
+    CHECK(lc_cuda_attention_check(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "q.dtype"), "f32 q refused: %s", lc_last_error());
+    a.q.dtype = LC_BF16;
+    a.mask.window.enabled = 1, a.mask.window.left = 8, a.mask.window.right = 0, a.mask.window.dilation = 2;
+    CHECK(lc_cuda_attention_check(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "dilation"), "dilated window refused: %s", lc_last_error());
+    a.mask = lc_mask_causal();
+    a.k.stride[1] = 68;
+    a.k.capacity = 1 << 18;
+    CHECK(lc_cuda_attention_check(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "k.stride[1]"), "unaligned stride refused: %s", lc_last_error());
+    cudaFree(d);
+}
+
+int main(int argc, char **argv) {
+    int quick = 0;
+    uint64_t seed = (uint64_t)time(NULL);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+    }
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        printf("test_gpu_attention: no CUDA device, skipped\n");
+        return 77;
+    }
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    printf("test_gpu_attention: %s, seed %llu (replay with --seed)\n", prop.name, (unsigned long long)seed);
+    uint64_t counter = 0;
+    test_refusals();
+
+    const int dims[][2] = {{64, 64}, {128, 128}, {256, 256}, {192, 128}};
+    const int lengths[] = {1, 17, 64, 100, 257, 1000};
+    const int n_len = quick ? 4 : 6;
+    uint8_t bits[16 * 16];
+    for (int i = 0; i < 256; i++) bits[i] = (uint8_t)((i * 7 + i / 16) % 3 == 0);
+    long cases = 0;
+    for (int di = 0; di < 4; di++)
+        for (int li = 0; li < n_len; li++)
+            for (int kind = 0; kind < 6; kind++) {
+                shape s = {1 + (kind % 2), lengths[li], lengths[li], 4, kind % 3 == 0 ? 4 : kind % 3 == 1 ? 2 : 1, dims[di][0], dims[di][1],
+                           kind == 3 ? LC_F16 : LC_BF16, kind == 4 ? LC_F32 : (kind == 3 ? LC_F16 : LC_BF16), kind == 5 ? 20.f : 0.f};
+                lc_mask m = lc_mask_full();
+                switch (kind) {
+                case 1: m = lc_mask_causal(); break;
+                case 2: m = lc_mask_sliding_window(37); break;
+                case 3: m = lc_mask_sliding_window(50), m.sinks = 4; break;
+                case 4:  // prefill of n_q new tokens into a cache: offset, n_q != n_kv
+                    s.n_kv = s.n_q + 300, m = lc_mask_causal(), m.q_offset = 300;
+                    break;
+                case 5:  // block bitmap with empty rows (fully masked queries), non-causal
+                    m.blocks.bits = bits, m.blocks.block_q = m.blocks.block_k = 64, m.blocks.n_qb = m.blocks.n_kb = 16;
+                    break;
+                }
+                compare(s, m, seed, &counter);
+                cases++;
+            }
+    // longer sequences: tiles skipped by the window, GQA 8:1
+    shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
+    compare(big, lc_mask_sliding_window(300), seed, &counter), cases++;
+    compare(big, lc_mask_causal(), seed, &counter), cases++;
+    // decode: a few new tokens against a cache, GQA groups sharing each load, any split count
+    const int dec_dims[] = {64, 128, 256}, dec_kv[] = {1, 100, 1000, 5003};
+    for (int di = 0; di < 3; di++)
+        for (int ki = 0; ki < 4; ki++)
+            for (int n_new : {1, 2, 4}) {
+                const int hkv = 2, group = dec_dims[di] == 256 ? 8 / n_new : 16 / n_new / (n_new == 4 ? 1 : 2);
+                const int n_kv = dec_kv[ki] + n_new;
+                shape s = {2, n_new, n_kv, hkv * group, hkv, dec_dims[di], dec_dims[di], ki % 2 ? LC_F16 : LC_BF16,
+                           ki == 2 ? LC_F32 : (ki % 2 ? LC_F16 : LC_BF16), ki == 3 ? 30.f : 0.f};
+                lc_mask m = lc_mask_causal();
+                if (ki == 2) m = lc_mask_sliding_window(64), m.sinks = 4;
+                m.q_offset = n_kv - n_new;
+                compare(s, m, seed, &counter, ki == 1 ? 3 : 0), cases++;
+            }
+    printf("test_gpu_attention: %ld cases, %ld checks, %ld failed\n", cases, checks, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,189 @@
+/* The wall: a cost model of memory, FLOPs and bytes moved for every long-context
+ * technique, for a model shape (built-in preset or Hugging Face config.json), at context
+ * lengths from 1K to millions of tokens. Formulas and their sources: docs/cost-model.md.
+ *
+ * Every quantity is a double (bytes, FLOPs, pairs): exact integers up to 2^53, then
+ * relative error 1e-16, which is what a cost model at 2^40 tokens needs. */
+#ifndef LONGCTX_COST_H
+#define LONGCTX_COST_H
+
+#include "longctx/core.h"
+#include "longctx/mask.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- dtypes of scores, caches and weights (wider than the kernels' storage dtypes) ------ */
+
+typedef enum lc_cost_dtype {
+    LC_COST_FP32 = 0,
+    LC_COST_BF16,
+    LC_COST_FP16,
+    LC_COST_FP8,
+    LC_COST_INT8,
+    LC_COST_INT4,
+    LC_COST_DTYPE_COUNT
+} lc_cost_dtype;
+
+double lc_cost_dtype_bytes(lc_cost_dtype t);     /* 4, 2, 2, 1, 1, 0.5; 0 if unknown */
+const char *lc_cost_dtype_name(lc_cost_dtype t); /* "fp32" ... "int4"; "?" if unknown */
+/* "fp32"/"f32"/"float32", "bf16", "fp16"/"f16"/"float16", "fp8", "int8", "int4". */
+lc_status lc_cost_dtype_parse(const char *text, lc_cost_dtype *out);
+
+/* ---- model shapes -------------------------------------------------------------------------- */
+
+typedef struct lc_model_shape {
+    char name[64];
+    int64_t layers;       /* num_hidden_layers */
+    int64_t attn_layers;  /* layers with attention; the other layers - attn_layers are Mamba */
+    int64_t local_layers; /* of attn_layers, those with a sliding window (Mistral: all, Gemma-2: half) */
+    int64_t window;       /* sliding_window of the local layers (tokens incl. self); 0 if none */
+    int64_t hidden;       /* hidden_size */
+    int64_t heads;        /* num_attention_heads; 0 for a model without attention */
+    int64_t kv_heads;     /* num_key_value_heads */
+    int64_t head_dim_k;   /* per-head dim of q and k (DeepSeek-V2: qk_nope + qk_rope = 192) */
+    int64_t head_dim_v;   /* per-head dim of v */
+    int64_t kv_lora_rank; /* MLA latent per token and layer (DeepSeek-V2: 512); 0 = not MLA */
+    int64_t qk_rope_dim;  /* MLA decoupled RoPE key per token and layer (DeepSeek-V2: 64) */
+    int64_t ssm_inner;    /* Mamba d_inner = expand * hidden; 0 if no Mamba layers */
+    int64_t ssm_state;    /* Mamba d_state (state_size) */
+    int64_t ssm_conv;     /* Mamba d_conv (conv_kernel) */
+    double params;        /* parameters held in memory */
+    double active_params; /* parameters used per token (MoE: fewer than params) */
+} lc_model_shape;
+
+/* Names of the built-in presets, NULL-terminated: "llama-3.1-8b", "llama-3.1-70b",
+ * "mistral-7b-v0.1", "gemma-2-9b", "deepseek-v2", "mamba-2.8b", "jamba-v0.1",
+ * "illustrative-32x32". */
+const char *const *lc_model_preset_names(void);
+/* The published shape of a preset (case-insensitive); LC_EINVAL naming the known ones. */
+lc_status lc_model_preset(const char *name, lc_model_shape *out);
+/* Validates a shape; the sentence names the first wrong field. */
+lc_status lc_model_check(const lc_model_shape *m);
+
+/* A Hugging Face config.json (text or file). Reads model_type, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads, head_dim or hidden_size, sliding_window,
+ * use_sliding_window, layer_types, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
+ * v_head_dim, state_size / mamba_d_state, expand / mamba_expand, conv_kernel /
+ * mamba_d_conv, attn_layer_period / attn_layer_offset (Jamba). A field the model type
+ * needs and the file lacks is LC_EFORMAT naming it; malformed JSON is LC_EFORMAT; an
+ * unreadable file LC_EIO. params is estimated from vocab_size, hidden_size,
+ * intermediate_size (dense transformers and Mamba) when `params` <= 0, otherwise taken
+ * as given (with active_params = params). */
+lc_status lc_model_from_config_text(const char *json, const char *label, double params, lc_model_shape *out);
+lc_status lc_model_from_config_file(const char *path, double params, lc_model_shape *out);
+
+/* ---- techniques ------------------------------------------------------------------------------ */
+
+typedef enum lc_technique {
+    LC_TECH_NATIVE = 0, /* the model as published, flash kernels (windowed layers, MLA, Mamba as they are) */
+    LC_TECH_STANDARD,   /* eager attention: the B x H x n x n scores of a layer materialised */
+    LC_TECH_FLASH,      /* exact, no score matrix, O(n) row statistics; model's KV heads */
+    LC_TECH_MHA,        /* flash with one KV head per query head */
+    LC_TECH_GQA,        /* flash with gqa_kv_heads KV heads */
+    LC_TECH_MQA,        /* flash with one KV head */
+    LC_TECH_SLIDING,    /* causal window of `window` keys on every attention layer; ring cache */
+    LC_TECH_LONGFORMER, /* window +-lf_window and lf_global global tokens */
+    LC_TECH_BIGBIRD,    /* blocks: window, global and random blocks */
+    LC_TECH_LINEAR,     /* linear attention: a dk x dv state (+ dk normaliser) per head */
+    LC_TECH_MAMBA,      /* every attention layer a Mamba layer: d_inner x (d_state + d_conv - 1) */
+    LC_TECH_MLA,        /* a latent of kv_lora_rank + qk_rope_dim per token and layer */
+    LC_TECH_KV_QUANT,   /* flash with a quant_dtype cache in groups of quant_group, one fp16 scale each */
+    LC_TECH_COUNT
+} lc_technique;
+
+const char *lc_technique_name(lc_technique t); /* "native", "standard", ..., "kv-quant" */
+lc_status lc_technique_parse(const char *text, lc_technique *out);
+
+/* One cost question: a model and the technique parameters. lc_cost_defaults fills them. */
+typedef struct lc_cost_problem {
+    lc_model_shape model;
+    int64_t batch;
+    lc_cost_dtype score_dtype;  /* of materialised scores (standard); default fp32 */
+    lc_cost_dtype cache_dtype;  /* of KV caches and recurrent states; default bf16 */
+    lc_cost_dtype weight_dtype; /* default bf16 */
+    lc_cost_dtype quant_dtype;  /* kv-quant's cache; default int4 */
+    int64_t quant_group;        /* values per fp16 scale; default 32 (llama.cpp Q4_0/Q8_0) */
+    int64_t window;             /* sliding; default the model's window, else 4096 */
+    int64_t gqa_kv_heads;       /* gqa; default the model's kv_heads if < heads, else 8 */
+    int64_t lf_window;          /* longformer: keys on each side; default 256 (window 512) */
+    int64_t lf_global;          /* longformer: global tokens 0..g-1; default 16 */
+    int64_t bb_block;           /* bigbird block; default 64 */
+    int64_t bb_window;          /* bigbird window blocks on each side; default 1 (3 blocks) */
+    int64_t bb_global;          /* bigbird global blocks; default 2 */
+    int64_t bb_random;          /* bigbird random blocks per query block; default 3 */
+    int64_t mla_rank;           /* mla on a non-MLA model: latent; default 4 * head_dim_k */
+    int64_t mla_rope;           /* and its RoPE key; default head_dim_k / 2 */
+    int64_t mamba_state;        /* mamba on a non-Mamba model: d_state 16, d_conv 4, d_inner 2 * hidden */
+} lc_cost_problem;
+
+void lc_cost_defaults(lc_cost_problem *p, const lc_model_shape *m);
+lc_status lc_cost_check(const lc_cost_problem *p);
+/* 1 if technique t can be applied to the model (attention techniques need attention heads). */
+int lc_cost_applies(const lc_cost_problem *p, lc_technique t);
+
+/* The cost of technique t at context n (tokens per sequence) and the problem's batch. */
+typedef struct lc_cost_row {
+    double pairs;              /* (query, key) pairs computed per head in prefill, mean over attention layers */
+    double score_matrix_bytes; /* standard: one head's n x n scores; 0 otherwise */
+    double score_layer_bytes;  /* standard: all heads and sequences of one layer */
+    double score_model_bytes;  /* standard: every attention layer at once (what training keeps) */
+    double workspace_bytes;    /* attention's transient peak at inference: one layer's scores
+                                  (standard), fp32 row statistics B*H*n*4 (flash family), 0 (recurrent) */
+    double cache_bytes;        /* KV cache or recurrent state after n tokens, whole model */
+    double weight_bytes;       /* params * weight dtype */
+    double total_bytes;        /* weights + cache + workspace */
+    double prefill_flops;      /* the n-token prompt, all sequences: weights + attention/mixer */
+    double decode_flops;       /* one new token per sequence at context n */
+    double decode_bytes;       /* bytes read by that step: weights used + cache/state read */
+} lc_cost_row;
+
+lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_cost_row *out);
+
+#define LC_COST_MAX_TOKENS ((int64_t)1 << 40)
+/* The longest context n <= LC_COST_MAX_TOKENS whose total_bytes fit in device_bytes:
+ * *n_out = 0 when not even n = 1 fits (the weights alone may not), -1 when every length up
+ * to LC_COST_MAX_TOKENS fits (the memory stops growing: sliding window, recurrent state). */
+lc_status lc_cost_max_context(const lc_cost_problem *p, lc_technique t, double device_bytes, int64_t *n_out);
+
+/* Parses "80GB" (10^9), "80GiB" (2^30), "512MB", "1.5TB", a plain number of bytes. */
+lc_status lc_cost_parse_bytes(const char *text, double *out);
+/* Memory of a GPU by name ("h100-80gb", "h200-141gb", "a100-40gb", "a100-80gb",
+ * "l40s-48gb", "rtx4090-24gb", "mi300x-192gb"); NULL-terminated name list below. */
+lc_status lc_cost_gpu_memory(const char *name, double *bytes);
+const char *const *lc_cost_gpu_names(void);
+
+/* ---- exact pair counts of the patterns (what lc_mask_count gives for their masks) -------- */
+
+/* Sum over p in [a, b) of min(hi, max(lo, p + off)), lo <= hi. */
+double lc_sum_clamped(int64_t a, int64_t b, int64_t off, int64_t lo, int64_t hi);
+double lc_pairs_causal(int64_t n);
+double lc_pairs_sliding(int64_t n, int64_t window); /* causal, `window` keys incl. self */
+/* Longformer (bidirectional): keys within +-w, plus global tokens 0..g-1 both ways. */
+double lc_pairs_longformer(int64_t n, int64_t w, int64_t g);
+/* BigBird (bidirectional, lc_mask's bigbird with n_keys = n); exact when block divides n. */
+double lc_pairs_bigbird(int64_t n, int64_t block, int64_t window_blocks, int64_t global_blocks, int64_t random_blocks);
+
+/* ---- the sparse-pattern catalogue drawn by `longctx patterns` ------------------------------- */
+
+typedef struct lc_pattern {
+    const char *name;        /* "full", "causal", "sliding-window", ... */
+    const char *description; /* one line with the parameters used */
+    lc_mask mask;            /* points into the struct's own storage below */
+    int64_t n;               /* the grid it was built for */
+    int64_t global_index[8];
+    uint8_t block_bits[16 * 16];
+    char description_buf[160];
+} lc_pattern;
+
+int lc_pattern_count(void); /* 9 */
+/* Pattern k (0 <= k < lc_pattern_count()) for an n x n grid, 4 <= n <= 4096; the
+ * parameters scale with n (window n/5, block n/6, stride ~sqrt(n), ...). The mask points
+ * into *out: do not copy the struct, use it where it lies. */
+lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

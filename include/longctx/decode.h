@@ -1,0 +1,44 @@
+/* Decode attention: a few new query tokens against a long KV cache of any layout and
+ * storage type, split along the keys across threads and merged by log-sum-exp
+ * (flash-decoding, Dao et al. 2023). See docs/kv-cache.md.
+ *
+ *   out[i, h] = sum_j softmax_j(scale * q[i, h] . k_j) v_j   over kept keys j of seq
+ *               whose position <= the query's position (len - n_q + i)
+ *
+ * with the K/V head h / (heads_q / heads_kv) (GQA): each loaded key serves every query
+ * head of its group. */
+#ifndef LONGCTX_DECODE_H
+#define LONGCTX_DECODE_H
+
+#include "longctx/cache.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lc_decode {
+    const lc_kv_cache *cache;
+    int seq;
+    const float *q;  /* [n_q, heads_q, head_dim] f32: the last n_q positions of seq */
+    int n_q, heads_q;
+    float *out;      /* [n_q, heads_q, head_dim], written */
+    float *lse;      /* optional [heads_q, n_q], natural log; -inf where no key is visible */
+    float scale;     /* 0: 1/sqrt(head_dim) */
+    int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
+    int threads;     /* 0: lc_threads_default() */
+    lc_isa isa;      /* LC_ISA_AUTO: the best path; AVX-512 CPUs run the AVX2 path */
+} lc_decode;
+
+lc_status lc_decode_check(const lc_decode *d);
+/* Caller memory for lc_decode_run; depends on the cache's current length. */
+size_t lc_decode_workspace_size(const lc_decode *d);
+lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes);
+/* Convenience: lc_decode_run with a workspace it allocates and frees. */
+lc_status lc_decode_alloc(const lc_decode *d);
+/* Bytes of cache one call reads (keys, values and scales of every kept token). */
+size_t lc_decode_bytes_read(const lc_decode *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,48 @@
+/* Multi-head latent attention (DeepSeek-V2, DeepSeek-AI 2024): the cache holds per token
+ * only the compressed latent c_kv (kv_lora_rank values) and one rotary key shared by all
+ * heads (qk_rope_head_dim values). Per head h, with W_UK[h]: [nope, rank] and
+ * W_UV[h]: [v_dim, rank]:
+ *   k_j^h = [W_UK[h] c_j ; k_rope_j],  v_j^h = W_UV[h] c_j,  q^h = [q_nope^h ; q_rope^h]
+ *   out^h = sum_j softmax_j(scale * q^h . k_j^h) v_j^h
+ * Prefill up-projects k and v and runs attention; decode absorbs W_UK into the query
+ * (q_lat = W_UK[h]^T q_nope) and W_UV into the output (out = W_UV[h] sum_j p_j c_j), so it
+ * reads only the latent cache. See docs/mla.md. */
+#ifndef LONGCTX_MLA_H
+#define LONGCTX_MLA_H
+
+#include "longctx/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lc_mla {
+    int heads, rank, nope, rope, v_dim; /* heads, kv_lora_rank, qk_nope/rope_head_dim, v_head_dim */
+    const float *w_uk; /* [heads, nope, rank] */
+    const float *w_uv; /* [heads, v_dim, rank] */
+    float scale;       /* 0: 1/sqrt(nope + rope) */
+    int threads;       /* 0: default */
+} lc_mla;
+
+lc_status lc_mla_check(const lc_mla *m);
+
+typedef struct lc_mla_cache lc_mla_cache;
+/* Exact bytes of a cache for `capacity` tokens: capacity * (rank + rope) * 4 + header. */
+size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
+lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out);
+void lc_mla_cache_destroy(lc_mla_cache *c);
+int64_t lc_mla_cache_len(const lc_mla_cache *c);
+size_t lc_mla_cache_bytes(const lc_mla_cache *c);
+/* Appends n tokens at position pos (== the length): c_kv [n, rank], k_rope [n, rope]
+ * (already rotated). */
+lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n);
+
+/* Queries of the last n_q cached positions, causal among themselves: q_nope
+ * [n_q, heads, nope], q_rope [n_q, heads, rope]; out [n_q, heads, v_dim]. */
+lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
+lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,215 @@
+/* Flash-decoding on the CPU: the kept keys of one sequence are cut into ranges; each
+ * (KV head, range) task keeps an online softmax (Milakov & Gimelshein 2018) for the
+ * n_q x G query rows of that head's group, and the partial (m, l, acc) are merged:
+ *   M = max_t m_t,  L = sum_t l_t e^(m_t - M),  out = sum_t acc_t e^(m_t - M) / L. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "longctx/decode.h"
+#include "decode_ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define BT 32 /* keys per block: scores for a block, one rescale per row per block */
+
+typedef struct plan {
+    const lc_kv_config *g;
+    int64_t kept, split, ranges, nspans, len;
+    int G, R, D, threads;
+} plan;
+
+static void make_plan(const lc_decode *d, plan *p) {
+    p->g = lc_kv_config_of(d->cache);
+    p->kept = lc_kv_seq_kept(d->cache, d->seq);
+    p->len = lc_kv_seq_len(d->cache, d->seq);
+    p->threads = lc_threads_resolve(d->threads);
+    p->D = p->g->head_dim;
+    p->G = d->heads_q / p->g->heads_kv;
+    p->R = p->G * d->n_q;
+    int64_t s = d->split;
+    if (s <= 0) { /* about 4 ranges per thread, at least 256 keys each */
+        int64_t want = (int64_t)p->threads * 4;
+        s = (p->kept + want - 1) / want;
+        if (s < 256) s = 256;
+    }
+    p->split = s;
+    p->ranges = p->kept > 0 ? (p->kept + s - 1) / s : 0;
+    p->nspans = lc_kv_max_spans(d->cache, d->seq);
+}
+
+lc_status lc_decode_check(const lc_decode *d) {
+    if (!d) return lc_error(LC_EINVAL, "decode is NULL");
+    if (!d->cache) return lc_error(LC_EINVAL, "decode.cache is NULL");
+    const lc_kv_config *g = lc_kv_config_of(d->cache);
+    int64_t len = lc_kv_seq_len(d->cache, d->seq);
+    if (len < 0) return lc_error(LC_ERANGE, "decode.seq=%d is not a live sequence of the cache", d->seq);
+    if (!d->q || !d->out) return lc_error(LC_EINVAL, "decode.q and decode.out must not be NULL");
+    if (d->n_q < 1) return lc_error(LC_EINVAL, "decode.n_q=%d must be >= 1", d->n_q);
+    if (d->n_q > len) return lc_error(LC_ERANGE, "decode.n_q=%d queries but sequence %d holds only %lld tokens (append the new keys first)", d->n_q, d->seq, (long long)len);
+    if (d->heads_q < 1 || d->heads_q % g->heads_kv)
+        return lc_error(LC_EINVAL, "decode.heads_q=%d must be a positive multiple of the cache's heads_kv=%d", d->heads_q, g->heads_kv);
+    if (d->scale < 0 || !isfinite(d->scale)) return lc_error(LC_EINVAL, "decode.scale=%g must be finite and >= 0", d->scale);
+    if (d->split < 0) return lc_error(LC_EINVAL, "decode.split=%lld must be >= 0", (long long)d->split);
+    return LC_OK;
+}
+
+/* Per range and row: m, l, acc[D]; per thread: k and v rows, scores. Then the spans. */
+size_t lc_decode_workspace_size(const lc_decode *d) {
+    if (lc_decode_check(d)) return 0;
+    plan p;
+    make_plan(d, &p);
+    size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
+    size_t scratch = (size_t)p.threads * (size_t)((2 * p.D + p.R) * BT + 2 * p.R);
+    return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64;
+}
+
+size_t lc_decode_bytes_read(const lc_decode *d) {
+    if (lc_decode_check(d)) return 0;
+    const lc_kv_config *g = lc_kv_config_of(d->cache);
+    return (size_t)lc_kv_seq_kept(d->cache, d->seq) * lc_kv_slot_bytes(g);
+}
+
+/* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
+static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp,
+                      int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
+    const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
+    const lc_kv_dtype t = p->g->dtype;
+    const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
+    const float scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D);
+    const size_t per = (size_t)R * (D + 2);
+    for (int h = 0; h < H; h++) {
+        float *m = part + h * per;
+        for (int r = 0; r < R; r++) m[r] = -INFINITY, m[R + r] = 0;
+        memset(m + 2 * R, 0, sizeof(float) * (size_t)R * D);
+    }
+    const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
+    const float *krow[BT], *vrow[BT];
+    const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
+    int64_t base = 0;
+    for (int64_t s = 0; s < nsp && base < b; base += spans[s].n, s++) {
+        int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
+        for (int64_t j0 = lo; j0 < hi; j0 += BT) {
+            const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
+            if (j0 + BT < hi) { /* prefetch the next block's rows (all heads) while this one computes */
+                const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
+                size_t bytes = (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb;
+                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
+            }
+            for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
+            float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
+            for (int i = 0; i < d->n_q; i++)
+                for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
+            for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
+                const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
+                if (t == LC_KV_F32) krow[u] = (const float *)kr;
+                else {
+                    ops->load(kbuf + (size_t)u * D, kr, spans[s].k_scale ? spans[s].k_scale[(j0 + u) * H + h] : 0, t, D);
+                    krow[u] = kbuf + (size_t)u * D;
+                }
+            }
+            ops->scores(qrow, R, krow, nb, D, scale, sc, BT);
+            for (int i = 0; i < d->n_q; i++) { /* causal among the new tokens */
+                int64_t visible = qpos0 + i - (spans[s].pos0 + j0) + 1;
+                for (int gq = 0; gq < G; gq++)
+                    for (int64_t u = visible < 0 ? 0 : visible; u < nb; u++) sc[(size_t)(i * G + gq) * BT + u] = -INFINITY;
+            }
+            for (int u = 0; u < nb; u++) { /* V rows */
+                const uint8_t *vr = (const uint8_t *)spans[s].v + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
+                if (t == LC_KV_F32) vrow[u] = (const float *)vr;
+                else {
+                    ops->load(vbuf + (size_t)u * D, vr, spans[s].v_scale ? spans[s].v_scale[(j0 + u) * H + h] : 0, t, D);
+                    vrow[u] = vbuf + (size_t)u * D;
+                }
+            }
+            for (int r = 0; r < R; r++) { /* online softmax: probabilities in place of scores */
+                float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
+                for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
+                if (bm == -INFINITY) {
+                    for (int u = 0; u < nb; u++) row[u] = 0;
+                    continue;
+                }
+                if (bm > m[r]) { /* new maximum: rescale what was summed so far */
+                    float c = expf(m[r] - bm);
+                    l[r] *= c;
+                    if (c != 1.0f)
+                        for (int e = 0; e < D; e++) o[e] *= c;
+                    m[r] = bm;
+                }
+                for (int u = 0; u < nb; u++) {
+                    float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
+                    l[r] += w;
+                    row[u] = w;
+                }
+            }
+            ops->pv(acc, R, sc, vrow, nb, D, BT);
+            }
+        }
+    }
+}
+
+lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes) {
+    lc_status st = lc_decode_check(d);
+    if (st) return st;
+    size_t need = lc_decode_workspace_size(d);
+    if (!workspace || workspace_bytes < need)
+        return lc_error(LC_EINVAL, "decode workspace: %zu bytes given, %zu needed", workspace ? workspace_bytes : 0, need);
+    plan p;
+    make_plan(d, &p);
+    const int H = p.g->heads_kv, D = p.D, R = p.R, G = p.G;
+    lc_kv_span *spans = (lc_kv_span *)workspace;
+    int64_t nsp = 0;
+    if ((st = lc_kv_spans(d->cache, d->seq, spans, p.nspans, &nsp))) return st;
+    float *part = (float *)((char *)workspace + (sizeof(lc_kv_span) * (size_t)p.nspans + 63) / 64 * 64);
+    const size_t per = (size_t)R * (D + 2);
+    float *scratch = part + ((size_t)p.ranges * H * per + 15) / 16 * 16; /* 64-byte aligned */
+    const int64_t tasks = p.ranges;
+    lc_isa isa;
+    if ((st = lc_isa_resolve(d->isa, &isa))) return st;
+    const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : &lc_decode_ops_avx2;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)
+    for (int64_t task = 0; task < tasks; task++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *sb = scratch + (size_t)tid * ((2 * D + R) * BT + 2 * R);
+        int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
+        run_range(d, &p, ops, spans, nsp, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
+    }
+    /* Merge the ranges of each (query, head) row. */
+    for (int h = 0; h < H; h++)
+        for (int r = 0; r < R; r++) {
+            int i = r / G, hq = h * G + r % G;
+            float *o = d->out + ((size_t)i * d->heads_q + hq) * D;
+            float M = -INFINITY, L = 0;
+            for (int64_t rg = 0; rg < p.ranges; rg++) M = fmaxf(M, part[(size_t)(rg * H + h) * per + r]);
+            memset(o, 0, sizeof(float) * (size_t)D);
+            if (M > -INFINITY)
+                for (int64_t rg = 0; rg < p.ranges; rg++) {
+                    const float *mp = part + (size_t)(rg * H + h) * per;
+                    if (mp[r] == -INFINITY) continue;
+                    float c = expf(mp[r] - M);
+                    L += mp[R + r] * c;
+                    const float *acc = mp + 2 * R + (size_t)r * D;
+                    for (int e = 0; e < D; e++) o[e] += c * acc[e];
+                }
+            if (L > 0)
+                for (int e = 0; e < D; e++) o[e] /= L;
+            if (d->lse) d->lse[(size_t)hq * d->n_q + i] = L > 0 ? M + logf(L) : -INFINITY;
+        }
+    return LC_OK;
+}
+
+lc_status lc_decode_alloc(const lc_decode *d) {
+    lc_status st = lc_decode_check(d);
+    if (st) return st;
+    size_t n = lc_decode_workspace_size(d);
+    void *ws = lc_aligned_alloc(n, 64);
+    if (!ws) return LC_ENOMEM;
+    st = lc_decode_run(d, ws, n);
+    lc_aligned_free(ws);
+    return st;
+}

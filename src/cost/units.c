@@ -1,0 +1,97 @@
+/* Names and units of the cost model: dtypes, techniques, byte sizes, GPU memories. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "longctx/cost.h"
+
+static const struct {
+    const char *name, *alias1, *alias2;
+    double bytes;
+} dtypes[LC_COST_DTYPE_COUNT] = {
+    {"fp32", "f32", "float32", 4}, {"bf16", "bfloat16", NULL, 2}, {"fp16", "f16", "float16", 2},
+    {"fp8", "float8", "e4m3", 1},  {"int8", "q8", NULL, 1},       {"int4", "q4", NULL, 0.5},
+};
+
+double lc_cost_dtype_bytes(lc_cost_dtype t) { return (unsigned)t < LC_COST_DTYPE_COUNT ? dtypes[t].bytes : 0; }
+
+const char *lc_cost_dtype_name(lc_cost_dtype t) { return (unsigned)t < LC_COST_DTYPE_COUNT ? dtypes[t].name : "?"; }
+
+lc_status lc_cost_dtype_parse(const char *text, lc_cost_dtype *out) {
+    for (int i = 0; text && i < LC_COST_DTYPE_COUNT; i++)
+        if (!strcasecmp(text, dtypes[i].name) || (dtypes[i].alias1 && !strcasecmp(text, dtypes[i].alias1)) ||
+            (dtypes[i].alias2 && !strcasecmp(text, dtypes[i].alias2))) {
+            *out = (lc_cost_dtype)i;
+            return LC_OK;
+        }
+    return lc_error(LC_EINVAL, "unknown dtype '%s' (known: fp32, bf16, fp16, fp8, int8, int4)", text ? text : "(null)");
+}
+
+static const char *const tech_names[LC_TECH_COUNT] = {"native", "standard", "flash",   "mha",   "gqa",  "mqa",     "sliding",
+                                                     "longformer", "bigbird", "linear", "mamba", "mla", "kv-quant"};
+
+const char *lc_technique_name(lc_technique t) { return (unsigned)t < LC_TECH_COUNT ? tech_names[t] : "?"; }
+
+lc_status lc_technique_parse(const char *text, lc_technique *out) {
+    for (int i = 0; text && i < LC_TECH_COUNT; i++)
+        if (!strcasecmp(text, tech_names[i])) {
+            *out = (lc_technique)i;
+            return LC_OK;
+        }
+    return lc_error(LC_EINVAL,
+                    "unknown technique '%s' (known: native, standard, flash, mha, gqa, mqa, sliding, longformer, bigbird, "
+                    "linear, mamba, mla, kv-quant)",
+                    text ? text : "(null)");
+}
+
+lc_status lc_cost_parse_bytes(const char *text, double *out) {
+    static const struct {
+        const char *suffix;
+        double scale;
+    } units[] = {{"", 1},           {"B", 1},         {"KB", 1e3},         {"MB", 1e6},         {"GB", 1e9},
+                 {"TB", 1e12},      {"KiB", 1024.0},  {"MiB", 1048576.0},  {"GiB", 1073741824.0},
+                 {"TiB", 1099511627776.0}, {"K", 1e3}, {"M", 1e6},         {"G", 1e9},          {"T", 1e12}};
+    if (!text || !*text) return lc_error(LC_EINVAL, "memory size is empty");
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || errno || !isfinite(v) || v <= 0)
+        return lc_error(LC_EINVAL, "memory size '%s' must be a positive number with an optional unit (80GB, 80GiB)", text);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcasecmp(end, units[i].suffix)) {
+            *out = v * units[i].scale;
+            if (*out > 1e18) return lc_error(LC_EINVAL, "memory size '%s' is absurd (more than an exabyte)", text);
+            return LC_OK;
+        }
+    return lc_error(LC_EINVAL, "memory size '%s': unknown unit '%s' (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", text, end);
+}
+
+/* Marketed memory of each part: "80 GB" on an H100 is 80 GiB of HBM3 (NVIDIA's data sheets). */
+static const struct {
+    const char *name;
+    double bytes;
+} gpus[] = {
+    {"h100-80gb", 80.0 * 1073741824}, {"h200-141gb", 141e9},         {"a100-40gb", 40.0 * 1073741824},
+    {"a100-80gb", 80.0 * 1073741824}, {"l40s-48gb", 48.0 * 1073741824}, {"rtx4090-24gb", 24.0 * 1073741824},
+    {"mi300x-192gb", 192.0 * 1073741824},
+};
+enum { N_GPUS = sizeof gpus / sizeof gpus[0] };
+
+const char *const *lc_cost_gpu_names(void) {
+    static const char *names[N_GPUS + 1];
+    for (int i = 0; i < N_GPUS; i++) names[i] = gpus[i].name;
+    names[N_GPUS] = NULL;
+    return names;
+}
+
+lc_status lc_cost_gpu_memory(const char *name, double *bytes) {
+    for (int i = 0; name && i < N_GPUS; i++)
+        if (!strcasecmp(name, gpus[i].name)) {
+            *bytes = gpus[i].bytes;
+            return LC_OK;
+        }
+    return lc_error(LC_EINVAL, "unknown GPU '%s' (known: h100-80gb, h200-141gb, a100-40gb, a100-80gb, l40s-48gb, rtx4090-24gb, mi300x-192gb)",
+                    name ? name : "(null)");
+}
