@@ -223,19 +223,6 @@ int lc_bench_attention_main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "window_growth", growth);
     cJSON *arr = cJSON_AddArrayToObject(root, "cases");
     for (int i = 0; i < nc; i++) cJSON_AddItemToArray(arr, case_json(&cases[i]));
-    char *text = cJSON_Print(root);
-    FILE *f = fopen(o.json, "w");
-    int rc = 0;
-    if (f && text) {
-        fputs(text, f);
-        fputc('\n', f);
-        fprintf(stderr, "wrote %s\n", o.json);
-    } else {
-        fprintf(stderr, "could not write %s\n", o.json);
-        rc = 1;
-    }
-    if (f) fclose(f);
-    free(text);
-    cJSON_Delete(root);
+    int rc = bench_write_json(root, o.json);
     return rc;
 }

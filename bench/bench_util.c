@@ -131,3 +131,21 @@ const char *bench_blas_hint(void) {
                  "unset it or set SkylakeX for its AVX-512 kernels"
                : "note: OpenBLAS runs AVX2 kernels on this AVX-512 CPU; OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 ones";
 }
+
+int bench_write_json(cJSON *root, const char *path) {
+    char *text = cJSON_Print(root);
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (f && text) {
+        fputs(text, f);
+        fputc('\n', f);
+        fprintf(stderr, "wrote %s\n", path);
+    } else {
+        fprintf(stderr, "could not write %s\n", path);
+        rc = 1;
+    }
+    if (f) fclose(f);
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}

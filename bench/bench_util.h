@@ -8,6 +8,8 @@
 
 #include "longctx.h"
 
+#include <cJSON.h>
+
 double bench_now(void); /* seconds, monotonic */
 
 /* Resident memory: current, and the peak since the last bench_peak_reset(). The reset
@@ -26,6 +28,10 @@ void bench_tensor_free(lc_tensor *t);
 
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
+/* Writes `root` as JSON to `path` (says so on stderr), then frees it; 0 on success, 1 if the
+ * file could not be written. */
+int bench_write_json(cJSON *root, const char *path);
+
 /* The kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
 const char *bench_blas_core(void);
 /* A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (an

@@ -139,11 +139,9 @@ int lc_bench_decode_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "gflops", c->gflops);
         cJSON_AddItemToArray(arr, o);
     }
-    char *text = cJSON_Print(root);
-    FILE *f = json ? fopen(json, "w") : NULL;
-    if (f) fputs(text, f), fclose(f), fprintf(stderr, "wrote %s\n", json);
-    else if (json) fprintf(stderr, "decode bench: cannot write %s\n", json);
-    free(text);
-    cJSON_Delete(root);
-    return 0;
+    if (!json) {
+        cJSON_Delete(root);
+        return 0;
+    }
+    return bench_write_json(root, json);
 }

@@ -366,14 +366,7 @@ int lc_bench_linear_main(int argc, char **argv) {
         }
         cJSON_AddItemToArray(arr, j);
     }
-    char *text = cJSON_Print(root);
-    FILE *f = fopen(o.json, "w");
-    int rc = 0;
-    if (f && text) fputs(text, f), fputc('\n', f), fprintf(stderr, "wrote %s\n", o.json);
-    else fprintf(stderr, "could not write %s\n", o.json), rc = 1;
-    if (f) fclose(f);
-    free(text);
-    cJSON_Delete(root);
+    int rc = bench_write_json(root, o.json);
     free(res);
     return rc;
 }

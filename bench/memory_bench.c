@@ -224,18 +224,6 @@ int lc_bench_memory_main(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "attention_ms", rows[i].attn_ms);
         cJSON_AddItemToArray(arr, j);
     }
-    char *text = cJSON_Print(root);
-    FILE *f = fopen(o.json, "w");
-    int rc = 0;
-    if (f && text) {
-        fputs(text, f), fputc('\n', f);
-        fprintf(stderr, "wrote %s\n", o.json);
-    } else {
-        fprintf(stderr, "could not write %s\n", o.json);
-        rc = 1;
-    }
-    if (f) fclose(f);
-    free(text);
-    cJSON_Delete(root);
+    int rc = bench_write_json(root, o.json);
     return rc;
 }

@@ -14,17 +14,7 @@
 
 #include "../ring_run.cuh"
 
-static long checks, failures;
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        checks++;                                                               \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-        }                                                                       \
-    } while (0)
+#include "gpu_check.h"
 
 struct ring_case {
     int b, n_local, hq, hkv, d;
