@@ -16,8 +16,11 @@
 
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
+#include "flash_sm90.h"
 #include "mma.cuh"
 
 namespace lc_cuda {
@@ -27,6 +30,9 @@ typedef attn_params fwd_params;
 constexpr int BLOCK_N = 64;
 #ifndef LC_FLASH_WARPS
 #define LC_FLASH_WARPS 4
+#endif
+#ifndef LC_SM90_WG
+#define LC_SM90_WG 2  // warpgroups per block of the wgmma kernel (flash_fwd_sm90.cu)
 #endif
 #ifndef LC_FLASH_MT
 #define LC_FLASH_MT 2
@@ -45,15 +51,6 @@ __device__ __forceinline__ void load_tile(T *dst, const T *src, int64_t ld, int 
         const T *g = ok ? src + (int64_t)(row0 + r) * ld + c * 8 : src;
         cp_async_16(dst + swizzle<D>(r, c * 8), g, ok);
     }
-}
-
-template <typename TO> __device__ __forceinline__ void store2(TO *p, float a, float b);
-template <> __device__ __forceinline__ void store2<float>(float *p, float a, float b) { *reinterpret_cast<float2 *>(p) = make_float2(a, b); }
-template <> __device__ __forceinline__ void store2<__nv_bfloat16>(__nv_bfloat16 *p, float a, float b) {
-    *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
-}
-template <> __device__ __forceinline__ void store2<__half>(__half *p, float a, float b) {
-    *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
 }
 
 template <typename T, typename TO, int DK, int DV, int NWARPS, int MT, bool SOFTCAP>
@@ -288,8 +285,15 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
+    // Hopper: the wgmma kernel where it covers the shape. For tests and comparisons,
+    // LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, =wg1 / =wg2 the wgmma kernel's
+    // block of 1 / 2 warpgroups.
+    const char *force = getenv("LONGCTX_CUDA_FLASH");
     cudaError_t e;
-    if (a->q.dtype == LC_BF16)
+    if (!(force && !strcmp(force, "mma")) && flash_sm90_covers(dk, dv))
+        e = flash_fwd_sm90(p, batch, dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : LC_SM90_WG, a->q.dtype == LC_F16,
+                           f32_out, s);
+    else if (a->q.dtype == LC_BF16)
         e = f32_out ? dispatch_dims<__nv_bfloat16, float>(p, batch, dk, dv, s) : dispatch_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, dk, dv, s);
     else
         e = f32_out ? dispatch_dims<__half, float>(p, batch, dk, dv, s) : dispatch_dims<__half, __half>(p, batch, dk, dv, s);

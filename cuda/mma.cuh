@@ -64,6 +64,16 @@ __device__ __forceinline__ float fast_exp2(float x) {
     return y;
 }
 
+// Two consecutive output elements as float2 / bf16x2 / half2.
+template <typename TO> __device__ __forceinline__ void store2(TO *p, float a, float b);
+template <> __device__ __forceinline__ void store2<float>(float *p, float a, float b) { *reinterpret_cast<float2 *>(p) = make_float2(a, b); }
+template <> __device__ __forceinline__ void store2<__nv_bfloat16>(__nv_bfloat16 *p, float a, float b) {
+    *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
+}
+template <> __device__ __forceinline__ void store2<__half>(__half *p, float a, float b) {
+    *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(a, b);
+}
+
 // Shared-memory tiles of rows x D 16-bit elements, stored in 16-byte chunks whose index is
 // XORed with (row % 8), so the 8 row addresses of one ldmatrix fall in different banks.
 template <int D> __device__ __forceinline__ int swizzle(int row, int col) {

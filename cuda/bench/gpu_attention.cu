@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string>
 #include <vector>
 
 #include "longctx.h"
@@ -74,7 +75,7 @@ static double copy_tbps(void) {
 
 struct result {
     int n, d, causal, window;
-    double ms, tflops;
+    double ms, tflops, ms_mma;  // ms_mma: the mma.sync kernel forced (LONGCTX_CUDA_FLASH=mma)
 };
 
 int main(int argc, char **argv) {
@@ -94,7 +95,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "measuring the cuBLAS bf16 GEMM and copy ceilings...\n");
     const double gemm = gemm_tflops(), copy = copy_tbps();
     printf("device: %s, %d SMs; cuBLAS bf16 GEMM %.0f TFLOP/s, device copy %.2f TB/s\n", prop.name, prop.multiProcessorCount, gemm, copy);
-    printf("%6s %4s %-12s %10s %9s %8s\n", "N", "D", "mask", "time ms", "TFLOP/s", "of GEMM");
+    printf("%6s %4s %-12s %10s %9s %8s %14s\n", "N", "D", "mask", "time ms", "TFLOP/s", "of GEMM", "mma.sync TF/s");
 
     const int B = 1, H = 16;
     std::vector<result> results;
@@ -138,12 +139,19 @@ int main(int argc, char **argv) {
         }
         double ms = time_ms([&] { lc_cuda_attention_flash(&a, NULL, 0, 0); });
         CUDA_OK(cudaGetLastError());
+        const char *env = getenv("LONGCTX_CUDA_FLASH");  // a variant chosen from outside
+        std::string saved = env ? env : "";
+        setenv("LONGCTX_CUDA_FLASH", "mma", 1);  // the same shape on the mma.sync kernel
+        double ms_mma = time_ms([&] { lc_cuda_attention_flash(&a, NULL, 0, 0); });
+        if (env) setenv("LONGCTX_CUDA_FLASH", saved.c_str(), 1);
+        else unsetenv("LONGCTX_CUDA_FLASH");
+        CUDA_OK(cudaGetLastError());
         const double pairs = c.window ? (double)lc_mask_count(&a.mask, c.n, c.n) : c.causal ? 0.5 * c.n * (double)c.n : (double)c.n * c.n;
         const double tflops = 4.0 * B * H * pairs * c.d / (ms * 1e-3) * 1e-12;
-        results.push_back({c.n, c.d, c.causal, c.window, ms, tflops});
+        results.push_back({c.n, c.d, c.causal, c.window, ms, tflops, ms_mma});
         char mask[24];
         snprintf(mask, sizeof mask, "%s", c.window ? "window 4096" : c.causal ? "causal" : "full");
-        printf("%6d %4d %-12s %10.3f %9.1f %7.1f%%\n", c.n, c.d, mask, ms, tflops, 100 * tflops / gemm);
+        printf("%6d %4d %-12s %10.3f %9.1f %7.1f%% %14.1f\n", c.n, c.d, mask, ms, tflops, 100 * tflops / gemm, tflops * ms / ms_mma);
         fflush(stdout);
         cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(lse);
     }
@@ -190,8 +198,8 @@ int main(int argc, char **argv) {
             prop.name, gemm, copy);
     for (size_t i = 0; i < results.size(); i++) {
         const result &r = results[i];
-        fprintf(f, "    {\"batch\": %d, \"heads\": %d, \"n\": %d, \"d\": %d, \"mask\": \"%s\", \"window\": %d, \"ms\": %.4f, \"tflops\": %.2f}%s\n", B, H,
-                r.n, r.d, r.window ? "window" : r.causal ? "causal" : "full", r.window, r.ms, r.tflops, i + 1 < results.size() ? "," : "");
+        fprintf(f, "    {\"batch\": %d, \"heads\": %d, \"n\": %d, \"d\": %d, \"mask\": \"%s\", \"window\": %d, \"ms\": %.4f, \"tflops\": %.2f, \"ms_mma_sync\": %.4f}%s\n", B, H,
+                r.n, r.d, r.window ? "window" : r.causal ? "causal" : "full", r.window, r.ms, r.tflops, r.ms_mma, i + 1 < results.size() ? "," : "");
     }
     fprintf(f, "  ],\n  \"decode\": {\"batch\": %d, \"n_kv\": %d, \"heads_kv\": %d, \"heads_q\": %d, \"d\": %d, \"ms\": %.4f, \"kv_tbps\": %.3f}\n}\n",
             dB, dN, dHkv, dHq, dD, dec_ms, dec_tbps);

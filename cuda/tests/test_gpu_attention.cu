@@ -136,6 +136,49 @@ static void test_refusals(void) {
     cudaFree(d);
 }
 
+// The flash kernel over head dims, lengths (across the 64- and 128-key tiles), GQA, every
+// mask kind, offsets, dtypes, soft-capping; returns the number of cases.
+static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
+    long cases = 0;
+    const int dims[][2] = {{64, 64}, {128, 128}, {256, 256}, {192, 128}};
+    const int lengths[] = {1, 17, 100, 257, 64, 1000};
+    const int n_len = quick ? 4 : 6;
+    uint8_t bits[16 * 16];
+    for (int i = 0; i < 256; i++) bits[i] = (uint8_t)((i * 7 + i / 16) % 3 == 0);
+    for (int di = 0; di < 4; di++)
+        for (int li = 0; li < n_len; li++)
+            for (int kind = 0; kind < 6; kind++) {
+                shape s = {1 + (kind % 2), lengths[li], lengths[li], 4, kind % 3 == 0 ? 4 : kind % 3 == 1 ? 2 : 1, dims[di][0], dims[di][1],
+                           kind == 3 ? LC_F16 : LC_BF16, kind == 4 ? LC_F32 : (kind == 3 ? LC_F16 : LC_BF16), kind == 5 ? 20.f : 0.f};
+                lc_mask m = lc_mask_full();
+                switch (kind) {
+                case 1: m = lc_mask_causal(); break;
+                case 2: m = lc_mask_sliding_window(37); break;
+                case 3: m = lc_mask_sliding_window(50), m.sinks = 4; break;
+                case 4:  // prefill of n_q new tokens into a cache: offset, n_q != n_kv
+                    s.n_kv = s.n_q + 300, m = lc_mask_causal(), m.q_offset = 300;
+                    break;
+                case 5:  // block bitmap with empty rows (fully masked queries), non-causal
+                    m.blocks.bits = bits, m.blocks.block_q = m.blocks.block_k = 64, m.blocks.n_qb = m.blocks.n_kb = 16;
+                    break;
+                }
+                compare(s, m, seed, counter_p);
+                cases++;
+            }
+    // longer sequences: tiles skipped by the window, GQA 8:1
+    shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
+    compare(big, lc_mask_sliding_window(300), seed, counter_p), cases++;
+    compare(big, lc_mask_causal(), seed, counter_p), cases++;
+    // several 128-row blocks against a longer cache (offset, GQA 4:1), and a non-causal
+    // n_q < n_kv with neither a multiple of any tile
+    shape prefill = {2, 700, 1333, 8, 2, 64, 64, LC_BF16, LC_F32, 0.f}, cross = {1, 300, 1111, 4, 4, 128, 128, LC_F16, LC_F16, 0.f};
+    lc_mask pm = lc_mask_causal();
+    pm.q_offset = 633;
+    compare(prefill, pm, seed, counter_p), cases++;
+    compare(cross, lc_mask_full(), seed, counter_p), cases++;
+    return cases;
+}
+
 int main(int argc, char **argv) {
     int quick = 0;
     uint64_t seed = (uint64_t)time(NULL);
@@ -154,36 +197,18 @@ int main(int argc, char **argv) {
     uint64_t counter = 0;
     test_refusals();
 
-    const int dims[][2] = {{64, 64}, {128, 128}, {256, 256}, {192, 128}};
-    const int lengths[] = {1, 17, 64, 100, 257, 1000};
-    const int n_len = quick ? 4 : 6;
-    uint8_t bits[16 * 16];
-    for (int i = 0; i < 256; i++) bits[i] = (uint8_t)((i * 7 + i / 16) % 3 == 0);
+    // The flash grid runs once per kernel: on a Hopper (9.0) device the default is the wgmma
+    // kernel for d = 64 and 128 (blocks of 2 warpgroups); LONGCTX_CUDA_FLASH=wg1 takes its
+    // 1-warpgroup blocks, =mma forces the mma.sync kernel.
+    const bool hopper = prop.major == 9 && prop.minor == 0;
+    const char *variants[] = {"default", "wg1", "mma"};
     long cases = 0;
-    for (int di = 0; di < 4; di++)
-        for (int li = 0; li < n_len; li++)
-            for (int kind = 0; kind < 6; kind++) {
-                shape s = {1 + (kind % 2), lengths[li], lengths[li], 4, kind % 3 == 0 ? 4 : kind % 3 == 1 ? 2 : 1, dims[di][0], dims[di][1],
-                           kind == 3 ? LC_F16 : LC_BF16, kind == 4 ? LC_F32 : (kind == 3 ? LC_F16 : LC_BF16), kind == 5 ? 20.f : 0.f};
-                lc_mask m = lc_mask_full();
-                switch (kind) {
-                case 1: m = lc_mask_causal(); break;
-                case 2: m = lc_mask_sliding_window(37); break;
-                case 3: m = lc_mask_sliding_window(50), m.sinks = 4; break;
-                case 4:  // prefill of n_q new tokens into a cache: offset, n_q != n_kv
-                    s.n_kv = s.n_q + 300, m = lc_mask_causal(), m.q_offset = 300;
-                    break;
-                case 5:  // block bitmap with empty rows (fully masked queries), non-causal
-                    m.blocks.bits = bits, m.blocks.block_q = m.blocks.block_k = 64, m.blocks.n_qb = m.blocks.n_kb = 16;
-                    break;
-                }
-                compare(s, m, seed, &counter);
-                cases++;
-            }
-    // longer sequences: tiles skipped by the window, GQA 8:1
-    shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
-    compare(big, lc_mask_sliding_window(300), seed, &counter), cases++;
-    compare(big, lc_mask_causal(), seed, &counter), cases++;
+    for (int v = hopper ? 0 : 2; v < 3; v++) {
+        if (v) setenv("LONGCTX_CUDA_FLASH", variants[v], 1);
+        printf("flash kernel: %s\n", hopper ? variants[v] : "mma.sync");
+        cases += flash_grid(quick, seed, &counter);
+    }
+    unsetenv("LONGCTX_CUDA_FLASH");
     // decode: a few new tokens against a cache, GQA groups sharing each load, any split count
     const int dec_dims[] = {64, 128, 256}, dec_kv[] = {1, 100, 1000, 5003};
     for (int di = 0; di < 3; di++)
