@@ -285,12 +285,12 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
-    // Hopper: the wgmma kernel where it covers the shape. For tests and comparisons,
+    // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and comparisons,
     // LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, =wg1 / =wg2 the wgmma kernel's
     // block of 1 / 2 warpgroups.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
     cudaError_t e;
-    if (!(force && !strcmp(force, "mma")) && flash_sm90_covers(dk, dv))
+    if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv))
         e = flash_fwd_sm90(p, batch, dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : LC_SM90_WG, a->q.dtype == LC_F16,
                            f32_out, s);
     else if (a->q.dtype == LC_BF16)

@@ -13,9 +13,11 @@
 //                             converted to 16 bits is already the A fragment), B = V
 //                             from shared memory, MN-major
 //
-// K and V tiles are double-buffered: tile t+1 loads (cp.async, all 256 threads) while
-// tile t is computed (all threads of the block copy). Everything else (masks, tile classification, GQA, q_offset, lse,
-// empty rows) is as in flash_fwd.cu.
+// K and V tiles are double-buffered and loaded one tile ahead with cp.async by all the
+// block's threads; the P V product of one tile overlaps the softmax of the next. Everything
+// else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in flash_fwd.cu.
+// Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one FMA, so the
+// kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -83,51 +85,73 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
     for (int i = 0; i < D / 2; i++) o[i] = 0.f;
 
     const uint32_t q_addr = smem_addr(sQ + wg * 64 * 64), k_addr = smem_addr(sK), v_addr = smem_addr(sV);
-    int kt = next_tile(0), stage = 0;
+    constexpr uint32_t STAGE_BYTES = BN * D * sizeof(T);
+    // O += P V for the P held in pa and the V tile in stage `vs` (issued, not waited for)
+    uint32_t pa[BN / 16][4];
+    auto issue_pv = [&](int vs) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) wgmma<T, D>::rs_t(o, pa[kk], wgmma_desc(v_addr + vs * STAGE_BYTES + kk * 16 * 128, BN * 128, 1024), 1);
+        wgmma_commit();
+    };
+
+    // Tile i (the i-th tile the mask does not empty) computes S_i = Q K_i^T while the
+    // previous tile's O += P_{i-1} V_{i-1} runs on the tensor cores, so the softmax of S_i
+    // overlaps that product (FlashAttention-3's intra-warpgroup pipelining). Copies run one
+    // tile ahead: K_{i+1} and V_i land during tile i.
+    // a window alone empties every key before pos0 - left: start there
+    const int kt_first = mk.window && mk.left >= 0 && mk.sinks == 0 && !mk.bits ? max(0, pos0 - mk.left) / BN : 0;
+    int kt = next_tile(kt_first), i = 0;
     load_tile_sw128<T, BM, D, THREADS>(sQ, Q, p.q_s, q0, p.n_q);
-    if (kt < kt_end) {
-        load_tile_sw128<T, BN, D, THREADS>(sK, K, p.k_s, kt * BN, p.n_kv);
-        load_tile_sw128<T, BN, D, THREADS>(sV, V, p.v_s, kt * BN, p.n_kv);
-    }
+    if (kt < kt_end) load_tile_sw128<T, BN, D, THREADS>(sK, K, p.k_s, kt * BN, p.n_kv);
     cp_async_commit();
 
-    while (kt < kt_end) {
+    for (; kt < kt_end; i++) {
         const int cls = classify(kt);
         const bool need_mask = cls == TILE_PARTIAL || (kt + 1) * BN > p.n_kv;
         cp_async_wait<0>();
         fence_proxy_async();  // the copies' results are read by wgmma (the async proxy)
-        __syncthreads();      // tile kt in place; every warpgroup is done with the other stage
+        __syncthreads();      // K_i, V_{i-1} in place; every warpgroup is done with K_{i-1}, V_{i-2}
         const int kt_next = next_tile(kt + 1);
-        if (kt_next < kt_end) {
-            load_tile_sw128<T, BN, D, THREADS>(sK + (stage ^ 1) * BN * D, K, p.k_s, kt_next * BN, p.n_kv);
-            load_tile_sw128<T, BN, D, THREADS>(sV + (stage ^ 1) * BN * D, V, p.v_s, kt_next * BN, p.n_kv);
-        }
+        if (kt_next < kt_end) load_tile_sw128<T, BN, D, THREADS>(sK + ((i + 1) & 1) * BN * D, K, p.k_s, kt_next * BN, p.n_kv);
+        load_tile_sw128<T, BN, D, THREADS>(sV + (i & 1) * BN * D, V, p.v_s, kt * BN, p.n_kv);
         cp_async_commit();
 
         // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel
         float s[BN / 2];
-        const uint32_t ks_addr = k_addr + stage * BN * D * 2;
+        const uint32_t ks_addr = k_addr + (i & 1) * STAGE_BYTES;
+        wgmma_hold(o);
         wgmma_fence();
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++)
             wgmma<T, BN>::ss(s, wgmma_desc(q_addr + (ks / 4) * BM * 128 + (ks % 4) * 32, 16, 1024),
                              wgmma_desc(ks_addr + (ks / 4) * BN * 128 + (ks % 4) * 32, 16, 1024), ks > 0);
         wgmma_commit();
-        wgmma_wait<0>();
+        if (i > 0) {
+            issue_pv((i - 1) & 1);
+            wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
+        } else {
+            wgmma_wait<0>();
+        }
         wgmma_hold(s);
 
-        // scale to log2 units (soft-capping first when on), then the mask on partial tiles
+        // soft-capping (to log2 units) when on, then the mask on partial tiles
+        if (SOFTCAP) {
 #pragma unroll
-        for (int i = 0; i < BN / 2; i++) s[i] = SOFTCAP ? p.softcap * tanhf(s[i] * p.scale / p.softcap) * LOG2E : s[i] * p.scale_log2;
+            for (int e = 0; e < BN / 2; e++) s[e] = p.softcap * tanhf(s[e] * p.scale / p.softcap) * LOG2E;
+        }
         if (need_mask) {
 #pragma unroll
-            for (int i = 0; i < BN / 2; i++) {
-                const int key = kt * BN + (i / 4) * 8 + 2 * t + (i & 1), pos = row_pos + ((i >> 1) & 1) * 8;
-                if (key >= p.n_kv || !mask_allows(mk, pos, key)) s[i] = -INFINITY;
+            for (int e = 0; e < BN / 2; e++) {
+                const int key = kt * BN + (e / 4) * 8 + 2 * t + (e & 1), pos = row_pos + ((e >> 1) & 1) * 8;
+                if (key >= p.n_kv || !mask_allows(mk, pos, key)) s[e] = -INFINITY;
             }
         }
 
-        // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row
+        // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row; m is
+        // in log2 units, s times `sc` is
+        const float sc = SOFTCAP ? 1.f : p.scale_log2;
+        float alpha[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             float mx = -INFINITY;
@@ -135,37 +159,40 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
             for (int j = 0; j < BN / 8; j++) mx = fmaxf(mx, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            const float m_new = fmaxf(m[r], mx);
+            const float m_new = fmaxf(m[r], mx * sc);
             const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: p = 0
-            const float alpha = fast_exp2(m[r] - m_use);
+            alpha[r] = fast_exp2(m[r] - m_use);
             m[r] = m_new;
             float sum = 0.f;
 #pragma unroll
             for (int j = 0; j < BN / 8; j++) {
-                s[4 * j + 2 * r] = fast_exp2(s[4 * j + 2 * r] - m_use);
-                s[4 * j + 2 * r + 1] = fast_exp2(s[4 * j + 2 * r + 1] - m_use);
+                s[4 * j + 2 * r] = fast_exp2(fmaf(s[4 * j + 2 * r], sc, -m_use));
+                s[4 * j + 2 * r + 1] = fast_exp2(fmaf(s[4 * j + 2 * r + 1], sc, -m_use));
                 sum += s[4 * j + 2 * r] + s[4 * j + 2 * r + 1];
             }
-            l[r] = l[r] * alpha + sum;
-#pragma unroll
-            for (int j = 0; j < D / 8; j++) o[4 * j + 2 * r] *= alpha, o[4 * j + 2 * r + 1] *= alpha;
+            l[r] = l[r] * alpha[r] + sum;
         }
 
-        // O += P V: the accumulators of key blocks 2kk, 2kk + 1 are the A fragment of P
-        uint32_t pa[BN / 16][4];
+        // once P_{i-1} V_{i-1} is done: rescale O, and P_i (the accumulators of key blocks
+        // 2kk, 2kk + 1 in 16 bits) becomes the A operand of the next product
+        wgmma_wait<0>();
+        wgmma_hold(o);
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[4 * j] *= alpha[0], o[4 * j + 1] *= alpha[0], o[4 * j + 2] *= alpha[1], o[4 * j + 3] *= alpha[1];
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-        const uint32_t vs_addr = v_addr + stage * BN * D * 2;
+        kt = kt_next;
+    }
+    if (i > 0) {  // the last tile's P V
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();
         wgmma_hold(o);
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++) wgmma<T, D>::rs_t(o, pa[kk], wgmma_desc(vs_addr + kk * 16 * 128, BN * 128, 1024), 1);
-        wgmma_commit();
+        issue_pv((i - 1) & 1);
         wgmma_wait<0>();
         wgmma_hold(o);
-        kt = kt_next, stage ^= 1;
     }
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
