@@ -31,9 +31,6 @@ constexpr int BLOCK_N = 64;
 #ifndef LC_FLASH_WARPS
 #define LC_FLASH_WARPS 4
 #endif
-#ifndef LC_SM90_WG
-#define LC_SM90_WG 2  // warpgroups per block of the wgmma kernel (flash_fwd_sm90.cu)
-#endif
 #ifndef LC_FLASH_MT
 #define LC_FLASH_MT 2
 #endif
@@ -291,7 +288,7 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     const char *force = getenv("LONGCTX_CUDA_FLASH");
     cudaError_t e;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv))
-        e = flash_fwd_sm90(p, batch, dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : LC_SM90_WG, a->q.dtype == LC_F16,
+        e = flash_fwd_sm90(p, batch, dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0, a->q.dtype == LC_F16,
                            f32_out, s);
     else if (a->q.dtype == LC_BF16)
         e = f32_out ? dispatch_dims<__nv_bfloat16, float>(p, batch, dk, dv, s) : dispatch_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, dk, dv, s);

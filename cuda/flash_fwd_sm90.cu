@@ -223,8 +223,10 @@ cudaError_t launch_sm90(const attn_params &p, int batch, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
-// warpgroups per block: 2 (128 query rows, 1 block per SM) or 1 (64 rows, 2 blocks per SM)
+// warpgroups per block: 2 (128 query rows, 1 block per SM) or 1 (64 rows; 2 blocks per SM
+// at d = 64); 0 picks the faster on an H100 (bench/results/gpu_NOTES.md): 1 at d = 64, 2 at 128
 template <typename T, typename TO> cudaError_t dispatch_sm90(const attn_params &p, int batch, int d, int nwg, cudaStream_t s) {
+    if (nwg == 0) nwg = d == 64 ? 1 : 2;
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }

@@ -198,13 +198,13 @@ int main(int argc, char **argv) {
     test_refusals();
 
     // The flash grid runs once per kernel: on a Hopper (9.0) device the default is the wgmma
-    // kernel for d = 64 and 128 (blocks of 2 warpgroups); LONGCTX_CUDA_FLASH=wg1 takes its
-    // 1-warpgroup blocks, =mma forces the mma.sync kernel.
+    // kernel for d = 64 and 128; LONGCTX_CUDA_FLASH=wg1 / wg2 take its blocks of 1 / 2
+    // warpgroups, =mma forces the mma.sync kernel.
     const bool hopper = prop.major == 9 && prop.minor == 0;
-    const char *variants[] = {"default", "wg1", "mma"};
+    const char *variants[] = {"wg2", "wg1", "mma"};
     long cases = 0;
     for (int v = hopper ? 0 : 2; v < 3; v++) {
-        if (v) setenv("LONGCTX_CUDA_FLASH", variants[v], 1);
+        setenv("LONGCTX_CUDA_FLASH", variants[v], 1);
         printf("flash kernel: %s\n", hopper ? variants[v] : "mma.sync");
         cases += flash_grid(quick, seed, &counter);
     }
