@@ -286,14 +286,16 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     // LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, =wg1 / =wg2 the wgmma kernel's
     // block of 1 / 2 warpgroups.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
-    cudaError_t e;
+    cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv))
-        e = flash_fwd_sm90(p, batch, dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0, a->q.dtype == LC_F16,
-                           f32_out, s);
-    else if (a->q.dtype == LC_BF16)
-        e = f32_out ? dispatch_dims<__nv_bfloat16, float>(p, batch, dk, dv, s) : dispatch_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, dk, dv, s);
-    else
-        e = f32_out ? dispatch_dims<__half, float>(p, batch, dk, dv, s) : dispatch_dims<__half, __half>(p, batch, dk, dv, s);
+        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0,
+                           a->q.dtype == LC_F16, f32_out, s);
+    if (e == cudaErrorNotSupported) {
+        if (a->q.dtype == LC_BF16)
+            e = f32_out ? dispatch_dims<__nv_bfloat16, float>(p, batch, dk, dv, s) : dispatch_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, dk, dv, s);
+        else
+            e = f32_out ? dispatch_dims<__half, float>(p, batch, dk, dv, s) : dispatch_dims<__half, __half>(p, batch, dk, dv, s);
+    }
     if (e != cudaSuccess) return lc_error(LC_EINTERNAL, "flash attention kernel launch failed: %s", cudaGetErrorString(e));
     return LC_OK;
 }

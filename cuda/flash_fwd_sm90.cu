@@ -13,11 +13,17 @@
 //                             converted to 16 bits is already the A fragment), B = V
 //                             from shared memory, MN-major
 //
-// K and V tiles are double-buffered and loaded one tile ahead with cp.async by all the
-// block's threads; the P V product of one tile overlaps the softmax of the next. Everything
-// else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in flash_fwd.cu.
-// Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one FMA, so the
-// kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
+// K and V tiles come through a 3-stage ring in shared memory by the tensor memory
+// accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
+// ahead: the last warp to finish with a stage (P V of its tile done) issues the copy of the
+// tile three ahead into it. The P V product of one tile overlaps the softmax of the next
+// inside a warpgroup, and with 2 warpgroups their products take turns (named barriers,
+// FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the other's products.
+// Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
+// flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
+// FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -29,9 +35,15 @@
 namespace lc_cuda {
 namespace {
 
-constexpr int SM90_BLOCK_N = 128;
+constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
 
-// element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
+// The kernel's parameters: attn_params and the K, V tensor maps ([batch, heads, seq, d] as
+// 4-D boxes of 64 x BLOCK_N, 128-byte swizzled), passed by value as one __grid_constant__.
+struct sm90_params {
+    CUtensorMap tk, tv;
+    attn_params p;
+};
+
 template <int ROWS> __device__ __forceinline__ int sw128(int r, int c) { return (c >> 3) * ROWS * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3); }
 
 // rows [row0, row0 + ROWS) of a [seq, D] slice (row stride ld) into a swizzled tile;
@@ -49,15 +61,19 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
 }
 
 template <typename T, typename TO, int D, int NWG, bool SOFTCAP>
-__global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(const attn_params p) {
+__global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BM = 64 * NWG, BN = SM90_BLOCK_N, THREADS = NWG * 128;
     constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
     extern __shared__ unsigned char smem_raw[];
     // descriptors need 1024-byte aligned atoms: align the base (1 KB extra is allocated)
     T *sQ = reinterpret_cast<T *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
-    T *sK = sQ + BM * D;       // 2 stages of BN x D
-    T *sV = sK + 2 * BN * D;   // 2 stages of BN x D
+    constexpr int ST = SM90_STAGES;
+    T *sK = sQ + BM * D;        // ST stages of BN x D
+    T *sV = sK + ST * BN * D;   // ST stages of BN x D
+    uint64_t *full = reinterpret_cast<uint64_t *>(sV + ST * BN * D);  // per stage: K and V landed
+    unsigned *done = reinterpret_cast<unsigned *>(full + ST);         // per stage: warps done with it
+    const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int n_qt = (p.n_q + BM - 1) / BM;
@@ -94,32 +110,51 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
         for (int kk = 0; kk < BN / 16; kk++) wgmma<T, D>::rs_t(o, pa[kk], wgmma_desc(v_addr + vs * STAGE_BYTES + kk * 16 * 128, BN * 128, 1024), 1);
         wgmma_commit();
     };
+    // K and V of key tile kt into stage st (one thread)
+    auto load_kv = [&](int kt, int st) {
+        mbar_expect_tx(&full[st], 2 * STAGE_BYTES);
+#pragma unroll
+        for (int c = 0; c < D / 64; c++) {
+            tma_load_4d(sK + st * BN * D + c * BN * 64, &prm.tk, c * 64, kt * BN, hk, b, &full[st]);
+            tma_load_4d(sV + st * BN * D + c * BN * 64, &prm.tv, c * 64, kt * BN, hk, b, &full[st]);
+        }
+    };
 
     // Tile i (the i-th tile the mask does not empty) computes S_i = Q K_i^T while the
     // previous tile's O += P_{i-1} V_{i-1} runs on the tensor cores, so the softmax of S_i
-    // overlaps that product (FlashAttention-3's intra-warpgroup pipelining). Copies run one
-    // tile ahead: K_{i+1} and V_i land during tile i.
+    // overlaps that product (FlashAttention-3's intra-warpgroup pipelining). kt0, kt1, kt2:
+    // key tiles i, i + 1, i + 2 (kt_end: none).
     // a window alone empties every key before pos0 - left: start there
     const int kt_first = mk.window && mk.left >= 0 && mk.sinks == 0 && !mk.bits ? max(0, pos0 - mk.left) / BN : 0;
-    int kt = next_tile(kt_first), i = 0;
+    int kt0 = next_tile(kt_first);
+    int kt1 = kt0 < kt_end ? next_tile(kt0 + 1) : kt_end;
+    int kt2 = kt1 < kt_end ? next_tile(kt1 + 1) : kt_end;
+    if (tid == 0) {
+#pragma unroll
+        for (int st = 0; st < ST; st++) mbar_init(&full[st], 1), done[st] = 0;
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        if (kt0 < kt_end) load_kv(kt0, 0);
+        if (kt1 < kt_end) load_kv(kt1, 1);
+        if (kt2 < kt_end) load_kv(kt2, 2);
+    }
     load_tile_sw128<T, BM, D, THREADS>(sQ, Q, p.q_s, q0, p.n_q);
-    if (kt < kt_end) load_tile_sw128<T, BN, D, THREADS>(sK, K, p.k_s, kt * BN, p.n_kv);
     cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async();  // Q's copies are read by wgmma (the async proxy)
+    __syncthreads();      // Q in place, barriers initialised
+    if (NWG == 2 && wg == 1) named_arrive(1, 256);  // warpgroup 0 issues first
 
-    for (; kt < kt_end; i++) {
-        const int cls = classify(kt);
+    int i = 0;
+    for (; kt0 < kt_end; i++) {
+        const int kt = kt0, cls = classify(kt);
         const bool need_mask = cls == TILE_PARTIAL || (kt + 1) * BN > p.n_kv;
-        cp_async_wait<0>();
-        fence_proxy_async();  // the copies' results are read by wgmma (the async proxy)
-        __syncthreads();      // K_i, V_{i-1} in place; every warpgroup is done with K_{i-1}, V_{i-2}
-        const int kt_next = next_tile(kt + 1);
-        if (kt_next < kt_end) load_tile_sw128<T, BN, D, THREADS>(sK + ((i + 1) & 1) * BN * D, K, p.k_s, kt_next * BN, p.n_kv);
-        load_tile_sw128<T, BN, D, THREADS>(sV + (i & 1) * BN * D, V, p.v_s, kt * BN, p.n_kv);
-        cp_async_commit();
+        mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
 
-        // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel
+        // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel;
+        // with 2 warpgroups, each issues its products in turn
         float s[BN / 2];
-        const uint32_t ks_addr = k_addr + (i & 1) * STAGE_BYTES;
+        const uint32_t ks_addr = k_addr + (i % ST) * STAGE_BYTES;
+        if (NWG == 2) named_sync(1 + wg, 256);
         wgmma_hold(o);
         wgmma_fence();
 #pragma unroll
@@ -127,14 +162,11 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
             wgmma<T, BN>::ss(s, wgmma_desc(q_addr + (ks / 4) * BM * 128 + (ks % 4) * 32, 16, 1024),
                              wgmma_desc(ks_addr + (ks / 4) * BN * 128 + (ks % 4) * 32, 16, 1024), ks > 0);
         wgmma_commit();
-        if (i > 0) {
-            issue_pv((i - 1) & 1);
-            wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
-        } else {
-            wgmma_wait<0>();
-        }
+        if (i > 0) issue_pv((i - 1) % ST);
+        if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
+        else wgmma_wait<0>();
         wgmma_hold(s);
-
+        if (NWG == 2) named_arrive(2 - wg, 256);  // the other warpgroup's turn
         // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
 #pragma unroll
@@ -183,17 +215,23 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-        kt = kt_next;
+        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: the last
+        // warp to arrive loads tile i + 2 into it
+        if (i > 0 && lane == 0) {
+            __threadfence_block();
+            if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt2 < kt_end) load_kv(kt2, (i - 1) % ST);
+        }
+        kt0 = kt1, kt1 = kt2;
+        if (kt2 < kt_end) kt2 = next_tile(kt2 + 1);
     }
     if (i > 0) {  // the last tile's P V
-        cp_async_wait<0>();
-        fence_proxy_async();
-        __syncthreads();
+        mbar_wait(&full[(i - 1) % ST], ((i - 1) / ST) & 1);
         wgmma_hold(o);
-        issue_pv((i - 1) & 1);
+        issue_pv((i - 1) % ST);
         wgmma_wait<0>();
         wgmma_hold(o);
     }
+    if (NWG == 2 && wg == 0) named_sync(1, 256);  // warpgroup 1's last turn signal
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
 #pragma unroll
@@ -211,21 +249,40 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
 #endif
 }
 
+// A 4-D tensor map over a [batch, seq, heads, d] view (element strides s, h, b) whose box is
+// 64 elements of d x BLOCK_N rows of seq, 128-byte swizzled; rows past n read as zeros.
+static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int n, int heads, int batch, int64_t s, int64_t h, int64_t b) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult q;
+        void *fn = nullptr;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess || q != cudaDriverEntryPointSuccess || !fn)
+            return false;
+        encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    }
+    const cuuint64_t dims[4] = {(cuuint64_t)d, (cuuint64_t)n, (cuuint64_t)heads, (cuuint64_t)batch};
+    const cuuint64_t strides[3] = {(cuuint64_t)s * 2, (cuuint64_t)h * 2, (cuuint64_t)b * 2};  // bytes, dims 1..3
+    const cuuint32_t box[4] = {64, (cuuint32_t)SM90_BLOCK_N, 1, 1}, unit[4] = {1, 1, 1, 1};
+    return encode(map, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void *>(base), dims, strides, box, unit,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 template <typename T, typename TO, int D, int NWG>
-cudaError_t launch_sm90(const attn_params &p, int batch, cudaStream_t stream) {
+cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     constexpr int BM = 64 * NWG;
-    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 4 * SM90_BLOCK_N * D);
-    auto kernel = p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true> : flash_fwd_sm90_kernel<T, TO, D, NWG, false>;
+    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 4);
+    auto kernel = prm.p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true> : flash_fwd_sm90_kernel<T, TO, D, NWG, false>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
-    dim3 grid((p.n_q + BM - 1) / BM, p.heads_q, batch);
-    kernel<<<grid, NWG * 128, smem, stream>>>(p);
+    dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
+    kernel<<<grid, NWG * 128, smem, stream>>>(prm);
     return cudaGetLastError();
 }
 
 // warpgroups per block: 2 (128 query rows, 1 block per SM) or 1 (64 rows; 2 blocks per SM
 // at d = 64); 0 picks the faster on an H100 (bench/results/gpu_NOTES.md): 1 at d = 64, 2 at 128
-template <typename T, typename TO> cudaError_t dispatch_sm90(const attn_params &p, int batch, int d, int nwg, cudaStream_t s) {
+template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
     if (nwg == 0) nwg = d == 64 ? 1 : 2;
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
@@ -242,9 +299,14 @@ bool flash_sm90_covers(int dk, int dv) {
     return major == 9 && minor == 0;  // the sm_90a machine code runs on compute capability 9.0 only
 }
 
-cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int d, int nwg, bool f16, bool f32_out, cudaStream_t s) {
-    if (f16) return f32_out ? dispatch_sm90<__half, float>(p, batch, d, nwg, s) : dispatch_sm90<__half, __half>(p, batch, d, nwg, s);
-    return f32_out ? dispatch_sm90<__nv_bfloat16, float>(p, batch, d, nwg, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(p, batch, d, nwg, s);
+cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, int nwg, bool f16, bool f32_out, cudaStream_t s) {
+    sm90_params prm;
+    prm.p = p;
+    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b) ||
+        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b))
+        return cudaErrorNotSupported;
+    if (f16) return f32_out ? dispatch_sm90<__half, float>(prm, batch, d, nwg, s) : dispatch_sm90<__half, __half>(prm, batch, d, nwg, s);
+    return f32_out ? dispatch_sm90<__nv_bfloat16, float>(prm, batch, d, nwg, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(prm, batch, d, nwg, s);
 }
 
 }  // namespace lc_cuda

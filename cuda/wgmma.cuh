@@ -1,5 +1,6 @@
-// Hopper warpgroup MMA (wgmma, sm_90a) building blocks: shared-memory matrix descriptors
-// for 128-byte-swizzled tiles, and m64nNk16 products with f32 accumulators in registers.
+// Hopper (sm_90a) building blocks: warpgroup MMA (wgmma) with shared-memory matrix
+// descriptors for 128-byte-swizzled tiles and m64nNk16 products with f32 accumulators in
+// registers; mbarriers, the bulk tensor copy (TMA) and named barriers.
 // PTX ISA, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions".
 //
 // Shared-memory layout (ours and the hardware's "128B swizzle"): a tile of ROWS x D 16-bit
@@ -18,7 +19,10 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda.h>  // CUtensorMap
 #include <stdint.h>
+
+#include "mma.cuh"  // smem_addr
 
 namespace lc_cuda {
 
@@ -82,5 +86,33 @@ LC_WGMMA_64(__half, "f16")
 LC_WGMMA_128(__nv_bfloat16, "bf16")
 LC_WGMMA_128(__half, "f16")
 #undef LC_WGMMA_128
+
+// mbarriers (shared memory), tensor copies completing on them, named barriers
+__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(smem_addr(bar)), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+// box {64, BLOCK_N, 1, 1} at (c0, c1, c2, c3) of a 4-D tensor map into dst, counted on bar
+__device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(smem_addr(dst)),
+                 "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+                 : "memory");
+}
+// named barriers 1 and 2 (0 is __syncthreads) order the two warpgroups' products
+__device__ __forceinline__ void named_sync(int id, int threads) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id, int threads) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
+
+// element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
 
 }  // namespace lc_cuda

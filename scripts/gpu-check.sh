@@ -27,12 +27,12 @@ if command -v cuobjdump >/dev/null && [ -n "$obj" ]; then
   echo "SASS: $(grep -c HGMMA "$out/sm90.sass") HGMMA, $(grep -c -E 'LDL|STL' "$out/sm90.sass") local loads/stores in flash_fwd_sm90" | tee -a "$log"
 fi
 q=--quick; [ $full = 1 ] && q=
-timeout 300 build-gpu/test_gpu_attention $q 2>&1 | tail -40 | tee -a "$log"
+timeout 150 build-gpu/test_gpu_attention $q 2>&1 | tail -40 | tee -a "$log"
 echo "test rc=$?" | tee -a "$log"
 if [ $sanitize = 1 ]; then
   timeout 240 compute-sanitizer --tool memcheck build-gpu/test_gpu_attention --quick 2>&1 | tail -8 | tee -a "$log"
 fi
-timeout 240 build-gpu/gpu_attention ${bench_n:+--n $bench_n} --json "$out/gpu_attention.json" 2>/dev/null | tee -a "$log"
+timeout 180 build-gpu/gpu_attention ${bench_n:+--n $bench_n} --json "$out/gpu_attention.json" 2>/dev/null | tee -a "$log"
 if [ $peers = 1 ]; then
   PYTHONUNBUFFERED=1 timeout 300 python3 bench/gpu_attention_peers.py --json "$out/gpu_attention_peers.json" 2>&1 | grep -v Warning | tee -a "$log"
 fi
