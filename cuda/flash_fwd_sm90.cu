@@ -35,6 +35,9 @@
 namespace lc_cuda {
 namespace {
 
+#ifndef LC_SM90_INTERVAL_MASK
+#define LC_SM90_INTERVAL_MASK 1  // 0: partial tiles always take the general per-element mask
+#endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
 
 // The kernel's parameters: attn_params and the K, V tensor maps ([batch, heads, seq, d] as
@@ -93,6 +96,8 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
         return kt;
     };
     const int row_pos = mk.q_offset + q0 + wg * 64 + warp * 16 + g;  // position of row g; row g + 8 is + 8
+    // causal and / or a window (no sinks, no bitmap): each row allows one interval of keys
+    const bool interval = LC_SM90_INTERVAL_MASK && mk.sinks == 0 && !mk.bits;
 
     // this thread's O accumulator (d[4j + e]: row g + 8 (e / 2), column 8j + 2t + e % 2)
     // and m, l of rows g (r = 0) and g + 8 (r = 1)
@@ -172,7 +177,24 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
 #pragma unroll
             for (int e = 0; e < BN / 2; e++) s[e] = p.softcap * tanhf(s[e] * p.scale / p.softcap) * LOG2E;
         }
-        if (need_mask) {
+        if (need_mask && interval) {
+            // each row's keys are one interval [lo, hi]: compare the column (a constant
+            // of the unrolled loop) with its bounds relative to this lane's first column
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int pos = row_pos + 8 * r, base = kt * BN + 2 * t;
+                int hi = p.n_kv - 1;
+                if (mk.causal) hi = min(hi, pos);
+                if (mk.window && mk.right >= 0) hi = min(hi, pos + mk.right);
+                const int lo = (mk.window && mk.left >= 0 ? pos - mk.left : 0) - base;
+                hi -= base;
+#pragma unroll
+                for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+                    for (int c = 0; c < 2; c++)
+                        if (8 * j + c < lo || 8 * j + c > hi) s[4 * j + 2 * r + c] = -INFINITY;
+            }
+        } else if (need_mask) {
 #pragma unroll
             for (int e = 0; e < BN / 2; e++) {
                 const int key = kt * BN + (e / 4) * 8 + 2 * t + (e & 1), pos = row_pos + ((e >> 1) & 1) * 8;
@@ -280,10 +302,10 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
-// warpgroups per block: 2 (128 query rows, 1 block per SM) or 1 (64 rows; 2 blocks per SM
-// at d = 64); 0 picks the faster on an H100 (bench/results/gpu_NOTES.md): 1 at d = 64, 2 at 128
+// warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows); 0 picks 2, the faster
+// on an H100 (bench/results/gpu_NOTES.md)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (nwg == 0) nwg = d == 64 ? 1 : 2;
+    if (nwg == 0) nwg = 2;
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }
