@@ -32,6 +32,9 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
+#ifndef LC_DECODE_INT8_STAGE_BUDGET
+#define LC_DECODE_INT8_STAGE_BUDGET 14336
+#endif
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
 // : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
@@ -90,8 +93,9 @@ template <typename S, int D> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
-    // about 24 KB per warp, so that two blocks fit on a multiprocessor; 2 to 6 stages
-    static constexpr int stages = 24576 / bytes < 2 ? 2 : 24576 / bytes > 6 ? 6 : 24576 / bytes;
+    // about 24 KB per warp (int8: 14 KB, for three blocks per multiprocessor); 2 to 6 stages
+    static constexpr int budget = sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
 template <typename S, int D> constexpr int decode_smem_bytes() {
@@ -101,19 +105,22 @@ template <typename S, int D> constexpr int decode_smem_bytes() {
     return pipe > merge ? pipe : merge;
 }
 
-// Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`. Lane u < 16
-// finds key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
+// The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
+// done one tile early so that its latency hides behind the tile before).
+__device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_ranges &kr, int b, int v0, int vend, int lane) {
+    const int v = v0 + lane;
+    if (lane >= 16 || v >= vend) return 0;
+    const int j = kr.at(v);
+    return p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
+}
+
+// Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
+// holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
 template <typename S, int D>
-__device__ __forceinline__ void load_tile(const decode_params &p, const key_ranges &kr, int b, int hk, int v0, int vend, char *st, int lane) {
+__device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, char *st, int lane) {
     typedef stage_layout<S, D> L;
     constexpr int PIECES = D * (int)sizeof(S) / 16;  // 16-byte pieces per row
-    const int v = v0 + (lane & 15);
-    const bool valid = lane < 16 && v < vend;
-    int64_t slot = 0;
-    if (valid) {
-        const int j = kr.at(v);
-        slot = p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
-    }
+    const bool valid = lane < 16 && v0 + lane < vend;
     const char *K = static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h) * (int64_t)sizeof(S);
     const char *V = static_cast<const char *>(p.kv.v) + (b * p.kv.v_b + hk * p.kv.v_h) * (int64_t)sizeof(S);
     char *sk = st, *sv = st + L::kv_bytes;
@@ -199,11 +206,13 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     }
     // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
+    auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load_tile<S, D>(p, kr, b, hk, vbeg + (warp + s * DEC_WARPS) * DEC_KEYS, vend, pipe + s * L::bytes, lane);
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         cp_async_commit();
     }
+    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -221,8 +230,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     for (int it = 0; it < mine; it++) {
         const int ahead = it + L::stages - 1;
-        if (ahead < mine) load_tile<S, D>(p, kr, b, hk, vbeg + (warp + ahead * DEC_WARPS) * DEC_KEYS, vend, pipe + (ahead % L::stages) * L::bytes, lane);
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
         cp_async_wait<L::stages - 1>();
         __syncwarp();
         const char *st = pipe + (it % L::stages) * L::bytes;
@@ -258,7 +268,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 mma_op<T>::run(s[1], qa, kb[2], kb[3]);
             }
         }
-        const int v0 = vbeg + (warp + it * DEC_WARPS) * DEC_KEYS;
+        const int v0 = tile_v0(it);
         const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
         const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
                            mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
