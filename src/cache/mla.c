@@ -1,6 +1,7 @@
 /* MLA (DeepSeek-V2): the latent cache, the absorbed decode and the f32 up-projecting
  * prefill; the float64 prefill is in mla_prefill.c (see include/longctx/mla.h and
  * docs/mla.md). Decode accumulates in float64. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,42 +134,26 @@ lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_n
     return LC_OK;
 }
 
-/* fast_prefill: up-project every token to f32 k and v, then lc_attention_flash. */
+/* fast_prefill: up-project every token to f32 k and v (sgemm per head), then
+ * lc_attention_flash. */
 static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
     lc_status st;
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
     const int64_t n = c->len;
     float *k = malloc(sizeof(float) * (size_t)n * H * DK), *v = malloc(sizeof(float) * (size_t)n * H * DV);
-    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *bufs = malloc(sizeof(float) * (size_t)lc_threads_resolve(m->threads) * W);
-    if (!k || !v || !q || !bufs) {
-        free(bufs);
-        free(k), free(v), free(q);
+    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
+    if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
+        free(k), free(v), free(q), free(lat32);
         return lc_error(LC_ENOMEM, "mla prefill: up-projected k and v of %lld tokens", (long long)n);
     }
-    /* up-project: k = [W_UK c ; k_rope], v = W_UV c (accumulated in float64) */
-#pragma omp parallel for num_threads(lc_threads_resolve(m->threads))
-    for (int64_t j = 0; j < n; j++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        const float *lat = lc_mla_row(c, j, bufs + (size_t)tid * W);
-        for (int h = 0; h < H; h++) {
-            float *kr = k + (j * H + h) * DK, *vr = v + (j * H + h) * DV;
-            for (int d = 0; d < N; d++) {
-                const float *w = m->w_uk + ((size_t)h * N + d) * R;
-                double a = 0;
-                for (int r = 0; r < R; r++) a += (double)w[r] * lat[r];
-                kr[d] = (float)a;
-            }
-            memcpy(kr + N, lat + R, sizeof(float) * (size_t)P);
-            for (int e = 0; e < DV; e++) {
-                const float *w = m->w_uv + ((size_t)h * DV + e) * R;
-                double a = 0;
-                for (int r = 0; r < R; r++) a += (double)w[r] * lat[r];
-                vr[e] = (float)a;
-            }
-        }
+    if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
+    const float *lat = lat32 ? lat32 : (const float *)c->lat;
+    /* up-project: k[:, h, :nope] = C W_UK[h]^T, k[:, h, nope:] = k_rope, v[:, h] = C W_UV[h]^T */
+    for (int h = 0; h < H; h++) {
+        if (N > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, N, R, 1.0f, lat, W, m->w_uk + (size_t)h * N * R, R, 0.0f, k + (size_t)h * DK, H * DK);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, DV, R, 1.0f, lat, W, m->w_uv + (size_t)h * DV * R, R, 0.0f, v + (size_t)h * DV, H * DV);
+        for (int64_t j = 0; j < n; j++) memcpy(k + ((size_t)j * H + h) * DK + N, lat + (size_t)j * W + R, sizeof(float) * (size_t)P);
     }
     for (int64_t t = 0; t < (int64_t)n_q * H; t++) {
         memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
@@ -184,7 +169,7 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     a.mask.q_offset = n - n_q;
     a.threads = m->threads;
     st = lc_attention_flash_alloc(&a);
-    free(k), free(v), free(q), free(bufs);
+    free(k), free(v), free(q), free(lat32);
     return st;
 }
 
