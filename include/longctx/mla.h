@@ -25,7 +25,7 @@ typedef struct lc_mla {
     int threads;       /* 0: default */
     lc_dtype dtype;    /* latent cache storage: LC_F32 (0, default), LC_F16 or LC_BF16 */
     int fast_prefill;  /* 0: float64 tiles (1e-6 relative); 1: f32 k, v and lc_attention_flash
-                        * (about 2x faster, ~1e-6..1e-5 relative; docs/mla.md) */
+                        * (1.5-2x faster, ~1e-6 relative, tested to 1e-5; docs/mla.md) */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
