@@ -156,8 +156,8 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
         for (int64_t j = 0; j < n; j++) memcpy(k + ((size_t)j * H + h) * DK + N, lat + (size_t)j * W + R, sizeof(float) * (size_t)P);
     }
     for (int64_t t = 0; t < (int64_t)n_q * H; t++) {
-        memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
-        memcpy(q + t * DK + N, q_rope + t * P, sizeof(float) * (size_t)P);
+        if (N) memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
+        if (P) memcpy(q + t * DK + N, q_rope + t * P, sizeof(float) * (size_t)P);
     }
     lc_attention a = {0};
     a.q = lc_tensor_bshd(q, LC_F32, 1, n_q, H, DK);
