@@ -2,7 +2,7 @@
  * the queries; it walks the keys in tiles of TILE_K tokens and, for each tile,
  *
  *     C  = latents of the tile (f64)                       [cols, rank + rope]
- *     K  = [C_lat W_UK[h]^T ; C_rope],  V = C_lat W_UV[h]^T  (DeepSeek-V2 Eq. 12, 13, 17)
+ *     K  = [C_lat W_UK[h]^T ; C_rope],  V = C_lat W_UV[h]^T  (DeepSeek-V2, Sec. 2.1.2-2.1.3)
  *     for each tile of TILE_Q queries that see a key of the tile:
  *         S  = (scale Q) K^T, keys after the query's position -inf
  *         m' = max(m, rowmax S);  P = exp(S - m');  l = l e^{m - m'} + rowsum P
