@@ -564,7 +564,7 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
     if (d->window < 0 || d->sinks < 0) return lc_error(LC_EINVAL, "decode.window=%lld and decode.sinks=%lld must be >= 0", (long long)d->window, (long long)d->sinks);
     if (d->sinks > 0 && d->window == 0) return lc_error(LC_EINVAL, "decode.sinks=%lld needs a window (without one every key is visible)", (long long)d->sinks);
     if (d->splits < 0) return lc_error(LC_EINVAL, "decode.splits=%d must be >= 0 (0 chooses)", d->splits);
-    return LC_OK;
+    return check_device();
 }
 
 static decode_params cache_params(const lc_cuda_decode *d) {
