@@ -1,6 +1,7 @@
 // What the CUDA kernels accept (see check.h).
 #include "check.h"
 
+#include <cuda_runtime.h>
 #include <math.h>
 
 namespace lc_cuda {
@@ -15,9 +16,21 @@ static lc_status check_view(const lc_tensor *t, const char *name) {
     return LC_OK;
 }
 
+lc_status check_device(void) {
+    int dev = 0, major = 0, minor = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    if (e != cudaSuccess) return lc_error(LC_EUNSUPPORTED, "no usable CUDA device: %s", cudaGetErrorString(e));
+    if (major < 8)
+        return lc_error(LC_EUNSUPPORTED, "CUDA device %d has compute capability %d.%d; the kernels need 8.0 or newer (mma.sync, cp.async, ldmatrix)", dev, major, minor);
+    return LC_OK;
+}
+
 lc_status check_common(const lc_attention *a) {
     lc_status s = lc_attention_check(a);
     if (s) return s;
+    if ((s = check_device())) return s;
     if (a->q.dtype != LC_BF16 && a->q.dtype != LC_F16) return lc_error(LC_EUNSUPPORTED, "q.dtype=%s: the CUDA kernels take bf16 or f16", lc_dtype_name(a->q.dtype));
     if (a->k.dtype != a->q.dtype || a->v.dtype != a->q.dtype) return lc_error(LC_EUNSUPPORTED, "k and v must have q's dtype (%s) on the GPU", lc_dtype_name(a->q.dtype));
     if (a->out.dtype != a->q.dtype && a->out.dtype != LC_F32) return lc_error(LC_EUNSUPPORTED, "out.dtype=%s: the CUDA kernels write q's dtype or f32", lc_dtype_name(a->out.dtype));

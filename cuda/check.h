@@ -12,6 +12,9 @@ namespace lc_cuda {
 // of causal, window (no dilation), sinks and a block bitmap.
 lc_status check_common(const lc_attention *a);
 
+// The current device can run the kernels (compute capability 8.0 or newer).
+lc_status check_device(void);
+
 // The device form of a checked mask; `bits` is the bitmap's device copy or NULL.
 device_mask make_device_mask(const lc_mask *m, const uint8_t *bits);
 

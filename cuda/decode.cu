@@ -1,12 +1,19 @@
-// Decode attention over a contiguous KV cache (flash-decoding; Dao, Haziza, Massa and
-// Sizov 2023): split the keys into chunks, one thread block per (chunk, kv head, batch),
-// then merge the chunks' partial results by their log-sum-exp:
+// Decode attention over a KV cache (flash-decoding; Dao, Haziza, Massa and Sizov 2023):
+// split each sequence's visible keys into chunks, one thread block per (chunk, kv head,
+// sequence), then merge the chunks' partial results by their log-sum-exp:
 //
 //   o_c, lse_c over chunk c;   lse = log sum_c e^{lse_c};   o = sum_c e^{lse_c - lse} o_c
 //
-// Decode is memory-bound: the floor is reading K and V once. A block reads each key and
-// value row of its chunk once (one warp per key, 16-byte-or-less pieces per lane) and uses
-// it for all R = (heads_q / heads_kv) * n_q query rows that share the kv head (GQA).
+// Decode is memory-bound: the floor is reading K and V once. Each warp streams its own
+// 16-key tiles through shared memory (cp.async, several tiles in flight) and runs both
+// products on the tensor cores (mma.sync m16n8k16), with the R <= 16 query rows that share
+// the kv head (the GQA group times the new tokens) as the 16 rows of the MMA:
+//   S[16 x 16 keys] = Q K^T,   P = online-softmax(S),   O[16 x D] += P V.
+// A paged cache is read through its block table key by key. An int8 cache runs the MMAs in
+// f16 and is widened in registers, straight into the MMA fragments: Q is scaled by the
+// softmax scale and rounded to f16, K is widened to f16 exactly (|x| <= 127) with its
+// per-token scales multiplying S's columns, and V is widened and multiplied by its scale
+// key by key (f16 keeps 11 bits, more than bf16's 8).
 #include "longctx/cuda.h"
 
 #include <cuda_bf16.h>
@@ -17,150 +24,353 @@
 #include <type_traits>
 
 #include "check.h"
+#include "mma.cuh"
 
 namespace lc_cuda {
 
 constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
+constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
+#ifndef LC_DECODE_INT8_STAGE_BUDGET
+#define LC_DECODE_INT8_STAGE_BUDGET 14336
+#endif
 
-struct decode_params : attn_params {
-    int rows;  // query rows per kv head: group * n_q
-    int chunk, splits;
+// Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
+// : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
+struct kv_source {
+    const void *k, *v;
+    const float *k_scale, *v_scale;  // int8: [slot][head], batch stride sc_b, slot stride sc_s
+    int64_t k_b, k_s, k_h, v_b, v_s, v_h, sc_b, sc_s;
+    const int32_t *table;  // paged: [batch][max_blocks]; NULL: contiguous
+    int block, max_blocks;
+};
+
+struct decode_params {
+    kv_source kv;
+    const void *q;
+    void *out;
+    float *lse;
+    int64_t q_b, q_s, q_h, o_b, o_s, o_h;
+    const int32_t *lens;  // device [batch]: keys of each sequence; NULL: n_kv each
+    int n_kv;             // lens NULL: keys per sequence; else the largest lens[b]
+    int n_q, heads_q, group, rows;
+    float scale, scale_log2, softcap;
+    device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
+    int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
+
+// The keys a sequence's queries can see, as two ranges of key positions: the sinks
+// [0, ns) and the window [lo, hi); virtual key v < ns + hi - lo is position
+// v < ns ? v : lo + v - ns. Everything else is masked for every query row.
+struct key_ranges {
+    int ns, lo, hi;
+    __host__ __device__ int count() const { return ns + hi - lo; }
+    __host__ __device__ int at(int v) const { return v < ns ? v : lo + v - ns; }
+};
+__host__ __device__ inline key_ranges visible_keys(const device_mask &m, int len, int qoff, int n_q) {
+    key_ranges r;
+    r.hi = len;
+    if (m.causal && qoff + n_q < r.hi) r.hi = qoff + n_q < 0 ? 0 : qoff + n_q;
+    r.lo = 0, r.ns = 0;
+    if (m.any_pattern && !m.bits) {
+        r.lo = m.window ? (m.left >= 0 && qoff - m.left > 0 ? qoff - m.left : 0) : r.hi;
+        if (r.lo > r.hi) r.lo = r.hi;
+        r.ns = m.sinks < r.lo ? m.sinks : r.lo;
+    }
+    return r;
+}
 
 template <typename T> __device__ __forceinline__ float to_f(T x);
 template <> __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <> __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
 
-// E consecutive 16-bit elements as one aligned load (E = 2, 4 or 8).
-template <int E> struct piece {
-    typedef typename std::conditional<E == 2, uint32_t, typename std::conditional<E == 4, uint2, uint4>::type>::type type;
+// Shared memory of one warp's pipeline stage: K and V tiles as stored (16-bit: swizzled for
+// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and the
+// int8 scales.
+template <typename S, int D> struct stage_layout {
+    static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
+    static constexpr int kv_bytes = DEC_KEYS * row_bytes;
+    static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
+    // about 24 KB per warp (int8: 14 KB, for three blocks per multiprocessor); 2 to 6 stages
+    static constexpr int budget = sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
-template <typename T, int E> __device__ __forceinline__ void unpack(const typename piece<E>::type &raw, float out[E]) {
-    const T *x = reinterpret_cast<const T *>(&raw);
-#pragma unroll
-    for (int e = 0; e < E; e++) out[e] = to_f<T>(x[e]);
+
+template <typename S, int D> constexpr int decode_smem_bytes() {
+    typedef stage_layout<S, D> L;
+    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
+    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
+    return pipe > merge ? pipe : merge;
 }
 
-template <typename T, int D, int RMAX>
+// The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
+// done one tile early so that its latency hides behind the tile before).
+__device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_ranges &kr, int b, int v0, int vend, int lane) {
+    const int v = v0 + lane;
+    if (lane >= 16 || v >= vend) return 0;
+    const int j = kr.at(v);
+    return p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
+}
+
+// Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
+// holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
+template <typename S, int D>
+__device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, char *st, int lane) {
+    typedef stage_layout<S, D> L;
+    constexpr int PIECES = D * (int)sizeof(S) / 16;  // 16-byte pieces per row
+    const bool valid = lane < 16 && v0 + lane < vend;
+    const char *K = static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h) * (int64_t)sizeof(S);
+    const char *V = static_cast<const char *>(p.kv.v) + (b * p.kv.v_b + hk * p.kv.v_h) * (int64_t)sizeof(S);
+    char *sk = st, *sv = st + L::kv_bytes;
+#pragma unroll
+    for (int i = 0; i < DEC_KEYS * PIECES / 32; i++) {
+        const int c = lane + 32 * i, row = c / PIECES, piece = c % PIECES;
+        const int64_t s = __shfl_sync(0xffffffffu, slot, row);
+        const bool ok = v0 + row < vend;
+        const int at = sizeof(S) == 2 ? swizzle<D>(row, piece * 8) * 2 : row * L::row_bytes + piece * 16;
+        cp_async_16(sk + at, ok ? K + s * p.kv.k_s * (int64_t)sizeof(S) + piece * 16 : K, ok);
+        cp_async_16(sv + at, ok ? V + s * p.kv.v_s * (int64_t)sizeof(S) + piece * 16 : V, ok);
+    }
+    if constexpr (sizeof(S) == 1) {
+        float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
+        if (valid) {
+            const int64_t at = b * p.kv.sc_b + slot * p.kv.sc_s + hk;
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + lane)), "l"(p.kv.k_scale + at));
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + 16 + lane)), "l"(p.kv.v_scale + at));
+        } else if (lane < 16) {
+            scales[lane] = 0.f, scales[16 + lane] = 0.f;
+        }
+    }
+}
+
+// int8 -> f16, two bytes at a time: x + 128 (the caller's XOR with 0x80) as the low byte
+// of f16 0x6400 = 1024 makes the half 1024 + x + 128 exactly; minus 1152 leaves x.
+// `sel` picks two bytes of u (byte_perm selectors 0x4140: bytes 0, 1; 0x4342: bytes 2, 3).
+__device__ __forceinline__ __half2 int8x2_to_half2(uint32_t u, uint32_t sel) {
+    const uint32_t h = __byte_perm(u, 0x64646464u, sel);
+    return __hsub2(*reinterpret_cast<const __half2 *>(&h), __float2half2_rn(1152.f));
+}
+__device__ __forceinline__ uint32_t bits(__half2 h) { return *reinterpret_cast<uint32_t *>(&h); }
+
+// The int8 fragment layouts (mma.cuh's names: lane = 4g + t).
+// K, the B operand of S = Q K^T: lane (g, t) holds keys g and g + 8, bytes
+// [t D/4, (t+1) D/4) of each; in k-step kk its b0, b1 are bytes 4kk .. 4kk+3 of those. Q's
+// columns are permuted to match (q_column), which leaves the dot products unchanged.
+__device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical column p of k-step kk
+    const int t = (p % 8) / 2, e = p % 2 + (p >= 8 ? 2 : 0);
+    return t * (D / 4) + 4 * kk + e;
+}
+// V, the B operand of O += P V: lane (g, t) reads the words at bytes 32jj + 4g of keys 2t,
+// 2t+1, 2t+8 and 2t+9; byte dn of them is column g of n-tile 4jj + dn, so column n of
+// n-tile j is output dim 32 (j / 4) + 4n + j % 4 (out_column).
+__device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
+
+// QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
+// T: QT, or f16 for int8.
+template <typename QT, typename S, int D, bool SOFTCAP>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr int E = D / 32;
-    constexpr int DEC_UNROLL = RMAX * E >= 32 ? 4 : 8;  // keys per warp step, as registers allow
-    typedef typename piece<E>::type raw_t;
+    constexpr bool INT8 = sizeof(S) == 1;
+    typedef typename std::conditional<INT8, __half, QT>::type T;
+    typedef stage_layout<S, D> L;
+    constexpr int KSTEPS = D / 16;
+    extern __shared__ __align__(128) char smem[];
     const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
 
-    // this lane's E dims of every query row, pre-scaled to log2 units (no soft-cap)
-    float q[RMAX][E];
-#pragma unroll
-    for (int r = 0; r < RMAX; r++) {
-        const int h = hk * p.group + (r < p.rows ? r / p.n_q : 0), i = r < p.rows ? r % p.n_q : 0;
-        const T *src = static_cast<const T *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h + lane * E;
-        raw_t raw = *reinterpret_cast<const raw_t *>(src);
-        unpack<T, E>(raw, q[r]);
-        const float mul = p.softcap > 0.f ? p.scale : p.scale_log2;
-#pragma unroll
-        for (int e = 0; e < E; e++) q[r][e] *= mul;
-    }
-    float m[RMAX], l[RMAX], acc[RMAX][E];
-#pragma unroll
-    for (int r = 0; r < RMAX; r++) {
-        m[r] = -INFINITY, l[r] = 0.f;
-#pragma unroll
-        for (int e = 0; e < E; e++) acc[r][e] = 0.f;
-    }
+    T *sQ = reinterpret_cast<T *>(smem);
+    char *pipe = smem + DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
 
-    const T *K = static_cast<const T *>(p.k) + b * p.k_b + hk * p.k_h + lane * E;
-    const T *V = static_cast<const T *>(p.v) + b * p.v_b + hk * p.v_h + lane * E;
-    const int j_begin = split * p.chunk, j_end = min(j_begin + p.chunk, p.n_kv);
-    for (int j0 = j_begin + warp * DEC_UNROLL; j0 < j_end; j0 += DEC_WARPS * DEC_UNROLL) {
-        raw_t kr[DEC_UNROLL], vr[DEC_UNROLL];
-#pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) {  // all loads in flight before the first use
-            const int j = min(j0 + u, j_end - 1);
-            kr[u] = *reinterpret_cast<const raw_t *>(K + (int64_t)j * p.k_s);
-            vr[u] = *reinterpret_cast<const raw_t *>(V + (int64_t)j * p.v_s);
+    const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
+    const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
+    const key_ranges kr = visible_keys(p.mask, len, qoff, p.n_q);
+    const int vbeg = split * p.chunk, vend = min(vbeg + p.chunk, kr.count());
+    const int tiles = vend > vbeg ? (vend - vbeg + DEC_KEYS - 1) / DEC_KEYS : 0;
+
+    // rows of Q (zeros past R), swizzled for ldmatrix; for int8 scaled, in f16, with the
+    // columns permuted as q_column says
+    if constexpr (INT8) {
+        for (int c = threadIdx.x; c < DEC_KEYS * D; c += blockDim.x) {
+            const int r = c / D, col = c % D, h = hk * p.group + r / p.n_q, i = r % p.n_q;
+            const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
+            sQ[swizzle<D>(r, col)] = __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
         }
-        // scores of the U keys for every row: independent reductions, so they overlap
-        float sc[DEC_UNROLL][RMAX];
-#pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) {
-            float kf[E];
-            unpack<T, E>(kr[u], kf);
-#pragma unroll
-            for (int r = 0; r < RMAX; r++) {
-                float x = 0.f;
-#pragma unroll
-                for (int e = 0; e < E; e++) x += q[r][e] * kf[e];
-                sc[u][r] = x;
-            }
-        }
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1)
-#pragma unroll
-            for (int u = 0; u < DEC_UNROLL; u++)
-#pragma unroll
-                for (int r = 0; r < RMAX; r++) sc[u][r] += __shfl_xor_sync(0xffffffffu, sc[u][r], off);
-#pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++)
-#pragma unroll
-            for (int r = 0; r < RMAX; r++) {
-                float x = sc[u][r];
-                if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap) * DEC_LOG2E;
-                if (j0 + u >= j_end || r >= p.rows || !mask_allows(p.mask, p.mask.q_offset + r % p.n_q, j0 + u)) x = -INFINITY;
-                sc[u][r] = x;
-            }
-        // one online-softmax step per row for the U keys
-        float vf[DEC_UNROLL][E];
-#pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) unpack<T, E>(vr[u], vf[u]);
-#pragma unroll
-        for (int r = 0; r < RMAX; r++) {
-            float mx = sc[0][r];
-#pragma unroll
-            for (int u = 1; u < DEC_UNROLL; u++) mx = fmaxf(mx, sc[u][r]);
-            const float m_new = fmaxf(m[r], mx);
-            const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: p = 0
-            const float alpha = exp2f(m[r] - m_use);
-            m[r] = m_new;
-            l[r] *= alpha;
-#pragma unroll
-            for (int e = 0; e < E; e++) acc[r][e] *= alpha;
-#pragma unroll
-            for (int u = 0; u < DEC_UNROLL; u++) {
-                const float pj = exp2f(sc[u][r] - m_use);
-                l[r] += pj;
-#pragma unroll
-                for (int e = 0; e < E; e++) acc[r][e] += pj * vf[u][e];
-            }
+    } else {
+        for (int c = threadIdx.x; c < DEC_KEYS * D / 8; c += blockDim.x) {
+            const int r = c / (D / 8), col = c % (D / 8) * 8, h = hk * p.group + r / p.n_q, i = r % p.n_q;
+            uint4 x = make_uint4(0, 0, 0, 0);
+            if (r < p.rows) x = *reinterpret_cast<const uint4 *>(static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h + col);
+            *reinterpret_cast<uint4 *>(sQ + swizzle<D>(r, col)) = x;
         }
     }
-
-    // merge the warps of this block through shared memory, then write the chunk's result
-    __shared__ float sm_m[DEC_WARPS][RMAX], sm_l[DEC_WARPS][RMAX];
-    __shared__ float sm_acc[DEC_WARPS][RMAX][D];
+    // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
+    const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
+    auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
 #pragma unroll
-    for (int r = 0; r < RMAX; r++) {
-        if (lane == 0) sm_m[warp][r] = m[r], sm_l[warp][r] = l[r];
-#pragma unroll
-        for (int e = 0; e < E; e++) sm_acc[warp][r][lane * E + e] = acc[r][e];
+    for (int s = 0; s < L::stages - 1; s++) {
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        cp_async_commit();
     }
+    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
+    __syncthreads();  // sQ
+    // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
+    constexpr bool QREG = D <= 128;
+    uint32_t qa_reg[QREG ? KSTEPS : 1][4];
+    auto q_frag = [&](int kk, uint32_t a[4]) { ldmatrix_x4(a, sQ + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, kk * 16 + (lane / 16) * 8)); };
+    if constexpr (QREG) {
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) q_frag(kk, qa_reg[kk]);
+    }
+
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8
+    float acc[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+
+    for (int it = 0; it < mine; it++) {
+        const int ahead = it + L::stages - 1;
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+        cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+        cp_async_wait<L::stages - 1>();
+        __syncwarp();
+        const char *st = pipe + (it % L::stages) * L::bytes;
+        const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
+        const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // int8 scales: K [16], V [16]
+
+        // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
+        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        uint32_t kw[2][INT8 ? D / 16 : 1];  // int8: keys g, g + 8, D/4 bytes each (x + 128)
+        if constexpr (INT8) {
+#pragma unroll
+            for (int n = 0; n < 2; n++)
+#pragma unroll
+                for (int i = 0; i < D / 64; i++) {
+                    const uint4 x = *reinterpret_cast<const uint4 *>(st + (g + 8 * n) * L::row_bytes + t * (D / 4) + 16 * i);
+                    kw[n][4 * i] = x.x ^ 0x80808080u, kw[n][4 * i + 1] = x.y ^ 0x80808080u;
+                    kw[n][4 * i + 2] = x.z ^ 0x80808080u, kw[n][4 * i + 3] = x.w ^ 0x80808080u;
+                }
+        }
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            uint32_t qa_tile[4];
+            if constexpr (!QREG) q_frag(kk, qa_tile);
+            const uint32_t *qa = QREG ? qa_reg[QREG ? kk : 0] : qa_tile;
+            if constexpr (INT8) {
+#pragma unroll
+                for (int n = 0; n < 2; n++)
+                    mma_op<T>::run(s[n], qa, bits(int8x2_to_half2(kw[n][kk], 0x4140)), bits(int8x2_to_half2(kw[n][kk], 0x4342)));
+            } else {
+                uint32_t kb[4];
+                ldmatrix_x4(kb, tK + swizzle<D>((lane % 8) + (lane / 16) * 8, kk * 16 + ((lane / 8) % 2) * 8));
+                mma_op<T>::run(s[0], qa, kb[0], kb[1]);
+                mma_op<T>::run(s[1], qa, kb[2], kb[3]);
+            }
+        }
+        const int v0 = tile_v0(it);
+        const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
+        const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
+                           mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
+                if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
+                else x *= INT8 ? DEC_LOG2E : p.scale_log2;
+                if (!whole) {
+                    const int v = v0 + 8 * n + 2 * t + e % 2, r = g + 8 * (e / 2);
+                    if (v >= vend || r >= p.rows || !mask_allows(p.mask, qoff + r % p.n_q, kr.at(v))) x = -INFINITY;
+                }
+                s[n][e] = x;
+            }
+        // online softmax (Milakov & Gimelshein 2018) per row, the 4 lanes of a row together
+        uint32_t pa[4];
+        float alpha[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float mx = fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_new = fmaxf(m[h], mx), m_use = m_new == -INFINITY ? 0.f : m_new;
+            alpha[h] = fast_exp2(m[h] - m_use);
+            m[h] = m_new;
+            float pr[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) pr[e] = fast_exp2(s[e / 2][2 * h + e % 2] - m_use);
+            l[h] = l[h] * alpha[h] + (pr[0] + pr[1]) + (pr[2] + pr[3]);
+            pa[h] = mma_op<T>::pack(pr[0], pr[1]);      // keys 2t, 2t+1
+            pa[2 + h] = mma_op<T>::pack(pr[2], pr[3]);  // keys 8+2t, 9+2t
+        }
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // a row's maximum moved
+#pragma unroll
+            for (int n = 0; n < D / 8; n++) acc[n][0] *= alpha[0], acc[n][1] *= alpha[0], acc[n][2] *= alpha[1], acc[n][3] *= alpha[1];
+        }
+        // O += P V
+        if constexpr (INT8) {
+            const char *vrow = st + L::kv_bytes + 4 * g;
+            const __half2 vs01 = __floats2half2_rn(sc[16 + 2 * t], sc[17 + 2 * t]), vs89 = __floats2half2_rn(sc[24 + 2 * t], sc[25 + 2 * t]);
+#pragma unroll
+            for (int jj = 0; jj < D / 32; jj++) {
+                uint32_t w[4];  // keys 2t, 2t+1, 2t+8, 2t+9 at dims 32jj + 4g .. +3
+#pragma unroll
+                for (int k = 0; k < 4; k++) w[k] = *reinterpret_cast<const uint32_t *>(vrow + (2 * t + (k & 1) + 8 * (k >> 1)) * L::row_bytes + 32 * jj) ^ 0x80808080u;
+                // pair the two keys of each half byte by byte: {k0.b0, k1.b0, k0.b1, k1.b1}, ...
+                const uint32_t lo01 = __byte_perm(w[0], w[1], 0x5140), hi01 = __byte_perm(w[0], w[1], 0x7362);
+                const uint32_t lo89 = __byte_perm(w[2], w[3], 0x5140), hi89 = __byte_perm(w[2], w[3], 0x7362);
+#pragma unroll
+                for (int dn = 0; dn < 4; dn++) {
+                    const uint32_t sel = dn % 2 ? 0x4342 : 0x4140;
+                    const __half2 b0 = __hmul2(int8x2_to_half2(dn < 2 ? lo01 : hi01, sel), vs01);
+                    const __half2 b1 = __hmul2(int8x2_to_half2(dn < 2 ? lo89 : hi89, sel), vs89);
+                    mma_op<T>::run(acc[4 * jj + dn], pa, bits(b0), bits(b1));
+                }
+            }
+        } else {
+#pragma unroll
+            for (int dn = 0; dn < D / 16; dn++) {
+                uint32_t vb[4];
+                ldmatrix_x4_trans(vb, tV + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, dn * 16 + (lane / 16) * 8));
+                mma_op<T>::run(acc[2 * dn], pa, vb[0], vb[1]);
+                mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
+            }
+        }
+        __syncwarp();  // the stage is refilled next iteration
+    }
+    cp_async_wait<0>();
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+    }
+
+    // merge the warps through shared memory (the pipeline's space), then write the chunk
+    __syncthreads();
+    float *sm_acc = reinterpret_cast<float *>(smem);  // [warp][16][D]
+    float *sm_m = sm_acc + DEC_WARPS * DEC_KEYS * D, *sm_l = sm_m + DEC_WARPS * DEC_KEYS;
+    if (t == 0)
+#pragma unroll
+        for (int h = 0; h < 2; h++) sm_m[warp * DEC_KEYS + g + 8 * h] = m[h], sm_l[warp * DEC_KEYS + g + 8 * h] = l[h];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
     const int64_t base = (((int64_t)b * gridDim.y + hk) * p.splits + split) * p.rows;
     for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
         const int r = idx / D, d = idx % D;
         float M = -INFINITY;
-        for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm_m[w][r]);
-        float L = 0.f, O = 0.f;
+        for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
+        float Lsum = 0.f, O = 0.f;
         if (M != -INFINITY)
             for (int w = 0; w < DEC_WARPS; w++) {
-                const float f = exp2f(sm_m[w][r] - M);
-                L += sm_l[w][r] * f, O += sm_acc[w][r][d] * f;
+                const float f = fast_exp2(sm_m[w * DEC_KEYS + r] - M);
+                Lsum += sm_l[w * DEC_KEYS + r] * f, O += sm_acc[(w * DEC_KEYS + r) * D + d] * f;
             }
-        p.part_o[(base + r) * D + d] = L > 0.f ? O / L : 0.f;
-        if (d == 0) p.part_lse[base + r] = L > 0.f ? (M + log2f(L)) * DEC_LN2 : -INFINITY;
+        p.part_o[(base + r) * D + d] = Lsum > 0.f ? O / Lsum : 0.f;
+        if (d == 0) p.part_lse[base + r] = Lsum > 0.f ? (M + log2f(Lsum)) * DEC_LN2 : -INFINITY;
     }
 }
 
@@ -188,32 +398,75 @@ __global__ void decode_merge_kernel(const decode_params p) {
     if (p.lse && d == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + i] = L > 0.f ? M + logf(L) : -INFINITY;
 }
 
-template <typename T, typename TO, int D>
+template <typename T, typename S, int D, bool SOFTCAP> static const void *split_kernel() {
+    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP>);
+}
+
+// Blocks of the split kernel that fit on one multiprocessor at once.
+template <typename T, typename S, int D> static int blocks_per_sm() {
+    const void *k = split_kernel<T, S, D, false>();
+    const int smem = decode_smem_bytes<S, D>();
+    if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
+    int n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
+    return n;
+}
+
+template <typename T, typename S, typename TO, int D>
 static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv, cudaStream_t s) {
-    dim3 grid(p.splits, heads_kv, batch);
-    if constexpr (D == 256) {
-        decode_split_kernel<T, D, 8><<<grid, DEC_WARPS * 32, 0, s>>>(p);  // registers: at most 8 rows
-    } else {
-        if (p.rows <= 4) decode_split_kernel<T, D, 4><<<grid, DEC_WARPS * 32, 0, s>>>(p);
-        else if (p.rows <= 8) decode_split_kernel<T, D, 8><<<grid, DEC_WARPS * 32, 0, s>>>(p);
-        else decode_split_kernel<T, D, 16><<<grid, DEC_WARPS * 32, 0, s>>>(p);
-    }
-    cudaError_t e = cudaGetLastError();
+    const int smem = decode_smem_bytes<S, D>();
+    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
+    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
+    dim3 grid(p.splits, heads_kv, batch);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
 }
 
-template <typename T, typename TO>
-static cudaError_t decode_dims(const decode_params &p, int batch, int heads_kv, int d, cudaStream_t s) {
-    if (d == 64) return decode_launch<T, TO, 64>(p, batch, heads_kv, s);
-    if (d == 128) return decode_launch<T, TO, 128>(p, batch, heads_kv, s);
-    return decode_launch<T, TO, 256>(p, batch, heads_kv, s);
+// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32.
+template <typename T, typename S>
+static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64>(p, batch, hkv, s) : decode_launch<T, S, T, 64>(p, batch, hkv, s);
+    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
+    return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
+}
+static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    if (q == LC_BF16) return int8 ? decode_types<__nv_bfloat16, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
+    return int8 ? decode_types<__half, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
+}
+
+template <typename T> static int occupancy(bool int8, int d) {
+    if (int8) return d == 64 ? blocks_per_sm<T, int8_t, 64>() : d == 128 ? blocks_per_sm<T, int8_t, 128>() : blocks_per_sm<T, int8_t, 256>();
+    return d == 64 ? blocks_per_sm<T, T, 64>() : d == 128 ? blocks_per_sm<T, T, 128>() : blocks_per_sm<T, T, 256>();
+}
+
+// Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
+// per 128 visible keys). Then the keys per split, a multiple of 16.
+static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d, lc_dtype q, bool int8, int max_keys) {
+    if (splits <= 0) {
+        int dev = 0, sms = 132;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, d) : occupancy<__half>(int8, d)), pairs = (int64_t)batch * hkv;
+        int64_t want = slots / pairs, most = (max_keys + 127) / 128;
+        splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
+    }
+    p->splits = splits;
+    p->chunk = ((max_keys + splits - 1) / splits + DEC_KEYS - 1) / DEC_KEYS * DEC_KEYS;
+}
+
+static size_t partials_bytes(int batch, int hkv, int splits, int rows, int d) {
+    return (size_t)batch * hkv * splits * rows * (size_t)(d + 1) * sizeof(float);
 }
 
 }  // namespace lc_cuda
 
 using namespace lc_cuda;
+
+// ---- front door 1: the lc_attention descriptor (a contiguous, strided bf16/f16 cache) ----
 
 static int rows_of(const lc_attention *a) { return (int)(a->q.shape[2] / a->k.shape[2] * a->q.shape[1]); }
 
@@ -223,53 +476,129 @@ extern "C" lc_status lc_cuda_decode_check(const lc_attention *a) {
     const int64_t d = a->q.shape[3];
     if (a->v.shape[3] != d || (d != 64 && d != 128 && d != 256))
         return lc_error(LC_EUNSUPPORTED, "head dims d_k=%lld, d_v=%lld: GPU decode takes equal dims of 64, 128 or 256", (long long)d, (long long)a->v.shape[3]);
-    const int rmax = d == 256 ? 8 : 16;
-    if (rows_of(a) > rmax)
-        return lc_error(LC_EUNSUPPORTED, "(heads_q / heads_kv) * n_q = %d: GPU decode takes at most %d query rows per kv head at d=%lld", rows_of(a), rmax, (long long)d);
+    if (rows_of(a) > DEC_KEYS)
+        return lc_error(LC_EUNSUPPORTED, "(heads_q / heads_kv) * n_q = %d: GPU decode takes at most %d query rows per kv head", rows_of(a), DEC_KEYS);
     if (a->mask.blocks.bits) return lc_error(LC_EUNSUPPORTED, "mask.blocks: GPU decode takes causal, window and sink masks");
     return LC_OK;
 }
 
-static int resolve_splits(const lc_attention *a, int splits) {
-    if (splits > 0) return splits;
-    int dev = 0, sms = 132;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    // about four blocks per multiprocessor, chunks of at least 256 keys
-    const int64_t blocks = a->q.shape[0] * a->k.shape[2];
-    int64_t want = (4 * (int64_t)sms + blocks - 1) / blocks;
-    int64_t most = (a->k.shape[1] + 255) / 256;
-    return (int)(want < 1 ? 1 : want > most ? most : want);
+static decode_params attention_params(const lc_attention *a, int splits) {
+    const attn_params ap = make_attn_params(a);
+    decode_params p = {};
+    p.kv.k = ap.k, p.kv.v = ap.v;
+    p.kv.k_b = ap.k_b, p.kv.k_s = ap.k_s, p.kv.k_h = ap.k_h, p.kv.v_b = ap.v_b, p.kv.v_s = ap.v_s, p.kv.v_h = ap.v_h;
+    p.q = ap.q, p.out = ap.out, p.lse = ap.lse;
+    p.q_b = ap.q_b, p.q_s = ap.q_s, p.q_h = ap.q_h, p.o_b = ap.o_b, p.o_s = ap.o_s, p.o_h = ap.o_h;
+    p.n_kv = ap.n_kv, p.n_q = ap.n_q, p.heads_q = ap.heads_q, p.group = ap.group, p.rows = rows_of(a);
+    p.scale = ap.scale, p.scale_log2 = ap.scale_log2, p.softcap = ap.softcap, p.mask = ap.mask;
+    const key_ranges kr = visible_keys(p.mask, p.n_kv, p.mask.q_offset, p.n_q);
+    plan_splits(&p, splits, (int)a->q.shape[0], (int)a->k.shape[2], (int)a->q.shape[3], a->q.dtype, false, kr.count());
+    return p;
 }
 
 extern "C" size_t lc_cuda_decode_workspace_size(const lc_attention *a, int splits) {
-    if (lc_cuda_decode_check(a)) return 0;
-    const size_t parts = (size_t)a->q.shape[0] * a->k.shape[2] * resolve_splits(a, splits) * rows_of(a);
-    return parts * (size_t)(a->v.shape[3] + 1) * sizeof(float);
+    if (lc_cuda_decode_check(a) || splits < 0) return 0;
+    const decode_params p = attention_params(a, splits);
+    return partials_bytes((int)a->q.shape[0], (int)a->k.shape[2], p.splits, p.rows, (int)a->q.shape[3]);
+}
+
+static lc_status launch(decode_params &p, void *ws, size_t ws_bytes, size_t need, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d,
+                        lc_cuda_stream stream) {
+    if (!ws || ws_bytes < need)
+        return lc_error(LC_EINVAL, "workspace: GPU decode needs %zu bytes of device memory (its workspace_size function), got %zu", need, ws ? ws_bytes : 0);
+    if ((uintptr_t)ws % 16) return lc_error(LC_EINVAL, "workspace is not 16-byte aligned");
+    const size_t parts = (size_t)batch * hkv * p.splits * p.rows;
+    p.part_o = static_cast<float *>(ws);
+    p.part_lse = p.part_o + parts * d;
+    cudaError_t e = decode_run(p, q, int8, out_f32, batch, hkv, d, reinterpret_cast<cudaStream_t>(stream));
+    if (e != cudaSuccess) return lc_error(LC_EINTERNAL, "decode kernel launch failed: %s", cudaGetErrorString(e));
+    return LC_OK;
 }
 
 extern "C" lc_status lc_cuda_decode_attention(const lc_attention *a, int splits, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
     lc_status st = lc_cuda_decode_check(a);
     if (st) return st;
     if (splits < 0) return lc_error(LC_EINVAL, "splits=%d must be >= 0 (0 chooses)", splits);
-    const size_t need = lc_cuda_decode_workspace_size(a, splits);
-    if (!workspace || workspace_bytes < need)
-        return lc_error(LC_EINVAL, "workspace: GPU decode needs %zu bytes of device memory (lc_cuda_decode_workspace_size), got %zu", need, workspace ? workspace_bytes : 0);
-    decode_params p;
-    static_cast<attn_params &>(p) = make_attn_params(a);
-    p.rows = rows_of(a);
-    p.splits = resolve_splits(a, splits);
-    p.chunk = (p.n_kv + p.splits - 1) / p.splits;
-    const size_t parts = (size_t)a->q.shape[0] * a->k.shape[2] * p.splits * p.rows;
-    p.part_o = static_cast<float *>(workspace);
-    p.part_lse = p.part_o + parts * a->v.shape[3];
-    cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    decode_params p = attention_params(a, splits);
     const int batch = (int)a->q.shape[0], hkv = (int)a->k.shape[2], d = (int)a->q.shape[3];
-    cudaError_t e;
-    if (a->q.dtype == LC_BF16)
-        e = a->out.dtype == LC_F32 ? decode_dims<__nv_bfloat16, float>(p, batch, hkv, d, s) : decode_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, hkv, d, s);
-    else
-        e = a->out.dtype == LC_F32 ? decode_dims<__half, float>(p, batch, hkv, d, s) : decode_dims<__half, __half>(p, batch, hkv, d, s);
-    if (e != cudaSuccess) return lc_error(LC_EINTERNAL, "decode kernel launch failed: %s", cudaGetErrorString(e));
-    return LC_OK;
+    const size_t need = partials_bytes(batch, hkv, p.splits, p.rows, d);
+    return launch(p, workspace, workspace_bytes, need, a->q.dtype, false, a->out.dtype == LC_F32, batch, hkv, d, stream);
+}
+
+// ---- front door 2: a cache in the layouts of include/longctx/cache.h (contiguous or paged;
+// bf16, f16 or int8), sequences of their own lengths ----
+
+static bool aligned16(const void *x) { return (uintptr_t)x % 16 == 0; }
+
+extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
+    if (!d) return lc_error(LC_EINVAL, "decode is NULL");
+    const lc_cuda_kv *c = &d->cache;
+    if (c->layout != LC_KV_CONTIGUOUS && c->layout != LC_KV_PAGED)
+        return lc_error(LC_EUNSUPPORTED, "cache.layout=%s: GPU decode reads contiguous and paged caches", lc_kv_layout_name(c->layout));
+    if (c->dtype != LC_KV_BF16 && c->dtype != LC_KV_F16 && c->dtype != LC_KV_INT8)
+        return lc_error(LC_EUNSUPPORTED, "cache.dtype=%s: GPU decode reads bf16, f16 and int8 caches", lc_kv_dtype_name(c->dtype));
+    if (d->dtype != LC_BF16 && d->dtype != LC_F16) return lc_error(LC_EUNSUPPORTED, "decode.dtype=%s: queries are bf16 or f16", lc_dtype_name(d->dtype));
+    if ((c->dtype == LC_KV_BF16 && d->dtype != LC_BF16) || (c->dtype == LC_KV_F16 && d->dtype != LC_F16))
+        return lc_error(LC_EUNSUPPORTED, "a %s cache takes %s queries, not %s", lc_kv_dtype_name(c->dtype), c->dtype == LC_KV_BF16 ? "bf16" : "f16", lc_dtype_name(d->dtype));
+    if (d->out_dtype != d->dtype && d->out_dtype != LC_F32) return lc_error(LC_EUNSUPPORTED, "decode.out_dtype=%s: the output is the queries' dtype or f32", lc_dtype_name(d->out_dtype));
+    if (c->head_dim != 64 && c->head_dim != 128 && c->head_dim != 256) return lc_error(LC_EUNSUPPORTED, "cache.head_dim=%d: GPU decode takes 64, 128 or 256", c->head_dim);
+    if (c->heads_kv < 1) return lc_error(LC_EINVAL, "cache.heads_kv=%d must be >= 1", c->heads_kv);
+    if (d->heads_q < 1 || d->heads_q % c->heads_kv) return lc_error(LC_EINVAL, "decode.heads_q=%d must be a positive multiple of cache.heads_kv=%d", d->heads_q, c->heads_kv);
+    if (d->n_q < 1) return lc_error(LC_EINVAL, "decode.n_q=%d must be >= 1", d->n_q);
+    if (d->heads_q / c->heads_kv * d->n_q > DEC_KEYS)
+        return lc_error(LC_EUNSUPPORTED, "(heads_q / heads_kv) * n_q = %d: GPU decode takes at most %d query rows per kv head", d->heads_q / c->heads_kv * d->n_q, DEC_KEYS);
+    if (d->batch < 1) return lc_error(LC_EINVAL, "decode.batch=%d must be >= 1", d->batch);
+    if (d->max_len < d->n_q || d->max_len >= (1 << 30)) return lc_error(LC_EINVAL, "decode.max_len=%lld must be in [n_q=%d, 2^30)", (long long)d->max_len, d->n_q);
+    if (!c->k || !c->v || !d->q || !d->out || !d->lens) return lc_error(LC_EINVAL, "cache.k, cache.v, decode.q, decode.out and decode.lens must not be NULL");
+    if (!aligned16(c->k) || !aligned16(c->v) || !aligned16(d->q) || !aligned16(d->out)) return lc_error(LC_EUNSUPPORTED, "cache.k, cache.v, decode.q and decode.out must be 16-byte aligned");
+    if (c->dtype == LC_KV_INT8 && (!c->k_scale || !c->v_scale)) return lc_error(LC_EINVAL, "an int8 cache needs cache.k_scale and cache.v_scale");
+    if (c->layout == LC_KV_CONTIGUOUS && c->capacity < d->max_len)
+        return lc_error(LC_EINVAL, "cache.capacity=%lld is less than decode.max_len=%lld", (long long)c->capacity, (long long)d->max_len);
+    if (c->layout == LC_KV_PAGED) {
+        if (!c->block_table) return lc_error(LC_EINVAL, "a paged cache needs cache.block_table");
+        if (c->block_size < 1 || c->max_blocks < 1) return lc_error(LC_EINVAL, "cache.block_size=%d and cache.max_blocks=%d must be >= 1", c->block_size, c->max_blocks);
+        if ((int64_t)c->block_size * c->max_blocks < d->max_len)
+            return lc_error(LC_EINVAL, "cache.max_blocks=%d blocks of %d tokens hold less than decode.max_len=%lld", c->max_blocks, c->block_size, (long long)d->max_len);
+    }
+    if (d->scale < 0 || !isfinite(d->scale) || d->softcap < 0 || !isfinite(d->softcap)) return lc_error(LC_EINVAL, "decode.scale and decode.softcap must be finite and >= 0");
+    if (d->window < 0 || d->sinks < 0) return lc_error(LC_EINVAL, "decode.window=%lld and decode.sinks=%lld must be >= 0", (long long)d->window, (long long)d->sinks);
+    if (d->sinks > 0 && d->window == 0) return lc_error(LC_EINVAL, "decode.sinks=%lld needs a window (without one every key is visible)", (long long)d->sinks);
+    if (d->splits < 0) return lc_error(LC_EINVAL, "decode.splits=%d must be >= 0 (0 chooses)", d->splits);
+    return check_device();
+}
+
+static decode_params cache_params(const lc_cuda_decode *d) {
+    const lc_cuda_kv *c = &d->cache;
+    const int64_t row = (int64_t)c->heads_kv * c->head_dim, D = c->head_dim;
+    decode_params p = {};
+    p.kv.k = c->k, p.kv.v = c->v, p.kv.k_scale = c->k_scale, p.kv.v_scale = c->v_scale;
+    p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
+    if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
+    else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
+    p.q = d->q, p.out = d->out, p.lse = d->lse;
+    p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
+    p.lens = d->lens, p.n_kv = (int)d->max_len;
+    p.n_q = d->n_q, p.heads_q = d->heads_q, p.group = d->heads_q / c->heads_kv, p.rows = p.group * d->n_q;
+    p.scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D), p.scale_log2 = p.scale * DEC_LOG2E, p.softcap = d->softcap;
+    lc_mask m = d->window > 0 ? lc_mask_sliding_window(d->window) : lc_mask_causal();
+    m.sinks = d->sinks;
+    p.mask = make_device_mask(&m, NULL);
+    const key_ranges kr = visible_keys(p.mask, p.n_kv, p.n_kv - p.n_q, p.n_q);  // the longest sequence sees the most
+    plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
+    return p;
+}
+
+extern "C" size_t lc_cuda_decode_cache_workspace_size(const lc_cuda_decode *d) {
+    if (lc_cuda_decode_cache_check(d)) return 0;
+    const decode_params p = cache_params(d);
+    return partials_bytes(d->batch, d->cache.heads_kv, p.splits, p.rows, d->cache.head_dim);
+}
+
+extern "C" lc_status lc_cuda_decode_cache(const lc_cuda_decode *d, void *workspace, size_t workspace_bytes_given, lc_cuda_stream stream) {
+    lc_status st = lc_cuda_decode_cache_check(d);
+    if (st) return st;
+    decode_params p = cache_params(d);
+    const size_t need = partials_bytes(d->batch, d->cache.heads_kv, p.splits, p.rows, d->cache.head_dim);
+    return launch(p, workspace, workspace_bytes_given, need, d->dtype, d->cache.dtype == LC_KV_INT8, d->out_dtype == LC_F32, d->batch, d->cache.heads_kv,
+                  d->cache.head_dim, stream);
 }

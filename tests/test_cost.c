@@ -57,6 +57,14 @@ static void test_known_cases(void) {
     CHECK(eval(&p, LC_TECH_MQA, 131072).cache_bytes == 2 * GiB, "mqa 1 head = 2 GiB");
     /* int4 in groups of 32 with an fp16 scale: 0.5 + 2/32 = 0.5625 bytes per value */
     CHECK(eval(&p, LC_TECH_KV_QUANT, 131072).cache_bytes == 16 * GiB * 0.5625 / 2, "kv-quant int4 = 4.5 GiB");
+    /* int8 and fp8 as lc_kv_cache holds them: per token, layer and KV head 256 one-byte
+     * values and two f32 scales = 264 bytes; * 8 heads * 32 layers = 67584 bytes per token;
+     * * 131072 tokens = 8858370048 bytes = 8.25 GiB (16 GiB * 264 / 512). */
+    p.quant_dtype = LC_COST_INT8;
+    CHECK(eval(&p, LC_TECH_KV_QUANT, 131072).cache_bytes == 8858370048.0, "kv-quant int8 = 8.25 GiB");
+    p.quant_dtype = LC_COST_FP8;
+    CHECK(eval(&p, LC_TECH_KV_QUANT, 131072).cache_bytes == 8.25 * GiB, "kv-quant fp8 = 8.25 GiB");
+    p.quant_dtype = LC_COST_INT4;
     /* prefill: 2 * params * n for the weights, plus 32 layers * 32 heads * n(n+1)/2 pairs * 2 * (128 + 128) */
     double n = 131072;
     CHECK(near(r.prefill_flops, 2 * 8.030261248e9 * n + 32.0 * 32 * (n * (n + 1) / 2) * 512), "llama prefill flops %.6g", r.prefill_flops);
@@ -164,8 +172,12 @@ static void test_relations(test_rng *g) {
         CHECK(n > p.window || sw.cache_bytes == fl.cache_bytes, "%s: within the window, sliding = flash (n=%lld W=%lld)",
               p.model.name, (long long)n, (long long)p.window);
         CHECK(n <= p.window || sw.cache_bytes < fl.cache_bytes, "%s: past the window, sliding holds less", p.model.name);
-        double per_head = p.model.attn_layers * p.batch * (double)(p.model.head_dim_k + p.model.head_dim_v) *
-                          lc_cost_dtype_bytes(p.cache_dtype) * (double)n;
+        /* one KV head's K and V per token: int8/fp8 with two f32 scales, int4 with an fp16 scale per 32 */
+        double dkv = (double)(p.model.head_dim_k + p.model.head_dim_v), b = lc_cost_dtype_bytes(p.cache_dtype);
+        double head_tok = p.cache_dtype == LC_COST_INT8 || p.cache_dtype == LC_COST_FP8 ? dkv * b + 8
+                          : p.cache_dtype == LC_COST_INT4                             ? dkv * (b + 2.0 / 32)
+                                                                                      : dkv * b;
+        double per_head = p.model.attn_layers * p.batch * head_tok * (double)n;
         double ssm = eval(&p, LC_TECH_MQA, 1).cache_bytes - per_head / (double)n; /* Mamba layers of hybrids */
         CHECK(near(mq.cache_bytes - ssm, per_head), "%s: mqa = one kv head", p.model.name);
         CHECK(near(mh.cache_bytes - ssm, per_head * (double)p.model.heads), "%s: mha = heads kv heads", p.model.name);

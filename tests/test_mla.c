@@ -1,6 +1,8 @@
-/* MLA against naive multi-head attention built in float64 from the same weights: the
- * absorbed decode to 1e-6 relative, the up-projecting prefill (f32 flash kernel) to
- * 1e-4; the cache's bytes; bad calls refused with a sentence. */
+/* MLA against naive multi-head attention built in float64 from the same weights and the
+ * latents as the cache stores them (f32, f16 or bf16): the absorbed decode and the float64
+ * prefill to 1e-6 relative to max |out|, the f32 fast_prefill to 1e-5; the error that f16
+ * and bf16 storage adds against f32 latents; the cache's bytes; bad calls refused with a
+ * sentence. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,23 +59,45 @@ static void naive_mha(const lc_mla *m, const float *lat, const float *kr, int64_
     free(k), free(v), free(s);
 }
 
+static double max_abs(const double *x, size_t n) {
+    double a = 0;
+    for (size_t i = 0; i < n; i++) a = fmax(a, fabs(x[i]));
+    return a;
+}
+
+static double max_err(const float *x, const double *ref, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) e = fmax(e, fabs(x[i] - ref[i]));
+    return e;
+}
+
 int main(void) {
     test_rng g = {test_seed("test_mla"), 0};
-    for (int trial = 0; trial < 30; trial++) {
+    const lc_dtype dtypes[] = {LC_F32, LC_F16, LC_BF16};
+    double storage_err[3] = {0}; /* worst relative error of the f64 prefill against f32 latents, per dtype */
+    for (int trial = 0; trial < 60; trial++) {
         lc_mla m = {0};
+        const int di = trial < 30 ? 0 : (int)test_below(&g, 3);
+        m.dtype = dtypes[di];
         m.heads = 1 + (int)test_below(&g, 5);
         m.rank = 1 + (int)test_below(&g, 48);
         m.nope = (int)test_below(&g, 24) + (trial == 0 ? 0 : 1);
         m.rope = (int)test_below(&g, 9) + (trial == 0 ? 1 : 0);
         m.v_dim = 1 + (int)test_below(&g, 20);
         m.threads = 1 + (int)test_below(&g, 3);
-        int64_t n = 1 + (int64_t)test_below(&g, 200);
-        int n_q = 1 + (int)test_below(&g, 4);
+        int64_t n = 1 + (int64_t)test_below(&g, trial % 5 == 4 ? 400 : 200);
+        int n_q = 1 + (int)test_below(&g, trial % 5 == 4 ? (uint64_t)n : 4); /* every 5th: a long prefill (several query tiles and chunks) */
         if (n_q > n) n_q = (int)n;
         float *wuk = normals(&g, (size_t)m.heads * m.nope * m.rank + 1, 1.0f / sqrtf((float)m.rank));
         float *wuv = normals(&g, (size_t)m.heads * m.v_dim * m.rank, 1.0f / sqrtf((float)m.rank));
         m.w_uk = wuk, m.w_uv = wuv;
         float *lat = normals(&g, (size_t)n * m.rank, 1), *kr = normals(&g, (size_t)n * m.rope + 1, 1);
+        /* the latents as the cache stores them */
+        float *lat_s = malloc(sizeof(float) * (size_t)n * m.rank), *kr_s = malloc(sizeof(float) * ((size_t)n * m.rope + 1));
+        float *tmp = malloc(sizeof(float) * ((size_t)n * (m.rank + m.rope) + 1)); /* room for any dtype */
+        lc_convert(tmp, m.dtype, lat, LC_F32, (size_t)n * m.rank), lc_convert(lat_s, LC_F32, tmp, m.dtype, (size_t)n * m.rank);
+        lc_convert(tmp, m.dtype, kr, LC_F32, (size_t)n * m.rope + 1), lc_convert(kr_s, LC_F32, tmp, m.dtype, (size_t)n * m.rope + 1);
+        if (m.dtype == LC_F32) memcpy(lat_s, lat, sizeof(float) * (size_t)n * m.rank), memcpy(kr_s, kr, sizeof(float) * ((size_t)n * m.rope + 1));
         float *qn = normals(&g, (size_t)n_q * m.heads * m.nope + 1, 1), *qr = normals(&g, (size_t)n_q * m.heads * m.rope + 1, 1);
         lc_mla_cache *c;
         CHECK(lc_mla_cache_create(&m, n + 3, &c) == LC_OK, "%s", lc_last_error());
@@ -85,19 +109,29 @@ int main(void) {
             p += k;
         }
         size_t no = (size_t)n_q * m.heads * m.v_dim;
-        double *ref = malloc(sizeof(double) * no);
-        float *dec = malloc(sizeof(float) * no), *pre = malloc(sizeof(float) * no);
-        naive_mha(&m, lat, kr, n, qn, qr, n_q, ref);
+        double *ref = malloc(sizeof(double) * no), *ref32 = malloc(sizeof(double) * no);
+        float *dec = malloc(sizeof(float) * no), *pre = malloc(sizeof(float) * no), *fast = malloc(sizeof(float) * no);
+        naive_mha(&m, lat_s, kr_s, n, qn, qr, n_q, ref);
         CHECK(lc_mla_decode(&m, c, qn, qr, n_q, dec) == LC_OK, "%s", lc_last_error());
         CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, pre) == LC_OK, "%s", lc_last_error());
-        double sc = 0, ed = 0, ep = 0;
-        for (size_t i = 0; i < no; i++) sc = fmax(sc, fabs(ref[i]));
-        for (size_t i = 0; i < no; i++) ed = fmax(ed, fabs(dec[i] - ref[i])), ep = fmax(ep, fabs(pre[i] - ref[i]));
-        CHECK(ed <= 1e-6 * sc, "trial %d decode: err %.3g scale %.3g (H%d r%d nope%d rope%d v%d n%lld)", trial, ed, sc, m.heads, m.rank, m.nope, m.rope, m.v_dim, (long long)n);
-        CHECK(ep <= 1e-4 * sc, "trial %d prefill: err %.3g scale %.3g", trial, ep, sc);
-        free(wuk), free(wuv), free(lat), free(kr), free(qn), free(qr), free(ref), free(dec), free(pre);
+        m.fast_prefill = 1;
+        CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, fast) == LC_OK, "%s", lc_last_error());
+        const double sc = max_abs(ref, no), ed = max_err(dec, ref, no), ep = max_err(pre, ref, no), ef = max_err(fast, ref, no);
+        CHECK(ed <= 1e-6 * sc, "trial %d decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld)", trial, ed, sc, lc_dtype_name(m.dtype), m.heads,
+              m.rank, m.nope, m.rope, m.v_dim, (long long)n);
+        CHECK(ep <= 1e-6 * sc, "trial %d prefill: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld n_q%d)", trial, ep, sc, lc_dtype_name(m.dtype),
+              m.heads, m.rank, m.nope, m.rope, m.v_dim, (long long)n, n_q);
+        CHECK(ef <= 1e-5 * sc, "trial %d fast prefill: err %.3g scale %.3g", trial, ef, sc);
+        naive_mha(&m, lat, kr, n, qn, qr, n_q, ref32);
+        storage_err[di] = fmax(storage_err[di], max_err(pre, ref32, no) / max_abs(ref32, no));
+        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s), free(tmp), free(qn), free(qr), free(ref), free(ref32), free(dec), free(pre), free(fast);
         lc_mla_cache_destroy(c);
     }
+    /* Storage: f16 keeps 11 significant bits (relative rounding 2^-11 = 4.9e-4), bf16 8
+     * (2^-8 = 3.9e-3); the output error against f32 latents stays within a few of those. */
+    fprintf(stderr, "test_mla: prefill error against f32 latents: f32 %.2e, f16 %.2e, bf16 %.2e\n", storage_err[0], storage_err[1], storage_err[2]);
+    CHECK(storage_err[0] <= 1e-6 && storage_err[1] <= 8 * 4.9e-4 && storage_err[2] <= 8 * 3.9e-3, "storage errors %.3g %.3g %.3g", storage_err[0],
+          storage_err[1], storage_err[2]);
     /* errors */
     float w[4] = {1, 2, 3, 4}, x[4] = {0};
     lc_mla m = {.heads = 1, .rank = 2, .nope = 1, .rope = 1, .v_dim = 2, .w_uk = w, .w_uv = w};
@@ -106,6 +140,10 @@ int main(void) {
     CHECK(lc_mla_cache_append(c, 1, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "out of order"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 3) == LC_ERANGE && strstr(lc_last_error(), "capacity"), "%s", lc_last_error());
     CHECK(lc_mla_decode(&m, c, x, x, 1, x) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
+    m.dtype = (lc_dtype)7;
+    CHECK(lc_mla_check(&m) == LC_EINVAL && strstr(lc_last_error(), "mla.dtype"), "%s", lc_last_error());
+    m.dtype = LC_BF16;
+    CHECK(lc_mla_cache_footprint(&m, 10) - lc_mla_cache_footprint(&m, 0) == 10 * 3 * 2, "bf16 footprint");
     m.w_uv = NULL;
     CHECK(lc_mla_check(&m) == LC_EINVAL && strstr(lc_last_error(), "w_uv"), "%s", lc_last_error());
     lc_mla_cache_destroy(c);

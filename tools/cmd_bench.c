@@ -7,12 +7,14 @@
 #include "linear_bench.h"
 #include "commands.h"
 #include "memory_bench.h"
+#include "mla_bench.h"
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "attention")) return lc_bench_attention_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "memory")) return lc_bench_memory_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "decode")) return lc_bench_decode_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "linear")) return lc_bench_linear_main(argc - 1, argv + 1);
-    fprintf(stderr, "usage: longctx bench attention|memory|decode|linear [OPTIONS]   (--help for the options)\n");
+    if (argc >= 2 && !strcmp(argv[1], "mla")) return lc_bench_mla_main(argc - 1, argv + 1);
+    fprintf(stderr, "usage: longctx bench attention|memory|decode|linear|mla [OPTIONS]   (--help for the options)\n");
     return 2;
 }

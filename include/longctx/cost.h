@@ -89,7 +89,8 @@ typedef enum lc_technique {
     LC_TECH_LINEAR,     /* linear attention: a dk x dv state (+ dk normaliser) per head */
     LC_TECH_MAMBA,      /* every attention layer a Mamba layer: d_inner x (d_state + d_conv - 1) */
     LC_TECH_MLA,        /* a latent of kv_lora_rank + qk_rope_dim per token and layer */
-    LC_TECH_KV_QUANT,   /* flash with a quant_dtype cache in groups of quant_group, one fp16 scale each */
+    LC_TECH_KV_QUANT,   /* flash with a quant_dtype cache: int8/fp8 with one f32 scale per token and
+                         * head (as lc_kv_cache), int4 in groups of quant_group with an fp16 scale */
     LC_TECH_COUNT
 } lc_technique;
 
@@ -101,10 +102,11 @@ typedef struct lc_cost_problem {
     lc_model_shape model;
     int64_t batch;
     lc_cost_dtype score_dtype;  /* of materialised scores (standard); default fp32 */
-    lc_cost_dtype cache_dtype;  /* of KV caches and recurrent states; default bf16 */
+    lc_cost_dtype cache_dtype;  /* of KV caches and recurrent states; default bf16 (int8/fp8/int4 KV
+                                 * caches carry scales as kv-quant's do) */
     lc_cost_dtype weight_dtype; /* default bf16 */
     lc_cost_dtype quant_dtype;  /* kv-quant's cache; default int4 */
-    int64_t quant_group;        /* values per fp16 scale; default 32 (llama.cpp Q4_0/Q8_0) */
+    int64_t quant_group;        /* int4: values per fp16 scale; default 32 (llama.cpp Q4_0) */
     int64_t window;             /* sliding; default the model's window, else 4096 */
     int64_t gqa_kv_heads;       /* gqa; default the model's kv_heads if < heads, else 8 */
     int64_t lf_window;          /* longformer: keys on each side; default 256 (window 512) */

@@ -1,21 +1,17 @@
-/* MLA (DeepSeek-V2): a latent cache, an up-projecting prefill and an absorbed decode.
- * Both accumulate in float64 (see include/longctx/mla.h and docs/mla.md). */
+/* MLA (DeepSeek-V2): the latent cache, the absorbed decode and the f32 up-projecting
+ * prefill; the float64 prefill is in mla_prefill.c (see include/longctx/mla.h and
+ * docs/mla.md). Decode accumulates in float64. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "longctx/attention.h"
-#include "longctx/mla.h"
+#include "mla_internal.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-struct lc_mla_cache {
-    int rank, rope;
-    int64_t capacity, len;
-    float *lat; /* [capacity, rank + rope]: c_kv then k_rope */
-};
 
 lc_status lc_mla_check(const lc_mla *m) {
     if (!m) return lc_error(LC_EINVAL, "mla is NULL");
@@ -24,11 +20,12 @@ lc_status lc_mla_check(const lc_mla *m) {
                         m->heads, m->rank, m->v_dim, m->nope, m->rope);
     if ((m->nope > 0 && !m->w_uk) || !m->w_uv) return lc_error(LC_EINVAL, "mla.w_uk and mla.w_uv must not be NULL");
     if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
+    if (!lc_dtype_valid(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
     return LC_OK;
 }
 
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
-    return sizeof(struct lc_mla_cache) + sizeof(float) * (size_t)capacity * (size_t)(m->rank + m->rope);
+    return sizeof(struct lc_mla_cache) + lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope);
 }
 
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out) {
@@ -37,12 +34,12 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
-    if (c) c->lat = malloc(sizeof(float) * (size_t)capacity * (size_t)(m->rank + m->rope));
+    if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
     if (!c || !c->lat) {
         free(c);
         return lc_error(LC_ENOMEM, "mla cache of %zu bytes", lc_mla_cache_footprint(m, capacity));
     }
-    c->rank = m->rank, c->rope = m->rope, c->capacity = capacity;
+    c->rank = m->rank, c->rope = m->rope, c->dtype = m->dtype, c->capacity = capacity;
     *out = c;
     return LC_OK;
 }
@@ -53,7 +50,7 @@ void lc_mla_cache_destroy(lc_mla_cache *c) {
 
 int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
-    return sizeof(struct lc_mla_cache) + sizeof(float) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
+    return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
 }
 
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n) {
@@ -61,16 +58,17 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
     if (n < 1) return lc_error(LC_EINVAL, "mla append: n=%lld must be >= 1", (long long)n);
     if (pos != c->len) return lc_error(LC_ERANGE, "mla append: position %lld is out of order; the next position is %lld", (long long)pos, (long long)c->len);
     if (pos + n > c->capacity) return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld", (long long)n, (long long)pos, (long long)c->capacity);
-    const int w = c->rank + c->rope;
+    const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
     for (int64_t t = 0; t < n; t++) {
-        memcpy(c->lat + (pos + t) * w, c_kv + t * c->rank, sizeof(float) * (size_t)c->rank);
-        if (c->rope) memcpy(c->lat + (pos + t) * w + c->rank, k_rope + t * c->rope, sizeof(float) * (size_t)c->rope);
+        uint8_t *row = (uint8_t *)c->lat + (size_t)(pos + t) * w * es;
+        lc_convert(row, c->dtype, c_kv + t * c->rank, LC_F32, (size_t)c->rank);
+        if (c->rope) lc_convert(row + (size_t)c->rank * es, c->dtype, k_rope + t * c->rope, LC_F32, (size_t)c->rope);
     }
     c->len += n;
     return LC_OK;
 }
 
-static lc_status common_check(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, const float *out) {
+lc_status lc_mla_call_check(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, const float *out) {
     lc_status st = lc_mla_check(m);
     if (st) return st;
     if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
@@ -81,13 +79,14 @@ static lc_status common_check(const lc_mla *m, const lc_mla_cache *c, const floa
 }
 
 lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
-    lc_status st = common_check(m, c, q_nope, q_rope, n_q, out);
+    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
     if (st) return st;
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, W = R + P;
     const int64_t n = c->len;
     const double scale = m->scale > 0 ? m->scale : 1.0 / sqrt((double)(N + P));
     const int64_t rows = (int64_t)n_q * H;
-    double *ws = malloc(sizeof(double) * (size_t)lc_threads_resolve(m->threads) * (size_t)(2 * R + n));
+    const size_t per = (size_t)(2 * R + n) + (size_t)(W + 1) / 2; /* doubles: q_lat, o_lat, s, a row as f32 */
+    double *ws = malloc(sizeof(double) * (size_t)lc_threads_resolve(m->threads) * per);
     if (!ws) return lc_error(LC_ENOMEM, "mla decode workspace");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(lc_threads_resolve(m->threads))
     for (int64_t row = 0; row < rows; row++) {
@@ -95,7 +94,8 @@ lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_n
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        double *qlat = ws + (size_t)tid * (2 * R + n), *olat = qlat + R, *s = olat + R;
+        double *qlat = ws + (size_t)tid * per, *olat = qlat + R, *s = olat + R;
+        float *buf = (float *)(s + n);
         const int i = (int)(row / H), h = (int)(row % H);
         const float *qn = q_nope + row * N, *qr = q_rope + row * P;
         /* absorb W_UK: q_lat[r] = sum_d W_UK[h][d][r] q_nope[d] */
@@ -107,7 +107,7 @@ lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_n
         const int64_t last = n - n_q + i; /* causal: keys 0 .. last */
         double mx = -INFINITY, l = 0;
         for (int64_t j = 0; j <= last; j++) {
-            const float *lat = c->lat + j * W;
+            const float *lat = lc_mla_row(c, j, buf);
             double dot = 0;
             for (int r = 0; r < R; r++) dot += qlat[r] * lat[r];
             for (int e = 0; e < P; e++) dot += (double)qr[e] * lat[R + e];
@@ -118,7 +118,7 @@ lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_n
         for (int64_t j = 0; j <= last; j++) {
             double p = exp(s[j] - mx);
             l += p;
-            const float *lat = c->lat + j * W;
+            const float *lat = lc_mla_row(c, j, buf);
             for (int r = 0; r < R; r++) olat[r] += p * lat[r];
         }
         /* absorb W_UV: out = W_UV[h] o_lat / l */
@@ -134,41 +134,30 @@ lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_n
     return LC_OK;
 }
 
-lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
-    lc_status st = common_check(m, c, q_nope, q_rope, n_q, out);
-    if (st) return st;
+/* fast_prefill: up-project every token to f32 k and v (sgemm per head), then
+ * lc_attention_flash. */
+static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
+    lc_status st;
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
     const int64_t n = c->len;
     float *k = malloc(sizeof(float) * (size_t)n * H * DK), *v = malloc(sizeof(float) * (size_t)n * H * DV);
-    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK);
-    if (!k || !v || !q) {
-        free(k), free(v), free(q);
+    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
+    if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
+        free(k), free(v), free(q), free(lat32);
         return lc_error(LC_ENOMEM, "mla prefill: up-projected k and v of %lld tokens", (long long)n);
     }
-    /* up-project: k = [W_UK c ; k_rope], v = W_UV c (accumulated in float64) */
-#pragma omp parallel for num_threads(lc_threads_resolve(m->threads))
-    for (int64_t j = 0; j < n; j++) {
-        const float *lat = c->lat + j * W;
-        for (int h = 0; h < H; h++) {
-            float *kr = k + (j * H + h) * DK, *vr = v + (j * H + h) * DV;
-            for (int d = 0; d < N; d++) {
-                const float *w = m->w_uk + ((size_t)h * N + d) * R;
-                double a = 0;
-                for (int r = 0; r < R; r++) a += (double)w[r] * lat[r];
-                kr[d] = (float)a;
-            }
-            memcpy(kr + N, lat + R, sizeof(float) * (size_t)P);
-            for (int e = 0; e < DV; e++) {
-                const float *w = m->w_uv + ((size_t)h * DV + e) * R;
-                double a = 0;
-                for (int r = 0; r < R; r++) a += (double)w[r] * lat[r];
-                vr[e] = (float)a;
-            }
-        }
+    if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
+    const float *lat = lat32 ? lat32 : (const float *)c->lat;
+    /* up-project: k[:, h, :nope] = C W_UK[h]^T, k[:, h, nope:] = k_rope, v[:, h] = C W_UV[h]^T */
+    for (int h = 0; h < H; h++) {
+        if (N > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, N, R, 1.0f, lat, W, m->w_uk + (size_t)h * N * R, R, 0.0f, k + (size_t)h * DK, H * DK);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, DV, R, 1.0f, lat, W, m->w_uv + (size_t)h * DV * R, R, 0.0f, v + (size_t)h * DV, H * DV);
+        for (int64_t j = 0; j < n; j++) memcpy(k + ((size_t)j * H + h) * DK + N, lat + (size_t)j * W + R, sizeof(float) * (size_t)P);
     }
     for (int64_t t = 0; t < (int64_t)n_q * H; t++) {
-        memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
-        memcpy(q + t * DK + N, q_rope + t * P, sizeof(float) * (size_t)P);
+        if (N) memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
+        if (P) memcpy(q + t * DK + N, q_rope + t * P, sizeof(float) * (size_t)P);
     }
     lc_attention a = {0};
     a.q = lc_tensor_bshd(q, LC_F32, 1, n_q, H, DK);
@@ -180,6 +169,12 @@ lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_
     a.mask.q_offset = n - n_q;
     a.threads = m->threads;
     st = lc_attention_flash_alloc(&a);
-    free(k), free(v), free(q);
+    free(k), free(v), free(q), free(lat32);
     return st;
+}
+
+lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
+    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
+    if (st) return st;
+    return m->fast_prefill ? prefill_f32(m, c, q_nope, q_rope, n_q, out) : lc_mla_prefill_f64(m, c, q_nope, q_rope, n_q, out);
 }

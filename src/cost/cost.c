@@ -6,6 +6,16 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* Bytes of one token's K and V in one layer with kvh KV heads, stored as t: int8 and fp8
+ * as longctx's caches hold them (include/longctx/cache.h: one f32 scale per token and head
+ * for K and one for V, = lc_kv_slot_bytes); int4, which no longctx cache stores, in groups
+ * of `group` values with one fp16 scale (llama.cpp Q4_0); the rest plain. */
+static double kv_token_bytes(lc_cost_dtype t, double kvh, double dk, double dv, int64_t group) {
+    if (t == LC_COST_INT8 || t == LC_COST_FP8) return kvh * ((dk + dv) * 1.0 + 2.0 * 4.0);
+    if (t == LC_COST_INT4) return kvh * (dk + dv) * (0.5 + 2.0 / (double)group);
+    return kvh * (dk + dv) * lc_cost_dtype_bytes(t);
+}
+
 void lc_cost_defaults(lc_cost_problem *p, const lc_model_shape *m) {
     memset(p, 0, sizeof *p);
     p->model = *m;
@@ -97,10 +107,8 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
     if (t == LC_TECH_MHA) kvh = H;
     if (t == LC_TECH_GQA) kvh = (double)p->gqa_kv_heads;
     if (t == LC_TECH_MQA) kvh = 1;
-    double tok_bytes = kvh * (dk + dv) * cb;
-    if (t == LC_TECH_KV_QUANT) /* one fp16 scale per group (llama.cpp Q4_0 / Q8_0 blocks) */
-        tok_bytes = kvh * (dk + dv) * (lc_cost_dtype_bytes(p->quant_dtype) + 2.0 / (double)p->quant_group);
-    if (mla) tok_bytes = (rank + rope) * cb;
+    double tok_bytes = kv_token_bytes(t == LC_TECH_KV_QUANT ? p->quant_dtype : p->cache_dtype, kvh, dk, dv, p->quant_group);
+    if (mla) tok_bytes = (rank + rope) * cb; /* the latent cache, plain (lc_mla_cache: f32, f16, bf16) */
     double pair_flops = 2 * (dk + dv);                  /* q.k over dk, p*v over dv */
     double decode_pair_flops = mla ? 2 * (rank + rope) + 2 * rank : pair_flops; /* MLA absorbed (DeepSeek-V2 Sec. 2.1.2) */
 

@@ -1,0 +1,194 @@
+// bench/gpu_decode: decode attention over long KV caches on the GPU (issue 6's shape: 8
+// sequences x 128K cached tokens, 8 kv heads, 32 query heads, d = 128, one new token),
+// contiguous and paged (16-token blocks placed in shuffled order), bf16 and int8, against
+// the device-to-device copy bandwidth measured in the same run. Bytes are what a step must
+// read: every kept K and V row (and int8 scales) once; the floor is bytes / copy rate.
+//
+//   gpu_decode [--n TOKENS] [--batch B] [--json PATH]
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <algorithm>
+#include <vector>
+
+#include "longctx.h"
+#include "longctx/cuda.h"
+#include "cuda_ok.h"
+
+// Median of 30 timed runs after 5 warm-ups, in ms.
+template <typename F> static double time_ms(F fn) {
+    cudaEvent_t a, b;
+    cudaEventCreate(&a), cudaEventCreate(&b);
+    for (int i = 0; i < 5; i++) fn();
+    CUDA_OK(cudaDeviceSynchronize());
+    std::vector<float> t;
+    for (int r = 0; r < 30; r++) {
+        cudaEventRecord(a);
+        fn();
+        cudaEventRecord(b);
+        cudaEventSynchronize(b);
+        float ms;
+        cudaEventElapsedTime(&ms, a, b);
+        t.push_back(ms);
+    }
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+// Random bits -> 16-bit values in [-2, 2) (bf16 or f16 by `half`), int8 in [-127, 127],
+// scales in [0.01, 0.02): real data, not constants (METHOD.md).
+__device__ uint32_t mix(uint64_t i, uint32_t seed) {
+    uint64_t z = i * 0x9E3779B97F4A7C15ull + seed;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (uint32_t)(z ^ (z >> 31));
+}
+__global__ void fill16(uint16_t *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float f = (float)(mix(i, seed) >> 8) * (4.0f / 16777216.0f) - 2.0f;
+        uint32_t bits = __float_as_uint(f);
+        x[i] = (uint16_t)(bits >> 16);  // bf16 by truncation
+    }
+}
+__global__ void fill8(int8_t *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] = (int8_t)((int)(mix(i, seed) % 255) - 127);
+}
+__global__ void fill_scale(float *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] = 0.01f + (float)(mix(i, seed) % 1000) * 1e-5f;
+}
+
+static double copy_tbps(size_t bytes) {
+    void *a, *b;
+    CUDA_OK(cudaMalloc(&a, bytes));
+    CUDA_OK(cudaMalloc(&b, bytes));
+    CUDA_OK(cudaMemset(a, 1, bytes));
+    double ms = time_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
+    cudaFree(a), cudaFree(b);
+    return 2.0 * bytes / (ms * 1e-3) * 1e-12;
+}
+
+struct result {
+    const char *api, *layout, *dtype;
+    int block;
+    double ms, bytes, tbps;
+};
+
+int main(int argc, char **argv) {
+    int N = 131072, B = 8;
+    const char *json = "bench/results/gpu_decode.json";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--n") && i + 1 < argc) N = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else {
+            fprintf(stderr, "usage: gpu_decode [--n TOKENS] [--batch B] [--json PATH]\n");
+            return 2;
+        }
+    }
+    const int HKV = 8, HQ = 32, D = 128;
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    fprintf(stderr, "gpu_decode on %s: copy ceiling...\n", prop.name);
+    const double copy = copy_tbps((size_t)2 << 30);
+
+    const size_t tokens = (size_t)B * N, row = (size_t)HKV * D;
+    uint16_t *k16, *v16, *q;
+    int8_t *k8, *v8;
+    float *ks, *vs;
+    void *out;
+    int32_t *lens, *table_dev;
+    CUDA_OK(cudaMalloc(&k16, tokens * row * 2));
+    CUDA_OK(cudaMalloc(&v16, tokens * row * 2));
+    CUDA_OK(cudaMalloc(&k8, tokens * row));
+    CUDA_OK(cudaMalloc(&v8, tokens * row));
+    CUDA_OK(cudaMalloc(&ks, tokens * HKV * 4));
+    CUDA_OK(cudaMalloc(&vs, tokens * HKV * 4));
+    CUDA_OK(cudaMalloc(&q, (size_t)B * HQ * D * 2));
+    CUDA_OK(cudaMalloc(&out, (size_t)B * HQ * D * 2));
+    fill16<<<1024, 256>>>(k16, tokens * row, 1), fill16<<<1024, 256>>>(v16, tokens * row, 2), fill16<<<64, 256>>>(q, (size_t)B * HQ * D, 3);
+    fill8<<<1024, 256>>>(k8, tokens * row, 4), fill8<<<1024, 256>>>(v8, tokens * row, 5);
+    fill_scale<<<256, 256>>>(ks, tokens * HKV, 6), fill_scale<<<256, 256>>>(vs, tokens * HKV, 7);
+    CUDA_OK(cudaGetLastError());
+    std::vector<int32_t> len_h(B, N);
+    CUDA_OK(cudaMalloc(&lens, B * 4));
+    CUDA_OK(cudaMemcpy(lens, len_h.data(), B * 4, cudaMemcpyHostToDevice));
+    // paged: 16-token blocks, each sequence's blocks scattered over the pool
+    const int bs = 16, max_blocks = (N + bs - 1) / bs;
+    std::vector<int32_t> table((size_t)B * max_blocks);
+    for (size_t i = 0; i < table.size(); i++) table[i] = (int32_t)i;
+    uint64_t s = 12345;
+    for (size_t i = table.size() - 1; i > 0; i--) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        std::swap(table[i], table[(s >> 33) % (i + 1)]);
+    }
+    CUDA_OK(cudaMalloc(&table_dev, table.size() * 4));
+    CUDA_OK(cudaMemcpy(table_dev, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+
+    std::vector<result> results;
+    printf("decode: %d seqs x %d tokens, %d kv / %d q heads, d=%d, 1 new token; %s, copy %.2f TB/s (read + write)\n", B, N, HKV, HQ, D, prop.name, copy);
+    printf("%-12s %-10s %-5s %5s %9s %10s %8s %7s\n", "api", "layout", "dtype", "block", "ms", "GB read", "TB/s", "%copy");
+    auto report = [&](const char *api, const char *layout, const char *dtype, int block, double ms, double bytes) {
+        const double tbps = bytes / (ms * 1e-3) * 1e-12;
+        results.push_back({api, layout, dtype, block, ms, bytes, tbps});
+        printf("%-12s %-10s %-5s %5d %9.3f %10.2f %8.2f %6.1f%%\n", api, layout, dtype, block, ms, bytes * 1e-9, tbps, 100 * tbps / copy);
+        fflush(stdout);
+    };
+
+    // lc_attention front door, contiguous bf16
+    {
+        lc_attention a = {};
+        a.q = lc_tensor_bshd(q, LC_BF16, B, 1, HQ, D), a.out = lc_tensor_bshd(out, LC_BF16, B, 1, HQ, D);
+        a.k = lc_tensor_bshd(k16, LC_BF16, B, N, HKV, D), a.v = lc_tensor_bshd(v16, LC_BF16, B, N, HKV, D);
+        a.mask = lc_mask_causal(), a.mask.q_offset = N - 1;
+        const size_t wsb = lc_cuda_decode_workspace_size(&a, 0);
+        void *ws;
+        CUDA_OK(cudaMalloc(&ws, wsb));
+        if (lc_cuda_decode_attention(&a, 0, ws, wsb, 0) != LC_OK) {
+            fprintf(stderr, "decode failed: %s\n", lc_last_error());
+            return 1;
+        }
+        report("attention", "contiguous", "bf16", 0, time_ms([&] { lc_cuda_decode_attention(&a, 0, ws, wsb, 0); }), 2.0 * tokens * row * 2);
+        cudaFree(ws);
+    }
+    // the cache front door: contiguous and paged, bf16 and int8
+    for (int paged = 0; paged < 2; paged++)
+        for (int int8 = 0; int8 < 2; int8++) {
+            lc_cuda_decode d = {};
+            d.cache.layout = paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, d.cache.dtype = int8 ? LC_KV_INT8 : LC_KV_BF16;
+            d.cache.heads_kv = HKV, d.cache.head_dim = D;
+            d.cache.k = int8 ? (const void *)k8 : k16, d.cache.v = int8 ? (const void *)v8 : v16;
+            d.cache.k_scale = ks, d.cache.v_scale = vs;
+            d.cache.capacity = N, d.cache.block_table = table_dev, d.cache.block_size = bs, d.cache.max_blocks = max_blocks;
+            d.batch = B, d.lens = lens, d.max_len = N, d.q = q, d.dtype = LC_BF16, d.n_q = 1, d.heads_q = HQ, d.out = out, d.out_dtype = LC_BF16;
+            const size_t wsb = lc_cuda_decode_cache_workspace_size(&d);
+            void *ws;
+            CUDA_OK(cudaMalloc(&ws, wsb ? wsb : 16));
+            if (lc_cuda_decode_cache(&d, ws, wsb, 0) != LC_OK) {
+                fprintf(stderr, "decode failed: %s\n", lc_last_error());
+                return 1;
+            }
+            const double bytes = 2.0 * tokens * row * (int8 ? 1 : 2) + (int8 ? 2.0 * tokens * HKV * 4 : 0);
+            report("cache", paged ? "paged" : "contiguous", int8 ? "int8" : "bf16", paged ? bs : 0, time_ms([&] { lc_cuda_decode_cache(&d, ws, wsb, 0); }), bytes);
+            cudaFree(ws);
+        }
+    CUDA_OK(cudaGetLastError());
+
+    FILE *f = fopen(json, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s\n", json);
+        return 1;
+    }
+    fprintf(f, "{\n  \"benchmark\": \"gpu_decode\",\n  \"device\": \"%s\",\n  \"copy_tbps\": %.3f,\n", prop.name, copy);
+    fprintf(f, "  \"batch\": %d, \"n_kv\": %d, \"heads_kv\": %d, \"heads_q\": %d, \"d\": %d,\n  \"cases\": [\n", B, N, HKV, HQ, D);
+    for (size_t i = 0; i < results.size(); i++) {
+        const result &r = results[i];
+        fprintf(f, "    {\"api\": \"%s\", \"layout\": \"%s\", \"dtype\": \"%s\", \"block\": %d, \"ms\": %.4f, \"bytes\": %.0f, \"tbps\": %.3f, \"of_copy\": %.3f}%s\n", r.api,
+                r.layout, r.dtype, r.block, r.ms, r.bytes, r.tbps, r.tbps / copy, i + 1 < results.size() ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    fclose(f);
+    fprintf(stderr, "wrote %s\n", json);
+    return 0;
+}
