@@ -20,7 +20,10 @@ typedef struct CUstream_st *lc_cuda_stream; /* the same type as cudaStream_t */
  * out in that dtype or f32, f32 accumulation, lse in f32. Head dims (d_k, d_v) in
  * {(64, 64), (128, 128), (256, 256), (192, 128)}; unit dim stride; row strides and
  * pointers 16-byte aligned. Masks: causal, window (no dilation), sinks, block bitmap, and
- * their union; tiles the mask empties are skipped. Other mask patterns: LC_EUNSUPPORTED. */
+ * their union; tiles the mask empties are skipped. Other mask patterns: LC_EUNSUPPORTED.
+ * On compute capability 9.0 with d_k = d_v in {64, 128} and scale > 0 a Hopper kernel
+ * (wgmma + TMA, FlashAttention-3) runs instead; LONGCTX_CUDA_FLASH=mma in the environment
+ * forces the other. */
 lc_status lc_cuda_attention_check(const lc_attention *a);
 size_t lc_cuda_attention_workspace_size(const lc_attention *a);
 lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
