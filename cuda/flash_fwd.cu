@@ -282,14 +282,18 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
-    // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and comparisons,
-    // LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, =wg1 / =wg2 the wgmma kernel's
-    // block of 1 / 2 warpgroups.
+    // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and
+    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel; =wg1 / =wg2 pick the
+    // wgmma kernel's block of 1 / 2 warpgroups and refuse to fall back where it covers the
+    // shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
+    const int nwg = force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0;
     cudaError_t e = cudaErrorNotSupported;
-    if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv))
-        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0,
-                           a->q.dtype == LC_F16, f32_out, s);
+    if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
+        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, nwg, a->q.dtype == LC_F16, f32_out, s);
+        if (e == cudaErrorNotSupported && nwg)
+            return lc_error(LC_EUNSUPPORTED, "LONGCTX_CUDA_FLASH=%s: the driver could not describe k or v as tensor maps", force);
+    }
     if (e == cudaErrorNotSupported) {
         if (a->q.dtype == LC_BF16)
             e = f32_out ? dispatch_dims<__nv_bfloat16, float>(p, batch, dk, dv, s) : dispatch_dims<__nv_bfloat16, __nv_bfloat16>(p, batch, dk, dv, s);
