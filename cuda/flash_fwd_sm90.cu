@@ -3,12 +3,12 @@
 // flash_fwd.cu (FlashAttention-2, Algorithm 1), with the products issued per warpgroup.
 //
 // A block of NWG warpgroups (128 threads each) owns BLOCK_M = 64 NWG query rows of one
-// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128. Q, K and V sit in shared memory
-// in the 128-byte-swizzled layout that wgmma reads through descriptors (wgmma.cuh). Per key
-// tile that the mask does not empty:
+// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128. Q, K and V sit in
+// shared memory in the 128-byte-swizzled layout that wgmma reads through descriptors
+// (wgmma.cuh). Per key tile that the mask does not empty:
 //
 //   S = Q K^T          wgmma m64n128k16, A = Q and B = K from shared memory
-//   scale (log2 units), soft-cap, mask, online softmax in registers (as flash_fwd.cu)
+//   soft-cap, mask, online softmax in log2 units in registers (as flash_fwd.cu)
 //   O = O 2^(m - m') + P V    wgmma m64nDk16, A = P from registers (the S accumulator
 //                             converted to 16 bits is already the A fragment), B = V
 //                             from shared memory, MN-major
@@ -40,13 +40,14 @@ namespace {
 #endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
 
-// The kernel's parameters: attn_params and the K, V tensor maps ([batch, heads, seq, d] as
-// 4-D boxes of 64 x BLOCK_N, 128-byte swizzled), passed by value as one __grid_constant__.
+// The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
+// boxes of 64 x BLOCK_N x 1 x 1, 128-byte swizzled), passed by value as a __grid_constant__.
 struct sm90_params {
     CUtensorMap tk, tv;
     attn_params p;
 };
 
+// element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
 template <int ROWS> __device__ __forceinline__ int sw128(int r, int c) { return (c >> 3) * ROWS * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3); }
 
 // rows [row0, row0 + ROWS) of a [seq, D] slice (row stride ld) into a swizzled tile;

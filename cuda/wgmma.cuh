@@ -109,10 +109,8 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, i
                  "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
                  : "memory");
 }
-// named barriers 1 and 2 (0 is __syncthreads) order the two warpgroups' products
+// named barriers (0 is __syncthreads'): bar.sync waits for `threads` arrivals in all, bar.arrive adds one's
 __device__ __forceinline__ void named_sync(int id, int threads) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
 __device__ __forceinline__ void named_arrive(int id, int threads) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory"); }
-
-// element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
 
 }  // namespace lc_cuda
