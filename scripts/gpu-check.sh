@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine, from the repository root: build the CUDA kernels standalone,
-# count the Hopper kernel's tensor-core instructions, run the GPU test, the benchmark, its
-# peers and compute-sanitizer. Everything is tee'd to $OUT (or ./gpu-check-out).
+# count the Hopper kernel's tensor-core instructions, run the GPU tests (flash attention,
+# decode), the benchmarks, the attention peers and compute-sanitizer. Everything is tee'd to $OUT (or ./gpu-check-out).
 #
 #   scripts/gpu-check.sh [--full-test] [--bench-n N] [--peers] [--sanitize] [--tuning "-DX=1"]
 set -o pipefail
@@ -30,10 +30,16 @@ timeout 200 build-gpu/test_gpu_attention $quick 2>&1 | tail -30 | tee -a "$log"
 test_rc=$?
 echo "test rc=$test_rc" | tee -a "$log"
 [ $test_rc = 0 ] || exit 3
+timeout 200 build-gpu/test_gpu_decode $quick 2>&1 | tail -30 | tee -a "$log"
+test_rc=$?
+echo "decode test rc=$test_rc" | tee -a "$log"
+[ $test_rc = 0 ] || exit 3
+timeout 200 build-gpu/gpu_decode --json "$out/gpu_decode.json" 2>/dev/null | tee "$out/gpu_decode.txt" | tee -a "$log"
 timeout 200 build-gpu/gpu_attention ${bench_n:+--n $bench_n} --json "$out/gpu_attention.json" 2>/dev/null | tee "$out/gpu_attention.txt" | tee -a "$log"
 if [ $peers = 1 ]; then
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu_attention_peers.py --json "$out/gpu_attention_peers.json" 2>&1 | grep -v -i warn | tee "$out/gpu_attention_peers.txt" | tee -a "$log"
 fi
 if [ $sanitize = 1 ]; then
   timeout 150 compute-sanitizer --tool memcheck build-gpu/test_gpu_attention --quick 2>&1 | tail -6 | tee -a "$log"
+  timeout 150 compute-sanitizer --tool memcheck build-gpu/test_gpu_decode --quick 2>&1 | tail -6 | tee -a "$log"
 fi

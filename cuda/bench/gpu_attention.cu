@@ -15,28 +15,9 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "gpu_timing.h"
 
 
-// Mean time of `fn` in ms: 3 warm-ups, then repeats until 20 runs or 300 ms.
-template <typename F> static double time_ms(F fn) {
-    cudaEvent_t a, b;
-    cudaEventCreate(&a), cudaEventCreate(&b);
-    for (int i = 0; i < 3; i++) fn();
-    CUDA_OK(cudaDeviceSynchronize());
-    int reps = 0;
-    float total = 0;
-    while (reps < 20 && total < 300.f) {
-        cudaEventRecord(a);
-        fn();
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float ms;
-        cudaEventElapsedTime(&ms, a, b);
-        total += ms, reps++;
-    }
-    cudaEventDestroy(a), cudaEventDestroy(b);
-    return total / reps;
-}
 
 static double gemm_tflops(void) {
     const int n = 8192;

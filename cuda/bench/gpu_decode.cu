@@ -15,27 +15,8 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "gpu_timing.h"
 
-// Median of 30 timed runs after 5 warm-ups, in ms.
-template <typename F> static double time_ms(F fn) {
-    cudaEvent_t a, b;
-    cudaEventCreate(&a), cudaEventCreate(&b);
-    for (int i = 0; i < 5; i++) fn();
-    CUDA_OK(cudaDeviceSynchronize());
-    std::vector<float> t;
-    for (int r = 0; r < 30; r++) {
-        cudaEventRecord(a);
-        fn();
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float ms;
-        cudaEventElapsedTime(&ms, a, b);
-        t.push_back(ms);
-    }
-    cudaEventDestroy(a), cudaEventDestroy(b);
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
 
 // Random bits -> 16-bit values in [-2, 2) (bf16 or f16 by `half`), int8 in [-127, 127],
 // scales in [0.01, 0.02): real data, not constants (METHOD.md).

@@ -180,26 +180,17 @@ static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
 }
 
 int main(int argc, char **argv) {
-    int quick = 0;
-    uint64_t seed = (uint64_t)time(NULL);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-    }
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        printf("test_gpu_attention: no CUDA device, skipped\n");
-        return 77;
-    }
-    cudaDeviceProp prop;
-    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
-    printf("test_gpu_attention: %s, seed %llu (replay with --seed)\n", prop.name, (unsigned long long)seed);
+    int quick;
+    uint64_t seed;
+    if (gpu_test_begin("test_gpu_attention", argc, argv, &quick, &seed)) return 77;
     uint64_t counter = 0;
     test_refusals();
 
     // The flash grid runs once per kernel: on a Hopper (9.0) device the default is the wgmma
     // kernel for d = 64 and 128; LONGCTX_CUDA_FLASH=wg1 / wg2 take its blocks of 1 / 2
     // warpgroups, =mma forces the mma.sync kernel.
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     const bool hopper = prop.major == 9 && prop.minor == 0;
     const char *variants[] = {"wg2", "wg1", "mma"};
     long cases = 0;

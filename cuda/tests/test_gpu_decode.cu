@@ -217,20 +217,9 @@ static void test_refusals(void) {
 }
 
 int main(int argc, char **argv) {
-    int quick = 0;
-    uint64_t seed = (uint64_t)time(NULL);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-    }
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        printf("test_gpu_decode: no CUDA device, skipped\n");
-        return 77;
-    }
-    cudaDeviceProp prop;
-    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
-    printf("test_gpu_decode: %s, seed %llu (replay with --seed)\n", prop.name, (unsigned long long)seed);
+    int quick;
+    uint64_t seed;
+    if (gpu_test_begin("test_gpu_decode", argc, argv, &quick, &seed)) return 77;
     test_refusals();
 
     uint64_t counter = 1, rs = seed;
