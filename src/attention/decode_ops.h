@@ -4,6 +4,24 @@
 
 #include "longctx/cache.h"
 
+/* One block of nb <= BT keys of one KV head, as stored: key u's K row at k + u * stride,
+ * its V row at v + u * stride, its scales (int8 / fp8; else NULL) at ks[u * sstride],
+ * vs[u * sstride]. Query row r (query r / G) sees keys u < vis + r / G. The block updates
+ * the running max m[r], sum l[r] and unnormalised output acc[r * D ..] of each row. */
+typedef struct lc_decode_block {
+    const float *const *q;
+    int R, G, D, nb, bt; /* bt: the row stride of sc */
+    float scale;
+    lc_kv_dtype t;
+    const uint8_t *k, *v;
+    size_t stride;
+    const float *ks, *vs;
+    int sstride;
+    int64_t vis;
+    float *m, *l, *acc;
+    float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */
+} lc_decode_block;
+
 typedef struct lc_decode_ops {
     /* dst[i] = value i of a stored row (times scale for int8 / fp8), i < n */
     void (*load)(float *dst, const void *src, float scale, lc_kv_dtype t, int n);
@@ -12,9 +30,13 @@ typedef struct lc_decode_ops {
     void (*scores)(const float *const *q, int R, const float *const *k, int nb, int D, float scale, float *sc, int BT);
     /* acc[r * D + e] += sum_u p[r * BT + u] v[u][e] */
     void (*pv)(float *acc, int R, const float *p, const float *const *v, int nb, int D, int BT);
+    /* Fused path (NULL: decode.c runs load, scores, the online softmax and pv): one block
+     * of keys of one KV head read straight from the cache, scored, folded into (m, l, acc). */
+    void (*block)(const struct lc_decode_block *b);
 } lc_decode_ops;
 
 extern const lc_decode_ops lc_decode_ops_portable;
 extern const lc_decode_ops lc_decode_ops_avx2;
+extern const lc_decode_ops lc_decode_ops_avx512;
 
 #endif

@@ -123,4 +123,4 @@ static void load(float *dst, const void *src, float scale, lc_kv_dtype t, int n)
     if (i < n) lc_kv_load_row(dst + i, (const char *)src + (size_t)i * lc_kv_dtype_size(t), scale, t, n - i);
 }
 
-const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv};
+const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv, NULL};

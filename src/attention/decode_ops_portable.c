@@ -19,4 +19,4 @@ static void pv(float *acc, int R, const float *p, const float *const *v, int nb,
         }
 }
 
-const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv};
+const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv, NULL};
