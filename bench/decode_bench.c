@@ -40,7 +40,7 @@ static double memcpy_gbs(size_t bytes) {
     return 2.0 * (double)bytes / best / 1e9;
 }
 
-static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) {
+static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, double peak) {
     lc_kv_config cfg = {.layout = c->layout, .dtype = c->dtype, .heads_kv = hkv, .head_dim = d, .max_seqs = 1,
                         .capacity = c->n, .block_size = 16, .num_blocks = (c->n + 15) / 16, .window = c->n, .sinks = 0};
     if (c->layout == LC_KV_SINKS) cfg.sinks = 4, cfg.window = c->n - 4;
@@ -59,7 +59,7 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) 
     for (int64_t p = 0; p < c->n; p += chunk) lc_kv_append(kc, seq, p, k, v, c->n - p < chunk ? c->n - p : chunk);
     float *q = malloc(sizeof(float) * hq * d), *out = malloc(sizeof(float) * hq * d);
     lc_rng_fill_normal(q, (size_t)hq * d, 3, 0, 0, 1, 0);
-    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads};
+    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads, .isa = isa};
     size_t wsb = lc_decode_workspace_size(&dec);
     void *ws = lc_aligned_alloc(wsb, 64);
     double best = 1e30, total = 0;
@@ -88,6 +88,7 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) 
 int lc_bench_decode_main(int argc, char **argv) {
     int64_t lengths[16] = {32768, 65536, 131072};
     int nl = 3, threads = 0, hkv = 8, hq = 32, d = 128;
+    lc_isa isa = LC_ISA_AUTO;
     const char *json = "bench/results/decode.json";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--lengths") && i + 1 < argc) {
@@ -96,8 +97,12 @@ int lc_bench_decode_main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--quick")) lengths[0] = 4096, nl = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            const char *n = argv[++i];
+            isa = !strcmp(n, "portable") ? LC_ISA_PORTABLE : !strcmp(n, "avx2") ? LC_ISA_AVX2 : !strcmp(n, "avx512") ? LC_ISA_AVX512 : LC_ISA_AUTO;
+        }
         else {
-            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--json FILE]\n"
+            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512] [--json FILE]\n"
                             "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
             return 2;
         }
@@ -123,7 +128,7 @@ int lc_bench_decode_main(int argc, char **argv) {
     for (int i = 0; i < nc; i++) {
         dcase *c = &cases[i];
         fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n);
-        if (run_case(c, hkv, hq, d, threads, peak)) continue;
+        if (run_case(c, hkv, hq, d, threads, isa, peak)) continue;
         char b[32];
         printf("%-11s %-5s %9lld %10.3f %12s %8.2f %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n,
                c->seconds * 1e3, bench_bytes_str(c->bytes, b, sizeof b), c->gbs, 100 * c->frac, c->gflops);

@@ -13,6 +13,7 @@
 #include <omp.h>
 #endif
 
+static int pfmode = 2;
 #define BT 32 /* keys per block: scores for a block, one rescale per row per block (a multiple of 16) */
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
@@ -97,12 +98,12 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
         for (int64_t j0 = lo; j0 < hi; j0 += BT) {
             const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
-            if (j0 + BT < hi) { /* prefetch the next block's rows (all heads) while this one computes */
-                const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
-                size_t bytes = (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb;
-                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
-            }
+            /* the next block's rows (all heads), prefetched a slice per head while this one computes */
+            const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
+            size_t nbytes = j0 + BT < hi ? (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb : 0;
             for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
+            if (pfmode == 2) for (size_t o = nbytes * h / H / 64 * 64; o < nbytes * (h + 1) / H; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
+            if (pfmode == 1 && h == 0) for (size_t o = 0; o < nbytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
@@ -174,6 +175,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
         return lc_error(LC_EINVAL, "decode workspace: %zu bytes given, %zu needed", workspace ? workspace_bytes : 0, need);
     plan p;
     make_plan(d, &p);
+    if (getenv("LC_PF")) pfmode = atoi(getenv("LC_PF"));
     const int H = p.g->heads_kv, D = p.D, R = p.R, G = p.G;
     lc_kv_span *spans = (lc_kv_span *)workspace;
     int64_t nsp = 0;

@@ -74,11 +74,19 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dt
                 for (int i = 0; i < RT; i++) a[i * KT + j] = _mm512_fmadd_ps(qv[i], kv, a[i * KT + j]);
             }
         }
-        float s[16];
-        _mm512_storeu_ps(s, reduce16(a));
-        int nk = b->nb - u0 < KT ? b->nb - u0 : KT;
-        for (int i = 0; i < RT; i++)
-            for (int j = 0; j < nk; j++) b->sc[(size_t)(r0 + i) * b->bt + u0 + j] = s[i * KT + j];
+        __m512 s = reduce16(a); /* lane i * KT + j: row r0 + i, key u0 + j */
+        __mmask16 keep = cmask(b->nb - u0);
+        float *o = b->sc + (size_t)r0 * b->bt + u0;
+        if (RT == 1) _mm512_mask_storeu_ps(o, keep, s);
+        else if (RT == 2) {
+            _mm256_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps256(s));
+            _mm256_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+        } else {
+            _mm_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps128(s));
+            _mm_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 1));
+            _mm_mask_storeu_ps(o + 2 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 2));
+            _mm_mask_storeu_ps(o + 3 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 3));
+        }
     }
 }
 
