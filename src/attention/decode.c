@@ -13,7 +13,6 @@
 #include <omp.h>
 #endif
 
-static int pfmode = 2;
 #define BT 32 /* keys per block: scores for a block, one rescale per row per block (a multiple of 16) */
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
@@ -98,12 +97,14 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
         for (int64_t j0 = lo; j0 < hi; j0 += BT) {
             const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
-            /* the next block's rows (all heads), prefetched a slice per head while this one computes */
-            const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
-            size_t nbytes = j0 + BT < hi ? (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb : 0;
+            /* where the next block starts (later in this span, else in the next one): its
+             * rows of head h are prefetched while head h of this block computes */
+            const uint8_t *fk = NULL, *fv = NULL;
+            int64_t fn = 0;
+            if (j0 + BT < hi) fk = (const uint8_t *)spans[s].k + (size_t)(j0 + BT) * rowb, fv = (const uint8_t *)spans[s].v + (size_t)(j0 + BT) * rowb, fn = hi - j0 - BT;
+            else if (s + 1 < nsp && base + spans[s].n < b) fk = spans[s + 1].k, fv = spans[s + 1].v, fn = b - base - spans[s].n < spans[s + 1].n ? b - base - spans[s].n : spans[s + 1].n;
+            if (fn > BT) fn = BT;
             for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
-            if (pfmode == 2) for (size_t o = nbytes * h / H / 64 * 64; o < nbytes * (h + 1) / H; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
-            if (pfmode == 1 && h == 0) for (size_t o = 0; o < nbytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
@@ -115,10 +116,14 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                                        .ks = spans[s].k_scale ? spans[s].k_scale + j0 * H + h : NULL,
                                        .vs = spans[s].v_scale ? spans[s].v_scale + j0 * H + h : NULL, .sstride = H,
                                        .vis = qpos0 - (spans[s].pos0 + j0) + 1, .m = m, .l = l, .acc = acc,
-                                       .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT};
+                                       .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
+                                       .pk = fk ? fk + (size_t)h * D * esz : NULL, .pv = fv ? fv + (size_t)h * D * esz : NULL, .npf = (int)fn};
                 ops->block(&blk);
                 continue;
             }
+            for (int64_t u = 0; u < fn; u++)
+                for (size_t o = 0; o < (size_t)D * esz + 63; o += 64)
+                    __builtin_prefetch(fk + (size_t)u * rowb + (size_t)h * D * esz + o), __builtin_prefetch(fv + (size_t)u * rowb + (size_t)h * D * esz + o);
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
                 const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
                 if (t == LC_KV_F32) krow[u] = (const float *)kr;
@@ -175,7 +180,6 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
         return lc_error(LC_EINVAL, "decode workspace: %zu bytes given, %zu needed", workspace ? workspace_bytes : 0, need);
     plan p;
     make_plan(d, &p);
-    if (getenv("LC_PF")) pfmode = atoi(getenv("LC_PF"));
     const int H = p.g->heads_kv, D = p.D, R = p.R, G = p.G;
     lc_kv_span *spans = (lc_kv_span *)workspace;
     int64_t nsp = 0;

@@ -20,6 +20,8 @@ typedef struct lc_decode_block {
     int64_t vis;
     float *m, *l, *acc;
     float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */
+    const uint8_t *pk, *pv;     /* the next block's rows of this head (stride apart), to prefetch */
+    int npf;                    /* how many of them (0: none) */
 } lc_decode_block;
 
 typedef struct lc_decode_ops {

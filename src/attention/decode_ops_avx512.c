@@ -53,12 +53,16 @@ INLINE __m512 reduce16(__m512 *v) {
 
 /* sc[r * BT + u] = q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block. */
 INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
-    const int KT = 16 / RT, D = b->D;
+    const int KT = 16 / RT, D = b->D, rowb = D * (int)lc_kv_dtype_size(t);
     const float *q[4];
     for (int i = 0; i < RT; i++) q[i] = b->q[r0 + i];
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
         for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
+        if (r0 == 0) /* spread the next block's prefetches over this one's work */
+            for (int j = u0; j < u0 + KT && j < b->npf; j++)
+                for (int o = 0; o < rowb + 63; o += 64)
+                    _mm_prefetch((const char *)b->pk + (size_t)j * b->stride + o, _MM_HINT_T0), _mm_prefetch((const char *)b->pv + (size_t)j * b->stride + o, _MM_HINT_T0);
         __m512 a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
