@@ -146,26 +146,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                     vrow[u] = vbuf + (size_t)u * D;
                 }
             }
-            for (int r = 0; r < R; r++) { /* online softmax: probabilities in place of scores */
-                float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
-                for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
-                if (bm == -INFINITY) {
-                    for (int u = 0; u < nb; u++) row[u] = 0;
-                    continue;
-                }
-                if (bm > m[r]) { /* new maximum: rescale what was summed so far */
-                    float c = expf(m[r] - bm);
-                    l[r] *= c;
-                    if (c != 1.0f)
-                        for (int e = 0; e < D; e++) o[e] *= c;
-                    m[r] = bm;
-                }
-                for (int u = 0; u < nb; u++) {
-                    float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
-                    l[r] += w;
-                    row[u] = w;
-                }
-            }
+            ops->softmax(sc, R, nb, BT, m, l, acc, D);
             ops->pv(acc, R, sc, vrow, nb, D, BT);
             }
         }

@@ -32,6 +32,10 @@ typedef struct lc_decode_ops {
     void (*scores)(const float *const *q, int R, const float *const *k, int nb, int D, float scale, float *sc, int BT);
     /* acc[r * D + e] += sum_u p[r * BT + u] v[u][e] */
     void (*pv)(float *acc, int R, const float *p, const float *const *v, int nb, int D, int BT);
+    /* Online softmax over a block: row r's scores sc[r * BT + u] (u < nb, -inf where
+     * masked) become e^(s - m[r]) with m[r] the running max; l[r] and acc[r * D ..] are
+     * rescaled when the max grows, l[r] gains the row's sum. */
+    void (*softmax)(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D);
     /* Fused path (NULL: decode.c runs load, scores, the online softmax and pv): one block
      * of keys of one KV head read straight from the cache, scored, folded into (m, l, acc). */
     void (*block)(const struct lc_decode_block *b);

@@ -193,4 +193,4 @@ static void block(const lc_decode_block *b) {
     }
 }
 
-const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, block};
+const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block};
