@@ -28,11 +28,10 @@ INLINE __m512 ld(const uint8_t *row, int e, __mmask16 m, lc_kv_dtype t) {
     case LC_KV_BF16:
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + e)), 16));
     case LC_KV_INT8: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)row + e)));
-    default: { /* fp8: sign << 8 | (exponent, mantissa) << 7 is binary16 with a bias 8 too small */
-        __m256i x = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, row + e));
-        __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8),
-                                    _mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x7f)), 7));
-        return _mm512_cvtph_ps(h);
+    default: { /* fp8: sign << 8 | (exponent, mantissa) << 7 is binary16 with a bias 8 too small:
+                * the sign-extended byte shifted left 7 has it, but for bit 14 (a copy of the sign) */
+        __m256i x = _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, row + e)), 7);
+        return _mm512_cvtph_ps(_mm256_and_si256(x, _mm256_set1_epi16((short)0xbfff)));
     }
     }
 }
