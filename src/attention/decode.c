@@ -122,8 +122,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                 continue;
             }
             for (int64_t u = 0; u < fn; u++)
-                for (size_t o = 0; o < (size_t)D * esz + 63; o += 64)
-                    __builtin_prefetch(fk + (size_t)u * rowb + (size_t)h * D * esz + o), __builtin_prefetch(fv + (size_t)u * rowb + (size_t)h * D * esz + o);
+                lc_prefetch_bytes(fk + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz), lc_prefetch_bytes(fv + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz);
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
                 const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
                 if (t == LC_KV_F32) krow[u] = (const float *)kr;

@@ -41,6 +41,11 @@ typedef struct lc_decode_ops {
     void (*block)(const struct lc_decode_block *b);
 } lc_decode_ops;
 
+/* Prefetches the cache lines of n bytes at p (each line once). */
+static inline void lc_prefetch_bytes(const void *p, size_t n) {
+    for (uintptr_t x = (uintptr_t)p & ~(uintptr_t)63; x < (uintptr_t)p + n; x += 64) __builtin_prefetch((const void *)x);
+}
+
 extern const lc_decode_ops lc_decode_ops_portable;
 extern const lc_decode_ops lc_decode_ops_avx2;
 extern const lc_decode_ops lc_decode_ops_avx512;

@@ -60,8 +60,7 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dt
         for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
         if (r0 == 0) /* spread the next block's prefetches over this one's work */
             for (int j = u0; j < u0 + KT && j < b->npf; j++)
-                for (int o = 0; o < rowb + 63; o += 64)
-                    _mm_prefetch((const char *)b->pk + (size_t)j * b->stride + o, _MM_HINT_T0), _mm_prefetch((const char *)b->pv + (size_t)j * b->stride + o, _MM_HINT_T0);
+                lc_prefetch_bytes(b->pk + (size_t)j * b->stride, rowb), lc_prefetch_bytes(b->pv + (size_t)j * b->stride, rowb);
         __m512 a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
