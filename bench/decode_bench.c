@@ -3,7 +3,9 @@
  * the step reads (keys, values and scales of every kept token), that as GB/s and as a
  * fraction of the memcpy bandwidth measured in the same run (bytes read + written per
  * second over a buffer far larger than the caches), and GFLOP/s at 4 d FLOPs per query
- * head and key. Dtypes are swept on the contiguous layout, layouts on f16. */
+ * head and key. Dtypes are swept on the contiguous layout, layouts on f16; f32 caches
+ * above --max-f32 tokens (default 512K: 4 GiB) are skipped. The last row is llama.cpp's
+ * comparison shape (16K f16 cache), next to the 45 GFLOP/s the issue quotes for it. */
 #include "decode_bench.h"
 #include "bench_util.h"
 
@@ -40,7 +42,7 @@ static double memcpy_gbs(size_t bytes) {
     return 2.0 * (double)bytes / best / 1e9;
 }
 
-static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) {
+static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, double peak) {
     lc_kv_config cfg = {.layout = c->layout, .dtype = c->dtype, .heads_kv = hkv, .head_dim = d, .max_seqs = 1,
                         .capacity = c->n, .block_size = 16, .num_blocks = (c->n + 15) / 16, .window = c->n, .sinks = 0};
     if (c->layout == LC_KV_SINKS) cfg.sinks = 4, cfg.window = c->n - 4;
@@ -59,7 +61,7 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) 
     for (int64_t p = 0; p < c->n; p += chunk) lc_kv_append(kc, seq, p, k, v, c->n - p < chunk ? c->n - p : chunk);
     float *q = malloc(sizeof(float) * hq * d), *out = malloc(sizeof(float) * hq * d);
     lc_rng_fill_normal(q, (size_t)hq * d, 3, 0, 0, 1, 0);
-    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads};
+    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads, .isa = isa};
     size_t wsb = lc_decode_workspace_size(&dec);
     void *ws = lc_aligned_alloc(wsb, 64);
     double best = 1e30, total = 0;
@@ -86,8 +88,9 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, double peak) 
 }
 
 int lc_bench_decode_main(int argc, char **argv) {
-    int64_t lengths[16] = {32768, 65536, 131072};
-    int nl = 3, threads = 0, hkv = 8, hq = 32, d = 128;
+    int64_t lengths[16] = {32768, 65536, 131072, 262144, 524288, 1048576}, max_f32 = 524288;
+    int nl = 6, threads = 0, hkv = 8, hq = 32, d = 128;
+    lc_isa isa = LC_ISA_AUTO;
     const char *json = "bench/results/decode.json";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--lengths") && i + 1 < argc) {
@@ -95,35 +98,51 @@ int lc_bench_decode_main(int argc, char **argv) {
             if (nl < 1) { fprintf(stderr, "decode bench: bad --lengths\n"); return 2; }
         } else if (!strcmp(argv[i], "--quick")) lengths[0] = 4096, nl = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-f32") && i + 1 < argc) {
+            if (bench_parse_lengths(argv[++i], &max_f32, 1) != 1) { fprintf(stderr, "decode bench: bad --max-f32\n"); return 2; }
+        }
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            const char *n = argv[++i];
+            isa = !strcmp(n, "portable") ? LC_ISA_PORTABLE : !strcmp(n, "avx2") ? LC_ISA_AVX2 : !strcmp(n, "avx512") ? LC_ISA_AVX512 : LC_ISA_AUTO;
+        }
         else {
-            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--json FILE]\n"
+            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512]\n"
+                            "              [--max-f32 512K] [--json FILE]\n"
                             "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
             return 2;
         }
     }
     int th = lc_threads_resolve(threads);
+    lc_isa path;
+    if (lc_isa_resolve(isa, &path)) {
+        fprintf(stderr, "decode bench: %s\n", lc_last_error());
+        return 2;
+    }
     double peak = memcpy_gbs((size_t)256 << 20);
     fprintf(stderr, "memcpy: %.2f GB/s (read + write)\n", peak);
     dcase cases[128];
     int nc = 0;
     for (int li = 0; li < nl; li++) {
-        for (int t = 0; t <= LC_KV_FP8; t++) cases[nc++] = (dcase){LC_KV_CONTIGUOUS, (lc_kv_dtype)t, lengths[li], 0, 0, 0, 0, 0};
+        for (int t = 0; t <= LC_KV_FP8; t++)
+            if (t != LC_KV_F32 || lengths[li] <= max_f32) cases[nc++] = (dcase){LC_KV_CONTIGUOUS, (lc_kv_dtype)t, lengths[li], 0, 0, 0, 0, 0};
         for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++) cases[nc++] = (dcase){(lc_kv_layout)l, LC_KV_F16, lengths[li], 0, 0, 0, 0, 0};
     }
     cases[nc++] = (dcase){LC_KV_CONTIGUOUS, LC_KV_F16, 16384, 0, 0, 0, 0, 0}; /* the llama.cpp comparison shape */
-    printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads; memcpy %.2f GB/s\n", d, hkv, hq, th, peak);
+    printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; memcpy %.2f GB/s\n", d, hkv, hq, th,
+           lc_isa_name(path), peak);
     printf("%-11s %-5s %9s %10s %12s %8s %7s %8s\n", "layout", "dtype", "tokens", "ms/token", "cache bytes", "GB/s", "%memcpy", "GFLOP/s");
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "cases");
     cJSON_AddNumberToObject(root, "memcpy_gbs", peak);
     cJSON_AddNumberToObject(root, "threads", th);
+    cJSON_AddStringToObject(root, "isa", lc_isa_name(path));
     cJSON_AddNumberToObject(root, "head_dim", d);
     cJSON_AddNumberToObject(root, "heads_kv", hkv);
     cJSON_AddNumberToObject(root, "heads_q", hq);
     for (int i = 0; i < nc; i++) {
         dcase *c = &cases[i];
         fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n);
-        if (run_case(c, hkv, hq, d, threads, peak)) continue;
+        if (run_case(c, hkv, hq, d, threads, isa, peak)) continue;
         char b[32];
         printf("%-11s %-5s %9lld %10.3f %12s %8.2f %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n,
                c->seconds * 1e3, bench_bytes_str(c->bytes, b, sizeof b), c->gbs, 100 * c->frac, c->gflops);
@@ -138,6 +157,13 @@ int lc_bench_decode_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "fraction_of_memcpy", c->frac);
         cJSON_AddNumberToObject(o, "gflops", c->gflops);
         cJSON_AddItemToArray(arr, o);
+        if (i == nc - 1) { /* the llama.cpp shape */
+            printf("llama.cpp shape (16K f16, d=%d, %d KV heads, %d query heads): %.1f GFLOP/s here; llama.cpp ~45 GFLOP/s (issue 5, not run here)\n",
+                   d, hkv, hq, c->gflops);
+            cJSON *l = cJSON_AddObjectToObject(root, "llama_cpp_shape");
+            cJSON_AddNumberToObject(l, "gflops", c->gflops);
+            cJSON_AddNumberToObject(l, "llama_cpp_quoted_gflops", 45);
+        }
     }
     if (!json) {
         cJSON_Delete(root);

@@ -26,7 +26,7 @@ typedef struct lc_decode {
     float scale;     /* 0: 1/sqrt(head_dim) */
     int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
     int threads;     /* 0: lc_threads_default() */
-    lc_isa isa;      /* LC_ISA_AUTO: the best path; AVX-512 CPUs run the AVX2 path */
+    lc_isa isa;      /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
 } lc_decode;
 
 lc_status lc_decode_check(const lc_decode *d);

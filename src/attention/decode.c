@@ -13,7 +13,11 @@
 #include <omp.h>
 #endif
 
-#define BT 32 /* keys per block: scores for a block, one rescale per row per block */
+#define BT 32 /* keys per block: scores for a block, one rescale per row per block (a multiple of 16) */
+
+/* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
+ * then the fused path's rescale factors [R] and key / value scales [BT] each. */
+static size_t scratch_floats(int D, int R) { return ((size_t)(2 * D + R) * BT + 3 * (size_t)R + 2 * BT + 15) / 16 * 16; }
 
 typedef struct plan {
     const lc_kv_config *g;
@@ -62,7 +66,7 @@ size_t lc_decode_workspace_size(const lc_decode *d) {
     plan p;
     make_plan(d, &p);
     size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
-    size_t scratch = (size_t)p.threads * (size_t)((2 * p.D + p.R) * BT + 2 * p.R);
+    size_t scratch = (size_t)p.threads * scratch_floats(p.D, p.R);
     return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64;
 }
 
@@ -93,15 +97,32 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
         for (int64_t j0 = lo; j0 < hi; j0 += BT) {
             const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
-            if (j0 + BT < hi) { /* prefetch the next block's rows (all heads) while this one computes */
-                const char *nk = (const char *)spans[s].k + (size_t)(j0 + BT) * rowb, *nv = (const char *)spans[s].v + (size_t)(j0 + BT) * rowb;
-                size_t bytes = (size_t)(hi - j0 - BT < BT ? hi - j0 - BT : BT) * rowb;
-                for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(nk + o), __builtin_prefetch(nv + o);
-            }
+            /* where the next block starts (later in this span, else in the next one): its
+             * rows of head h are prefetched while head h of this block computes */
+            const uint8_t *fk = NULL, *fv = NULL;
+            int64_t fn = 0;
+            if (j0 + BT < hi) fk = (const uint8_t *)spans[s].k + (size_t)(j0 + BT) * rowb, fv = (const uint8_t *)spans[s].v + (size_t)(j0 + BT) * rowb, fn = hi - j0 - BT;
+            else if (s + 1 < nsp && base + spans[s].n < b) fk = spans[s + 1].k, fv = spans[s + 1].v, fn = b - base - spans[s].n < spans[s + 1].n ? b - base - spans[s].n : spans[s + 1].n;
+            if (fn > BT) fn = BT;
             for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
+            if (ops->block) {
+                float *cf = sc + (size_t)R * BT + 2 * (size_t)R;
+                lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
+                                       .k = (const uint8_t *)spans[s].k + (size_t)j0 * rowb + (size_t)h * D * esz,
+                                       .v = (const uint8_t *)spans[s].v + (size_t)j0 * rowb + (size_t)h * D * esz, .stride = rowb,
+                                       .ks = spans[s].k_scale ? spans[s].k_scale + j0 * H + h : NULL,
+                                       .vs = spans[s].v_scale ? spans[s].v_scale + j0 * H + h : NULL, .sstride = H,
+                                       .vis = qpos0 - (spans[s].pos0 + j0) + 1, .m = m, .l = l, .acc = acc,
+                                       .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
+                                       .pk = fk ? fk + (size_t)h * D * esz : NULL, .pv = fv ? fv + (size_t)h * D * esz : NULL, .npf = (int)fn};
+                ops->block(&blk);
+                continue;
+            }
+            for (int64_t u = 0; u < fn; u++)
+                lc_prefetch_bytes(fk + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz), lc_prefetch_bytes(fv + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz);
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
                 const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
                 if (t == LC_KV_F32) krow[u] = (const float *)kr;
@@ -124,26 +145,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                     vrow[u] = vbuf + (size_t)u * D;
                 }
             }
-            for (int r = 0; r < R; r++) { /* online softmax: probabilities in place of scores */
-                float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
-                for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
-                if (bm == -INFINITY) {
-                    for (int u = 0; u < nb; u++) row[u] = 0;
-                    continue;
-                }
-                if (bm > m[r]) { /* new maximum: rescale what was summed so far */
-                    float c = expf(m[r] - bm);
-                    l[r] *= c;
-                    if (c != 1.0f)
-                        for (int e = 0; e < D; e++) o[e] *= c;
-                    m[r] = bm;
-                }
-                for (int u = 0; u < nb; u++) {
-                    float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
-                    l[r] += w;
-                    row[u] = w;
-                }
-            }
+            ops->softmax(sc, R, nb, BT, m, l, acc, D);
             ops->pv(acc, R, sc, vrow, nb, D, BT);
             }
         }
@@ -168,14 +170,14 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     const int64_t tasks = p.ranges;
     lc_isa isa;
     if ((st = lc_isa_resolve(d->isa, &isa))) return st;
-    const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : &lc_decode_ops_avx2;
+    const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : isa == LC_ISA_AVX2 ? &lc_decode_ops_avx2 : &lc_decode_ops_avx512;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)
     for (int64_t task = 0; task < tasks; task++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *sb = scratch + (size_t)tid * ((2 * D + R) * BT + 2 * R);
+        float *sb = scratch + (size_t)tid * scratch_floats(D, R);
         int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
         run_range(d, &p, ops, spans, nsp, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }

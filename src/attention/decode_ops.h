@@ -4,6 +4,26 @@
 
 #include "longctx/cache.h"
 
+/* One block of nb <= BT keys of one KV head, as stored: key u's K row at k + u * stride,
+ * its V row at v + u * stride, its scales (int8 / fp8; else NULL) at ks[u * sstride],
+ * vs[u * sstride]. Query row r (query r / G) sees keys u < vis + r / G. The block updates
+ * the running max m[r], sum l[r] and unnormalised output acc[r * D ..] of each row. */
+typedef struct lc_decode_block {
+    const float *const *q;
+    int R, G, D, nb, bt; /* bt: the row stride of sc */
+    float scale;
+    lc_kv_dtype t;
+    const uint8_t *k, *v;
+    size_t stride;
+    const float *ks, *vs;
+    int sstride;
+    int64_t vis;
+    float *m, *l, *acc;
+    float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */
+    const uint8_t *pk, *pv;     /* the next block's rows of this head (stride apart), to prefetch */
+    int npf;                    /* how many of them (0: none) */
+} lc_decode_block;
+
 typedef struct lc_decode_ops {
     /* dst[i] = value i of a stored row (times scale for int8 / fp8), i < n */
     void (*load)(float *dst, const void *src, float scale, lc_kv_dtype t, int n);
@@ -12,9 +32,22 @@ typedef struct lc_decode_ops {
     void (*scores)(const float *const *q, int R, const float *const *k, int nb, int D, float scale, float *sc, int BT);
     /* acc[r * D + e] += sum_u p[r * BT + u] v[u][e] */
     void (*pv)(float *acc, int R, const float *p, const float *const *v, int nb, int D, int BT);
+    /* Online softmax over a block: row r's scores sc[r * BT + u] (u < nb, -inf where
+     * masked) become e^(s - m[r]) with m[r] the running max; l[r] and acc[r * D ..] are
+     * rescaled when the max grows, l[r] gains the row's sum. */
+    void (*softmax)(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D);
+    /* Fused path (NULL: decode.c runs load, scores, the online softmax and pv): one block
+     * of keys of one KV head read straight from the cache, scored, folded into (m, l, acc). */
+    void (*block)(const struct lc_decode_block *b);
 } lc_decode_ops;
+
+/* Prefetches the cache lines of n bytes at p (each line once). */
+static inline void lc_prefetch_bytes(const void *p, size_t n) {
+    for (uintptr_t x = (uintptr_t)p & ~(uintptr_t)63; x < (uintptr_t)p + n; x += 64) __builtin_prefetch((const void *)x);
+}
 
 extern const lc_decode_ops lc_decode_ops_portable;
 extern const lc_decode_ops lc_decode_ops_avx2;
+extern const lc_decode_ops lc_decode_ops_avx512;
 
 #endif

@@ -2,9 +2,11 @@
  * sign << 8 | (exponent, mantissa) << 7 is the f16 with the same bits and an exponent
  * bias 8 too small, fixed by one multiply by 2^8 (exact, subnormals included). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "decode_ops.h"
+#include "vec_math_avx2.h"
 
 static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -123,4 +125,43 @@ static void load(float *dst, const void *src, float scale, lc_kv_dtype t, int n)
     if (i < n) lc_kv_load_row(dst + i, (const char *)src + (size_t)i * lc_kv_dtype_size(t), scale, t, n - i);
 }
 
-const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv};
+/* The portable online softmax with 8 exponentials per instruction (lc_exp256). */
+static void softmax(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D) {
+    const int n8 = nb / 8 * 8;
+    for (int r = 0; r < R; r++) {
+        float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D;
+        __m256 mx = _mm256_set1_ps(-INFINITY);
+        for (int u = 0; u < n8; u += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + u));
+        float t[8], bm = -INFINITY;
+        _mm256_storeu_ps(t, mx);
+        for (int i = 0; i < 8; i++) bm = t[i] > bm ? t[i] : bm;
+        for (int u = n8; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
+        if (bm == -INFINITY) {
+            for (int u = 0; u < nb; u++) row[u] = 0;
+            continue;
+        }
+        if (bm > m[r]) { /* new maximum: rescale what was summed so far */
+            float c = expf(m[r] - bm);
+            l[r] *= c;
+            if (c != 1.0f)
+                for (int e = 0; e < D; e++) o[e] *= c;
+            m[r] = bm;
+        }
+        __m256 sum = _mm256_setzero_ps(), mv = _mm256_set1_ps(m[r]);
+        for (int u = 0; u < n8; u += 8) { /* exp(-inf) = 0 */
+            __m256 w = lc_exp256(_mm256_sub_ps(_mm256_loadu_ps(row + u), mv));
+            sum = _mm256_add_ps(sum, w);
+            _mm256_storeu_ps(row + u, w);
+        }
+        _mm256_storeu_ps(t, sum);
+        float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+        for (int u = n8; u < nb; u++) {
+            float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
+            s += w;
+            row[u] = w;
+        }
+        l[r] += s;
+    }
+}
+
+const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv, softmax, NULL};

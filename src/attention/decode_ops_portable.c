@@ -1,4 +1,6 @@
 /* Decode inner loops in plain C. */
+#include <math.h>
+
 #include "decode_ops.h"
 
 static void scores(const float *const *q, int R, const float *const *k, int nb, int D, float scale, float *sc, int BT) {
@@ -19,4 +21,27 @@ static void pv(float *acc, int R, const float *p, const float *const *v, int nb,
         }
 }
 
-const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv};
+void lc_decode_softmax_portable(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D) {
+    for (int r = 0; r < R; r++) {
+        float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
+        for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
+        if (bm == -INFINITY) {
+            for (int u = 0; u < nb; u++) row[u] = 0;
+            continue;
+        }
+        if (bm > m[r]) { /* new maximum: rescale what was summed so far */
+            float c = expf(m[r] - bm);
+            l[r] *= c;
+            if (c != 1.0f)
+                for (int e = 0; e < D; e++) o[e] *= c;
+            m[r] = bm;
+        }
+        for (int u = 0; u < nb; u++) {
+            float w = row[u] == -INFINITY ? 0 : expf(row[u] - m[r]);
+            l[r] += w;
+            row[u] = w;
+        }
+    }
+}
+
+const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv, lc_decode_softmax_portable, NULL};
