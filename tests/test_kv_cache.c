@@ -9,7 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "longctx/decode.h"
@@ -311,12 +310,7 @@ static void test_fp8(test_rng *g) {
     }
 }
 
-int main(int argc, char **argv) {
-    (void)argc;
-    if (!getenv("OMP_WAIT_POLICY")) { /* up to 3 threads on 2 shared cores: idle OpenMP workers */
-        setenv("OMP_WAIT_POLICY", "passive", 1); /* sleep instead of spinning (10x faster here); */
-        execv("/proc/self/exe", argv);           /* libgomp reads it at load, hence the exec */
-    }
+int main(void) {
     test_rng g = {test_seed("test_kv_cache"), 0};
     test_fp8(&g);
     test_errors_and_bytes();
