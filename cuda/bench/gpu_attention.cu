@@ -43,16 +43,6 @@ static double gemm_tflops(void) {
     return 2.0 * n * n * (double)n / (ms * 1e-3) * 1e-12;
 }
 
-static double copy_tbps(void) {
-    const size_t bytes = (size_t)2 << 30;
-    void *a, *b;
-    CUDA_OK(cudaMalloc(&a, bytes));
-    CUDA_OK(cudaMalloc(&b, bytes));
-    CUDA_OK(cudaMemset(a, 1, bytes));
-    double ms = time_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
-    cudaFree(a), cudaFree(b);
-    return 2.0 * bytes / (ms * 1e-3) * 1e-12;  // read + written
-}
 
 struct result {
     int n, d, causal, window;

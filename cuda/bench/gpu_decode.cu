@@ -40,15 +40,6 @@ __global__ void fill_scale(float *x, size_t n, uint32_t seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] = 0.01f + (float)(mix(i, seed) % 1000) * 1e-5f;
 }
 
-static double copy_tbps(size_t bytes) {
-    void *a, *b;
-    CUDA_OK(cudaMalloc(&a, bytes));
-    CUDA_OK(cudaMalloc(&b, bytes));
-    CUDA_OK(cudaMemset(a, 1, bytes));
-    double ms = time_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
-    cudaFree(a), cudaFree(b);
-    return 2.0 * bytes / (ms * 1e-3) * 1e-12;
-}
 
 struct result {
     const char *api, *layout, *dtype;
@@ -72,7 +63,7 @@ int main(int argc, char **argv) {
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     fprintf(stderr, "gpu_decode on %s: copy ceiling...\n", prop.name);
-    const double copy = copy_tbps((size_t)2 << 30);
+    const double copy = copy_tbps();
 
     const size_t tokens = (size_t)B * N, row = (size_t)HKV * D;
     uint16_t *k16, *v16, *q;

@@ -1,5 +1,5 @@
 // Timing for the GPU benchmarks (METHOD.md): device events around each run, warm-ups first,
-// the median of the runs.
+// the median of the runs; and the device's copy ceiling measured with it.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -30,4 +30,15 @@ template <typename F> static double time_ms(F fn) {
     cudaEventDestroy(a), cudaEventDestroy(b);
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
+}
+
+// Device-to-device copy of `bytes` (2 GiB by default): bytes read + written per second, TB/s.
+static double copy_tbps(size_t bytes = (size_t)2 << 30) {
+    void *a, *b;
+    CUDA_OK(cudaMalloc(&a, bytes));
+    CUDA_OK(cudaMalloc(&b, bytes));
+    CUDA_OK(cudaMemset(a, 1, bytes));
+    double ms = time_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
+    cudaFree(a), cudaFree(b);
+    return 2.0 * bytes / (ms * 1e-3) * 1e-12;
 }
