@@ -4,7 +4,7 @@
 // the device-to-device copy bandwidth measured in the same run. Bytes are what a step must
 // read: every kept K and V row (and int8 scales) once; the floor is bytes / copy rate.
 //
-//   gpu_decode [--n TOKENS] [--batch B] [--json PATH]
+//   gpu_decode [--n TOKENS] [--batch B] [--heads-kv H (query heads 4H)] [--d 64|128|256] [--json PATH]
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,18 +48,20 @@ struct result {
 };
 
 int main(int argc, char **argv) {
-    int N = 131072, B = 8;
+    int N = 131072, B = 8, HKV = 8, D = 128;
     const char *json = "bench/results/gpu_decode.json";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--n") && i + 1 < argc) N = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--heads-kv") && i + 1 < argc) HKV = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) D = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else {
-            fprintf(stderr, "usage: gpu_decode [--n TOKENS] [--batch B] [--json PATH]\n");
+            fprintf(stderr, "usage: gpu_decode [--n TOKENS] [--batch B] [--heads-kv H] [--d 64|128|256] [--json PATH]\n");
             return 2;
         }
     }
-    const int HKV = 8, HQ = 32, D = 128;
+    const int HQ = 4 * HKV;
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     fprintf(stderr, "gpu_decode on %s: copy ceiling...\n", prop.name);
