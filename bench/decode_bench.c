@@ -3,7 +3,9 @@
  * the step reads (keys, values and scales of every kept token), that as GB/s and as a
  * fraction of the memcpy bandwidth measured in the same run (bytes read + written per
  * second over a buffer far larger than the caches), and GFLOP/s at 4 d FLOPs per query
- * head and key. Dtypes are swept on the contiguous layout, layouts on f16; f32 caches
+ * head and key. Dtypes are swept on the contiguous layout, layouts on f16; int8 and fp8
+ * twice: the query as lc_decode leaves it by default (rounded where the CPU has the dot
+ * product instructions, column "query") and kept in f32 (query_f32 = 1); f32 caches
  * above --max-f32 tokens (default 512K: 4 GiB) are skipped. The last row is llama.cpp's
  * comparison shape (16K f16 cache), next to the 45 GFLOP/s the issue quotes for it. */
 #include "decode_bench.h"
@@ -20,6 +22,7 @@ typedef struct dcase {
     lc_kv_layout layout;
     lc_kv_dtype dtype;
     int64_t n;
+    int query_f32, rounded;
     double seconds, bytes, gbs, frac, gflops;
 } dcase;
 
@@ -61,7 +64,9 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, d
     for (int64_t p = 0; p < c->n; p += chunk) lc_kv_append(kc, seq, p, k, v, c->n - p < chunk ? c->n - p : chunk);
     float *q = malloc(sizeof(float) * hq * d), *out = malloc(sizeof(float) * hq * d);
     lc_rng_fill_normal(q, (size_t)hq * d, 3, 0, 0, 1, 0);
-    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads, .isa = isa};
+    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = hq, .out = out, .threads = threads, .isa = isa,
+                     .query_f32 = c->query_f32};
+    c->rounded = lc_decode_rounds_query(&dec);
     size_t wsb = lc_decode_workspace_size(&dec);
     void *ws = lc_aligned_alloc(wsb, 64);
     double best = 1e30, total = 0;
@@ -87,11 +92,20 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, d
     return 0;
 }
 
+/* Whether a comma-separated list (NULL: everything) names dtype. */
+static int wanted(const char *list, const char *name) {
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+    return 0;
+}
+
 int lc_bench_decode_main(int argc, char **argv) {
     int64_t lengths[16] = {32768, 65536, 131072, 262144, 524288, 1048576}, max_f32 = 524288;
     int nl = 6, threads = 0, hkv = 8, hq = 32, d = 128;
     lc_isa isa = LC_ISA_AUTO;
-    const char *json = "bench/results/decode.json";
+    const char *json = "bench/results/decode.json", *dtypes = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--lengths") && i + 1 < argc) {
             nl = bench_parse_lengths(argv[++i], lengths, 16);
@@ -102,13 +116,14 @@ int lc_bench_decode_main(int argc, char **argv) {
             if (bench_parse_lengths(argv[++i], &max_f32, 1) != 1) { fprintf(stderr, "decode bench: bad --max-f32\n"); return 2; }
         }
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--dtypes") && i + 1 < argc) dtypes = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
             isa = !strcmp(n, "portable") ? LC_ISA_PORTABLE : !strcmp(n, "avx2") ? LC_ISA_AVX2 : !strcmp(n, "avx512") ? LC_ISA_AVX512 : LC_ISA_AUTO;
         }
         else {
             fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512]\n"
-                            "              [--max-f32 512K] [--json FILE]\n"
+                            "              [--max-f32 512K] [--dtypes f16,int8,...] [--json FILE]\n"
                             "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
             return 2;
         }
@@ -124,14 +139,17 @@ int lc_bench_decode_main(int argc, char **argv) {
     dcase cases[128];
     int nc = 0;
     for (int li = 0; li < nl; li++) {
-        for (int t = 0; t <= LC_KV_FP8; t++)
-            if (t != LC_KV_F32 || lengths[li] <= max_f32) cases[nc++] = (dcase){LC_KV_CONTIGUOUS, (lc_kv_dtype)t, lengths[li], 0, 0, 0, 0, 0};
-        for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++) cases[nc++] = (dcase){(lc_kv_layout)l, LC_KV_F16, lengths[li], 0, 0, 0, 0, 0};
+        for (int t = 0; t <= LC_KV_FP8; t++) {
+            if (!wanted(dtypes, lc_kv_dtype_name((lc_kv_dtype)t)) || (t == LC_KV_F32 && lengths[li] > max_f32)) continue;
+            cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
+            if (t == LC_KV_INT8 || t == LC_KV_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li], .query_f32 = 1};
+        }
+        for (int l = LC_KV_PAGED; l <= LC_KV_SINKS && wanted(dtypes, "f16"); l++) cases[nc++] = (dcase){.layout = (lc_kv_layout)l, .dtype = LC_KV_F16, .n = lengths[li]};
     }
-    cases[nc++] = (dcase){LC_KV_CONTIGUOUS, LC_KV_F16, 16384, 0, 0, 0, 0, 0}; /* the llama.cpp comparison shape */
+    if (wanted(dtypes, "f16")) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = LC_KV_F16, .n = 16384}; /* the llama.cpp comparison shape */
     printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; memcpy %.2f GB/s\n", d, hkv, hq, th,
            lc_isa_name(path), peak);
-    printf("%-11s %-5s %9s %10s %12s %8s %7s %8s\n", "layout", "dtype", "tokens", "ms/token", "cache bytes", "GB/s", "%memcpy", "GFLOP/s");
+    printf("%-11s %-5s %-7s %9s %10s %12s %8s %7s %8s\n", "layout", "dtype", "query", "tokens", "ms/token", "cache bytes", "GB/s", "%memcpy", "GFLOP/s");
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "cases");
     cJSON_AddNumberToObject(root, "memcpy_gbs", peak);
     cJSON_AddNumberToObject(root, "threads", th);
@@ -144,12 +162,14 @@ int lc_bench_decode_main(int argc, char **argv) {
         fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n);
         if (run_case(c, hkv, hq, d, threads, isa, peak)) continue;
         char b[32];
-        printf("%-11s %-5s %9lld %10.3f %12s %8.2f %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n,
+        printf("%-11s %-5s %-7s %9lld %10.3f %12s %8.2f %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype),
+               c->rounded ? "rounded" : "f32", (long long)c->n,
                c->seconds * 1e3, bench_bytes_str(c->bytes, b, sizeof b), c->gbs, 100 * c->frac, c->gflops);
         fflush(stdout);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "layout", lc_kv_layout_name(c->layout));
         cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(c->dtype));
+        cJSON_AddStringToObject(o, "query", c->rounded ? "rounded" : "f32");
         cJSON_AddNumberToObject(o, "tokens", (double)c->n);
         cJSON_AddNumberToObject(o, "seconds", c->seconds);
         cJSON_AddNumberToObject(o, "bytes_read", c->bytes);
@@ -157,7 +177,7 @@ int lc_bench_decode_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "fraction_of_memcpy", c->frac);
         cJSON_AddNumberToObject(o, "gflops", c->gflops);
         cJSON_AddItemToArray(arr, o);
-        if (i == nc - 1) { /* the llama.cpp shape */
+        if (i == nc - 1 && c->n == 16384 && c->dtype == LC_KV_F16) { /* the llama.cpp shape */
             printf("llama.cpp shape (16K f16, d=%d, %d KV heads, %d query heads): %.1f GFLOP/s here; llama.cpp ~45 GFLOP/s (issue 5, not run here)\n",
                    d, hkv, hq, c->gflops);
             cJSON *l = cJSON_AddObjectToObject(root, "llama_cpp_shape");

@@ -70,6 +70,28 @@ static double max_abs_diff(const float *a, const float *b, size_t n, double *sca
 }
 
 static double worst_q[5]; /* measured error vs the unquantised cache, per dtype */
+static double worst_round[5]; /* measured error of the rounded query vs the f32 one, per dtype */
+
+/* What lc_decode does to the query and keys when it rounds the query (decode.h,
+ * query_f32): int8 caches: q ~ s * round(q / s), s = max|q| / 127 per row; fp8 caches: q to
+ * bf16, and keys stored as e4m3 subnormals (below 2^-6 of the token's scale) read as 0. */
+static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float *k, size_t krows) {
+    for (size_t r = 0; r < rows; r++) {
+        float *x = q + r * D, amax = 0;
+        if (t == LC_KV_FP8) {
+            for (int e = 0; e < D; e++) x[e] = lc_bf16_to_f32(lc_f32_to_bf16(x[e]));
+            continue;
+        }
+        for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
+        for (int e = 0; e < D && amax > 0; e++) x[e] = (float)lrintf(x[e] * (127 / amax)) * (amax / 127);
+    }
+    for (size_t r = 0; t == LC_KV_FP8 && r < krows; r++) { /* the token's scale is max|k| / 448 */
+        float *x = k + r * D, amax = 0;
+        for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
+        for (int e = 0; e < D; e++)
+            if (fabsf(x[e]) < 0x1p-6f * 0.9375f * amax / 448) x[e] = 0;
+    }
+}
 
 static void test_decode(test_rng *g) {
     for (int trial = 0; trial < 300; trial++) {
@@ -123,15 +145,38 @@ static void test_decode(test_rng *g) {
         reference(q, n_q, hq, gk, gv, kept, c.heads_kv, c.head_dim, -1, 0, exp_, lse_ref);
         int64_t split = (int64_t[]){0, len > 300 ? 2 : 1, 5, 64}[test_below(g, 4)];
         int threads = 1 + (int)test_below(g, 3);
-        for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++) { /* every vector path this CPU runs */
-            if (!lc_isa_supported(isa)) continue;
+        for (int variant = 0; variant < 8; variant++) { /* every vector path this CPU runs, query f32 or rounded */
+            lc_isa isa = (lc_isa)(LC_ISA_PORTABLE + variant / 2);
+            if (isa > LC_ISA_AVX512 || !lc_isa_supported(isa)) continue;
             lc_decode d = {.cache = kc, .seq = seq, .q = q, .n_q = n_q, .heads_q = hq, .out = out, .lse = lse,
-                           .split = split, .threads = threads, .isa = isa};
+                           .split = split, .threads = threads, .isa = isa, .query_f32 = variant % 2};
+            const int rounds = lc_decode_rounds_query(&d);
+            if (variant % 2 == 0 && !rounds) continue; /* the same as query_f32 = 1 */
             memset(out, 0xff, sizeof(float) * (size_t)n_q * hq * c.head_dim);
             CHECK(lc_decode_alloc(&d) == LC_OK, "%s", lc_last_error());
-            /* 1: against float64 over exactly what the cache holds */
-            double sc, err = max_abs_diff(out, exp_, (size_t)n_q * hq * c.head_dim, &sc);
-            CHECK(err <= 2e-5 * (sc + 1), "trial %d %s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa),
+            /* 1: against float64 over exactly what the cache holds (and the rounded query) */
+            const float *want = exp_, *want_lse = lse_ref;
+            float *exp_r = NULL, *lse_r = NULL;
+            if (rounds) {
+                float *qr = malloc(sizeof(float) * (size_t)n_q * hq * c.head_dim), *kr = malloc(sizeof(float) * (size_t)kept * row);
+                memcpy(qr, q, sizeof(float) * (size_t)n_q * hq * c.head_dim), memcpy(kr, gk, sizeof(float) * (size_t)kept * row);
+                round_like_decode(c.dtype, qr, (size_t)n_q * hq, c.head_dim, kr, (size_t)kept * c.heads_kv);
+                exp_r = malloc(sizeof(float) * (size_t)n_q * hq * c.head_dim), lse_r = malloc(sizeof(float) * (size_t)n_q * hq);
+                reference(qr, n_q, hq, kr, gv, kept, c.heads_kv, c.head_dim, -1, 0, exp_r, lse_r);
+                want = exp_r, want_lse = lse_r;
+                double vs, e = max_abs_diff(exp_r, exp_, (size_t)n_q * hq * c.head_dim, NULL);
+                max_abs_diff(gv, gv, (size_t)kept * row, &vs);
+                if (e / (vs + 1e-30) > worst_round[c.dtype]) worst_round[c.dtype] = e / (vs + 1e-30);
+                free(qr), free(kr);
+            }
+            double sc, err = max_abs_diff(out, want, (size_t)n_q * hq * c.head_dim, &sc), tol = 2e-5 * (sc + 1);
+            if (rounds && c.dtype == LC_KV_INT8) { /* + P.V with probabilities rounded to int16 (step max/32767 per
+                                                    * block), independent roundings: 6 sigma of their sum over kept keys */
+                double vmax;
+                max_abs_diff(gv, gv, (size_t)kept * row, &vmax);
+                tol += 6 * sqrt((double)kept) / (32767 * sqrt(12.0)) * vmax;
+            }
+            CHECK(err <= tol, "trial %d %s%s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa), rounds ? " (rounded query)" : "",
                   lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), c.heads_kv, G, c.head_dim, (long long)len, n_q,
                   (long long)split, err);
             /* 2: ring and sinks, n_q = 1: the full sequence under a window / sinks mask */
@@ -161,13 +206,15 @@ static void test_decode(test_rng *g) {
                 CHECK(err <= bound * sc + 1e-6, "%s %s/%s vs contiguous f32: err %.3g (scale %.3g) len %lld kept %lld nq %d W %lld S %lld", lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), err, sc, (long long)len, (long long)kept, n_q, (long long)c.window, (long long)c.sinks);
             }
             for (int i = 0; i < n_q * hq; i++)
-                CHECK(isfinite(lse[i]) && fabs(lse[i] - lse_ref[i]) <= 2e-5 * (1 + fabs(lse_ref[i])), "%s lse %g, reference %g", lc_isa_name(isa), lse[i], lse_ref[i]);
+                CHECK(isfinite(lse[i]) && fabs(lse[i] - want_lse[i]) <= 2e-5 * (1 + fabs(want_lse[i])), "%s lse %g, reference %g", lc_isa_name(isa), lse[i], want_lse[i]);
+            free(exp_r), free(lse_r);
         }
         free(K), free(V), free(q), free(out), free(exp_), free(out_f32), free(lse), free(lse_ref), free(gk), free(gv), free(gp);
         lc_kv_destroy(kc), lc_kv_destroy(ref);
     }
     printf("decode: max |out - out_f32| / max|v|: f32 %.2g  f16 %.2g  bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_q[0],
            worst_q[1], worst_q[2], worst_q[3], worst_q[4]);
+    printf("decode: the rounded query's max |out - out(f32 query)| / max|v|: int8 %.2g  fp8 %.2g\n", worst_round[LC_KV_INT8], worst_round[LC_KV_FP8]);
 }
 
 /* Paged fork / free under random operations, each sequence checked token by token

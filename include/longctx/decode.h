@@ -27,6 +27,11 @@ typedef struct lc_decode {
     int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
     int threads;     /* 0: lc_threads_default() */
     lc_isa isa;      /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
+    int query_f32;   /* int8 / fp8 caches. 0: the AVX-512 path may round the query once per
+                      * call, as llama.cpp does for its q8_0 cache: to int8 per row (one
+                      * scale each) for int8 caches on CPUs with VNNI, to bf16 for fp8 caches
+                      * on CPUs with AVX512-BF16 (docs/kv-cache.md: the extra error, measured);
+                      * 1: keep it f32 (exact dot products with the stored values, slower) */
 } lc_decode;
 
 lc_status lc_decode_check(const lc_decode *d);
@@ -35,6 +40,8 @@ size_t lc_decode_workspace_size(const lc_decode *d);
 lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes);
 /* Convenience: lc_decode_run with a workspace it allocates and frees. */
 lc_status lc_decode_alloc(const lc_decode *d);
+/* 1 if lc_decode_run rounds the query for this call (see query_f32), else 0. */
+int lc_decode_rounds_query(const lc_decode *d);
 /* Bytes of cache one call reads (keys, values and scales of every kept token). */
 size_t lc_decode_bytes_read(const lc_decode *d);
 

@@ -13,11 +13,43 @@
 #include <omp.h>
 #endif
 
-#define BT 32 /* keys per block: scores for a block, one rescale per row per block (a multiple of 16) */
+#define BT LC_DECODE_BT /* keys per block: scores for a block, one rescale per row per block */
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
- * then the fused path's rescale factors [R] and key / value scales [BT] each. */
-static size_t scratch_floats(int D, int R) { return ((size_t)(2 * D + R) * BT + 3 * (size_t)R + 2 * BT + 15) / 16 * 16; }
+ * then the fused path's rescale factors [R], key / value scales [BT] each, and the rounded
+ * query's R row pointers, scales and sums. */
+static size_t scratch_floats(int D, int R) { return ((size_t)(2 * D + R) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16; }
+
+/* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
+static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
+    if (g->dtype != LC_KV_INT8 && g->dtype != LC_KV_FP8) return 0;
+    return (size_t)d->n_q * d->heads_q * (LC_DECODE_QR_BYTES(g->head_dim) + 2 * sizeof(float)) + 64;
+}
+
+/* int8: q ~ s * round(q / s), s = max|q| / 127 per row (llama.cpp's q8 rounding of the
+ * query); fp8: bf16 of 2^64 q (the 2^64 keeps the products of fp8 keys widened with a
+ * 2^-120 exponent bias in f32's normal range, see decode_ops_avx512.c). */
+static void round_query(const lc_decode *d, lc_kv_dtype t, int D, uint8_t *rows, float *scales, int32_t *sums) {
+    const size_t rb = LC_DECODE_QR_BYTES(D);
+    for (int r = 0; r < d->n_q * d->heads_q; r++) {
+        const float *q = d->q + (size_t)r * D;
+        uint8_t *o = rows + (size_t)r * rb;
+        memset(o, 0, rb);
+        if (t == LC_KV_FP8) {
+            for (int e = 0; e < D; e++) ((uint16_t *)o)[e] = lc_f32_to_bf16(ldexpf(q[e], 64));
+            continue;
+        }
+        float amax = 0;
+        for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(q[e]));
+        float s = amax / 127, inv = amax > 0 ? 127 / amax : 0;
+        int32_t sum = 0;
+        for (int e = 0; e < D; e++) {
+            int v = (int)lrintf(q[e] * inv);
+            ((int8_t *)o)[e] = (int8_t)v, sum += v;
+        }
+        scales[r] = s, sums[r] = sum;
+    }
+}
 
 typedef struct plan {
     const lc_kv_config *g;
@@ -67,7 +99,7 @@ size_t lc_decode_workspace_size(const lc_decode *d) {
     make_plan(d, &p);
     size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
     size_t scratch = (size_t)p.threads * scratch_floats(p.D, p.R);
-    return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64;
+    return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64 + rounded_query_bytes(d, p.g);
 }
 
 size_t lc_decode_bytes_read(const lc_decode *d) {
@@ -77,8 +109,15 @@ size_t lc_decode_bytes_read(const lc_decode *d) {
 }
 
 /* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
+/* The rounded query of all rows (NULL rows: not rounded). */
+typedef struct rounded_query {
+    const uint8_t *rows;
+    const float *scales;
+    const int32_t *sums;
+} rounded_query;
+
 static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp,
-                      int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
+                      const rounded_query *rq, int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
     const lc_kv_dtype t = p->g->dtype;
     const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
@@ -92,6 +131,9 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
     const float *krow[BT], *vrow[BT];
     const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
+    const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
+    float *cf = (float *)(qrrow + R), *qrs = cf + R + 2 * BT;
+    int32_t *qrsum = (int32_t *)(qrs + R);
     int64_t base = 0;
     for (int64_t s = 0; s < nsp && base < b; base += spans[s].n, s++) {
         int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
@@ -107,9 +149,15 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
             for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
             for (int i = 0; i < d->n_q; i++)
-                for (int gq = 0; gq < G; gq++) qrow[i * G + gq] = d->q + ((size_t)i * d->heads_q + (size_t)h * G + gq) * D;
+                for (int gq = 0; gq < G; gq++) {
+                    size_t row = (size_t)i * d->heads_q + (size_t)h * G + gq;
+                    qrow[i * G + gq] = d->q + row * D;
+                    if (rq->rows) {
+                        qrrow[i * G + gq] = rq->rows + row * LC_DECODE_QR_BYTES(D);
+                        qrs[i * G + gq] = rq->scales[row], qrsum[i * G + gq] = rq->sums[row];
+                    }
+                }
             if (ops->block) {
-                float *cf = sc + (size_t)R * BT + 2 * (size_t)R;
                 lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
                                        .k = (const uint8_t *)spans[s].k + (size_t)j0 * rowb + (size_t)h * D * esz,
                                        .v = (const uint8_t *)spans[s].v + (size_t)j0 * rowb + (size_t)h * D * esz, .stride = rowb,
@@ -117,7 +165,8 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                                        .vs = spans[s].v_scale ? spans[s].v_scale + j0 * H + h : NULL, .sstride = H,
                                        .vis = qpos0 - (spans[s].pos0 + j0) + 1, .m = m, .l = l, .acc = acc,
                                        .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
-                                       .pk = fk ? fk + (size_t)h * D * esz : NULL, .pv = fv ? fv + (size_t)h * D * esz : NULL, .npf = (int)fn};
+                                       .pk = fk ? fk + (size_t)h * D * esz : NULL, .pv = fv ? fv + (size_t)h * D * esz : NULL, .npf = (int)fn,
+                                       .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
                 ops->block(&blk);
                 continue;
             }
@@ -152,6 +201,19 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     }
 }
 
+static lc_status ops_of(lc_isa requested, const lc_decode_ops **ops) {
+    lc_isa isa = LC_ISA_PORTABLE;
+    lc_status st = lc_isa_resolve(requested, &isa);
+    *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : isa == LC_ISA_AVX2 ? &lc_decode_ops_avx2 : &lc_decode_ops_avx512;
+    return st;
+}
+
+int lc_decode_rounds_query(const lc_decode *d) {
+    const lc_decode_ops *ops;
+    if (lc_decode_check(d) || ops_of(d->isa, &ops) || d->query_f32) return 0;
+    return ops->rounds_query && ops->rounds_query(lc_kv_config_of(d->cache)->dtype);
+}
+
 lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes) {
     lc_status st = lc_decode_check(d);
     if (st) return st;
@@ -168,9 +230,15 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     const size_t per = (size_t)R * (D + 2);
     float *scratch = part + ((size_t)p.ranges * H * per + 15) / 16 * 16; /* 64-byte aligned */
     const int64_t tasks = p.ranges;
-    lc_isa isa;
-    if ((st = lc_isa_resolve(d->isa, &isa))) return st;
-    const lc_decode_ops *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : isa == LC_ISA_AVX2 ? &lc_decode_ops_avx2 : &lc_decode_ops_avx512;
+    const lc_decode_ops *ops;
+    if ((st = ops_of(d->isa, &ops))) return st;
+    rounded_query rq = {0};
+    if (lc_decode_rounds_query(d)) {
+        uint8_t *rows = (uint8_t *)(((uintptr_t)(scratch + (size_t)p.threads * scratch_floats(D, R)) + 63) & ~(uintptr_t)63);
+        float *scales = (float *)(rows + (size_t)d->n_q * d->heads_q * LC_DECODE_QR_BYTES(D));
+        round_query(d, p.g->dtype, D, rows, scales, (int32_t *)(scales + (size_t)d->n_q * d->heads_q));
+        rq = (rounded_query){rows, scales, (const int32_t *)(scales + (size_t)d->n_q * d->heads_q)};
+    }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)
     for (int64_t task = 0; task < tasks; task++) {
         int tid = 0;
@@ -179,7 +247,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
 #endif
         float *sb = scratch + (size_t)tid * scratch_floats(D, R);
         int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
-        run_range(d, &p, ops, spans, nsp, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
+        run_range(d, &p, ops, spans, nsp, &rq, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }
     /* Merge the ranges of each (query, head) row. */
     for (int h = 0; h < H; h++)

@@ -22,7 +22,20 @@ typedef struct lc_decode_block {
     float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */
     const uint8_t *pk, *pv;     /* the next block's rows of this head (stride apart), to prefetch */
     int npf;                    /* how many of them (0: none) */
+    /* NULL, or the query rows rounded once per call (lc_decode.query_f32 = 0, where
+     * ops->rounds_query(t) says so), each zero-padded to LC_DECODE_QR_BYTES(D):
+     * int8 caches: int8 rows, q[r] ~ qr_scale[r] * qr[r], qr_sum[r] = sum of row r's values;
+     * fp8 caches: bf16 rows of 2^64 q[r] (exact power-of-two scaling) */
+    const void *const *qr;
+    const float *qr_scale;
+    const int32_t *qr_sum;
 } lc_decode_block;
+
+/* Keys per block (a multiple of 16): lc_decode_block.bt and nb never exceed it. */
+#define LC_DECODE_BT 32
+
+/* Bytes of one rounded query row: a whole number of 64-byte vectors. */
+#define LC_DECODE_QR_BYTES(D) (((size_t)(D) * 2 + 63) / 64 * 64)
 
 typedef struct lc_decode_ops {
     /* dst[i] = value i of a stored row (times scale for int8 / fp8), i < n */
@@ -39,6 +52,9 @@ typedef struct lc_decode_ops {
     /* Fused path (NULL: decode.c runs load, scores, the online softmax and pv): one block
      * of keys of one KV head read straight from the cache, scored, folded into (m, l, acc). */
     void (*block)(const struct lc_decode_block *b);
+    /* 1 if block() on this CPU scores a cache of type t with the query rounded (b->qr):
+     * int8 with AVX-512 VNNI, fp8 with AVX-512 BF16. NULL: never. */
+    int (*rounds_query)(lc_kv_dtype t);
 } lc_decode_ops;
 
 /* Prefetches the cache lines of n bytes at p (each line once). */

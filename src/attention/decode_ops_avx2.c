@@ -164,4 +164,4 @@ static void softmax(float *sc, int R, int nb, int BT, float *m, float *l, float 
     }
 }
 
-const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv, softmax, NULL};
+const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv, softmax, NULL, NULL};

@@ -9,14 +9,35 @@
  * K and V are widened from the cache straight into registers (f16: vcvtph2ps; bf16: shift;
  * int8: vpmovsxbd + vcvtdq2ps; fp8 e4m3 through binary16 as in decode_ops_avx2.c, the 2^8
  * folded into the scale). int8 / fp8 per-token scales multiply the score after the dot
- * and the probability before P.V, never the elements. */
+ * and the probability before P.V, never the elements.
+ * With the query rounded once per call (lc_decode_block.qr), the scores use the CPU's dot
+ * product instructions instead of FMAs: int8 caches `vpdpbusd` (64 byte products per
+ * instruction; the key bytes fed as unsigned k + 128 and 128 * sum(q) subtracted once per
+ * score), fp8 caches `vdpbf16ps` (32 bf16 products; e4m3 widens to bf16 in 2 integer ops,
+ * its exponent 120 short of bf16's bias, the query carrying 2^64 of it). */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "decode_ops.h"
 #include "vec_math_avx512.h"
 
 #define INLINE static inline __attribute__((always_inline))
+
+/* The dot-product instructions as inline assembly: GCC 12's builtins copy every accumulator
+ * to a fresh register around each instruction (twice the instructions in the loops below). */
+INLINE __m512i dot_u8s8(__m512i acc, __m512i u8, __m512i s8) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+    return acc;
+}
+INLINE __m512i dot_s16(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+INLINE __m512 dot_bf16(__m512 acc, __m512i a, __m512i b) {
+    __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
 
 INLINE __mmask16 cmask(int left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u); }
 
@@ -36,18 +57,48 @@ INLINE __m512 ld(const uint8_t *row, int e, __mmask16 m, lc_kv_dtype t) {
     }
 }
 
-/* v[n] -> lane n holds the sum of v[n]'s 16 lanes. */
-INLINE __m512 reduce16(__m512 *v) {
+INLINE __m512 add_as(__m512 x, __m512 y, int integer) {
+    return integer ? _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(x), _mm512_castps_si512(y))) : _mm512_add_ps(x, y);
+}
+
+/* v[n] -> lane n holds the sum of v[n]'s 16 lanes (f32, or int32 when integer). */
+INLINE __m512 reduce16_as(const __m512 *v, int integer) {
     __m512 w[8], z[4];
     for (int p = 0; p < 8; p++) /* lane quad k: (a0+a2, b0+b2, a1+a3, b1+b3) */
-        w[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
+        w[p] = add_as(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]), integer);
     for (int p = 0; p < 4; p++) { /* lane quad k: the quad's sums of v[4p .. 4p+3] */
         __m512d x = _mm512_castps_pd(w[2 * p]), y = _mm512_castps_pd(w[2 * p + 1]);
-        z[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+        z[p] = add_as(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)), integer);
     }
-    __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd));
-    __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(z[2], z[3], 0x88), _mm512_shuffle_f32x4(z[2], z[3], 0xdd));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd));
+    __m512 s01 = add_as(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd), integer);
+    __m512 s23 = add_as(_mm512_shuffle_f32x4(z[2], z[3], 0x88), _mm512_shuffle_f32x4(z[2], z[3], 0xdd), integer);
+    return add_as(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd), integer);
+}
+INLINE __m512 reduce16(const __m512 *v) { return reduce16_as(v, 0); }
+INLINE __m512 reduce16_int(const __m512i *v) { return reduce16_as((const __m512 *)v, 1); }
+
+/* Lane i * KT + j of s (KT = 16 / RT) to sc[(r0 + i) * BT + u0 + j], keys past the block dropped. */
+INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0, __m512 s) {
+    __mmask16 keep = cmask(b->nb - u0);
+    float *o = b->sc + (size_t)r0 * b->bt + u0;
+    if (RT == 1) _mm512_mask_storeu_ps(o, keep, s);
+    else if (RT == 2) {
+        _mm256_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps256(s));
+        _mm256_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    } else {
+        _mm_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps128(s));
+        _mm_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 1));
+        _mm_mask_storeu_ps(o + 2 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 2));
+        _mm_mask_storeu_ps(o + 3 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 3));
+    }
+}
+
+/* Block keys u0 .. u0 + KT - 1 of the rows' first key pointer kr[j] (clamped to the block). */
+INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, int rowb, const uint8_t **kr) {
+    for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
+    if (r0 == 0) /* spread the next block's prefetches over this one's work */
+        for (int j = u0; j < u0 + KT && j < b->npf; j++)
+            lc_prefetch_bytes(b->pk + (size_t)j * b->stride, rowb), lc_prefetch_bytes(b->pv + (size_t)j * b->stride, rowb);
 }
 
 /* sc[r * BT + u] = q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block. */
@@ -57,10 +108,7 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dt
     for (int i = 0; i < RT; i++) q[i] = b->q[r0 + i];
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
-        for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
-        if (r0 == 0) /* spread the next block's prefetches over this one's work */
-            for (int j = u0; j < u0 + KT && j < b->npf; j++)
-                lc_prefetch_bytes(b->pk + (size_t)j * b->stride, rowb), lc_prefetch_bytes(b->pv + (size_t)j * b->stride, rowb);
+        key_rows(b, r0, u0, KT, rowb, kr);
         __m512 a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
@@ -76,19 +124,71 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dt
                 for (int i = 0; i < RT; i++) a[i * KT + j] = _mm512_fmadd_ps(qv[i], kv, a[i * KT + j]);
             }
         }
-        __m512 s = reduce16(a); /* lane i * KT + j: row r0 + i, key u0 + j */
-        __mmask16 keep = cmask(b->nb - u0);
-        float *o = b->sc + (size_t)r0 * b->bt + u0;
-        if (RT == 1) _mm512_mask_storeu_ps(o, keep, s);
-        else if (RT == 2) {
-            _mm256_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps256(s));
-            _mm256_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-        } else {
-            _mm_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps128(s));
-            _mm_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 1));
-            _mm_mask_storeu_ps(o + 2 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 2));
-            _mm_mask_storeu_ps(o + 3 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 3));
+        store_scores(b, r0, RT, u0, reduce16(a));
+    }
+}
+
+/* int8 keys, int8 query: lane i * KT + j of the 16 accumulators' sums is
+ * sum_e (k_je + 128) q_ie = q_i . k_j + 128 sum_e q_ie. */
+__attribute__((target("avx512vnni"))) INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
+    const int KT = 16 / RT, D = b->D;
+    const int8_t *q[4];
+    float ls[16];
+    int32_t lc[16];
+    for (int i = 0; i < RT; i++) q[i] = (const int8_t *)b->qr[r0 + i];
+    for (int l = 0; l < 16; l++) ls[l] = b->qr_scale[r0 + l / KT], lc[l] = 128 * b->qr_sum[r0 + l / KT];
+    const __m512 lane_scale = _mm512_loadu_ps(ls);
+    const __m512i lane_corr = _mm512_loadu_si512(lc), flip = _mm512_set1_epi8((char)0x80);
+    for (int u0 = 0; u0 < b->nb; u0 += KT) {
+        const uint8_t *kr[16];
+        key_rows(b, r0, u0, KT, D, kr);
+        __m512i a[16];
+#pragma GCC unroll 16
+        for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_si512();
+        for (int e = 0; e < D; e += 64) {
+            __mmask64 m = D - e >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (D - e)) - 1);
+            __m512i qv[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < RT; i++) qv[i] = _mm512_load_si512(q[i] + e); /* zero past D */
+#pragma GCC unroll 16
+            for (int j = 0; j < KT; j++) {
+                __m512i kv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, kr[j] + e), flip);
+#pragma GCC unroll 4
+                for (int i = 0; i < RT; i++) a[i * KT + j] = dot_u8s8(a[i * KT + j], kv, qv[i]);
+            }
         }
+        __m512i sum = _mm512_castps_si512(reduce16_int(a));
+        store_scores(b, r0, RT, u0, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sum, lane_corr)), lane_scale));
+    }
+}
+
+/* fp8 keys, bf16 query (times 2^64): the key byte s eeee mmm becomes the bf16 s 0000eeee mmm0000
+ * (sign-extend, shift 4, keep sign | 7 bits), 2^-120 times its value; normal e4m3 values stay
+ * normal, its subnormals (below 2^-6 of the token's scale, a bf16 subnormal) read as zero. */
+__attribute__((target("avx512bf16"))) INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
+    const int KT = 16 / RT, D = b->D;
+    const uint16_t *q[4];
+    for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
+    const __m512i keep = _mm512_set1_epi16((short)0x87f0);
+    for (int u0 = 0; u0 < b->nb; u0 += KT) {
+        const uint8_t *kr[16];
+        key_rows(b, r0, u0, KT, D, kr);
+        __m512 a[16];
+#pragma GCC unroll 16
+        for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
+        for (int e = 0; e < D; e += 32) {
+            __mmask32 m = D - e >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << (D - e)) - 1);
+            __m512i qv[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < RT; i++) qv[i] = _mm512_load_si512(q[i] + e);
+#pragma GCC unroll 16
+            for (int j = 0; j < KT; j++) {
+                __m512i kv = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, kr[j] + e)), 4), keep);
+#pragma GCC unroll 4
+                for (int i = 0; i < RT; i++) a[i * KT + j] = dot_bf16(a[i * KT + j], qv[i], kv);
+            }
+        }
+        store_scores(b, r0, RT, u0, reduce16(a));
     }
 }
 
@@ -164,24 +264,126 @@ static void softmax_rows(const lc_decode_block *b, int quant) {
     }
 }
 
+/* Row r's probabilities (times the value scales) as int16 in pq[0 .. nb rounded up to 16):
+ * round(p * 32767 / max p), the step max p / 32767 returned (0: the row has nothing). */
+INLINE float probabilities_int16(const lc_decode_block *b, int r, int16_t *pq) {
+    const float *p = b->sc + (size_t)r * b->bt;
+    __m512 mx = _mm512_setzero_ps();
+    for (int u = 0; u < b->nb; u += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(p + u));
+    float M = _mm512_reduce_max_ps(mx);
+    __m512 f = _mm512_set1_ps(M > 0 ? 32767 / M : 0);
+    for (int u = 0; u < b->nb; u += 16) _mm256_storeu_si256((__m256i *)(pq + u), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + u), f))));
+    return M / 32767;
+}
+
+/* int8 values, probabilities in int16 (probabilities_int16): acc[r] = cf[r] acc[r] +
+ * step[r] sum_u pq[r][u] v[u], two keys per vpdpwssd (lane e: pq[u] v[u][e] + pq[u+1] v[u+1][e],
+ * exact in int32). Per 32 values of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi
+ * holding element 8L + m / 8L + 4 + m; the accumulators keep that order until the end. */
+__attribute__((target("avx512vnni"))) INLINE void pv_rows_int8p(const lc_decode_block *b, int r0, const int RT) {
+    const int NG = 8 / RT, D = b->D; /* groups of 32 elements per pass: 16 accumulators */
+    int16_t pq[4][LC_DECODE_BT] __attribute__((aligned(64)));
+    float step[4];
+    for (int i = 0; i < RT; i++) step[i] = probabilities_int16(b, r0 + i, pq[i]);
+    const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int e0 = 0; e0 < D; e0 += 32 * NG) {
+        __m512i a[16];
+        __mmask32 m[8];
+#pragma GCC unroll 8
+        for (int g = 0; g < NG; g++) {
+            int left = D - e0 - 32 * g;
+            m[g] = left >= 32 ? ~(__mmask32)0 : left <= 0 ? 0 : (((__mmask32)1 << left) - 1);
+        }
+#pragma GCC unroll 16
+        for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_si512();
+        for (int u = 0; u < b->nb; u += 2) {
+            const int8_t *v0 = (const int8_t *)(b->v + (size_t)u * b->stride), *v1 = u + 1 < b->nb ? v0 + b->stride : v0; /* p = 0 past nb */
+            __m512i w[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < RT; i++) {
+                int32_t pair; /* pq[i][u], pq[i][u + 1] */
+                memcpy(&pair, &pq[i][u], sizeof pair);
+                w[i] = _mm512_set1_epi32(pair);
+            }
+#pragma GCC unroll 8
+            for (int g = 0; g < NG; g++) {
+                __m512i x0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v0 + e0 + 32 * g));
+                __m512i x1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v1 + e0 + 32 * g));
+                __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+#pragma GCC unroll 4
+                for (int i = 0; i < RT; i++) {
+                    a[(i * NG + g) * 2] = dot_s16(a[(i * NG + g) * 2], lo, w[i]);
+                    a[(i * NG + g) * 2 + 1] = dot_s16(a[(i * NG + g) * 2 + 1], hi, w[i]);
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < RT; i++) {
+            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(step[i]);
+            float *o = b->acc + (size_t)(r0 + i) * D + e0;
+#pragma GCC unroll 8
+            for (int g = 0; g < NG; g++)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) { /* elements 16h .. 16h + 15 of group g */
+                    __m512i x = _mm512_permutex2var_epi32(a[(i * NG + g) * 2], h ? hi_idx : lo_idx, a[(i * NG + g) * 2 + 1]);
+                    __mmask16 mk = (__mmask16)(m[g] >> (16 * h));
+                    float *oo = o + 32 * g + 16 * h;
+                    _mm512_mask_storeu_ps(oo, mk, _mm512_fmadd_ps(st, _mm512_cvtepi32_ps(x), _mm512_mul_ps(f, _mm512_maskz_loadu_ps(mk, oo))));
+                }
+        }
+    }
+}
+
+/* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
+ * padded to whole vectors (the pads are masked off). */
+INLINE void key_value_scales(const lc_decode_block *b, float kf, float vf) {
+    for (int u = 0; u < b->nb; u++) b->ksc[u] = b->ks[(size_t)u * b->sstride] * kf * b->scale, b->vsc[u] = b->vs[(size_t)u * b->sstride] * vf;
+    for (int u = b->nb; u < (b->nb + 15) / 16 * 16; u++) b->ksc[u] = 0, b->vsc[u] = 0;
+}
+
+/* Rows in groups of 4, then 2, then 1: f(b, r0, RT) */
+#define FOR_ROW_GROUPS(b, f, ...)                                               \
+    do {                                                                        \
+        int r_ = 0;                                                             \
+        for (; (b)->R - r_ >= 4; r_ += 4) f(b, r_, 4, ##__VA_ARGS__);           \
+        if ((b)->R - r_ >= 2) f(b, r_, 2, ##__VA_ARGS__), r_ += 2;              \
+        if ((b)->R - r_ >= 1) f(b, r_, 1, ##__VA_ARGS__);                       \
+    } while (0)
+
 INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
     const int quant = t == LC_KV_INT8 || t == LC_KV_FP8;
-    if (quant) { /* per-key scales, padded to whole vectors (the pads are masked off) */
-        const float f = t == LC_KV_FP8 ? 256.0f : 1.0f;
-        for (int u = 0; u < b->nb; u++) b->ksc[u] = b->ks[(size_t)u * b->sstride] * f * b->scale, b->vsc[u] = b->vs[(size_t)u * b->sstride] * f;
-        for (int u = b->nb; u < (b->nb + 15) / 16 * 16; u++) b->ksc[u] = 0, b->vsc[u] = 0;
-    }
-    int r = 0;
-    for (; b->R - r >= 4; r += 4) scores_rows(b, r, 4, t);
-    if (b->R - r >= 2) scores_rows(b, r, 2, t), r += 2;
-    if (b->R - r >= 1) scores_rows(b, r, 1, t);
+    if (quant) key_value_scales(b, t == LC_KV_FP8 ? 256.0f : 1.0f, t == LC_KV_FP8 ? 256.0f : 1.0f);
+    FOR_ROW_GROUPS(b, scores_rows, t);
     softmax_rows(b, quant);
-    for (r = 0; b->R - r >= 4; r += 4) pv_rows(b, r, 4, t);
-    if (b->R - r >= 2) pv_rows(b, r, 2, t), r += 2;
-    if (b->R - r >= 1) pv_rows(b, r, 1, t);
+    FOR_ROW_GROUPS(b, pv_rows, t);
+}
+
+/* The same with the query rounded (b->qr): int8 keys dotted in integers (the row's query
+ * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias). */
+__attribute__((target("avx512vnni"))) static void block_int8q(const lc_decode_block *b) {
+    key_value_scales(b, 1.0f, 1.0f);
+    FOR_ROW_GROUPS(b, scores_rows_int8q);
+    softmax_rows(b, 1);
+    FOR_ROW_GROUPS(b, pv_rows_int8p);
+}
+
+__attribute__((target("avx512bf16"))) static void block_fp8q(const lc_decode_block *b) {
+    key_value_scales(b, 0x1p56f, 256.0f);
+    FOR_ROW_GROUPS(b, scores_rows_fp8q);
+    softmax_rows(b, 1);
+    FOR_ROW_GROUPS(b, pv_rows, LC_KV_FP8);
+}
+
+static int rounds_query(lc_kv_dtype t) {
+    if (t == LC_KV_INT8) return __builtin_cpu_supports("avx512vnni");
+    if (t == LC_KV_FP8) return __builtin_cpu_supports("avx512bf16");
+    return 0;
 }
 
 static void block(const lc_decode_block *b) {
+    if (b->qr && b->t == LC_KV_INT8) return block_int8q(b);
+    if (b->qr && b->t == LC_KV_FP8) return block_fp8q(b);
     switch (b->t) {
     case LC_KV_F32: block_t(b, LC_KV_F32); break;
     case LC_KV_F16: block_t(b, LC_KV_F16); break;
@@ -191,4 +393,4 @@ static void block(const lc_decode_block *b) {
     }
 }
 
-const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block};
+const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block, rounds_query};

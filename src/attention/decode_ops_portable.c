@@ -44,4 +44,4 @@ void lc_decode_softmax_portable(float *sc, int R, int nb, int BT, float *m, floa
     }
 }
 
-const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv, lc_decode_softmax_portable, NULL};
+const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv, lc_decode_softmax_portable, NULL, NULL};
