@@ -72,10 +72,11 @@ static double max_abs_diff(const float *a, const float *b, size_t n, double *sca
 static double worst_q[5]; /* measured error vs the unquantised cache, per dtype */
 static double worst_round[5]; /* measured error of the rounded query vs the f32 one, per dtype */
 
-/* What lc_decode does to the query and keys when it rounds the query (decode.h,
+/* What lc_decode does to the query, keys and values when it rounds the query (decode.h,
  * query_f32): int8 caches: q ~ s * round(q / s), s = max|q| / 127 per row; fp8 caches: q to
- * bf16, and keys stored as e4m3 subnormals (below 2^-6 of the token's scale) read as 0. */
-static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float *k, size_t krows) {
+ * bf16, and keys and values stored as e4m3 subnormals (below 2^-6 of the token's scale)
+ * read as 0. (The probabilities' rounding is not replayed: the test bounds it.) */
+static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float *k, float *v, size_t krows) {
     for (size_t r = 0; r < rows; r++) {
         float *x = q + r * D, amax = 0;
         if (t == LC_KV_FP8) {
@@ -85,8 +86,8 @@ static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float
         for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
         for (int e = 0; e < D && amax > 0; e++) x[e] = (float)lrintf(x[e] * (127 / amax)) * (amax / 127);
     }
-    for (size_t r = 0; t == LC_KV_FP8 && r < krows; r++) { /* the token's scale is max|k| / 448 */
-        float *x = k + r * D, amax = 0;
+    for (size_t r = 0; t == LC_KV_FP8 && r < 2 * krows; r++) { /* the token's scale is max|x| / 448 */
+        float *x = (r < krows ? k : v) + (r % krows) * D, amax = 0;
         for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
         for (int e = 0; e < D; e++)
             if (fabsf(x[e]) < 0x1p-6f * 0.9375f * amax / 448) x[e] = 0;
@@ -159,22 +160,26 @@ static void test_decode(test_rng *g) {
             float *exp_r = NULL, *lse_r = NULL;
             if (rounds) {
                 float *qr = malloc(sizeof(float) * (size_t)n_q * hq * c.head_dim), *kr = malloc(sizeof(float) * (size_t)kept * row);
+                float *vr = malloc(sizeof(float) * (size_t)kept * row);
                 memcpy(qr, q, sizeof(float) * (size_t)n_q * hq * c.head_dim), memcpy(kr, gk, sizeof(float) * (size_t)kept * row);
-                round_like_decode(c.dtype, qr, (size_t)n_q * hq, c.head_dim, kr, (size_t)kept * c.heads_kv);
+                memcpy(vr, gv, sizeof(float) * (size_t)kept * row);
+                round_like_decode(c.dtype, qr, (size_t)n_q * hq, c.head_dim, kr, vr, (size_t)kept * c.heads_kv);
                 exp_r = malloc(sizeof(float) * (size_t)n_q * hq * c.head_dim), lse_r = malloc(sizeof(float) * (size_t)n_q * hq);
-                reference(qr, n_q, hq, kr, gv, kept, c.heads_kv, c.head_dim, -1, 0, exp_r, lse_r);
+                reference(qr, n_q, hq, kr, vr, kept, c.heads_kv, c.head_dim, -1, 0, exp_r, lse_r);
                 want = exp_r, want_lse = lse_r;
                 double vs, e = max_abs_diff(exp_r, exp_, (size_t)n_q * hq * c.head_dim, NULL);
                 max_abs_diff(gv, gv, (size_t)kept * row, &vs);
                 if (e / (vs + 1e-30) > worst_round[c.dtype]) worst_round[c.dtype] = e / (vs + 1e-30);
-                free(qr), free(kr);
+                free(qr), free(kr), free(vr);
             }
             double sc, err = max_abs_diff(out, want, (size_t)n_q * hq * c.head_dim, &sc), tol = 2e-5 * (sc + 1);
-            if (rounds && c.dtype == LC_KV_INT8) { /* + P.V with probabilities rounded to int16 (step max/32767 per
-                                                    * block), independent roundings: 6 sigma of their sum over kept keys */
+            if (rounds) { /* + P.V with rounded probabilities */
                 double vmax;
                 max_abs_diff(gv, gv, (size_t)kept * row, &vmax);
-                tol += 6 * sqrt((double)kept) / (32767 * sqrt(12.0)) * vmax;
+                if (c.dtype == LC_KV_INT8) /* int16, step max p / 32767 per block, independent roundings: 6 sigma of their sum */
+                    tol += 6 * sqrt((double)kept) / (32767 * sqrt(12.0)) * vmax;
+                else /* bf16 (8 significant bits): each p within 2^-8 of itself, so the output within 2^-8 max|v| */
+                    tol += 0x1p-8 * vmax;
             }
             CHECK(err <= tol, "trial %d %s%s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa), rounds ? " (rounded query)" : "",
                   lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), c.heads_kv, G, c.head_dim, (long long)len, n_q,

@@ -130,7 +130,7 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dt
 
 /* int8 keys, int8 query: lane i * KT + j of the 16 accumulators' sums is
  * sum_e (k_je + 128) q_ie = q_i . k_j + 128 sum_e q_ie. */
-__attribute__((target("avx512vnni"))) INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
+INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
     const int KT = 16 / RT, D = b->D;
     const int8_t *q[4];
     float ls[16];
@@ -165,7 +165,7 @@ __attribute__((target("avx512vnni"))) INLINE void scores_rows_int8q(const lc_dec
 /* fp8 keys, bf16 query (times 2^64): the key byte s eeee mmm becomes the bf16 s 0000eeee mmm0000
  * (sign-extend, shift 4, keep sign | 7 bits), 2^-120 times its value; normal e4m3 values stay
  * normal, its subnormals (below 2^-6 of the token's scale, a bf16 subnormal) read as zero. */
-__attribute__((target("avx512bf16"))) INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
+INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
     const int KT = 16 / RT, D = b->D;
     const uint16_t *q[4];
     for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
@@ -264,10 +264,22 @@ static void softmax_rows(const lc_decode_block *b, int quant) {
     }
 }
 
-/* Row r's probabilities (times the value scales) as int16 in pq[0 .. nb rounded up to 16):
- * round(p * 32767 / max p), the step max p / 32767 returned (0: the row has nothing). */
-INLINE float probabilities_int16(const lc_decode_block *b, int r, int16_t *pq) {
+/* Row r's probabilities (times the value scales) as 16-bit values in pq[0 .. nb rounded up
+ * to 16), returning what one unit of the P.V sums is worth:
+ *   int8 values: round(p * 32767 / max p), worth max p / 32767 (0: the row has nothing);
+ *   fp8 values:  bf16 of 2^64 p (round to nearest even), worth 2^56 (2^64 here, 2^-120 in
+ *                the widened values). */
+INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int fp8) {
     const float *p = b->sc + (size_t)r * b->bt;
+    if (fp8) {
+        const __m512 f = _mm512_set1_ps(0x1p64f);
+        for (int u = 0; u < b->nb; u += 16) {
+            __m512i x = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(p + u), f));
+            x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
+            _mm256_storeu_si256((__m256i *)(pq + u), _mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
+        }
+        return 0x1p56f;
+    }
     __m512 mx = _mm512_setzero_ps();
     for (int u = 0; u < b->nb; u += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(p + u));
     float M = _mm512_reduce_max_ps(mx);
@@ -276,17 +288,20 @@ INLINE float probabilities_int16(const lc_decode_block *b, int r, int16_t *pq) {
     return M / 32767;
 }
 
-/* int8 values, probabilities in int16 (probabilities_int16): acc[r] = cf[r] acc[r] +
- * step[r] sum_u pq[r][u] v[u], two keys per vpdpwssd (lane e: pq[u] v[u][e] + pq[u+1] v[u+1][e],
- * exact in int32). Per 32 values of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi
- * holding element 8L + m / 8L + 4 + m; the accumulators keep that order until the end. */
-__attribute__((target("avx512vnni"))) INLINE void pv_rows_int8p(const lc_decode_block *b, int r0, const int RT) {
+/* P.V two keys at a time with the 16-bit probabilities of probabilities_16:
+ * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
+ * pq[u] v[u][e] + pq[u+1] v[u+1][e]: int8 values sign-extended to int16, vpdpwssd (exact in
+ * int32); fp8 values widened to bf16 as in scores_rows_fp8q, vdpbf16ps (f32). Per 32
+ * elements of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi holding element
+ * 8L + m / 8L + 4 + m; the accumulators keep that order until the end of the block. */
+INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int fp8) {
     const int NG = 8 / RT, D = b->D; /* groups of 32 elements per pass: 16 accumulators */
-    int16_t pq[4][LC_DECODE_BT] __attribute__((aligned(64)));
-    float step[4];
-    for (int i = 0; i < RT; i++) step[i] = probabilities_int16(b, r0 + i, pq[i]);
+    uint16_t pq[4][LC_DECODE_BT] __attribute__((aligned(64)));
+    float unit[4];
+    for (int i = 0; i < RT; i++) unit[i] = probabilities_16(b, r0 + i, pq[i], fp8);
     const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512i keep = _mm512_set1_epi16((short)0x87f0);
     for (int e0 = 0; e0 < D; e0 += 32 * NG) {
         __m512i a[16];
         __mmask32 m[8];
@@ -310,30 +325,37 @@ __attribute__((target("avx512vnni"))) INLINE void pv_rows_int8p(const lc_decode_
             for (int g = 0; g < NG; g++) {
                 __m512i x0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v0 + e0 + 32 * g));
                 __m512i x1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v1 + e0 + 32 * g));
+                if (fp8) x0 = _mm512_and_si512(_mm512_slli_epi16(x0, 4), keep), x1 = _mm512_and_si512(_mm512_slli_epi16(x1, 4), keep);
                 __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
 #pragma GCC unroll 4
                 for (int i = 0; i < RT; i++) {
-                    a[(i * NG + g) * 2] = dot_s16(a[(i * NG + g) * 2], lo, w[i]);
-                    a[(i * NG + g) * 2 + 1] = dot_s16(a[(i * NG + g) * 2 + 1], hi, w[i]);
+                    __m512i *c = &a[(i * NG + g) * 2];
+                    if (fp8) {
+                        c[0] = _mm512_castps_si512(dot_bf16(_mm512_castsi512_ps(c[0]), lo, w[i]));
+                        c[1] = _mm512_castps_si512(dot_bf16(_mm512_castsi512_ps(c[1]), hi, w[i]));
+                    } else c[0] = dot_s16(c[0], lo, w[i]), c[1] = dot_s16(c[1], hi, w[i]);
                 }
             }
         }
 #pragma GCC unroll 4
         for (int i = 0; i < RT; i++) {
-            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(step[i]);
+            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(unit[i]);
             float *o = b->acc + (size_t)(r0 + i) * D + e0;
 #pragma GCC unroll 8
             for (int g = 0; g < NG; g++)
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) { /* elements 16h .. 16h + 15 of group g */
                     __m512i x = _mm512_permutex2var_epi32(a[(i * NG + g) * 2], h ? hi_idx : lo_idx, a[(i * NG + g) * 2 + 1]);
+                    __m512 y = fp8 ? _mm512_castsi512_ps(x) : _mm512_cvtepi32_ps(x);
                     __mmask16 mk = (__mmask16)(m[g] >> (16 * h));
                     float *oo = o + 32 * g + 16 * h;
-                    _mm512_mask_storeu_ps(oo, mk, _mm512_fmadd_ps(st, _mm512_cvtepi32_ps(x), _mm512_mul_ps(f, _mm512_maskz_loadu_ps(mk, oo))));
+                    _mm512_mask_storeu_ps(oo, mk, _mm512_fmadd_ps(st, y, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(mk, oo))));
                 }
         }
     }
 }
+INLINE void pv_rows_int8p(const lc_decode_block *b, int r0, const int RT) { pv_rows_pairs(b, r0, RT, 0); }
+INLINE void pv_rows_fp8p(const lc_decode_block *b, int r0, const int RT) { pv_rows_pairs(b, r0, RT, 1); }
 
 /* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
  * padded to whole vectors (the pads are masked off). */
@@ -361,18 +383,18 @@ INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
 
 /* The same with the query rounded (b->qr): int8 keys dotted in integers (the row's query
  * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias). */
-__attribute__((target("avx512vnni"))) static void block_int8q(const lc_decode_block *b) {
+static void block_int8q(const lc_decode_block *b) {
     key_value_scales(b, 1.0f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_int8q);
     softmax_rows(b, 1);
     FOR_ROW_GROUPS(b, pv_rows_int8p);
 }
 
-__attribute__((target("avx512bf16"))) static void block_fp8q(const lc_decode_block *b) {
-    key_value_scales(b, 0x1p56f, 256.0f);
+static void block_fp8q(const lc_decode_block *b) {
+    key_value_scales(b, 0x1p56f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_fp8q);
     softmax_rows(b, 1);
-    FOR_ROW_GROUPS(b, pv_rows, LC_KV_FP8);
+    FOR_ROW_GROUPS(b, pv_rows_fp8p);
 }
 
 static int rounds_query(lc_kv_dtype t) {
