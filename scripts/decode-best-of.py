@@ -7,6 +7,7 @@ to what the code can do, and the highest memcpy the strictest yardstick).
     scripts/decode-best-of.py OUT.json OUT.txt RUN.json [RUN.json ...]
 """
 import json
+import os
 import sys
 
 
@@ -21,13 +22,13 @@ def main():
         for c in d["cases"]:
             key = (c["layout"], c["dtype"], c.get("query", "f32"), c["tokens"])
             if key not in best or c["seconds"] < best[key][0]["seconds"]:
-                best[key] = (c, name)
+                best[key] = (c, os.path.basename(name))
     rows = []
     lines = [
         "decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; memcpy %s GB/s"
         % (data[0]["head_dim"], data[0]["heads_kv"], data[0]["heads_q"], data[0]["threads"], data[0]["isa"],
            ", ".join("%.2f" % d["memcpy_gbs"] for d in data)),
-        "best of %d runs per row (%s); %%memcpy against the highest memcpy, %.2f GB/s" % (len(runs), " ".join(runs), peak),
+        "best of %d runs per row (%s); %%memcpy against the highest memcpy, %.2f GB/s" % (len(runs), " ".join(os.path.basename(r) for r in runs), peak),
         "%-11s %-5s %-7s %9s %10s %8s %8s %8s  %s" % ("layout", "dtype", "query", "tokens", "ms/token", "GB/s", "%memcpy", "GFLOP/s", "run"),
     ]
     for (layout, dtype, query, tokens), (c, name) in best.items():
