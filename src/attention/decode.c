@@ -108,7 +108,6 @@ size_t lc_decode_bytes_read(const lc_decode *d) {
     return (size_t)lc_kv_seq_kept(d->cache, d->seq) * lc_kv_slot_bytes(g);
 }
 
-/* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
 /* The rounded query of all rows (NULL rows: not rounded). */
 typedef struct rounded_query {
     const uint8_t *rows;
@@ -116,6 +115,7 @@ typedef struct rounded_query {
     const int32_t *sums;
 } rounded_query;
 
+/* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
 static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp,
                       const rounded_query *rq, int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;

@@ -10,11 +10,13 @@
  * int8: vpmovsxbd + vcvtdq2ps; fp8 e4m3 through binary16 as in decode_ops_avx2.c, the 2^8
  * folded into the scale). int8 / fp8 per-token scales multiply the score after the dot
  * and the probability before P.V, never the elements.
- * With the query rounded once per call (lc_decode_block.qr), the scores use the CPU's dot
- * product instructions instead of FMAs: int8 caches `vpdpbusd` (64 byte products per
- * instruction; the key bytes fed as unsigned k + 128 and 128 * sum(q) subtracted once per
- * score), fp8 caches `vdpbf16ps` (32 bf16 products; e4m3 widens to bf16 in 2 integer ops,
- * its exponent 120 short of bf16's bias, the query carrying 2^64 of it). */
+ * With the query rounded once per call (lc_decode_block.qr), scores and P.V use the CPU's
+ * dot-product instructions instead of FMAs (docs/kv-cache.md, "Rounded query"): int8 caches
+ * score with `vpdpbusd` (64 byte products per instruction; the key bytes fed as unsigned
+ * k + 128 and 128 * sum(q) subtracted once per score) and sum P.V with `vpdpwssd` (the
+ * probabilities in int16, two keys per instruction); fp8 caches do both with `vdpbf16ps`
+ * (e4m3 widens to bf16 in 2 integer ops, its exponent 120 short of bf16's bias, the query
+ * and the probabilities carrying 2^64 of it). */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
