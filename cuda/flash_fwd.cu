@@ -287,7 +287,7 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     // wgmma kernel's block of 1 / 2 warpgroups and refuse to fall back where it covers the
     // shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
-    const int nwg = force && !strcmp(force, "wg1") ? 1 : force && !strcmp(force, "wg2") ? 2 : 0;
+    const int nwg = !force ? 0 : !strcmp(force, "wg1") ? 1 : !strcmp(force, "wg2") ? 2 : !strcmp(force, "ws") ? 3 : 0;
     cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
         e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, nwg, a->q.dtype == LC_F16, f32_out, s);
