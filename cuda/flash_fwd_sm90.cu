@@ -15,10 +15,13 @@
 //
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
-// ahead: the last warp to finish with a stage (P V of its tile done) issues the copy of the
-// tile three ahead into it. The P V product of one tile overlaps the softmax of the next
-// inside a warpgroup, and with 2 warpgroups their products take turns (named barriers,
-// FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the other's products.
+// ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
+// every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
+// each; without it (wg1 / wg2) the last warp to finish with a stage refills it. The P V
+// product of one tile overlaps the softmax of the next inside a warpgroup (at d = 64 with
+// WS, the next tile's Q K^T too: two score buffers), and with 2 warpgroups their products
+// take turns (named barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax
+// overlaps the other's products.
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
@@ -382,7 +385,7 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
 }
 
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
-// its own copies; 3: 2 consumers and a producer warpgroup (WS). 0 picks 2, the faster on an
+// its own copies; 3: 2 consumers and a producer warpgroup (WS). 0 picks 3, the fastest on an
 // H100 (bench/results/gpu_NOTES.md)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
     if (nwg == 0) nwg = 3;
