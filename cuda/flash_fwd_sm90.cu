@@ -18,10 +18,9 @@
 // ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
 // every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
 // each; without it (wg1 / wg2) the last warp to finish with a stage refills it. The P V
-// product of one tile overlaps the softmax of the next inside a warpgroup (at d = 64 with
-// WS, the next tile's Q K^T too: two score buffers), and with 2 warpgroups their products
-// take turns (named barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax
-// overlaps the other's products.
+// product of one tile overlaps the softmax of the next inside a warpgroup, and with 2
+// warpgroups their products take turns (named barriers, FlashAttention-3's ping-pong) so
+// one warpgroup's softmax overlaps the other's products.
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
@@ -40,9 +39,6 @@ namespace {
 
 #ifndef LC_SM90_INTERVAL_MASK
 #define LC_SM90_INTERVAL_MASK 1  // 0: partial tiles always take the general per-element mask
-#endif
-#ifndef LC_SM90_S2
-#define LC_SM90_S2 1  // 0: no second score buffer (WS at d = 64 waits for S_i before its softmax)
 #endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
 
@@ -77,7 +73,6 @@ template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS>
 __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BM = 64 * NWG, BN = SM90_BLOCK_N, THREADS = NWG * 128;  // THREADS: the consumers
-    constexpr bool S2 = WS && D == 64 && LC_SM90_S2;  // two score buffers (registers: d = 64 only)
     constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
     extern __shared__ unsigned char smem_raw[];
     // descriptors need 1024-byte aligned atoms: align the base (1 KB extra is allocated)
@@ -177,21 +172,30 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     }
     if (NWG == 2 && wg == 1) named_arrive(1, 256);  // warpgroup 0 issues first
 
-    // S = Q K^T of the K tile in stage st into s (issued, not waited for): k16 steps walk 32
-    // bytes inside a 64-wide panel, then to the next panel
-    auto issue_s = [&](float (&s)[BN / 2], int st) {
-        const uint32_t ks_addr = k_addr + st * STAGE_BYTES;
+    int i = 0;
+    for (; kt0 < kt_end; i++) {
+        const int kt = kt0, cls = classify(kt);
+        const bool need_mask = cls == TILE_PARTIAL || (kt + 1) * BN > p.n_kv;
+        mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
+
+        // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel;
+        // with 2 warpgroups, each issues its products in turn
+        float s[BN / 2];
+        const uint32_t ks_addr = k_addr + (i % ST) * STAGE_BYTES;
+        if (NWG == 2) named_sync(1 + wg, 256);
+        wgmma_hold(o);
         wgmma_fence();
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++)
             wgmma<T, BN>::ss(s, wgmma_desc(q_addr + (ks / 4) * BM * 128 + (ks % 4) * 32, 16, 1024),
                              wgmma_desc(ks_addr + (ks / 4) * BN * 128 + (ks % 4) * 32, 16, 1024), ks > 0);
         wgmma_commit();
-    };
-    // soft-capping (to log2 units) when on, the mask on partial tiles, then the online softmax
-    // of key tile kt's scores: s becomes P (unnormalised), alpha[r] the factor on O's row r
-    auto softmax = [&](float (&s)[BN / 2], int kt, float (&alpha)[2]) {
-        const bool need_mask = classify(kt) == TILE_PARTIAL || (kt + 1) * BN > p.n_kv;
+        if (i > 0) issue_pv((i - 1) % ST);
+        if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
+        else wgmma_wait<0>();
+        wgmma_hold(s);
+        if (NWG == 2) named_arrive(2 - wg, 256);  // the other warpgroup's turn
+        // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
 #pragma unroll
             for (int e = 0; e < BN / 2; e++) s[e] = p.softcap * tanhf(s[e] * p.scale / p.softcap) * LOG2E;
@@ -220,9 +224,11 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
                 if (key >= p.n_kv || !mask_allows(mk, pos, key)) s[e] = -INFINITY;
             }
         }
-        // rows g (r = 0) and g + 8 (r = 1); four lanes share a row; m is in log2 units, s
-        // times `sc` is
+
+        // online softmax on rows g (r = 0) and g + 8 (r = 1); four lanes share a row; m is
+        // in log2 units, s times `sc` is
         const float sc = SOFTCAP ? 1.f : p.scale_log2;
+        float alpha[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             float mx = -INFINITY;
@@ -243,93 +249,30 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
             }
             l[r] = l[r] * alpha[r] + sum;
         }
-    };
-    // once the previous P V is done: rescale O, and P (the accumulators of key blocks 2kk,
-    // 2kk + 1 in 16 bits) becomes the A operand of the next product
-    auto rescale_pack = [&](const float (&s)[BN / 2], const float (&alpha)[2]) {
+
+        // once P_{i-1} V_{i-1} is done: rescale O, and P_i (the accumulators of key blocks
+        // 2kk, 2kk + 1 in 16 bits) becomes the A operand of the next product
+        wgmma_wait<0>();
+        wgmma_hold(o);
 #pragma unroll
         for (int j = 0; j < D / 8; j++) o[4 * j] *= alpha[0], o[4 * j + 1] *= alpha[0], o[4 * j + 2] *= alpha[1], o[4 * j + 3] *= alpha[1];
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-    };
-
-    int i = 0;
-    if constexpr (S2) {
-        // Two score buffers: step i starts with S_i complete, issues S_{i+1} and
-        // P_{i-1} V_{i-1}, and runs the softmax of S_i while both are on the tensor cores
-        // (FlashAttention-3's intra-warpgroup overlap in full). kt0, kt1: tiles i, i + 1.
-        float sa[BN / 2], sb[BN / 2];
-#pragma unroll
-        for (int e = 0; e < BN / 2; e++) sa[e] = sb[e] = 0.f;
-        if (kt0 < kt_end) {
-            mbar_wait(&full[0], 0);
-            if (NWG == 2) named_sync(1 + wg, 256);
-            issue_s(sa, 0);
-            wgmma_wait<0>();
-            wgmma_hold(sa);
-            if (NWG == 2) named_arrive(2 - wg, 256);
+        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: the last
+        // warp to arrive loads tile i + 2 into it
+        if (WS) {
+            if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);
+        } else if (i > 0 && lane == 0) {
+            __threadfence_block();
+            if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt2 < kt_end) load_kv(kt2, (i - 1) % ST);
         }
-        auto step = [&](float (&sc)[BN / 2], float (&sn)[BN / 2]) {
-            const bool more = kt1 < kt_end;
-            if (more) mbar_wait(&full[(i + 1) % ST], ((i + 1) / ST) & 1);
-            if (NWG == 2) named_sync(1 + wg, 256);
-            wgmma_hold(o);
-            // unconditional (past the last tile: a product on a stale stage, never read), as
-            // ptxas serialises every wgmma when this product is conditional (C7515)
-            issue_s(sn, (i + 1) % ST);
-            if (i > 0) issue_pv((i - 1) % ST);
-            if (NWG == 2) named_arrive(2 - wg, 256);
-            float alpha[2];
-            softmax(sc, kt0, alpha);
-            wgmma_wait<0>();
-            wgmma_hold(o);
-            wgmma_hold(sn);
-            rescale_pack(sc, alpha);
-            if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);  // V_{i-1} read
-            kt0 = kt1;
-            kt1 = more ? next_tile(kt1 + 1) : kt_end;
-            i++;
-        };
-        while (kt0 < kt_end) {
-            step(sa, sb);
-            if (kt0 >= kt_end) break;
-            step(sb, sa);
-        }
-    } else {
-        // S_i waited for before its softmax; P_{i-1} V_{i-1} runs during the softmax of S_i.
-        // kt0, kt1, kt2: key tiles i, i + 1, i + 2 (kt_end: none).
-        for (; kt0 < kt_end; i++) {
-            mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
-            // with 2 warpgroups, each issues its products in turn
-            float s[BN / 2];
-            if (NWG == 2) named_sync(1 + wg, 256);
-            wgmma_hold(o);
-            issue_s(s, i % ST);
-            if (i > 0) issue_pv((i - 1) % ST);
-            if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
-            else wgmma_wait<0>();
-            wgmma_hold(s);
-            if (NWG == 2) named_arrive(2 - wg, 256);  // the other warpgroup's turn
-            float alpha[2];
-            softmax(s, kt0, alpha);
-            wgmma_wait<0>();
-            wgmma_hold(o);
-            rescale_pack(s, alpha);
-            // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: WS, the
-            // producer refills it; otherwise the last warp to arrive loads tile i + 2 into it
-            if (WS) {
-                if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);
-            } else if (i > 0 && lane == 0) {
-                __threadfence_block();
-                if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt2 < kt_end) load_kv(kt2, (i - 1) % ST);
-            }
-            kt0 = kt1, kt1 = kt2;
-            if (kt2 < kt_end) kt2 = next_tile(kt2 + 1);
-        }
+        kt0 = kt1, kt1 = kt2;
+        if (kt2 < kt_end) kt2 = next_tile(kt2 + 1);
     }
     if (i > 0) {  // the last tile's P V
+        mbar_wait(&full[(i - 1) % ST], ((i - 1) / ST) & 1);
         wgmma_hold(o);
         issue_pv((i - 1) % ST);
         wgmma_wait<0>();
