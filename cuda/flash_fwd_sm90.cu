@@ -260,8 +260,8 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: the last
-        // warp to arrive loads tile i + 2 into it
+        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: WS, each warp
+        // tells the producer; otherwise the last warp to arrive loads tile i + 2 into it
         if (WS) {
             if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);
         } else if (i > 0 && lane == 0) {
