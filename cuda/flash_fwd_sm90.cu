@@ -15,10 +15,12 @@
 //
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
-// ahead: the last warp to finish with a stage (P V of its tile done) issues the copy of the
-// tile three ahead into it. The P V product of one tile overlaps the softmax of the next
-// inside a warpgroup, and with 2 warpgroups their products take turns (named barriers,
-// FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the other's products.
+// ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
+// every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
+// each; without it (wg1 / wg2) the last warp to finish with a stage refills it. The P V
+// product of one tile overlaps the softmax of the next inside a warpgroup, and with 2
+// warpgroups their products take turns (named barriers, FlashAttention-3's ping-pong) so
+// one warpgroup's softmax overlaps the other's products.
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
@@ -64,10 +66,13 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
     }
 }
 
-template <typename T, typename TO, int D, int NWG, bool SOFTCAP>
-__global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
+// WS (warp-specialised): one more warpgroup, the producer, whose one thread issues every
+// K / V copy (waiting on an `empty` mbarrier per stage that the consumer warps arrive on)
+// with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240.
+template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS>
+__global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BM = 64 * NWG, BN = SM90_BLOCK_N, THREADS = NWG * 128;
+    constexpr int BM = 64 * NWG, BN = SM90_BLOCK_N, THREADS = NWG * 128;  // THREADS: the consumers
     constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
     extern __shared__ unsigned char smem_raw[];
     // descriptors need 1024-byte aligned atoms: align the base (1 KB extra is allocated)
@@ -76,7 +81,8 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
     T *sK = sQ + BM * D;        // ST stages of BN x D
     T *sV = sK + ST * BN * D;   // ST stages of BN x D
     uint64_t *full = reinterpret_cast<uint64_t *>(sV + ST * BN * D);  // per stage: K and V landed
-    unsigned *done = reinterpret_cast<unsigned *>(full + ST);         // per stage: warps done with it
+    uint64_t *empty = full + ST;                                      // WS, per stage: consumer warps done with it
+    unsigned *done = reinterpret_cast<unsigned *>(empty + ST);        // otherwise, per stage: warps done with it
     const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -137,17 +143,33 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
     int kt2 = kt1 < kt_end ? next_tile(kt1 + 1) : kt_end;
     if (tid == 0) {
 #pragma unroll
-        for (int st = 0; st < ST; st++) mbar_init(&full[st], 1), done[st] = 0;
+        for (int st = 0; st < ST; st++) mbar_init(&full[st], 1), mbar_init(&empty[st], 4 * NWG), done[st] = 0;
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        if (kt0 < kt_end) load_kv(kt0, 0);
-        if (kt1 < kt_end) load_kv(kt1, 1);
-        if (kt2 < kt_end) load_kv(kt2, 2);
+        if (!WS) {
+            if (kt0 < kt_end) load_kv(kt0, 0);
+            if (kt1 < kt_end) load_kv(kt1, 1);
+            if (kt2 < kt_end) load_kv(kt2, 2);
+        }
     }
-    load_tile_sw128<T, BM, D, THREADS>(sQ, Q, p.q_s, q0, p.n_q);
-    cp_async_commit();
-    cp_async_wait<0>();
-    fence_proxy_async();  // Q's copies are read by wgmma (the async proxy)
-    __syncthreads();      // Q in place, barriers initialised
+    if (wg < NWG) {
+        load_tile_sw128<T, BM, D, THREADS>(sQ, Q, p.q_s, q0, p.n_q);
+        cp_async_commit();
+        cp_async_wait<0>();
+        fence_proxy_async();  // Q's copies are read by wgmma (the async proxy)
+    }
+    __syncthreads();  // Q in place, barriers initialised
+    if (WS) {
+        if (wg == NWG) {  // the producer: tile j into stage j % ST once its previous tile is done
+            setmaxnreg_dec<24>();
+            if (tid == THREADS)
+                for (int j = 0, kt = kt0; kt < kt_end; j++, kt = next_tile(kt + 1)) {
+                    if (j >= ST) mbar_wait(&empty[j % ST], (j / ST - 1) & 1);
+                    load_kv(kt, j % ST);
+                }
+            return;
+        }
+        setmaxnreg_inc<240>();
+    }
     if (NWG == 2 && wg == 1) named_arrive(1, 256);  // warpgroup 0 issues first
 
     int i = 0;
@@ -238,9 +260,11 @@ __global__ void __launch_bounds__(NWG * 128, 2 / NWG) flash_fwd_sm90_kernel(cons
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: the last
-        // warp to arrive loads tile i + 2 into it
-        if (i > 0 && lane == 0) {
+        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: WS, each warp
+        // tells the producer; otherwise the last warp to arrive loads tile i + 2 into it
+        if (WS) {
+            if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);
+        } else if (i > 0 && lane == 0) {
             __threadfence_block();
             if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt2 < kt_end) load_kv(kt2, (i - 1) % ST);
         }
@@ -291,22 +315,24 @@ static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int 
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, typename TO, int D, int NWG>
+template <typename T, typename TO, int D, int NWG, bool WS = false>
 cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     constexpr int BM = 64 * NWG;
-    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 4);
-    auto kernel = prm.p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true> : flash_fwd_sm90_kernel<T, TO, D, NWG, false>;
+    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 8 + 4);
+    auto kernel = prm.p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS> : flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
-    kernel<<<grid, NWG * 128, smem, stream>>>(prm);
+    kernel<<<grid, (NWG + WS) * 128, smem, stream>>>(prm);
     return cudaGetLastError();
 }
 
-// warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows); 0 picks 2, the faster
-// on an H100 (bench/results/gpu_NOTES.md)
+// consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
+// its own copies; 3: 2 consumers and a producer warpgroup (WS). 0 picks 3, the fastest on an
+// H100 (bench/results/gpu_NOTES.md)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (nwg == 0) nwg = 2;
+    if (nwg == 0) nwg = 3;
+    if (nwg == 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }
