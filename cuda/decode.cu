@@ -10,9 +10,9 @@
 // the kv head (the GQA group times the new tokens) as the 16 rows of the MMA:
 //   S[16 x 16 keys] = Q K^T,   P = online-softmax(S),   O[16 x D] += P V.
 // A paged cache is read through its block table key by key. An int8 cache runs the MMAs in
-// f16 and skips shared memory: each lane loads the bytes of its own MMA fragments from
-// global memory into registers, several tiles ahead of the one it computes, and widens
-// them there: Q is scaled by the softmax scale and rounded to f16, K is widened to f16
+// f16; each lane reads the bytes of its own MMA fragments from the shared-memory stage into
+// registers one tile ahead of the one it computes (LC_DECODE_INT8_AHEAD), and widens them
+// there: Q is scaled by the softmax scale and rounded to f16, K is widened to f16
 // exactly (|x| <= 127) with its per-token scales multiplying S's columns, and V is widened
 // and multiplied by its scale key by key (f16 keeps 11 bits, more than bf16's 8).
 #include "longctx/cuda.h"
@@ -33,11 +33,17 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
-#ifndef LC_DECODE_INT8_QSMEM
-#define LC_DECODE_INT8_QSMEM 0  // int8: Q's fragments reloaded from shared memory per tile
+#ifndef LC_DECODE_INT8_STAGE_BUDGET
+#define LC_DECODE_INT8_STAGE_BUDGET 14336  // bytes of shared-memory stages per warp
 #endif
 #ifndef LC_DECODE_INT8_AHEAD
-#define LC_DECODE_INT8_AHEAD 2  // int8: tiles loaded into registers ahead of the one computed (D <= 128)
+#define LC_DECODE_INT8_AHEAD 1  // int8 (D <= 128): tiles read into registers ahead of the one computed, 0 or 1
+#endif
+#ifndef LC_DECODE_INT8_MIN_BLOCKS
+#define LC_DECODE_INT8_MIN_BLOCKS 1  // int8: launch bounds' blocks per multiprocessor (caps registers)
+#endif
+#ifndef LC_DECODE_INT8_WAVES
+#define LC_DECODE_INT8_WAVES 1  // int8: splits to fill the GPU's resident blocks this many times
 #endif
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
@@ -90,17 +96,21 @@ template <typename T> __device__ __forceinline__ float to_f(T x);
 template <> __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <> __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
 
-// Shared memory of one warp's pipeline stage (16-bit caches): K and V tiles swizzled for
-// ldmatrix, about 24 KB per warp, 2 to 6 stages.
-template <int D> struct stage_layout {
-    static constexpr int kv_bytes = DEC_KEYS * 2 * D;
-    static constexpr int bytes = 2 * kv_bytes;
-    static constexpr int stages = 24576 / bytes < 2 ? 2 : 24576 / bytes > 6 ? 6 : 24576 / bytes;
+// Shared memory of one warp's pipeline stage: K and V tiles as stored (16-bit: swizzled for
+// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and the
+// int8 scales.
+template <typename S, int D> struct stage_layout {
+    static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
+    static constexpr int kv_bytes = DEC_KEYS * row_bytes;
+    static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
+    // about 24 KB per warp (int8: 14 KB, for three blocks per multiprocessor); 2 to 6 stages
+    static constexpr int budget = sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
 template <typename S, int D> constexpr int decode_smem_bytes() {
-    typedef stage_layout<D> L;
-    const int pipe = DEC_KEYS * D * 2 + (sizeof(S) == 1 ? 0 : DEC_WARPS * L::stages * L::bytes);  // Q, then the stages
+    typedef stage_layout<S, D> L;
+    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
     const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
@@ -114,24 +124,34 @@ __device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_r
     return p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
 }
 
-// Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st` (16-bit caches),
-// lane u < 16 holding key u's slot; each lane copies 16-byte pieces of the rows, rows past
-// the end zero.
+// Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
+// holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
 template <typename S, int D>
 __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, char *st, int lane) {
-    typedef stage_layout<D> L;
-    constexpr int PIECES = D * 2 / 16;  // 16-byte pieces per row
-    const S *K = static_cast<const S *>(p.kv.k) + b * p.kv.k_b + hk * p.kv.k_h;
-    const S *V = static_cast<const S *>(p.kv.v) + b * p.kv.v_b + hk * p.kv.v_h;
+    typedef stage_layout<S, D> L;
+    constexpr int PIECES = D * (int)sizeof(S) / 16;  // 16-byte pieces per row
+    const bool valid = lane < 16 && v0 + lane < vend;
+    const char *K = static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h) * (int64_t)sizeof(S);
+    const char *V = static_cast<const char *>(p.kv.v) + (b * p.kv.v_b + hk * p.kv.v_h) * (int64_t)sizeof(S);
     char *sk = st, *sv = st + L::kv_bytes;
 #pragma unroll
     for (int i = 0; i < DEC_KEYS * PIECES / 32; i++) {
         const int c = lane + 32 * i, row = c / PIECES, piece = c % PIECES;
         const int64_t s = __shfl_sync(0xffffffffu, slot, row);
         const bool ok = v0 + row < vend;
-        const int at = swizzle<D>(row, piece * 8) * 2;
-        cp_async_16(sk + at, ok ? K + s * p.kv.k_s + piece * 8 : K, ok);
-        cp_async_16(sv + at, ok ? V + s * p.kv.v_s + piece * 8 : V, ok);
+        const int at = sizeof(S) == 2 ? swizzle<D>(row, piece * 8) * 2 : row * L::row_bytes + piece * 16;
+        cp_async_16(sk + at, ok ? K + s * p.kv.k_s * (int64_t)sizeof(S) + piece * 16 : K, ok);
+        cp_async_16(sv + at, ok ? V + s * p.kv.v_s * (int64_t)sizeof(S) + piece * 16 : V, ok);
+    }
+    if constexpr (sizeof(S) == 1) {
+        float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
+        if (valid) {
+            const int64_t at = b * p.kv.sc_b + slot * p.kv.sc_s + hk;
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + lane)), "l"(p.kv.k_scale + at));
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + 16 + lane)), "l"(p.kv.v_scale + at));
+        } else if (lane < 16) {
+            scales[lane] = 0.f, scales[16 + lane] = 0.f;
+        }
     }
 }
 
@@ -162,58 +182,52 @@ template <int D> struct i8tile {
     uint32_t v[4][D / 32];  // keys 2t, 2t+1, 2t+8, 2t+9: bytes [g D/8, (g+1) D/8)
     float ks[4], vs[4];
 };
-template <int N> __device__ __forceinline__ void load_words(uint32_t *w, const int8_t *src, bool ok) {  // N bytes, N % 8 == 0
+template <int N> __device__ __forceinline__ void read_words(uint32_t *w, const char *src) {  // N bytes, N % 8 == 0
 #pragma unroll
     for (int i = 0; i < N / 16; i++) {
-        const uint4 x = ok ? __ldg(reinterpret_cast<const uint4 *>(src) + i) : make_uint4(0, 0, 0, 0);
+        const uint4 x = reinterpret_cast<const uint4 *>(src)[i];
         w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
     }
     if constexpr (N % 16) {
-        const uint2 x = ok ? __ldg(reinterpret_cast<const uint2 *>(src + N - 8)) : make_uint2(0, 0);
+        const uint2 x = *reinterpret_cast<const uint2 *>(src + N - 8);
         w[N / 4 - 2] = x.x, w[N / 4 - 1] = x.y;
     }
 }
-// Issue the loads of int8 tile v0 .. v0+15 into this lane's registers (lane u < 16 holding
-// key u's slot); keys past the end read as zeros with zero scales.
-template <int D>
-__device__ __forceinline__ void load_i8tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, int lane, i8tile<D> &x) {
+// This lane's fragments of the int8 tile in stage `st` (16-byte reads: K's rows padded, V's
+// 8 lanes of a key on one 128-byte row, so each quarter warp hits distinct banks).
+template <int D> __device__ __forceinline__ void read_i8tile(const char *st, int lane, i8tile<D> &x) {
+    typedef stage_layout<int8_t, D> L;
     const int g = lane / 4, t = lane % 4;
-    const int8_t *K = static_cast<const int8_t *>(p.kv.k) + b * p.kv.k_b + hk * p.kv.k_h + t * (D / 4);
-    const int8_t *V = static_cast<const int8_t *>(p.kv.v) + b * p.kv.v_b + hk * p.kv.v_h + g * (D / 8);
 #pragma unroll
-    for (int n = 0; n < 2; n++) {
-        const int key = g + 8 * n;
-        load_words<D / 4>(x.k[n], K + __shfl_sync(0xffffffffu, slot, key) * p.kv.k_s, v0 + key < vend);
-    }
+    for (int n = 0; n < 2; n++) read_words<D / 4>(x.k[n], st + (g + 8 * n) * L::row_bytes + t * (D / 4));
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const int key = 2 * t + (k & 1) + 8 * (k >> 1);
-        const int64_t s = __shfl_sync(0xffffffffu, slot, key);
-        const bool ok = v0 + key < vend;
-        load_words<D / 8>(x.v[k], V + s * p.kv.v_s, ok);
-        const int64_t at = b * p.kv.sc_b + s * p.kv.sc_s + hk;
-        x.ks[k] = ok ? __ldg(p.kv.k_scale + at) : 0.f;
-        x.vs[k] = ok ? __ldg(p.kv.v_scale + at) : 0.f;
+    for (int k = 0; k < 4; k++) read_words<D / 8>(x.v[k], st + L::kv_bytes + (2 * t + (k & 1) + 8 * (k >> 1)) * L::row_bytes + g * (D / 8));
+    const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // K [16], V [16]
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float2 a = *reinterpret_cast<const float2 *>(sc + 2 * t + 8 * h), c = *reinterpret_cast<const float2 *>(sc + 16 + 2 * t + 8 * h);
+        x.ks[2 * h] = a.x, x.ks[2 * h + 1] = a.y, x.vs[2 * h] = c.x, x.vs[2 * h + 1] = c.y;
     }
 }
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
 // T: QT, or f16 for int8.
 template <typename QT, typename S, int D, bool SOFTCAP>
-__global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
+__global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT8_MIN_BLOCKS : 1) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1;
     typedef typename std::conditional<INT8, __half, QT>::type T;
-    typedef stage_layout<D> L;
+    typedef stage_layout<S, D> L;
     constexpr int KSTEPS = D / 16;
-    // tiles in flight ahead of the one computed: int8 in registers (none at D = 256, whose
-    // accumulators take half the registers), 16-bit in shared memory stages
-    constexpr int AHEAD = INT8 ? (D <= 128 ? LC_DECODE_INT8_AHEAD : 0) : L::stages - 1;
+    constexpr int AHEAD = L::stages - 1;  // tiles in flight ahead of the one computed
+    // int8: tiles read into registers ahead of the one computed (none at D = 256, whose
+    // accumulators take half the registers)
+    constexpr int RAHEAD = INT8 && D <= 128 ? LC_DECODE_INT8_AHEAD : 0;
     extern __shared__ __align__(128) char smem[];
     const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
 
     T *sQ = reinterpret_cast<T *>(smem);
-    char *pipe = smem + DEC_KEYS * D * 2 + warp * L::stages * L::bytes;  // 16-bit only
+    char *pipe = smem + DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -240,23 +254,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // this warp's tiles: w, w + 4, ... of the chunk, AHEAD in flight ahead
     const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
     auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
-    constexpr int NB = INT8 ? AHEAD + 1 : 1;  // int8 register buffers
-    i8tile<D> buf[NB];
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
-        const int64_t slot = s < mine ? tile_slot(p, kr, b, tile_v0(s), vend, lane) : 0;
-        if constexpr (INT8) {
-            if (s < mine) load_i8tile<D>(p, b, hk, tile_v0(s), vend, slot, lane, buf[s]);
-        } else {
-            if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, slot, pipe + s * L::bytes, lane);
-            cp_async_commit();
-        }
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        cp_async_commit();
     }
     int64_t next_slot = AHEAD < mine ? tile_slot(p, kr, b, tile_v0(AHEAD), vend, lane) : 0;
     __syncthreads();  // sQ
-    // Q's A fragments stay in registers (for D = 256, and int8 if LC_DECODE_INT8_QSMEM, they
-    // are reloaded per tile instead)
-    constexpr bool QREG = D <= 128 && !(INT8 && LC_DECODE_INT8_QSMEM);
+    // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
+    constexpr bool QREG = D <= 128;
     uint32_t qa_reg[QREG ? KSTEPS : 1][4];
     auto q_frag = [&](int kk, uint32_t a[4]) { ldmatrix_x4(a, sQ + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, kk * 16 + (lane / 16) * 8)); };
     if constexpr (QREG) {
@@ -355,17 +361,31 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 }
             }
         };
-        // the loop unrolled by NB so that every buffer index is a constant (registers): tile
-        // it computes from buf[it % NB] while tile it + AHEAD loads into the one freed before
+        // The loop unrolled by NB so that every buffer index is a constant (registers): tile
+        // it computes from buf[u] after reading tile it + RAHEAD's stage into the other. A
+        // stage is refilled one iteration after it was read.
+        constexpr int NB = RAHEAD + 1;
+        i8tile<D> buf[NB];
+        if (RAHEAD && mine > 0) {
+            cp_async_wait<AHEAD - 1>();
+            __syncwarp();
+            read_i8tile<D>(pipe, lane, buf[0]);
+        }
         for (int it0 = 0; it0 < mine; it0 += NB)
 #pragma unroll
             for (int u = 0; u < NB; u++) {
                 const int it = it0 + u, ahead = it + AHEAD;
                 if (it >= mine) break;
-                if (ahead < mine) load_i8tile<D>(p, b, hk, tile_v0(ahead), vend, next_slot, lane, buf[(u + AHEAD) % NB]);
+                __syncwarp();  // the stage of tile it - 1 is read
+                if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+                cp_async_commit();
                 if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+                cp_async_wait<AHEAD - RAHEAD>();  // tile it + RAHEAD is in
+                __syncwarp();
+                if (it + RAHEAD < mine) read_i8tile<D>(pipe + ((it + RAHEAD) % L::stages) * L::bytes, lane, buf[(u + RAHEAD) % NB]);
                 tile(buf[u], tile_v0(it));
             }
+        cp_async_wait<0>();
     } else {
         for (int it = 0; it < mine; it++) {
             const int ahead = it + AHEAD;
@@ -507,7 +527,7 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, d) : occupancy<__half>(int8, d)), pairs = (int64_t)batch * hkv;
-        int64_t want = slots / pairs, most = (max_keys + 127) / 128;
+        int64_t want = slots * (int8 ? LC_DECODE_INT8_WAVES : 1) / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
     p->splits = splits;
