@@ -10,11 +10,10 @@
 // the kv head (the GQA group times the new tokens) as the 16 rows of the MMA:
 //   S[16 x 16 keys] = Q K^T,   P = online-softmax(S),   O[16 x D] += P V.
 // A paged cache is read through its block table key by key. An int8 cache runs the MMAs in
-// f16; each lane reads the bytes of its own MMA fragments from the shared-memory stage into
-// registers one tile ahead of the one it computes (LC_DECODE_INT8_AHEAD), and widens them
-// there: Q is scaled by the softmax scale and rounded to f16, K is widened to f16
-// exactly (|x| <= 127) with its per-token scales multiplying S's columns, and V is widened
-// and multiplied by its scale key by key (f16 keeps 11 bits, more than bf16's 8).
+// f16 and is widened in registers, straight into the MMA fragments: Q is scaled by the
+// softmax scale and rounded to f16, K is widened to f16 exactly (|x| <= 127) with its
+// per-token scales multiplying S's columns, and V is widened and multiplied by its scale
+// key by key (f16 keeps 11 bits, more than bf16's 8).
 #include "longctx/cuda.h"
 
 #include <cuda_bf16.h>
@@ -34,13 +33,7 @@ constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
 #ifndef LC_DECODE_INT8_STAGE_BUDGET
-#define LC_DECODE_INT8_STAGE_BUDGET 14336  // bytes of shared-memory stages per warp
-#endif
-#ifndef LC_DECODE_INT8_AHEAD
-#define LC_DECODE_INT8_AHEAD 1  // int8 (D <= 128): tiles read into registers ahead of the one computed, 0 or 1
-#endif
-#ifndef LC_DECODE_INT8_MIN_BLOCKS
-#define LC_DECODE_INT8_MIN_BLOCKS 1  // int8: launch bounds' blocks per multiprocessor (caps registers)
+#define LC_DECODE_INT8_STAGE_BUDGET 14336
 #endif
 #ifndef LC_DECODE_INT8_WAVES
 #define LC_DECODE_INT8_WAVES 1  // int8: splits to fill the GPU's resident blocks this many times
@@ -172,56 +165,19 @@ __device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical colu
     const int t = (p % 8) / 2, e = p % 2 + (p >= 8 ? 2 : 0);
     return t * (D / 4) + 4 * kk + e;
 }
-// V, the B operand of O += P V: lane (g, t) holds bytes [g D/8, (g+1) D/8) of keys 2t,
-// 2t+1, 2t+8 and 2t+9; byte j of them is column g of n-tile j, so column n of n-tile j is
-// output dim n D/8 + j.
-// One int8 tile in one lane's registers, as loaded (x, not x + 128), with the scales of the
-// keys its S columns and V rows are: 2t, 2t+1, 2t+8, 2t+9.
-template <int D> struct i8tile {
-    uint32_t k[2][D / 16];  // keys g, g + 8: bytes [t D/4, (t+1) D/4)
-    uint32_t v[4][D / 32];  // keys 2t, 2t+1, 2t+8, 2t+9: bytes [g D/8, (g+1) D/8)
-    float ks[4], vs[4];
-};
-template <int N> __device__ __forceinline__ void read_words(uint32_t *w, const char *src) {  // N bytes, N % 8 == 0
-#pragma unroll
-    for (int i = 0; i < N / 16; i++) {
-        const uint4 x = reinterpret_cast<const uint4 *>(src)[i];
-        w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
-    }
-    if constexpr (N % 16) {
-        const uint2 x = *reinterpret_cast<const uint2 *>(src + N - 8);
-        w[N / 4 - 2] = x.x, w[N / 4 - 1] = x.y;
-    }
-}
-// This lane's fragments of the int8 tile in stage `st` (16-byte reads: K's rows padded, V's
-// 8 lanes of a key on one 128-byte row, so each quarter warp hits distinct banks).
-template <int D> __device__ __forceinline__ void read_i8tile(const char *st, int lane, i8tile<D> &x) {
-    typedef stage_layout<int8_t, D> L;
-    const int g = lane / 4, t = lane % 4;
-#pragma unroll
-    for (int n = 0; n < 2; n++) read_words<D / 4>(x.k[n], st + (g + 8 * n) * L::row_bytes + t * (D / 4));
-#pragma unroll
-    for (int k = 0; k < 4; k++) read_words<D / 8>(x.v[k], st + L::kv_bytes + (2 * t + (k & 1) + 8 * (k >> 1)) * L::row_bytes + g * (D / 8));
-    const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // K [16], V [16]
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        const float2 a = *reinterpret_cast<const float2 *>(sc + 2 * t + 8 * h), c = *reinterpret_cast<const float2 *>(sc + 16 + 2 * t + 8 * h);
-        x.ks[2 * h] = a.x, x.ks[2 * h + 1] = a.y, x.vs[2 * h] = c.x, x.vs[2 * h + 1] = c.y;
-    }
-}
+// V, the B operand of O += P V: lane (g, t) reads the words at bytes 32jj + 4g of keys 2t,
+// 2t+1, 2t+8 and 2t+9; byte dn of them is column g of n-tile 4jj + dn, so column n of
+// n-tile j is output dim 32 (j / 4) + 4n + j % 4 (out_column).
+__device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
 // T: QT, or f16 for int8.
 template <typename QT, typename S, int D, bool SOFTCAP>
-__global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT8_MIN_BLOCKS : 1) decode_split_kernel(const decode_params p) {
+__global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1;
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D> L;
     constexpr int KSTEPS = D / 16;
-    constexpr int AHEAD = L::stages - 1;  // tiles in flight ahead of the one computed
-    // int8: tiles read into registers ahead of the one computed (none at D = 256, whose
-    // accumulators take half the registers)
-    constexpr int RAHEAD = INT8 && D <= 128 ? LC_DECODE_INT8_AHEAD : 0;
     extern __shared__ __align__(128) char smem[];
     const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -251,15 +207,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
             *reinterpret_cast<uint4 *>(sQ + swizzle<D>(r, col)) = x;
         }
     }
-    // this warp's tiles: w, w + 4, ... of the chunk, AHEAD in flight ahead
+    // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
     auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
 #pragma unroll
-    for (int s = 0; s < AHEAD; s++) {
+    for (int s = 0; s < L::stages - 1; s++) {
         if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         cp_async_commit();
     }
-    int64_t next_slot = AHEAD < mine ? tile_slot(p, kr, b, tile_v0(AHEAD), vend, lane) : 0;
+    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -275,23 +231,47 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
 #pragma unroll
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-    // S = Q K^T into s: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8. `kb` gives
-    // k-step kk's two B registers for n-tile n.
-    auto scores = [&](float s[2][4], auto kb) {
+    for (int it = 0; it < mine; it++) {
+        const int ahead = it + L::stages - 1;
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+        cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+        cp_async_wait<L::stages - 1>();
+        __syncwarp();
+        const char *st = pipe + (it % L::stages) * L::bytes;
+        const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
+        const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // int8 scales: K [16], V [16]
+
+        // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
+        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        uint32_t kw[2][INT8 ? D / 16 : 1];  // int8: keys g, g + 8, D/4 bytes each (x + 128)
+        if constexpr (INT8) {
+#pragma unroll
+            for (int n = 0; n < 2; n++)
+#pragma unroll
+                for (int i = 0; i < D / 64; i++) {
+                    const uint4 x = *reinterpret_cast<const uint4 *>(st + (g + 8 * n) * L::row_bytes + t * (D / 4) + 16 * i);
+                    kw[n][4 * i] = x.x ^ 0x80808080u, kw[n][4 * i + 1] = x.y ^ 0x80808080u;
+                    kw[n][4 * i + 2] = x.z ^ 0x80808080u, kw[n][4 * i + 3] = x.w ^ 0x80808080u;
+                }
+        }
 #pragma unroll
         for (int kk = 0; kk < KSTEPS; kk++) {
             uint32_t qa_tile[4];
             if constexpr (!QREG) q_frag(kk, qa_tile);
             const uint32_t *qa = QREG ? qa_reg[QREG ? kk : 0] : qa_tile;
-            uint32_t bk[2][2];
-            kb(kk, bk);
-            mma_op<T>::run(s[0], qa, bk[0][0], bk[0][1]);
-            mma_op<T>::run(s[1], qa, bk[1][0], bk[1][1]);
+            if constexpr (INT8) {
+#pragma unroll
+                for (int n = 0; n < 2; n++)
+                    mma_op<T>::run(s[n], qa, bits(int8x2_to_half2(kw[n][kk], 0x4140)), bits(int8x2_to_half2(kw[n][kk], 0x4342)));
+            } else {
+                uint32_t kb[4];
+                ldmatrix_x4(kb, tK + swizzle<D>((lane % 8) + (lane / 16) * 8, kk * 16 + ((lane / 8) % 2) * 8));
+                mma_op<T>::run(s[0], qa, kb[0], kb[1]);
+                mma_op<T>::run(s[1], qa, kb[2], kb[3]);
+            }
         }
-    };
-    // scale and mask S (int8: times the K scales ks), online softmax per row (Milakov &
-    // Gimelshein 2018, the 4 lanes of a row together): P into pa as the A operand of P V
-    auto softmax = [&](float s[2][4], const float *ks, int v0, uint32_t pa[4]) {
+        const int v0 = tile_v0(it);
         const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
         const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
                            mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
@@ -299,7 +279,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
         for (int n = 0; n < 2; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float x = INT8 ? s[n][e] * ks[2 * n + e % 2] : s[n][e];  // int8: Q holds the scale
+                float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
                 if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
                 else x *= INT8 ? DEC_LOG2E : p.scale_log2;
                 if (!whole) {
@@ -308,6 +288,8 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
                 }
                 s[n][e] = x;
             }
+        // online softmax (Milakov & Gimelshein 2018) per row, the 4 lanes of a row together
+        uint32_t pa[4];
         float alpha[2];
 #pragma unroll
         for (int h = 0; h < 2; h++) {
@@ -328,27 +310,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
 #pragma unroll
             for (int n = 0; n < D / 8; n++) acc[n][0] *= alpha[0], acc[n][1] *= alpha[0], acc[n][2] *= alpha[1], acc[n][3] *= alpha[1];
         }
-    };
-
-    if constexpr (INT8) {
-        // one tile from registers: widen (x ^ 0x80 = x + 128 for int8x2_to_half2), S, softmax, O += P V
-        auto tile = [&](const i8tile<D> &x, int v0) {
-            float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-            scores(s, [&](int kk, uint32_t bk[2][2]) {
-#pragma unroll
-                for (int n = 0; n < 2; n++) {
-                    const uint32_t w = x.k[n][kk] ^ 0x80808080u;
-                    bk[n][0] = bits(int8x2_to_half2(w, 0x4140)), bk[n][1] = bits(int8x2_to_half2(w, 0x4342));
-                }
-            });
-            uint32_t pa[4];
-            softmax(s, x.ks, v0, pa);
-            const __half2 vs01 = __floats2half2_rn(x.vs[0], x.vs[1]), vs89 = __floats2half2_rn(x.vs[2], x.vs[3]);
+        // O += P V
+        if constexpr (INT8) {
+            const char *vrow = st + L::kv_bytes + 4 * g;
+            const __half2 vs01 = __floats2half2_rn(sc[16 + 2 * t], sc[17 + 2 * t]), vs89 = __floats2half2_rn(sc[24 + 2 * t], sc[25 + 2 * t]);
 #pragma unroll
             for (int jj = 0; jj < D / 32; jj++) {
-                uint32_t w[4];  // keys 2t, 2t+1, 2t+8, 2t+9 at bytes 4jj .. 4jj+3 of this lane's D/8
+                uint32_t w[4];  // keys 2t, 2t+1, 2t+8, 2t+9 at dims 32jj + 4g .. +3
 #pragma unroll
-                for (int k = 0; k < 4; k++) w[k] = x.v[k][jj] ^ 0x80808080u;
+                for (int k = 0; k < 4; k++) w[k] = *reinterpret_cast<const uint32_t *>(vrow + (2 * t + (k & 1) + 8 * (k >> 1)) * L::row_bytes + 32 * jj) ^ 0x80808080u;
                 // pair the two keys of each half byte by byte: {k0.b0, k1.b0, k0.b1, k1.b1}, ...
                 const uint32_t lo01 = __byte_perm(w[0], w[1], 0x5140), hi01 = __byte_perm(w[0], w[1], 0x7362);
                 const uint32_t lo89 = __byte_perm(w[2], w[3], 0x5140), hi89 = __byte_perm(w[2], w[3], 0x7362);
@@ -360,50 +330,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
                     mma_op<T>::run(acc[4 * jj + dn], pa, bits(b0), bits(b1));
                 }
             }
-        };
-        // The loop unrolled by NB so that every buffer index is a constant (registers): tile
-        // it computes from buf[u] after reading tile it + RAHEAD's stage into the other. A
-        // stage is refilled one iteration after it was read.
-        constexpr int NB = RAHEAD + 1;
-        i8tile<D> buf[NB];
-        if (RAHEAD && mine > 0) {
-            cp_async_wait<AHEAD - 1>();
-            __syncwarp();
-            read_i8tile<D>(pipe, lane, buf[0]);
-        }
-        for (int it0 = 0; it0 < mine; it0 += NB)
-#pragma unroll
-            for (int u = 0; u < NB; u++) {
-                const int it = it0 + u, ahead = it + AHEAD;
-                if (it >= mine) break;
-                __syncwarp();  // the stage of tile it - 1 is read
-                if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-                cp_async_commit();
-                if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-                cp_async_wait<AHEAD - RAHEAD>();  // tile it + RAHEAD is in
-                __syncwarp();
-                if (it + RAHEAD < mine) read_i8tile<D>(pipe + ((it + RAHEAD) % L::stages) * L::bytes, lane, buf[(u + RAHEAD) % NB]);
-                tile(buf[u], tile_v0(it));
-            }
-        cp_async_wait<0>();
-    } else {
-        for (int it = 0; it < mine; it++) {
-            const int ahead = it + AHEAD;
-            if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-            cp_async_commit();
-            if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-            cp_async_wait<L::stages - 1>();
-            __syncwarp();
-            const char *st = pipe + (it % L::stages) * L::bytes;
-            const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
-            float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-            scores(s, [&](int kk, uint32_t bk[2][2]) {
-                uint32_t r[4];
-                ldmatrix_x4(r, tK + swizzle<D>((lane % 8) + (lane / 16) * 8, kk * 16 + ((lane / 8) % 2) * 8));
-                bk[0][0] = r[0], bk[0][1] = r[1], bk[1][0] = r[2], bk[1][1] = r[3];
-            });
-            uint32_t pa[4];
-            softmax(s, nullptr, tile_v0(it), pa);
+        } else {
 #pragma unroll
             for (int dn = 0; dn < D / 16; dn++) {
                 uint32_t vb[4];
@@ -411,10 +338,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
                 mma_op<T>::run(acc[2 * dn], pa, vb[0], vb[1]);
                 mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
             }
-            __syncwarp();  // the stage is refilled next iteration
         }
-        cp_async_wait<0>();
+        __syncwarp();  // the stage is refilled next iteration
     }
+    cp_async_wait<0>();
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
@@ -432,7 +359,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32, sizeof(S) == 1 ? LC_DECODE_INT
     for (int n = 0; n < D / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++)
-            sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? (2 * t + e % 2) * (D / 8) + n : 8 * n + 2 * t + e % 2)] = acc[n][e];
+            sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
     const int64_t base = (((int64_t)b * gridDim.y + hk) * p.splits + split) * p.rows;
     for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
