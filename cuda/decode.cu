@@ -103,19 +103,11 @@ template <typename S, int D> struct stage_layout {
 
 template <typename S, int D> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D> L;
-    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
+    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * (L::bytes + DEC_KEYS * 4);  // Q, then the stages and table rings
     const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
 
-// The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
-// done one tile early so that its latency hides behind the tile before).
-__device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_ranges &kr, int b, int v0, int vend, int lane) {
-    const int v = v0 + lane;
-    if (lane >= 16 || v >= vend) return 0;
-    const int j = kr.at(v);
-    return p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
-}
 
 // Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
 // holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
@@ -210,12 +202,33 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
     auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
+    // Paged: the block-table entries of tile i's keys (lane u < 16: key u) wait in this warp's
+    // ring, ring[i % STAGES], copied by cp.async in the group of tile i - STAGES, so the
+    // table's latency hides behind STAGES tiles, not one (tiles 0 .. STAGES - 1: read here).
+    int32_t *ring = reinterpret_cast<int32_t *>(smem + DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes) + warp * L::stages * DEC_KEYS;
+    auto fetch_entries = [&](int i, bool async) {
+        const int v = tile_v0(i) + lane;
+        if (!p.kv.table || lane >= 16 || i >= mine) return;
+        int32_t *dst = ring + (i % L::stages) * DEC_KEYS + lane;
+        const int32_t *src = p.kv.table + (int64_t)b * p.kv.max_blocks + (v < vend ? kr.at(v) / p.kv.block : 0);
+        if (async) asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(dst)), "l"(src));
+        else *dst = *src;
+    };
+    // the slot of tile i's key `lane` (lanes < 16), for load_tile
+    auto slot_of = [&](int i) -> int64_t {
+        const int v = tile_v0(i) + lane;
+        if (lane >= 16 || v >= vend) return 0;
+        const int j = kr.at(v);
+        return p.kv.table ? (int64_t)ring[(i % L::stages) * DEC_KEYS + lane] * p.kv.block + j % p.kv.block : j;
+    };
+#pragma unroll
+    for (int s = 0; s < L::stages; s++) fetch_entries(s, false);
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, slot_of(s), pipe + s * L::bytes, lane);
+        fetch_entries(s + L::stages, true);
         cp_async_commit();
     }
-    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -233,9 +246,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     for (int it = 0; it < mine; it++) {
         const int ahead = it + L::stages - 1;
-        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, slot_of(ahead), pipe + (ahead % L::stages) * L::bytes, lane);
+        fetch_entries(ahead + L::stages, true);  // into the ring entry just read
         cp_async_commit();
-        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
         cp_async_wait<L::stages - 1>();
         __syncwarp();
         const char *st = pipe + (it % L::stages) * L::bytes;
