@@ -32,12 +32,17 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
+// int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
+// (5 stages, 2 blocks): each layout's best in bench/results/gpu_NOTES.md
 #ifndef LC_DECODE_INT8_STAGE_BUDGET
 #define LC_DECODE_INT8_STAGE_BUDGET 14336
 #endif
-#ifndef LC_DECODE_INT8_WAVES
-#define LC_DECODE_INT8_WAVES 1  // int8: splits to fill the GPU's resident blocks this many times
+#ifndef LC_DECODE_INT8_CONTIG_BUDGET
+#define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
+struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
+    int8_t x;
+};
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
 // : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
@@ -96,18 +101,26 @@ template <typename S, int D> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
-    // about 24 KB per warp (int8: 14 KB, for three blocks per multiprocessor); 2 to 6 stages
-    static constexpr int budget = sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
+    static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
     static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
 template <typename S, int D> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D> L;
-    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * (L::bytes + DEC_KEYS * 4);  // Q, then the stages and table rings
+    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
     const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
 
+// The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
+// done one tile early so that its latency hides behind the tile before).
+__device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_ranges &kr, int b, int v0, int vend, int lane) {
+    const int v = v0 + lane;
+    if (lane >= 16 || v >= vend) return 0;
+    const int j = kr.at(v);
+    return p.kv.table ? (int64_t)p.kv.table[(int64_t)b * p.kv.max_blocks + j / p.kv.block] * p.kv.block + j % p.kv.block : j;
+}
 
 // Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
 // holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
@@ -202,33 +215,12 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
     auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
-    // Paged: the block-table entries of tile i's keys (lane u < 16: key u) wait in this warp's
-    // ring, ring[i % STAGES], copied by cp.async in the group of tile i - STAGES, so the
-    // table's latency hides behind STAGES tiles, not one (tiles 0 .. STAGES - 1: read here).
-    int32_t *ring = reinterpret_cast<int32_t *>(smem + DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes) + warp * L::stages * DEC_KEYS;
-    auto fetch_entries = [&](int i, bool async) {
-        const int v = tile_v0(i) + lane;
-        if (!p.kv.table || lane >= 16 || i >= mine) return;
-        int32_t *dst = ring + (i % L::stages) * DEC_KEYS + lane;
-        const int32_t *src = p.kv.table + (int64_t)b * p.kv.max_blocks + (v < vend ? kr.at(v) / p.kv.block : 0);
-        if (async) asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(dst)), "l"(src));
-        else *dst = *src;
-    };
-    // the slot of tile i's key `lane` (lanes < 16), for load_tile
-    auto slot_of = [&](int i) -> int64_t {
-        const int v = tile_v0(i) + lane;
-        if (lane >= 16 || v >= vend) return 0;
-        const int j = kr.at(v);
-        return p.kv.table ? (int64_t)ring[(i % L::stages) * DEC_KEYS + lane] * p.kv.block + j % p.kv.block : j;
-    };
-#pragma unroll
-    for (int s = 0; s < L::stages; s++) fetch_entries(s, false);
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, slot_of(s), pipe + s * L::bytes, lane);
-        fetch_entries(s + L::stages, true);
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         cp_async_commit();
     }
+    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -246,9 +238,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     for (int it = 0; it < mine; it++) {
         const int ahead = it + L::stages - 1;
-        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, slot_of(ahead), pipe + (ahead % L::stages) * L::bytes, lane);
-        fetch_entries(ahead + L::stages, true);  // into the ring entry just read
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
         cp_async_wait<L::stages - 1>();
         __syncwarp();
         const char *st = pipe + (it % L::stages) * L::bytes;
@@ -449,14 +441,19 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
     return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
 }
+template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    return p.kv.table ? decode_types<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+}
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (q == LC_BF16) return int8 ? decode_types<__nv_bfloat16, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
-    return int8 ? decode_types<__half, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
+    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
+    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
 }
 
-template <typename T> static int occupancy(bool int8, int d) {
-    if (int8) return d == 64 ? blocks_per_sm<T, int8_t, 64>() : d == 128 ? blocks_per_sm<T, int8_t, 128>() : blocks_per_sm<T, int8_t, 256>();
-    return d == 64 ? blocks_per_sm<T, T, 64>() : d == 128 ? blocks_per_sm<T, T, 128>() : blocks_per_sm<T, T, 256>();
+template <typename T, typename S> static int occupancy(int d) {
+    return d == 64 ? blocks_per_sm<T, S, 64>() : d == 128 ? blocks_per_sm<T, S, 128>() : blocks_per_sm<T, S, 256>();
+}
+template <typename T> static int occupancy(bool int8, bool paged, int d) {
+    return !int8 ? occupancy<T, T>(d) : paged ? occupancy<T, int8_t>(d) : occupancy<T, int8_contig>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -466,8 +463,9 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         int dev = 0, sms = 132;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, d) : occupancy<__half>(int8, d)), pairs = (int64_t)batch * hkv;
-        int64_t want = slots * (int8 ? LC_DECODE_INT8_WAVES : 1) / pairs, most = (max_keys + 127) / 128;
+        const bool paged = p->kv.table;
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, d) : occupancy<__half>(int8, paged, d)), pairs = (int64_t)batch * hkv;
+        int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
     p->splits = splits;
