@@ -32,9 +32,17 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
+// int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
+// (5 stages, 2 blocks): each layout's best in bench/results/gpu_NOTES.md
 #ifndef LC_DECODE_INT8_STAGE_BUDGET
 #define LC_DECODE_INT8_STAGE_BUDGET 14336
 #endif
+#ifndef LC_DECODE_INT8_CONTIG_BUDGET
+#define LC_DECODE_INT8_CONTIG_BUDGET 24000
+#endif
+struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
+    int8_t x;
+};
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
 // : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
@@ -93,8 +101,8 @@ template <typename S, int D> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
-    // about 24 KB per warp (int8: 14 KB, for three blocks per multiprocessor); 2 to 6 stages
-    static constexpr int budget = sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
+    static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
     static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
@@ -433,14 +441,19 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
     return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
 }
+template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    return p.kv.table ? decode_types<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+}
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (q == LC_BF16) return int8 ? decode_types<__nv_bfloat16, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
-    return int8 ? decode_types<__half, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
+    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
+    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
 }
 
-template <typename T> static int occupancy(bool int8, int d) {
-    if (int8) return d == 64 ? blocks_per_sm<T, int8_t, 64>() : d == 128 ? blocks_per_sm<T, int8_t, 128>() : blocks_per_sm<T, int8_t, 256>();
-    return d == 64 ? blocks_per_sm<T, T, 64>() : d == 128 ? blocks_per_sm<T, T, 128>() : blocks_per_sm<T, T, 256>();
+template <typename T, typename S> static int occupancy(int d) {
+    return d == 64 ? blocks_per_sm<T, S, 64>() : d == 128 ? blocks_per_sm<T, S, 128>() : blocks_per_sm<T, S, 256>();
+}
+template <typename T> static int occupancy(bool int8, bool paged, int d) {
+    return !int8 ? occupancy<T, T>(d) : paged ? occupancy<T, int8_t>(d) : occupancy<T, int8_contig>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -450,7 +463,8 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         int dev = 0, sms = 132;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, d) : occupancy<__half>(int8, d)), pairs = (int64_t)batch * hkv;
+        const bool paged = p->kv.table;
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, d) : occupancy<__half>(int8, paged, d)), pairs = (int64_t)batch * hkv;
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
