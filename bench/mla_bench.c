@@ -1,7 +1,8 @@
 /* Benchmark of MLA (DeepSeek-V2 shapes: kv_lora_rank 512, nope 128, rope 64, v 128; 16 of
  * its 128 heads by default) over a cache of n tokens: a prefill of all n tokens in
  * float64 tiles (the default, 1e-6) and with fast_prefill (f32 K, V and lc_attention_flash),
- * and one absorbed decode step. FLOPs: the up-projection 2 n H r (nope + v) plus
+ * and one absorbed decode step in float64 (default) and with fast_decode (f32 sgemm tiles,
+ * every head against each tile of latents, split-key across threads). FLOPs: the up-projection 2 n H r (nope + v) plus
  * 2 (d_k + d_v) per causal (query, key) pair and head; decode 2 (r + rope) + 2 r per key
  * and head plus the absorptions. The peers measured in the same run are OpenBLAS dgemm
  * and sgemm on 1024^2 matrices, best of 10 before and after the paths. The f32 path's difference from the float64 one, relative
@@ -46,7 +47,7 @@ static void keep_best(double *best, double t) {
 
 int lc_bench_mla_main(int argc, char **argv) {
     int64_t n = 4096;
-    int heads = 16, threads = 0, reps = 1;
+    int heads = 16, threads = 0, reps = 1, decode_only = 0;
     const char *json = "bench/results/mla.json";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n = atoll(argv[++i]);
@@ -54,8 +55,9 @@ int lc_bench_mla_main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--decode-only")) decode_only = 1;
         else {
-            fprintf(stderr, "usage: mla [--tokens N (4096)] [--heads H (16)] [--threads T] [--reps R (1)] [--json PATH]\n");
+            fprintf(stderr, "usage: mla [--tokens N (4096)] [--heads H (16)] [--threads T] [--reps R (1)] [--decode-only] [--json PATH]\n");
             return 2;
         }
     }
@@ -64,16 +66,17 @@ int lc_bench_mla_main(int argc, char **argv) {
     const int R = m.rank, P = m.rope, N = m.nope, DV = m.v_dim, DK = N + P;
     float *wuk = malloc(sizeof(float) * (size_t)heads * N * R), *wuv = malloc(sizeof(float) * (size_t)heads * DV * R);
     float *lat = malloc(sizeof(float) * (size_t)n * R), *kr = malloc(sizeof(float) * (size_t)n * P);
-    float *qn = malloc(sizeof(float) * (size_t)n * heads * N), *qr = malloc(sizeof(float) * (size_t)n * heads * P);
-    float *o64 = malloc(sizeof(float) * (size_t)n * heads * DV), *o32 = malloc(sizeof(float) * (size_t)n * heads * DV);
+    const int64_t nq = decode_only ? 1 : n; /* queries: every token for the prefill, else the decode step's */
+    float *qn = malloc(sizeof(float) * (size_t)nq * heads * N), *qr = malloc(sizeof(float) * (size_t)nq * heads * P);
+    float *o64 = malloc(sizeof(float) * (size_t)nq * heads * DV), *o32 = malloc(sizeof(float) * (size_t)nq * heads * DV);
     lc_mla_cache *c = NULL;
     if (!wuk || !wuv || !lat || !kr || !qn || !qr || !o64 || !o32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
     lc_rng_fill_normal(wuk, (size_t)heads * N * R, 1, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(wuv, (size_t)heads * DV * R, 2, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(lat, (size_t)n * R, 3, 0, 0, 1, 0);
     lc_rng_fill_normal(kr, (size_t)n * P, 4, 0, 0, 1, 0);
-    lc_rng_fill_normal(qn, (size_t)n * heads * N, 5, 0, 0, 1, 0);
-    lc_rng_fill_normal(qr, (size_t)n * heads * P, 6, 0, 0, 1, 0);
+    lc_rng_fill_normal(qn, (size_t)nq * heads * N, 5, 0, 0, 1, 0);
+    lc_rng_fill_normal(qr, (size_t)nq * heads * P, 6, 0, 0, 1, 0);
     m.w_uk = wuk, m.w_uv = wuv;
     if (lc_mla_cache_create(&m, n, &c) || lc_mla_cache_append(c, 0, lat, kr, n)) return fprintf(stderr, "mla bench: %s\n", lc_last_error()), 1;
 
@@ -83,44 +86,61 @@ int lc_bench_mla_main(int argc, char **argv) {
     const double pf_flops = 2.0 * (double)n * heads * R * (N + DV) + pairs * heads * 2.0 * (DK + DV);
     const double dec_flops = (double)n * heads * (2.0 * (R + P) + 2.0 * R) + heads * 2.0 * R * (N + DV);
     /* the paths alternate, so that a shared machine's load falls on both alike */
-    double t64 = 0, t32 = 0, tdec = 0;
+    double t64 = 0, t32 = 0, tdec = 0, tfdec = 0;
     lc_mla fast = m;
-    fast.fast_prefill = 1;
+    fast.fast_prefill = 1, fast.fast_decode = 1;
+    float *dec64 = malloc(sizeof(float) * (size_t)heads * DV), *dec32 = malloc(sizeof(float) * (size_t)heads * DV);
+    if (!dec64 || !dec32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
     for (int r = 0; r < reps; r++) {
-        fprintf(stderr, "mla bench: rep %d: float64 prefill of %lld tokens, f32 fast prefill, decode\n", r + 1, (long long)n);
-        keep_best(&t64, timed(lc_mla_prefill, &m, c, qn, qr, (int)n, o64));
-        keep_best(&t32, timed(lc_mla_prefill, &fast, c, qn, qr, (int)n, o32));
-        for (int d = 0; d < 3; d++)
-            keep_best(&tdec, timed(lc_mla_decode, &m, c, qn + (size_t)(n - 1) * heads * N, qr + (size_t)(n - 1) * heads * P, 1, o32 + (size_t)(n - 1) * heads * DV));
+        fprintf(stderr, "mla bench: rep %d: %sdecode (float64, f32) over %lld tokens\n", r + 1, decode_only ? "" : "float64 prefill, f32 fast prefill, ",
+                (long long)n);
+        if (!decode_only) {
+            keep_best(&t64, timed(lc_mla_prefill, &m, c, qn, qr, (int)n, o64));
+            keep_best(&t32, timed(lc_mla_prefill, &fast, c, qn, qr, (int)n, o32));
+        }
+        const float *qn1 = qn + (size_t)(nq - 1) * heads * N, *qr1 = qr + (size_t)(nq - 1) * heads * P;
+        for (int d = 0; d < 3; d++) {
+            keep_best(&tdec, timed(lc_mla_decode, &m, c, qn1, qr1, 1, dec64));
+            keep_best(&tfdec, timed(lc_mla_decode, &fast, c, qn1, qr1, 1, dec32));
+        }
     }
-    int rc = t64 <= 0 || t32 <= 0 || tdec <= 0;
+    int rc = (!decode_only && (t64 <= 0 || t32 <= 0)) || tdec <= 0 || tfdec <= 0;
     if (rc) goto done;
     /* the machine may be shared: the peers' best before or after the paths */
     dpeak = fmax(dpeak, dgemm_gflops(1024)), speak = fmax(speak, bench_sgemm_gflops(1024, 10));
     double sc = 0, diff = 0;
-    for (size_t i = 0; i < (size_t)n * heads * DV; i++) sc = fmax(sc, fabs(o64[i]));
-    for (size_t i = 0; i < (size_t)(n - 1) * heads * DV; i++) diff = fmax(diff, fabs((double)o32[i] - o64[i]));
+    for (size_t i = 0; i < (size_t)nq * heads * DV; i++) sc = fmax(sc, fabs(o64[i]));
+    for (size_t i = 0; !decode_only && i < (size_t)(n - 1) * heads * DV; i++) diff = fmax(diff, fabs((double)o32[i] - o64[i]));
     diff /= sc > 0 ? sc : 1;
+    double dsc = 0, ddiff = 0;
+    for (size_t i = 0; i < (size_t)heads * DV; i++) dsc = fmax(dsc, fabs(dec64[i])), ddiff = fmax(ddiff, fabs((double)dec32[i] - dec64[i]));
+    ddiff /= dsc > 0 ? dsc : 1;
 
     printf("MLA, %d heads, rank %d, nope %d, rope %d, v %d, %lld tokens, %d threads; peers: dgemm %.1f GFLOP/s, sgemm %.1f GFLOP/s\n", heads, R, N, P, DV,
            (long long)n, lc_threads_resolve(threads), dpeak, speak);
     printf("%-22s %10s %10s %10s\n", "path", "seconds", "GFLOP/s", "of peer");
-    printf("%-22s %10.3f %10.1f %9.0f%%\n", "prefill float64", t64, pf_flops / t64 / 1e9, 100 * pf_flops / t64 / 1e9 / dpeak);
-    printf("%-22s %10.3f %10.1f %9.0f%%\n", "prefill f32 (fast)", t32, pf_flops / t32 / 1e9, 100 * pf_flops / t32 / 1e9 / speak);
-    printf("%-22s %10.6f %10.1f %10s\n", "decode (1 query)", tdec, dec_flops / tdec / 1e9, "-");
-    printf("f32 fast prefill against float64: max |diff| / max |out| = %.2e; float64 / f32 time = %.2f\n", diff, t64 / t32);
+    if (!decode_only) {
+        printf("%-22s %10.3f %10.1f %9.0f%%\n", "prefill float64", t64, pf_flops / t64 / 1e9, 100 * pf_flops / t64 / 1e9 / dpeak);
+        printf("%-22s %10.3f %10.1f %9.0f%%\n", "prefill f32 (fast)", t32, pf_flops / t32 / 1e9, 100 * pf_flops / t32 / 1e9 / speak);
+    }
+    printf("%-22s %10.6f %10.1f %9.0f%%\n", "decode float64", tdec, dec_flops / tdec / 1e9, 100 * dec_flops / tdec / 1e9 / dpeak);
+    printf("%-22s %10.6f %10.1f %9.0f%%\n", "decode f32 (fast)", tfdec, dec_flops / tfdec / 1e9, 100 * dec_flops / tfdec / 1e9 / speak);
+    if (!decode_only) printf("f32 fast prefill against float64: max |diff| / max |out| = %.2e; float64 / f32 time = %.2f\n", diff, t64 / t32);
+    printf("f32 fast decode against float64:  max |diff| / max |out| = %.2e; float64 / f32 time = %.1f\n", ddiff, tdec / tfdec);
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "heads", heads), cJSON_AddNumberToObject(root, "rank", R), cJSON_AddNumberToObject(root, "nope", N);
     cJSON_AddNumberToObject(root, "rope", P), cJSON_AddNumberToObject(root, "v_dim", DV), cJSON_AddNumberToObject(root, "tokens", (double)n);
     cJSON_AddNumberToObject(root, "threads", lc_threads_resolve(threads));
     cJSON_AddNumberToObject(root, "dgemm_gflops", dpeak), cJSON_AddNumberToObject(root, "sgemm_gflops", speak);
-    cJSON_AddNumberToObject(root, "prefill_f64_s", t64), cJSON_AddNumberToObject(root, "prefill_f32_s", t32), cJSON_AddNumberToObject(root, "decode_s", tdec);
+    if (!decode_only) cJSON_AddNumberToObject(root, "prefill_f64_s", t64), cJSON_AddNumberToObject(root, "prefill_f32_s", t32);
+    cJSON_AddNumberToObject(root, "decode_s", tdec);
+    cJSON_AddNumberToObject(root, "decode_f32_s", tfdec), cJSON_AddNumberToObject(root, "decode_f32_vs_f64_rel_diff", ddiff);
     cJSON_AddNumberToObject(root, "prefill_flops", pf_flops), cJSON_AddNumberToObject(root, "decode_flops", dec_flops);
-    cJSON_AddNumberToObject(root, "f32_vs_f64_rel_diff", diff);
+    if (!decode_only) cJSON_AddNumberToObject(root, "f32_vs_f64_rel_diff", diff);
     rc = bench_write_json(root, json);
 done:
-    free(wuk), free(wuv), free(lat), free(kr), free(qn), free(qr), free(o64), free(o32);
+    free(wuk), free(wuv), free(lat), free(kr), free(qn), free(qr), free(o64), free(o32), free(dec64), free(dec32);
     lc_mla_cache_destroy(c);
     return rc;
 }

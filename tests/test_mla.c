@@ -1,6 +1,7 @@
 /* MLA against naive multi-head attention built in float64 from the same weights and the
  * latents as the cache stores them (f32, f16 or bf16): the absorbed decode and the float64
- * prefill to 1e-6 relative to max |out|, the f32 fast_prefill to 1e-5; the error that f16
+ * prefill to 1e-6 relative to max |out|, the f32 fast_prefill and fast_decode (split-key
+ * across threads, caches of up to 1300 tokens: several tiles per chunk) to 1e-5; the error that f16
  * and bf16 storage adds against f32 latents; the cache's bytes; bad calls refused with a
  * sentence. */
 #include <math.h>
@@ -75,6 +76,7 @@ int main(void) {
     test_rng g = {test_seed("test_mla"), 0};
     const lc_dtype dtypes[] = {LC_F32, LC_F16, LC_BF16};
     double storage_err[3] = {0}; /* worst relative error of the f64 prefill against f32 latents, per dtype */
+    double worst_fast_decode = 0;
     for (int trial = 0; trial < 60; trial++) {
         lc_mla m = {0};
         const int di = trial < 30 ? 0 : (int)test_below(&g, 3);
@@ -85,7 +87,7 @@ int main(void) {
         m.rope = (int)test_below(&g, 9) + (trial == 0 ? 1 : 0);
         m.v_dim = 1 + (int)test_below(&g, 20);
         m.threads = 1 + (int)test_below(&g, 3);
-        int64_t n = 1 + (int64_t)test_below(&g, trial % 5 == 4 ? 400 : 200);
+        int64_t n = 1 + (int64_t)test_below(&g, trial % 5 == 4 ? 400 : trial % 5 == 3 ? 1300 : 200);
         int n_q = 1 + (int)test_below(&g, trial % 5 == 4 ? (uint64_t)n : 4); /* every 5th: a long prefill (several query tiles and chunks) */
         if (n_q > n) n_q = (int)n;
         float *wuk = normals(&g, (size_t)m.heads * m.nope * m.rank + 1, 1.0f / sqrtf((float)m.rank));
@@ -110,25 +112,32 @@ int main(void) {
         }
         size_t no = (size_t)n_q * m.heads * m.v_dim;
         double *ref = malloc(sizeof(double) * no), *ref32 = malloc(sizeof(double) * no);
-        float *dec = malloc(sizeof(float) * no), *pre = malloc(sizeof(float) * no), *fast = malloc(sizeof(float) * no);
+        float *dec = malloc(sizeof(float) * no), *pre = malloc(sizeof(float) * no), *fast = malloc(sizeof(float) * no), *fdec = malloc(sizeof(float) * no);
         naive_mha(&m, lat_s, kr_s, n, qn, qr, n_q, ref);
         CHECK(lc_mla_decode(&m, c, qn, qr, n_q, dec) == LC_OK, "%s", lc_last_error());
         CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, pre) == LC_OK, "%s", lc_last_error());
-        m.fast_prefill = 1;
+        m.fast_prefill = 1, m.fast_decode = 1;
         CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, fast) == LC_OK, "%s", lc_last_error());
+        for (size_t t = 0; t < no; t++) fdec[t] = NAN; /* poisoned: every output must be written */
+        CHECK(lc_mla_decode(&m, c, qn, qr, n_q, fdec) == LC_OK, "%s", lc_last_error());
         const double sc = max_abs(ref, no), ed = max_err(dec, ref, no), ep = max_err(pre, ref, no), ef = max_err(fast, ref, no);
+        const double efd = max_err(fdec, ref, no);
         CHECK(ed <= 1e-6 * sc, "trial %d decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld)", trial, ed, sc, lc_dtype_name(m.dtype), m.heads,
               m.rank, m.nope, m.rope, m.v_dim, (long long)n);
         CHECK(ep <= 1e-6 * sc, "trial %d prefill: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld n_q%d)", trial, ep, sc, lc_dtype_name(m.dtype),
               m.heads, m.rank, m.nope, m.rope, m.v_dim, (long long)n, n_q);
         CHECK(ef <= 1e-5 * sc, "trial %d fast prefill: err %.3g scale %.3g", trial, ef, sc);
+        CHECK(efd <= 1e-5 * sc, "trial %d fast decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d n%lld n_q%d threads %d)", trial, efd, sc,
+              lc_dtype_name(m.dtype), m.heads, m.rank, m.nope, m.rope, (long long)n, n_q, m.threads);
+        worst_fast_decode = fmax(worst_fast_decode, efd / sc);
         naive_mha(&m, lat, kr, n, qn, qr, n_q, ref32);
         storage_err[di] = fmax(storage_err[di], max_err(pre, ref32, no) / max_abs(ref32, no));
-        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s), free(tmp), free(qn), free(qr), free(ref), free(ref32), free(dec), free(pre), free(fast);
+        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s), free(tmp), free(qn), free(qr), free(ref), free(ref32), free(dec), free(pre), free(fast), free(fdec);
         lc_mla_cache_destroy(c);
     }
     /* Storage: f16 keeps 11 significant bits (relative rounding 2^-11 = 4.9e-4), bf16 8
      * (2^-8 = 3.9e-3); the output error against f32 latents stays within a few of those. */
+    fprintf(stderr, "test_mla: fast_decode error, worst relative to max |out|: %.2e\n", worst_fast_decode);
     fprintf(stderr, "test_mla: prefill error against f32 latents: f32 %.2e, f16 %.2e, bf16 %.2e\n", storage_err[0], storage_err[1], storage_err[2]);
     CHECK(storage_err[0] <= 1e-6 && storage_err[1] <= 8 * 4.9e-4 && storage_err[2] <= 8 * 3.9e-3, "storage errors %.3g %.3g %.3g", storage_err[0],
           storage_err[1], storage_err[2]);
@@ -140,6 +149,16 @@ int main(void) {
     CHECK(lc_mla_cache_append(c, 1, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "out of order"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 3) == LC_ERANGE && strstr(lc_last_error(), "capacity"), "%s", lc_last_error());
     CHECK(lc_mla_decode(&m, c, x, x, 1, x) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
+    CHECK(lc_mla_cache_append(c, 0, x, x, 1) == LC_OK, "%s", lc_last_error());
+    for (int fast = 0; fast < 2; fast++) {
+        m.fast_decode = fast;
+        const size_t need = lc_mla_decode_workspace_size(&m, c, 1);
+        void *ws = malloc(need);
+        CHECK(need > 0 && lc_mla_decode_run(&m, c, x, x, 1, x, ws, need) == LC_OK, "%s", lc_last_error());
+        CHECK(lc_mla_decode_run(&m, c, x, x, 1, x, ws, need - 1) == LC_EINVAL && strstr(lc_last_error(), "workspace_bytes"), "%s", lc_last_error());
+        CHECK(lc_mla_decode_run(&m, c, x, x, 1, x, NULL, need) == LC_EINVAL && strstr(lc_last_error(), "workspace is NULL"), "%s", lc_last_error());
+        free(ws);
+    }
     m.dtype = (lc_dtype)7;
     CHECK(lc_mla_check(&m) == LC_EINVAL && strstr(lc_last_error(), "mla.dtype"), "%s", lc_last_error());
     m.dtype = LC_BF16;

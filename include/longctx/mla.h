@@ -7,7 +7,9 @@
  * Prefill up-projects k and v tile by tile and runs attention with a float64 online
  * softmax (or, with fast_prefill, f32 k and v through lc_attention_flash); decode absorbs
  * W_UK into the query (q_lat = W_UK[h]^T q_nope) and W_UV into the output
- * (out = W_UV[h] sum_j p_j c_j), so it reads only the latent cache. See docs/mla.md. */
+ * (out = W_UV[h] sum_j p_j c_j), so it reads only the latent cache: in float64 one head
+ * at a time, or with fast_decode in f32 with every head against each tile of latents and
+ * the tokens split across threads. See docs/mla.md. */
 #ifndef LONGCTX_MLA_H
 #define LONGCTX_MLA_H
 
@@ -26,6 +28,8 @@ typedef struct lc_mla {
     lc_dtype dtype;    /* latent cache storage: LC_F32 (0, default), LC_F16 or LC_BF16 */
     int fast_prefill;  /* 0: float64 tiles (1e-6 relative); 1: f32 k, v and lc_attention_flash
                         * (1.5-2x faster, ~1e-6 relative, tested to 1e-5; docs/mla.md) */
+    int fast_decode;   /* 0: float64 rows (1e-6 relative); 1: f32 sgemm tiles over all heads,
+                        * split-key across threads (tested to 1e-5; docs/mla.md) */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
@@ -45,6 +49,12 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
 /* Queries of the last n_q cached positions, causal among themselves: q_nope
  * [n_q, heads, nope], q_rope [n_q, heads, rope]; out [n_q, heads, v_dim]. */
 lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
+/* Decode: the same queries through the absorbed weights. The workspace depends on the
+ * cache's current length (float64 path) and on the thread count. */
+size_t lc_mla_decode_workspace_size(const lc_mla *m, const lc_mla_cache *c, int n_q);
+lc_status lc_mla_decode_run(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out, void *workspace,
+                            size_t workspace_bytes);
+/* Convenience: lc_mla_decode_run with a workspace it allocates and frees. */
 lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
 
 #ifdef __cplusplus

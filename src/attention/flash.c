@@ -71,10 +71,9 @@ static void load_rows(const lc_flash_ops *ops, float *dst, int64_t ld, const lc_
 }
 
 /* Online-softmax update of one tile's rows; leaves P in w->s and rescales O. */
-static void softmax_tile(const lc_flash_ops *ops, const tile_ws *w, int64_t rows, int64_t cols, int64_t dv) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *s = w->s + r * TILE_K;
-        float m_old = w->m[r], m_new = ops->row_max(s, cols);
+void lc_flash_softmax_rows(const lc_flash_ops *ops, float *s, int64_t lds, int64_t rows, int64_t cols, float *m, float *l, float *o, int64_t dv) {
+    for (int64_t r = 0; r < rows; r++, s += lds) {
+        float m_old = m[r], m_new = ops->row_max(s, cols);
         if (m_old > m_new) m_new = m_old;
         if (m_new == -INFINITY) { /* every key so far masked: contributes nothing */
             memset(s, 0, sizeof(float) * (size_t)cols);
@@ -82,11 +81,11 @@ static void softmax_tile(const lc_flash_ops *ops, const tile_ws *w, int64_t rows
         }
         float alpha = expf(m_old - m_new); /* 0 when m_old = -inf */
         float sum = ops->exp_sum(s, cols, m_new);
-        w->l[r] = w->l[r] * alpha + sum;
-        w->m[r] = m_new;
+        l[r] = l[r] * alpha + sum;
+        m[r] = m_new;
         if (alpha != 1.0f) {
-            float *o = w->o + r * dv;
-            for (int64_t d = 0; d < dv; d++) o[d] *= alpha;
+            float *orow = o + r * dv;
+            for (int64_t d = 0; d < dv; d++) orow[d] *= alpha;
         }
     }
 }
@@ -129,7 +128,7 @@ static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const til
                 for (int64_t c = 0; c < cols; c++)
                     if (!w->mask[r * TILE_K + c]) w->s[r * TILE_K + c] = -INFINITY;
         }
-        softmax_tile(ops, w, rows, cols, dv);
+        lc_flash_softmax_rows(ops, w->s, TILE_K, rows, cols, w->m, w->l, w->o, dv);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f, w->s, TILE_K, v, ldv, 1.0f, w->o, (int)dv);
     }
 

@@ -23,4 +23,10 @@ const lc_flash_ops *lc_flash_ops_avx512(void);
 /* The table for a resolved ISA (not LC_ISA_AUTO). */
 const lc_flash_ops *lc_flash_ops_for(lc_isa isa);
 
+/* One tile of the online softmax (Milakov and Gimelshein 2018), in flash.c: for each of
+ * `rows` score rows s (row stride lds, `cols` valid) with running maximum m[r], sum l[r]
+ * and unnormalised output o (rows of dv), m' = max(m, rowmax s); s = exp(s - m');
+ * l = l e^{m - m'} + rowsum s; o *= e^{m - m'}. Rows masked so far (all -inf) become 0. */
+void lc_flash_softmax_rows(const lc_flash_ops *ops, float *s, int64_t lds, int64_t rows, int64_t cols, float *m, float *l, float *o, int64_t dv);
+
 #endif

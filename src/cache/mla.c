@@ -1,6 +1,6 @@
-/* MLA (DeepSeek-V2): the latent cache, the absorbed decode and the f32 up-projecting
- * prefill; the float64 prefill is in mla_prefill.c (see include/longctx/mla.h and
- * docs/mla.md). Decode accumulates in float64. */
+/* MLA (DeepSeek-V2): the latent cache and the f32 up-projecting prefill; the float64
+ * prefill is in mla_prefill.c, the absorbed decode in mla_decode.c (see
+ * include/longctx/mla.h and docs/mla.md). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,10 +8,6 @@
 
 #include "longctx/attention.h"
 #include "mla_internal.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 lc_status lc_mla_check(const lc_mla *m) {
     if (!m) return lc_error(LC_EINVAL, "mla is NULL");
@@ -75,62 +71,6 @@ lc_status lc_mla_call_check(const lc_mla *m, const lc_mla_cache *c, const float 
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
     if ((m->nope && !q_nope) || (m->rope && !q_rope) || !out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
     if (n_q < 1 || n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", n_q, (long long)c->len);
-    return LC_OK;
-}
-
-lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
-    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
-    if (st) return st;
-    const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, W = R + P;
-    const int64_t n = c->len;
-    const double scale = m->scale > 0 ? m->scale : 1.0 / sqrt((double)(N + P));
-    const int64_t rows = (int64_t)n_q * H;
-    const size_t per = (size_t)(2 * R + n) + (size_t)(W + 1) / 2; /* doubles: q_lat, o_lat, s, a row as f32 */
-    double *ws = malloc(sizeof(double) * (size_t)lc_threads_resolve(m->threads) * per);
-    if (!ws) return lc_error(LC_ENOMEM, "mla decode workspace");
-#pragma omp parallel for schedule(dynamic, 1) num_threads(lc_threads_resolve(m->threads))
-    for (int64_t row = 0; row < rows; row++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        double *qlat = ws + (size_t)tid * per, *olat = qlat + R, *s = olat + R;
-        float *buf = (float *)(s + n);
-        const int i = (int)(row / H), h = (int)(row % H);
-        const float *qn = q_nope + row * N, *qr = q_rope + row * P;
-        /* absorb W_UK: q_lat[r] = sum_d W_UK[h][d][r] q_nope[d] */
-        for (int r = 0; r < R; r++) qlat[r] = 0;
-        for (int d = 0; d < N; d++) {
-            const float *w = m->w_uk + ((size_t)h * N + d) * R;
-            for (int r = 0; r < R; r++) qlat[r] += (double)w[r] * qn[d];
-        }
-        const int64_t last = n - n_q + i; /* causal: keys 0 .. last */
-        double mx = -INFINITY, l = 0;
-        for (int64_t j = 0; j <= last; j++) {
-            const float *lat = lc_mla_row(c, j, buf);
-            double dot = 0;
-            for (int r = 0; r < R; r++) dot += qlat[r] * lat[r];
-            for (int e = 0; e < P; e++) dot += (double)qr[e] * lat[R + e];
-            s[j] = dot * scale;
-            if (s[j] > mx) mx = s[j];
-        }
-        for (int r = 0; r < R; r++) olat[r] = 0;
-        for (int64_t j = 0; j <= last; j++) {
-            double p = exp(s[j] - mx);
-            l += p;
-            const float *lat = lc_mla_row(c, j, buf);
-            for (int r = 0; r < R; r++) olat[r] += p * lat[r];
-        }
-        /* absorb W_UV: out = W_UV[h] o_lat / l */
-        float *o = out + row * m->v_dim;
-        for (int e = 0; e < m->v_dim; e++) {
-            const float *w = m->w_uv + ((size_t)h * m->v_dim + e) * R;
-            double acc = 0;
-            for (int r = 0; r < R; r++) acc += (double)w[r] * olat[r];
-            o[e] = (float)(acc / l);
-        }
-    }
-    free(ws);
     return LC_OK;
 }
 
