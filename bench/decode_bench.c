@@ -3,7 +3,8 @@
  * the step reads (keys, values and scales of every kept token), that as GB/s and as a
  * fraction of the memcpy bandwidth measured in the same run (bytes read + written per
  * second over a buffer far larger than the caches), and GFLOP/s at 4 d FLOPs per query
- * head and key. Dtypes are swept on the contiguous layout, layouts on f16; int8 and fp8
+ * head and key. Dtypes are swept on the contiguous layout, layouts on f16 (--grid: every
+ * layout with every dtype); int8 and fp8
  * twice: the query as lc_decode leaves it by default (rounded where the CPU has the dot
  * product instructions, column "query") and kept in f32 (query_f32 = 1); f32 caches
  * above --max-f32 tokens (default 512K: 4 GiB) are skipped. The last row is llama.cpp's
@@ -103,7 +104,7 @@ static int wanted(const char *list, const char *name) {
 
 int lc_bench_decode_main(int argc, char **argv) {
     int64_t lengths[16] = {32768, 65536, 131072, 262144, 524288, 1048576}, max_f32 = 524288;
-    int nl = 6, threads = 0, hkv = 8, hq = 32, d = 128;
+    int nl = 6, threads = 0, hkv = 8, hq = 32, d = 128, grid = 0;
     lc_isa isa = LC_ISA_AUTO;
     const char *json = "bench/results/decode.json", *dtypes = NULL;
     for (int i = 1; i < argc; i++) {
@@ -117,13 +118,14 @@ int lc_bench_decode_main(int argc, char **argv) {
         }
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--dtypes") && i + 1 < argc) dtypes = argv[++i];
+        else if (!strcmp(argv[i], "--grid")) grid = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
             isa = !strcmp(n, "portable") ? LC_ISA_PORTABLE : !strcmp(n, "avx2") ? LC_ISA_AVX2 : !strcmp(n, "avx512") ? LC_ISA_AVX512 : LC_ISA_AUTO;
         }
         else {
             fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512]\n"
-                            "              [--max-f32 512K] [--dtypes f16,int8,...] [--json FILE]\n"
+                            "              [--max-f32 512K] [--dtypes f16,int8,...] [--grid] [--json FILE]\n"
                             "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
             return 2;
         }
@@ -136,7 +138,7 @@ int lc_bench_decode_main(int argc, char **argv) {
     }
     double peak = memcpy_gbs((size_t)256 << 20);
     fprintf(stderr, "memcpy: %.2f GB/s (read + write)\n", peak);
-    dcase cases[128];
+    dcase cases[256];
     int nc = 0;
     for (int li = 0; li < nl; li++) {
         for (int t = 0; t <= LC_KV_FP8; t++) {
@@ -144,7 +146,10 @@ int lc_bench_decode_main(int argc, char **argv) {
             cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
             if (t == LC_KV_INT8 || t == LC_KV_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li], .query_f32 = 1};
         }
-        for (int l = LC_KV_PAGED; l <= LC_KV_SINKS && wanted(dtypes, "f16"); l++) cases[nc++] = (dcase){.layout = (lc_kv_layout)l, .dtype = LC_KV_F16, .n = lengths[li]};
+        for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++)
+            for (int t = grid ? 0 : LC_KV_F16; t <= (grid ? LC_KV_FP8 : LC_KV_F16); t++)
+                if (wanted(dtypes, lc_kv_dtype_name((lc_kv_dtype)t)) && !(t == LC_KV_F32 && lengths[li] > max_f32))
+                    cases[nc++] = (dcase){.layout = (lc_kv_layout)l, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
     }
     if (wanted(dtypes, "f16")) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = LC_KV_F16, .n = 16384}; /* the llama.cpp comparison shape */
     printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; memcpy %.2f GB/s\n", d, hkv, hq, th,
