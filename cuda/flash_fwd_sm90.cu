@@ -40,6 +40,9 @@ namespace {
 #ifndef LC_SM90_INTERVAL_MASK
 #define LC_SM90_INTERVAL_MASK 1  // 0: partial tiles always take the general per-element mask
 #endif
+#ifndef LC_SM90_WS3_TURNS
+#define LC_SM90_WS3_TURNS 1  // 0: the 3 consumer warpgroups of the d = 64 block issue without taking turns
+#endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
 
 // The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
@@ -68,7 +71,8 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
 
 // WS (warp-specialised): one more warpgroup, the producer, whose one thread issues every
 // K / V copy (waiting on an `empty` mbarrier per stage that the consumer warps arrive on)
-// with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240.
+// with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240;
+// with NWG = 3 (192 query rows, d = 64: each K / V tile feeds 1.5 times the rows) 32 and 160.
 template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS>
 __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -160,7 +164,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     __syncthreads();  // Q in place, barriers initialised
     if (WS) {
         if (wg == NWG) {  // the producer: tile j into stage j % ST once its previous tile is done
-            setmaxnreg_dec<24>();
+            setmaxnreg_dec<NWG == 3 ? 32 : 24>();
             if (tid == THREADS)
                 for (int j = 0, kt = kt0; kt < kt_end; j++, kt = next_tile(kt + 1)) {
                     if (j >= ST) mbar_wait(&empty[j % ST], (j / ST - 1) & 1);
@@ -168,9 +172,12 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
                 }
             return;
         }
-        setmaxnreg_inc<240>();
+        setmaxnreg_inc<NWG == 3 ? 160 : 240>();
     }
-    if (NWG == 2 && wg == 1) named_arrive(1, 256);  // warpgroup 0 issues first
+    // with NWG > 1 the warpgroups issue their products in turn, 0, 1, .., NWG - 1, 0, ..:
+    // warpgroup w waits on barrier 1 + w, then signals the next one's
+    constexpr bool TURNS = NWG == 2 || (NWG == 3 && LC_SM90_WS3_TURNS);
+    if (TURNS && wg == NWG - 1) named_arrive(1, 256);  // warpgroup 0 issues first
 
     int i = 0;
     for (; kt0 < kt_end; i++) {
@@ -179,10 +186,10 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
 
         // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel;
-        // with 2 warpgroups, each issues its products in turn
+        // with several warpgroups, each issues its products in turn
         float s[BN / 2];
         const uint32_t ks_addr = k_addr + (i % ST) * STAGE_BYTES;
-        if (NWG == 2) named_sync(1 + wg, 256);
+        if (TURNS) named_sync(1 + wg, 256);
         wgmma_hold(o);
         wgmma_fence();
 #pragma unroll
@@ -194,7 +201,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
         else wgmma_wait<0>();
         wgmma_hold(s);
-        if (NWG == 2) named_arrive(2 - wg, 256);  // the other warpgroup's turn
+        if (TURNS) named_arrive(1 + (wg + 1) % NWG, 256);  // the next warpgroup's turn
         // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
 #pragma unroll
@@ -278,7 +285,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         wgmma_wait<0>();
         wgmma_hold(o);
     }
-    if (NWG == 2 && wg == 0) named_sync(1, 256);  // warpgroup 1's last turn signal
+    if (TURNS && wg == 0) named_sync(1, 256);  // the last warpgroup's last turn signal
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
 #pragma unroll
@@ -328,11 +335,13 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
 }
 
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
-// its own copies; 3: 2 consumers and a producer warpgroup (WS). 0 picks 3, the fastest on an
-// H100 (bench/results/gpu_NOTES.md)
+// its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
+// a producer at d = 64 (d = 128 takes 3: its accumulators do not fit 160 registers). 0 picks
+// 3, the fastest on an H100 (bench/results/gpu_NOTES.md)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
     if (nwg == 0) nwg = 3;
-    if (nwg == 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
+    if (nwg == 4 && d == 64) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
+    if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }
