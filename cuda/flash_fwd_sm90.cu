@@ -43,7 +43,10 @@ namespace {
 #ifndef LC_SM90_WS3_TURNS
 #define LC_SM90_WS3_TURNS 1  // 0: the 3 consumer warpgroups of the d = 64 block issue without taking turns
 #endif
-constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
+#ifndef LC_SM90_STAGES
+#define LC_SM90_STAGES 3  // K / V stages in shared memory
+#endif
+constexpr int SM90_BLOCK_N = 128, SM90_STAGES = LC_SM90_STAGES;
 
 // The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
 // boxes of 64 x BLOCK_N x 1 x 1, 128-byte swizzled), passed by value as a __grid_constant__.
@@ -326,7 +329,9 @@ template <typename T, typename TO, int D, int NWG, bool WS = false>
 cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     constexpr int BM = 64 * NWG;
     const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 8 + 4);
-    auto kernel = prm.p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS> : flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
+    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
+    if constexpr (NWG < 3)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
+        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
@@ -336,11 +341,12 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
 
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
 // its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
-// a producer at d = 64 (d = 128 takes 3: its accumulators do not fit 160 registers). 0 picks
-// 3, the fastest on an H100 (bench/results/gpu_NOTES.md)
+// a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
+// soft-capping's tanh, do not fit 160 registers). 0 picks
+// 4 at d = 64 and 3 at d = 128, the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (nwg == 0) nwg = 3;
-    if (nwg == 4 && d == 64) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
+    if (nwg == 0) nwg = d == 64 ? 4 : 3;
+    if (nwg == 4 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
     if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
