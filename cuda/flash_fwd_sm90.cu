@@ -339,13 +339,23 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
+// The d = 64 block of 192 rows (3 consumer warpgroups) pays off once its blocks fill the SMs
+// twice (causal: once; the heaviest-first order evens out the last wave). With fewer
+// (1K-2K tokens x 16 heads on an H100) the block of 128 rows, more of them, was faster.
+static bool ws3_fills(const attn_params &p, int batch) {
+    int dev, sms;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return true;
+    const long blocks = (long)((p.n_q + 191) / 192) * p.heads_q * batch;
+    return blocks >= (p.mask.causal ? 1 : 2) * (long)sms;
+}
+
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
 // its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
 // a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
 // soft-capping's tanh, do not fit 160 registers). 0 picks
-// 4 at d = 64 and 3 at d = 128, the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
+// 4 at d = 64 where ws3_fills, else 3: the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (nwg == 0) nwg = d == 64 ? 4 : 3;
+    if (nwg == 0) nwg = d == 64 && ws3_fills(p.p, batch) ? 4 : 3;
     if (nwg == 4 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
     if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
