@@ -17,10 +17,11 @@
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
 // ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
 // every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
-// each; without it (wg1 / wg2) the last warp to finish with a stage refills it. The P V
-// product of one tile overlaps the softmax of the next inside a warpgroup, and with 2
-// warpgroups their products take turns (named barriers, FlashAttention-3's ping-pong) so
-// one warpgroup's softmax overlaps the other's products.
+// each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
+// finish with a stage refills it. The P V product of one tile overlaps the softmax of the
+// next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
+// barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
+// products.
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
