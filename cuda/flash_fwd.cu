@@ -283,12 +283,17 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
     // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and
-    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel; =ws (the default),
-    // =wg1 / =wg2 pick the wgmma kernel's block of 2 warpgroups and a producer, of 1 / 2
-    // warpgroups issuing their own copies, and refuse to fall back where it covers the
-    // shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
+    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel; =ws, =ws3 (d = 64 only,
+    // else as ws), =wg1 / =wg2 pick the wgmma kernel's block of 2 / 3 consumer warpgroups and
+    // a producer, of 1 / 2 warpgroups issuing their own copies, and refuse to fall back where
+    // it covers the shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
-    const int nwg = !force ? 0 : !strcmp(force, "wg1") ? 1 : !strcmp(force, "wg2") ? 2 : !strcmp(force, "ws") ? 3 : 0;
+    const int nwg = !force                   ? 0
+                    : !strcmp(force, "wg1")  ? 1
+                    : !strcmp(force, "wg2")  ? 2
+                    : !strcmp(force, "ws")   ? 3
+                    : !strcmp(force, "ws3")  ? 4
+                                             : 0;
     cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
         e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, nwg, a->q.dtype == LC_F16, f32_out, s);

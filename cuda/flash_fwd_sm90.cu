@@ -17,10 +17,11 @@
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
 // ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
 // every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
-// each; without it (wg1 / wg2) the last warp to finish with a stage refills it. The P V
-// product of one tile overlaps the softmax of the next inside a warpgroup, and with 2
-// warpgroups their products take turns (named barriers, FlashAttention-3's ping-pong) so
-// one warpgroup's softmax overlaps the other's products.
+// each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
+// finish with a stage refills it. The P V product of one tile overlaps the softmax of the
+// next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
+// barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
+// products.
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
@@ -40,7 +41,13 @@ namespace {
 #ifndef LC_SM90_INTERVAL_MASK
 #define LC_SM90_INTERVAL_MASK 1  // 0: partial tiles always take the general per-element mask
 #endif
-constexpr int SM90_BLOCK_N = 128, SM90_STAGES = 3;
+#ifndef LC_SM90_WS3_TURNS
+#define LC_SM90_WS3_TURNS 1  // 0: the 3 consumer warpgroups of the d = 64 block issue without taking turns
+#endif
+#ifndef LC_SM90_STAGES
+#define LC_SM90_STAGES 3  // K / V stages in shared memory
+#endif
+constexpr int SM90_BLOCK_N = 128, SM90_STAGES = LC_SM90_STAGES;
 
 // The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
 // boxes of 64 x BLOCK_N x 1 x 1, 128-byte swizzled), passed by value as a __grid_constant__.
@@ -68,7 +75,8 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
 
 // WS (warp-specialised): one more warpgroup, the producer, whose one thread issues every
 // K / V copy (waiting on an `empty` mbarrier per stage that the consumer warps arrive on)
-// with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240.
+// with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240;
+// with NWG = 3 (192 query rows, d = 64: each K / V tile feeds 1.5 times the rows) 32 and 160.
 template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS>
 __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -160,7 +168,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     __syncthreads();  // Q in place, barriers initialised
     if (WS) {
         if (wg == NWG) {  // the producer: tile j into stage j % ST once its previous tile is done
-            setmaxnreg_dec<24>();
+            setmaxnreg_dec<NWG == 3 ? 32 : 24>();
             if (tid == THREADS)
                 for (int j = 0, kt = kt0; kt < kt_end; j++, kt = next_tile(kt + 1)) {
                     if (j >= ST) mbar_wait(&empty[j % ST], (j / ST - 1) & 1);
@@ -168,9 +176,12 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
                 }
             return;
         }
-        setmaxnreg_inc<240>();
+        setmaxnreg_inc<NWG == 3 ? 160 : 240>();
     }
-    if (NWG == 2 && wg == 1) named_arrive(1, 256);  // warpgroup 0 issues first
+    // with NWG > 1 the warpgroups issue their products in turn, 0, 1, .., NWG - 1, 0, ..:
+    // warpgroup w waits on barrier 1 + w, then signals the next one's
+    constexpr bool TURNS = NWG == 2 || (NWG == 3 && LC_SM90_WS3_TURNS);
+    if (TURNS && wg == NWG - 1) named_arrive(1, 256);  // warpgroup 0 issues first
 
     int i = 0;
     for (; kt0 < kt_end; i++) {
@@ -179,10 +190,10 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
 
         // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel;
-        // with 2 warpgroups, each issues its products in turn
+        // with several warpgroups, each issues its products in turn
         float s[BN / 2];
         const uint32_t ks_addr = k_addr + (i % ST) * STAGE_BYTES;
-        if (NWG == 2) named_sync(1 + wg, 256);
+        if (TURNS) named_sync(1 + wg, 256);
         wgmma_hold(o);
         wgmma_fence();
 #pragma unroll
@@ -194,7 +205,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
         else wgmma_wait<0>();
         wgmma_hold(s);
-        if (NWG == 2) named_arrive(2 - wg, 256);  // the other warpgroup's turn
+        if (TURNS) named_arrive(1 + (wg + 1) % NWG, 256);  // the next warpgroup's turn
         // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
 #pragma unroll
@@ -278,7 +289,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         wgmma_wait<0>();
         wgmma_hold(o);
     }
-    if (NWG == 2 && wg == 0) named_sync(1, 256);  // warpgroup 1's last turn signal
+    if (TURNS && wg == 0) named_sync(1, 256);  // the last warpgroup's last turn signal
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
 #pragma unroll
@@ -319,7 +330,9 @@ template <typename T, typename TO, int D, int NWG, bool WS = false>
 cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     constexpr int BM = 64 * NWG;
     const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 8 + 4);
-    auto kernel = prm.p.softcap > 0.f ? flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS> : flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
+    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
+    if constexpr (NWG < 3)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
+        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
@@ -327,12 +340,25 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
+// The d = 64 block of 192 rows (3 consumer warpgroups) pays off once its blocks fill the SMs
+// twice (causal: once; the heaviest-first order evens out the last wave). With fewer
+// (1K-2K tokens x 16 heads on an H100) the block of 128 rows, more of them, was faster.
+static bool ws3_fills(const attn_params &p, int batch) {
+    int dev, sms;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return true;
+    const long blocks = (long)((p.n_q + 191) / 192) * p.heads_q * batch;
+    return blocks >= (p.mask.causal ? 1 : 2) * (long)sms;
+}
+
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
-// its own copies; 3: 2 consumers and a producer warpgroup (WS). 0 picks 3, the fastest on an
-// H100 (bench/results/gpu_NOTES.md)
+// its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
+// a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
+// soft-capping's tanh, do not fit 160 registers). 0 picks
+// 4 at d = 64 where ws3_fills, else 3: the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (nwg == 0) nwg = 3;
-    if (nwg == 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
+    if (nwg == 0) nwg = d == 64 && ws3_fills(p.p, batch) ? 4 : 3;
+    if (nwg == 4 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
+    if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
     if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }

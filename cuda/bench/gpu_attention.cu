@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
         for (int causal = 0; causal <= 1; causal++)
             for (int li = 0; li < n_len; li++)
                 if (!only_n || lengths[li] == only_n) specs.push_back({lengths[li], d, causal, 0});
-    specs.push_back({quick ? 8192 : 32768, 128, 1, 4096});
+    for (int d : {64, 128}) specs.push_back({quick ? 8192 : 32768, d, 1, 4096});
 
     for (const spec &c : specs) {
         fprintf(stderr, "N=%d D=%d %s...\n", c.n, c.d, c.window ? "window" : c.causal ? "causal" : "full");
