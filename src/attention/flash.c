@@ -70,7 +70,7 @@ static void load_rows(const lc_flash_ops *ops, float *dst, int64_t ld, const lc_
     }
 }
 
-/* Online-softmax update of one tile's rows; leaves P in w->s and rescales O. */
+/* Online-softmax update of one tile's rows (flash_ops.h): leaves P in s and rescales o. */
 void lc_flash_softmax_rows(const lc_flash_ops *ops, float *s, int64_t lds, int64_t rows, int64_t cols, float *m, float *l, float *o, int64_t dv) {
     for (int64_t r = 0; r < rows; r++, s += lds) {
         float m_old = m[r], m_new = ops->row_max(s, cols);
