@@ -293,6 +293,7 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
                     : !strcmp(force, "wg2")  ? 2
                     : !strcmp(force, "ws")   ? 3
                     : !strcmp(force, "ws3")  ? 4
+                    : !strcmp(force, "ws176") ? 5
                                              : 0;
     cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
