@@ -47,6 +47,9 @@ namespace {
 #ifndef LC_SM90_STAGES
 #define LC_SM90_STAGES 3  // K / V stages in shared memory
 #endif
+#ifndef LC_SM90_SPLIT_KV
+#define LC_SM90_SPLIT_KV 0  // 1: K and V on separate barriers with 3 stages too (2 stages always)
+#endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = LC_SM90_STAGES;
 
 // The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
@@ -88,12 +91,15 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     T *sQ = reinterpret_cast<T *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
     T *sK = sQ + BM * D;        // ST stages of BN x D
     T *sV = sK + ST * BN * D;   // ST stages of BN x D
-    // per stage, K and V apart: the K tile is free once S = Q K^T is done, V only after P V
+    // per stage, with 2 stages K and V apart: the K tile is free once S = Q K^T is done, so
+    // the producer refills it while P V still reads V. With 3, one pair for both (the V
+    // pointers alias the K ones; 2 arrivals fill, 8 NWG free), as before the split.
+    constexpr bool SPLIT = ST < 3 || LC_SM90_SPLIT_KV;
     uint64_t *full_k = reinterpret_cast<uint64_t *>(sV + ST * BN * D);  // K landed
-    uint64_t *full_v = full_k + ST;                                     // V landed
-    uint64_t *empty_k = full_v + ST;                                    // WS: consumer warps done with K
-    uint64_t *empty_v = empty_k + ST;                                   // WS: consumer warps done with V
-    unsigned *done = reinterpret_cast<unsigned *>(empty_v + ST);        // otherwise: warps done with the stage
+    uint64_t *full_v = SPLIT ? full_k + ST : full_k;                    // V landed
+    uint64_t *empty_k = full_k + 2 * ST;                                // WS: consumer warps done with K
+    uint64_t *empty_v = SPLIT ? empty_k + ST : empty_k;                 // WS: consumer warps done with V
+    unsigned *done = reinterpret_cast<unsigned *>(full_k + 4 * ST);     // otherwise: warps done with the stage
     const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -157,8 +163,10 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     int kt2 = kt1 < kt_end ? next_tile(kt1 + 1) : kt_end;
     if (tid == 0) {
 #pragma unroll
-        for (int st = 0; st < ST; st++)
-            mbar_init(&full_k[st], 1), mbar_init(&full_v[st], 1), mbar_init(&empty_k[st], 4 * NWG), mbar_init(&empty_v[st], 4 * NWG), done[st] = 0;
+        for (int st = 0; st < ST; st++) {
+            mbar_init(&full_k[st], SPLIT ? 1 : 2), mbar_init(&empty_k[st], (SPLIT ? 4 : 8) * NWG), done[st] = 0;
+            if (SPLIT) mbar_init(&full_v[st], 1), mbar_init(&empty_v[st], 4 * NWG);
+        }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         if (!WS) {
             if (kt0 < kt_end) load_kv(kt0, 0);
@@ -365,16 +373,18 @@ static bool ws3_fills(const attn_params &p, int batch) {
     return blocks >= (p.mask.causal ? 1 : 2) * (long)sms;
 }
 
+// The key-tile rows (the tensor maps' box) of the block dispatch_sm90 runs: 176 at d = 128
+// without soft-capping (its tanh was not tried in those registers) for nwg 0 or 5 (2
+// consumer warpgroups and a producer, 2 stages of 176 x 128: FlashAttention-3's d = 128
+// tile), else 128.
+static int sm90_block_n(const attn_params &p, int d, int nwg) { return (nwg == 0 || nwg == 5) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N; }
+
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
 // its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
 // a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
-// soft-capping's tanh, do not fit 160 registers). 0 picks
-// 4 at d = 64 where ws3_fills, else 3: the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
-// the key-tile rows (the tensor maps' box) of the block dispatch_sm90 runs: 176 for `ws176`
-// (d = 128, 2 consumer warpgroups and a producer, 2 stages of 176 x 128; FlashAttention-3's
-// d = 128 tile), else 128
-static int sm90_block_n(const attn_params &p, int d, int nwg) { return nwg == 5 && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N; }
-
+// soft-capping's tanh, do not fit 160 registers); 5: 3 on 176-key tiles at d = 128 (else 3).
+// 0 picks 5 where sm90_block_n allows, 4 at d = 64 where ws3_fills, else 3: the fastest on an
+// H100 (bench/results/gpu_NOTES.md v4, v5, v6)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
     if (sm90_block_n(p.p, d, nwg) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s);
     if (nwg == 0) nwg = d == 64 && ws3_fills(p.p, batch) ? 4 : 3;
