@@ -3,11 +3,12 @@
 // flash_fwd.cu (FlashAttention-2, Algorithm 1), with the products issued per warpgroup.
 //
 // A block of NWG warpgroups (128 threads each) owns BLOCK_M = 64 NWG query rows of one
-// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128. Q, K and V sit in
+// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128 (176 for the default
+// d = 128 block without soft-capping, FlashAttention-3's tile). Q, K and V sit in
 // shared memory in the 128-byte-swizzled layout that wgmma reads through descriptors
 // (wgmma.cuh). Per key tile that the mask does not empty:
 //
-//   S = Q K^T          wgmma m64n128k16, A = Q and B = K from shared memory
+//   S = Q K^T          wgmma m64nBLOCK_Nk16, A = Q and B = K from shared memory
 //   soft-cap, mask, online softmax in log2 units in registers (as flash_fwd.cu)
 //   O = O 2^(m - m') + P V    wgmma m64nDk16, A = P from registers (the S accumulator
 //                             converted to 16 bits is already the A fragment), B = V
@@ -15,7 +16,7 @@
 //
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
-// ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
+// ahead (176-key tiles: 2 stages, K and V on separate mbarriers). In the default (WS, warp-specialised) block a third, producer warpgroup issues
 // every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
 // each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
