@@ -16,8 +16,8 @@
 //
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
-// ahead (176-key tiles: 2 stages, K and V on separate mbarriers). In the default (WS, warp-specialised) block a third, producer warpgroup issues
-// every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
+// ahead (176-key tiles: 2 stages, K and V on separate mbarriers). In the default (WS,
+// warp-specialised) block a third, producer warpgroup issues every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
 // each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
 // next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
@@ -383,7 +383,7 @@ static int sm90_block_n(const attn_params &p, int d, int nwg) { return (nwg == 0
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
 // its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
 // a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
-// soft-capping's tanh, do not fit 160 registers); 5: 3 on 176-key tiles at d = 128 (else 3).
+// soft-capping's tanh, do not fit 160 registers); 5: as 3, on 176-key tiles at d = 128.
 // 0 picks 5 where sm90_block_n allows, 4 at d = 64 where ws3_fills, else 3: the fastest on an
 // H100 (bench/results/gpu_NOTES.md v4, v5, v6)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
