@@ -17,8 +17,9 @@
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
 // ahead (176-key tiles: 2 stages, K and V on separate mbarriers). In the default (WS,
-// warp-specialised) block a third, producer warpgroup issues every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
-// each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
+// warp-specialised) block a third, producer warpgroup issues every copy with its registers
+// lowered by setmaxnreg, so the 2 consumer warpgroups get 240 each (at d = 64, 3 of 160:
+// 192 query rows); without it (wg1 / wg2) the last warp to
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
 // next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
 // barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
