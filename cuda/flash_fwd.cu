@@ -285,7 +285,8 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and
     // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel; =ws, =ws3 (d = 64 only,
     // else as ws), =wg1 / =wg2 pick the wgmma kernel's block of 2 / 3 consumer warpgroups and
-    // a producer, of 1 / 2 warpgroups issuing their own copies, and refuse to fall back where
+    // a producer, of 1 / 2 warpgroups issuing their own copies, =ws176 the ws block on
+    // 176-key tiles (d = 128 without soft-capping, else as ws), and refuse to fall back where
     // it covers the shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
     const int nwg = !force                   ? 0
@@ -293,6 +294,7 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
                     : !strcmp(force, "wg2")  ? 2
                     : !strcmp(force, "ws")   ? 3
                     : !strcmp(force, "ws3")  ? 4
+                    : !strcmp(force, "ws176") ? 5
                                              : 0;
     cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {

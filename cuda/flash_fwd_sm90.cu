@@ -3,11 +3,12 @@
 // flash_fwd.cu (FlashAttention-2, Algorithm 1), with the products issued per warpgroup.
 //
 // A block of NWG warpgroups (128 threads each) owns BLOCK_M = 64 NWG query rows of one
-// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128. Q, K and V sit in
+// (batch, head), 64 per warpgroup; keys come in tiles of BLOCK_N = 128 (176 for the default
+// d = 128 block without soft-capping, FlashAttention-3's tile). Q, K and V sit in
 // shared memory in the 128-byte-swizzled layout that wgmma reads through descriptors
 // (wgmma.cuh). Per key tile that the mask does not empty:
 //
-//   S = Q K^T          wgmma m64n128k16, A = Q and B = K from shared memory
+//   S = Q K^T          wgmma m64nBLOCK_Nk16, A = Q and B = K from shared memory
 //   soft-cap, mask, online softmax in log2 units in registers (as flash_fwd.cu)
 //   O = O 2^(m - m') + P V    wgmma m64nDk16, A = P from registers (the S accumulator
 //                             converted to 16 bits is already the A fragment), B = V
@@ -15,9 +16,10 @@
 //
 // K and V tiles come through a 3-stage ring in shared memory by the tensor memory
 // accelerator (cp.async.bulk.tensor, completing on an mbarrier per stage), loaded two tiles
-// ahead. In the default (WS, warp-specialised) block a third, producer warpgroup issues
-// every copy with its registers lowered by setmaxnreg, so the 2 consumer warpgroups get 240
-// each (at d = 64, 3 of 160: 192 query rows); without it (wg1 / wg2) the last warp to
+// ahead (176-key tiles: 2 stages, K and V on separate mbarriers). In the default (WS,
+// warp-specialised) block a third, producer warpgroup issues every copy with its registers
+// lowered by setmaxnreg, so the 2 consumer warpgroups get 240 each (at d = 64, 3 of 160:
+// 192 query rows); without it (wg1 / wg2) the last warp to
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
 // next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
 // barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
@@ -46,6 +48,9 @@ namespace {
 #endif
 #ifndef LC_SM90_STAGES
 #define LC_SM90_STAGES 3  // K / V stages in shared memory
+#endif
+#ifndef LC_SM90_SPLIT_KV
+#define LC_SM90_SPLIT_KV 0  // 1: K and V on separate barriers with 3 stages too (2 stages always)
 #endif
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = LC_SM90_STAGES;
 
@@ -77,20 +82,26 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
 // K / V copy (waiting on an `empty` mbarrier per stage that the consumer warps arrive on)
 // with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240;
 // with NWG = 3 (192 query rows, d = 64: each K / V tile feeds 1.5 times the rows) 32 and 160.
-template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS>
+template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS, int BN = SM90_BLOCK_N, int ST = SM90_STAGES>
 __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BM = 64 * NWG, BN = SM90_BLOCK_N, THREADS = NWG * 128;  // THREADS: the consumers
+    constexpr int BM = 64 * NWG, THREADS = NWG * 128;  // THREADS: the consumers
+    static_assert(WS || ST <= 3, "the blocks without a producer keep up to 2 tiles ahead");
     constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
     extern __shared__ unsigned char smem_raw[];
     // descriptors need 1024-byte aligned atoms: align the base (1 KB extra is allocated)
     T *sQ = reinterpret_cast<T *>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
-    constexpr int ST = SM90_STAGES;
     T *sK = sQ + BM * D;        // ST stages of BN x D
     T *sV = sK + ST * BN * D;   // ST stages of BN x D
-    uint64_t *full = reinterpret_cast<uint64_t *>(sV + ST * BN * D);  // per stage: K and V landed
-    uint64_t *empty = full + ST;                                      // WS, per stage: consumer warps done with it
-    unsigned *done = reinterpret_cast<unsigned *>(empty + ST);        // otherwise, per stage: warps done with it
+    // per stage, with 2 stages K and V apart: the K tile is free once S = Q K^T is done, so
+    // the producer refills it while P V still reads V. With 3, one pair for both (the V
+    // pointers alias the K ones; the stage is free after P V): split, d = 64 measured 1-4% slower.
+    constexpr bool SPLIT = ST < 3 || LC_SM90_SPLIT_KV;
+    uint64_t *full_k = reinterpret_cast<uint64_t *>(sV + ST * BN * D);  // K landed
+    uint64_t *full_v = SPLIT ? full_k + ST : full_k;                    // V landed
+    uint64_t *empty_k = full_k + 2 * ST;                                // WS: consumer warps done with K
+    uint64_t *empty_v = SPLIT ? empty_k + ST : empty_k;                 // WS: consumer warps done with V
+    unsigned *done = reinterpret_cast<unsigned *>(full_k + 4 * ST);     // otherwise: warps done with the stage
     const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -130,15 +141,18 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         for (int kk = 0; kk < BN / 16; kk++) wgmma<T, D>::rs_t(o, pa[kk], wgmma_desc(v_addr + vs * STAGE_BYTES + kk * 16 * 128, BN * 128, 1024), 1);
         wgmma_commit();
     };
-    // K and V of key tile kt into stage st (one thread)
-    auto load_kv = [&](int kt, int st) {
-        mbar_expect_tx(&full[st], 2 * STAGE_BYTES);
+    // K or V of key tile kt into stage st (one thread)
+    auto load_k = [&](int kt, int st) {
+        mbar_expect_tx(&full_k[st], SPLIT ? STAGE_BYTES : 2 * STAGE_BYTES);
 #pragma unroll
-        for (int c = 0; c < D / 64; c++) {
-            tma_load_4d(sK + st * BN * D + c * BN * 64, &prm.tk, c * 64, kt * BN, hk, b, &full[st]);
-            tma_load_4d(sV + st * BN * D + c * BN * 64, &prm.tv, c * 64, kt * BN, hk, b, &full[st]);
-        }
+        for (int c = 0; c < D / 64; c++) tma_load_4d(sK + st * BN * D + c * BN * 64, &prm.tk, c * 64, kt * BN, hk, b, &full_k[st]);
     };
+    auto load_v = [&](int kt, int st) {
+        if (SPLIT) mbar_expect_tx(&full_v[st], STAGE_BYTES);
+#pragma unroll
+        for (int c = 0; c < D / 64; c++) tma_load_4d(sV + st * BN * D + c * BN * 64, &prm.tv, c * 64, kt * BN, hk, b, &full_v[st]);
+    };
+    auto load_kv = [&](int kt, int st) { load_k(kt, st), load_v(kt, st); };
 
     // Tile i (the i-th tile the mask does not empty) computes S_i = Q K_i^T while the
     // previous tile's O += P_{i-1} V_{i-1} runs on the tensor cores, so the softmax of S_i
@@ -151,12 +165,15 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     int kt2 = kt1 < kt_end ? next_tile(kt1 + 1) : kt_end;
     if (tid == 0) {
 #pragma unroll
-        for (int st = 0; st < ST; st++) mbar_init(&full[st], 1), mbar_init(&empty[st], 4 * NWG), done[st] = 0;
+        for (int st = 0; st < ST; st++) {
+            mbar_init(&full_k[st], 1), mbar_init(&empty_k[st], 4 * NWG), done[st] = 0;
+            if (SPLIT) mbar_init(&full_v[st], 1), mbar_init(&empty_v[st], 4 * NWG);
+        }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         if (!WS) {
             if (kt0 < kt_end) load_kv(kt0, 0);
             if (kt1 < kt_end) load_kv(kt1, 1);
-            if (kt2 < kt_end) load_kv(kt2, 2);
+            if (ST > 2 && kt2 < kt_end) load_kv(kt2, 2);
         }
     }
     if (wg < NWG) {
@@ -167,12 +184,14 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     }
     __syncthreads();  // Q in place, barriers initialised
     if (WS) {
-        if (wg == NWG) {  // the producer: tile j into stage j % ST once its previous tile is done
+        if (wg == NWG) {  // the producer: K (V) of tile j into stage j % ST once the K (V) there is done
             setmaxnreg_dec<NWG == 3 ? 32 : 24>();
             if (tid == THREADS)
                 for (int j = 0, kt = kt0; kt < kt_end; j++, kt = next_tile(kt + 1)) {
-                    if (j >= ST) mbar_wait(&empty[j % ST], (j / ST - 1) & 1);
-                    load_kv(kt, j % ST);
+                    if (j >= ST) mbar_wait(&empty_k[j % ST], (j / ST - 1) & 1);
+                    load_k(kt, j % ST);
+                    if (SPLIT && j >= ST) mbar_wait(&empty_v[j % ST], (j / ST - 1) & 1);
+                    load_v(kt, j % ST);
                 }
             return;
         }
@@ -187,7 +206,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     for (; kt0 < kt_end; i++) {
         const int kt = kt0, cls = classify(kt);
         const bool need_mask = cls == TILE_PARTIAL || (kt + 1) * BN > p.n_kv;
-        mbar_wait(&full[i % ST], (i / ST) & 1);  // K_i (and V_i) landed
+        mbar_wait(&full_k[i % ST], (i / ST) & 1);  // K_i landed
 
         // S = Q K^T: k16 steps walk 32 bytes inside a 64-wide panel, then to the next panel;
         // with several warpgroups, each issues its products in turn
@@ -201,10 +220,15 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
             wgmma<T, BN>::ss(s, wgmma_desc(q_addr + (ks / 4) * BM * 128 + (ks % 4) * 32, 16, 1024),
                              wgmma_desc(ks_addr + (ks / 4) * BN * 128 + (ks % 4) * 32, 16, 1024), ks > 0);
         wgmma_commit();
-        if (i > 0) issue_pv((i - 1) % ST);
-        if (i > 0) wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
-        else wgmma_wait<0>();
+        if (i > 0) {
+            if (SPLIT) mbar_wait(&full_v[(i - 1) % ST], ((i - 1) / ST) & 1);  // V_{i-1} landed
+            issue_pv((i - 1) % ST);
+            wgmma_wait<1>();  // S done; P_{i-1} V_{i-1} may still run
+        } else {
+            wgmma_wait<0>();
+        }
         wgmma_hold(s);
+        if (WS && SPLIT && lane == 0) mbar_arrive(&empty_k[i % ST]);  // K_i may be overwritten
         if (TURNS) named_arrive(1 + (wg + 1) % NWG, 256);  // the next warpgroup's turn
         // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
@@ -271,19 +295,20 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         for (int kk = 0; kk < BN / 16; kk++)
 #pragma unroll
             for (int x = 0; x < 4; x++) pa[kk][x] = mma_op<T>::pack(s[8 * kk + 2 * x], s[8 * kk + 2 * x + 1]);
-        // stage (i - 1) % ST is free once every warp is past P_{i-1} V_{i-1}: WS, each warp
-        // tells the producer; otherwise the last warp to arrive loads tile i + 2 into it
+        // V_{i-1} is free once every warp is past P_{i-1} V_{i-1}: WS, each warp tells the
+        // producer; otherwise the last warp to arrive loads tile i + ST - 1 into the stage
         if (WS) {
-            if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % ST]);
+            if (i > 0 && lane == 0) mbar_arrive(&empty_v[(i - 1) % ST]);
         } else if (i > 0 && lane == 0) {
             __threadfence_block();
-            if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt2 < kt_end) load_kv(kt2, (i - 1) % ST);
+            const int kt_next = ST > 2 ? kt2 : kt1;
+            if (atomicAdd(&done[(i - 1) % ST], 1) % (4 * NWG) == 4 * NWG - 1 && kt_next < kt_end) load_kv(kt_next, (i - 1) % ST);
         }
         kt0 = kt1, kt1 = kt2;
         if (kt2 < kt_end) kt2 = next_tile(kt2 + 1);
     }
     if (i > 0) {  // the last tile's P V
-        mbar_wait(&full[(i - 1) % ST], ((i - 1) / ST) & 1);
+        mbar_wait(&full_v[(i - 1) % ST], ((i - 1) / ST) & 1);
         wgmma_hold(o);
         issue_pv((i - 1) % ST);
         wgmma_wait<0>();
@@ -309,7 +334,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
 
 // A 4-D tensor map over a [batch, seq, heads, d] view (element strides s, h, b) whose box is
 // 64 elements of d x BLOCK_N rows of seq, 128-byte swizzled; rows past n read as zeros.
-static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int n, int heads, int batch, int64_t s, int64_t h, int64_t b) {
+static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int n, int heads, int batch, int64_t s, int64_t h, int64_t b, int bn) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
     if (!encode) {
         cudaDriverEntryPointQueryResult q;
@@ -320,19 +345,19 @@ static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int 
     }
     const cuuint64_t dims[4] = {(cuuint64_t)d, (cuuint64_t)n, (cuuint64_t)heads, (cuuint64_t)batch};
     const cuuint64_t strides[3] = {(cuuint64_t)s * 2, (cuuint64_t)h * 2, (cuuint64_t)b * 2};  // bytes, dims 1..3
-    const cuuint32_t box[4] = {64, (cuuint32_t)SM90_BLOCK_N, 1, 1}, unit[4] = {1, 1, 1, 1};
+    const cuuint32_t box[4] = {64, (cuuint32_t)bn, 1, 1}, unit[4] = {1, 1, 1, 1};
     return encode(map, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void *>(base), dims, strides, box, unit,
                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, typename TO, int D, int NWG, bool WS = false>
+template <typename T, typename TO, int D, int NWG, bool WS = false, int BN = SM90_BLOCK_N, int ST = SM90_STAGES>
 cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
     constexpr int BM = 64 * NWG;
-    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * SM90_STAGES * SM90_BLOCK_N * D) + SM90_STAGES * (8 + 8 + 4);
-    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS>;
-    if constexpr (NWG < 3)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
-        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS>;
+    const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * ST * BN * D) + ST * (4 * 8 + 4);
+    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS, BN, ST>;
+    if constexpr (NWG < 3 && BN == SM90_BLOCK_N)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
+        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS, BN, ST>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
@@ -350,12 +375,20 @@ static bool ws3_fills(const attn_params &p, int batch) {
     return blocks >= (p.mask.causal ? 1 : 2) * (long)sms;
 }
 
+// The key-tile rows (the tensor maps' box) of the block dispatch_sm90 runs: 176 at d = 128
+// without soft-capping (its tanh was not tried in those registers) for nwg 0 or 5 (2
+// consumer warpgroups and a producer, 2 stages of 176 x 128: FlashAttention-3's d = 128
+// tile), else 128.
+static int sm90_block_n(const attn_params &p, int d, int nwg) { return (nwg == 0 || nwg == 5) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N; }
+
 // consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
 // its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
 // a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
-// soft-capping's tanh, do not fit 160 registers). 0 picks
-// 4 at d = 64 where ws3_fills, else 3: the fastest on an H100 (bench/results/gpu_NOTES.md v4, v5)
+// soft-capping's tanh, do not fit 160 registers); 5: as 3, on 176-key tiles at d = 128.
+// 0 picks 5 where sm90_block_n allows, 4 at d = 64 where ws3_fills, else 3: the fastest on an
+// H100 (bench/results/gpu_NOTES.md v4, v5, v6)
 template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
+    if (sm90_block_n(p.p, d, nwg) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s);
     if (nwg == 0) nwg = d == 64 && ws3_fills(p.p, batch) ? 4 : 3;
     if (nwg == 4 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
     if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
@@ -377,8 +410,9 @@ bool flash_sm90_covers(int dk, int dv) {
 cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, int nwg, bool f16, bool f32_out, cudaStream_t s) {
     sm90_params prm;
     prm.p = p;
-    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b) ||
-        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b))
+    const int bn = sm90_block_n(p, d, nwg);
+    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, bn) ||
+        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, bn))
         return cudaErrorNotSupported;
     if (f16) return f32_out ? dispatch_sm90<__half, float>(prm, batch, d, nwg, s) : dispatch_sm90<__half, __half>(prm, batch, d, nwg, s);
     return f32_out ? dispatch_sm90<__nv_bfloat16, float>(prm, batch, d, nwg, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(prm, batch, d, nwg, s);

@@ -188,14 +188,14 @@ int main(int argc, char **argv) {
 
     // The flash grid runs once per kernel: on a Hopper (9.0) device the default is the wgmma
     // kernel for d = 64 and 128; LONGCTX_CUDA_FLASH=wg1 / wg2 take its blocks of 1 / 2
-    // warpgroups, =ws / =ws3 2 / 3 consumer warpgroups (ws3: d = 64) and a producer, =mma
-    // forces the mma.sync kernel.
+    // warpgroups, =ws / =ws3 2 / 3 consumer warpgroups (ws3: d = 64) and a producer, =ws176
+    // the d = 128 block on 176-key tiles (d = 64: as ws), =mma forces the mma.sync kernel.
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     const bool hopper = prop.major == 9 && prop.minor == 0;
-    const char *variants[] = {"ws3", "ws", "wg2", "wg1", "mma"};
+    const char *variants[] = {"ws176", "ws3", "ws", "wg2", "wg1", "mma"};
     long cases = 0;
-    for (int v = hopper ? 0 : 4; v < 5; v++) {
+    for (int v = hopper ? 0 : 5; v < 6; v++) {
         setenv("LONGCTX_CUDA_FLASH", variants[v], 1);
         printf("flash kernel: %s\n", hopper ? variants[v] : "mma.sync");
         cases += flash_grid(quick, seed, &counter);
