@@ -164,14 +164,16 @@ INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
     }
 }
 
-/* fp8 keys, bf16 query (times 2^64): the key byte s eeee mmm becomes the bf16 s 0000eeee mmm0000
- * (sign-extend, shift 4, keep sign | 7 bits), 2^-120 times its value; normal e4m3 values stay
+/* 32 e4m3 bytes, sign-extended to 16 bits, as bf16: the byte s eeee mmm becomes s 0000eeee
+ * mmm0000 (shift 4, keep sign | 7 bits), 2^-120 times its value; normal e4m3 values stay
  * normal, its subnormals (below 2^-6 of the token's scale, a bf16 subnormal) read as zero. */
+INLINE __m512i e4m3_as_bf16(__m512i sx) { return _mm512_and_si512(_mm512_slli_epi16(sx, 4), _mm512_set1_epi16((short)0x87f0)); }
+
+/* fp8 keys (e4m3_as_bf16), bf16 query (times 2^64). */
 INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
     const int KT = 16 / RT, D = b->D;
     const uint16_t *q[4];
     for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
-    const __m512i keep = _mm512_set1_epi16((short)0x87f0);
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
         key_rows(b, r0, u0, KT, D, kr);
@@ -185,7 +187,7 @@ INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
             for (int i = 0; i < RT; i++) qv[i] = _mm512_load_si512(q[i] + e);
 #pragma GCC unroll 16
             for (int j = 0; j < KT; j++) {
-                __m512i kv = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, kr[j] + e)), 4), keep);
+                __m512i kv = e4m3_as_bf16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, kr[j] + e)));
 #pragma GCC unroll 4
                 for (int i = 0; i < RT; i++) a[i * KT + j] = dot_bf16(a[i * KT + j], qv[i], kv);
             }
@@ -293,7 +295,7 @@ INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int
 /* P.V two keys at a time with the 16-bit probabilities of probabilities_16:
  * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
  * pq[u] v[u][e] + pq[u+1] v[u+1][e]: int8 values sign-extended to int16, vpdpwssd (exact in
- * int32); fp8 values widened to bf16 as in scores_rows_fp8q, vdpbf16ps (f32). Per 32
+ * int32); fp8 values widened by e4m3_as_bf16, vdpbf16ps (f32). Per 32
  * elements of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi holding element
  * 8L + m / 8L + 4 + m; the accumulators keep that order until the end of the block. */
 INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int fp8) {
@@ -303,7 +305,6 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
     for (int i = 0; i < RT; i++) unit[i] = probabilities_16(b, r0 + i, pq[i], fp8);
     const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    const __m512i keep = _mm512_set1_epi16((short)0x87f0);
     for (int e0 = 0; e0 < D; e0 += 32 * NG) {
         __m512i a[16];
         __mmask32 m[8];
@@ -327,7 +328,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
             for (int g = 0; g < NG; g++) {
                 __m512i x0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v0 + e0 + 32 * g));
                 __m512i x1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v1 + e0 + 32 * g));
-                if (fp8) x0 = _mm512_and_si512(_mm512_slli_epi16(x0, 4), keep), x1 = _mm512_and_si512(_mm512_slli_epi16(x1, 4), keep);
+                if (fp8) x0 = e4m3_as_bf16(x0), x1 = e4m3_as_bf16(x1);
                 __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
 #pragma GCC unroll 4
                 for (int i = 0; i < RT; i++) {
@@ -356,8 +357,6 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
         }
     }
 }
-INLINE void pv_rows_int8p(const lc_decode_block *b, int r0, const int RT) { pv_rows_pairs(b, r0, RT, 0); }
-INLINE void pv_rows_fp8p(const lc_decode_block *b, int r0, const int RT) { pv_rows_pairs(b, r0, RT, 1); }
 
 /* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
  * padded to whole vectors (the pads are masked off). */
@@ -389,14 +388,14 @@ static void block_int8q(const lc_decode_block *b) {
     key_value_scales(b, 1.0f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_int8q);
     softmax_rows(b, 1);
-    FOR_ROW_GROUPS(b, pv_rows_int8p);
+    FOR_ROW_GROUPS(b, pv_rows_pairs, 0);
 }
 
 static void block_fp8q(const lc_decode_block *b) {
     key_value_scales(b, 0x1p56f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_fp8q);
     softmax_rows(b, 1);
-    FOR_ROW_GROUPS(b, pv_rows_fp8p);
+    FOR_ROW_GROUPS(b, pv_rows_pairs, 1);
 }
 
 static int rounds_query(lc_kv_dtype t) {
