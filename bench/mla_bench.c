@@ -69,8 +69,9 @@ int lc_bench_mla_main(int argc, char **argv) {
     const int64_t nq = decode_only ? 1 : n; /* queries: every token for the prefill, else the decode step's */
     float *qn = malloc(sizeof(float) * (size_t)nq * heads * N), *qr = malloc(sizeof(float) * (size_t)nq * heads * P);
     float *o64 = malloc(sizeof(float) * (size_t)nq * heads * DV), *o32 = malloc(sizeof(float) * (size_t)nq * heads * DV);
+    float *dec64 = malloc(sizeof(float) * (size_t)heads * DV), *dec32 = malloc(sizeof(float) * (size_t)heads * DV); /* one decode step */
     lc_mla_cache *c = NULL;
-    if (!wuk || !wuv || !lat || !kr || !qn || !qr || !o64 || !o32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
+    if (!wuk || !wuv || !lat || !kr || !qn || !qr || !o64 || !o32 || !dec64 || !dec32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
     lc_rng_fill_normal(wuk, (size_t)heads * N * R, 1, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(wuv, (size_t)heads * DV * R, 2, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(lat, (size_t)n * R, 3, 0, 0, 1, 0);
@@ -89,8 +90,6 @@ int lc_bench_mla_main(int argc, char **argv) {
     double t64 = 0, t32 = 0, tdec = 0, tfdec = 0;
     lc_mla fast = m;
     fast.fast_prefill = 1, fast.fast_decode = 1;
-    float *dec64 = malloc(sizeof(float) * (size_t)heads * DV), *dec32 = malloc(sizeof(float) * (size_t)heads * DV);
-    if (!dec64 || !dec32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
     for (int r = 0; r < reps; r++) {
         fprintf(stderr, "mla bench: rep %d: %sdecode (float64, f32) over %lld tokens\n", r + 1, decode_only ? "" : "float64 prefill, f32 fast prefill, ",
                 (long long)n);
@@ -109,7 +108,7 @@ int lc_bench_mla_main(int argc, char **argv) {
     /* the machine may be shared: the peers' best before or after the paths */
     dpeak = fmax(dpeak, dgemm_gflops(1024)), speak = fmax(speak, bench_sgemm_gflops(1024, 10));
     double sc = 0, diff = 0;
-    for (size_t i = 0; i < (size_t)nq * heads * DV; i++) sc = fmax(sc, fabs(o64[i]));
+    for (size_t i = 0; !decode_only && i < (size_t)n * heads * DV; i++) sc = fmax(sc, fabs(o64[i]));
     for (size_t i = 0; !decode_only && i < (size_t)(n - 1) * heads * DV; i++) diff = fmax(diff, fabs((double)o32[i] - o64[i]));
     diff /= sc > 0 ? sc : 1;
     double dsc = 0, ddiff = 0;

@@ -135,7 +135,8 @@ static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_fl
 
 static size_t f32_bytes(const lc_mla *m, const lc_mla_cache *c, int n_q) {
     const int64_t rows = (int64_t)n_q * m->heads;
-    return round_up(sizeof(float) * (size_t)rows * (size_t)(m->rank + m->rope)) + (size_t)f32_chunks(m, c->len) * chunk_bytes(m, rows);
+    const size_t chunks = (size_t)f32_chunks(m, c->len);
+    return round_up(sizeof(float) * (size_t)rows * (size_t)(m->rank + m->rope)) + round_up(sizeof(chunk_ws) * chunks) + chunks * chunk_bytes(m, rows);
 }
 
 static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, uint8_t *ws, float *out) {
@@ -144,14 +145,14 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
     const float scale = m->scale > 0 ? m->scale : 1.0f / sqrtf((float)(N + P));
     const int chunks = f32_chunks(m, n);
     float *qlat = (float *)ws; /* [rows, W]: scale [W_UK^T q_nope ; q_rope] */
-    uint8_t *chunk_base = ws + round_up(sizeof(float) * (size_t)rows * (size_t)W);
-    const size_t per_chunk = chunk_bytes(m, rows);
+    chunk_ws *cw = (chunk_ws *)(ws + round_up(sizeof(float) * (size_t)rows * (size_t)W)); /* each chunk's scratch */
+    uint8_t *chunk_base = (uint8_t *)cw + round_up(sizeof(chunk_ws) * (size_t)chunks);
+    for (int k = 0; k < chunks; k++) cw[k] = carve_chunk(chunk_base + (size_t)k * chunk_bytes(m, rows), m, rows);
 
     const int64_t tiles = (n + TILE_K - 1) / TILE_K;
     lc_isa isa;
     lc_isa_resolve(LC_ISA_AUTO, &isa);
     const lc_flash_ops *ops = lc_flash_ops_for(isa);
-    chunk_ws w0 = carve_chunk(chunk_base, m, rows);
 #pragma omp parallel num_threads(lc_threads_resolve(m->threads))
     {
 #ifdef _OPENMP
@@ -172,21 +173,19 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
 #pragma omp for schedule(static, 1)
         for (int k = 0; k < chunks; k++) {
             const int64_t j0 = tiles * k / chunks * TILE_K, j1 = tiles * (k + 1) / chunks * TILE_K;
-            chunk_ws w = carve_chunk(chunk_base + (size_t)k * per_chunk, m, rows);
-            decode_chunk_f32(m, c, ops, qlat, n_q, j0, j1 < n ? j1 : n, &w);
+            decode_chunk_f32(m, c, ops, qlat, n_q, j0, j1 < n ? j1 : n, &cw[k]);
         }
         /* merge into chunk 0: o = sum_k e^{m_k - M} o_k / sum_k e^{m_k - M} l_k */
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            float mx = w0.m[r]; /* finite: chunk 0 holds key 0, which every row sees */
-            for (int k = 1; k < chunks; k++) mx = fmaxf(mx, carve_chunk(chunk_base + (size_t)k * per_chunk, m, rows).m[r]);
-            float *o = w0.o + r * R, a0 = expf(w0.m[r] - mx), l = w0.l[r] * a0;
+            float mx = cw[0].m[r]; /* finite: chunk 0 holds key 0, which every row sees */
+            for (int k = 1; k < chunks; k++) mx = fmaxf(mx, cw[k].m[r]);
+            float *o = cw[0].o + r * R, a0 = expf(cw[0].m[r] - mx), l = cw[0].l[r] * a0;
             for (int e = 0; e < R; e++) o[e] *= a0;
             for (int k = 1; k < chunks; k++) {
-                chunk_ws wk = carve_chunk(chunk_base + (size_t)k * per_chunk, m, rows);
-                if (wk.m[r] == -INFINITY) continue; /* every key of this chunk lies past the row's last */
-                const float a = expf(wk.m[r] - mx), *ok = wk.o + r * R;
-                l += wk.l[r] * a;
+                if (cw[k].m[r] == -INFINITY) continue; /* every key of this chunk lies past the row's last */
+                const float a = expf(cw[k].m[r] - mx), *ok = cw[k].o + r * R;
+                l += cw[k].l[r] * a;
                 for (int e = 0; e < R; e++) o[e] += a * ok[e];
             }
             for (int e = 0; e < R; e++) o[e] /= l;
@@ -194,7 +193,7 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
         /* absorb W_UV: out[i, h] = W_UV[h] o_lat[i, h] */
 #pragma omp for schedule(static)
         for (int h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_q, DV, R, 1.0f, w0.o + (size_t)h * R, H * R, m->w_uv + (size_t)h * DV * R, R, 0.0f,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_q, DV, R, 1.0f, cw[0].o + (size_t)h * R, H * R, m->w_uv + (size_t)h * DV * R, R, 0.0f,
                         out + (size_t)h * DV, H * DV);
     }
 }
