@@ -283,23 +283,19 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
     // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and
-    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel; =ws, =ws3 (d = 64 only,
-    // else as ws), =wg1 / =wg2 pick the wgmma kernel's block of 2 / 3 consumer warpgroups and
-    // a producer, of 1 / 2 warpgroups issuing their own copies, =ws176 the ws block on
-    // 176-key tiles (d = 128 without soft-capping, else as ws), and refuse to fall back where
-    // it covers the shape but cannot run (the tensor maps), so a test of it cannot pass on the other.
+    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, and =wg1, wg2, ws, ws3
+    // or ws176 one of the wgmma kernel's blocks (flash_sm90.h); a forced block refuses to fall
+    // back where it covers the shape but cannot run (the tensor maps), so a test of it cannot
+    // pass on the other.
     const char *force = getenv("LONGCTX_CUDA_FLASH");
-    const int nwg = !force                   ? 0
-                    : !strcmp(force, "wg1")  ? 1
-                    : !strcmp(force, "wg2")  ? 2
-                    : !strcmp(force, "ws")   ? 3
-                    : !strcmp(force, "ws3")  ? 4
-                    : !strcmp(force, "ws176") ? 5
-                                             : 0;
+    static const char *const blocks[] = {"auto", "wg1", "wg2", "ws", "ws3", "ws176"};
+    sm90_block blk = SM90_AUTO;
+    for (int i = 1; force && i < (int)(sizeof blocks / sizeof *blocks); i++)
+        if (!strcmp(force, blocks[i])) blk = (sm90_block)i;
     cudaError_t e = cudaErrorNotSupported;
     if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
-        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, nwg, a->q.dtype == LC_F16, f32_out, s);
-        if (e == cudaErrorNotSupported && nwg)
+        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, blk, a->q.dtype == LC_F16, f32_out, s);
+        if (e == cudaErrorNotSupported && blk != SM90_AUTO)
             return lc_error(LC_EUNSUPPORTED, "LONGCTX_CUDA_FLASH=%s: the driver could not describe k or v as tensor maps", force);
     }
     if (e == cudaErrorNotSupported) {

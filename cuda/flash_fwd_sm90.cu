@@ -376,23 +376,23 @@ static bool ws3_fills(const attn_params &p, int batch) {
 }
 
 // The key-tile rows (the tensor maps' box) of the block dispatch_sm90 runs: 176 at d = 128
-// without soft-capping (its tanh was not tried in those registers) for nwg 0 or 5 (2
+// without soft-capping (its tanh was not tried in those registers) for auto or ws176 (2
 // consumer warpgroups and a producer, 2 stages of 176 x 128: FlashAttention-3's d = 128
 // tile), else 128.
-static int sm90_block_n(const attn_params &p, int d, int nwg) { return (nwg == 0 || nwg == 5) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N; }
+static int sm90_block_n(const attn_params &p, int d, sm90_block blk) {
+    return (blk == SM90_AUTO || blk == SM90_WS176) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N;
+}
 
-// consumer warpgroups per block: 2 (128 query rows, ping-pong) or 1 (64 rows), each issuing
-// its own copies; 3: 2 consumers and a producer warpgroup (WS); 4: 3 consumers (192 rows) and
-// a producer at d = 64 without soft-capping (else 3: the accumulators of d = 128, or
-// soft-capping's tanh, do not fit 160 registers); 5: as 3, on 176-key tiles at d = 128.
-// 0 picks 5 where sm90_block_n allows, 4 at d = 64 where ws3_fills, else 3: the fastest on an
-// H100 (bench/results/gpu_NOTES.md v4, v5, v6)
-template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, int nwg, cudaStream_t s) {
-    if (sm90_block_n(p.p, d, nwg) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s);
-    if (nwg == 0) nwg = d == 64 && ws3_fills(p.p, batch) ? 4 : 3;
-    if (nwg == 4 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
-    if (nwg >= 3) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
-    if (nwg == 1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
+// The block (flash_sm90.h). ws3 needs d = 64 without soft-capping (the accumulators of
+// d = 128, or soft-capping's tanh, do not fit its 160 registers). Auto picks ws176 where
+// sm90_block_n allows, ws3 at d = 64 where ws3_fills, else ws: the fastest on an H100
+// (bench/results/gpu_NOTES.md v4, v5, v6).
+template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, sm90_block blk, cudaStream_t s) {
+    if (sm90_block_n(p.p, d, blk) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s);
+    if (blk == SM90_AUTO) blk = d == 64 && ws3_fills(p.p, batch) ? SM90_WS3 : SM90_WS;
+    if (blk == SM90_WS3 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
+    if (blk >= SM90_WS) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
+    if (blk == SM90_WG1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
     return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
 }
 
@@ -407,15 +407,15 @@ bool flash_sm90_covers(int dk, int dv) {
     return major == 9 && minor == 0;  // the sm_90a machine code runs on compute capability 9.0 only
 }
 
-cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, int nwg, bool f16, bool f32_out, cudaStream_t s) {
+cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s) {
     sm90_params prm;
     prm.p = p;
-    const int bn = sm90_block_n(p, d, nwg);
+    const int bn = sm90_block_n(p, d, blk);
     if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, bn) ||
         !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, bn))
         return cudaErrorNotSupported;
-    if (f16) return f32_out ? dispatch_sm90<__half, float>(prm, batch, d, nwg, s) : dispatch_sm90<__half, __half>(prm, batch, d, nwg, s);
-    return f32_out ? dispatch_sm90<__nv_bfloat16, float>(prm, batch, d, nwg, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(prm, batch, d, nwg, s);
+    if (f16) return f32_out ? dispatch_sm90<__half, float>(prm, batch, d, blk, s) : dispatch_sm90<__half, __half>(prm, batch, d, blk, s);
+    return f32_out ? dispatch_sm90<__nv_bfloat16, float>(prm, batch, d, blk, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(prm, batch, d, blk, s);
 }
 
 }  // namespace lc_cuda

@@ -12,12 +12,16 @@ namespace lc_cuda {
 // (128, 128): the shapes the wgmma kernel has.
 bool flash_sm90_covers(int dk, int dv);
 
+// Which block the kernel runs (LONGCTX_CUDA_FLASH's values; auto: the fastest on an H100
+// for the shape, bench/results/gpu_NOTES.md v4-v6): warpgroups of 64 query rows issuing
+// their own copies (wg1: one, wg2: two), or consumer warpgroups fed by a producer
+// warpgroup (ws: two; ws3: three, at d = 64 without soft-capping, else as ws; ws176: two on
+// 176-key tiles, at d = 128 without soft-capping, else as ws).
+enum sm90_block { SM90_AUTO, SM90_WG1, SM90_WG2, SM90_WS, SM90_WS3, SM90_WS176 };
+
 // Launches it on checked parameters (bitmap already on the device): q, k, v in f16 (else
-// bf16), out in f32 or q's dtype; nwg warpgroups (1 or 2, or 3: 2 and a producer, 4: 3 and a
-// producer at d = 64, 5: 3 on 176-key tiles at d = 128; 0: 5, 4 or 3 by shape) of 64 query
-// rows per block. cudaErrorNotSupported,
-// before any launch, when the driver cannot describe k or v to the copy engine (a tensor
-// map): the caller falls back.
-cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, int nwg, bool f16, bool f32_out, cudaStream_t s);
+// bf16), out in f32 or q's dtype. cudaErrorNotSupported, before any launch, when the driver
+// cannot describe k or v to the copy engine (a tensor map): the caller falls back.
+cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s);
 
 }  // namespace lc_cuda
