@@ -140,7 +140,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
         for (int64_t j0 = lo; j0 < hi; j0 += BT) {
             const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
             /* where the next block starts (later in this span, else in the next one): its
-             * rows of head h are prefetched while head h of this block computes */
+             * bytes are prefetched in address order, slice h while head h of this block computes */
             const uint8_t *fk = NULL, *fv = NULL;
             int64_t fn = 0;
             if (j0 + BT < hi) fk = (const uint8_t *)spans[s].k + (size_t)(j0 + BT) * rowb, fv = (const uint8_t *)spans[s].v + (size_t)(j0 + BT) * rowb, fn = hi - j0 - BT;
@@ -165,7 +165,8 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                                        .vs = spans[s].v_scale ? spans[s].v_scale + j0 * H + h : NULL, .sstride = H,
                                        .vis = qpos0 - (spans[s].pos0 + j0) + 1, .m = m, .l = l, .acc = acc,
                                        .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
-                                       .pk = fk ? fk + (size_t)h * D * esz : NULL, .pv = fv ? fv + (size_t)h * D * esz : NULL, .npf = (int)fn,
+                                       .pk = fk ? fk + (size_t)fn * rowb * h / H : NULL, .pv = fv ? fv + (size_t)fn * rowb * h / H : NULL,
+                                       .npf = fk ? (size_t)fn * rowb * (h + 1) / H - (size_t)fn * rowb * h / H : 0,
                                        .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
                 ops->block(&blk);
                 continue;

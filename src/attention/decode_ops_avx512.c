@@ -96,21 +96,22 @@ INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0,
 }
 
 /* Block keys u0 .. u0 + KT - 1 of the rows' first key pointer kr[j] (clamped to the block). */
-INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, int rowb, const uint8_t **kr) {
+INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, const uint8_t **kr) {
     for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
-    if (r0 == 0) /* spread the next block's prefetches over this one's work */
-        for (int j = u0; j < u0 + KT && j < b->npf; j++)
-            lc_prefetch_bytes(b->pk + (size_t)j * b->stride, rowb), lc_prefetch_bytes(b->pv + (size_t)j * b->stride, rowb);
+    if (r0 == 0 && b->npf) { /* the share of the next block's prefetches that falls on these keys */
+        size_t a = b->npf * (size_t)u0 / (size_t)b->nb, e = b->npf * (size_t)(u0 + KT < b->nb ? u0 + KT : b->nb) / (size_t)b->nb;
+        lc_prefetch_bytes(b->pk + a, e - a), lc_prefetch_bytes(b->pv + a, e - a);
+    }
 }
 
 /* sc[r * BT + u] = q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block. */
 INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
-    const int KT = 16 / RT, D = b->D, rowb = D * (int)lc_kv_dtype_size(t);
+    const int KT = 16 / RT, D = b->D;
     const float *q[4];
     for (int i = 0; i < RT; i++) q[i] = b->q[r0 + i];
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
-        key_rows(b, r0, u0, KT, rowb, kr);
+        key_rows(b, r0, u0, KT, kr);
         __m512 a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
@@ -143,7 +144,7 @@ INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
     const __m512i lane_corr = _mm512_loadu_si512(lc), flip = _mm512_set1_epi8((char)0x80);
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
-        key_rows(b, r0, u0, KT, D, kr);
+        key_rows(b, r0, u0, KT, kr);
         __m512i a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_si512();
@@ -176,7 +177,7 @@ INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
     for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
     for (int u0 = 0; u0 < b->nb; u0 += KT) {
         const uint8_t *kr[16];
-        key_rows(b, r0, u0, KT, D, kr);
+        key_rows(b, r0, u0, KT, kr);
         __m512 a[16];
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_ps();
