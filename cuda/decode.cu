@@ -13,11 +13,7 @@
 // f16 and is widened in registers, straight into the MMA fragments: Q is scaled by the
 // softmax scale and rounded to f16, K is widened to f16 exactly (|x| <= 127) with its
 // per-token scales multiplying S's columns, and V is widened and multiplied by its scale
-// key by key (f16 keeps 11 bits, more than bf16's 8). By default (lc_cuda_decode.query_f32
-// = 0) an int8 cache's scores skip the widening: each query row is rounded to int8 with its
-// own scale (q ~ s_q qhat, s_q = max|q| / 127, as the CPU path's round_query) and
-// S = s_q k_scale (qhat . c) comes from integer MMAs (m16n8k32 s8.s8.s32, exact in int32)
-// fed with the key bytes as stored; only V is widened.
+// key by key (f16 keeps 11 bits, more than bf16's 8).
 #include "longctx/cuda.h"
 
 #include <cuda_bf16.h>
@@ -70,7 +66,6 @@ struct decode_params {
     float scale, scale_log2, softcap;
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
-    bool q8;            // int8 cache: the query rounded to int8, scores on integer MMAs
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
 
@@ -179,23 +174,12 @@ __device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical colu
 // 2t+1, 2t+8 and 2t+9; byte dn of them is column g of n-tile 4jj + dn, so column n of
 // n-tile j is output dim 32 (j / 4) + 4n + j % 4 (out_column).
 __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
-// The rounded query (Q8): S = qhat c^T on m16n8k32 s8 MMAs, A and B fragments 4 bytes per
-// register (PTX "m16n8k32" layouts: a0/a2 row g, k 4t..4t+3 / 16+4t..; a1/a3 row g + 8;
-// b0/b1 key g, k 4t.. / 16+4t..). Lane (g, t) keeps bytes [t D/4, (t+1) D/4) of query rows
-// g, g + 8 and of keys g, g + 8: in k-step kk, word 2kk of them is k 4t.. and word 2kk + 1
-// is k 16+4t..; A and B use the same permutation of the dims, so the dot products hold.
-__device__ __forceinline__ void mma_s8(int32_t c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
-// T: QT, or f16 for int8; Q8 (int8 only): scores from the query rounded to int8.
-template <typename QT, typename S, int D, bool SOFTCAP, bool Q8>
+// T: QT, or f16 for int8.
+template <typename QT, typename S, int D, bool SOFTCAP>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1;
-    static_assert(INT8 || !Q8, "Q8 is for int8 caches");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D> L;
     constexpr int KSTEPS = D / 16;
@@ -213,24 +197,8 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     const int tiles = vend > vbeg ? (vend - vbeg + DEC_KEYS - 1) / DEC_KEYS : 0;
 
     // rows of Q (zeros past R), swizzled for ldmatrix; for int8 scaled, in f16, with the
-    // columns permuted as q_column says; Q8: rounded to int8, row r's s_q * scale at qsc[r]
-    int8_t *sQ8 = reinterpret_cast<int8_t *>(smem);
-    float *qsc = reinterpret_cast<float *>(smem + DEC_KEYS * D);
-    if constexpr (Q8) {
-        for (int r = warp; r < DEC_KEYS; r += DEC_WARPS) {
-            const int h = hk * p.group + r / p.n_q, i = r % p.n_q;
-            const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
-            float x[D / 32], amax = 0.f;
-#pragma unroll
-            for (int e = 0; e < D / 32; e++) x[e] = r < p.rows ? to_f(q[lane + 32 * e]) : 0.f, amax = fmaxf(amax, fabsf(x[e]));
-#pragma unroll
-            for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-            const float inv = amax > 0.f ? 127.f / amax : 0.f;
-#pragma unroll
-            for (int e = 0; e < D / 32; e++) sQ8[r * D + lane + 32 * e] = (int8_t)__float2int_rn(__fmul_rn(x[e], inv));
-            if (lane == 0) qsc[r] = amax / 127.f * p.scale;
-        }
-    } else if constexpr (INT8) {
+    // columns permuted as q_column says
+    if constexpr (INT8) {
         for (int c = threadIdx.x; c < DEC_KEYS * D; c += blockDim.x) {
             const int r = c / D, col = c % D, h = hk * p.group + r / p.n_q, i = r % p.n_q;
             const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
@@ -256,25 +224,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
-    uint32_t qa_reg[QREG && !Q8 ? KSTEPS : 1][4];
+    uint32_t qa_reg[QREG ? KSTEPS : 1][4];
     auto q_frag = [&](int kk, uint32_t a[4]) { ldmatrix_x4(a, sQ + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, kk * 16 + (lane / 16) * 8)); };
-    if constexpr (QREG && !Q8) {
+    if constexpr (QREG) {
 #pragma unroll
         for (int kk = 0; kk < KSTEPS; kk++) q_frag(kk, qa_reg[kk]);
-    }
-    // Q8: rows g, g + 8, bytes [t D/4, (t+1) D/4) (see mma_s8), and their scales
-    uint32_t q8[2][Q8 ? D / 16 : 1];
-    float qs[2] = {0.f, 0.f};
-    if constexpr (Q8) {
-#pragma unroll
-        for (int n = 0; n < 2; n++) {
-#pragma unroll
-            for (int i = 0; i < D / 64; i++) {
-                const uint4 x = *reinterpret_cast<const uint4 *>(sQ8 + (g + 8 * n) * D + t * (D / 4) + 16 * i);
-                q8[n][4 * i] = x.x, q8[n][4 * i + 1] = x.y, q8[n][4 * i + 2] = x.z, q8[n][4 * i + 3] = x.w;
-            }
-            qs[n] = qsc[g + 8 * n];
-        }
     }
 
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8
@@ -295,45 +249,31 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
         // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-        uint32_t kw[2][INT8 ? D / 16 : 1];  // int8: keys g, g + 8, D/4 bytes each (f16 MMAs: x + 128)
+        uint32_t kw[2][INT8 ? D / 16 : 1];  // int8: keys g, g + 8, D/4 bytes each (x + 128)
         if constexpr (INT8) {
-            const uint32_t flip = Q8 ? 0u : 0x80808080u;
 #pragma unroll
             for (int n = 0; n < 2; n++)
 #pragma unroll
                 for (int i = 0; i < D / 64; i++) {
                     const uint4 x = *reinterpret_cast<const uint4 *>(st + (g + 8 * n) * L::row_bytes + t * (D / 4) + 16 * i);
-                    kw[n][4 * i] = x.x ^ flip, kw[n][4 * i + 1] = x.y ^ flip, kw[n][4 * i + 2] = x.z ^ flip, kw[n][4 * i + 3] = x.w ^ flip;
+                    kw[n][4 * i] = x.x ^ 0x80808080u, kw[n][4 * i + 1] = x.y ^ 0x80808080u;
+                    kw[n][4 * i + 2] = x.z ^ 0x80808080u, kw[n][4 * i + 3] = x.w ^ 0x80808080u;
                 }
         }
-        if constexpr (Q8) {
-            int32_t si[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
 #pragma unroll
-            for (int kk = 0; kk < D / 32; kk++) {
-                const uint32_t a[4] = {q8[0][2 * kk], q8[1][2 * kk], q8[0][2 * kk + 1], q8[1][2 * kk + 1]};
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            uint32_t qa_tile[4];
+            if constexpr (!QREG) q_frag(kk, qa_tile);
+            const uint32_t *qa = QREG ? qa_reg[QREG ? kk : 0] : qa_tile;
+            if constexpr (INT8) {
 #pragma unroll
-                for (int n = 0; n < 2; n++) mma_s8(si[n], a, kw[n][2 * kk], kw[n][2 * kk + 1]);
-            }
-#pragma unroll
-            for (int n = 0; n < 2; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) s[n][e] = (float)si[n][e] * qs[e / 2];
-        } else {
-#pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) {
-                uint32_t qa_tile[4];
-                if constexpr (!QREG) q_frag(kk, qa_tile);
-                const uint32_t *qa = QREG ? qa_reg[QREG ? kk : 0] : qa_tile;
-                if constexpr (INT8) {
-#pragma unroll
-                    for (int n = 0; n < 2; n++)
-                        mma_op<T>::run(s[n], qa, bits(int8x2_to_half2(kw[n][kk], 0x4140)), bits(int8x2_to_half2(kw[n][kk], 0x4342)));
-                } else {
-                    uint32_t kb[4];
-                    ldmatrix_x4(kb, tK + swizzle<D>((lane % 8) + (lane / 16) * 8, kk * 16 + ((lane / 8) % 2) * 8));
-                    mma_op<T>::run(s[0], qa, kb[0], kb[1]);
-                    mma_op<T>::run(s[1], qa, kb[2], kb[3]);
-                }
+                for (int n = 0; n < 2; n++)
+                    mma_op<T>::run(s[n], qa, bits(int8x2_to_half2(kw[n][kk], 0x4140)), bits(int8x2_to_half2(kw[n][kk], 0x4342)));
+            } else {
+                uint32_t kb[4];
+                ldmatrix_x4(kb, tK + swizzle<D>((lane % 8) + (lane / 16) * 8, kk * 16 + ((lane / 8) % 2) * 8));
+                mma_op<T>::run(s[0], qa, kb[0], kb[1]);
+                mma_op<T>::run(s[1], qa, kb[2], kb[3]);
             }
         }
         const int v0 = tile_v0(it);
@@ -466,13 +406,13 @@ __global__ void decode_merge_kernel(const decode_params p) {
     if (p.lse && d == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + i] = L > 0.f ? M + logf(L) : -INFINITY;
 }
 
-template <typename T, typename S, int D, bool SOFTCAP, bool Q8> static const void *split_kernel() {
-    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP, Q8>);
+template <typename T, typename S, int D, bool SOFTCAP> static const void *split_kernel() {
+    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP>);
 }
 
 // Blocks of the split kernel that fit on one multiprocessor at once.
-template <typename T, typename S, int D, bool Q8> static int blocks_per_sm() {
-    const void *k = split_kernel<T, S, D, false, Q8>();
+template <typename T, typename S, int D> static int blocks_per_sm() {
+    const void *k = split_kernel<T, S, D, false>();
     const int smem = decode_smem_bytes<S, D>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
@@ -480,45 +420,40 @@ template <typename T, typename S, int D, bool Q8> static int blocks_per_sm() {
     return n;
 }
 
-template <typename T, typename S, typename TO, int D, bool Q8>
+template <typename T, typename S, typename TO, int D>
 static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv, cudaStream_t s) {
     const int smem = decode_smem_bytes<S, D>();
-    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true, Q8>() : split_kernel<T, S, D, false, Q8>();
+    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 grid(p.splits, heads_kv, batch);
-    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, Q8><<<grid, DEC_WARPS * 32, smem, s>>>(p);
-    else decode_split_kernel<T, S, D, false, Q8><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
 }
 
-// The instantiations by run-time type: q in T (bf16/f16), cache T or int8 (query rounded to
-// int8 or not: Q8), out T or f32.
-template <typename T, typename S, bool Q8 = false>
+// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32.
+template <typename T, typename S>
 static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64, Q8>(p, batch, hkv, s) : decode_launch<T, S, T, 64, Q8>(p, batch, hkv, s);
-    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, Q8>(p, batch, hkv, s) : decode_launch<T, S, T, 128, Q8>(p, batch, hkv, s);
-    return out_f32 ? decode_launch<T, S, float, 256, Q8>(p, batch, hkv, s) : decode_launch<T, S, T, 256, Q8>(p, batch, hkv, s);
-}
-template <typename T, typename S> static cudaError_t decode_int8_q(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.q8 ? decode_types<T, S, true>(p, out_f32, batch, hkv, d, s) : decode_types<T, S, false>(p, out_f32, batch, hkv, d, s);
+    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64>(p, batch, hkv, s) : decode_launch<T, S, T, 64>(p, batch, hkv, s);
+    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
+    return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
 }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.kv.table ? decode_int8_q<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_int8_q<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+    return p.kv.table ? decode_types<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
     return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
 }
 
-template <typename T, typename S, bool Q8> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64, Q8>() : d == 128 ? blocks_per_sm<T, S, 128, Q8>() : blocks_per_sm<T, S, 256, Q8>();
+template <typename T, typename S> static int occupancy(int d) {
+    return d == 64 ? blocks_per_sm<T, S, 64>() : d == 128 ? blocks_per_sm<T, S, 128>() : blocks_per_sm<T, S, 256>();
 }
-template <typename T, typename S> static int occupancy_q(bool q8, int d) { return q8 ? occupancy<T, S, true>(d) : occupancy<T, S, false>(d); }
-template <typename T> static int occupancy(bool int8, bool paged, bool q8, int d) {
-    return !int8 ? occupancy<T, T, false>(d) : paged ? occupancy_q<T, int8_t>(q8, d) : occupancy_q<T, int8_contig>(q8, d);
+template <typename T> static int occupancy(bool int8, bool paged, int d) {
+    return !int8 ? occupancy<T, T>(d) : paged ? occupancy<T, int8_t>(d) : occupancy<T, int8_contig>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -529,7 +464,7 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, p->q8, d) : occupancy<__half>(int8, paged, p->q8, d)), pairs = (int64_t)batch * hkv;
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, d) : occupancy<__half>(int8, paged, d)), pairs = (int64_t)batch * hkv;
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
@@ -662,7 +597,6 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     lc_mask m = d->window > 0 ? lc_mask_sliding_window(d->window) : lc_mask_causal();
     m.sinks = d->sinks;
     p.mask = make_device_mask(&m, NULL);
-    p.q8 = c->dtype == LC_KV_INT8 && !d->query_f32;
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.n_kv - p.n_q, p.n_q);  // the longest sequence sees the most
     plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
     return p;

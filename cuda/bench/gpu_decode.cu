@@ -1,7 +1,6 @@
 // bench/gpu_decode: decode attention over long KV caches on the GPU (issue 6's shape: 8
 // sequences x 128K cached tokens, 8 kv heads, 32 query heads, d = 128, one new token),
-// contiguous and paged (16-token blocks placed in shuffled order), bf16 and int8 (query
-// rounded to int8, or kept in f16: int8-qf), against
+// contiguous and paged (16-token blocks placed in shuffled order), bf16 and int8, against
 // the device-to-device copy bandwidth measured in the same run. Bytes are what a step must
 // read: every kept K and V row (and int8 scales) once; the floor is bytes / copy rate.
 //
@@ -103,11 +102,11 @@ int main(int argc, char **argv) {
 
     std::vector<result> results;
     printf("decode: %d seqs x %d tokens, %d kv / %d q heads, d=%d, 1 new token; %s, copy %.2f TB/s (read + write)\n", B, N, HKV, HQ, D, prop.name, copy);
-    printf("%-12s %-10s %-7s %5s %9s %10s %8s %7s\n", "api", "layout", "dtype", "block", "ms", "GB read", "TB/s", "%copy");
+    printf("%-12s %-10s %-5s %5s %9s %10s %8s %7s\n", "api", "layout", "dtype", "block", "ms", "GB read", "TB/s", "%copy");
     auto report = [&](const char *api, const char *layout, const char *dtype, int block, double ms, double bytes) {
         const double tbps = bytes / (ms * 1e-3) * 1e-12;
         results.push_back({api, layout, dtype, block, ms, bytes, tbps});
-        printf("%-12s %-10s %-7s %5d %9.3f %10.2f %8.2f %6.1f%%\n", api, layout, dtype, block, ms, bytes * 1e-9, tbps, 100 * tbps / copy);
+        printf("%-12s %-10s %-5s %5d %9.3f %10.2f %8.2f %6.1f%%\n", api, layout, dtype, block, ms, bytes * 1e-9, tbps, 100 * tbps / copy);
         fflush(stdout);
     };
 
@@ -127,11 +126,9 @@ int main(int argc, char **argv) {
         report("attention", "contiguous", "bf16", 0, time_ms([&] { lc_cuda_decode_attention(&a, 0, ws, wsb, 0); }), 2.0 * tokens * row * 2);
         cudaFree(ws);
     }
-    // the cache front door: contiguous and paged, bf16 and int8 (the query rounded to int8,
-    // the default, and kept in f16: "int8-qf", query_f32 = 1)
+    // the cache front door: contiguous and paged, bf16 and int8
     for (int paged = 0; paged < 2; paged++)
-        for (int kind = 0; kind < 3; kind++) {
-            const bool int8 = kind > 0;
+        for (int int8 = 0; int8 < 2; int8++) {
             lc_cuda_decode d = {};
             d.cache.layout = paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, d.cache.dtype = int8 ? LC_KV_INT8 : LC_KV_BF16;
             d.cache.heads_kv = HKV, d.cache.head_dim = D;
@@ -139,7 +136,6 @@ int main(int argc, char **argv) {
             d.cache.k_scale = ks, d.cache.v_scale = vs;
             d.cache.capacity = N, d.cache.block_table = table_dev, d.cache.block_size = bs, d.cache.max_blocks = max_blocks;
             d.batch = B, d.lens = lens, d.max_len = N, d.q = q, d.dtype = LC_BF16, d.n_q = 1, d.heads_q = HQ, d.out = out, d.out_dtype = LC_BF16;
-            d.query_f32 = kind == 2;
             const size_t wsb = lc_cuda_decode_cache_workspace_size(&d);
             void *ws;
             CUDA_OK(cudaMalloc(&ws, wsb ? wsb : 16));
@@ -148,7 +144,7 @@ int main(int argc, char **argv) {
                 return 1;
             }
             const double bytes = 2.0 * tokens * row * (int8 ? 1 : 2) + (int8 ? 2.0 * tokens * HKV * 4 : 0);
-            report("cache", paged ? "paged" : "contiguous", kind == 2 ? "int8-qf" : int8 ? "int8" : "bf16", paged ? bs : 0, time_ms([&] { lc_cuda_decode_cache(&d, ws, wsb, 0); }), bytes);
+            report("cache", paged ? "paged" : "contiguous", int8 ? "int8" : "bf16", paged ? bs : 0, time_ms([&] { lc_cuda_decode_cache(&d, ws, wsb, 0); }), bytes);
             cudaFree(ws);
         }
     CUDA_OK(cudaGetLastError());

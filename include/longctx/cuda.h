@@ -78,9 +78,6 @@ typedef struct lc_cuda_decode {
     int64_t window;      /* 0: every earlier key; w > 0: a query at position p sees p-w+1 .. p */
     int64_t sinks;       /* with a window: the first `sinks` keys too (StreamingLLM) */
     int splits;          /* 0: chosen */
-    int query_f32;       /* int8 cache. 0: each query row is rounded to int8 once (scale
-                            max|q| / 127) and the scores run on integer MMAs; 1: the query
-                            stays in f16 and the key bytes are widened (docs/cuda.md) */
 } lc_cuda_decode;
 
 lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d);
