@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     typedef stage_layout<S, D> L;
     constexpr int KSTEPS = D / 16;
     extern __shared__ __align__(128) char smem[];
-    const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+    const int hk = blockIdx.x, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
 
     T *sQ = reinterpret_cast<T *>(smem);
@@ -366,7 +366,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int e = 0; e < 4; e++)
             sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
-    const int64_t base = (((int64_t)b * gridDim.y + hk) * p.splits + split) * p.rows;
+    const int64_t base = (((int64_t)b * gridDim.x + hk) * p.splits + split) * p.rows;
     for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
         const int r = idx / D, d = idx % D;
         float M = -INFINITY;
@@ -426,7 +426,10 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    dim3 grid(p.splits, heads_kv, batch);
+    // kv heads fastest: the blocks of one (split, sequence) start together, so the 8 heads'
+    // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
+    // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
+    dim3 grid(heads_kv, p.splits, batch);
     if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
