@@ -32,6 +32,7 @@ constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
+constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 // int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
 // (5 stages, 2 blocks): each layout's best in bench/results/gpu_NOTES.md
 #ifndef LC_DECODE_INT8_STAGE_BUDGET
@@ -184,7 +185,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     typedef stage_layout<S, D> L;
     constexpr int KSTEPS = D / 16;
     extern __shared__ __align__(128) char smem[];
-    const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+    const int hk = blockIdx.x, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
 
     T *sQ = reinterpret_cast<T *>(smem);
@@ -366,7 +367,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int e = 0; e < 4; e++)
             sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
-    const int64_t base = (((int64_t)b * gridDim.y + hk) * p.splits + split) * p.rows;
+    const int64_t base = (((int64_t)b * gridDim.x + hk) * p.splits + split) * p.rows;
     for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
         const int r = idx / D, d = idx % D;
         float M = -INFINITY;
@@ -426,7 +427,10 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    dim3 grid(p.splits, heads_kv, batch);
+    // kv heads fastest: the blocks of one (split, sequence) start together, so the 8 heads'
+    // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
+    // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
+    dim3 grid(heads_kv, p.splits, batch);
     if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
@@ -511,7 +515,7 @@ static decode_params attention_params(const lc_attention *a, int splits) {
 }
 
 extern "C" size_t lc_cuda_decode_workspace_size(const lc_attention *a, int splits) {
-    if (lc_cuda_decode_check(a) || splits < 0) return 0;
+    if (lc_cuda_decode_check(a) || splits < 0 || splits > DEC_MAX_SPLITS) return 0;
     const decode_params p = attention_params(a, splits);
     return partials_bytes((int)a->q.shape[0], (int)a->k.shape[2], p.splits, p.rows, (int)a->q.shape[3]);
 }
@@ -532,7 +536,7 @@ static lc_status launch(decode_params &p, void *ws, size_t ws_bytes, size_t need
 extern "C" lc_status lc_cuda_decode_attention(const lc_attention *a, int splits, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
     lc_status st = lc_cuda_decode_check(a);
     if (st) return st;
-    if (splits < 0) return lc_error(LC_EINVAL, "splits=%d must be >= 0 (0 chooses)", splits);
+    if (splits < 0 || splits > DEC_MAX_SPLITS) return lc_error(LC_EINVAL, "splits=%d must be in [0, %d] (0 chooses)", splits, DEC_MAX_SPLITS);
     decode_params p = attention_params(a, splits);
     const int batch = (int)a->q.shape[0], hkv = (int)a->k.shape[2], d = (int)a->q.shape[3];
     const size_t need = partials_bytes(batch, hkv, p.splits, p.rows, d);
@@ -577,7 +581,7 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
     if (d->scale < 0 || !isfinite(d->scale) || d->softcap < 0 || !isfinite(d->softcap)) return lc_error(LC_EINVAL, "decode.scale and decode.softcap must be finite and >= 0");
     if (d->window < 0 || d->sinks < 0) return lc_error(LC_EINVAL, "decode.window=%lld and decode.sinks=%lld must be >= 0", (long long)d->window, (long long)d->sinks);
     if (d->sinks > 0 && d->window == 0) return lc_error(LC_EINVAL, "decode.sinks=%lld needs a window (without one every key is visible)", (long long)d->sinks);
-    if (d->splits < 0) return lc_error(LC_EINVAL, "decode.splits=%d must be >= 0 (0 chooses)", d->splits);
+    if (d->splits < 0 || d->splits > DEC_MAX_SPLITS) return lc_error(LC_EINVAL, "decode.splits=%d must be in [0, %d] (0 chooses)", d->splits, DEC_MAX_SPLITS);
     return check_device();
 }
 

@@ -202,6 +202,7 @@ static void test_refusals(void) {
         {[](lc_cuda_decode *x) { x->out_dtype = LC_F16; }, LC_EUNSUPPORTED, "out_dtype"},
         {[](lc_cuda_decode *x) { x->scale = -1; }, LC_EINVAL, "scale"},
         {[](lc_cuda_decode *x) { x->splits = -1; }, LC_EINVAL, "splits"},
+        {[](lc_cuda_decode *x) { x->splits = 65536; }, LC_EINVAL, "splits"},
     };
     for (const refusal &r : cases) {
         lc_cuda_decode x = d;

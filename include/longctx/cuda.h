@@ -77,7 +77,7 @@ typedef struct lc_cuda_decode {
     float softcap;       /* 0: none; else scores are softcap * tanh(s / softcap) */
     int64_t window;      /* 0: every earlier key; w > 0: a query at position p sees p-w+1 .. p */
     int64_t sinks;       /* with a window: the first `sinks` keys too (StreamingLLM) */
-    int splits;          /* 0: chosen */
+    int splits;          /* 0: chosen; at most 65535 */
 } lc_cuda_decode;
 
 lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d);
