@@ -55,6 +55,11 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
         qp[r] = q[r], qrp[r] = qr[r], qs[r] = 1.0f / 16, qsum[r] = 0, m[r] = -INFINITY, l[r] = 0;
     }
     memset(acc, 0, sizeof acc);
+    static const uint8_t *kt[NBLK][BT], *vt[NBLK][BT]; /* each block's tokens */
+    static const float *kst[NBLK][BT], *vst[NBLK][BT];
+    for (int b = 0; b < NBLK; b++)
+        for (int u = 0; u < BT; u++)
+            kt[b][u] = k + rowb * (size_t)(BT * b + u), vt[b][u] = v + rowb * (size_t)(BT * b + u), kst[b][u] = ks + (BT * b + u) * H, vst[b][u] = vs + (BT * b + u) * H;
     const long iters = 100000;
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
@@ -62,8 +67,7 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
         for (long it = 0; it < iters; it++) {
             int b = (int)(it % NBLK), h = (int)(it / NBLK % H);
             lc_decode_block blk = {.q = qp, .R = R, .G = R, .D = D, .nb = BT, .bt = BT, .scale = 0.088f, .t = t,
-                                   .k = k + rowb * BT * b + (size_t)h * D * es, .v = v + rowb * BT * b + (size_t)h * D * es, .stride = rowb,
-                                   .ks = ks + b * BT * H + h, .vs = vs + b * BT * H + h, .sstride = H, .vis = 1 << 30,
+                                   .kt = kt[b], .vt = vt[b], .hoff = (size_t)h * D * es, .kst = kst[b], .vst = vst[b], .h = h, .vis = 1 << 30,
                                    .m = m, .l = l, .acc = acc, .sc = sc, .cf = cf, .ksc = ksc, .vsc = vsc,
                                    .qr = rounded ? qrp : NULL, .qr_scale = qs, .qr_sum = qsum};
             lc_decode_ops_avx512.block(&blk);

@@ -115,8 +115,58 @@ typedef struct rounded_query {
     const int32_t *sums;
 } rounded_query;
 
-/* One task: KV head h over kept tokens [a, b). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
-static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans, int64_t nsp,
+/* The kept tokens [a, b) of a range, walked through the spans in blocks of up to BT tokens
+ * at consecutive positions: a block may run over several spans (pages of 16 tokens, the
+ * ring's wrap), but not over a gap in positions (sinks, then the window). */
+typedef struct token_walk {
+    const lc_kv_span *spans;
+    int64_t s, off, left; /* span s, token off in it; tokens of the range left */
+    size_t rowb;
+    int H;
+} token_walk;
+
+/* One block's tokens: K and V rows of all heads, scale rows (NULL without scales). */
+typedef struct token_block {
+    const uint8_t *k[BT], *v[BT];
+    const float *ks[BT], *vs[BT];
+    int64_t pos0;
+    int n;
+} token_block;
+
+static token_walk walk_start(const lc_kv_span *spans, int64_t a, int64_t b, size_t rowb, int H) {
+    token_walk w = {spans, 0, a, b - a, rowb, H};
+    while (w.left > 0 && w.off >= spans[w.s].n) w.off -= spans[w.s].n, w.s++;
+    return w;
+}
+
+static void walk_next(token_walk *w, token_block *tb) {
+    tb->n = 0;
+    while (tb->n < BT && w->left > 0) {
+        if (w->off == w->spans[w->s].n) w->s++, w->off = 0;
+        const lc_kv_span *sp = &w->spans[w->s];
+        if (tb->n == 0) tb->pos0 = sp->pos0 + w->off;
+        else if (sp->pos0 + w->off != tb->pos0 + tb->n) break;
+        int u = tb->n++;
+        tb->k[u] = (const uint8_t *)sp->k + (size_t)w->off * w->rowb, tb->v[u] = (const uint8_t *)sp->v + (size_t)w->off * w->rowb;
+        tb->ks[u] = sp->k_scale ? sp->k_scale + w->off * w->H : NULL, tb->vs[u] = sp->v_scale ? sp->v_scale + w->off * w->H : NULL;
+        w->off++, w->left--;
+    }
+}
+
+/* Head h's share of a block's bytes, to prefetch: its tokens [n h / H, n (h + 1) / H) in
+ * address order, as far as they lie one after another in the cache (*pk = NULL: none). */
+static size_t prefetch_share(const token_block *tb, int h, int H, size_t rowb, const uint8_t **pk, const uint8_t **pv) {
+    int t0 = tb->n * h / H, t1 = tb->n * (h + 1) / H, t = t0 + 1;
+    *pk = *pv = NULL;
+    if (t0 >= t1) return 0;
+    while (t < t1 && tb->k[t] == tb->k[t0] + (size_t)(t - t0) * rowb && tb->v[t] == tb->v[t0] + (size_t)(t - t0) * rowb) t++;
+    *pk = tb->k[t0], *pv = tb->v[t0];
+    return (size_t)(t - t0) * rowb;
+}
+
+/* One task: every KV head over kept tokens [a, b), block by block (all heads of a block
+ * together: rows are read in order). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
+static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans,
                       const rounded_query *rq, int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
     const lc_kv_dtype t = p->g->dtype;
@@ -134,20 +184,15 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
     float *cf = (float *)(qrrow + R), *qrs = cf + R + 2 * BT;
     int32_t *qrsum = (int32_t *)(qrs + R);
-    int64_t base = 0;
-    for (int64_t s = 0; s < nsp && base < b; base += spans[s].n, s++) {
-        int64_t lo = a > base ? a - base : 0, hi = b - base < spans[s].n ? b - base : spans[s].n;
-        for (int64_t j0 = lo; j0 < hi; j0 += BT) {
-            const int nb = (int)(hi - j0 < BT ? hi - j0 : BT);
-            /* where the next block starts (later in this span, else in the next one): its
-             * bytes are prefetched in address order, slice h while head h of this block computes */
-            const uint8_t *fk = NULL, *fv = NULL;
-            int64_t fn = 0;
-            if (j0 + BT < hi) fk = (const uint8_t *)spans[s].k + (size_t)(j0 + BT) * rowb, fv = (const uint8_t *)spans[s].v + (size_t)(j0 + BT) * rowb, fn = hi - j0 - BT;
-            else if (s + 1 < nsp && base + spans[s].n < b) fk = spans[s + 1].k, fv = spans[s + 1].v, fn = b - base - spans[s].n < spans[s + 1].n ? b - base - spans[s].n : spans[s + 1].n;
-            if (fn > BT) fn = BT;
-            for (int h = 0; h < H; h++) { /* all heads of a block together: rows are read in order */
+    token_block tbs[2], *cur = &tbs[0], *next = &tbs[1];
+    token_walk w = walk_start(spans, a, b, rowb, H);
+    walk_next(&w, cur);
+    while (cur->n > 0) {
+        walk_next(&w, next); /* its bytes are prefetched while this block computes */
+        const int nb = cur->n;
+        for (int h = 0; h < H; h++) {
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
+            const size_t hoff = (size_t)h * D * esz;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) {
                     size_t row = (size_t)i * d->heads_q + (size_t)h * G + gq;
@@ -159,46 +204,41 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                 }
             if (ops->block) {
                 lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
-                                       .k = (const uint8_t *)spans[s].k + (size_t)j0 * rowb + (size_t)h * D * esz,
-                                       .v = (const uint8_t *)spans[s].v + (size_t)j0 * rowb + (size_t)h * D * esz, .stride = rowb,
-                                       .ks = spans[s].k_scale ? spans[s].k_scale + j0 * H + h : NULL,
-                                       .vs = spans[s].v_scale ? spans[s].v_scale + j0 * H + h : NULL, .sstride = H,
-                                       .vis = qpos0 - (spans[s].pos0 + j0) + 1, .m = m, .l = l, .acc = acc,
+                                       .kt = cur->k, .vt = cur->v, .hoff = hoff, .kst = cur->ks, .vst = cur->vs, .h = h,
+                                       .vis = qpos0 - cur->pos0 + 1, .m = m, .l = l, .acc = acc,
                                        .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
-                                       .pk = fk ? fk + (size_t)fn * rowb * h / H : NULL, .pv = fv ? fv + (size_t)fn * rowb * h / H : NULL,
-                                       .npf = fk ? (size_t)fn * rowb * (h + 1) / H - (size_t)fn * rowb * h / H : 0,
                                        .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
+                blk.npf = prefetch_share(next, h, H, rowb, &blk.pk, &blk.pv);
                 ops->block(&blk);
                 continue;
             }
-            for (int64_t u = 0; u < fn; u++)
-                lc_prefetch_bytes(fk + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz), lc_prefetch_bytes(fv + (size_t)u * rowb + (size_t)h * D * esz, (size_t)D * esz);
+            for (int u = 0; u < next->n; u++)
+                lc_prefetch_bytes(next->k[u] + hoff, (size_t)D * esz), lc_prefetch_bytes(next->v[u] + hoff, (size_t)D * esz);
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
-                const uint8_t *kr = (const uint8_t *)spans[s].k + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
-                if (t == LC_KV_F32) krow[u] = (const float *)kr;
+                if (t == LC_KV_F32) krow[u] = (const float *)(cur->k[u] + hoff);
                 else {
-                    ops->load(kbuf + (size_t)u * D, kr, spans[s].k_scale ? spans[s].k_scale[(j0 + u) * H + h] : 0, t, D);
+                    ops->load(kbuf + (size_t)u * D, cur->k[u] + hoff, cur->ks[u] ? cur->ks[u][h] : 0, t, D);
                     krow[u] = kbuf + (size_t)u * D;
                 }
             }
             ops->scores(qrow, R, krow, nb, D, scale, sc, BT);
             for (int i = 0; i < d->n_q; i++) { /* causal among the new tokens */
-                int64_t visible = qpos0 + i - (spans[s].pos0 + j0) + 1;
+                int64_t visible = qpos0 + i - cur->pos0 + 1;
                 for (int gq = 0; gq < G; gq++)
                     for (int64_t u = visible < 0 ? 0 : visible; u < nb; u++) sc[(size_t)(i * G + gq) * BT + u] = -INFINITY;
             }
             for (int u = 0; u < nb; u++) { /* V rows */
-                const uint8_t *vr = (const uint8_t *)spans[s].v + (size_t)(j0 + u) * rowb + (size_t)h * D * esz;
-                if (t == LC_KV_F32) vrow[u] = (const float *)vr;
+                if (t == LC_KV_F32) vrow[u] = (const float *)(cur->v[u] + hoff);
                 else {
-                    ops->load(vbuf + (size_t)u * D, vr, spans[s].v_scale ? spans[s].v_scale[(j0 + u) * H + h] : 0, t, D);
+                    ops->load(vbuf + (size_t)u * D, cur->v[u] + hoff, cur->vs[u] ? cur->vs[u][h] : 0, t, D);
                     vrow[u] = vbuf + (size_t)u * D;
                 }
             }
             ops->softmax(sc, R, nb, BT, m, l, acc, D);
             ops->pv(acc, R, sc, vrow, nb, D, BT);
-            }
         }
+        token_block *done = cur;
+        cur = next, next = done;
     }
 }
 
@@ -248,7 +288,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
 #endif
         float *sb = scratch + (size_t)tid * scratch_floats(D, R);
         int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
-        run_range(d, &p, ops, spans, nsp, &rq, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
+        run_range(d, &p, ops, spans, &rq, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }
     /* Merge the ranges of each (query, head) row. */
     for (int h = 0; h < H; h++)

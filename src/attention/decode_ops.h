@@ -4,24 +4,27 @@
 
 #include "longctx/cache.h"
 
-/* One block of nb <= BT keys of one KV head, as stored: key u's K row at k + u * stride,
- * its V row at v + u * stride, its scales (int8 / fp8; else NULL) at ks[u * sstride],
- * vs[u * sstride]. Query row r (query r / G) sees keys u < vis + r / G. The block updates
- * the running max m[r], sum l[r] and unnormalised output acc[r * D ..] of each row. */
+/* One block of nb <= BT keys of one KV head, as stored, at consecutive positions (they may
+ * lie in several spans of the cache, e.g. pages): key u's K row at kt[u] + hoff, its V row
+ * at vt[u] + hoff (kt[u], vt[u]: its token's rows of all heads; hoff: this head's offset in
+ * them), its scales (int8 / fp8; else NULL) at kst[u][h], vst[u][h]. Query row r (query
+ * r / G) sees keys u < vis + r / G. The block updates the running max m[r], sum l[r] and
+ * unnormalised output acc[r * D ..] of each row. */
 typedef struct lc_decode_block {
     const float *const *q;
     int R, G, D, nb, bt; /* bt: the row stride of sc */
     float scale;
     lc_kv_dtype t;
-    const uint8_t *k, *v;
-    size_t stride;
-    const float *ks, *vs;
-    int sstride;
+    const uint8_t *const *kt, *const *vt;
+    size_t hoff;
+    const float *const *kst, *const *vst;
+    int h;
     int64_t vis;
     float *m, *l, *acc;
     float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */
     /* To prefetch while this block computes: this head's share (1 / heads_kv, in address
-     * order) of the next block's K and V bytes, npf bytes at pk and at pv (0: none). Spread
+     * order: whole tokens) of the next block's K and V bytes, npf bytes at pk and at pv
+     * (0: none; where the share crosses from one span into another, its first part). Spread
      * over the block's work in address order, the prefetches keep the memory reads
      * sequential (prefetching head h's own rows, 1-2 KB apart, measured 18-31% slower). */
     const uint8_t *pk, *pv;
@@ -29,7 +32,7 @@ typedef struct lc_decode_block {
     /* NULL, or the query rows rounded once per call (lc_decode.query_f32 = 0, where
      * ops->rounds_query(t) says so), each zero-padded to LC_DECODE_QR_BYTES(D):
      * int8 caches: int8 rows, q[r] ~ qr_scale[r] * qr[r], qr_sum[r] = sum of row r's values;
-     * fp8 caches: bf16 rows of 2^64 q[r] (exact power-of-two scaling) */
+     * fp8 caches: bf16 rows of 2^64 q[r] (exact power-of-two scaling); bf16 caches: bf16 rows */
     const void *const *qr;
     const float *qr_scale;
     const int32_t *qr_sum;

@@ -97,7 +97,7 @@ INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0,
 
 /* Block keys u0 .. u0 + KT - 1 of the rows' first key pointer kr[j] (clamped to the block). */
 INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, const uint8_t **kr) {
-    for (int j = 0; j < KT; j++) kr[j] = b->k + (size_t)(u0 + j < b->nb ? u0 + j : b->nb - 1) * b->stride;
+    for (int j = 0; j < KT; j++) kr[j] = b->kt[u0 + j < b->nb ? u0 + j : b->nb - 1] + b->hoff;
     if (r0 == 0 && b->npf) { /* the share of the next block's prefetches that falls on these keys */
         size_t a = b->npf * (size_t)u0 / (size_t)b->nb, e = b->npf * (size_t)(u0 + KT < b->nb ? u0 + KT : b->nb) / (size_t)b->nb;
         lc_prefetch_bytes(b->pk + a, e - a), lc_prefetch_bytes(b->pv + a, e - a);
@@ -224,7 +224,7 @@ INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype 
         }
         const float *p = b->sc + (size_t)r0 * BT;
         for (int u = 0; u < b->nb; u++) {
-            const uint8_t *vr = b->v + (size_t)u * b->stride;
+            const uint8_t *vr = b->vt[u] + b->hoff;
             __m512 w[4];
 #pragma GCC unroll 4
             for (int i = 0; i < RT; i++) w[i] = _mm512_set1_ps(p[i * BT + u]);
@@ -328,7 +328,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_si512();
         for (int u = 0; u < b->nb; u += 2) {
-            const uint8_t *v0 = b->v + (size_t)u * b->stride, *v1 = u + 1 < b->nb ? v0 + b->stride : v0; /* p = 0 past nb */
+            const uint8_t *v0 = b->vt[u] + b->hoff, *v1 = u + 1 < b->nb ? b->vt[u + 1] + b->hoff : v0; /* p = 0 past nb */
             __m512i w[4];
 #pragma GCC unroll 4
             for (int i = 0; i < RT; i++) {
@@ -375,7 +375,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 /* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
  * padded to whole vectors (the pads are masked off). */
 INLINE void key_value_scales(const lc_decode_block *b, float kf, float vf) {
-    for (int u = 0; u < b->nb; u++) b->ksc[u] = b->ks[(size_t)u * b->sstride] * kf * b->scale, b->vsc[u] = b->vs[(size_t)u * b->sstride] * vf;
+    for (int u = 0; u < b->nb; u++) b->ksc[u] = b->kst[u][b->h] * kf * b->scale, b->vsc[u] = b->vst[u][b->h] * vf;
     for (int u = b->nb; u < (b->nb + 15) / 16 * 16; u++) b->ksc[u] = 0, b->vsc[u] = 0;
 }
 
