@@ -56,10 +56,9 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
     }
     memset(acc, 0, sizeof acc);
     static const uint8_t *kt[NBLK][BT], *vt[NBLK][BT]; /* each block's tokens */
-    static const float *kst[NBLK][BT], *vst[NBLK][BT];
     for (int b = 0; b < NBLK; b++)
         for (int u = 0; u < BT; u++)
-            kt[b][u] = k + rowb * (size_t)(BT * b + u), vt[b][u] = v + rowb * (size_t)(BT * b + u), kst[b][u] = ks + (BT * b + u) * H, vst[b][u] = vs + (BT * b + u) * H;
+            kt[b][u] = k + rowb * (size_t)(BT * b + u), vt[b][u] = v + rowb * (size_t)(BT * b + u);
     const long iters = 100000;
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
@@ -67,7 +66,7 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
         for (long it = 0; it < iters; it++) {
             int b = (int)(it % NBLK), h = (int)(it / NBLK % H);
             lc_decode_block blk = {.q = qp, .R = R, .G = R, .D = D, .nb = BT, .bt = BT, .scale = 0.088f, .t = t,
-                                   .kt = kt[b], .vt = vt[b], .hoff = (size_t)h * D * es, .kst = kst[b], .vst = vst[b], .h = h, .vis = 1 << 30,
+                                   .kt = kt[b], .vt = vt[b], .hoff = (size_t)h * D * es, .ks = ks + (b * H + h) * BT, .vs = vs + (b * H + h) * BT, .vis = 1 << 30,
                                    .m = m, .l = l, .acc = acc, .sc = sc, .cf = cf, .ksc = ksc, .vsc = vsc,
                                    .qr = rounded ? qrp : NULL, .qr_scale = qs, .qr_sum = qsum};
             lc_decode_ops_avx512.block(&blk);

@@ -16,9 +16,10 @@
 #define BT LC_DECODE_BT /* keys per block: scores for a block, one rescale per row per block */
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
- * then the fused path's rescale factors [R], key / value scales [BT] each, and the rounded
- * query's R row pointers, scales and sums. */
-static size_t scratch_floats(int D, int R) { return ((size_t)(2 * D + R) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16; }
+ * then the fused path's rescale factors [R], key / value scales [BT] each, the rounded
+ * query's R row pointers, scales and sums, and the block's key and value scales by head
+ * [H, BT] each. */
+static size_t scratch_floats(int D, int R, int H) { return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16; }
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
 static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
@@ -98,7 +99,7 @@ size_t lc_decode_workspace_size(const lc_decode *d) {
     plan p;
     make_plan(d, &p);
     size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
-    size_t scratch = (size_t)p.threads * scratch_floats(p.D, p.R);
+    size_t scratch = (size_t)p.threads * scratch_floats(p.D, p.R, p.g->heads_kv);
     return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64 + rounded_query_bytes(d, p.g);
 }
 
@@ -184,12 +185,16 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
     float *cf = (float *)(qrrow + R), *qrs = cf + R + 2 * BT;
     int32_t *qrsum = (int32_t *)(qrs + R);
+    float *ksh = (float *)(qrsum + R), *vsh = ksh + (size_t)H * BT; /* the block's scales, head-major */
     token_block tbs[2], *cur = &tbs[0], *next = &tbs[1];
     token_walk w = walk_start(spans, a, b, rowb, H);
     walk_next(&w, cur);
     while (cur->n > 0) {
         walk_next(&w, next); /* its bytes are prefetched while this block computes */
         const int nb = cur->n;
+        if (cur->ks[0])
+            for (int u = 0; u < nb; u++)
+                for (int h = 0; h < H; h++) ksh[h * BT + u] = cur->ks[u][h], vsh[h * BT + u] = cur->vs[u][h];
         for (int h = 0; h < H; h++) {
             float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
             const size_t hoff = (size_t)h * D * esz;
@@ -204,7 +209,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                 }
             if (ops->block) {
                 lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
-                                       .kt = cur->k, .vt = cur->v, .hoff = hoff, .kst = cur->ks, .vst = cur->vs, .h = h,
+                                       .kt = cur->k, .vt = cur->v, .hoff = hoff, .ks = ksh + h * BT, .vs = vsh + h * BT,
                                        .vis = qpos0 - cur->pos0 + 1, .m = m, .l = l, .acc = acc,
                                        .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
                                        .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
@@ -275,7 +280,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     if ((st = ops_of(d->isa, &ops))) return st;
     rounded_query rq = {0};
     if (lc_decode_rounds_query(d)) {
-        uint8_t *rows = (uint8_t *)(((uintptr_t)(scratch + (size_t)p.threads * scratch_floats(D, R)) + 63) & ~(uintptr_t)63);
+        uint8_t *rows = (uint8_t *)(((uintptr_t)(scratch + (size_t)p.threads * scratch_floats(D, R, H)) + 63) & ~(uintptr_t)63);
         float *scales = (float *)(rows + (size_t)d->n_q * d->heads_q * LC_DECODE_QR_BYTES(D));
         round_query(d, p.g->dtype, D, rows, scales, (int32_t *)(scales + (size_t)d->n_q * d->heads_q));
         rq = (rounded_query){rows, scales, (const int32_t *)(scales + (size_t)d->n_q * d->heads_q)};
@@ -286,7 +291,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *sb = scratch + (size_t)tid * scratch_floats(D, R);
+        float *sb = scratch + (size_t)tid * scratch_floats(D, R, H);
         int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
         run_range(d, &p, ops, spans, &rq, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
     }

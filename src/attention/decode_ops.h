@@ -7,7 +7,7 @@
 /* One block of nb <= BT keys of one KV head, as stored, at consecutive positions (they may
  * lie in several spans of the cache, e.g. pages): key u's K row at kt[u] + hoff, its V row
  * at vt[u] + hoff (kt[u], vt[u]: its token's rows of all heads; hoff: this head's offset in
- * them), its scales (int8 / fp8; else NULL) at kst[u][h], vst[u][h]. Query row r (query
+ * them), its scales (int8 / fp8; else NULL) at ks[u], vs[u]. Query row r (query
  * r / G) sees keys u < vis + r / G. The block updates the running max m[r], sum l[r] and
  * unnormalised output acc[r * D ..] of each row. */
 typedef struct lc_decode_block {
@@ -17,8 +17,7 @@ typedef struct lc_decode_block {
     lc_kv_dtype t;
     const uint8_t *const *kt, *const *vt;
     size_t hoff;
-    const float *const *kst, *const *vst;
-    int h;
+    const float *ks, *vs;
     int64_t vis;
     float *m, *l, *acc;
     float *sc, *cf, *ksc, *vsc; /* scratch: [R * BT], [R], [BT], [BT] */

@@ -375,8 +375,11 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 /* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
  * padded to whole vectors (the pads are masked off). */
 INLINE void key_value_scales(const lc_decode_block *b, float kf, float vf) {
-    for (int u = 0; u < b->nb; u++) b->ksc[u] = b->kst[u][b->h] * kf * b->scale, b->vsc[u] = b->vst[u][b->h] * vf;
-    for (int u = b->nb; u < (b->nb + 15) / 16 * 16; u++) b->ksc[u] = 0, b->vsc[u] = 0;
+    for (int u = 0; u < b->nb; u += 16) {
+        __mmask16 m = cmask(b->nb - u);
+        _mm512_storeu_ps(b->ksc + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->ks + u), _mm512_set1_ps(kf * b->scale)));
+        _mm512_storeu_ps(b->vsc + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->vs + u), _mm512_set1_ps(vf)));
+    }
 }
 
 /* Rows in groups of 4, then 2, then 1: f(b, r0, RT) */
