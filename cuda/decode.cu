@@ -67,6 +67,7 @@ struct decode_params {
     float scale, scale_log2, softcap;
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
+    int hb;             // kv heads per block: 1, or 4 (int8, heads_kv % 4 == 0, 16-byte aligned scales)
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
 
@@ -96,21 +97,27 @@ template <> __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bf
 template <> __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
 
 // Shared memory of one warp's pipeline stage: K and V tiles as stored (16-bit: swizzled for
-// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and the
-// int8 scales.
-template <typename S, int D> struct stage_layout {
+// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and,
+// for int8 with one kv head per block (HB = 1), the scales. With HB = 4 kv heads per block
+// (int8 only) the scales are the block's: per stage [K, V][16 keys][HB heads], after the
+// warps' stages, each key's HB scales fetched by one 16-byte copy and read by the HB warps.
+template <typename S, int D, int HB> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
-    static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
+    static constexpr int scale_bytes = sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0;  // one head's
+    static constexpr int bytes = 2 * kv_bytes + (HB == 1 ? scale_bytes : 0);
+    static constexpr int block_scale_bytes = HB == 1 ? 0 : 2 * DEC_KEYS * HB * 4;  // per stage
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
     static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
-    static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
+    static constexpr int per = 2 * kv_bytes + scale_bytes;
+    static constexpr int stages = budget / per < 2 ? 2 : budget / per > 6 ? 6 : budget / per;
 };
 
-template <typename S, int D> constexpr int decode_smem_bytes() {
-    typedef stage_layout<S, D> L;
-    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
-    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
+template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
+    typedef stage_layout<S, D, HB> L;
+    // Q of the block's HB heads, the warps' stages, the block's scales
+    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes + L::stages * L::block_scale_bytes;
+    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;  // after the loop
     return pipe > merge ? pipe : merge;
 }
 
@@ -125,9 +132,9 @@ __device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_r
 
 // Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
 // holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
-template <typename S, int D>
+template <typename S, int D, int HB>
 __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, char *st, int lane) {
-    typedef stage_layout<S, D> L;
+    typedef stage_layout<S, D, HB> L;
     constexpr int PIECES = D * (int)sizeof(S) / 16;  // 16-byte pieces per row
     const bool valid = lane < 16 && v0 + lane < vend;
     const char *K = static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h) * (int64_t)sizeof(S);
@@ -142,7 +149,7 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
         cp_async_16(sk + at, ok ? K + s * p.kv.k_s * (int64_t)sizeof(S) + piece * 16 : K, ok);
         cp_async_16(sv + at, ok ? V + s * p.kv.v_s * (int64_t)sizeof(S) + piece * 16 : V, ok);
     }
-    if constexpr (sizeof(S) == 1) {
+    if constexpr (sizeof(S) == 1 && HB == 1) {
         float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
         if (valid) {
             const int64_t at = b * p.kv.sc_b + slot * p.kv.sc_s + hk;
@@ -151,6 +158,18 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
         } else if (lane < 16) {
             scales[lane] = 0.f, scales[16 + lane] = 0.f;
         }
+    }
+}
+
+// HB > 1: the block's scales of tile v0 .. v0+15 for kv heads hk0 .. hk0+HB-1 into `sc`
+// ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0 K's, warp 1 V's.
+template <int HB>
+__device__ __forceinline__ void load_block_scales(const decode_params &p, int b, int hk0, int v0, int vend, int64_t slot, float *sc, int warp, int lane) {
+    static_assert(HB == 4, "one 16-byte copy per key");
+    if (warp < 2 && lane < 16) {
+        const bool ok = v0 + lane < vend;
+        const float *src = (warp ? p.kv.v_scale : p.kv.k_scale) + (ok ? b * p.kv.sc_b + slot * p.kv.sc_s + hk0 : 0);
+        cp_async_16(sc + (warp * DEC_KEYS + lane) * HB, src, ok);
     }
 }
 
@@ -178,18 +197,24 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
 // T: QT, or f16 for int8.
-template <typename QT, typename S, int D, bool SOFTCAP>
+// HB: kv heads per block (1, or 4 for int8): warp w reads head HB * blockIdx.x + w % HB,
+// the block's warps of one head taking its tiles in turn. With HB = 4 the 4 warps read the
+// same keys in step, one barrier per tile, so that a key's 4 scales come in one 16-byte copy.
+template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr bool INT8 = sizeof(S) == 1;
+    constexpr bool INT8 = sizeof(S) == 1, SHARED = HB > 1;  // SHARED: the block's scales
+    static_assert(!SHARED || (INT8 && HB == DEC_WARPS), "4 heads per block: int8, a warp each");
     typedef typename std::conditional<INT8, __half, QT>::type T;
-    typedef stage_layout<S, D> L;
-    constexpr int KSTEPS = D / 16;
+    typedef stage_layout<S, D, HB> L;
+    constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
-    const int hk = blockIdx.x, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
+    const int split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int hk0 = blockIdx.x * HB, hs = warp % HB, hk = hk0 + hs, wt = warp / HB;
 
-    T *sQ = reinterpret_cast<T *>(smem);
-    char *pipe = smem + DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
+    T *sQ = reinterpret_cast<T *>(smem) + hs * DEC_KEYS * D;
+    char *pipes = smem + HB * DEC_KEYS * D * 2, *pipe = pipes + warp * L::stages * L::bytes;
+    float *block_sc = reinterpret_cast<float *>(pipes + DEC_WARPS * L::stages * L::bytes);  // SHARED: [stage][2][16][HB]
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -200,10 +225,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // rows of Q (zeros past R), swizzled for ldmatrix; for int8 scaled, in f16, with the
     // columns permuted as q_column says
     if constexpr (INT8) {
-        for (int c = threadIdx.x; c < DEC_KEYS * D; c += blockDim.x) {
-            const int r = c / D, col = c % D, h = hk * p.group + r / p.n_q, i = r % p.n_q;
+        T *sQ0 = reinterpret_cast<T *>(smem);
+        for (int c = threadIdx.x; c < HB * DEC_KEYS * D; c += blockDim.x) {
+            const int x = c / (DEC_KEYS * D), r = c / D % DEC_KEYS, col = c % D, h = (hk0 + x) * p.group + r / p.n_q, i = r % p.n_q;
             const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
-            sQ[swizzle<D>(r, col)] = __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
+            sQ0[x * DEC_KEYS * D + swizzle<D>(r, col)] = __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
         }
     } else {
         for (int c = threadIdx.x; c < DEC_KEYS * D / 8; c += blockDim.x) {
@@ -213,15 +239,27 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             *reinterpret_cast<uint4 *>(sQ + swizzle<D>(r, col)) = x;
         }
     }
-    // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
-    const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
-    auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
+    // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead (SHARED:
+    // every tile, as the block's other warps)
+    const int mine = tiles > wt ? (tiles - wt + STEP - 1) / STEP : 0;
+    auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
+    auto load = [&](int i, int64_t slot) {
+        const int s = i % L::stages;
+        load_tile<S, D, HB>(p, b, hk, tile_v0(i), vend, slot, pipe + s * L::bytes, lane);
+        if constexpr (SHARED) load_block_scales<HB>(p, b, hk0, tile_v0(i), vend, slot, block_sc + s * (L::block_scale_bytes / 4), warp, lane);
+    };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        if (s < mine) load(s, tile_slot(p, kr, b, tile_v0(s), vend, lane));
         cp_async_commit();
     }
     int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
+    auto load_ahead = [&](int it) {  // tile it + STAGES - 1 into the stage tile it - 1 used
+        const int ahead = it + L::stages - 1;
+        if (ahead < mine) load(ahead, next_slot);
+        cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+    };
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -238,15 +276,22 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
     for (int it = 0; it < mine; it++) {
-        const int ahead = it + L::stages - 1;
-        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-        cp_async_commit();
-        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-        cp_async_wait<L::stages - 1>();
-        __syncwarp();
+        if constexpr (SHARED) {
+            // tile it landed for every warp (its own copies and warps 0, 1's scales), and every
+            // warp is done with tile it - 1, whose stage is refilled now
+            cp_async_wait<L::stages - 2>();
+            __syncthreads();
+            load_ahead(it);
+        } else {
+            load_ahead(it);
+            cp_async_wait<L::stages - 1>();
+            __syncwarp();
+        }
         const char *st = pipe + (it % L::stages) * L::bytes;
         const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
-        const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // int8 scales: K [16], V [16]
+        // int8 scales: K of key u at sc[u * SC], V at sc[(16 + u) * SC]
+        constexpr int SC = HB;
+        const float *sc = SHARED ? block_sc + (it % L::stages) * (L::block_scale_bytes / 4) + hs : reinterpret_cast<const float *>(st + 2 * L::kv_bytes);
 
         // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -285,7 +330,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int n = 0; n < 2; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
+                float x = INT8 ? s[n][e] * sc[(8 * n + 2 * t + e % 2) * SC] : s[n][e];  // int8: Q holds the scale
                 if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
                 else x *= INT8 ? DEC_LOG2E : p.scale_log2;
                 if (!whole) {
@@ -319,7 +364,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         // O += P V
         if constexpr (INT8) {
             const char *vrow = st + L::kv_bytes + 4 * g;
-            const __half2 vs01 = __floats2half2_rn(sc[16 + 2 * t], sc[17 + 2 * t]), vs89 = __floats2half2_rn(sc[24 + 2 * t], sc[25 + 2 * t]);
+            const __half2 vs01 = __floats2half2_rn(sc[(16 + 2 * t) * SC], sc[(17 + 2 * t) * SC]), vs89 = __floats2half2_rn(sc[(24 + 2 * t) * SC], sc[(25 + 2 * t) * SC]);
 #pragma unroll
             for (int jj = 0; jj < D / 32; jj++) {
                 uint32_t w[4];  // keys 2t, 2t+1, 2t+8, 2t+9 at dims 32jj + 4g .. +3
@@ -345,7 +390,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
             }
         }
-        __syncwarp();  // the stage is refilled next iteration
+        if constexpr (!SHARED) __syncwarp();  // the stage is refilled next iteration
     }
     cp_async_wait<0>();
 #pragma unroll
@@ -367,14 +412,14 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int e = 0; e < 4; e++)
             sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
-    const int64_t base = (((int64_t)b * gridDim.x + hk) * p.splits + split) * p.rows;
-    for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
-        const int r = idx / D, d = idx % D;
+    for (int idx = threadIdx.x; idx < HB * p.rows * D; idx += blockDim.x) {
+        const int x = idx / (p.rows * D), r = idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
+        const int64_t base = (((int64_t)b * gridDim.x * HB + hk0 + x) * p.splits + split) * p.rows;
         float M = -INFINITY;
-        for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
+        for (int w = x; w < DEC_WARPS; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
         float Lsum = 0.f, O = 0.f;
         if (M != -INFINITY)
-            for (int w = 0; w < DEC_WARPS; w++) {
+            for (int w = x; w < DEC_WARPS; w += HB) {
                 const float f = fast_exp2(sm_m[w * DEC_KEYS + r] - M);
                 Lsum += sm_l[w * DEC_KEYS + r] * f, O += sm_acc[(w * DEC_KEYS + r) * D + d] * f;
             }
@@ -407,57 +452,62 @@ __global__ void decode_merge_kernel(const decode_params p) {
     if (p.lse && d == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + i] = L > 0.f ? M + logf(L) : -INFINITY;
 }
 
-template <typename T, typename S, int D, bool SOFTCAP> static const void *split_kernel() {
-    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP>);
+template <typename T, typename S, int D, bool SOFTCAP, int HB> static const void *split_kernel() {
+    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP, HB>);
 }
 
 // Blocks of the split kernel that fit on one multiprocessor at once.
-template <typename T, typename S, int D> static int blocks_per_sm() {
-    const void *k = split_kernel<T, S, D, false>();
-    const int smem = decode_smem_bytes<S, D>();
+template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
+    const void *k = split_kernel<T, S, D, false, HB>();
+    const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
     return n;
 }
 
-template <typename T, typename S, typename TO, int D>
+template <typename T, typename S, typename TO, int D, int HB>
 static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv, cudaStream_t s) {
-    const int smem = decode_smem_bytes<S, D>();
-    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
+    const int smem = decode_smem_bytes<S, D, HB>();
+    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true, HB>() : split_kernel<T, S, D, false, HB>();
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     // kv heads fastest: the blocks of one (split, sequence) start together, so the 8 heads'
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
     // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
-    dim3 grid(heads_kv, p.splits, batch);
-    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
-    else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    dim3 grid(heads_kv / HB, p.splits, batch);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
 }
 
-// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32.
-template <typename T, typename S>
+// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32,
+// 1 or (int8) 4 kv heads per block.
+template <typename T, typename S, int HB>
 static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64>(p, batch, hkv, s) : decode_launch<T, S, T, 64>(p, batch, hkv, s);
-    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
-    return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
+    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 64, HB>(p, batch, hkv, s);
+    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
+    return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
+}
+template <typename T, typename S> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    return p.hb == 4 ? decode_types<T, S, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, S, 1>(p, out_f32, batch, hkv, d, s);
 }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.kv.table ? decode_types<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+    return p.kv.table ? decode_int8<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_int8<T, int8_contig>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
-    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
+    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
+    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half, 1>(p, out_f32, batch, hkv, d, s);
 }
 
-template <typename T, typename S> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64>() : d == 128 ? blocks_per_sm<T, S, 128>() : blocks_per_sm<T, S, 256>();
+template <typename T, typename S, int HB> static int occupancy(int d) {
+    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
 }
-template <typename T> static int occupancy(bool int8, bool paged, int d) {
-    return !int8 ? occupancy<T, T>(d) : paged ? occupancy<T, int8_t>(d) : occupancy<T, int8_contig>(d);
+template <typename T, typename S> static int occupancy_int8(int hb, int d) { return hb == 4 ? occupancy<T, S, 4>(d) : occupancy<T, S, 1>(d); }
+template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
+    return !int8 ? occupancy<T, T, 1>(d) : paged ? occupancy_int8<T, int8_t>(hb, d) : occupancy_int8<T, int8_contig>(hb, d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -468,7 +518,8 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, d) : occupancy<__half>(int8, paged, d)), pairs = (int64_t)batch * hkv;
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, p->hb, d) : occupancy<__half>(int8, paged, p->hb, d));
+        const int64_t pairs = (int64_t)batch * (hkv / p->hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
@@ -509,6 +560,7 @@ static decode_params attention_params(const lc_attention *a, int splits) {
     p.q_b = ap.q_b, p.q_s = ap.q_s, p.q_h = ap.q_h, p.o_b = ap.o_b, p.o_s = ap.o_s, p.o_h = ap.o_h;
     p.n_kv = ap.n_kv, p.n_q = ap.n_q, p.heads_q = ap.heads_q, p.group = ap.group, p.rows = rows_of(a);
     p.scale = ap.scale, p.scale_log2 = ap.scale_log2, p.softcap = ap.softcap, p.mask = ap.mask;
+    p.hb = 1;
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.mask.q_offset, p.n_q);
     plan_splits(&p, splits, (int)a->q.shape[0], (int)a->k.shape[2], (int)a->q.shape[3], a->q.dtype, false, kr.count());
     return p;
@@ -593,6 +645,8 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
+    // int8: 4 kv heads per block where a key's 4 scales are one aligned 16-byte piece
+    p.hb = c->dtype == LC_KV_INT8 && c->heads_kv % 4 == 0 && aligned16(c->k_scale) && aligned16(c->v_scale) ? 4 : 1;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
