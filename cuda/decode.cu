@@ -41,6 +41,11 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
+// 4 kv heads per block: the block's scales in a ring of 2 x stages tiles with mbarriers (1)
+// or one stage per tile and a block barrier per tile (0)
+#ifndef LC_DEC_MBAR
+#define LC_DEC_MBAR 1
+#endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
 };
@@ -106,19 +111,42 @@ template <typename S, int D, int HB> struct stage_layout {
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int scale_bytes = sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0;  // one head's
     static constexpr int bytes = 2 * kv_bytes + (HB == 1 ? scale_bytes : 0);
-    static constexpr int block_scale_bytes = HB == 1 ? 0 : 2 * DEC_KEYS * HB * 4;  // per stage
+    static constexpr int block_scale_bytes = HB == 1 ? 0 : 2 * DEC_KEYS * HB * 4;  // per tile
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
     static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
     static constexpr int per = 2 * kv_bytes + scale_bytes;
     static constexpr int stages = budget / per < 2 ? 2 : budget / per > 6 ? 6 : budget / per;
+    static constexpr int ring = LC_DEC_MBAR ? 2 * stages : stages;  // tiles of block scales
 };
 
+// Q of the block's HB heads, then the warps' stages (after the loop: the warps' partial
+// results), then (HB > 1) the block's scales and their mbarriers
+template <typename S, int D, int HB> __host__ __device__ constexpr int decode_scales_offset() {
+    typedef stage_layout<S, D, HB> L;
+    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;
+    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;
+    return pipe > merge ? pipe : merge;
+}
 template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D, HB> L;
-    // Q of the block's HB heads, the warps' stages, the block's scales
-    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes + L::stages * L::block_scale_bytes;
-    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;  // after the loop
-    return pipe > merge ? pipe : merge;
+    return decode_scales_offset<S, D, HB>() + L::ring * L::block_scale_bytes + (HB > 1 && LC_DEC_MBAR ? 2 * L::ring * 8 : 0);
+}
+
+// mbarriers (sm_80's test_wait: the PTX is also built for compute_80)
+__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
+    asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.test_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(smem_addr(bar)), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(smem_addr(bar)) : "memory");
 }
 
 // The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
@@ -161,15 +189,21 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
     }
 }
 
-// HB > 1: the block's scales of tile v0 .. v0+15 for kv heads hk0 .. hk0+HB-1 into `sc`
-// ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0 K's, warp 1 V's.
-template <int HB>
-__device__ __forceinline__ void load_block_scales(const decode_params &p, int b, int hk0, int v0, int vend, int64_t slot, float *sc, int warp, int lane) {
+// HB > 1: the block's scales of tile i (keys v0 .. v0+15) for kv heads hk0 .. hk0+HB-1 into
+// ring entry r = i % RING ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0
+// K's, warp 1 V's. LC_DEC_MBAR: the copies complete on full[r] (32 arrivals); the entry is
+// refilled once the 4 warps arrived on empty[r] after reading tile i - RING.
+template <int HB, int RING>
+__device__ __forceinline__ void load_block_scales(const decode_params &p, int b, int hk0, int i, int v0, int vend, int64_t slot, float *ring,
+                                                  uint64_t *full, uint64_t *empty, int warp, int lane) {
     static_assert(HB == 4, "one 16-byte copy per key");
     if (warp < 2 && lane < 16) {
+        const int r = i % RING;
         const bool ok = v0 + lane < vend;
         const float *src = (warp ? p.kv.v_scale : p.kv.k_scale) + (ok ? b * p.kv.sc_b + slot * p.kv.sc_s + hk0 : 0);
-        cp_async_16(sc + (warp * DEC_KEYS + lane) * HB, src, ok);
+        if (LC_DEC_MBAR && i >= RING) mbar_wait(empty + r, (i / RING - 1) & 1);
+        cp_async_16(ring + (r * 2 * DEC_KEYS + warp * DEC_KEYS + lane) * HB, src, ok);
+        if (LC_DEC_MBAR) asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(smem_addr(full + r)) : "memory");
     }
 }
 
@@ -214,7 +248,14 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     T *sQ = reinterpret_cast<T *>(smem) + hs * DEC_KEYS * D;
     char *pipes = smem + HB * DEC_KEYS * D * 2, *pipe = pipes + warp * L::stages * L::bytes;
-    float *block_sc = reinterpret_cast<float *>(pipes + DEC_WARPS * L::stages * L::bytes);  // SHARED: [stage][2][16][HB]
+    float *block_sc = reinterpret_cast<float *>(smem + decode_scales_offset<S, D, HB>());  // SHARED: [ring][2][16][HB]
+    uint64_t *full = reinterpret_cast<uint64_t *>(block_sc + L::ring * (L::block_scale_bytes / 4)), *empty = full + L::ring;
+    constexpr bool MBAR = SHARED && LC_DEC_MBAR, LOCK = SHARED && !LC_DEC_MBAR;  // LOCK: a block barrier per tile
+    if constexpr (MBAR) {
+        if (threadIdx.x == 0)
+            for (int r = 0; r < L::ring; r++) mbar_init(full + r, 32), mbar_init(empty + r, DEC_WARPS);
+        __syncthreads();
+    }
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -246,7 +287,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     auto load = [&](int i, int64_t slot) {
         const int s = i % L::stages;
         load_tile<S, D, HB>(p, b, hk, tile_v0(i), vend, slot, pipe + s * L::bytes, lane);
-        if constexpr (SHARED) load_block_scales<HB>(p, b, hk0, tile_v0(i), vend, slot, block_sc + s * (L::block_scale_bytes / 4), warp, lane);
+        if constexpr (SHARED) load_block_scales<HB, L::ring>(p, b, hk0, i, tile_v0(i), vend, slot, block_sc, full, empty, warp, lane);
     };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
@@ -276,7 +317,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
     for (int it = 0; it < mine; it++) {
-        if constexpr (SHARED) {
+        if constexpr (LOCK) {
             // tile it landed for every warp (its own copies and warps 0, 1's scales), and every
             // warp is done with tile it - 1, whose stage is refilled now
             cp_async_wait<L::stages - 2>();
@@ -291,7 +332,8 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
         // int8 scales: K of key u at sc[u * SC], V at sc[(16 + u) * SC]
         constexpr int SC = HB;
-        const float *sc = SHARED ? block_sc + (it % L::stages) * (L::block_scale_bytes / 4) + hs : reinterpret_cast<const float *>(st + 2 * L::kv_bytes);
+        const float *sc = SHARED ? block_sc + (it % L::ring) * (L::block_scale_bytes / 4) + hs : reinterpret_cast<const float *>(st + 2 * L::kv_bytes);
+        if constexpr (MBAR) mbar_wait(full + it % L::ring, (it / L::ring) & 1);
 
         // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -390,7 +432,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
             }
         }
-        if constexpr (!SHARED) __syncwarp();  // the stage is refilled next iteration
+        if constexpr (!LOCK) __syncwarp();  // the stage is refilled next iteration
+        if constexpr (MBAR)
+            if (lane == 0) mbar_arrive(empty + it % L::ring);
     }
     cp_async_wait<0>();
 #pragma unroll
