@@ -41,10 +41,11 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
-// 4 kv heads per block: the block's scales in a ring of 2 x stages tiles with mbarriers (1)
-// or one stage per tile and a block barrier per tile (0)
-#ifndef LC_DEC_MBAR
-#define LC_DEC_MBAR 1
+#ifndef LC_DEC_SHARED_SCALES
+#define LC_DEC_SHARED_SCALES 1
+#endif
+#ifndef LC_DEC_LOCK2
+#define LC_DEC_LOCK2 0
 #endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
@@ -110,17 +111,18 @@ template <typename S, int D, int HB> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int scale_bytes = sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0;  // one head's
-    static constexpr int bytes = 2 * kv_bytes + (HB == 1 ? scale_bytes : 0);
-    static constexpr int block_scale_bytes = HB == 1 ? 0 : 2 * DEC_KEYS * HB * 4;  // per tile
+    static constexpr bool shared_sc = HB > 1 && LC_DEC_SHARED_SCALES;
+    static constexpr int bytes = 2 * kv_bytes + (shared_sc ? 0 : scale_bytes);
+    static constexpr int block_scale_bytes = shared_sc ? 2 * DEC_KEYS * HB * 4 : 0;  // per tile
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
     static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
     static constexpr int per = 2 * kv_bytes + scale_bytes;
     static constexpr int stages = budget / per < 2 ? 2 : budget / per > 6 ? 6 : budget / per;
-    static constexpr int ring = LC_DEC_MBAR ? 2 * stages : stages;  // tiles of block scales
+    static constexpr int ring = stages;  // tiles of block scales
 };
 
 // Q of the block's HB heads, then the warps' stages (after the loop: the warps' partial
-// results), then (HB > 1) the block's scales and their mbarriers
+// results), then (HB > 1) the block's scales
 template <typename S, int D, int HB> __host__ __device__ constexpr int decode_scales_offset() {
     typedef stage_layout<S, D, HB> L;
     const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;
@@ -129,24 +131,7 @@ template <typename S, int D, int HB> __host__ __device__ constexpr int decode_sc
 }
 template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D, HB> L;
-    return decode_scales_offset<S, D, HB>() + L::ring * L::block_scale_bytes + (HB > 1 && LC_DEC_MBAR ? 2 * L::ring * 8 : 0);
-}
-
-// mbarriers (sm_80's test_wait: the PTX is also built for compute_80)
-__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
-    asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
-    uint32_t done;
-    do {
-        asm volatile("{\n.reg .pred p;\nmbarrier.test_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(smem_addr(bar)), "r"(parity)
-                     : "memory");
-    } while (!done);
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
-    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(smem_addr(bar)) : "memory");
+    return decode_scales_offset<S, D, HB>() + L::ring * L::block_scale_bytes;
 }
 
 // The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
@@ -177,7 +162,7 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
         cp_async_16(sk + at, ok ? K + s * p.kv.k_s * (int64_t)sizeof(S) + piece * 16 : K, ok);
         cp_async_16(sv + at, ok ? V + s * p.kv.v_s * (int64_t)sizeof(S) + piece * 16 : V, ok);
     }
-    if constexpr (sizeof(S) == 1 && HB == 1) {
+    if constexpr (sizeof(S) == 1 && !L::shared_sc) {
         float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
         if (valid) {
             const int64_t at = b * p.kv.sc_b + slot * p.kv.sc_s + hk;
@@ -190,20 +175,17 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
 }
 
 // HB > 1: the block's scales of tile i (keys v0 .. v0+15) for kv heads hk0 .. hk0+HB-1 into
-// ring entry r = i % RING ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0
-// K's, warp 1 V's. LC_DEC_MBAR: the copies complete on full[r] (32 arrivals); the entry is
-// refilled once the 4 warps arrived on empty[r] after reading tile i - RING.
+// entry i % RING of `ring` ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0
+// K's, warp 1 V's.
 template <int HB, int RING>
 __device__ __forceinline__ void load_block_scales(const decode_params &p, int b, int hk0, int i, int v0, int vend, int64_t slot, float *ring,
-                                                  uint64_t *full, uint64_t *empty, int warp, int lane) {
+                                                  int warp, int lane) {
     static_assert(HB == 4, "one 16-byte copy per key");
     if (warp < 2 && lane < 16) {
         const int r = i % RING;
         const bool ok = v0 + lane < vend;
         const float *src = (warp ? p.kv.v_scale : p.kv.k_scale) + (ok ? b * p.kv.sc_b + slot * p.kv.sc_s + hk0 : 0);
-        if (LC_DEC_MBAR && i >= RING) mbar_wait(empty + r, (i / RING - 1) & 1);
         cp_async_16(ring + (r * 2 * DEC_KEYS + warp * DEC_KEYS + lane) * HB, src, ok);
-        if (LC_DEC_MBAR) asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(smem_addr(full + r)) : "memory");
     }
 }
 
@@ -236,7 +218,7 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 // same keys in step, one barrier per tile, so that a key's 4 scales come in one 16-byte copy.
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr bool INT8 = sizeof(S) == 1, SHARED = HB > 1;  // SHARED: the block's scales
+    constexpr bool INT8 = sizeof(S) == 1, SHARED = stage_layout<S, D, HB>::shared_sc, LOCK = HB > 1;  // SHARED: the block's scales
     static_assert(!SHARED || (INT8 && HB == DEC_WARPS), "4 heads per block: int8, a warp each");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
@@ -249,13 +231,6 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     T *sQ = reinterpret_cast<T *>(smem) + hs * DEC_KEYS * D;
     char *pipes = smem + HB * DEC_KEYS * D * 2, *pipe = pipes + warp * L::stages * L::bytes;
     float *block_sc = reinterpret_cast<float *>(smem + decode_scales_offset<S, D, HB>());  // SHARED: [ring][2][16][HB]
-    uint64_t *full = reinterpret_cast<uint64_t *>(block_sc + L::ring * (L::block_scale_bytes / 4)), *empty = full + L::ring;
-    constexpr bool MBAR = SHARED && LC_DEC_MBAR, LOCK = SHARED && !LC_DEC_MBAR;  // LOCK: a block barrier per tile
-    if constexpr (MBAR) {
-        if (threadIdx.x == 0)
-            for (int r = 0; r < L::ring; r++) mbar_init(full + r, 32), mbar_init(empty + r, DEC_WARPS);
-        __syncthreads();
-    }
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -287,7 +262,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     auto load = [&](int i, int64_t slot) {
         const int s = i % L::stages;
         load_tile<S, D, HB>(p, b, hk, tile_v0(i), vend, slot, pipe + s * L::bytes, lane);
-        if constexpr (SHARED) load_block_scales<HB, L::ring>(p, b, hk0, i, tile_v0(i), vend, slot, block_sc, full, empty, warp, lane);
+        if constexpr (SHARED) load_block_scales<HB, L::ring>(p, b, hk0, i, tile_v0(i), vend, slot, block_sc, warp, lane);
     };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
@@ -317,7 +292,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
     for (int it = 0; it < mine; it++) {
-        if constexpr (LOCK) {
+        if constexpr (LOCK && !LC_DEC_LOCK2) {
             // tile it landed for every warp (its own copies and warps 0, 1's scales), and every
             // warp is done with tile it - 1, whose stage is refilled now
             cp_async_wait<L::stages - 2>();
@@ -326,14 +301,14 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         } else {
             load_ahead(it);
             cp_async_wait<L::stages - 1>();
-            __syncwarp();
+            if (LOCK) __syncthreads();
+            else __syncwarp();
         }
         const char *st = pipe + (it % L::stages) * L::bytes;
         const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
         // int8 scales: K of key u at sc[u * SC], V at sc[(16 + u) * SC]
-        constexpr int SC = HB;
+        constexpr int SC = SHARED ? HB : 1;
         const float *sc = SHARED ? block_sc + (it % L::ring) * (L::block_scale_bytes / 4) + hs : reinterpret_cast<const float *>(st + 2 * L::kv_bytes);
-        if constexpr (MBAR) mbar_wait(full + it % L::ring, (it / L::ring) & 1);
 
         // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -433,8 +408,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             }
         }
         if constexpr (!LOCK) __syncwarp();  // the stage is refilled next iteration
-        if constexpr (MBAR)
-            if (lane == 0) mbar_arrive(empty + it % L::ring);
+        if constexpr (LOCK && LC_DEC_LOCK2) __syncthreads();
     }
     cp_async_wait<0>();
 #pragma unroll
@@ -535,11 +509,9 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
     return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
 }
-template <typename T, typename S> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.hb == 4 ? decode_types<T, S, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, S, 1>(p, out_f32, batch, hkv, d, s);
-}
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.kv.table ? decode_int8<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_int8<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+    if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
+    return p.hb == 4 ? decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
@@ -549,9 +521,8 @@ static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, boo
 template <typename T, typename S, int HB> static int occupancy(int d) {
     return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
 }
-template <typename T, typename S> static int occupancy_int8(int hb, int d) { return hb == 4 ? occupancy<T, S, 4>(d) : occupancy<T, S, 1>(d); }
 template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
-    return !int8 ? occupancy<T, T, 1>(d) : paged ? occupancy_int8<T, int8_t>(hb, d) : occupancy_int8<T, int8_contig>(hb, d);
+    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -689,8 +660,11 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
-    // int8: 4 kv heads per block where a key's 4 scales are one aligned 16-byte piece
-    p.hb = c->dtype == LC_KV_INT8 && c->heads_kv % 4 == 0 && aligned16(c->k_scale) && aligned16(c->v_scale) ? 4 : 1;
+    // paged int8: 4 kv heads per block where a key's 4 scales are one aligned 16-byte piece
+    p.hb = c->dtype == LC_KV_INT8 && c->layout == LC_KV_PAGED && c->heads_kv % 4 == 0 &&
+                   (!LC_DEC_SHARED_SCALES || (aligned16(c->k_scale) && aligned16(c->v_scale)))
+               ? 4
+               : 1;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
