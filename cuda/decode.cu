@@ -41,11 +41,9 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
-#ifndef LC_DEC_SHARED_SCALES
-#define LC_DEC_SHARED_SCALES 1
-#endif
-#ifndef LC_DEC_LOCK2
-#define LC_DEC_LOCK2 0
+// paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
+#ifndef LC_DECODE_INT8_HEADS4_BUDGET
+#define LC_DECODE_INT8_HEADS4_BUDGET 9500
 #endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
@@ -73,7 +71,7 @@ struct decode_params {
     float scale, scale_log2, softcap;
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
-    int hb;             // kv heads per block: 1, or 4 (int8, heads_kv % 4 == 0, 16-byte aligned scales)
+    int hb;             // kv heads per block: 1, or 4 (paged int8, heads_kv % 4 == 0)
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
 
@@ -103,35 +101,26 @@ template <> __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bf
 template <> __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
 
 // Shared memory of one warp's pipeline stage: K and V tiles as stored (16-bit: swizzled for
-// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and,
-// for int8 with one kv head per block (HB = 1), the scales. With HB = 4 kv heads per block
-// (int8 only) the scales are the block's: per stage [K, V][16 keys][HB heads], after the
-// warps' stages, each key's HB scales fetched by one 16-byte copy and read by the HB warps.
-template <typename S, int D, int HB> struct stage_layout {
+// ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and the
+// int8 scales.
+// HB: kv heads per block (decode_split_kernel).
+template <typename S, int D, int HB = 1> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
-    static constexpr int scale_bytes = sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0;  // one head's
-    static constexpr bool shared_sc = HB > 1 && LC_DEC_SHARED_SCALES;
-    static constexpr int bytes = 2 * kv_bytes + (shared_sc ? 0 : scale_bytes);
-    static constexpr int block_scale_bytes = shared_sc ? 2 * DEC_KEYS * HB * 4 : 0;  // per tile
+    static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
-    static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
-    static constexpr int per = 2 * kv_bytes + scale_bytes;
-    static constexpr int stages = budget / per < 2 ? 2 : budget / per > 6 ? 6 : budget / per;
-    static constexpr int ring = stages;  // tiles of block scales
+    static constexpr int budget = HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
+                                  : std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET
+                                  : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET
+                                                   : 24576;
+    static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
-// Q of the block's HB heads, then the warps' stages (after the loop: the warps' partial
-// results), then (HB > 1) the block's scales
-template <typename S, int D, int HB> __host__ __device__ constexpr int decode_scales_offset() {
-    typedef stage_layout<S, D, HB> L;
-    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;
-    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;
-    return pipe > merge ? pipe : merge;
-}
 template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D, HB> L;
-    return decode_scales_offset<S, D, HB>() + L::ring * L::block_scale_bytes;
+    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q of HB heads, then the stages
+    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
+    return pipe > merge ? pipe : merge;
 }
 
 // The slot of key v0 + lane of a tile, for lanes < 16 (paged: a read of the block table,
@@ -145,9 +134,9 @@ __device__ __forceinline__ int64_t tile_slot(const decode_params &p, const key_r
 
 // Start the copy of tile v0 .. v0+15 (virtual keys) of this warp into `st`, lane u < 16
 // holding key u's slot; each lane copies 16-byte pieces of the rows, rows past the end zero.
-template <typename S, int D, int HB>
+template <typename S, int D>
 __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk, int v0, int vend, int64_t slot, char *st, int lane) {
-    typedef stage_layout<S, D, HB> L;
+    typedef stage_layout<S, D> L;
     constexpr int PIECES = D * (int)sizeof(S) / 16;  // 16-byte pieces per row
     const bool valid = lane < 16 && v0 + lane < vend;
     const char *K = static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h) * (int64_t)sizeof(S);
@@ -162,7 +151,7 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
         cp_async_16(sk + at, ok ? K + s * p.kv.k_s * (int64_t)sizeof(S) + piece * 16 : K, ok);
         cp_async_16(sv + at, ok ? V + s * p.kv.v_s * (int64_t)sizeof(S) + piece * 16 : V, ok);
     }
-    if constexpr (sizeof(S) == 1 && !L::shared_sc) {
+    if constexpr (sizeof(S) == 1) {
         float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
         if (valid) {
             const int64_t at = b * p.kv.sc_b + slot * p.kv.sc_s + hk;
@@ -171,21 +160,6 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
         } else if (lane < 16) {
             scales[lane] = 0.f, scales[16 + lane] = 0.f;
         }
-    }
-}
-
-// HB > 1: the block's scales of tile i (keys v0 .. v0+15) for kv heads hk0 .. hk0+HB-1 into
-// entry i % RING of `ring` ([K, V][16][HB] floats), one 16-byte copy per key (HB = 4): warp 0
-// K's, warp 1 V's.
-template <int HB, int RING>
-__device__ __forceinline__ void load_block_scales(const decode_params &p, int b, int hk0, int i, int v0, int vend, int64_t slot, float *ring,
-                                                  int warp, int lane) {
-    static_assert(HB == 4, "one 16-byte copy per key");
-    if (warp < 2 && lane < 16) {
-        const int r = i % RING;
-        const bool ok = v0 + lane < vend;
-        const float *src = (warp ? p.kv.v_scale : p.kv.k_scale) + (ok ? b * p.kv.sc_b + slot * p.kv.sc_s + hk0 : 0);
-        cp_async_16(ring + (r * 2 * DEC_KEYS + warp * DEC_KEYS + lane) * HB, src, ok);
     }
 }
 
@@ -212,25 +186,24 @@ __device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical colu
 __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
-// T: QT, or f16 for int8.
-// HB: kv heads per block (1, or 4 for int8): warp w reads head HB * blockIdx.x + w % HB,
-// the block's warps of one head taking its tiles in turn. With HB = 4 the 4 warps read the
-// same keys in step, one barrier per tile, so that a key's 4 scales come in one 16-byte copy.
+// T: QT, or f16 for int8. HB: kv heads per block. HB = 1: the 4 warps take turns over the
+// chunk's tiles of one head. HB = 4 (paged int8): warp w reads head 4 blockIdx.x + w, all
+// four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
+// page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr bool INT8 = sizeof(S) == 1, SHARED = stage_layout<S, D, HB>::shared_sc, LOCK = HB > 1;  // SHARED: the block's scales
-    static_assert(!SHARED || (INT8 && HB == DEC_WARPS), "4 heads per block: int8, a warp each");
+    constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
+    static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
     constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
     const int split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-    const int hk0 = blockIdx.x * HB, hs = warp % HB, hk = hk0 + hs, wt = warp / HB;
+    const int hk0 = blockIdx.x * HB, hk = hk0 + warp % HB, wt = warp / HB;
 
-    T *sQ = reinterpret_cast<T *>(smem) + hs * DEC_KEYS * D;
-    char *pipes = smem + HB * DEC_KEYS * D * 2, *pipe = pipes + warp * L::stages * L::bytes;
-    float *block_sc = reinterpret_cast<float *>(smem + decode_scales_offset<S, D, HB>());  // SHARED: [ring][2][16][HB]
+    T *sQ = reinterpret_cast<T *>(smem) + (warp % HB) * DEC_KEYS * D;
+    char *pipe = smem + HB * DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -240,12 +213,12 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     // rows of Q (zeros past R), swizzled for ldmatrix; for int8 scaled, in f16, with the
     // columns permuted as q_column says
-    if constexpr (INT8) {
-        T *sQ0 = reinterpret_cast<T *>(smem);
+    if constexpr (INT8) {  // the block's HB heads
         for (int c = threadIdx.x; c < HB * DEC_KEYS * D; c += blockDim.x) {
             const int x = c / (DEC_KEYS * D), r = c / D % DEC_KEYS, col = c % D, h = (hk0 + x) * p.group + r / p.n_q, i = r % p.n_q;
             const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
-            sQ0[x * DEC_KEYS * D + swizzle<D>(r, col)] = __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
+            reinterpret_cast<T *>(smem)[x * DEC_KEYS * D + swizzle<D>(r, col)] =
+                __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
         }
     } else {
         for (int c = threadIdx.x; c < DEC_KEYS * D / 8; c += blockDim.x) {
@@ -255,27 +228,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             *reinterpret_cast<uint4 *>(sQ + swizzle<D>(r, col)) = x;
         }
     }
-    // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead (SHARED:
-    // every tile, as the block's other warps)
+    // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > wt ? (tiles - wt + STEP - 1) / STEP : 0;
     auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
-    auto load = [&](int i, int64_t slot) {
-        const int s = i % L::stages;
-        load_tile<S, D, HB>(p, b, hk, tile_v0(i), vend, slot, pipe + s * L::bytes, lane);
-        if constexpr (SHARED) load_block_scales<HB, L::ring>(p, b, hk0, i, tile_v0(i), vend, slot, block_sc, warp, lane);
-    };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load(s, tile_slot(p, kr, b, tile_v0(s), vend, lane));
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         cp_async_commit();
     }
     int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
-    auto load_ahead = [&](int it) {  // tile it + STAGES - 1 into the stage tile it - 1 used
-        const int ahead = it + L::stages - 1;
-        if (ahead < mine) load(ahead, next_slot);
-        cp_async_commit();
-        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-    };
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -291,24 +252,25 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-    for (int it = 0; it < mine; it++) {
-        if constexpr (LOCK && !LC_DEC_LOCK2) {
-            // tile it landed for every warp (its own copies and warps 0, 1's scales), and every
-            // warp is done with tile it - 1, whose stage is refilled now
-            cp_async_wait<L::stages - 2>();
-            __syncthreads();
+    auto load_ahead = [&](int it) {  // tile it + STAGES - 1 into the stage tile it - 1 used
+        const int ahead = it + L::stages - 1;
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+        cp_async_commit();
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+    };
+    for (int it = 0; it < mine; it++) {  // LOCK: every warp has the same `mine`
+        if constexpr (LOCK) {
+            cp_async_wait<L::stages - 2>();  // tile it landed
+            __syncthreads();                 // for every warp: the warps move in step
             load_ahead(it);
         } else {
             load_ahead(it);
             cp_async_wait<L::stages - 1>();
-            if (LOCK) __syncthreads();
-            else __syncwarp();
+            __syncwarp();
         }
         const char *st = pipe + (it % L::stages) * L::bytes;
         const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
-        // int8 scales: K of key u at sc[u * SC], V at sc[(16 + u) * SC]
-        constexpr int SC = SHARED ? HB : 1;
-        const float *sc = SHARED ? block_sc + (it % L::ring) * (L::block_scale_bytes / 4) + hs : reinterpret_cast<const float *>(st + 2 * L::kv_bytes);
+        const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // int8 scales: K [16], V [16]
 
         // S = Q K^T: s[n][0..1] row g, keys 8n + 2t, +1; s[n][2..3] row g + 8
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -347,7 +309,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int n = 0; n < 2; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float x = INT8 ? s[n][e] * sc[(8 * n + 2 * t + e % 2) * SC] : s[n][e];  // int8: Q holds the scale
+                float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
                 if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
                 else x *= INT8 ? DEC_LOG2E : p.scale_log2;
                 if (!whole) {
@@ -381,7 +343,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         // O += P V
         if constexpr (INT8) {
             const char *vrow = st + L::kv_bytes + 4 * g;
-            const __half2 vs01 = __floats2half2_rn(sc[(16 + 2 * t) * SC], sc[(17 + 2 * t) * SC]), vs89 = __floats2half2_rn(sc[(24 + 2 * t) * SC], sc[(25 + 2 * t) * SC]);
+            const __half2 vs01 = __floats2half2_rn(sc[16 + 2 * t], sc[17 + 2 * t]), vs89 = __floats2half2_rn(sc[24 + 2 * t], sc[25 + 2 * t]);
 #pragma unroll
             for (int jj = 0; jj < D / 32; jj++) {
                 uint32_t w[4];  // keys 2t, 2t+1, 2t+8, 2t+9 at dims 32jj + 4g .. +3
@@ -407,8 +369,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
             }
         }
-        if constexpr (!LOCK) __syncwarp();  // the stage is refilled next iteration
-        if constexpr (LOCK && LC_DEC_LOCK2) __syncthreads();
+        __syncwarp();  // the stage is refilled next iteration (LOCK: after the barrier)
     }
     cp_async_wait<0>();
 #pragma unroll
@@ -660,11 +621,7 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
-    // paged int8: 4 kv heads per block where a key's 4 scales are one aligned 16-byte piece
-    p.hb = c->dtype == LC_KV_INT8 && c->layout == LC_KV_PAGED && c->heads_kv % 4 == 0 &&
-                   (!LC_DEC_SHARED_SCALES || (aligned16(c->k_scale) && aligned16(c->v_scale)))
-               ? 4
-               : 1;
+    p.hb = c->dtype == LC_KV_INT8 && c->layout == LC_KV_PAGED && c->heads_kv % 4 == 0 ? 4 : 1;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
