@@ -71,7 +71,6 @@ struct decode_params {
     float scale, scale_log2, softcap;
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
-    int hb;             // kv heads per block: 1, or 4 (paged int8, heads_kv % 4 == 0)
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
 };
 
@@ -198,11 +197,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     typedef stage_layout<S, D, HB> L;
     constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
-    const int split = blockIdx.y, b = blockIdx.z;  // see decode_launch
+    const int hk0 = blockIdx.x * HB, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-    const int hk0 = blockIdx.x * HB, hk = hk0 + warp % HB, wt = warp / HB;
+    const int hk = hk0 + warp % HB, wt = warp / HB;
 
-    T *sQ = reinterpret_cast<T *>(smem) + (warp % HB) * DEC_KEYS * D;
+    T *sQ = reinterpret_cast<T *>(smem + (warp % HB) * DEC_KEYS * D * 2);
     char *pipe = smem + HB * DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
@@ -215,7 +214,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // columns permuted as q_column says
     if constexpr (INT8) {  // the block's HB heads
         for (int c = threadIdx.x; c < HB * DEC_KEYS * D; c += blockDim.x) {
-            const int x = c / (DEC_KEYS * D), r = c / D % DEC_KEYS, col = c % D, h = (hk0 + x) * p.group + r / p.n_q, i = r % p.n_q;
+            const int x = HB == 1 ? 0 : c / (DEC_KEYS * D), r = HB == 1 ? c / D : c / D % DEC_KEYS, col = c % D, h = (hk0 + x) * p.group + r / p.n_q, i = r % p.n_q;
             const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
             reinterpret_cast<T *>(smem)[x * DEC_KEYS * D + swizzle<D>(r, col)] =
                 __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
@@ -252,19 +251,16 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-    auto load_ahead = [&](int it) {  // tile it + STAGES - 1 into the stage tile it - 1 used
-        const int ahead = it + L::stages - 1;
+    for (int it = 0; it < mine; it++) {
+        if constexpr (LOCK) {  // (every warp has the same `mine`)
+            cp_async_wait<L::stages - 2>();  // tile it landed, for every warp after the barrier,
+            __syncthreads();                 // and every warp is done with tile it - 1
+        }
+        const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
         if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-    };
-    for (int it = 0; it < mine; it++) {  // LOCK: every warp has the same `mine`
-        if constexpr (LOCK) {
-            cp_async_wait<L::stages - 2>();  // tile it landed
-            __syncthreads();                 // for every warp: the warps move in step
-            load_ahead(it);
-        } else {
-            load_ahead(it);
+        if constexpr (!LOCK) {
             cp_async_wait<L::stages - 1>();
             __syncwarp();
         }
@@ -391,9 +387,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int e = 0; e < 4; e++)
             sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
+    const int64_t base0 = (((int64_t)b * gridDim.x * HB + hk0) * p.splits + split) * p.rows;
     for (int idx = threadIdx.x; idx < HB * p.rows * D; idx += blockDim.x) {
-        const int x = idx / (p.rows * D), r = idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
-        const int64_t base = (((int64_t)b * gridDim.x * HB + hk0 + x) * p.splits + split) * p.rows;
+        const int x = HB == 1 ? 0 : idx / (p.rows * D), r = HB == 1 ? idx / D : idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
+        const int64_t base = base0 + (int64_t)x * p.splits * p.rows;
         float M = -INFINITY;
         for (int w = x; w < DEC_WARPS; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
         float Lsum = 0.f, O = 0.f;
@@ -470,9 +467,12 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
     return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
 }
+// kv heads per block: 4 for a paged int8 cache with heads_kv % 4 == 0, else 1
+static int heads_per_block(const decode_params &p, bool int8, int hkv) { return int8 && p.kv.table && hkv % 4 == 0 ? 4 : 1; }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
-    return p.hb == 4 ? decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
+    if (heads_per_block(p, true, hkv) == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
+    return decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
@@ -494,8 +494,9 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, p->hb, d) : occupancy<__half>(int8, paged, p->hb, d));
-        const int64_t pairs = (int64_t)batch * (hkv / p->hb);  // blocks per split
+        const int hb = heads_per_block(*p, int8, hkv);
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
+        const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
@@ -536,7 +537,6 @@ static decode_params attention_params(const lc_attention *a, int splits) {
     p.q_b = ap.q_b, p.q_s = ap.q_s, p.q_h = ap.q_h, p.o_b = ap.o_b, p.o_s = ap.o_s, p.o_h = ap.o_h;
     p.n_kv = ap.n_kv, p.n_q = ap.n_q, p.heads_q = ap.heads_q, p.group = ap.group, p.rows = rows_of(a);
     p.scale = ap.scale, p.scale_log2 = ap.scale_log2, p.softcap = ap.softcap, p.mask = ap.mask;
-    p.hb = 1;
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.mask.q_offset, p.n_q);
     plan_splits(&p, splits, (int)a->q.shape[0], (int)a->k.shape[2], (int)a->q.shape[3], a->q.dtype, false, kr.count());
     return p;
@@ -621,7 +621,6 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
-    p.hb = c->dtype == LC_KV_INT8 && c->layout == LC_KV_PAGED && c->heads_kv % 4 == 0 ? 4 : 1;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
