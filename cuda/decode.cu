@@ -41,6 +41,10 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
+// paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
+#ifndef LC_DECODE_INT8_HEADS4_BUDGET
+#define LC_DECODE_INT8_HEADS4_BUDGET 9500
+#endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
 };
@@ -98,18 +102,22 @@ template <> __device__ __forceinline__ float to_f(__half x) { return __half2floa
 // Shared memory of one warp's pipeline stage: K and V tiles as stored (16-bit: swizzled for
 // ldmatrix; int8: rows padded by 16 bytes, so the fragment loads hit distinct banks) and the
 // int8 scales.
-template <typename S, int D> struct stage_layout {
+// HB: kv heads per block (decode_split_kernel).
+template <typename S, int D, int HB = 1> struct stage_layout {
     static constexpr int row_bytes = sizeof(S) == 1 ? D + 16 : 2 * D;
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
-    static constexpr int budget = std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET : 24576;
+    static constexpr int budget = HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
+                                  : std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET
+                                  : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET
+                                                   : 24576;
     static constexpr int stages = budget / bytes < 2 ? 2 : budget / bytes > 6 ? 6 : budget / bytes;
 };
 
-template <typename S, int D> constexpr int decode_smem_bytes() {
-    typedef stage_layout<S, D> L;
-    const int pipe = DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q, then the stages
+template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
+    typedef stage_layout<S, D, HB> L;
+    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q of HB heads, then the stages
     const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
@@ -177,19 +185,24 @@ __device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical colu
 __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
 
 // QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
-// T: QT, or f16 for int8.
-template <typename QT, typename S, int D, bool SOFTCAP>
+// T: QT, or f16 for int8. HB: kv heads per block. HB = 1: the 4 warps take turns over the
+// chunk's tiles of one head. HB = 4 (paged int8): warp w reads head 4 blockIdx.x + w, all
+// four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
+// page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
+template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr bool INT8 = sizeof(S) == 1;
+    constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
+    static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
-    typedef stage_layout<S, D> L;
-    constexpr int KSTEPS = D / 16;
+    typedef stage_layout<S, D, HB> L;
+    constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
-    const int hk = blockIdx.x, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
+    const int hk0 = blockIdx.x * HB, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int hk = hk0 + warp % HB, wt = warp / HB;
 
-    T *sQ = reinterpret_cast<T *>(smem);
-    char *pipe = smem + DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
+    T *sQ = reinterpret_cast<T *>(smem + (warp % HB) * DEC_KEYS * D * 2);
+    char *pipe = smem + HB * DEC_KEYS * D * 2 + warp * L::stages * L::bytes;
 
     const int len = p.lens ? min(p.lens[b], p.n_kv) : p.n_kv;
     const int qoff = p.lens ? len - p.n_q : p.mask.q_offset;
@@ -199,11 +212,12 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 
     // rows of Q (zeros past R), swizzled for ldmatrix; for int8 scaled, in f16, with the
     // columns permuted as q_column says
-    if constexpr (INT8) {
-        for (int c = threadIdx.x; c < DEC_KEYS * D; c += blockDim.x) {
-            const int r = c / D, col = c % D, h = hk * p.group + r / p.n_q, i = r % p.n_q;
+    if constexpr (INT8) {  // the block's HB heads
+        for (int c = threadIdx.x; c < HB * DEC_KEYS * D; c += blockDim.x) {
+            const int x = HB == 1 ? 0 : c / (DEC_KEYS * D), r = HB == 1 ? c / D : c / D % DEC_KEYS, col = c % D, h = (hk0 + x) * p.group + r / p.n_q, i = r % p.n_q;
             const QT *q = static_cast<const QT *>(p.q) + b * p.q_b + i * p.q_s + h * p.q_h;
-            sQ[swizzle<D>(r, col)] = __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
+            reinterpret_cast<T *>(smem)[x * DEC_KEYS * D + swizzle<D>(r, col)] =
+                __float2half_rn(r < p.rows ? to_f(q[q_column(D, col / 16, col % 16)]) * p.scale : 0.f);
         }
     } else {
         for (int c = threadIdx.x; c < DEC_KEYS * D / 8; c += blockDim.x) {
@@ -213,9 +227,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             *reinterpret_cast<uint4 *>(sQ + swizzle<D>(r, col)) = x;
         }
     }
-    // this warp's tiles: w, w + 4, ... of the chunk, STAGES - 1 in flight ahead
-    const int mine = tiles > warp ? (tiles - warp + DEC_WARPS - 1) / DEC_WARPS : 0;
-    auto tile_v0 = [&](int i) { return vbeg + (warp + i * DEC_WARPS) * DEC_KEYS; };
+    // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead
+    const int mine = tiles > wt ? (tiles - wt + STEP - 1) / STEP : 0;
+    auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
         if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
@@ -238,12 +252,18 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
     for (int it = 0; it < mine; it++) {
-        const int ahead = it + L::stages - 1;
+        if constexpr (LOCK) {  // (every warp has the same `mine`)
+            cp_async_wait<L::stages - 2>();  // tile it landed, for every warp after the barrier,
+            __syncthreads();                 // and every warp is done with tile it - 1
+        }
+        const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
         if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-        cp_async_wait<L::stages - 1>();
-        __syncwarp();
+        if constexpr (!LOCK) {
+            cp_async_wait<L::stages - 1>();
+            __syncwarp();
+        }
         const char *st = pipe + (it % L::stages) * L::bytes;
         const T *tK = reinterpret_cast<const T *>(st), *tV = reinterpret_cast<const T *>(st + L::kv_bytes);
         const float *sc = reinterpret_cast<const float *>(st + 2 * L::kv_bytes);  // int8 scales: K [16], V [16]
@@ -345,7 +365,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 mma_op<T>::run(acc[2 * dn + 1], pa, vb[2], vb[3]);
             }
         }
-        __syncwarp();  // the stage is refilled next iteration
+        __syncwarp();  // the stage is refilled next iteration (LOCK: after the barrier)
     }
     cp_async_wait<0>();
 #pragma unroll
@@ -367,14 +387,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         for (int e = 0; e < 4; e++)
             sm_acc[(warp * DEC_KEYS + g + 8 * (e / 2)) * D + (INT8 ? out_column(n, 2 * t + e % 2) : 8 * n + 2 * t + e % 2)] = acc[n][e];
     __syncthreads();
-    const int64_t base = (((int64_t)b * gridDim.x + hk) * p.splits + split) * p.rows;
-    for (int idx = threadIdx.x; idx < p.rows * D; idx += blockDim.x) {
-        const int r = idx / D, d = idx % D;
+    const int64_t base0 = (((int64_t)b * gridDim.x * HB + hk0) * p.splits + split) * p.rows;
+    for (int idx = threadIdx.x; idx < HB * p.rows * D; idx += blockDim.x) {
+        const int x = HB == 1 ? 0 : idx / (p.rows * D), r = HB == 1 ? idx / D : idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
+        const int64_t base = base0 + (int64_t)x * p.splits * p.rows;
         float M = -INFINITY;
-        for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
+        for (int w = x; w < DEC_WARPS; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
         float Lsum = 0.f, O = 0.f;
         if (M != -INFINITY)
-            for (int w = 0; w < DEC_WARPS; w++) {
+            for (int w = x; w < DEC_WARPS; w += HB) {
                 const float f = fast_exp2(sm_m[w * DEC_KEYS + r] - M);
                 Lsum += sm_l[w * DEC_KEYS + r] * f, O += sm_acc[(w * DEC_KEYS + r) * D + d] * f;
             }
@@ -407,57 +428,62 @@ __global__ void decode_merge_kernel(const decode_params p) {
     if (p.lse && d == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + i] = L > 0.f ? M + logf(L) : -INFINITY;
 }
 
-template <typename T, typename S, int D, bool SOFTCAP> static const void *split_kernel() {
-    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP>);
+template <typename T, typename S, int D, bool SOFTCAP, int HB> static const void *split_kernel() {
+    return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP, HB>);
 }
 
 // Blocks of the split kernel that fit on one multiprocessor at once.
-template <typename T, typename S, int D> static int blocks_per_sm() {
-    const void *k = split_kernel<T, S, D, false>();
-    const int smem = decode_smem_bytes<S, D>();
+template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
+    const void *k = split_kernel<T, S, D, false, HB>();
+    const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
     return n;
 }
 
-template <typename T, typename S, typename TO, int D>
+template <typename T, typename S, typename TO, int D, int HB>
 static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv, cudaStream_t s) {
-    const int smem = decode_smem_bytes<S, D>();
-    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true>() : split_kernel<T, S, D, false>();
+    const int smem = decode_smem_bytes<S, D, HB>();
+    const void *k = p.softcap > 0.f ? split_kernel<T, S, D, true, HB>() : split_kernel<T, S, D, false, HB>();
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     // kv heads fastest: the blocks of one (split, sequence) start together, so the 8 heads'
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
     // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
-    dim3 grid(heads_kv, p.splits, batch);
-    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true><<<grid, DEC_WARPS * 32, smem, s>>>(p);
-    else decode_split_kernel<T, S, D, false><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    dim3 grid(heads_kv / HB, p.splits, batch);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
 }
 
-// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32.
-template <typename T, typename S>
+// The instantiations by run-time type: q in T (bf16/f16), cache T or int8, out T or f32,
+// 1 or (int8) 4 kv heads per block.
+template <typename T, typename S, int HB>
 static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64>(p, batch, hkv, s) : decode_launch<T, S, T, 64>(p, batch, hkv, s);
-    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128>(p, batch, hkv, s) : decode_launch<T, S, T, 128>(p, batch, hkv, s);
-    return out_f32 ? decode_launch<T, S, float, 256>(p, batch, hkv, s) : decode_launch<T, S, T, 256>(p, batch, hkv, s);
+    if (d == 64) return out_f32 ? decode_launch<T, S, float, 64, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 64, HB>(p, batch, hkv, s);
+    if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
+    return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
 }
+// kv heads per block: 4 for a paged int8 cache with heads_kv % 4 == 0, else 1
+static int heads_per_block(const decode_params &p, bool int8, int hkv) { return int8 && p.kv.table && hkv % 4 == 0 ? 4 : 1; }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    return p.kv.table ? decode_types<T, int8_t>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig>(p, out_f32, batch, hkv, d, s);
+    if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
+    if (heads_per_block(p, true, hkv) == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
+    return decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16>(p, out_f32, batch, hkv, d, s);
-    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half>(p, out_f32, batch, hkv, d, s);
+    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
+    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half, 1>(p, out_f32, batch, hkv, d, s);
 }
 
-template <typename T, typename S> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64>() : d == 128 ? blocks_per_sm<T, S, 128>() : blocks_per_sm<T, S, 256>();
+template <typename T, typename S, int HB> static int occupancy(int d) {
+    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
 }
-template <typename T> static int occupancy(bool int8, bool paged, int d) {
-    return !int8 ? occupancy<T, T>(d) : paged ? occupancy<T, int8_t>(d) : occupancy<T, int8_contig>(d);
+template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
+    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -468,7 +494,9 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, d) : occupancy<__half>(int8, paged, d)), pairs = (int64_t)batch * hkv;
+        const int hb = heads_per_block(*p, int8, hkv);
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
+        const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }

@@ -235,7 +235,8 @@ int main(int argc, char **argv) {
         c.out_dtype = draw(&rs) % 3 == 0 ? LC_F32 : c.q_dtype;
         c.d = dims[(t / 6) % 3];
         c.batch = 1 + (int)(draw(&rs) % 3);
-        c.heads_kv = 1 + (int)(draw(&rs) % 3);
+        const int heads[] = {1, 2, 3, 4, 8};  // int8 with 4 or 8: 4 kv heads per block
+        c.heads_kv = heads[draw(&rs) % 5];
         c.n_q = 1 + (int)(draw(&rs) % 3);
         const int groups[] = {1, 2, 4, 5, 8, 16};
         do c.group = groups[draw(&rs) % 6];
@@ -252,6 +253,8 @@ int main(int argc, char **argv) {
     run(big, seed, &counter);
     big.dtype = LC_KV_INT8, big.layout = LC_KV_CONTIGUOUS, big.window = 4096, big.sinks = 4;
     run(big, seed, &counter);
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 2, checks, failures);
+    big.layout = LC_KV_PAGED, big.heads_kv = 4, big.group = 2, big.window = 0, big.sinks = 0;
+    run(big, seed, &counter);
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 3, checks, failures);
     return failures ? 1 : 0;
 }
