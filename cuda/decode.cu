@@ -20,6 +20,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#ifdef LC_DECODE_CLUSTER_ENV
+#include <stdlib.h>
+#endif
 
 #include <type_traits>
 
@@ -189,6 +192,28 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 // chunk's tiles of one head. HB = 4 (paged int8): warp w reads head 4 blockIdx.x + w, all
 // four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
 // page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
+// The per-tile barrier of the HB = 4 kernel: the block's threads, or when it runs in a
+// cluster (paged int8 with heads_kv % 8 == 0 on sm_90, decode_launch) every thread of the
+// cluster's blocks, so that the kv heads of a page row are read in step across blocks too.
+__device__ __forceinline__ bool in_cluster() {
+#if __CUDA_ARCH__ >= 900
+    uint32_t n;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+    return n > 1;
+#else
+    return false;
+#endif
+}
+__device__ __forceinline__ void step_barrier(bool cluster) {
+#if __CUDA_ARCH__ >= 900
+    if (cluster) {  // arrive releases, wait acquires: the block's own shared memory is ordered as by __syncthreads
+        asm volatile("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
+        return;
+    }
+#endif
+    __syncthreads();
+}
+
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
@@ -251,10 +276,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
+    const bool cluster = LOCK && in_cluster();
     for (int it = 0; it < mine; it++) {
-        if constexpr (LOCK) {  // (every warp has the same `mine`)
+        if constexpr (LOCK) {  // (every warp, of every block of a cluster, has the same `mine`)
             cp_async_wait<L::stages - 2>();  // tile it landed, for every warp after the barrier,
-            __syncthreads();                 // and every warp is done with tile it - 1
+            step_barrier(cluster);           // and every warp is done with tile it - 1
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
@@ -442,6 +468,19 @@ template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
     return n;
 }
 
+// Blocks of 4 kv heads per cluster for the HB = 4 kernel: 2 (all 8 heads of a page row in
+// step) where heads_kv % 8 == 0 and the GPU has clusters (sm_90), else 1.
+static int cluster_of(int heads_kv) {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    int c = heads_kv % 8 == 0 && major >= 9 ? 2 : 1;
+#ifdef LC_DECODE_CLUSTER_ENV  // experiments: LC_DECODE_CLUSTER=1 turns clusters off
+    if (getenv("LC_DECODE_CLUSTER")) c = atoi(getenv("LC_DECODE_CLUSTER"));
+#endif
+    return c;
+}
+
 template <typename T, typename S, typename TO, int D, int HB>
 static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv, cudaStream_t s) {
     const int smem = decode_smem_bytes<S, D, HB>();
@@ -452,7 +491,15 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
     // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
     dim3 grid(heads_kv / HB, p.splits, batch);
-    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    if (HB > 1 && cluster_of(heads_kv) > 1) {  // pairs of blocks in step: a page row's 8 heads
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = cluster_of(heads_kv), at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+        cfg.gridDim = grid, cfg.blockDim = dim3(DEC_WARPS * 32), cfg.dynamicSmemBytes = smem, cfg.stream = s, cfg.attrs = at, cfg.numAttrs = 1;
+        e = p.softcap > 0.f ? cudaLaunchKernelEx(&cfg, decode_split_kernel<T, S, D, true, HB>, p) : cudaLaunchKernelEx(&cfg, decode_split_kernel<T, S, D, false, HB>, p);
+        if (e != cudaSuccess) return e;
+    } else if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
