@@ -20,7 +20,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
-#ifdef LC_DECODE_CLUSTER_ENV
+#ifdef LC_DECODE_HB_ENV
 #include <stdlib.h>
 #endif
 
@@ -33,7 +33,8 @@ namespace lc_cuda {
 
 constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
-constexpr int DEC_WARPS = 4;
+constexpr int DEC_WARPS = 4;  // warps per block (HB = 8: 8, a warp per head)
+__host__ __device__ constexpr int dec_warps(int hb) { return hb > DEC_WARPS ? hb : DEC_WARPS; }
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
 constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 // int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
@@ -47,6 +48,13 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 // paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
 #ifndef LC_DECODE_INT8_HEADS4_BUDGET
 #define LC_DECODE_INT8_HEADS4_BUDGET 9500
+#endif
+// paged int8 with 8 kv heads per block (heads_kv % 8 == 0, d <= 128): stages, blocks per SM
+#ifndef LC_DECODE_INT8_HEADS8_BUDGET
+#define LC_DECODE_INT8_HEADS8_BUDGET 9500
+#endif
+#ifndef LC_DECODE_HEADS8_MINB
+#define LC_DECODE_HEADS8_MINB 1
 #endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
@@ -111,7 +119,7 @@ template <typename S, int D, int HB = 1> struct stage_layout {
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
-    static constexpr int budget = HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
+    static constexpr int budget = HB > 4 ? LC_DECODE_INT8_HEADS8_BUDGET : HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
                                   : std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET
                                   : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET
                                                    : 24576;
@@ -120,8 +128,8 @@ template <typename S, int D, int HB = 1> struct stage_layout {
 
 template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D, HB> L;
-    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q of HB heads, then the stages
-    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
+    const int pipe = HB * DEC_KEYS * D * 2 + dec_warps(HB) * L::stages * L::bytes;  // Q of HB heads, then the stages
+    const int merge = dec_warps(HB) * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
 
@@ -192,35 +200,14 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 // chunk's tiles of one head. HB = 4 (paged int8): warp w reads head 4 blockIdx.x + w, all
 // four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
 // page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
-// The per-tile barrier of the HB = 4 kernel: the block's threads, or when it runs in a
-// cluster (paged int8 with heads_kv % 8 == 0 on sm_90, decode_launch) every thread of the
-// cluster's blocks, so that the kv heads of a page row are read in step across blocks too.
-__device__ __forceinline__ bool in_cluster() {
-#if __CUDA_ARCH__ >= 900
-    uint32_t n;
-    asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
-    return n > 1;
-#else
-    return false;
-#endif
-}
-__device__ __forceinline__ void step_barrier(bool cluster) {
-#if __CUDA_ARCH__ >= 900
-    if (cluster) {  // arrive releases, wait acquires: the block's own shared memory is ordered as by __syncthreads
-        asm volatile("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;\n" ::: "memory");
-        return;
-    }
-#endif
-    __syncthreads();
-}
-
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
-__global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
+__global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE_HEADS8_MINB : 0) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
-    static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
+    constexpr int W = dec_warps(HB);
+    static_assert(HB == 1 || HB == W, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
-    constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
+    constexpr int KSTEPS = D / 16, STEP = W / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
     const int hk0 = blockIdx.x * HB, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -263,7 +250,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
-    constexpr bool QREG = D <= 128;
+    constexpr bool QREG = D <= 128 && !(HB > DEC_WARPS && LC_DECODE_HEADS8_MINB > 1);
     uint32_t qa_reg[QREG ? KSTEPS : 1][4];
     auto q_frag = [&](int kk, uint32_t a[4]) { ldmatrix_x4(a, sQ + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, kk * 16 + (lane / 16) * 8)); };
     if constexpr (QREG) {
@@ -276,11 +263,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int n = 0; n < D / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-    const bool cluster = LOCK && in_cluster();
     for (int it = 0; it < mine; it++) {
-        if constexpr (LOCK) {  // (every warp, of every block of a cluster, has the same `mine`)
+        if constexpr (LOCK) {  // (every warp has the same `mine`)
             cp_async_wait<L::stages - 2>();  // tile it landed, for every warp after the barrier,
-            step_barrier(cluster);           // and every warp is done with tile it - 1
+            __syncthreads();                 // and every warp is done with tile it - 1
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
@@ -403,7 +389,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // merge the warps through shared memory (the pipeline's space), then write the chunk
     __syncthreads();
     float *sm_acc = reinterpret_cast<float *>(smem);  // [warp][16][D]
-    float *sm_m = sm_acc + DEC_WARPS * DEC_KEYS * D, *sm_l = sm_m + DEC_WARPS * DEC_KEYS;
+    float *sm_m = sm_acc + W * DEC_KEYS * D, *sm_l = sm_m + W * DEC_KEYS;
     if (t == 0)
 #pragma unroll
         for (int h = 0; h < 2; h++) sm_m[warp * DEC_KEYS + g + 8 * h] = m[h], sm_l[warp * DEC_KEYS + g + 8 * h] = l[h];
@@ -418,10 +404,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         const int x = HB == 1 ? 0 : idx / (p.rows * D), r = HB == 1 ? idx / D : idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
         const int64_t base = base0 + (int64_t)x * p.splits * p.rows;
         float M = -INFINITY;
-        for (int w = x; w < DEC_WARPS; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
+        for (int w = x; w < W; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
         float Lsum = 0.f, O = 0.f;
         if (M != -INFINITY)
-            for (int w = x; w < DEC_WARPS; w += HB) {
+            for (int w = x; w < W; w += HB) {
                 const float f = fast_exp2(sm_m[w * DEC_KEYS + r] - M);
                 Lsum += sm_l[w * DEC_KEYS + r] * f, O += sm_acc[(w * DEC_KEYS + r) * D + d] * f;
             }
@@ -464,21 +450,8 @@ template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
     const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, dec_warps(HB) * 32, smem) != cudaSuccess || n < 1) n = 1;
     return n;
-}
-
-// Blocks of 4 kv heads per cluster for the HB = 4 kernel: 2 (all 8 heads of a page row in
-// step) where heads_kv % 8 == 0 and the GPU has clusters (sm_90), else 1.
-static int cluster_of(int heads_kv) {
-    int dev = 0, major = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    int c = heads_kv % 8 == 0 && major >= 9 ? 2 : 1;
-#ifdef LC_DECODE_CLUSTER_ENV  // experiments: LC_DECODE_CLUSTER=1 turns clusters off
-    if (getenv("LC_DECODE_CLUSTER")) c = atoi(getenv("LC_DECODE_CLUSTER"));
-#endif
-    return c;
 }
 
 template <typename T, typename S, typename TO, int D, int HB>
@@ -491,16 +464,8 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
     // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
     dim3 grid(heads_kv / HB, p.splits, batch);
-    if (HB > 1 && cluster_of(heads_kv) > 1) {  // pairs of blocks in step: a page row's 8 heads
-        cudaLaunchConfig_t cfg = {};
-        cudaLaunchAttribute at[1];
-        at[0].id = cudaLaunchAttributeClusterDimension;
-        at[0].val.clusterDim.x = cluster_of(heads_kv), at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-        cfg.gridDim = grid, cfg.blockDim = dim3(DEC_WARPS * 32), cfg.dynamicSmemBytes = smem, cfg.stream = s, cfg.attrs = at, cfg.numAttrs = 1;
-        e = p.softcap > 0.f ? cudaLaunchKernelEx(&cfg, decode_split_kernel<T, S, D, true, HB>, p) : cudaLaunchKernelEx(&cfg, decode_split_kernel<T, S, D, false, HB>, p);
-        if (e != cudaSuccess) return e;
-    } else if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
-    else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, dec_warps(HB) * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false, HB><<<grid, dec_warps(HB) * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
@@ -512,13 +477,22 @@ template <typename T, typename S, int HB>
 static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (d == 64) return out_f32 ? decode_launch<T, S, float, 64, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 64, HB>(p, batch, hkv, s);
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
-    return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
+    constexpr int H256 = HB > 4 ? 4 : HB;  // 8 heads per block only for d <= 128 (heads_per_block)
+    return out_f32 ? decode_launch<T, S, float, 256, H256>(p, batch, hkv, s) : decode_launch<T, S, T, 256, H256>(p, batch, hkv, s);
 }
 // kv heads per block: 4 for a paged int8 cache with heads_kv % 4 == 0, else 1
-static int heads_per_block(const decode_params &p, bool int8, int hkv) { return int8 && p.kv.table && hkv % 4 == 0 ? 4 : 1; }
+static int heads_per_block(const decode_params &p, bool int8, int hkv, int d) {
+    int h8 = 8;
+#ifdef LC_DECODE_HB_ENV  // experiments: LC_DECODE_HB=4 keeps 4 heads per block where 8 fit
+    if (getenv("LC_DECODE_HB")) h8 = atoi(getenv("LC_DECODE_HB"));
+#endif
+    return !int8 || !p.kv.table ? 1 : hkv % 8 == 0 && d <= 128 ? h8 : hkv % 4 == 0 ? 4 : 1;
+}
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
-    if (heads_per_block(p, true, hkv) == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
+    const int hb = heads_per_block(p, true, hkv, d);
+    if (hb == 8) return decode_types<T, int8_t, 8>(p, out_f32, batch, hkv, d, s);
+    if (hb == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
     return decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
@@ -527,10 +501,10 @@ static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, boo
 }
 
 template <typename T, typename S, int HB> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
+    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, (HB > 4 ? 4 : HB)>();
 }
 template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
-    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
+    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 8 ? occupancy<T, int8_t, 8>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -541,7 +515,7 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int hb = heads_per_block(*p, int8, hkv);
+        const int hb = heads_per_block(*p, int8, hkv, d);
         const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
         const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
