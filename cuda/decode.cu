@@ -20,9 +20,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
-#ifdef LC_DECODE_HB_ENV
 #include <stdlib.h>
-#endif
 
 #include <type_traits>
 
@@ -33,8 +31,7 @@ namespace lc_cuda {
 
 constexpr float DEC_LOG2E = 1.4426950408889634f;
 constexpr float DEC_LN2 = 0.6931471805599453f;
-constexpr int DEC_WARPS = 4;  // warps per block (HB = 8: 8, a warp per head)
-__host__ __device__ constexpr int dec_warps(int hb) { return hb > DEC_WARPS ? hb : DEC_WARPS; }
+constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
 constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 // int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
@@ -48,13 +45,6 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 // paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
 #ifndef LC_DECODE_INT8_HEADS4_BUDGET
 #define LC_DECODE_INT8_HEADS4_BUDGET 9500
-#endif
-// paged int8 with 8 kv heads per block (heads_kv % 8 == 0, d <= 128): stages, blocks per SM
-#ifndef LC_DECODE_INT8_HEADS8_BUDGET
-#define LC_DECODE_INT8_HEADS8_BUDGET 9500
-#endif
-#ifndef LC_DECODE_HEADS8_MINB
-#define LC_DECODE_HEADS8_MINB 1
 #endif
 struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, deeper stages
     int8_t x;
@@ -83,6 +73,7 @@ struct decode_params {
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
+    int prefetch;  // EXPERIMENT: HB = 4, L2 prefetch distance in tiles beyond the pipeline
 };
 
 // The keys a sequence's queries can see, as two ranges of key positions: the sinks
@@ -119,7 +110,7 @@ template <typename S, int D, int HB = 1> struct stage_layout {
     static constexpr int kv_bytes = DEC_KEYS * row_bytes;
     static constexpr int bytes = 2 * kv_bytes + (sizeof(S) == 1 ? 2 * DEC_KEYS * 4 : 0);
     // about 24 KB per warp (int8: see LC_DECODE_INT8_STAGE_BUDGET); 2 to 6 stages
-    static constexpr int budget = HB > 4 ? LC_DECODE_INT8_HEADS8_BUDGET : HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
+    static constexpr int budget = HB > 1 ? LC_DECODE_INT8_HEADS4_BUDGET
                                   : std::is_same<S, int8_contig>::value ? LC_DECODE_INT8_CONTIG_BUDGET
                                   : sizeof(S) == 1 ? LC_DECODE_INT8_STAGE_BUDGET
                                                    : 24576;
@@ -128,8 +119,8 @@ template <typename S, int D, int HB = 1> struct stage_layout {
 
 template <typename S, int D, int HB> constexpr int decode_smem_bytes() {
     typedef stage_layout<S, D, HB> L;
-    const int pipe = HB * DEC_KEYS * D * 2 + dec_warps(HB) * L::stages * L::bytes;  // Q of HB heads, then the stages
-    const int merge = dec_warps(HB) * DEC_KEYS * (D + 2) * 4;                  // after the loop
+    const int pipe = HB * DEC_KEYS * D * 2 + DEC_WARPS * L::stages * L::bytes;  // Q of HB heads, then the stages
+    const int merge = DEC_WARPS * DEC_KEYS * (D + 2) * 4;                  // after the loop
     return pipe > merge ? pipe : merge;
 }
 
@@ -201,13 +192,12 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 // four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
 // page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
-__global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE_HEADS8_MINB : 0) decode_split_kernel(const decode_params p) {
+__global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
-    constexpr int W = dec_warps(HB);
-    static_assert(HB == 1 || HB == W, "one head per block, or a warp per head");
+    static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
-    constexpr int KSTEPS = D / 16, STEP = W / HB;  // STEP: warps per head
+    constexpr int KSTEPS = D / 16, STEP = DEC_WARPS / HB;  // STEP: warps per head
     extern __shared__ __align__(128) char smem[];
     const int hk0 = blockIdx.x * HB, split = blockIdx.y, b = blockIdx.z;  // see decode_launch
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -248,9 +238,11 @@ __global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE
         cp_async_commit();
     }
     int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
+    const int PF = LOCK ? p.prefetch : 0;
+    int64_t pf_slot = PF && L::stages - 1 + PF < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1 + PF), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
-    constexpr bool QREG = D <= 128 && !(HB > DEC_WARPS && LC_DECODE_HEADS8_MINB > 1);
+    constexpr bool QREG = D <= 128;
     uint32_t qa_reg[QREG ? KSTEPS : 1][4];
     auto q_frag = [&](int kk, uint32_t a[4]) { ldmatrix_x4(a, sQ + swizzle<D>((lane % 8) + ((lane / 8) % 2) * 8, kk * 16 + (lane / 16) * 8)); };
     if constexpr (QREG) {
@@ -272,6 +264,19 @@ __global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
         if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+        if (PF) {  // tile ahead + PF into L2: lanes < 16 key rows, the others value rows
+            const int f = ahead + PF;
+            if (f < mine) {
+                const int64_t sl = __shfl_sync(0xffffffffu, pf_slot, lane % 16);
+                if (tile_v0(f) + lane % 16 < vend) {
+                    const char *row = lane < 16 ? static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h + sl * p.kv.k_s) * (int64_t)sizeof(S)
+                                                : static_cast<const char *>(p.kv.v) + (b * p.kv.v_b + hk * p.kv.v_h + sl * p.kv.v_s) * (int64_t)sizeof(S);
+#pragma unroll
+                    for (int x = 0; x < (D * (int)sizeof(S) + 127) / 128; x++) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(row + 128 * x));
+                }
+            }
+            if (f + 1 < mine) pf_slot = tile_slot(p, kr, b, tile_v0(f + 1), vend, lane);
+        }
         if constexpr (!LOCK) {
             cp_async_wait<L::stages - 1>();
             __syncwarp();
@@ -389,7 +394,7 @@ __global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE
     // merge the warps through shared memory (the pipeline's space), then write the chunk
     __syncthreads();
     float *sm_acc = reinterpret_cast<float *>(smem);  // [warp][16][D]
-    float *sm_m = sm_acc + W * DEC_KEYS * D, *sm_l = sm_m + W * DEC_KEYS;
+    float *sm_m = sm_acc + DEC_WARPS * DEC_KEYS * D, *sm_l = sm_m + DEC_WARPS * DEC_KEYS;
     if (t == 0)
 #pragma unroll
         for (int h = 0; h < 2; h++) sm_m[warp * DEC_KEYS + g + 8 * h] = m[h], sm_l[warp * DEC_KEYS + g + 8 * h] = l[h];
@@ -404,10 +409,10 @@ __global__ void __launch_bounds__(dec_warps(HB) * 32, HB > DEC_WARPS ? LC_DECODE
         const int x = HB == 1 ? 0 : idx / (p.rows * D), r = HB == 1 ? idx / D : idx / D % p.rows, d = idx % D;  // head hk0 + x: warps x, x + HB, ...
         const int64_t base = base0 + (int64_t)x * p.splits * p.rows;
         float M = -INFINITY;
-        for (int w = x; w < W; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
+        for (int w = x; w < DEC_WARPS; w += HB) M = fmaxf(M, sm_m[w * DEC_KEYS + r]);
         float Lsum = 0.f, O = 0.f;
         if (M != -INFINITY)
-            for (int w = x; w < W; w += HB) {
+            for (int w = x; w < DEC_WARPS; w += HB) {
                 const float f = fast_exp2(sm_m[w * DEC_KEYS + r] - M);
                 Lsum += sm_l[w * DEC_KEYS + r] * f, O += sm_acc[(w * DEC_KEYS + r) * D + d] * f;
             }
@@ -450,7 +455,7 @@ template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
     const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, dec_warps(HB) * 32, smem) != cudaSuccess || n < 1) n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
     return n;
 }
 
@@ -464,8 +469,8 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
     // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
     dim3 grid(heads_kv / HB, p.splits, batch);
-    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, dec_warps(HB) * 32, smem, s>>>(p);
-    else decode_split_kernel<T, S, D, false, HB><<<grid, dec_warps(HB) * 32, smem, s>>>(p);
+    if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
+    else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     decode_merge_kernel<TO, D><<<dim3(p.rows, heads_kv, batch), D, 0, s>>>(p);
     return cudaGetLastError();
@@ -477,22 +482,13 @@ template <typename T, typename S, int HB>
 static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (d == 64) return out_f32 ? decode_launch<T, S, float, 64, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 64, HB>(p, batch, hkv, s);
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
-    constexpr int H256 = HB > 4 ? 4 : HB;  // 8 heads per block only for d <= 128 (heads_per_block)
-    return out_f32 ? decode_launch<T, S, float, 256, H256>(p, batch, hkv, s) : decode_launch<T, S, T, 256, H256>(p, batch, hkv, s);
+    return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
 }
 // kv heads per block: 4 for a paged int8 cache with heads_kv % 4 == 0, else 1
-static int heads_per_block(const decode_params &p, bool int8, int hkv, int d) {
-    int h8 = 8;
-#ifdef LC_DECODE_HB_ENV  // experiments: LC_DECODE_HB=4 keeps 4 heads per block where 8 fit
-    if (getenv("LC_DECODE_HB")) h8 = atoi(getenv("LC_DECODE_HB"));
-#endif
-    return !int8 || !p.kv.table ? 1 : hkv % 8 == 0 && d <= 128 ? h8 : hkv % 4 == 0 ? 4 : 1;
-}
+static int heads_per_block(const decode_params &p, bool int8, int hkv) { return int8 && p.kv.table && hkv % 4 == 0 ? 4 : 1; }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
-    const int hb = heads_per_block(p, true, hkv, d);
-    if (hb == 8) return decode_types<T, int8_t, 8>(p, out_f32, batch, hkv, d, s);
-    if (hb == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
+    if (heads_per_block(p, true, hkv) == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
     return decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
@@ -501,10 +497,10 @@ static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, boo
 }
 
 template <typename T, typename S, int HB> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, (HB > 4 ? 4 : HB)>();
+    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
 }
 template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
-    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 8 ? occupancy<T, int8_t, 8>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
+    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -515,7 +511,7 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int hb = heads_per_block(*p, int8, hkv, d);
+        const int hb = heads_per_block(*p, int8, hkv);
         const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
         const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
@@ -635,6 +631,7 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
 }
 
 static decode_params cache_params(const lc_cuda_decode *d) {
+    const char *pfe = getenv("LC_DECODE_PF");
     const lc_cuda_kv *c = &d->cache;
     const int64_t row = (int64_t)c->heads_kv * c->head_dim, D = c->head_dim;
     decode_params p = {};
@@ -645,13 +642,15 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
+    p.prefetch = pfe ? atoi(pfe) : 0;
     p.n_q = d->n_q, p.heads_q = d->heads_q, p.group = d->heads_q / c->heads_kv, p.rows = p.group * d->n_q;
     p.scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D), p.scale_log2 = p.scale * DEC_LOG2E, p.softcap = d->softcap;
     lc_mask m = d->window > 0 ? lc_mask_sliding_window(d->window) : lc_mask_causal();
     m.sinks = d->sinks;
     p.mask = make_device_mask(&m, NULL);
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.n_kv - p.n_q, p.n_q);  // the longest sequence sees the most
-    plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
+    const char *spe = getenv("LC_DECODE_SPLITS");  // EXPERIMENT
+    plan_splits(&p, d->splits ? d->splits : spe ? atoi(spe) : 0, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
     return p;
 }
 

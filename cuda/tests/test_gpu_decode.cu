@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
         c.out_dtype = draw(&rs) % 3 == 0 ? LC_F32 : c.q_dtype;
         c.d = dims[(t / 6) % 3];
         c.batch = 1 + (int)(draw(&rs) % 3);
-        const int heads[] = {1, 2, 3, 4, 8};  // int8 with 4 or 8: 4 kv heads per block (8: a cluster of 2)
+        const int heads[] = {1, 2, 3, 4, 8};  // int8 with 4 or 8: 4 kv heads per block
         c.heads_kv = heads[draw(&rs) % 5];
         c.n_q = 1 + (int)(draw(&rs) % 3);
         const int groups[] = {1, 2, 4, 5, 8, 16};
@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
     run(big, seed, &counter);
     big.layout = LC_KV_PAGED, big.heads_kv = 4, big.group = 2, big.window = 0, big.sinks = 0;
     run(big, seed, &counter);
-    big.heads_kv = 8, big.window = 4096, big.sinks = 4;  // 8: pairs of 4-head blocks in a cluster (sm_90)
+    big.heads_kv = 8, big.window = 4096, big.sinks = 4;  // two 4-head blocks per sequence and split
     run(big, seed, &counter);
     printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 4, checks, failures);
     return failures ? 1 : 0;
