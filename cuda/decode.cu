@@ -20,7 +20,6 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
-#include <stdlib.h>
 
 #include <type_traits>
 
@@ -73,7 +72,6 @@ struct decode_params {
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
-    int prefetch;  // EXPERIMENT: HB = 4, L2 prefetch distance in tiles beyond the pipeline
 };
 
 // The keys a sequence's queries can see, as two ranges of key positions: the sinks
@@ -238,8 +236,6 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         cp_async_commit();
     }
     int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
-    const int PF = LOCK ? p.prefetch : 0;
-    int64_t pf_slot = PF && L::stages - 1 + PF < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1 + PF), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -264,19 +260,6 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
         if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
-        if (PF) {  // tile ahead + PF into L2: lanes < 16 key rows, the others value rows
-            const int f = ahead + PF;
-            if (f < mine) {
-                const int64_t sl = __shfl_sync(0xffffffffu, pf_slot, lane % 16);
-                if (tile_v0(f) + lane % 16 < vend) {
-                    const char *row = lane < 16 ? static_cast<const char *>(p.kv.k) + (b * p.kv.k_b + hk * p.kv.k_h + sl * p.kv.k_s) * (int64_t)sizeof(S)
-                                                : static_cast<const char *>(p.kv.v) + (b * p.kv.v_b + hk * p.kv.v_h + sl * p.kv.v_s) * (int64_t)sizeof(S);
-#pragma unroll
-                    for (int x = 0; x < (D * (int)sizeof(S) + 127) / 128; x++) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(row + 128 * x));
-                }
-            }
-            if (f + 1 < mine) pf_slot = tile_slot(p, kr, b, tile_v0(f + 1), vend, lane);
-        }
         if constexpr (!LOCK) {
             cp_async_wait<L::stages - 1>();
             __syncwarp();
@@ -631,7 +614,6 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
 }
 
 static decode_params cache_params(const lc_cuda_decode *d) {
-    const char *pfe = getenv("LC_DECODE_PF");
     const lc_cuda_kv *c = &d->cache;
     const int64_t row = (int64_t)c->heads_kv * c->head_dim, D = c->head_dim;
     decode_params p = {};
@@ -642,15 +624,13 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
-    p.prefetch = pfe ? atoi(pfe) : 0;
     p.n_q = d->n_q, p.heads_q = d->heads_q, p.group = d->heads_q / c->heads_kv, p.rows = p.group * d->n_q;
     p.scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D), p.scale_log2 = p.scale * DEC_LOG2E, p.softcap = d->softcap;
     lc_mask m = d->window > 0 ? lc_mask_sliding_window(d->window) : lc_mask_causal();
     m.sinks = d->sinks;
     p.mask = make_device_mask(&m, NULL);
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.n_kv - p.n_q, p.n_q);  // the longest sequence sees the most
-    const char *spe = getenv("LC_DECODE_SPLITS");  // EXPERIMENT
-    plan_splits(&p, d->splits ? d->splits : spe ? atoi(spe) : 0, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
+    plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
     return p;
 }
 
