@@ -255,6 +255,8 @@ int main(int argc, char **argv) {
     run(big, seed, &counter);
     big.layout = LC_KV_PAGED, big.heads_kv = 4, big.group = 2, big.window = 0, big.sinks = 0;
     run(big, seed, &counter);
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 3, checks, failures);
+    big.heads_kv = 8, big.window = 4096, big.sinks = 4;  // two 4-head blocks per sequence and split
+    run(big, seed, &counter);
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 4, checks, failures);
     return failures ? 1 : 0;
 }
