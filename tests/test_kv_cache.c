@@ -100,7 +100,7 @@ static void test_decode(test_rng *g) {
         c.layout = (lc_kv_layout)(trial % 4);
         c.dtype = (lc_kv_dtype)((trial / 4) % 5);
         c.heads_kv = (int[]){1, 2, 3, 4, 8}[test_below(g, trial % 3 ? 4 : 5)];
-        int G = trial % 3 ? 1 + (int)test_below(g, 8) : 4; /* 4 rows per head (one query): the AVX-512 path's all-heads scores */
+        int G = trial % 3 ? 1 + (int)test_below(g, 8) : 4; /* a third: 4 rows per head, one query (a 32/8 GQA model's decode step, the shape the benchmarks time) */
         int dims[] = {1, 7, 16, 33, 64, 128, 129};
         c.head_dim = dims[test_below(g, 7)];
         c.max_seqs = 1 + (int)test_below(g, 3);
