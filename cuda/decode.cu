@@ -714,10 +714,10 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k = c->k, p.kv.v = c->v, p.kv.k_scale = c->k_scale, p.kv.v_scale = c->v_scale;
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
+    else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
     p.block_shift = -1;
     for (int sh = 0; sh < 31 && p.kv.table; sh++)
         if (p.kv.block == 1 << sh) p.block_shift = sh;
-    else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
