@@ -19,7 +19,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-#include <limits.h>
 #include <math.h>
 
 #include <type_traits>
@@ -41,10 +40,6 @@ constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
 #endif
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
-#endif
-// int8 kernels other than the 4-heads one also load tiles by rows (load_tile_rows); an experiment
-#ifndef LC_DECODE_ROWS_ALL
-#define LC_DECODE_ROWS_ALL 0
 #endif
 // paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
 #ifndef LC_DECODE_INT8_HEADS4_BUDGET
@@ -77,7 +72,6 @@ struct decode_params {
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
-    int block_shift;           // paged: log2(kv.block) if a power of two, else -1
 };
 
 // The keys a sequence's queries can see, as two ranges of key positions: the sinks
@@ -168,59 +162,6 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
     }
 }
 
-// The int8 loader of the blocks that fetch tiles in bulk (see LC_DECODE_ROWS): lane l copies
-// row l / 2 of the tile, the 16-byte half l % 2 of each 32-byte sector of it, and the K
-// (even lanes) or V (odd lanes) scale of that row, so that a lane needs one slot (its own,
-// no shuffle) and the copies differ only by immediate offsets. The slot comes as the raw
-// block-table entry and the offset in the page, read one tile early and multiplied out only
-// here, so that the table read's latency is not waited for where it is issued.
-struct row_src {
-    int entry, off;  // slot = entry * block + off (paged), entry (contiguous)
-};
-__device__ __forceinline__ row_src tile_row(const decode_params &p, const key_ranges &kr, int b, int v0, int vend, int lane) {
-    const int v = v0 + lane / 2;
-    if (v >= vend) return {0, 0};
-    const int j = kr.at(v);
-    if (!p.kv.table) return {j, 0};
-    const int page = p.block_shift >= 0 ? j >> p.block_shift : j / p.kv.block;
-    return {p.kv.table[(int64_t)b * p.kv.max_blocks + page], j - page * p.kv.block};
-}
-template <int D>
-__device__ __forceinline__ void load_tile_rows(const decode_params &p, int b, int hk, int v0, int vend, row_src src, char *st, int lane) {
-    typedef stage_layout<int8_t, D> L;
-    const int r = lane / 2, h = lane % 2;
-    const bool ok = v0 + r < vend;
-    const int64_t slot = p.kv.table ? (int64_t)src.entry * p.kv.block + src.off : src.entry;
-    const char *K = static_cast<const char *>(p.kv.k) + b * p.kv.k_b + hk * p.kv.k_h + slot * p.kv.k_s + 16 * h;
-    const char *V = static_cast<const char *>(p.kv.v) + b * p.kv.v_b + hk * p.kv.v_h + slot * p.kv.v_s + 16 * h;
-    char *sk = st + r * L::row_bytes + 16 * h;
-#pragma unroll
-    for (int i = 0; i < D / 32; i++) {
-        cp_async_16(sk + 32 * i, ok ? K + 32 * i : p.kv.k, ok);
-        cp_async_16(sk + L::kv_bytes + 32 * i, ok ? V + 32 * i : p.kv.v, ok);
-    }
-    const float *sc = (h ? p.kv.v_scale : p.kv.k_scale) + (ok ? b * p.kv.sc_b + slot * p.kv.sc_s + hk : 0);
-    float *dst = reinterpret_cast<float *>(st + 2 * L::kv_bytes) + 16 * h + r;
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(sc), "r"(ok ? 4 : 0));
-}
-
-// The keys that every query row of a tile sees, so that a tile of 16 consecutive positions
-// inside them needs no mask (mask_classify's TILE_FULL for decode's masks, which have no
-// bitmap): j <= chi, and (wlo <= j <= whi, or j < sinks).
-struct full_keys {
-    int chi, wlo, whi, sinks;
-    __device__ bool whole(int j0, int j1) const { return j1 - j0 == DEC_KEYS - 1 && j1 <= chi && ((j0 >= wlo && j1 <= whi) || j1 < sinks); }
-};
-__device__ __forceinline__ full_keys full_keys_of(const device_mask &m, int p0, int p1) {
-    full_keys f;
-    f.chi = m.causal ? p0 : INT_MAX;
-    f.sinks = m.any_pattern ? m.sinks : 0;
-    if (!m.any_pattern) f.wlo = INT_MIN, f.whi = INT_MAX;
-    else if (!m.window) f.wlo = INT_MAX, f.whi = INT_MIN;
-    else f.wlo = m.left < 0 ? INT_MIN : p1 - m.left, f.whi = m.right < 0 ? INT_MAX : p0 + m.right;
-    return f;
-}
-
 // int8 -> f16, two bytes at a time: x + 128 (the caller's XOR with 0x80) as the low byte
 // of f16 0x6400 = 1024 makes the half 1024 + x + 128 exactly; minus 1152 leaves x.
 // `sel` picks two bytes of u (byte_perm selectors 0x4140: bytes 0, 1; 0x4342: bytes 2, 3).
@@ -251,7 +192,6 @@ __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
     constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
-    constexpr bool ROWS = INT8 && (LOCK || LC_DECODE_ROWS_ALL);  // load_tile_rows and full_keys
     static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
@@ -292,20 +232,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if constexpr (ROWS) {
-            if (s < mine) load_tile_rows<D>(p, b, hk, tile_v0(s), vend, tile_row(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
-        } else if (s < mine) {
-            load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
-        }
+        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         cp_async_commit();
     }
-    typedef typename std::conditional<ROWS, row_src, int64_t>::type slot_t;
-    auto slot_of = [&](int i) -> slot_t {
-        if constexpr (ROWS) return tile_row(p, kr, b, tile_v0(i), vend, lane);
-        else return tile_slot(p, kr, b, tile_v0(i), vend, lane);
-    };
-    slot_t next_slot = L::stages - 1 < mine ? slot_of(L::stages - 1) : slot_t{};
-    const full_keys fk = full_keys_of(p.mask, qoff, qoff + p.n_q - 1);
+    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -327,13 +257,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             __syncthreads();                 // and every warp is done with tile it - 1
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
-        if constexpr (ROWS) {
-            if (ahead < mine) load_tile_rows<D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-        } else if (ahead < mine) {
-            load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-        }
+        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
         cp_async_commit();
-        if (ahead + 1 < mine) next_slot = slot_of(ahead + 1);
+        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
         if constexpr (!LOCK) {
             cp_async_wait<L::stages - 1>();
             __syncwarp();
@@ -373,25 +299,6 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         }
         const int v0 = tile_v0(it);
         const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
-        if constexpr (ROWS) {  // one test per tile, the mask only in a partial tile
-            const bool whole = v0 + DEC_KEYS <= vend && fk.whole(j0, j1);
-#pragma unroll
-            for (int n = 0; n < 2; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float x = s[n][e] * sc[8 * n + 2 * t + e % 2];  // Q holds the scale
-                    s[n][e] = SOFTCAP ? p.softcap * tanhf(x / p.softcap) * DEC_LOG2E : x * DEC_LOG2E;
-                }
-            if (!whole) {
-#pragma unroll
-                for (int n = 0; n < 2; n++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int v = v0 + 8 * n + 2 * t + e % 2, r = g + 8 * (e / 2);
-                        if (v >= vend || r >= p.rows || !mask_allows(p.mask, qoff + r % p.n_q, kr.at(v))) s[n][e] = -INFINITY;
-                    }
-            }
-        } else {
         const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
                            mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
 #pragma unroll
@@ -407,7 +314,6 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
                 }
                 s[n][e] = x;
             }
-        }
         // online softmax (Milakov & Gimelshein 2018) per row, the 4 lanes of a row together
         uint32_t pa[4];
         float alpha[2];
@@ -715,9 +621,6 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
-    p.block_shift = -1;
-    for (int sh = 0; sh < 31 && p.kv.table; sh++)
-        if (p.kv.block == 1 << sh) p.block_shift = sh;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
