@@ -17,9 +17,11 @@
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
  * then the fused path's rescale factors [R], key / value scales [BT] each, the rounded
- * query's R row pointers, scales and sums, and the block's key and value scales by head
- * [H, BT] each. */
-static size_t scratch_floats(int D, int R, int H) { return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16; }
+ * query's R row pointers, scales and sums, the block's key and value scales by head
+ * [H, BT] each, and (64-byte aligned) the range's running state: per head, m [R], l [R]
+ * and acc [R, D]. */
+static size_t state_floats(int D, int R, int H) { return (size_t)H * R * (D + 2); }
+static size_t scratch_floats(int D, int R, int H) { return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16 + 16 + state_floats(D, R, H); }
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
 static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
@@ -166,26 +168,31 @@ static size_t prefetch_share(const token_block *tb, int h, int H, size_t rowb, c
 }
 
 /* One task: every KV head over kept tokens [a, b), block by block (all heads of a block
- * together: rows are read in order). Scratch: kbuf, vbuf [BT, D], sc [R, BT]. */
+ * together: rows are read in order); its (m, l, acc) per head go to out. Scratch: kbuf,
+ * vbuf [BT, D], sc [R, BT] and the rest of scratch_floats. */
 static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans,
-                      const rounded_query *rq, int64_t a, int64_t b, float *part, float *kbuf, float *vbuf, float *sc) {
+                      const rounded_query *rq, int64_t a, int64_t b, float *out, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
     const lc_kv_dtype t = p->g->dtype;
     const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
     const float scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D);
     const size_t per = (size_t)R * (D + 2);
-    for (int h = 0; h < H; h++) {
-        float *m = part + h * per;
-        for (int r = 0; r < R; r++) m[r] = -INFINITY, m[R + r] = 0;
-        memset(m + 2 * R, 0, sizeof(float) * (size_t)R * D);
-    }
-    const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
-    const float *krow[BT], *vrow[BT];
     const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
     const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
     float *cf = (float *)(qrrow + R), *qrs = cf + R + 2 * BT;
     int32_t *qrsum = (int32_t *)(qrs + R);
     float *ksh = (float *)(qrsum + R), *vsh = ksh + (size_t)H * BT; /* the block's scales, head-major */
+    /* The running state lives in the thread's scratch and is copied out at the end: kept in
+     * the shared partials instead, the same kernels read 4-12% slower on two threads here
+     * (bench/results/NOTES.md; the cause was not established, this VM has no counters). */
+    float *state = (float *)(((uintptr_t)(vsh + (size_t)H * BT) + 63) & ~(uintptr_t)63);
+    for (int h = 0; h < H; h++) {
+        float *m = state + h * per;
+        for (int r = 0; r < R; r++) m[r] = -INFINITY, m[R + r] = 0;
+        memset(m + 2 * R, 0, sizeof(float) * (size_t)R * D);
+    }
+    const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
+    const float *krow[BT], *vrow[BT];
     token_block tbs[2], *cur = &tbs[0], *next = &tbs[1];
     token_walk w = walk_start(spans, a, b, rowb, H);
     walk_next(&w, cur);
@@ -196,7 +203,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
             for (int u = 0; u < nb; u++)
                 for (int h = 0; h < H; h++) ksh[h * BT + u] = cur->ks[u][h], vsh[h * BT + u] = cur->vs[u][h];
         for (int h = 0; h < H; h++) {
-            float *m = part + h * per, *l = m + R, *acc = m + 2 * R;
+            float *m = state + h * per, *l = m + R, *acc = m + 2 * R;
             const size_t hoff = (size_t)h * D * esz;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) {
@@ -245,6 +252,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
         token_block *done = cur;
         cur = next, next = done;
     }
+    memcpy(out, state, sizeof(float) * state_floats(D, R, H));
 }
 
 static lc_status ops_of(lc_isa requested, const lc_decode_ops **ops) {
