@@ -1,16 +1,25 @@
-/* bench/decode_anatomy: the compute ceiling of one thread's decode. The AVX-512 block
- * kernel (decode_ops_avx512.c, an internal table read here on purpose) runs over 8
- * cache-resident blocks x 8 heads with no prefetch; it prints ns and cycles per key and
- * head (at the clock a dependent-add loop measures) and the GB/s of cache slots that rate
- * would read. Against the bytes a memcpy moves on the same threads (bench/decode), it says
- * how much of the gap to the copy is arithmetic and how much is waiting for memory
- * (docs/kv-cache.md, "Measured"). One new token, d = 128, 8 KV heads, 4 query rows per head.
- *   decode_anatomy [--json FILE] */
+/* bench/decode_anatomy: what holds the CPU decode below the copy bandwidth.
+ *  compute: the AVX-512 block kernel (decode_ops_avx512.c, an internal table read here on
+ *    purpose) over 8 cache-resident blocks x 8 heads with no prefetch, one thread: ns and
+ *    cycles per key and head (at the clock a dependent-add loop measures) and the GB/s of
+ *    cache slots that rate would read;
+ *  DRAM: the same kernel over 256 MiB each of K and V, on one thread and on all, walked as
+ *    lc_decode_run walks the cache (token-major rows, blocks of 32 tokens, every head of a
+ *    block, the next block's bytes prefetched in address order), without that prefetch, and
+ *    over the same bytes stored head-major (each head's rows of all tokens together, the
+ *    layout a head-by-head walk reads in address order), against a copy on as many threads.
+ * The compute rate caps each thread; the DRAM rows say how much of the rest the read
+ * pattern costs and what a head-major cache would gain (docs/kv-cache.md, "Measured").
+ * One new token, d = 128, 8 KV heads, 4 query rows per head.
+ *   decode_anatomy [--threads N] [--json FILE] */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <cJSON.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../src/attention/decode_ops.h"
 #include "bench_util.h"
@@ -30,31 +39,60 @@ static double clock_hz(void) {
     return 4e8 / best;
 }
 
-/* Seconds per key and head of the block kernel on cache-resident data. */
-static double compute_seconds(lc_kv_dtype t, int rounded) {
-    const size_t es = lc_kv_dtype_size(t), rowb = (size_t)H * D * es, bytes = rowb * BT * NBLK;
-    uint8_t *k = malloc(bytes), *v = malloc(bytes);
-    lc_rng_fill_normal((float *)k, bytes / 4, 1, 0, 0, 0.1f, 0); /* any bit patterns: finite values */
-    lc_rng_fill_normal((float *)v, bytes / 4, 2, 0, 0, 0.1f, 0);
-    if (t == LC_KV_F16 || t == LC_KV_BF16 || t == LC_KV_FP8) /* clear exponents that would read as inf / nan */
-        for (size_t i = 0; i < bytes; i++) k[i] &= 0xbf, v[i] &= 0xbf;
-    static float ks[BT * H * NBLK], vs[BT * H * NBLK], q[R][D], sc[R * BT], acc[R * D], cf[R], ksc[BT], vsc[BT];
-    static int8_t qr[R][LC_DECODE_QR_BYTES(D)] __attribute__((aligned(64)));
-    float qs[R], m[R], l[R];
+/* One thread's query rows (f32 and rounded as lc_decode_run rounds them), running state per
+ * head and scratch for lc_decode_block. */
+typedef struct rows {
+    float q[R][D], qs[R], sc[R * BT], cf[R], ksc[BT], vsc[BT], m[H][R], l[H][R], acc[H][R * D];
+    int8_t qr[R][LC_DECODE_QR_BYTES(D)] __attribute__((aligned(64)));
     int32_t qsum[R];
     const float *qp[R];
     const void *qrp[R];
-    for (int i = 0; i < BT * H * NBLK; i++) ks[i] = vs[i] = 0.01f;
+} rows;
+
+static void rows_init(rows *w, lc_kv_dtype t) {
+    memset(w, 0, sizeof *w);
     for (int r = 0; r < R; r++) {
-        for (int e = 0; e < D; e++) q[r][e] = (float)((r * 37 + e * 11) % 17 - 8) / 8;
-        memset(qr[r], 0, sizeof qr[r]);
+        for (int e = 0; e < D; e++) w->q[r][e] = (float)((r * 37 + e * 11) % 17 - 8) / 8;
         for (int e = 0; e < D; e++) {
-            if (t == LC_KV_FP8) ((uint16_t *)qr[r])[e] = lc_f32_to_bf16(ldexpf(q[r][e], 64));
-            else qr[r][e] = (int8_t)(q[r][e] * 16);
+            if (t == LC_KV_FP8) ((uint16_t *)w->qr[r])[e] = lc_f32_to_bf16(ldexpf(w->q[r][e], 64));
+            else w->qr[r][e] = (int8_t)(w->q[r][e] * 16);
         }
-        qp[r] = q[r], qrp[r] = qr[r], qs[r] = 1.0f / 16, qsum[r] = 0, m[r] = -INFINITY, l[r] = 0;
+        w->qp[r] = w->q[r], w->qrp[r] = w->qr[r], w->qs[r] = 1.0f / 16;
+        for (int h = 0; h < H; h++) w->m[h][r] = -INFINITY;
     }
-    memset(acc, 0, sizeof acc);
+}
+
+/* The block kernel on head h of nb keys (rows kt / vt, scales ks / vs by key), prefetching
+ * npf bytes at pk and pv. */
+static void head_block(rows *w, lc_kv_dtype t, int rounded, const uint8_t *const *kt, const uint8_t *const *vt, int nb, size_t hoff, const float *ks,
+                       const float *vs, int h, const uint8_t *pk, const uint8_t *pv, size_t npf) {
+    lc_decode_block blk = {.q = w->qp, .R = R, .G = R, .D = D, .nb = nb, .bt = BT, .scale = 0.088f, .t = t, .kt = kt, .vt = vt, .hoff = hoff,
+                           .ks = ks, .vs = vs, .vis = 1 << 30, .m = w->m[h], .l = w->l[h], .acc = w->acc[h], .sc = w->sc, .cf = w->cf,
+                           .ksc = w->ksc, .vsc = w->vsc, .pk = pk, .pv = pv, .npf = npf,
+                           .qr = rounded ? w->qrp : NULL, .qr_scale = w->qs, .qr_sum = w->qsum};
+    lc_decode_ops_avx512.block(&blk);
+}
+
+/* n bytes of stored values that read as finite numbers in any dtype. */
+static uint8_t *finite_bytes(size_t n, uint64_t seed) {
+    uint8_t *x = lc_aligned_alloc(n, (size_t)2 << 20);
+    if (!x) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (n >= ((size_t)2 << 20)) madvise(x, n / ((size_t)2 << 20) * ((size_t)2 << 20), MADV_HUGEPAGE); /* as the cache asks */
+#endif
+    lc_rng_fill_normal((float *)x, n / 4, seed, 0, 0, 0.1f, 0);
+    for (size_t i = 0; i < n; i++) x[i] &= 0xbf; /* clear exponents that would read as inf / nan */
+    return x;
+}
+
+/* Seconds per key and head of the block kernel on cache-resident data. */
+static double compute_seconds(lc_kv_dtype t, int rounded) {
+    const size_t es = lc_kv_dtype_size(t), rowb = (size_t)H * D * es, bytes = rowb * BT * NBLK;
+    uint8_t *k = finite_bytes(bytes, 1), *v = finite_bytes(bytes, 2);
+    static float ks[BT * H * NBLK], vs[BT * H * NBLK];
+    static rows w;
+    rows_init(&w, t);
+    for (int i = 0; i < BT * H * NBLK; i++) ks[i] = vs[i] = 0.01f;
     static const uint8_t *kt[NBLK][BT], *vt[NBLK][BT]; /* each block's tokens */
     for (int b = 0; b < NBLK; b++)
         for (int u = 0; u < BT; u++)
@@ -65,25 +103,136 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
         double s = bench_now();
         for (long it = 0; it < iters; it++) {
             int b = (int)(it % NBLK), h = (int)(it / NBLK % H);
-            lc_decode_block blk = {.q = qp, .R = R, .G = R, .D = D, .nb = BT, .bt = BT, .scale = 0.088f, .t = t,
-                                   .kt = kt[b], .vt = vt[b], .hoff = (size_t)h * D * es, .ks = ks + (b * H + h) * BT, .vs = vs + (b * H + h) * BT, .vis = 1 << 30,
-                                   .m = m, .l = l, .acc = acc, .sc = sc, .cf = cf, .ksc = ksc, .vsc = vsc,
-                                   .qr = rounded ? qrp : NULL, .qr_scale = qs, .qr_sum = qsum};
-            lc_decode_ops_avx512.block(&blk);
+            head_block(&w, t, rounded, kt[b], vt[b], BT, (size_t)h * D * es, ks + (b * H + h) * BT, vs + (b * H + h) * BT, 0, NULL, NULL, 0);
         }
         s = bench_now() - s;
         if (s < best) best = s;
     }
-    free(k), free(v);
+    lc_aligned_free(k), lc_aligned_free(v);
     return best / ((double)iters * BT);
+}
+
+/* The block kernel from DRAM over tokens [a, b) of n: pools k, v of n tokens x H heads x hb
+ * bytes, scales (or NULL) of n x H floats, stored
+ *   token-major (as the cache: token t's rows of all heads together), walked as
+ *     lc_decode_run walks them: per block of BT tokens every head, head h prefetching its
+ *     share of the next block's bytes in address order (prefetch = 0: none); or
+ *   head-major (head h's rows of all tokens together, scales [H][n]): per head every block,
+ *     each prefetching the next block of that head. */
+static void dram_range(lc_kv_dtype t, int rounded, const uint8_t *k, const uint8_t *v, const float *ks, const float *vs, int64_t n, int64_t a,
+                       int64_t b, int head_major, int prefetch) {
+    const size_t hb = (size_t)D * lc_kv_dtype_size(t), rowb = hb * H;
+    rows *w = lc_aligned_alloc(sizeof(rows), 64); /* qr: aligned loads */
+    float ksh[H][BT], vsh[H][BT];
+    const uint8_t *kt[BT], *vt[BT];
+    rows_init(w, t);
+    for (int h = 0; h < (head_major ? H : 1); h++)
+        for (int64_t t0 = a; t0 < b; t0 += BT) {
+            const int nb = b - t0 < BT ? (int)(b - t0) : BT, next = t0 + BT < b ? (b - t0 - BT < BT ? (int)(b - t0 - BT) : BT) : 0;
+            if (head_major) {
+                const uint8_t *kh = k + (size_t)h * n * hb, *vh = v + (size_t)h * n * hb;
+                for (int u = 0; u < nb; u++) kt[u] = kh + (size_t)(t0 + u) * hb, vt[u] = vh + (size_t)(t0 + u) * hb;
+                for (int u = 0; ks && u < nb; u++) ksh[0][u] = ks[h * n + t0 + u], vsh[0][u] = vs[h * n + t0 + u];
+                head_block(w, t, rounded, kt, vt, nb, 0, ksh[0], vsh[0], h, kh + (size_t)(t0 + BT) * hb, vh + (size_t)(t0 + BT) * hb,
+                           prefetch ? (size_t)next * hb : 0);
+                continue;
+            }
+            for (int u = 0; u < nb; u++) kt[u] = k + (size_t)(t0 + u) * rowb, vt[u] = v + (size_t)(t0 + u) * rowb;
+            for (int u = 0; ks && u < nb; u++)
+                for (int g = 0; g < H; g++) ksh[g][u] = ks[(t0 + u) * H + g], vsh[g][u] = vs[(t0 + u) * H + g];
+            for (int g = 0; g < H; g++) {
+                const size_t s0 = (size_t)(t0 + BT + next * g / H) * rowb;
+                head_block(w, t, rounded, kt, vt, nb, g * hb, ksh[g], vsh[g], g, k + s0, v + s0, prefetch ? (size_t)(next * (g + 1) / H - next * g / H) * rowb : 0);
+            }
+        }
+    lc_aligned_free(w);
+}
+
+/* memcpy of `bytes` on `threads` threads (each its slice), best of 3: bytes read + written
+ * per second, as bench/decode's copy. */
+static double copy_gbs(char *a, char *b, size_t bytes, int threads) {
+    const size_t slice = bytes / (size_t)threads / 64 * 64;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double s = bench_now();
+#pragma omp parallel for num_threads(threads)
+        for (int i = 0; i < threads; i++) memcpy(b + slice * (size_t)i, a + slice * (size_t)i, slice);
+        s = bench_now() - s;
+        if (s < best) best = s;
+    }
+    return 2.0 * (double)(slice * (size_t)threads) / best / 1e9;
+}
+
+/* The DRAM section: 256 MiB each of K and V per dtype, on one thread and on `threads` (each
+ * its range of tokens), three ways (dram_range), best of 3 each, against a copy on as many
+ * threads just before. */
+static int dram_table(cJSON *root, int threads) {
+    const size_t copy_bytes = (size_t)1 << 30, pool = (size_t)256 << 20;
+    char *ca = malloc(copy_bytes), *cb = malloc(copy_bytes);
+    uint8_t *k = finite_bytes(pool, 3), *v = finite_bytes(pool, 4);
+    if (!ca || !cb || !k || !v) {
+        fprintf(stderr, "decode_anatomy: no memory for the DRAM section\n");
+        free(ca), free(cb), lc_aligned_free(k), lc_aligned_free(v);
+        return 1;
+    }
+    memset(ca, 1, copy_bytes), memset(cb, 2, copy_bytes);
+    cJSON *arr = cJSON_AddArrayToObject(root, "dram");
+    printf("from DRAM (256 MiB each of K and V), GB/s of K, V and scale bytes; %% of a copy (read + written) on as many threads:\n");
+    printf("%-6s %-8s %7s %8s %16s %16s %16s\n", "dtype", "query", "threads", "copy", "decode's walk", "no prefetch", "head-major");
+    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0}, {LC_KV_F16, 0}, {LC_KV_INT8, 1}, {LC_KV_FP8, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const lc_kv_dtype t = cases[c].t;
+        const int64_t n = (int64_t)(pool / ((size_t)H * D * lc_kv_dtype_size(t)));
+        float *ks = NULL, *vs = NULL;
+        if (t >= LC_KV_INT8) {
+            ks = malloc(sizeof(float) * (size_t)(n * H)), vs = malloc(sizeof(float) * (size_t)(n * H));
+            for (int64_t i = 0; i < n * H; i++) ks[i] = vs[i] = 0.01f;
+        }
+        const double bytes = (double)n * (2.0 * D * H * (double)lc_kv_dtype_size(t) + (ks ? 8.0 * H : 0));
+        for (int th = 1; th <= threads; th = th == threads ? th + 1 : threads) {
+            fprintf(stderr, "  DRAM %s, %d thread(s) ...\n", lc_kv_dtype_name(t), th);
+            const double copy = copy_gbs(ca, cb, copy_bytes, th);
+            double g[3];
+            for (int way = 0; way < 3; way++) {
+                double best = 1e30;
+                for (int rep = 0; rep < 3; rep++) {
+                    double s = bench_now();
+#pragma omp parallel for num_threads(th)
+                    for (int i = 0; i < th; i++) {
+                        int64_t per = (n / th + BT - 1) / BT * BT, a = per * i, b = a + per < n ? a + per : n;
+                        dram_range(t, cases[c].rounded, k, v, ks, vs, n, a, b, way == 2, way != 1);
+                    }
+                    s = bench_now() - s;
+                    if (s < best) best = s;
+                }
+                g[way] = bytes / best / 1e9;
+            }
+            printf("%-6s %-8s %7d %8.2f %8.2f (%3.0f%%) %8.2f (%3.0f%%) %8.2f (%3.0f%%)\n", lc_kv_dtype_name(t), cases[c].rounded ? "rounded" : "f32", th, copy,
+                   g[0], 100 * g[0] / copy, g[1], 100 * g[1] / copy, g[2], 100 * g[2] / copy);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(t));
+            cJSON_AddStringToObject(o, "query", cases[c].rounded ? "rounded" : "f32");
+            cJSON_AddNumberToObject(o, "threads", th);
+            cJSON_AddNumberToObject(o, "memcpy_gbs", copy);
+            cJSON_AddNumberToObject(o, "decode_walk_gbs", g[0]);
+            cJSON_AddNumberToObject(o, "no_prefetch_gbs", g[1]);
+            cJSON_AddNumberToObject(o, "head_major_gbs", g[2]);
+            cJSON_AddItemToArray(arr, o);
+        }
+        free(ks), free(vs);
+    }
+    free(ca), free(cb), lc_aligned_free(k), lc_aligned_free(v);
+    return 0;
 }
 
 int main(int argc, char **argv) {
     const char *json = "bench/results/decode_anatomy.json";
+    int threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: decode_anatomy [--json FILE]\n");
+            fprintf(stderr, "usage: decode_anatomy [--threads N] [--json FILE]\n");
             return 2;
         }
     }
@@ -109,6 +258,10 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "cycles_per_key_head", s * hz);
         cJSON_AddNumberToObject(o, "gbs", slot / s / 1e9);
         cJSON_AddItemToArray(comp, o);
+    }
+    if (dram_table(root, lc_threads_resolve(threads))) {
+        cJSON_Delete(root);
+        return 1;
     }
     return bench_write_json(root, json);
 }
