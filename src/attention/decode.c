@@ -21,7 +21,9 @@
  * [H, BT] each, and (64-byte aligned) the range's running state: per head, m [R], l [R]
  * and acc [R, D]. */
 static size_t state_floats(int D, int R, int H) { return (size_t)H * R * (D + 2); }
-static size_t scratch_floats(int D, int R, int H) { return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16 + 16 + state_floats(D, R, H); }
+static size_t scratch_floats(int D, int R, int H) {
+    return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16 + (state_floats(D, R, H) + 15) / 16 * 16; /* 64-byte multiples */
+}
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
 static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
