@@ -149,3 +149,31 @@ int bench_write_json(cJSON *root, const char *path) {
     cJSON_Delete(root);
     return rc;
 }
+
+int bench_copy_init(bench_copy *c, size_t bytes) {
+    c->bytes = bytes, c->a = malloc(bytes), c->b = malloc(bytes);
+    if (!c->a || !c->b) {
+        bench_copy_free(c);
+        return 1;
+    }
+    memset(c->a, 1, bytes), memset(c->b, 2, bytes);
+    return 0;
+}
+
+void bench_copy_free(bench_copy *c) {
+    free(c->a), free(c->b);
+    c->a = c->b = NULL;
+}
+
+double bench_copy_gbs(const bench_copy *c, int threads) {
+    const size_t slice = c->bytes / (size_t)threads / 64 * 64;
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t = bench_now();
+#pragma omp parallel for num_threads(threads)
+        for (int i = 0; i < threads; i++) memcpy(c->b + slice * (size_t)i, c->a + slice * (size_t)i, slice);
+        t = bench_now() - t;
+        if (t < best) best = t;
+    }
+    return 2.0 * (double)(slice * (size_t)threads) / best / 1e9;
+}

@@ -26,6 +26,17 @@ lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, u
 lc_tensor bench_tensor_output(lc_dtype t, int64_t n, int64_t heads, int64_t d);
 void bench_tensor_free(lc_tensor *t);
 
+/* The copy ceiling: two buffers of `bytes`, touched once (bench_copy_init: 0, or 1 when
+ * out of memory, with nothing left allocated), and a memcpy on `threads` threads, each
+ * copying its slice, best of 3: GB/s read + written. */
+typedef struct bench_copy {
+    char *a, *b;
+    size_t bytes;
+} bench_copy;
+int bench_copy_init(bench_copy *c, size_t bytes);
+void bench_copy_free(bench_copy *c);
+double bench_copy_gbs(const bench_copy *c, int threads);
+
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
 /* Writes `root` as JSON to `path` (says so on stderr), then frees it; 0 on success, 1 if the

@@ -148,34 +148,18 @@ static void dram_range(lc_kv_dtype t, int rounded, const uint8_t *k, const uint8
     lc_aligned_free(w);
 }
 
-/* memcpy of `bytes` on `threads` threads (each its slice), best of 3: bytes read + written
- * per second, as bench/decode's copy. */
-static double copy_gbs(char *a, char *b, size_t bytes, int threads) {
-    const size_t slice = bytes / (size_t)threads / 64 * 64;
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        double s = bench_now();
-#pragma omp parallel for num_threads(threads)
-        for (int i = 0; i < threads; i++) memcpy(b + slice * (size_t)i, a + slice * (size_t)i, slice);
-        s = bench_now() - s;
-        if (s < best) best = s;
-    }
-    return 2.0 * (double)(slice * (size_t)threads) / best / 1e9;
-}
-
 /* The DRAM section: 256 MiB each of K and V per dtype, on one thread and on `threads` (each
  * its range of tokens), three ways (dram_range), best of 3 each, against a copy on as many
  * threads just before. */
 static int dram_table(cJSON *root, int threads) {
-    const size_t copy_bytes = (size_t)1 << 30, pool = (size_t)256 << 20;
-    char *ca = malloc(copy_bytes), *cb = malloc(copy_bytes);
+    const size_t pool = (size_t)256 << 20;
+    bench_copy cb;
     uint8_t *k = finite_bytes(pool, 3), *v = finite_bytes(pool, 4);
-    if (!ca || !cb || !k || !v) {
+    if (bench_copy_init(&cb, (size_t)1 << 30) || !k || !v) {
         fprintf(stderr, "decode_anatomy: no memory for the DRAM section\n");
-        free(ca), free(cb), lc_aligned_free(k), lc_aligned_free(v);
+        bench_copy_free(&cb), lc_aligned_free(k), lc_aligned_free(v);
         return 1;
     }
-    memset(ca, 1, copy_bytes), memset(cb, 2, copy_bytes);
     cJSON *arr = cJSON_AddArrayToObject(root, "dram");
     printf("from DRAM (256 MiB each of K and V), GB/s of K, V and scale bytes; %% of a copy (read + written) on as many threads:\n");
     printf("%-6s %-8s %7s %8s %16s %16s %16s\n", "dtype", "query", "threads", "copy", "decode's walk", "no prefetch", "head-major");
@@ -191,7 +175,7 @@ static int dram_table(cJSON *root, int threads) {
         const double bytes = (double)n * (2.0 * D * H * (double)lc_kv_dtype_size(t) + (ks ? 8.0 * H : 0));
         for (int th = 1; th <= threads; th = th == threads ? th + 1 : threads) {
             fprintf(stderr, "  DRAM %s, %d thread(s) ...\n", lc_kv_dtype_name(t), th);
-            const double copy = copy_gbs(ca, cb, copy_bytes, th);
+            const double copy = bench_copy_gbs(&cb, th);
             double g[3];
             for (int way = 0; way < 3; way++) {
                 double best = 1e30;
@@ -221,7 +205,7 @@ static int dram_table(cJSON *root, int threads) {
         }
         free(ks), free(vs);
     }
-    free(ca), free(cb), lc_aligned_free(k), lc_aligned_free(v);
+    bench_copy_free(&cb), lc_aligned_free(k), lc_aligned_free(v);
     return 0;
 }
 

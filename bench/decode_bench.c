@@ -28,28 +28,7 @@ typedef struct dcase {
     double seconds, bytes, gbs, memcpy_gbs, frac, gflops;
 } dcase;
 
-/* Two buffers of `bytes` for the copy ceiling, touched once. */
-typedef struct copy_bufs {
-    char *a, *b;
-    size_t bytes;
-} copy_bufs;
-
-/* memcpy on `threads` threads, each copying its slice of a to b, best of 3: bytes read +
- * written per second. */
-static double memcpy_gbs(const copy_bufs *c, int threads) {
-    const size_t slice = c->bytes / (size_t)threads / 64 * 64;
-    double best = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t = bench_now();
-#pragma omp parallel for num_threads(threads)
-        for (int i = 0; i < threads; i++) memcpy(c->b + slice * (size_t)i, c->a + slice * (size_t)i, slice);
-        t = bench_now() - t;
-        if (t < best) best = t;
-    }
-    return 2.0 * (double)(slice * (size_t)threads) / best / 1e9;
-}
-
-static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, const copy_bufs *cb) {
+static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, const bench_copy *cb) {
     lc_kv_config cfg = {.layout = c->layout, .dtype = c->dtype, .heads_kv = hkv, .head_dim = d, .max_seqs = 1,
                         .capacity = c->n, .block_size = 16, .num_blocks = (c->n + 15) / 16, .window = c->n, .sinks = 0};
     if (c->layout == LC_KV_SINKS) cfg.sinks = 4, cfg.window = c->n - 4;
@@ -73,7 +52,7 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, c
     c->rounded = lc_decode_rounds_query(&dec);
     size_t wsb = lc_decode_workspace_size(&dec);
     void *ws = lc_aligned_alloc(wsb, 64);
-    c->memcpy_gbs = memcpy_gbs(cb, lc_threads_resolve(threads));
+    c->memcpy_gbs = bench_copy_gbs(cb, lc_threads_resolve(threads));
     double best = 1e30, total = 0;
     for (int rep = 0; rep < 30 && (rep < 3 || total < 1.0); rep++) {
         double t = bench_now();
@@ -140,13 +119,11 @@ int lc_bench_decode_main(int argc, char **argv) {
         fprintf(stderr, "decode bench: %s\n", lc_last_error());
         return 2;
     }
-    copy_bufs cb = {.bytes = (size_t)1 << 30};
-    cb.a = malloc(cb.bytes), cb.b = malloc(cb.bytes);
-    if (!cb.a || !cb.b) {
+    bench_copy cb;
+    if (bench_copy_init(&cb, (size_t)1 << 30)) {
         fprintf(stderr, "decode bench: no memory for the copy buffers\n");
         return 1;
     }
-    memset(cb.a, 1, cb.bytes), memset(cb.b, 2, cb.bytes);
     dcase cases[256];
     int nc = 0;
     for (int li = 0; li < nl; li++) {
@@ -201,7 +178,7 @@ int lc_bench_decode_main(int argc, char **argv) {
             cJSON_AddNumberToObject(l, "llama_cpp_quoted_gflops", 45);
         }
     }
-    free(cb.a), free(cb.b);
+    bench_copy_free(&cb);
     if (!json) {
         cJSON_Delete(root);
         return 0;

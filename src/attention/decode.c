@@ -201,7 +201,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     while (cur->n > 0) {
         walk_next(&w, next); /* its bytes are prefetched while this block computes */
         const int nb = cur->n;
-        if (cur->ks[0])
+        if (ops->block && cur->ks[0]) /* the fused kernels read them by head; the others per token */
             for (int u = 0; u < nb; u++)
                 for (int h = 0; h < H; h++) ksh[h * BT + u] = cur->ks[u][h], vsh[h * BT + u] = cur->vs[u][h];
         for (int h = 0; h < H; h++) {
