@@ -28,16 +28,18 @@ const char *lc_kv_layout_name(lc_kv_layout l) {
 
 static int quantised(lc_kv_dtype t) { return t == LC_KV_INT8 || t == LC_KV_FP8; }
 
-/* Asks for transparent huge pages over the whole 4 KiB pages of a large pool: decode walks
- * K and V rows 2 KiB apart head by head, and with 4 KiB pages it spends much of a step on
- * TLB misses (docs/kv-cache.md). A hint only: nothing changes where it is refused. */
-static void huge_pages(void *p, size_t bytes) {
+/* A K or V pool. Large pools start on a 2 MiB boundary and ask for transparent huge pages:
+ * decode walks K and V rows 2 KiB apart head by head, and with 4 KiB pages it spends much
+ * of a step on TLB misses (docs/kv-cache.md); the hint changes nothing where it is refused.
+ * Every pool starts on a cache line, so rows of 64-byte multiples do not straddle lines (with
+ * malloc's 16-byte offset each 64-byte load of an int8 row was split over two lines). */
+static void *pool_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    void *p = lc_aligned_alloc(bytes, bytes >= 2 * huge ? huge : 64);
 #ifdef MADV_HUGEPAGE
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-    if (p && bytes >= ((size_t)4 << 20) && e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p, (void)bytes;
+    if (p && bytes >= 2 * huge) madvise(p, bytes / huge * huge, MADV_HUGEPAGE);
 #endif
+    return p;
 }
 
 lc_status lc_kv_config_check(const lc_kv_config *c) {
@@ -95,7 +97,7 @@ const lc_kv_config *lc_kv_config_of(const lc_kv_cache *c) { return &c->cfg; }
 
 void lc_kv_destroy(lc_kv_cache *c) {
     if (!c) return;
-    free(c->k), free(c->v), free(c->ks), free(c->vs), free(c->len);
+    lc_aligned_free(c->k), lc_aligned_free(c->v), free(c->ks), free(c->vs), free(c->len);
     free(c->table), free(c->nblocks), free(c->refs), free(c->free_list);
     free(c);
 }
@@ -111,11 +113,10 @@ lc_status lc_kv_create(const lc_kv_config *cfg, lc_kv_cache **out) {
     c->row_bytes = row_bytes(cfg);
     size_t slots = (size_t)lc_kv_slots(cfg);
     int q = quantised(cfg->dtype);
-    c->k = malloc(slots * c->row_bytes);
-    c->v = malloc(slots * c->row_bytes);
+    c->k = pool_alloc(slots * c->row_bytes);
+    c->v = pool_alloc(slots * c->row_bytes);
     if (q) c->ks = malloc(slots * sizeof(float) * (size_t)cfg->heads_kv), c->vs = malloc(slots * sizeof(float) * (size_t)cfg->heads_kv);
     c->len = malloc(sizeof(int64_t) * (size_t)cfg->max_seqs);
-    huge_pages(c->k, slots * c->row_bytes), huge_pages(c->v, slots * c->row_bytes);
     int bad = !c->k || !c->v || (q && (!c->ks || !c->vs)) || !c->len;
     if (cfg->layout == LC_KV_PAGED) {
         c->max_blocks = max_blocks(cfg);
