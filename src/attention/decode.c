@@ -185,7 +185,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     int32_t *qrsum = (int32_t *)(qrs + R);
     float *ksh = (float *)(qrsum + R), *vsh = ksh + (size_t)H * BT; /* the block's scales, head-major */
     /* The running state lives in the thread's scratch and is copied out at the end: kept in
-     * the shared partials instead, the same kernels read 4-12% slower on two threads here
+     * the shared partials instead, the same kernels read 3-15% slower on two threads here
      * (bench/results/NOTES.md; the cause was not established, this VM has no counters). */
     float *state = (float *)(((uintptr_t)(vsh + (size_t)H * BT) + 63) & ~(uintptr_t)63);
     for (int h = 0; h < H; h++) {

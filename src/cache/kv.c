@@ -32,7 +32,7 @@ static int quantised(lc_kv_dtype t) { return t == LC_KV_INT8 || t == LC_KV_FP8; 
  * decode walks K and V rows 2 KiB apart head by head, and with 4 KiB pages it spends much
  * of a step on TLB misses (docs/kv-cache.md); the hint changes nothing where it is refused.
  * Every pool starts on a cache line, so rows of 64-byte multiples do not straddle lines (with
- * malloc's 16-byte offset each 64-byte load of an int8 row was split over two lines). */
+ * malloc's 16-byte offset each 64-byte load of an f32 or int8 row was split over two lines). */
 static void *pool_alloc(size_t bytes) {
     const size_t huge = (size_t)2 << 20;
     void *p = lc_aligned_alloc(bytes, bytes >= 2 * huge ? huge : 64);
