@@ -19,6 +19,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <limits.h>
 #include <math.h>
 
 #include <type_traits>
@@ -51,6 +52,7 @@ struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, dee
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
 // : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
+// A paged cache (cache_params) has k_s == v_s, which the 4-heads loader relies on.
 struct kv_source {
     const void *k, *v;
     const float *k_scale, *v_scale;  // int8: [slot][head], batch stride sc_b, slot stride sc_s
@@ -72,6 +74,8 @@ struct decode_params {
     device_mask mask;  // its q_offset is used when lens is NULL, else lens[b] - n_q
     int splits, chunk;  // visible keys per split: a multiple of DEC_KEYS
     float *part_o, *part_lse;  // [batch, heads_kv, splits, rows, D], [batch, heads_kv, splits, rows]
+    int block_shift;  // paged: log2(kv.block) when it is a power of two, else -1 (last: the
+                      // other fields keep their offsets, and the one-head kernels their code)
 };
 
 // The keys a sequence's queries can see, as two ranges of key positions: the sinks
@@ -162,6 +166,72 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
     }
 }
 
+// The 4-heads paged int8 kernel (HB = 4) reads the block table a tile ahead and keeps the
+// entry raw: lane u < 16 holds key v0 + u's page (its table entry) and offset in the page,
+// first multiplied out when that tile's copies start, a whole tile of work later (the
+// entry's load no longer stalls the warp). Power-of-two pages are split by shift.
+struct page_ref {
+    int page, off;
+};
+__device__ __forceinline__ page_ref tile_page(const decode_params &p, const int32_t *trow, const key_ranges &kr, int v0, int vend, int lane) {
+    page_ref r = {0, 0};
+    const int v = v0 + lane;
+    if (lane < 16 && v < vend) {
+        const int j = kr.at(v), q = p.block_shift >= 0 ? j >> p.block_shift : j / p.kv.block;
+        r.page = trow[q], r.off = j - q * p.kv.block;
+    }
+    return r;
+}
+// load_tile for that kernel: the same copies (8 lanes per 128-byte row), with one 64-bit
+// row offset per key (K and V share the stride) shuffled to the lanes that copy the row.
+// K, V, ks, vs: this warp's head of sequence b (the batch and head terms added once).
+template <int D>
+__device__ __forceinline__ void load_tile_paged(const decode_params &p, const char *K, const char *V, const float *ks, const float *vs, int v0, int vend,
+                                                page_ref pr, char *st, int lane) {
+    typedef stage_layout<int8_t, D> L;
+    constexpr int PIECES = D / 16;  // 16-byte pieces per row
+    const int64_t slot = (int64_t)pr.page * p.kv.block + pr.off, row = slot * p.kv.k_s;
+    char *sk = st, *sv = st + L::kv_bytes;
+#pragma unroll
+    for (int i = 0; i < DEC_KEYS * PIECES / 32; i++) {
+        const int c = lane + 32 * i, r = c / PIECES, piece = c % PIECES;
+        const int64_t o = __shfl_sync(0xffffffffu, row, r) + piece * 16;  // 0 past the end
+        const bool ok = v0 + r < vend;
+        cp_async_16(sk + r * L::row_bytes + piece * 16, K + o, ok);
+        cp_async_16(sv + r * L::row_bytes + piece * 16, V + o, ok);
+    }
+    float *scales = reinterpret_cast<float *>(st + 2 * L::kv_bytes);
+    if (lane < 16 && v0 + lane < vend) {
+        const int64_t at = slot * p.kv.sc_s;
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + lane)), "l"(ks + at));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_addr(scales + 16 + lane)), "l"(vs + at));
+    } else if (lane < 16) {
+        scales[lane] = 0.f, scales[16 + lane] = 0.f;
+    }
+}
+
+// The tiles (virtual keys v0 .. v0 + 15) that every query row sees whole, so that they need
+// no mask: v0 <= sink_last (the sinks, j = v), or win_first <= v0 <= win_last (the window,
+// j = lo + v - ns). A key j is seen by all positions p0 .. p1 when j <= p0 (causal) and
+// p1 - left <= j <= p0 + right (window) or j < sinks; keys of the sinks that fall in the
+// window's range are left to the mask (conservative, like mask_classify).
+struct whole_tiles {
+    int sink_last, win_first, win_last;
+    __device__ bool at(int v0) const { return v0 <= sink_last || (v0 >= win_first && v0 <= win_last); }
+};
+__device__ __forceinline__ whole_tiles whole_tiles_of(const device_mask &m, const key_ranges &kr, int p0, int p1, int vend) {
+    whole_tiles w = {INT_MIN, INT_MAX, INT_MIN};
+    if (m.bits) return w;  // (decode refuses bitmaps)
+    w.sink_last = min(m.causal ? min(kr.ns, p0 + 1) : kr.ns, vend) - DEC_KEYS;
+    int jlo = kr.lo, jhi = m.causal ? min(kr.hi - 1, p0) : kr.hi - 1;
+    if (m.any_pattern && m.window) {
+        if (m.left >= 0) jlo = max(jlo, p1 - m.left);
+        if (m.right >= 0) jhi = min(jhi, p0 + m.right);
+    }
+    w.win_first = kr.ns + jlo - kr.lo, w.win_last = min(kr.ns + jhi - kr.lo + 1, vend) - DEC_KEYS;
+    return w;
+}
+
 // int8 -> f16, two bytes at a time: x + 128 (the caller's XOR with 0x80) as the low byte
 // of f16 0x6400 = 1024 makes the half 1024 + x + 128 exactly; minus 1152 leaves x.
 // `sel` picks two bytes of u (byte_perm selectors 0x4140: bytes 0, 1; 0x4342: bytes 2, 3).
@@ -230,12 +300,28 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > wt ? (tiles - wt + STEP - 1) / STEP : 0;
     auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
+    // LOCK (paged int8): this warp's head of sequence b, the table row, the unmasked tiles
+    const char *Kh = static_cast<const char *>(p.kv.k) + b * p.kv.k_b + hk * p.kv.k_h;
+    const char *Vh = static_cast<const char *>(p.kv.v) + b * p.kv.v_b + hk * p.kv.v_h;
+    const float *ksh = p.kv.k_scale + b * p.kv.sc_b + hk, *vsh = p.kv.v_scale + b * p.kv.sc_b + hk;
+    const int32_t *trow = p.kv.table + (int64_t)b * p.kv.max_blocks;
+    whole_tiles wtl = {};
+    if constexpr (LOCK) wtl = whole_tiles_of(p.mask, kr, qoff, qoff + p.n_q - 1, vend);
+    typename std::conditional<LOCK, page_ref, int64_t>::type next_slot{};
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
-        if (s < mine) load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        if constexpr (LOCK) {
+            if (s < mine) load_tile_paged<D>(p, Kh, Vh, ksh, vsh, tile_v0(s), vend, tile_page(p, trow, kr, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        } else if (s < mine) {
+            load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+        }
         cp_async_commit();
     }
-    int64_t next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
+    if constexpr (LOCK) {
+        if (L::stages - 1 < mine) next_slot = tile_page(p, trow, kr, tile_v0(L::stages - 1), vend, lane);
+    } else {
+        next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
+    }
     __syncthreads();  // sQ
     // Q's A fragments stay in registers (for D = 256 they are reloaded per tile instead)
     constexpr bool QREG = D <= 128;
@@ -257,9 +343,15 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             __syncthreads();                 // and every warp is done with tile it - 1
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
-        if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
-        cp_async_commit();
-        if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+        if constexpr (LOCK) {
+            if (ahead < mine) load_tile_paged<D>(p, Kh, Vh, ksh, vsh, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+            cp_async_commit();
+            if (ahead + 1 < mine) next_slot = tile_page(p, trow, kr, tile_v0(ahead + 1), vend, lane);
+        } else {
+            if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+            cp_async_commit();
+            if (ahead + 1 < mine) next_slot = tile_slot(p, kr, b, tile_v0(ahead + 1), vend, lane);
+        }
         if constexpr (!LOCK) {
             cp_async_wait<L::stages - 1>();
             __syncwarp();
@@ -298,22 +390,43 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
             }
         }
         const int v0 = tile_v0(it);
-        const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
-        const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
-                           mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
+        if constexpr (LOCK) {  // scales x S for all 8 entries, then one mask test for the tile
+            const float2 sk[2] = {*reinterpret_cast<const float2 *>(sc + 2 * t), *reinterpret_cast<const float2 *>(sc + 8 + 2 * t)};
 #pragma unroll
-        for (int n = 0; n < 2; n++)
+            for (int n = 0; n < 2; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
-                if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
-                else x *= INT8 ? DEC_LOG2E : p.scale_log2;
-                if (!whole) {
-                    const int v = v0 + 8 * n + 2 * t + e % 2, r = g + 8 * (e / 2);
-                    if (v >= vend || r >= p.rows || !mask_allows(p.mask, qoff + r % p.n_q, kr.at(v))) x = -INFINITY;
+                for (int e = 0; e < 4; e++) {
+                    const float x = s[n][e] * (e % 2 ? sk[n].y : sk[n].x);  // Q holds the softmax scale
+                    if constexpr (SOFTCAP) s[n][e] = p.softcap * tanhf(x / p.softcap) * DEC_LOG2E;
+                    else s[n][e] = x * DEC_LOG2E;
                 }
-                s[n][e] = x;
+            if (!wtl.at(v0)) {
+#pragma unroll
+                for (int n = 0; n < 2; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int v = v0 + 8 * n + 2 * t + e % 2, r = g + 8 * (e / 2);
+                        if (v >= vend || r >= p.rows || !mask_allows(p.mask, qoff + r % p.n_q, kr.at(v))) s[n][e] = -INFINITY;
+                    }
             }
+        } else {
+            const int j0 = kr.at(v0), j1 = kr.at(min(v0 + DEC_KEYS, vend) - 1);
+            const bool whole = v0 + DEC_KEYS <= vend && j1 - j0 == DEC_KEYS - 1 &&
+                               mask_classify(p.mask, qoff, qoff + p.n_q - 1, j0, j1) == TILE_FULL;
+#pragma unroll
+            for (int n = 0; n < 2; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float x = INT8 ? s[n][e] * sc[8 * n + 2 * t + e % 2] : s[n][e];  // int8: Q holds the scale
+                    if constexpr (SOFTCAP) x = p.softcap * tanhf((INT8 ? x : x * p.scale) / p.softcap) * DEC_LOG2E;
+                    else x *= INT8 ? DEC_LOG2E : p.scale_log2;
+                    if (!whole) {
+                        const int v = v0 + 8 * n + 2 * t + e % 2, r = g + 8 * (e / 2);
+                        if (v >= vend || r >= p.rows || !mask_allows(p.mask, qoff + r % p.n_q, kr.at(v))) x = -INFINITY;
+                    }
+                    s[n][e] = x;
+                }
+        }
         // online softmax (Milakov & Gimelshein 2018) per row, the 4 lanes of a row together
         uint32_t pa[4];
         float alpha[2];
@@ -621,6 +734,9 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     p.kv.k_s = p.kv.v_s = row, p.kv.k_h = p.kv.v_h = D, p.kv.sc_s = c->heads_kv;
     if (c->layout == LC_KV_PAGED) p.kv.table = c->block_table, p.kv.block = c->block_size, p.kv.max_blocks = c->max_blocks;
     else p.kv.k_b = p.kv.v_b = c->capacity * row, p.kv.sc_b = c->capacity * c->heads_kv;
+    p.block_shift = -1;
+    for (int sh = 0; p.kv.table && sh < 31; sh++)
+        if (p.kv.block == 1 << sh) p.block_shift = sh;
     p.q = d->q, p.out = d->out, p.lse = d->lse;
     p.q_s = p.o_s = (int64_t)d->heads_q * D, p.q_h = p.o_h = D, p.q_b = p.o_b = d->n_q * p.q_s;
     p.lens = d->lens, p.n_kv = (int)d->max_len;
