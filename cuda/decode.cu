@@ -34,15 +34,16 @@ constexpr float DEC_LN2 = 0.6931471805599453f;
 constexpr int DEC_WARPS = 4;
 constexpr int DEC_KEYS = 16;  // keys per warp step: the k extent of one P.V MMA
 constexpr int DEC_MAX_SPLITS = 65535;  // the split is the grid's y index
-// int8 stage bytes per warp: paged (3 stages, 3 blocks per multiprocessor) and contiguous
-// (5 stages, 2 blocks): each layout's best in bench/results/gpu_NOTES.md
+// int8 stage bytes per warp, one kv head per block (heads_kv % 4 != 0): paged (3 stages, 3
+// blocks per multiprocessor) and contiguous (5 stages, 2 blocks): each layout's best in
+// bench/results/gpu_NOTES.md
 #ifndef LC_DECODE_INT8_STAGE_BUDGET
 #define LC_DECODE_INT8_STAGE_BUDGET 14336
 #endif
 #ifndef LC_DECODE_INT8_CONTIG_BUDGET
 #define LC_DECODE_INT8_CONTIG_BUDGET 24000
 #endif
-// paged int8 with 4 kv heads per block (see decode_split_kernel): 2 stages
+// int8 with 4 kv heads per block (see decode_split_kernel), paged or contiguous: 2 stages
 #ifndef LC_DECODE_INT8_HEADS4_BUDGET
 #define LC_DECODE_INT8_HEADS4_BUDGET 9500
 #endif
@@ -166,31 +167,38 @@ __device__ __forceinline__ void load_tile(const decode_params &p, int b, int hk,
     }
 }
 
-// The 4-heads paged int8 kernel (HB = 4) reads the block table a tile ahead and keeps the
+// The 4-heads int8 kernel (HB = 4), paged, reads the block table a tile ahead and keeps the
 // entry raw: lane u < 16 holds key v0 + u's page (its table entry) and offset in the page,
 // first multiplied out when that tile's copies start, a whole tile of work later (the
 // entry's load no longer stalls the warp). Power-of-two pages are split by shift.
 struct page_ref {
     int page, off;
 };
+// A contiguous cache (PAGED false) has one page: the offset is the key's position.
+template <bool PAGED>
 __device__ __forceinline__ page_ref tile_page(const decode_params &p, const int32_t *trow, const key_ranges &kr, int v0, int vend, int lane) {
     page_ref r = {0, 0};
     const int v = v0 + lane;
     if (lane < 16 && v < vend) {
-        const int j = kr.at(v), q = p.block_shift >= 0 ? j >> p.block_shift : j / p.kv.block;
-        r.page = trow[q], r.off = j - q * p.kv.block;
+        const int j = kr.at(v);
+        if constexpr (PAGED) {
+            const int q = p.block_shift >= 0 ? j >> p.block_shift : j / p.kv.block;
+            r.page = trow[q], r.off = j - q * p.kv.block;
+        } else {
+            r.off = j;
+        }
     }
     return r;
 }
 // load_tile for that kernel: the same copies (8 lanes per 128-byte row), with one 64-bit
 // row offset per key (K and V share the stride) shuffled to the lanes that copy the row.
 // K, V, ks, vs: this warp's head of sequence b (the batch and head terms added once).
-template <int D>
+template <int D, bool PAGED>
 __device__ __forceinline__ void load_tile_paged(const decode_params &p, const char *K, const char *V, const float *ks, const float *vs, int v0, int vend,
                                                 page_ref pr, char *st, int lane) {
     typedef stage_layout<int8_t, D> L;
     constexpr int PIECES = D / 16;  // 16-byte pieces per row
-    const int64_t slot = (int64_t)pr.page * p.kv.block + pr.off, row = slot * p.kv.k_s;
+    const int64_t slot = PAGED ? (int64_t)pr.page * p.kv.block + pr.off : pr.off, row = slot * p.kv.k_s;
     char *sk = st, *sv = st + L::kv_bytes;
 #pragma unroll
     for (int i = 0; i < DEC_KEYS * PIECES / 32; i++) {
@@ -254,14 +262,15 @@ __device__ __forceinline__ int q_column(int D, int kk, int p) {  // logical colu
 // n-tile j is output dim 32 (j / 4) + 4n + j % 4 (out_column).
 __device__ __forceinline__ int out_column(int j, int n) { return 32 * (j / 4) + 4 * n + j % 4; }
 
-// QT: the query's 16-bit type; S: the cache's stored type (QT, or int8_t); the MMAs run in
-// T: QT, or f16 for int8. HB: kv heads per block. HB = 1: the 4 warps take turns over the
-// chunk's tiles of one head. HB = 4 (paged int8): warp w reads head 4 blockIdx.x + w, all
-// four the same tiles in step (a block barrier per tile), so that the four heads' rows of a
-// page are fetched together (+2-3 points of copy on the H100; gpu_NOTES.md, gpudec10).
+// QT: the query's 16-bit type; S: the cache's stored type (QT; int8_t paged, int8_contig
+// contiguous); the MMAs run in T: QT, or f16 for int8. HB: kv heads per block. HB = 1: the
+// 4 warps take turns over the chunk's tiles of one head. HB = 4 (int8): warp w reads head
+// 4 blockIdx.x + w, all four the same tiles in step (a block barrier per tile), so that the
+// four heads' rows of a token are fetched together (paged +2-3 points of copy on the H100,
+// gpudec10; contiguous +1.5, sixth session; gpu_NOTES.md).
 template <typename QT, typename S, int D, bool SOFTCAP, int HB>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const decode_params p) {
-    constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1;
+    constexpr bool INT8 = sizeof(S) == 1, LOCK = HB > 1, PAGED = std::is_same<S, int8_t>::value;  // PAGED: for LOCK
     static_assert(HB == 1 || HB == DEC_WARPS, "one head per block, or a warp per head");
     typedef typename std::conditional<INT8, __half, QT>::type T;
     typedef stage_layout<S, D, HB> L;
@@ -300,7 +309,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
     // this warp's tiles: wt, wt + STEP, ... of the chunk, STAGES - 1 in flight ahead
     const int mine = tiles > wt ? (tiles - wt + STEP - 1) / STEP : 0;
     auto tile_v0 = [&](int i) { return vbeg + (wt + i * STEP) * DEC_KEYS; };
-    // LOCK (paged int8): this warp's head of sequence b, the table row, the unmasked tiles
+    // LOCK (int8, 4 heads): this warp's head of sequence b, the table row, the unmasked tiles
     const char *Kh = static_cast<const char *>(p.kv.k) + b * p.kv.k_b + hk * p.kv.k_h;
     const char *Vh = static_cast<const char *>(p.kv.v) + b * p.kv.v_b + hk * p.kv.v_h;
     const float *ksh = p.kv.k_scale + b * p.kv.sc_b + hk, *vsh = p.kv.v_scale + b * p.kv.sc_b + hk;
@@ -311,14 +320,14 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
         if constexpr (LOCK) {
-            if (s < mine) load_tile_paged<D>(p, Kh, Vh, ksh, vsh, tile_v0(s), vend, tile_page(p, trow, kr, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+            if (s < mine) load_tile_paged<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(s), vend, tile_page<PAGED>(p, trow, kr, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         } else if (s < mine) {
             load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         }
         cp_async_commit();
     }
     if constexpr (LOCK) {
-        if (L::stages - 1 < mine) next_slot = tile_page(p, trow, kr, tile_v0(L::stages - 1), vend, lane);
+        if (L::stages - 1 < mine) next_slot = tile_page<PAGED>(p, trow, kr, tile_v0(L::stages - 1), vend, lane);
     } else {
         next_slot = L::stages - 1 < mine ? tile_slot(p, kr, b, tile_v0(L::stages - 1), vend, lane) : 0;
     }
@@ -344,9 +353,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if constexpr (LOCK) {
-            if (ahead < mine) load_tile_paged<D>(p, Kh, Vh, ksh, vsh, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+            if (ahead < mine) load_tile_paged<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
             cp_async_commit();
-            if (ahead + 1 < mine) next_slot = tile_page(p, trow, kr, tile_v0(ahead + 1), vend, lane);
+            if (ahead + 1 < mine) next_slot = tile_page<PAGED>(p, trow, kr, tile_v0(ahead + 1), vend, lane);
         } else {
             if (ahead < mine) load_tile<S, D>(p, b, hk, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
             cp_async_commit();
@@ -580,12 +589,12 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
     if (d == 128) return out_f32 ? decode_launch<T, S, float, 128, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 128, HB>(p, batch, hkv, s);
     return out_f32 ? decode_launch<T, S, float, 256, HB>(p, batch, hkv, s) : decode_launch<T, S, T, 256, HB>(p, batch, hkv, s);
 }
-// kv heads per block: 4 for a paged int8 cache with heads_kv % 4 == 0, else 1
-static int heads_per_block(const decode_params &p, bool int8, int hkv) { return int8 && p.kv.table && hkv % 4 == 0 ? 4 : 1; }
+// kv heads per block: 4 for an int8 cache with heads_kv % 4 == 0, else 1
+static int heads_per_block(bool int8, int hkv) { return int8 && hkv % 4 == 0 ? 4 : 1; }
 template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (!p.kv.table) return decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
-    if (heads_per_block(p, true, hkv) == 4) return decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s);
-    return decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
+    const bool four = heads_per_block(true, hkv) == 4;
+    if (!p.kv.table) return four ? decode_types<T, int8_contig, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
+    return four ? decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
 }
 static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
     if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
@@ -596,7 +605,9 @@ template <typename T, typename S, int HB> static int occupancy(int d) {
     return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
 }
 template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
-    return !int8 ? occupancy<T, T, 1>(d) : !paged ? occupancy<T, int8_contig, 1>(d) : hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
+    if (!int8) return occupancy<T, T, 1>(d);
+    if (!paged) return hb == 4 ? occupancy<T, int8_contig, 4>(d) : occupancy<T, int8_contig, 1>(d);
+    return hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -607,7 +618,7 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int hb = heads_per_block(*p, int8, hkv);
+        const int hb = heads_per_block(int8, hkv);
         const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
         const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;

@@ -257,12 +257,16 @@ int main(int argc, char **argv) {
     run(big, seed, &counter);
     big.heads_kv = 8, big.window = 4096, big.sinks = 4;  // two 4-head blocks per sequence and split
     run(big, seed, &counter);
-    // paged int8, 4 kv heads per block: sinks spanning whole tiles, a window, 3 new tokens;
-    // pages of 24 keys and of 32 (a power of two)
-    config sw = {LC_KV_PAGED, LC_KV_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f};
-    run(sw, seed, &counter);
-    sw.block_size = 32, sw.splits = 0, sw.d = 64, sw.q_dtype = sw.out_dtype = LC_BF16, sw.softcap = 30.f;
-    run(sw, seed, &counter);
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 6, checks, failures);
+    big.layout = LC_KV_CONTIGUOUS;
+    run(big, seed, &counter);
+    // int8, 4 kv heads per block: sinks spanning whole tiles, a window, 3 new tokens; paged
+    // with pages of 24 keys and of 32 (a power of two), and contiguous
+    for (int paged = 1; paged >= 0; paged--) {
+        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_KV_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f};
+        run(sw, seed, &counter);
+        sw.block_size = 32, sw.splits = 0, sw.d = 64, sw.q_dtype = sw.out_dtype = LC_BF16, sw.softcap = 30.f;
+        run(sw, seed, &counter);
+    }
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 9, checks, failures);
     return failures ? 1 : 0;
 }
