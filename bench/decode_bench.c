@@ -5,7 +5,7 @@
  * decode runs (bytes read + written per second, each thread copying its share of a 1 GiB
  * buffer: the machine is shared, so its bandwidth moves from minute to minute), and
  * GFLOP/s at 4 d FLOPs per query head and key. Dtypes are swept on the contiguous layout,
- * layouts on f16 (--grid: every layout with every dtype); int8 and fp8
+ * layouts on f16 (--grid: every layout with every dtype); bf16, int8 and fp8
  * twice: the query as lc_decode leaves it by default (rounded where the CPU has the dot
  * product instructions, column "query") and kept in f32 (query_f32 = 1); f32 caches
  * above --max-f32 tokens (default 512K: 4 GiB) are skipped. The last row is llama.cpp's
@@ -130,7 +130,7 @@ int lc_bench_decode_main(int argc, char **argv) {
         for (int t = 0; t <= LC_KV_FP8; t++) {
             if (!wanted(dtypes, lc_kv_dtype_name((lc_kv_dtype)t)) || (t == LC_KV_F32 && lengths[li] > max_f32)) continue;
             cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
-            if (t == LC_KV_INT8 || t == LC_KV_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li], .query_f32 = 1};
+            if (t == LC_KV_BF16 || t == LC_KV_INT8 || t == LC_KV_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li], .query_f32 = 1};
         }
         for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++)
             for (int t = grid ? 0 : LC_KV_F16; t <= (grid ? LC_KV_FP8 : LC_KV_F16); t++)

@@ -73,13 +73,13 @@ static double worst_q[5]; /* measured error vs the unquantised cache, per dtype 
 static double worst_round[5]; /* measured error of the rounded query vs the f32 one, per dtype */
 
 /* What lc_decode does to the query, keys and values when it rounds the query (decode.h,
- * query_f32): int8 caches: q ~ s * round(q / s), s = max|q| / 127 per row; fp8 caches: q to
- * bf16, and keys and values stored as e4m3 subnormals (below 2^-6 of the token's scale)
+ * query_f32): int8 caches: q ~ s * round(q / s), s = max|q| / 127 per row; fp8 and bf16
+ * caches: q to bf16, and (fp8) keys and values stored as e4m3 subnormals (below 2^-6 of the token's scale)
  * read as 0. (The probabilities' rounding is not replayed: the test bounds it.) */
 static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float *k, float *v, size_t krows) {
     for (size_t r = 0; r < rows; r++) {
         float *x = q + r * D, amax = 0;
-        if (t == LC_KV_FP8) {
+        if (t == LC_KV_FP8 || t == LC_KV_BF16) {
             for (int e = 0; e < D; e++) x[e] = lc_bf16_to_f32(lc_f32_to_bf16(x[e]));
             continue;
         }
@@ -219,7 +219,8 @@ static void test_decode(test_rng *g) {
     }
     printf("decode: max |out - out_f32| / max|v|: f32 %.2g  f16 %.2g  bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_q[0],
            worst_q[1], worst_q[2], worst_q[3], worst_q[4]);
-    printf("decode: the rounded query's max |out - out(f32 query)| / max|v|: int8 %.2g  fp8 %.2g\n", worst_round[LC_KV_INT8], worst_round[LC_KV_FP8]);
+    printf("decode: the rounded query's max |out - out(f32 query)| / max|v|: bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_round[LC_KV_BF16],
+           worst_round[LC_KV_INT8], worst_round[LC_KV_FP8]);
 }
 
 /* Paged fork / free under random operations, each sequence checked token by token

@@ -27,10 +27,11 @@ typedef struct lc_decode {
     int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
     int threads;     /* 0: lc_threads_default() */
     lc_isa isa;      /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
-    int query_f32;   /* int8 / fp8 caches. 0: the AVX-512 path may round the query once per
-                      * call, as llama.cpp does for its q8_0 cache: to int8 per row (one
-                      * scale each) for int8 caches on CPUs with VNNI, to bf16 for fp8 caches
-                      * on CPUs with AVX512-BF16 (docs/kv-cache.md: the extra error, measured);
+    int query_f32;   /* int8 / fp8 / bf16 caches. 0: the AVX-512 path may round the query
+                      * once per call, as llama.cpp does for its q8_0 and bf16 caches: to int8
+                      * per row (one scale each) for int8 caches on CPUs with VNNI, to bf16
+                      * for fp8 and bf16 caches on CPUs with AVX512-BF16 (docs/kv-cache.md:
+                      * the extra error, measured);
                       * 1: keep it f32 (exact dot products with the stored values, slower) */
 } lc_decode;
 

@@ -27,21 +27,21 @@ static size_t scratch_floats(int D, int R, int H) {
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
 static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
-    if (g->dtype != LC_KV_INT8 && g->dtype != LC_KV_FP8) return 0;
+    if (g->dtype != LC_KV_INT8 && g->dtype != LC_KV_FP8 && g->dtype != LC_KV_BF16) return 0;
     return (size_t)d->n_q * d->heads_q * (LC_DECODE_QR_BYTES(g->head_dim) + 2 * sizeof(float)) + 64;
 }
 
 /* int8: q ~ s * round(q / s), s = max|q| / 127 per row (llama.cpp's q8 rounding of the
  * query); fp8: bf16 of 2^64 q (the 2^64 keeps the products of fp8 keys widened with a
- * 2^-120 exponent bias in f32's normal range, see decode_ops_avx512.c). */
+ * 2^-120 exponent bias in f32's normal range, see decode_ops_avx512.c); bf16: bf16 of q. */
 static void round_query(const lc_decode *d, lc_kv_dtype t, int D, uint8_t *rows, float *scales, int32_t *sums) {
     const size_t rb = LC_DECODE_QR_BYTES(D);
     for (int r = 0; r < d->n_q * d->heads_q; r++) {
         const float *q = d->q + (size_t)r * D;
         uint8_t *o = rows + (size_t)r * rb;
         memset(o, 0, rb);
-        if (t == LC_KV_FP8) {
-            for (int e = 0; e < D; e++) ((uint16_t *)o)[e] = lc_f32_to_bf16(ldexpf(q[e], 64));
+        if (t == LC_KV_FP8 || t == LC_KV_BF16) {
+            for (int e = 0; e < D; e++) ((uint16_t *)o)[e] = lc_f32_to_bf16(t == LC_KV_FP8 ? ldexpf(q[e], 64) : q[e]);
             continue;
         }
         float amax = 0;

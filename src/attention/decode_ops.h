@@ -31,7 +31,7 @@ typedef struct lc_decode_block {
     /* NULL, or the query rows rounded once per call (lc_decode.query_f32 = 0, where
      * ops->rounds_query(t) says so), each zero-padded to LC_DECODE_QR_BYTES(D):
      * int8 caches: int8 rows, q[r] ~ qr_scale[r] * qr[r], qr_sum[r] = sum of row r's values;
-     * fp8 caches: bf16 rows of 2^64 q[r] (exact power-of-two scaling) */
+     * fp8 caches: bf16 rows of 2^64 q[r] (exact power-of-two scaling); bf16 caches: bf16 rows */
     const void *const *qr;
     const float *qr_scale;
     const int32_t *qr_sum;

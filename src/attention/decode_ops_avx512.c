@@ -170,8 +170,13 @@ INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
  * normal, its subnormals (below 2^-6 of the token's scale, a bf16 subnormal) read as zero. */
 INLINE __m512i e4m3_as_bf16(__m512i sx) { return _mm512_and_si512(_mm512_slli_epi16(sx, 4), _mm512_set1_epi16((short)0x87f0)); }
 
-/* fp8 keys (e4m3_as_bf16), bf16 query (times 2^64). */
-INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
+/* 32 keys' elements e .. e + 31 as bf16 pairs: fp8 widened (e4m3_as_bf16), bf16 as stored. */
+INLINE __m512i ld_bf16(const uint8_t *row, int e, __mmask32 m, int fp8) {
+    return fp8 ? e4m3_as_bf16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, row + e))) : _mm512_maskz_loadu_epi16(m, (const uint16_t *)row + e);
+}
+
+/* bf16 query against fp8 keys (e4m3_as_bf16; the query times 2^64) or bf16 keys. */
+INLINE void scores_rows_bf16q(const lc_decode_block *b, int r0, const int RT, const int fp8) {
     const int KT = 16 / RT, D = b->D;
     const uint16_t *q[4];
     for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
@@ -188,7 +193,7 @@ INLINE void scores_rows_fp8q(const lc_decode_block *b, int r0, const int RT) {
             for (int i = 0; i < RT; i++) qv[i] = _mm512_load_si512(q[i] + e);
 #pragma GCC unroll 16
             for (int j = 0; j < KT; j++) {
-                __m512i kv = e4m3_as_bf16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, kr[j] + e)));
+                __m512i kv = ld_bf16(kr[j], e, m, fp8);
 #pragma GCC unroll 4
                 for (int i = 0; i < RT; i++) a[i * KT + j] = dot_bf16(a[i * KT + j], qv[i], kv);
             }
@@ -269,21 +274,25 @@ static void softmax_rows(const lc_decode_block *b, int quant) {
     }
 }
 
+/* The value kinds of the P.V with 16-bit probabilities. */
+enum { PV_INT8, PV_FP8, PV_BF16 };
+
 /* Row r's probabilities (times the value scales) as 16-bit values in pq[0 .. nb rounded up
  * to 16), returning what one unit of the P.V sums is worth:
  *   int8 values: round(p * 32767 / max p), worth max p / 32767 (0: the row has nothing);
  *   fp8 values:  bf16 of 2^64 p (round to nearest even), worth 2^56 (2^64 here, 2^-120 in
- *                the widened values). */
-INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int fp8) {
+ *                the widened values);
+ *   bf16 values: bf16 of p, worth 1. */
+INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int kind) {
     const float *p = b->sc + (size_t)r * b->bt;
-    if (fp8) {
-        const __m512 f = _mm512_set1_ps(0x1p64f);
+    if (kind != PV_INT8) {
+        const __m512 f = _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f);
         for (int u = 0; u < b->nb; u += 16) {
             __m512i x = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(p + u), f));
             x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
             _mm256_storeu_si256((__m256i *)(pq + u), _mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
         }
-        return 0x1p56f;
+        return kind == PV_FP8 ? 0x1p56f : 1.0f;
     }
     __m512 mx = _mm512_setzero_ps();
     for (int u = 0; u < b->nb; u += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(p + u));
@@ -296,14 +305,14 @@ INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int
 /* P.V two keys at a time with the 16-bit probabilities of probabilities_16:
  * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
  * pq[u] v[u][e] + pq[u+1] v[u+1][e]: int8 values sign-extended to int16, vpdpwssd (exact in
- * int32); fp8 values widened by e4m3_as_bf16, vdpbf16ps (f32). Per 32
+ * int32); fp8 values widened by e4m3_as_bf16, and bf16 values, vdpbf16ps (f32). Per 32
  * elements of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi holding element
  * 8L + m / 8L + 4 + m; the accumulators keep that order until the end of the block. */
-INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int fp8) {
+INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int kind) {
     const int NG = 8 / RT, D = b->D; /* groups of 32 elements per pass: 16 accumulators */
     uint16_t pq[4][LC_DECODE_BT] __attribute__((aligned(64)));
     float unit[4];
-    for (int i = 0; i < RT; i++) unit[i] = probabilities_16(b, r0 + i, pq[i], fp8);
+    for (int i = 0; i < RT; i++) unit[i] = probabilities_16(b, r0 + i, pq[i], kind);
     const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     for (int e0 = 0; e0 < D; e0 += 32 * NG) {
@@ -327,14 +336,18 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
             }
 #pragma GCC unroll 8
             for (int g = 0; g < NG; g++) {
-                __m512i x0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v0 + e0 + 32 * g));
-                __m512i x1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v1 + e0 + 32 * g));
-                if (fp8) x0 = e4m3_as_bf16(x0), x1 = e4m3_as_bf16(x1);
+                __m512i x0, x1;
+                if (kind == PV_INT8) {
+                    x0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v0 + e0 + 32 * g));
+                    x1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m[g], v1 + e0 + 32 * g));
+                } else {
+                    x0 = ld_bf16(v0, e0 + 32 * g, m[g], kind == PV_FP8), x1 = ld_bf16(v1, e0 + 32 * g, m[g], kind == PV_FP8);
+                }
                 __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
 #pragma GCC unroll 4
                 for (int i = 0; i < RT; i++) {
                     __m512i *c = &a[(i * NG + g) * 2];
-                    if (fp8) {
+                    if (kind != PV_INT8) {
                         c[0] = _mm512_castps_si512(dot_bf16(_mm512_castsi512_ps(c[0]), lo, w[i]));
                         c[1] = _mm512_castps_si512(dot_bf16(_mm512_castsi512_ps(c[1]), hi, w[i]));
                     } else c[0] = dot_s16(c[0], lo, w[i]), c[1] = dot_s16(c[1], hi, w[i]);
@@ -350,7 +363,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) { /* elements 16h .. 16h + 15 of group g */
                     __m512i x = _mm512_permutex2var_epi32(a[(i * NG + g) * 2], h ? hi_idx : lo_idx, a[(i * NG + g) * 2 + 1]);
-                    __m512 y = fp8 ? _mm512_castsi512_ps(x) : _mm512_cvtepi32_ps(x);
+                    __m512 y = kind != PV_INT8 ? _mm512_castsi512_ps(x) : _mm512_cvtepi32_ps(x);
                     __mmask16 mk = (__mmask16)(m[g] >> (16 * h));
                     float *oo = o + 32 * g + 16 * h;
                     _mm512_mask_storeu_ps(oo, mk, _mm512_fmadd_ps(st, y, _mm512_mul_ps(f, _mm512_maskz_loadu_ps(mk, oo))));
@@ -387,30 +400,38 @@ INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
 }
 
 /* The same with the query rounded (b->qr): int8 keys dotted in integers (the row's query
- * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias). */
+ * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias),
+ * bf16 keys as stored. */
 static void block_int8q(const lc_decode_block *b) {
     key_value_scales(b, 1.0f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_int8q);
     softmax_rows(b, 1);
-    FOR_ROW_GROUPS(b, pv_rows_pairs, 0);
+    FOR_ROW_GROUPS(b, pv_rows_pairs, PV_INT8);
 }
 
 static void block_fp8q(const lc_decode_block *b) {
     key_value_scales(b, 0x1p56f, 1.0f);
-    FOR_ROW_GROUPS(b, scores_rows_fp8q);
+    FOR_ROW_GROUPS(b, scores_rows_bf16q, 1);
     softmax_rows(b, 1);
-    FOR_ROW_GROUPS(b, pv_rows_pairs, 1);
+    FOR_ROW_GROUPS(b, pv_rows_pairs, PV_FP8);
+}
+
+static void block_bf16q(const lc_decode_block *b) {
+    FOR_ROW_GROUPS(b, scores_rows_bf16q, 0);
+    softmax_rows(b, 0);
+    FOR_ROW_GROUPS(b, pv_rows_pairs, PV_BF16);
 }
 
 static int rounds_query(lc_kv_dtype t) {
     if (t == LC_KV_INT8) return __builtin_cpu_supports("avx512vnni");
-    if (t == LC_KV_FP8) return __builtin_cpu_supports("avx512bf16");
+    if (t == LC_KV_FP8 || t == LC_KV_BF16) return __builtin_cpu_supports("avx512bf16");
     return 0;
 }
 
 static void block(const lc_decode_block *b) {
     if (b->qr && b->t == LC_KV_INT8) return block_int8q(b);
     if (b->qr && b->t == LC_KV_FP8) return block_fp8q(b);
+    if (b->qr && b->t == LC_KV_BF16) return block_bf16q(b);
     switch (b->t) {
     case LC_KV_F32: block_t(b, LC_KV_F32); break;
     case LC_KV_F16: block_t(b, LC_KV_F16); break;
