@@ -261,9 +261,28 @@ static size_t bitmap_bytes(const lc_attention *a) {
     return a->mask.blocks.bits ? (size_t)(a->mask.blocks.n_qb * a->mask.blocks.n_kb) : 0;
 }
 
+// The wgmma kernel's block for a (true), or false for the mma.sync kernel. For tests and
+// comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, and =wg1, wg2, ws, ws3 or
+// ws176 one of the wgmma kernel's blocks (flash_sm90.h).
+static bool sm90_choice(const lc_attention *a, const fwd_params &p, sm90_block *blk) {
+    const char *force = getenv("LONGCTX_CUDA_FLASH");
+    static const char *const blocks[] = {"auto", "wg1", "wg2", "ws", "ws3", "ws176"};
+    *blk = SM90_AUTO;
+    for (int i = 1; force && i < (int)(sizeof blocks / sizeof *blocks); i++)
+        if (!strcmp(force, blocks[i])) *blk = (sm90_block)i;
+    return !(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers((int)a->q.shape[3], (int)a->v.shape[3]);
+}
+
+// The workspace: the bitmap's device copy, then (from a 256-byte boundary) the wgmma
+// kernel's tail split, which runs only where the caller's workspace holds it.
+static size_t tail_offset(const lc_attention *a) { return (bitmap_bytes(a) + 255) / 256 * 256; }
+
 extern "C" size_t lc_cuda_attention_workspace_size(const lc_attention *a) {
     if (lc_cuda_attention_check(a)) return 0;
-    return bitmap_bytes(a);
+    const fwd_params p = make_attn_params(a);
+    sm90_block blk;
+    const size_t tail = sm90_choice(a, p, &blk) ? flash_fwd_sm90_workspace(p, (int)a->q.shape[0], (int)a->q.shape[3], blk, a->q.dtype == LC_F16, a->out.dtype == LC_F32) : 0;
+    return tail ? tail_offset(a) + tail : bitmap_bytes(a);
 }
 
 extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
@@ -282,21 +301,17 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
-    // Hopper: the wgmma kernel where it covers the shape (and scale > 0). For tests and
-    // comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, and =wg1, wg2, ws, ws3
-    // or ws176 one of the wgmma kernel's blocks (flash_sm90.h); a forced block refuses to fall
-    // back where it covers the shape but cannot run (the tensor maps), so a test of it cannot
-    // pass on the other.
-    const char *force = getenv("LONGCTX_CUDA_FLASH");
-    static const char *const blocks[] = {"auto", "wg1", "wg2", "ws", "ws3", "ws176"};
-    sm90_block blk = SM90_AUTO;
-    for (int i = 1; force && i < (int)(sizeof blocks / sizeof *blocks); i++)
-        if (!strcmp(force, blocks[i])) blk = (sm90_block)i;
+    // Hopper: the wgmma kernel where it covers the shape (and scale > 0); a forced block
+    // refuses to fall back where it covers the shape but cannot run (the tensor maps), so a
+    // test of it cannot pass on the other.
+    sm90_block blk;
     cudaError_t e = cudaErrorNotSupported;
-    if (!(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers(dk, dv)) {
-        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, blk, a->q.dtype == LC_F16, f32_out, s);
+    if (sm90_choice(a, p, &blk)) {
+        const size_t off = tail_offset(a);
+        char *tail = workspace && workspace_bytes > off ? static_cast<char *>(workspace) + off : nullptr;
+        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, blk, a->q.dtype == LC_F16, f32_out, s, tail, tail ? workspace_bytes - off : 0);
         if (e == cudaErrorNotSupported && blk != SM90_AUTO)
-            return lc_error(LC_EUNSUPPORTED, "LONGCTX_CUDA_FLASH=%s: the driver could not describe k or v as tensor maps", force);
+            return lc_error(LC_EUNSUPPORTED, "LONGCTX_CUDA_FLASH=%s: the driver could not describe k or v as tensor maps", getenv("LONGCTX_CUDA_FLASH"));
     }
     if (e == cudaErrorNotSupported) {
         if (a->q.dtype == LC_BF16)

@@ -31,6 +31,8 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "flash_sm90.h"
@@ -55,11 +57,33 @@ namespace {
 constexpr int SM90_BLOCK_N = 128, SM90_STAGES = LC_SM90_STAGES;
 
 // The kernel's parameters: attn_params and the K, V tensor maps (4-D: d, seq, heads, batch;
-// boxes of 64 x BLOCK_N x 1 x 1, 128-byte swizzled), passed by value as a __grid_constant__.
+// boxes of 64 x BLOCK_N x 1 x 1, 128-byte swizzled), passed by value as a __grid_constant__,
+// and the tail split (tail_plan).
 struct sm90_params {
     CUtensorMap tk, tv;
     attn_params p;
+    int tail_from, tail_splits;  // work tiles >= tail_from run as tail_splits key ranges each
+    float *part_o, *part_lse;    // their rows: [tile - tail_from][split][BM][D], [..][BM] (log2)
 };
+
+// The grid is one dimension of work tiles, (query tile, head, batch) with the query tile
+// fastest, heaviest (latest rows) first; past tail_from each tile is tail_splits blocks, one
+// per key range. Block `blk` -> its tile and key range (split -1: all keys).
+struct work_tile {
+    int lin, split, q0, h, b;
+};
+__device__ __forceinline__ work_tile tile_of(const sm90_params &prm, int blk, int BM) {
+    work_tile w;
+    w.lin = blk, w.split = -1;
+    if (blk >= prm.tail_from) {
+        const int j = blk - prm.tail_from;
+        w.lin = prm.tail_from + j / prm.tail_splits, w.split = j % prm.tail_splits;
+    }
+    const int n_qt = (prm.p.n_q + BM - 1) / BM;
+    w.q0 = (n_qt - 1 - w.lin % n_qt) * BM;
+    w.h = w.lin / n_qt % prm.p.heads_q, w.b = w.lin / n_qt / prm.p.heads_q;
+    return w;
+}
 
 // element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
 template <int ROWS> __device__ __forceinline__ int sw128(int r, int c) { return (c >> 3) * ROWS * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3); }
@@ -105,17 +129,18 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    const int n_qt = (p.n_q + BM - 1) / BM;
-    const int q0 = (n_qt - 1 - (int)blockIdx.x) * BM;  // heaviest (latest) tiles first
-    const int h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+    const work_tile wt = tile_of(prm, blockIdx.x, BM);
+    const int q0 = wt.q0, h = wt.h, b = wt.b, hk = h / p.group;
     const T *Q = static_cast<const T *>(p.q) + b * p.q_b + h * p.q_h;
     const T *K = static_cast<const T *>(p.k) + b * p.k_b + hk * p.k_h;
     const T *V = static_cast<const T *>(p.v) + b * p.v_b + hk * p.v_h;
 
     const device_mask &mk = p.mask;
     const int pos0 = mk.q_offset + q0, pos1 = mk.q_offset + min(q0 + BM, p.n_q) - 1;
-    const int n_kt = (p.n_kv + BN - 1) / BN;
-    const int kt_end = mk.causal ? min(n_kt, pos1 / BN + 1) : n_kt;
+    const int n_kt = (p.n_kv + BN - 1) / BN, per_split = (n_kt + prm.tail_splits - 1) / prm.tail_splits;
+    // a tail split's key tiles: [split per_split, (split + 1) per_split)
+    const int kt_lo = wt.split < 0 ? 0 : wt.split * per_split, kt_hi = wt.split < 0 ? n_kt : min(n_kt, kt_lo + per_split);
+    const int kt_end = mk.causal ? min(kt_hi, pos1 / BN + 1) : kt_hi;
     auto classify = [&](int kt) { return mask_classify(mk, pos0, pos1, kt * BN, min((kt + 1) * BN, p.n_kv) - 1); };
     auto next_tile = [&](int kt) {
         while (kt < kt_end && classify(kt) == TILE_EMPTY) kt++;
@@ -159,7 +184,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     // overlaps that product (FlashAttention-3's intra-warpgroup pipelining). kt0, kt1, kt2:
     // key tiles i, i + 1, i + 2 (kt_end: none).
     // a window alone empties every key before pos0 - left: start there
-    const int kt_first = mk.window && mk.left >= 0 && mk.sinks == 0 && !mk.bits ? max(0, pos0 - mk.left) / BN : 0;
+    const int kt_first = max(kt_lo, mk.window && mk.left >= 0 && mk.sinks == 0 && !mk.bits ? max(0, pos0 - mk.left) / BN : 0);
     int kt0 = next_tile(kt_first);
     int kt1 = kt0 < kt_end ? next_tile(kt0 + 1) : kt_end;
     int kt2 = kt1 < kt_end ? next_tile(kt1 + 1) : kt_end;
@@ -317,19 +342,49 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     if (TURNS && wg == 0) named_sync(1, 256);  // the last warpgroup's last turn signal
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
+    const int64_t slot = wt.split < 0 ? 0 : ((int64_t)(wt.lin - prm.tail_from) * prm.tail_splits + wt.split) * BM;  // a split's rows
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         float sum = l[r];
         sum += __shfl_xor_sync(0xffffffffu, sum, 1);
         sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int row = q0 + wg * 64 + warp * 16 + g + r * 8;
+        const int rt = wg * 64 + warp * 16 + g + r * 8, row = q0 + rt;  // rt: the row in the tile
         if (row >= p.n_q) continue;
         const float inv = sum > 0.f ? 1.f / sum : 0.f;
+        if (wt.split >= 0) {  // this key range's normalised rows and log2-sum-exp, for tail_merge_kernel
+            float *po = prm.part_o + (slot + rt) * D;
+#pragma unroll
+            for (int j = 0; j < D / 8; j++) store2<float>(po + j * 8 + 2 * t, o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+            if (t == 0) prm.part_lse[slot + rt] = sum > 0.f ? m[r] + log2f(sum) : -INFINITY;
+            continue;
+        }
 #pragma unroll
         for (int j = 0; j < D / 8; j++) store2<TO>(O + (int64_t)row * p.o_s + j * 8 + 2 * t, o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
         if (p.lse && t == 0) p.lse[((int64_t)b * p.heads_q + h) * p.n_q + row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
     }
 #endif
+}
+
+// The tail tiles' rows from their key ranges (one thread per output element, a block per
+// row): lse = log2 sum_s 2^lse_s, out = sum_s 2^(lse_s - lse) out_s (flash-decoding's merge).
+template <typename TO, int D, int BM> __global__ void tail_merge_kernel(const __grid_constant__ sm90_params prm) {
+    const attn_params &p = prm.p;
+    const int tail = blockIdx.x / BM, rt = blockIdx.x % BM, S = prm.tail_splits;
+    const work_tile wt = tile_of(prm, prm.tail_from + tail * S, BM);
+    const int row = wt.q0 + rt;
+    if (row >= p.n_q) return;
+    const int64_t slot0 = (int64_t)tail * S * BM + rt;  // split s: slot0 + s BM
+    float mx = -INFINITY;
+    for (int s = 0; s < S; s++) mx = fmaxf(mx, prm.part_lse[slot0 + s * BM]);
+    float wsum = 0.f, acc = 0.f;
+    if (mx > -INFINITY)
+        for (int s = 0; s < S; s++) {
+            const float w = exp2f(prm.part_lse[slot0 + s * BM] - mx);
+            wsum += w, acc += w * prm.part_o[(slot0 + s * BM) * D + threadIdx.x];
+        }
+    TO *O = static_cast<TO *>(p.out) + wt.b * p.o_b + wt.h * p.o_h + (int64_t)row * p.o_s;
+    O[threadIdx.x] = (TO)(wsum > 0.f ? acc / wsum : 0.f);
+    if (p.lse && threadIdx.x == 0) p.lse[((int64_t)wt.b * p.heads_q + wt.h) * p.n_q + row] = wsum > 0.f ? (mx + log2f(wsum)) * 0.6931471805599453f : -INFINITY;
 }
 
 // A 4-D tensor map over a [batch, seq, heads, d] view (element strides s, h, b) whose box is
@@ -351,17 +406,63 @@ static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int 
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The tail split. A grid of T work tiles of equal cost (no causal mask, no bitmap) fills
+// the P = SMs x blocks-per-SM slots F = T / P times and leaves r = T mod P tiles for a last
+// round in which most SMs idle (d = 64, 8K tokens x 16 heads: 688 tiles of 192 rows on
+// 132 SMs, r = 28, so 6 rounds for 5.2 rounds of work). Those r tiles run as S = P / r key
+// ranges each (at most one per 4 key tiles), so the last round takes about 1/S of a tile's
+// time, and tail_merge_kernel combines the ranges. It needs workspace (r S BM (D + 1) floats);
+// without it the grid runs unsplit. LONGCTX_CUDA_FLASH_TAIL=R:S forces the last R tiles into
+// S ranges (tests).
+struct tail_plan {
+    int from, splits;  // no split: from = T (the grid), splits = 1
+    size_t bytes;
+};
+static tail_plan plan_tail(const attn_params &p, int batch, int BM, int BN, int D, int per_sm) {
+    const int T = (p.n_q + BM - 1) / BM * p.heads_q * batch, n_kt = (p.n_kv + BN - 1) / BN;
+    tail_plan t = {T, 1, 0};
+    int dev, sms, r = 0, S = 0;
+    if (const char *f = getenv("LONGCTX_CUDA_FLASH_TAIL")) {
+        if (sscanf(f, "%d:%d", &r, &S) != 2) return t;
+        r = min(max(r, 0), T), S = min(S, n_kt);
+    } else {
+        if (p.mask.causal || p.mask.bits || cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            return t;
+        const int P = sms * max(per_sm, 1);
+        r = T % P;
+        if (T < P || r == 0) return t;
+        S = min(P / r, n_kt / 4);
+    }
+    if (r == 0 || S < 2) return t;
+    t.from = T - r, t.splits = S, t.bytes = (size_t)r * S * BM * (D + 1) * sizeof(float);
+    return t;
+}
+
+// Launch (or with `need`, only the workspace the launch would use, in bytes).
 template <typename T, typename TO, int D, int NWG, bool WS = false, int BN = SM90_BLOCK_N, int ST = SM90_STAGES>
-cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream) {
-    constexpr int BM = 64 * NWG;
+cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream, void *ws, size_t ws_bytes, size_t *need) {
+    constexpr int BM = 64 * NWG, THREADS = (NWG + WS) * 128;
     const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * ST * BN * D) + ST * (4 * 8 + 4);
     auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS, BN, ST>;
     if constexpr (NWG < 3 && BN == SM90_BLOCK_N)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
         if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS, BN, ST>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
-    dim3 grid((prm.p.n_q + BM - 1) / BM, prm.p.heads_q, batch);
-    kernel<<<grid, (NWG + WS) * 128, smem, stream>>>(prm);
+    static int per_sm = 0;  // blocks per SM (of this instance; the soft-capped one alike or fewer)
+    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, THREADS, smem)) != cudaSuccess) return e;
+    const tail_plan tp = plan_tail(prm.p, batch, BM, BN, D, per_sm);
+    if (need) {
+        *need = tp.bytes;
+        return cudaSuccess;
+    }
+    const int tiles = (prm.p.n_q + BM - 1) / BM * prm.p.heads_q * batch, tail = tiles - tp.from;
+    const bool split = tp.bytes && ws && ws_bytes >= tp.bytes;
+    prm.tail_from = split ? tp.from : tiles, prm.tail_splits = split ? tp.splits : 1;
+    prm.part_o = split ? static_cast<float *>(ws) : nullptr;
+    prm.part_lse = split ? prm.part_o + (size_t)tail * tp.splits * BM * D : nullptr;
+    kernel<<<split ? tp.from + tail * tp.splits : tiles, THREADS, smem, stream>>>(prm);
+    if ((e = cudaGetLastError()) != cudaSuccess || !split) return e;
+    tail_merge_kernel<TO, D, BM><<<tail * BM, D, 0, stream>>>(prm);
     return cudaGetLastError();
 }
 
@@ -387,13 +488,18 @@ static int sm90_block_n(const attn_params &p, int d, sm90_block blk) {
 // d = 128, or soft-capping's tanh, do not fit its 160 registers). Auto picks ws176 where
 // sm90_block_n allows, ws3 at d = 64 where ws3_fills, else ws: the fastest on an H100
 // (bench/results/gpu_NOTES.md v4, v5, v6).
-template <typename T, typename TO> cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, sm90_block blk, cudaStream_t s) {
-    if (sm90_block_n(p.p, d, blk) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s);
+template <typename T, typename TO>
+cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, sm90_block blk, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
+    if (sm90_block_n(p.p, d, blk) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s, ws, ws_bytes, need);
     if (blk == SM90_AUTO) blk = d == 64 && ws3_fills(p.p, batch) ? SM90_WS3 : SM90_WS;
-    if (blk == SM90_WS3 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s);
-    if (blk >= SM90_WS) return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s) : launch_sm90<T, TO, 128, 2, true>(p, batch, s);
-    if (blk == SM90_WG1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s) : launch_sm90<T, TO, 128, 1>(p, batch, s);
-    return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s) : launch_sm90<T, TO, 128, 2>(p, batch, s);
+    if (blk == SM90_WS3 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s, ws, ws_bytes, need);
+    if (blk >= SM90_WS)
+        return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 2, true>(p, batch, s, ws, ws_bytes, need);
+    if (blk == SM90_WG1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 1>(p, batch, s, ws, ws_bytes, need);
+    return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 2>(p, batch, s, ws, ws_bytes, need);
+}
+template <typename T> cudaError_t dispatch_out(sm90_params &p, int batch, int d, sm90_block blk, bool f32_out, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
+    return f32_out ? dispatch_sm90<T, float>(p, batch, d, blk, s, ws, ws_bytes, need) : dispatch_sm90<T, T>(p, batch, d, blk, s, ws, ws_bytes, need);
 }
 
 }  // namespace
@@ -407,15 +513,23 @@ bool flash_sm90_covers(int dk, int dv) {
     return major == 9 && minor == 0;  // the sm_90a machine code runs on compute capability 9.0 only
 }
 
-cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s) {
-    sm90_params prm;
+cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s, void *ws,
+                           size_t ws_bytes) {
+    sm90_params prm = {};
     prm.p = p;
     const int bn = sm90_block_n(p, d, blk);
     if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, bn) ||
         !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, bn))
         return cudaErrorNotSupported;
-    if (f16) return f32_out ? dispatch_sm90<__half, float>(prm, batch, d, blk, s) : dispatch_sm90<__half, __half>(prm, batch, d, blk, s);
-    return f32_out ? dispatch_sm90<__nv_bfloat16, float>(prm, batch, d, blk, s) : dispatch_sm90<__nv_bfloat16, __nv_bfloat16>(prm, batch, d, blk, s);
+    return f16 ? dispatch_out<__half>(prm, batch, d, blk, f32_out, s, ws, ws_bytes, nullptr) : dispatch_out<__nv_bfloat16>(prm, batch, d, blk, f32_out, s, ws, ws_bytes, nullptr);
+}
+
+size_t flash_fwd_sm90_workspace(const attn_params &p, int batch, int d, sm90_block blk, bool f16, bool f32_out) {
+    sm90_params prm = {};
+    prm.p = p;
+    size_t need = 0;
+    const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, blk, f32_out, 0, nullptr, 0, &need) : dispatch_out<__nv_bfloat16>(prm, batch, d, blk, f32_out, 0, nullptr, 0, &need);
+    return e == cudaSuccess ? need : 0;
 }
 
 }  // namespace lc_cuda

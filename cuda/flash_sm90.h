@@ -22,6 +22,10 @@ enum sm90_block { SM90_AUTO, SM90_WG1, SM90_WG2, SM90_WS, SM90_WS3, SM90_WS176 }
 // Launches it on checked parameters (bitmap already on the device): q, k, v in f16 (else
 // bf16), out in f32 or q's dtype. cudaErrorNotSupported, before any launch, when the driver
 // cannot describe k or v to the copy engine (a tensor map): the caller falls back.
-cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s);
+// ws: device memory for the tail split (flash_fwd_sm90.cu, plan_tail), at least
+// flash_fwd_sm90_workspace bytes; with less (or NULL) the grid runs unsplit.
+cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d, sm90_block blk, bool f16, bool f32_out, cudaStream_t s, void *ws,
+                           size_t ws_bytes);
+size_t flash_fwd_sm90_workspace(const attn_params &p, int batch, int d, sm90_block blk, bool f16, bool f32_out);
 
 }  // namespace lc_cuda

@@ -200,6 +200,17 @@ int main(int argc, char **argv) {
         printf("flash kernel: %s\n", hopper ? variants[v] : "mma.sync");
         cases += flash_grid(quick, seed, &counter);
     }
+    // the wgmma kernel's tail split (last tiles of the grid over several key ranges, then
+    // merged), forced on shapes too small to ask for it: R:S = the last R tiles, S ranges
+    if (hopper) {
+        const char *tails[][2] = {{"auto", "2:3"}, {"ws3", "1000:2"}, {"ws", "1:5"}, {"wg1", "3:4"}};
+        for (const auto &tv : tails) {
+            setenv("LONGCTX_CUDA_FLASH", tv[0], 1), setenv("LONGCTX_CUDA_FLASH_TAIL", tv[1], 1);
+            printf("flash kernel: %s, tail split %s\n", tv[0], tv[1]);
+            cases += flash_grid(quick, seed, &counter);
+        }
+        unsetenv("LONGCTX_CUDA_FLASH_TAIL");
+    }
     unsetenv("LONGCTX_CUDA_FLASH");
     // decode: a few new tokens against a cache, GQA groups sharing each load, any split count
     const int dec_dims[] = {64, 128, 256}, dec_kv[] = {1, 100, 1000, 5003};

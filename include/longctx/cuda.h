@@ -23,7 +23,11 @@ typedef struct CUstream_st *lc_cuda_stream; /* the same type as cudaStream_t */
  * their union; tiles the mask empties are skipped. Other mask patterns: LC_EUNSUPPORTED.
  * On compute capability 9.0 with d_k = d_v in {64, 128} and scale > 0 a Hopper kernel
  * (wgmma + TMA, FlashAttention-3) runs instead; LONGCTX_CUDA_FLASH=mma in the environment
- * forces the other. */
+ * forces the other.
+ * Workspace (device memory, lc_cuda_attention_workspace_size bytes): the bitmap's copy, and
+ * for the Hopper kernel without a causal mask, room to split the last, partly filled round
+ * of query tiles along the keys (docs/cuda.md); with less, a bitmap mask is refused and
+ * otherwise the kernel runs unsplit. */
 lc_status lc_cuda_attention_check(const lc_attention *a);
 size_t lc_cuda_attention_workspace_size(const lc_attention *a);
 lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
