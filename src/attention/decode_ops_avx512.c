@@ -16,7 +16,7 @@
  * k + 128 and 128 * sum(q) subtracted once per score) and sum P.V with `vpdpwssd` (the
  * probabilities in int16, two keys per instruction); fp8 caches do both with `vdpbf16ps`
  * (e4m3 widens to bf16 in 2 integer ops, its exponent 120 short of bf16's bias, the query
- * and the probabilities carrying 2^64 of it). */
+ * and the probabilities carrying 2^64 of it), and bf16 caches too, as stored. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
