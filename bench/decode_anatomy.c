@@ -12,14 +12,12 @@
  * pattern costs and what a head-major cache would gain (docs/kv-cache.md, "Measured").
  * One new token, d = 128, 8 KV heads, 4 query rows per head.
  *   decode_anatomy [--threads N] [--json FILE] */
-#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <cJSON.h>
 #include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "../src/attention/decode_ops.h"
 #include "bench_util.h"
@@ -73,13 +71,11 @@ static void head_block(rows *w, lc_kv_dtype t, int rounded, const uint8_t *const
     lc_decode_ops_avx512.block(&blk);
 }
 
-/* n bytes of stored values that read as finite numbers in any dtype. */
+/* n bytes of stored values that read as finite numbers in any dtype, placed as the cache
+ * places its pools. */
 static uint8_t *finite_bytes(size_t n, uint64_t seed) {
-    uint8_t *x = lc_aligned_alloc(n, (size_t)2 << 20);
+    uint8_t *x = lc_stream_alloc(n);
     if (!x) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (n >= ((size_t)2 << 20)) madvise(x, n / ((size_t)2 << 20) * ((size_t)2 << 20), MADV_HUGEPAGE); /* as the cache asks */
-#endif
     lc_rng_fill_normal((float *)x, n / 4, seed, 0, 0, 0.1f, 0);
     for (size_t i = 0; i < n; i++) x[i] &= 0xbf; /* clear exponents that would read as inf / nan */
     return x;

@@ -97,6 +97,11 @@ void lc_tensor_byte_range(const lc_tensor *t, uintptr_t *lo, uintptr_t *hi);
  * with LC_ENOMEM's sentence set. Free with lc_aligned_free. */
 void *lc_aligned_alloc(size_t bytes, size_t align);
 void lc_aligned_free(void *p);
+/* A buffer read as long streams (KV cache pools): on a cache line, so rows of 64-byte
+ * multiples never straddle two, and from 4 MiB on a 2 MiB boundary with transparent huge
+ * pages asked for (fewer TLB misses when rows are walked kilobytes apart). Free with
+ * lc_aligned_free. */
+void *lc_stream_alloc(size_t bytes);
 
 /* ---- threads ---------------------------------------------------------------------------- */
 

@@ -1,10 +1,8 @@
 /* KV cache layouts over one slot pool: contiguous, paged with copy-on-write fork (Kwon et
  * al. 2023, vLLM's PagedAttention), a sliding-window ring, and sinks + window (Xiao et
  * al. 2023, StreamingLLM). See include/longctx/cache.h and docs/kv-cache.md. */
-#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "longctx/cache.h"
 
@@ -27,20 +25,6 @@ const char *lc_kv_layout_name(lc_kv_layout l) {
 }
 
 static int quantised(lc_kv_dtype t) { return t == LC_KV_INT8 || t == LC_KV_FP8; }
-
-/* A K or V pool. Large pools start on a 2 MiB boundary and ask for transparent huge pages:
- * decode walks K and V rows 2 KiB apart head by head, and with 4 KiB pages it spends much
- * of a step on TLB misses (docs/kv-cache.md); the hint changes nothing where it is refused.
- * Every pool starts on a cache line, so rows of 64-byte multiples do not straddle lines (with
- * malloc's 16-byte offset each 64-byte load of an f32 or int8 row was split over two lines). */
-static void *pool_alloc(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    void *p = lc_aligned_alloc(bytes, bytes >= 2 * huge ? huge : 64);
-#ifdef MADV_HUGEPAGE
-    if (p && bytes >= 2 * huge) madvise(p, bytes / huge * huge, MADV_HUGEPAGE);
-#endif
-    return p;
-}
 
 lc_status lc_kv_config_check(const lc_kv_config *c) {
     if (!c) return lc_error(LC_EINVAL, "kv config is NULL");
@@ -113,8 +97,12 @@ lc_status lc_kv_create(const lc_kv_config *cfg, lc_kv_cache **out) {
     c->row_bytes = row_bytes(cfg);
     size_t slots = (size_t)lc_kv_slots(cfg);
     int q = quantised(cfg->dtype);
-    c->k = pool_alloc(slots * c->row_bytes);
-    c->v = pool_alloc(slots * c->row_bytes);
+    /* the pools on cache lines and huge pages (lc_stream_alloc): decode walks K and V rows 2 KiB
+     * apart head by head, and with 4 KiB pages it spends much of a step on TLB misses
+     * (docs/kv-cache.md); at malloc's 16-byte offset each 64-byte load of an f32 or int8 row
+     * was split over two lines */
+    c->k = lc_stream_alloc(slots * c->row_bytes);
+    c->v = lc_stream_alloc(slots * c->row_bytes);
     if (q) c->ks = malloc(slots * sizeof(float) * (size_t)cfg->heads_kv), c->vs = malloc(slots * sizeof(float) * (size_t)cfg->heads_kv);
     c->len = malloc(sizeof(int64_t) * (size_t)cfg->max_seqs);
     int bad = !c->k || !c->v || (q && (!c->ks || !c->vs)) || !c->len;
