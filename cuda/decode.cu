@@ -53,7 +53,7 @@ struct int8_contig {  // the stored type of a contiguous int8 cache: int8_t, dee
 
 // Where token j of sequence b lives: slot = paged ? table[b][j / block] * block + j % block
 // : j (plus the batch stride); K row at k + b * k_b + slot * k_s + head * k_h (elements).
-// A paged cache (cache_params) has k_s == v_s, which the 4-heads loader relies on.
+// A cache (cache_params) has k_s == v_s, which the 4-heads loader relies on.
 struct kv_source {
     const void *k, *v;
     const float *k_scale, *v_scale;  // int8: [slot][head], batch stride sc_b, slot stride sc_s
@@ -194,7 +194,7 @@ __device__ __forceinline__ page_ref tile_page(const decode_params &p, const int3
 // row offset per key (K and V share the stride) shuffled to the lanes that copy the row.
 // K, V, ks, vs: this warp's head of sequence b (the batch and head terms added once).
 template <int D, bool PAGED>
-__device__ __forceinline__ void load_tile_paged(const decode_params &p, const char *K, const char *V, const float *ks, const float *vs, int v0, int vend,
+__device__ __forceinline__ void load_tile_heads4(const decode_params &p, const char *K, const char *V, const float *ks, const float *vs, int v0, int vend,
                                                 page_ref pr, char *st, int lane) {
     typedef stage_layout<int8_t, D> L;
     constexpr int PIECES = D / 16;  // 16-byte pieces per row
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
 #pragma unroll
     for (int s = 0; s < L::stages - 1; s++) {
         if constexpr (LOCK) {
-            if (s < mine) load_tile_paged<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(s), vend, tile_page<PAGED>(p, trow, kr, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
+            if (s < mine) load_tile_heads4<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(s), vend, tile_page<PAGED>(p, trow, kr, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         } else if (s < mine) {
             load_tile<S, D>(p, b, hk, tile_v0(s), vend, tile_slot(p, kr, b, tile_v0(s), vend, lane), pipe + s * L::bytes, lane);
         }
@@ -353,7 +353,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_split_kernel(const deco
         }
         const int ahead = it + L::stages - 1;  // into the stage tile it - 1 used
         if constexpr (LOCK) {
-            if (ahead < mine) load_tile_paged<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
+            if (ahead < mine) load_tile_heads4<D, PAGED>(p, Kh, Vh, ksh, vsh, tile_v0(ahead), vend, next_slot, pipe + (ahead % L::stages) * L::bytes, lane);
             cp_async_commit();
             if (ahead + 1 < mine) next_slot = tile_page<PAGED>(p, trow, kr, tile_v0(ahead + 1), vend, lane);
         } else {
