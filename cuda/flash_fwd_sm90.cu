@@ -23,7 +23,9 @@
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
 // next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
 // barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
-// products.
+// products. Where two query tiles of a head see the same keys (d = 128 on 176-key tiles,
+// no causal mask, window or bitmap), their blocks run as a cluster of 2 whose producers each
+// copy half of every K / V tile into both blocks (TMA multicast).
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
 // FMA, so the kernel takes scale > 0 only (the dispatcher sends others to flash_fwd.cu).
@@ -33,6 +35,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "flash_sm90.h"
@@ -68,21 +71,21 @@ struct sm90_params {
 
 // The grid is one dimension of work tiles, (query tile, head, batch) with the query tile
 // fastest, heaviest (latest rows) first; past tail_from each tile is tail_splits blocks, one
-// per key range. Block `blk` -> its tile and key range (split -1: all keys).
+// per key range. Work tile `lin` -> its rows (split -1: all keys).
 struct work_tile {
     int lin, split, q0, h, b;
 };
-__device__ __forceinline__ work_tile tile_of(const sm90_params &prm, int blk, int BM) {
-    work_tile w;
-    w.lin = blk, w.split = -1;
-    if (blk >= prm.tail_from) {
-        const int j = blk - prm.tail_from;
-        w.lin = prm.tail_from + j / prm.tail_splits, w.split = j % prm.tail_splits;
-    }
+__device__ __forceinline__ work_tile tile_at(const sm90_params &prm, int lin, int split, int BM) {
     const int n_qt = (prm.p.n_q + BM - 1) / BM;
-    w.q0 = (n_qt - 1 - w.lin % n_qt) * BM;
-    w.h = w.lin / n_qt % prm.p.heads_q, w.b = w.lin / n_qt / prm.p.heads_q;
-    return w;
+    return {lin, split, (n_qt - 1 - lin % n_qt) * BM, lin / n_qt % prm.p.heads_q, lin / n_qt / prm.p.heads_q};
+}
+// Block `blk` -> its tile and key range. In clusters of CL blocks (consecutive blocks) the
+// CL tiles of a cluster are consecutive query tiles of one head that share every key range:
+// past tail_from, blocks go CL tiles x tail_splits ranges at a time.
+template <int CL> __device__ __forceinline__ work_tile tile_of(const sm90_params &prm, int blk, int BM) {
+    if (blk < prm.tail_from) return tile_at(prm, blk, -1, BM);
+    const int j = blk - prm.tail_from, S = prm.tail_splits;
+    return tile_at(prm, prm.tail_from + j / (CL * S) * CL + j % CL, j / CL % S, BM);
 }
 
 // element offset of chunk c (8 elements) of row r in a ROWS-row tile of 64-wide panels
@@ -106,11 +109,18 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, int64_t ld
 // K / V copy (waiting on an `empty` mbarrier per stage that the consumer warps arrive on)
 // with its register budget lowered to 24, so the NWG = 2 consumer warpgroups rise to 240;
 // with NWG = 3 (192 query rows, d = 64: each K / V tile feeds 1.5 times the rows) 32 and 160.
-template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS, int BN = SM90_BLOCK_N, int ST = SM90_STAGES>
+template <typename T, typename TO, int D, int NWG, bool SOFTCAP, bool WS, int BN = SM90_BLOCK_N, int ST = SM90_STAGES, int CL = 1>
 __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_sm90_kernel(const __grid_constant__ sm90_params prm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BM = 64 * NWG, THREADS = NWG * 128;  // THREADS: the consumers
     static_assert(WS || ST <= 3, "the blocks without a producer keep up to 2 tiles ahead");
+    static_assert(CL == 1 || (WS && BN % (8 * CL) == 0), "clusters: the producer's copies, in whole 8-row swizzle atoms");
+    // WS: registers per thread after setmaxnreg. The consumers' rise must come out of what
+    // the producer gives back (the block holds 65536 / threads rounded down to 8 at entry:
+    // 168 with NWG = 2, 128 with 3), else setmaxnreg.inc waits forever.
+    constexpr int PRODUCER_REGS = NWG == 3 ? 32 : 24, CONSUMER_REGS = NWG == 3 ? 160 : 240;
+    static_assert(!WS || NWG * (CONSUMER_REGS - 65536 / ((NWG + 1) * 128) / 8 * 8) <= 65536 / ((NWG + 1) * 128) / 8 * 8 - PRODUCER_REGS,
+                  "the consumers' registers come from the producer's");
     constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
     extern __shared__ unsigned char smem_raw[];
     // descriptors need 1024-byte aligned atoms: align the base (1 KB extra is allocated)
@@ -129,13 +139,17 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     const attn_params &p = prm.p;
 
     const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    const work_tile wt = tile_of(prm, blockIdx.x, BM);
+    const work_tile wt = tile_of<CL>(prm, blockIdx.x, BM);
     const int q0 = wt.q0, h = wt.h, b = wt.b, hk = h / p.group;
     const T *Q = static_cast<const T *>(p.q) + b * p.q_b + h * p.q_h;
     const T *K = static_cast<const T *>(p.k) + b * p.k_b + hk * p.k_h;
     const T *V = static_cast<const T *>(p.v) + b * p.v_b + hk * p.v_h;
 
-    const device_mask &mk = p.mask;
+    // a copy, not a reference to the parameter: measured 3-6% faster on the window masks.
+    // In a cluster the mask has no causal part, window or bitmap (sm90_cluster): known here,
+    // their tests go, and with them the registers they took in the producer's 24.
+    device_mask mk = p.mask;
+    if (CL > 1) mk.causal = 0, mk.window = 0, mk.bits = nullptr;
     const int pos0 = mk.q_offset + q0, pos1 = mk.q_offset + min(q0 + BM, p.n_q) - 1;
     const int n_kt = (p.n_kv + BN - 1) / BN, per_split = (n_kt + prm.tail_splits - 1) / prm.tail_splits;
     // a tail split's key tiles: [split per_split, (split + 1) per_split)
@@ -166,16 +180,33 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         for (int kk = 0; kk < BN / 16; kk++) wgmma<T, D>::rs_t(o, pa[kk], wgmma_desc(v_addr + vs * STAGE_BYTES + kk * 16 * 128, BN * 128, 1024), 1);
         wgmma_commit();
     };
-    // K or V of key tile kt into stage st (one thread)
+    // K or V of key tile kt into stage st (one thread). In a cluster (CL blocks, the same
+    // keys) each block's producer copies rows [rank, rank + 1) BN / CL of the tile into every
+    // block of the cluster (multicast), so L2 serves each tile once per cluster; a block's
+    // `full` barrier counts the whole tile's bytes, whoever sent them.
+    const int rank = CL > 1 ? cluster_rank() : 0;
+    auto copy = [&](T *dst, const CUtensorMap *map, int kt, uint64_t *bar) {
+#pragma unroll
+        for (int c = 0; c < D / 64; c++) {
+            T *to = dst + c * BN * 64 + rank * (BN / CL) * 64;
+            if (CL == 1) tma_load_4d(to, map, c * 64, kt * BN, hk, b, bar);
+            else tma_load_4d_multicast(to, map, c * 64, kt * BN + rank * (BN / CL), hk, b, bar, (1 << CL) - 1);
+        }
+    };
     auto load_k = [&](int kt, int st) {
         mbar_expect_tx(&full_k[st], SPLIT ? STAGE_BYTES : 2 * STAGE_BYTES);
-#pragma unroll
-        for (int c = 0; c < D / 64; c++) tma_load_4d(sK + st * BN * D + c * BN * 64, &prm.tk, c * 64, kt * BN, hk, b, &full_k[st]);
+        copy(sK + st * BN * D, &prm.tk, kt, &full_k[st]);
     };
     auto load_v = [&](int kt, int st) {
         if (SPLIT) mbar_expect_tx(&full_v[st], STAGE_BYTES);
-#pragma unroll
-        for (int c = 0; c < D / 64; c++) tma_load_4d(sV + st * BN * D + c * BN * 64, &prm.tv, c * 64, kt * BN, hk, b, &full_v[st]);
+        copy(sV + st * BN * D, &prm.tv, kt, &full_v[st]);
+    };
+    // a consumer warp is done with a stage's K or V (one arrival per warp): in a cluster
+    // on every block's barrier, lane r telling block r, since each block's producer writes
+    // its rows into every block
+    auto release = [&](uint64_t *bar) {
+        if (CL == 1 && lane == 0) mbar_arrive(bar);
+        if (CL > 1 && lane < CL) mbar_arrive_cluster(bar, lane);
     };
     auto load_kv = [&](int kt, int st) { load_k(kt, st), load_v(kt, st); };
 
@@ -191,8 +222,8 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     if (tid == 0) {
 #pragma unroll
         for (int st = 0; st < ST; st++) {
-            mbar_init(&full_k[st], 1), mbar_init(&empty_k[st], 4 * NWG), done[st] = 0;
-            if (SPLIT) mbar_init(&full_v[st], 1), mbar_init(&empty_v[st], 4 * NWG);
+            mbar_init(&full_k[st], 1), mbar_init(&empty_k[st], 4 * NWG * CL), done[st] = 0;
+            if (SPLIT) mbar_init(&full_v[st], 1), mbar_init(&empty_v[st], 4 * NWG * CL);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         if (!WS) {
@@ -207,10 +238,12 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         cp_async_wait<0>();
         fence_proxy_async();  // Q's copies are read by wgmma (the async proxy)
     }
-    __syncthreads();  // Q in place, barriers initialised
+    // Q in place, barriers initialised (in a cluster: every block's, before any copy reaches them)
+    if (CL > 1) cluster_sync();
+    else __syncthreads();
     if (WS) {
         if (wg == NWG) {  // the producer: K (V) of tile j into stage j % ST once the K (V) there is done
-            setmaxnreg_dec<NWG == 3 ? 32 : 24>();
+            setmaxnreg_dec<PRODUCER_REGS>();
             if (tid == THREADS)
                 for (int j = 0, kt = kt0; kt < kt_end; j++, kt = next_tile(kt + 1)) {
                     if (j >= ST) mbar_wait(&empty_k[j % ST], (j / ST - 1) & 1);
@@ -218,9 +251,10 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
                     if (SPLIT && j >= ST) mbar_wait(&empty_v[j % ST], (j / ST - 1) & 1);
                     load_v(kt, j % ST);
                 }
+            if (CL > 1) cluster_sync();  // see the consumers' below
             return;
         }
-        setmaxnreg_inc<NWG == 3 ? 160 : 240>();
+        setmaxnreg_inc<CONSUMER_REGS>();
     }
     // with NWG > 1 the warpgroups issue their products in turn, 0, 1, .., NWG - 1, 0, ..:
     // warpgroup w waits on barrier 1 + w, then signals the next one's
@@ -253,7 +287,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
             wgmma_wait<0>();
         }
         wgmma_hold(s);
-        if (WS && SPLIT && lane == 0) mbar_arrive(&empty_k[i % ST]);  // K_i may be overwritten
+        if (WS && SPLIT) release(&empty_k[i % ST]);  // K_i may be overwritten
         if (TURNS) named_arrive(1 + (wg + 1) % NWG, 256);  // the next warpgroup's turn
         // soft-capping (to log2 units) when on, then the mask on partial tiles
         if (SOFTCAP) {
@@ -323,7 +357,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         // V_{i-1} is free once every warp is past P_{i-1} V_{i-1}: WS, each warp tells the
         // producer; otherwise the last warp to arrive loads tile i + ST - 1 into the stage
         if (WS) {
-            if (i > 0 && lane == 0) mbar_arrive(&empty_v[(i - 1) % ST]);
+            if (i > 0) release(&empty_v[(i - 1) % ST]);
         } else if (i > 0 && lane == 0) {
             __threadfence_block();
             const int kt_next = ST > 2 ? kt2 : kt1;
@@ -340,6 +374,9 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
         wgmma_hold(o);
     }
     if (TURNS && wg == 0) named_sync(1, 256);  // the last warpgroup's last turn signal
+    // a cluster's blocks leave together: no block exits while another's copies or
+    // arrivals may still reach its shared memory
+    if (CL > 1) cluster_sync();
 
     TO *O = static_cast<TO *>(p.out) + b * p.o_b + h * p.o_h;
     const int64_t slot = wt.split < 0 ? 0 : ((int64_t)(wt.lin - prm.tail_from) * prm.tail_splits + wt.split) * BM;  // a split's rows
@@ -370,7 +407,7 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
 template <typename TO, int D, int BM> __global__ void tail_merge_kernel(const __grid_constant__ sm90_params prm) {
     const attn_params &p = prm.p;
     const int tail = blockIdx.x / BM, rt = blockIdx.x % BM, S = prm.tail_splits;
-    const work_tile wt = tile_of(prm, prm.tail_from + tail * S, BM);
+    const work_tile wt = tile_at(prm, prm.tail_from + tail, 0, BM);
     const int row = wt.q0 + rt;
     if (row >= p.n_q) return;
     const int64_t slot0 = (int64_t)tail * S * BM + rt;  // split s: slot0 + s BM
@@ -388,7 +425,8 @@ template <typename TO, int D, int BM> __global__ void tail_merge_kernel(const __
 }
 
 // A 4-D tensor map over a [batch, seq, heads, d] view (element strides s, h, b) whose box is
-// 64 elements of d x BLOCK_N rows of seq, 128-byte swizzled; rows past n read as zeros.
+// 64 elements of d x bn rows of seq (BLOCK_N / blocks per cluster), 128-byte swizzled; rows
+// past n read as zeros.
 static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int n, int heads, int batch, int64_t s, int64_t h, int64_t b, int bn) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
     if (!encode) {
@@ -413,22 +451,20 @@ static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int 
 // ranges each (at most one per 4 key tiles), so the last round takes about 1/S of a tile's
 // time, and tail_merge_kernel combines the ranges. It needs workspace (r S BM (D + 1) floats);
 // without it the grid runs unsplit. LONGCTX_CUDA_FLASH_TAIL=R:S forces the last R tiles into
-// S ranges (tests).
+// S ranges (tests). In clusters of CL blocks (T and P multiples of CL) r is rounded up to one.
 struct tail_plan {
     int from, splits;  // no split: from = T (the grid), splits = 1
     size_t bytes;
 };
-static tail_plan plan_tail(const attn_params &p, int batch, int BM, int BN, int D, int per_sm) {
+static tail_plan plan_tail(const attn_params &p, int batch, int BM, int BN, int D, int P, int CL) {
     const int T = (p.n_q + BM - 1) / BM * p.heads_q * batch, n_kt = (p.n_kv + BN - 1) / BN;
     tail_plan t = {T, 1, 0};
-    int dev, sms, r = 0, S = 0;
+    int r = 0, S = 0;
     if (const char *f = getenv("LONGCTX_CUDA_FLASH_TAIL")) {
         if (sscanf(f, "%d:%d", &r, &S) != 2) return t;
-        r = min(max(r, 0), T), S = min(S, n_kt);
+        r = min((max(r, 0) + CL - 1) / CL * CL, T), S = min(S, n_kt);
     } else {
-        if (p.mask.causal || p.mask.bits || cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-            return t;
-        const int P = sms * max(per_sm, 1);
+        if (p.mask.causal || p.mask.bits || P <= 0) return t;
         r = T % P;
         if (T < P || r == 0) return t;
         S = min(P / r, n_kt / 4);
@@ -438,19 +474,38 @@ static tail_plan plan_tail(const attn_params &p, int batch, int BM, int BN, int 
     return t;
 }
 
-// Launch (or with `need`, only the workspace the launch would use, in bytes).
-template <typename T, typename TO, int D, int NWG, bool WS = false, int BN = SM90_BLOCK_N, int ST = SM90_STAGES>
+// Launch (or with `need`, only the workspace the launch would use, in bytes), in clusters
+// of CL blocks.
+template <typename T, typename TO, int D, int NWG, bool WS = false, int BN = SM90_BLOCK_N, int ST = SM90_STAGES, int CL = 1>
 cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream, void *ws, size_t ws_bytes, size_t *need) {
     constexpr int BM = 64 * NWG, THREADS = (NWG + WS) * 128;
     const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * ST * BN * D) + ST * (4 * 8 + 4);
-    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS, BN, ST>;
+    auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS, BN, ST, CL>;
     if constexpr (NWG < 3 && BN == SM90_BLOCK_N)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
         if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS, BN, ST>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
-    static int per_sm = 0;  // blocks per SM (of this instance; the soft-capped one alike or fewer)
-    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, THREADS, smem)) != cudaSuccess) return e;
-    const tail_plan tp = plan_tail(prm.p, batch, BM, BN, D, per_sm);
+    cudaLaunchAttribute cluster = {};
+    cluster.id = cudaLaunchAttributeClusterDimension, cluster.val.clusterDim.x = CL, cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = smem, cfg.stream = stream, cfg.attrs = &cluster, cfg.numAttrs = CL > 1;
+    // blocks resident at once on this device (of this instance; the soft-capped one alike or fewer)
+    static int slots[64];
+    int dev = 0, n = 0;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return e;
+    if (dev < 64 && !slots[dev]) {
+        if (CL > 1) {
+            cfg.gridDim = dim3(CL);
+            e = cudaOccupancyMaxActiveClusters(&n, kernel, &cfg);
+        } else if ((e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, THREADS, smem)) == cudaSuccess) {
+            int sms = 0;
+            e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+            n *= sms;
+        }
+        if (e != cudaSuccess) return e;
+        slots[dev] = n * CL;
+    }
+    const tail_plan tp = plan_tail(prm.p, batch, BM, BN, D, dev < 64 ? slots[dev] : 0, CL);
     if (need) {
         *need = tp.bytes;
         return cudaSuccess;
@@ -460,8 +515,8 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream, void *
     prm.tail_from = split ? tp.from : tiles, prm.tail_splits = split ? tp.splits : 1;
     prm.part_o = split ? static_cast<float *>(ws) : nullptr;
     prm.part_lse = split ? prm.part_o + (size_t)tail * tp.splits * BM * D : nullptr;
-    kernel<<<split ? tp.from + tail * tp.splits : tiles, THREADS, smem, stream>>>(prm);
-    if ((e = cudaGetLastError()) != cudaSuccess || !split) return e;
+    cfg.gridDim = dim3(split ? tp.from + tail * tp.splits : tiles);
+    if ((e = cudaLaunchKernelEx(&cfg, kernel, prm)) != cudaSuccess || (e = cudaGetLastError()) != cudaSuccess || !split) return e;
     tail_merge_kernel<TO, D, BM><<<tail * BM, D, 0, stream>>>(prm);
     return cudaGetLastError();
 }
@@ -484,13 +539,25 @@ static int sm90_block_n(const attn_params &p, int d, sm90_block blk) {
     return (blk == SM90_AUTO || blk == SM90_WS176) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N;
 }
 
+// Blocks per cluster: 2 for that 176-key block where the two query tiles of a cluster see
+// the same keys (no causal mask, window or bitmap) and a head's query tiles pair up (an even
+// number); each K / V tile then leaves L2 once per pair (FlashAttention-3 clusters its
+// d >= 128 non-causal blocks likewise). LONGCTX_CUDA_FLASH_CLUSTER=0 turns it off, else 1.
+static int sm90_cluster(const attn_params &p, int d, sm90_block blk) {
+    if (sm90_block_n(p, d, blk) != 176 || p.mask.causal || p.mask.window || p.mask.bits || (p.n_q + 127) / 128 % 2) return 1;
+    const char *env = getenv("LONGCTX_CUDA_FLASH_CLUSTER");
+    return env && !strcmp(env, "0") ? 1 : 2;
+}
+
 // The block (flash_sm90.h). ws3 needs d = 64 without soft-capping (the accumulators of
 // d = 128, or soft-capping's tanh, do not fit its 160 registers). Auto picks ws176 where
 // sm90_block_n allows, ws3 at d = 64 where ws3_fills, else ws: the fastest on an H100
 // (bench/results/gpu_NOTES.md v4, v5, v6).
 template <typename T, typename TO>
 cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, sm90_block blk, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
-    if (sm90_block_n(p.p, d, blk) == 176) return launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s, ws, ws_bytes, need);
+    if (sm90_block_n(p.p, d, blk) == 176)
+        return sm90_cluster(p.p, d, blk) == 2 ? launch_sm90<T, TO, 128, 2, true, 176, 2, 2>(p, batch, s, ws, ws_bytes, need)
+                                              : launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s, ws, ws_bytes, need);
     if (blk == SM90_AUTO) blk = d == 64 && ws3_fills(p.p, batch) ? SM90_WS3 : SM90_WS;
     if (blk == SM90_WS3 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s, ws, ws_bytes, need);
     if (blk >= SM90_WS)
@@ -517,7 +584,7 @@ cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d,
                            size_t ws_bytes) {
     sm90_params prm = {};
     prm.p = p;
-    const int bn = sm90_block_n(p, d, blk);
+    const int bn = sm90_block_n(p, d, blk) / sm90_cluster(p, d, blk);  // the box: a block's share of a key tile
     if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, bn) ||
         !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, bn))
         return cudaErrorNotSupported;

@@ -1,6 +1,7 @@
 // Hopper (sm_90a) building blocks: warpgroup MMA (wgmma) with shared-memory matrix
 // descriptors for 128-byte-swizzled tiles and m64nNk16 products with f32 accumulators in
-// registers; mbarriers, the bulk tensor copy (TMA) and named barriers.
+// registers; mbarriers, the bulk tensor copy (TMA, multicast in a cluster), named barriers and
+// cluster barriers.
 // PTX ISA, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions".
 //
 // Shared-memory layout (ours and the hardware's "128B swizzle"): a tile of ROWS x D 16-bit
@@ -126,6 +127,34 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, i
                  "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
                  : "memory");
 }
+// the same box from this block's copy to the same shared-memory offset in every block of
+// the cluster whose bit is set in `blocks`, counted on the mbarrier at bar's offset in each
+__device__ __forceinline__ void tma_load_4d_multicast(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar, uint16_t blocks) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3, %4, %5}], [%6], %7;\n" ::"r"(
+                     smem_addr(dst)),
+                 "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar)), "h"(blocks)
+                 : "memory");
+}
+
+// thread block clusters: this block's rank, an arrival on the mbarrier at bar's offset in
+// block `rank` of the cluster, and a barrier of every thread of the cluster (each warp
+// converged first: a waiting lane must not hold back a lane still on its way, such as a
+// producer warp's one copying lane)
+__device__ __forceinline__ int cluster_rank() {
+    int r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t *bar, int rank) {
+    asm volatile("{\n.reg .b32 a;\nmapa.shared::cluster.u32 a, %0, %1;\nmbarrier.arrive.shared::cluster.b64 _, [a];\n}\n" ::"r"(smem_addr(bar)),
+                 "r"(rank)
+                 : "memory");
+}
+__device__ __forceinline__ void cluster_sync() {
+    __syncwarp();
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
 // a warpgroup's register budget per thread (all its threads, same value): lowered in a
 // producer warpgroup so that the consumers' rise fits the block's register file
 template <int R> __device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R)); }
