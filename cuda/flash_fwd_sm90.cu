@@ -23,8 +23,8 @@
 // finish with a stage refills it. The P V product of one tile overlaps the softmax of the
 // next inside a warpgroup, and with 2 or 3 warpgroups their products take turns (named
 // barriers, FlashAttention-3's ping-pong) so one warpgroup's softmax overlaps the others'
-// products. Where two query tiles of a head see the same keys (d = 128 on 176-key tiles,
-// no causal mask, window or bitmap), their blocks run as a cluster of 2 whose producers each
+// products. Where two query tiles of a head see the same keys (no causal mask, window or
+// bitmap; the ws176 and ws3 blocks), their blocks run as a cluster of 2 whose producers each
 // copy half of every K / V tile into both blocks (TMA multicast).
 // Everything else (masks, tile classification, GQA, q_offset, lse, empty rows) is as in
 // flash_fwd.cu. Scores stay unscaled until the exponent, 2^(s scale log2(e) - m) in one
@@ -146,8 +146,8 @@ __global__ void __launch_bounds__((NWG + WS) * 128, WS ? 1 : 2 / NWG) flash_fwd_
     const T *V = static_cast<const T *>(p.v) + b * p.v_b + hk * p.v_h;
 
     // a copy, not a reference to the parameter: measured 3-6% faster on the window masks.
-    // In a cluster the mask has no causal part, window or bitmap (sm90_cluster): known here,
-    // their tests go, and with them the registers they took in the producer's 24.
+    // In a cluster the mask has no causal part, window or bitmap (plan_sm90): known here,
+    // their tests go, and with them the registers they took in the producer's budget.
     device_mask mk = p.mask;
     if (CL > 1) mk.causal = 0, mk.window = 0, mk.bits = nullptr;
     const int pos0 = mk.q_offset + q0, pos1 = mk.q_offset + min(q0 + BM, p.n_q) - 1;
@@ -531,42 +531,49 @@ static bool ws3_fills(const attn_params &p, int batch) {
     return blocks >= (p.mask.causal ? 1 : 2) * (long)sms;
 }
 
-// The key-tile rows (the tensor maps' box) of the block dispatch_sm90 runs: 176 at d = 128
-// without soft-capping (its tanh was not tried in those registers) for auto or ws176 (2
-// consumer warpgroups and a producer, 2 stages of 176 x 128: FlashAttention-3's d = 128
-// tile), else 128.
-static int sm90_block_n(const attn_params &p, int d, sm90_block blk) {
-    return (blk == SM90_AUTO || blk == SM90_WS176) && d == 128 && !(p.softcap > 0.f) ? 176 : SM90_BLOCK_N;
-}
-
-// Blocks per cluster: 2 for that 176-key block where the two query tiles of a cluster see
-// the same keys (no causal mask, window or bitmap) and a head's query tiles pair up (an even
-// number); each K / V tile then leaves L2 once per pair (FlashAttention-3 clusters its
-// d >= 128 non-causal blocks likewise). LONGCTX_CUDA_FLASH_CLUSTER=0 turns it off, else 1.
-static int sm90_cluster(const attn_params &p, int d, sm90_block blk) {
-    if (sm90_block_n(p, d, blk) != 176 || p.mask.causal || p.mask.window || p.mask.bits || (p.n_q + 127) / 128 % 2) return 1;
+// The block that runs (flash_sm90.h): asked for, or for auto the fastest on an H100
+// (bench/results/gpu_NOTES.md v4-v6): ws176 at d = 128 without soft-capping (its tanh was
+// not tried in those registers), ws3 at d = 64 where ws3_fills, else ws. ws3 needs d = 64
+// and ws176 d = 128 without soft-capping (else ws); its rows BM and key tiles BN. Blocks
+// per cluster (cl): 2 for ws176 and ws3 where the two query tiles of a cluster see the same
+// keys (no causal mask, window or bitmap) and a head's query tiles pair up (an even
+// number), so each K / V tile leaves L2 once per pair (FlashAttention-3 clusters its
+// d >= 128 non-causal blocks likewise); LONGCTX_CUDA_FLASH_CLUSTER=0 turns clusters off.
+struct sm90_plan {
+    sm90_block blk;
+    int bm, bn, cl;
+};
+static sm90_plan plan_sm90(const attn_params &p, int batch, int d, sm90_block blk) {
+    const bool softcap = p.softcap > 0.f;
+    if (blk == SM90_AUTO) blk = d == 128 && !softcap ? SM90_WS176 : d == 64 && ws3_fills(p, batch) ? SM90_WS3 : SM90_WS;
+    if ((blk == SM90_WS3 && (d != 64 || softcap)) || (blk == SM90_WS176 && (d != 128 || softcap))) blk = SM90_WS;
+    sm90_plan pl = {blk, blk == SM90_WS3 ? 192 : blk == SM90_WG1 ? 64 : 128, blk == SM90_WS176 ? 176 : SM90_BLOCK_N, 1};
     const char *env = getenv("LONGCTX_CUDA_FLASH_CLUSTER");
-    return env && !strcmp(env, "0") ? 1 : 2;
+    if ((blk == SM90_WS176 || blk == SM90_WS3) && !p.mask.causal && !p.mask.window && !p.mask.bits && (p.n_q + pl.bm - 1) / pl.bm % 2 == 0 &&
+        !(env && !strcmp(env, "0")))
+        pl.cl = 2;
+    return pl;
 }
 
-// The block (flash_sm90.h). ws3 needs d = 64 without soft-capping (the accumulators of
-// d = 128, or soft-capping's tanh, do not fit its 160 registers). Auto picks ws176 where
-// sm90_block_n allows, ws3 at d = 64 where ws3_fills, else ws: the fastest on an H100
-// (bench/results/gpu_NOTES.md v4, v5, v6).
 template <typename T, typename TO>
-cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, sm90_block blk, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
-    if (sm90_block_n(p.p, d, blk) == 176)
-        return sm90_cluster(p.p, d, blk) == 2 ? launch_sm90<T, TO, 128, 2, true, 176, 2, 2>(p, batch, s, ws, ws_bytes, need)
-                                              : launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s, ws, ws_bytes, need);
-    if (blk == SM90_AUTO) blk = d == 64 && ws3_fills(p.p, batch) ? SM90_WS3 : SM90_WS;
-    if (blk == SM90_WS3 && d == 64 && !(p.p.softcap > 0.f)) return launch_sm90<T, TO, 64, 3, true>(p, batch, s, ws, ws_bytes, need);
-    if (blk >= SM90_WS)
+cudaError_t dispatch_sm90(sm90_params &p, int batch, int d, const sm90_plan &pl, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
+    switch (pl.blk) {
+    case SM90_WS176:
+        return pl.cl == 2 ? launch_sm90<T, TO, 128, 2, true, 176, 2, 2>(p, batch, s, ws, ws_bytes, need)
+                          : launch_sm90<T, TO, 128, 2, true, 176, 2>(p, batch, s, ws, ws_bytes, need);
+    case SM90_WS3:
+        return pl.cl == 2 ? launch_sm90<T, TO, 64, 3, true, SM90_BLOCK_N, SM90_STAGES, 2>(p, batch, s, ws, ws_bytes, need)
+                          : launch_sm90<T, TO, 64, 3, true>(p, batch, s, ws, ws_bytes, need);
+    case SM90_WS:
         return d == 64 ? launch_sm90<T, TO, 64, 2, true>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 2, true>(p, batch, s, ws, ws_bytes, need);
-    if (blk == SM90_WG1) return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 1>(p, batch, s, ws, ws_bytes, need);
-    return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 2>(p, batch, s, ws, ws_bytes, need);
+    case SM90_WG1:
+        return d == 64 ? launch_sm90<T, TO, 64, 1>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 1>(p, batch, s, ws, ws_bytes, need);
+    default:
+        return d == 64 ? launch_sm90<T, TO, 64, 2>(p, batch, s, ws, ws_bytes, need) : launch_sm90<T, TO, 128, 2>(p, batch, s, ws, ws_bytes, need);
+    }
 }
-template <typename T> cudaError_t dispatch_out(sm90_params &p, int batch, int d, sm90_block blk, bool f32_out, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
-    return f32_out ? dispatch_sm90<T, float>(p, batch, d, blk, s, ws, ws_bytes, need) : dispatch_sm90<T, T>(p, batch, d, blk, s, ws, ws_bytes, need);
+template <typename T> cudaError_t dispatch_out(sm90_params &p, int batch, int d, const sm90_plan &pl, bool f32_out, cudaStream_t s, void *ws, size_t ws_bytes, size_t *need) {
+    return f32_out ? dispatch_sm90<T, float>(p, batch, d, pl, s, ws, ws_bytes, need) : dispatch_sm90<T, T>(p, batch, d, pl, s, ws, ws_bytes, need);
 }
 
 }  // namespace
@@ -584,18 +591,20 @@ cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d,
                            size_t ws_bytes) {
     sm90_params prm = {};
     prm.p = p;
-    const int bn = sm90_block_n(p, d, blk) / sm90_cluster(p, d, blk);  // the box: a block's share of a key tile
-    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, bn) ||
-        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, bn))
+    const sm90_plan pl = plan_sm90(p, batch, d, blk);
+    const int box = pl.bn / pl.cl;  // a block's share of a key tile
+    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, box) ||
+        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, box))
         return cudaErrorNotSupported;
-    return f16 ? dispatch_out<__half>(prm, batch, d, blk, f32_out, s, ws, ws_bytes, nullptr) : dispatch_out<__nv_bfloat16>(prm, batch, d, blk, f32_out, s, ws, ws_bytes, nullptr);
+    return f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr) : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr);
 }
 
 size_t flash_fwd_sm90_workspace(const attn_params &p, int batch, int d, sm90_block blk, bool f16, bool f32_out) {
     sm90_params prm = {};
     prm.p = p;
     size_t need = 0;
-    const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, blk, f32_out, 0, nullptr, 0, &need) : dispatch_out<__nv_bfloat16>(prm, batch, d, blk, f32_out, 0, nullptr, 0, &need);
+    const sm90_plan pl = plan_sm90(p, batch, d, blk);
+    const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need) : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need);
     return e == cudaSuccess ? need : 0;
 }
 

@@ -16,8 +16,9 @@ bool flash_sm90_covers(int dk, int dv);
 // for the shape, bench/results/gpu_NOTES.md v4-v6): warpgroups of 64 query rows issuing
 // their own copies (wg1: one, wg2: two), or consumer warpgroups fed by a producer
 // warpgroup (ws: two; ws3: three, at d = 64 without soft-capping, else as ws; ws176: two on
-// 176-key tiles, at d = 128 without soft-capping, else as ws; auto and ws176 run in clusters
-// of 2 blocks sharing K / V copies where the mask allows, LONGCTX_CUDA_FLASH_CLUSTER=0 off).
+// 176-key tiles, at d = 128 without soft-capping, else as ws; ws176 and ws3, auto's too, run
+// in clusters of 2 blocks sharing K / V copies where the mask and the tile count allow,
+// LONGCTX_CUDA_FLASH_CLUSTER=0 turns that off).
 enum sm90_block { SM90_AUTO, SM90_WG1, SM90_WG2, SM90_WS, SM90_WS3, SM90_WS176 };
 
 // Launches it on checked parameters (bitmap already on the device): q, k, v in f16 (else

@@ -179,28 +179,31 @@ static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
     return cases;
 }
 
-// The d = 128 block in clusters of 2 sharing K / V copies (auto on a Hopper: 176-key tiles,
-// no causal mask, window or bitmap, an even number of 128-row query tiles per head): key
-// counts whose last tile is empty, shorter or longer than a block's half of it, GQA and MQA,
-// sinks alone, dtypes, and the tail split forced (its R rounded up to whole clusters).
+// The blocks in clusters of 2 sharing K / V copies (on a Hopper: auto's 176-key d = 128
+// block and ws3 at d = 64, no causal mask, window or bitmap, an even number of query tiles
+// per head; n_q = 512 at d = 64 is 3 tiles, unclustered): key counts whose last tile is
+// empty, shorter or longer than a block's half of it, GQA and MQA, sinks alone, dtypes, and
+// the tail split forced (its R rounded up to whole clusters).
 static long cluster_grid(int quick, uint64_t seed, uint64_t *counter_p) {
     long cases = 0;
     const int n_q[] = {256, 512, 1000}, n_kv[] = {1, 60, 176, 300, 2000};
-    for (const char *tail : {"", "3:2", "4:5"}) {
-        if (*tail) setenv("LONGCTX_CUDA_FLASH_TAIL", tail, 1);
-        printf("flash kernel: auto, clusters%s%s\n", *tail ? ", tail split " : "", tail);
-        for (int qi = 0; qi < 3; qi++)
-            for (int ki = 0; ki < 5; ki++) {
-                const int kind = (qi * 5 + ki) % 4;
-                if (quick && (qi + ki) % 2) continue;
-                shape s = {1 + kind % 2, n_q[qi], n_kv[ki], 4, kind < 2 ? 4 - 2 * kind : 1, 128, 128, kind == 2 ? LC_F16 : LC_BF16,
-                           kind == 3 ? LC_F32 : (kind == 2 ? LC_F16 : LC_BF16), 0.f};
-                lc_mask m = lc_mask_full();
-                if (kind == 1) m.sinks = 4;  // only the first 4 keys: the other tiles are skipped
-                compare(s, m, seed, counter_p), cases++;
-            }
-        unsetenv("LONGCTX_CUDA_FLASH_TAIL");
-    }
+    for (int d : {128, 64})
+        for (const char *tail : {"", "3:2", "4:5"}) {
+            if (d == 64) setenv("LONGCTX_CUDA_FLASH", "ws3", 1);
+            if (*tail) setenv("LONGCTX_CUDA_FLASH_TAIL", tail, 1);
+            printf("flash kernel: %s, clusters%s%s\n", d == 64 ? "ws3" : "auto", *tail ? ", tail split " : "", tail);
+            for (int qi = 0; qi < 3; qi++)
+                for (int ki = 0; ki < 5; ki++) {
+                    const int kind = (qi * 5 + ki) % 4;
+                    if (quick && (qi + ki) % 2) continue;
+                    shape s = {1 + kind % 2, n_q[qi], n_kv[ki], 4, kind < 2 ? 4 - 2 * kind : 1, d, d, kind == 2 ? LC_F16 : LC_BF16,
+                               kind == 3 ? LC_F32 : (kind == 2 ? LC_F16 : LC_BF16), 0.f};
+                    lc_mask m = lc_mask_full();
+                    if (kind == 1) m.sinks = 4;  // only the first 4 keys: the other tiles are skipped
+                    compare(s, m, seed, counter_p), cases++;
+                }
+            unsetenv("LONGCTX_CUDA_FLASH_TAIL"), unsetenv("LONGCTX_CUDA_FLASH");
+        }
     return cases;
 }
 
