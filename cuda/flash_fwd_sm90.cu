@@ -505,6 +505,7 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream, void *
         if (e != cudaSuccess) return e;
         slots[dev] = n * CL;
     }
+    if (CL > 1 && dev < 64 && !slots[dev]) return cudaErrorInvalidClusterSize;  // none fits: the caller runs the blocks alone
     const tail_plan tp = plan_tail(prm.p, batch, BM, BN, D, dev < 64 ? slots[dev] : 0, CL);
     if (need) {
         *need = tp.bytes;
@@ -591,21 +592,27 @@ cudaError_t flash_fwd_sm90(const attn_params &p, int batch, int heads_kv, int d,
                            size_t ws_bytes) {
     sm90_params prm = {};
     prm.p = p;
-    const sm90_plan pl = plan_sm90(p, batch, d, blk);
-    const int box = pl.bn / pl.cl;  // a block's share of a key tile
-    if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, box) ||
-        !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, box))
-        return cudaErrorNotSupported;
-    return f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr) : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr);
+    // with no cluster of 2 fitting on this device (a small MIG slice, say), again unclustered
+    for (sm90_plan pl = plan_sm90(p, batch, d, blk);; pl.cl = 1) {
+        const int box = pl.bn / pl.cl;  // a block's share of a key tile
+        if (!encode_map(&prm.tk, p.k, f16, d, p.n_kv, heads_kv, batch, p.k_s, p.k_h, p.k_b, box) ||
+            !encode_map(&prm.tv, p.v, f16, d, p.n_kv, heads_kv, batch, p.v_s, p.v_h, p.v_b, box))
+            return cudaErrorNotSupported;
+        const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr)
+                                  : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, s, ws, ws_bytes, nullptr);
+        if (e != cudaErrorInvalidClusterSize || pl.cl == 1) return e;
+    }
 }
 
 size_t flash_fwd_sm90_workspace(const attn_params &p, int batch, int d, sm90_block blk, bool f16, bool f32_out) {
     sm90_params prm = {};
     prm.p = p;
     size_t need = 0;
-    const sm90_plan pl = plan_sm90(p, batch, d, blk);
-    const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need) : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need);
-    return e == cudaSuccess ? need : 0;
+    for (sm90_plan pl = plan_sm90(p, batch, d, blk);; pl.cl = 1) {  // falling back as flash_fwd_sm90 does
+        const cudaError_t e = f16 ? dispatch_out<__half>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need)
+                                  : dispatch_out<__nv_bfloat16>(prm, batch, d, pl, f32_out, 0, nullptr, 0, &need);
+        if (e != cudaErrorInvalidClusterSize || pl.cl == 1) return e == cudaSuccess ? need : 0;
+    }
 }
 
 }  // namespace lc_cuda
