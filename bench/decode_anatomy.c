@@ -51,13 +51,10 @@ static void rows_init(rows *w, lc_kv_dtype t) {
     memset(w, 0, sizeof *w);
     for (int r = 0; r < R; r++) {
         for (int e = 0; e < D; e++) w->q[r][e] = (float)((r * 37 + e * 11) % 17 - 8) / 8;
-        for (int e = 0; e < D; e++) {
-            if (t == LC_KV_FP8) ((uint16_t *)w->qr[r])[e] = lc_f32_to_bf16(ldexpf(w->q[r][e], 64));
-            else w->qr[r][e] = (int8_t)(w->q[r][e] * 16);
-        }
-        w->qp[r] = w->q[r], w->qrp[r] = w->qr[r], w->qs[r] = 1.0f / 16;
+        w->qp[r] = w->q[r], w->qrp[r] = w->qr[r];
         for (int h = 0; h < H; h++) w->m[h][r] = -INFINITY;
     }
+    if (t == LC_KV_INT8 || t == LC_KV_FP8 || t == LC_KV_BF16) lc_decode_round_rows(t, D, w->q[0], R, (uint8_t *)w->qr, w->qs, w->qsum);
 }
 
 /* The block kernel on head h of nb keys (rows kt / vt, scales ks / vs by key), prefetching
@@ -159,7 +156,7 @@ static int dram_table(cJSON *root, int threads) {
     cJSON *arr = cJSON_AddArrayToObject(root, "dram");
     printf("from DRAM (256 MiB each of K and V), GB/s of K, V and scale bytes; %% of a copy (read + written) on as many threads:\n");
     printf("%-6s %-8s %7s %8s %16s %16s %16s\n", "dtype", "query", "threads", "copy", "decode's walk", "no prefetch", "head-major");
-    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0}, {LC_KV_F16, 0}, {LC_KV_INT8, 1}, {LC_KV_FP8, 1}};
+    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0}, {LC_KV_F16, 0}, {LC_KV_BF16, 1}, {LC_KV_INT8, 1}, {LC_KV_FP8, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const lc_kv_dtype t = cases[c].t;
         const int64_t n = (int64_t)(pool / ((size_t)H * D * lc_kv_dtype_size(t)));
@@ -225,7 +222,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "clock_ghz", hz / 1e9);
     printf("decode anatomy, one thread, d=%d, %d KV heads, %d query rows per head; clock %.2f GHz\n", D, H, R, hz / 1e9);
     printf("compute (cache-resident blocks):\n%-6s %-8s %12s %12s %16s\n", "dtype", "query", "ns/key-head", "cycles", "GB/s of slots");
-    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0}, {LC_KV_F16, 0}, {LC_KV_BF16, 0}, {LC_KV_INT8, 1}, {LC_KV_INT8, 0}, {LC_KV_FP8, 1}, {LC_KV_FP8, 0}};
+    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0},  {LC_KV_F16, 0}, {LC_KV_BF16, 1}, {LC_KV_BF16, 0},
+                                                            {LC_KV_INT8, 1}, {LC_KV_INT8, 0}, {LC_KV_FP8, 1}, {LC_KV_FP8, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fprintf(stderr, "  compute %s ...\n", lc_kv_dtype_name(cases[i].t));
         double s = compute_seconds(cases[i].t, cases[i].rounded);

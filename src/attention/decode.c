@@ -34,10 +34,10 @@ static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
 /* int8: q ~ s * round(q / s), s = max|q| / 127 per row (llama.cpp's q8 rounding of the
  * query); fp8: bf16 of 2^64 q (the 2^64 keeps the products of fp8 keys widened with a
  * 2^-120 exponent bias in f32's normal range, see decode_ops_avx512.c); bf16: bf16 of q. */
-static void round_query(const lc_decode *d, lc_kv_dtype t, int D, uint8_t *rows, float *scales, int32_t *sums) {
+void lc_decode_round_rows(lc_kv_dtype t, int D, const float *qs, int n, uint8_t *rows, float *scales, int32_t *sums) {
     const size_t rb = LC_DECODE_QR_BYTES(D);
-    for (int r = 0; r < d->n_q * d->heads_q; r++) {
-        const float *q = d->q + (size_t)r * D;
+    for (int r = 0; r < n; r++) {
+        const float *q = qs + (size_t)r * D;
         uint8_t *o = rows + (size_t)r * rb;
         memset(o, 0, rb);
         if (t == LC_KV_FP8 || t == LC_KV_BF16) {
@@ -292,7 +292,7 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     if (lc_decode_rounds_query(d)) {
         uint8_t *rows = (uint8_t *)(((uintptr_t)(scratch + (size_t)p.threads * scratch_floats(D, R, H)) + 63) & ~(uintptr_t)63);
         float *scales = (float *)(rows + (size_t)d->n_q * d->heads_q * LC_DECODE_QR_BYTES(D));
-        round_query(d, p.g->dtype, D, rows, scales, (int32_t *)(scales + (size_t)d->n_q * d->heads_q));
+        lc_decode_round_rows(p.g->dtype, D, d->q, d->n_q * d->heads_q, rows, scales, (int32_t *)(scales + (size_t)d->n_q * d->heads_q));
         rq = (rounded_query){rows, scales, (const int32_t *)(scales + (size_t)d->n_q * d->heads_q)};
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)

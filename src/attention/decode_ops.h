@@ -43,6 +43,11 @@ typedef struct lc_decode_block {
 /* Bytes of one rounded query row: a whole number of 64-byte vectors. */
 #define LC_DECODE_QR_BYTES(D) (((size_t)(D) * 2 + 63) / 64 * 64)
 
+/* The n query rows q ([n][D]) rounded for a cache of dtype t (int8, fp8 or bf16) as
+ * lc_decode_block.qr reads them: rows LC_DECODE_QR_BYTES(D) apart, zero-padded; for int8
+ * also scales[r] and sums[r]. */
+void lc_decode_round_rows(lc_kv_dtype t, int D, const float *q, int n, uint8_t *rows, float *scales, int32_t *sums);
+
 typedef struct lc_decode_ops {
     /* dst[i] = value i of a stored row (times scale for int8 / fp8), i < n */
     void (*load)(float *dst, const void *src, float scale, lc_kv_dtype t, int n);
