@@ -54,7 +54,7 @@ static void rows_init(rows *w, lc_kv_dtype t) {
         w->qp[r] = w->q[r], w->qrp[r] = w->qr[r];
         for (int h = 0; h < H; h++) w->m[h][r] = -INFINITY;
     }
-    if (t == LC_KV_INT8 || t == LC_KV_FP8 || t == LC_KV_BF16) lc_decode_round_rows(t, D, w->q[0], R, (uint8_t *)w->qr, w->qs, w->qsum);
+    if (lc_decode_ops_avx512.rounds_query(t)) lc_decode_round_rows(t, D, w->q[0], R, (uint8_t *)w->qr, w->qs, w->qsum);
 }
 
 /* The block kernel on head h of nb keys (rows kt / vt, scales ks / vs by key), prefetching
