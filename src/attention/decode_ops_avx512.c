@@ -402,33 +402,27 @@ INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
 /* The same with the query rounded (b->qr): int8 keys dotted in integers (the row's query
  * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias),
  * bf16 keys as stored. */
-static void block_int8q(const lc_decode_block *b) {
+INLINE void block_int8q(const lc_decode_block *b) {
     key_value_scales(b, 1.0f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_int8q);
     softmax_rows(b, 1);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_INT8);
 }
 
-static void block_fp8q(const lc_decode_block *b) {
+INLINE void block_fp8q(const lc_decode_block *b) {
     key_value_scales(b, 0x1p56f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_bf16q, 1);
     softmax_rows(b, 1);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_FP8);
 }
 
-static void block_bf16q(const lc_decode_block *b) {
+INLINE void block_bf16q(const lc_decode_block *b) {
     FOR_ROW_GROUPS(b, scores_rows_bf16q, 0);
     softmax_rows(b, 0);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_BF16);
 }
 
-static int rounds_query(lc_kv_dtype t) {
-    if (t == LC_KV_INT8) return __builtin_cpu_supports("avx512vnni");
-    if (t == LC_KV_FP8 || t == LC_KV_BF16) return __builtin_cpu_supports("avx512bf16");
-    return 0;
-}
-
-static void block(const lc_decode_block *b) {
+INLINE void block_any(const lc_decode_block *b) {
     if (b->qr && b->t == LC_KV_INT8) return block_int8q(b);
     if (b->qr && b->t == LC_KV_FP8) return block_fp8q(b);
     if (b->qr && b->t == LC_KV_BF16) return block_bf16q(b);
@@ -439,6 +433,33 @@ static void block(const lc_decode_block *b) {
     case LC_KV_INT8: block_t(b, LC_KV_INT8); break;
     case LC_KV_FP8: block_t(b, LC_KV_FP8); break;
     }
+}
+
+/* The kernels compiled for any shape, and again for full blocks of the commonest head dims
+ * with the shape as constants, so that the masks of partial vectors and blocks and the
+ * address arithmetic they spill to the stack fold away (one thread, cache-resident blocks
+ * of d = 128: f16 68 -> 55 cycles per key and head, int8 with the rounded query 35 -> 30;
+ * bench/results/NOTES.md). */
+INLINE void block_shaped(const lc_decode_block *b, int D) {
+    lc_decode_block c = *b;
+    c.D = D, c.nb = c.bt = LC_DECODE_BT;
+    block_any(&c);
+}
+static void block_generic(const lc_decode_block *b) { block_any(b); }
+static void block_d64(const lc_decode_block *b) { block_shaped(b, 64); }
+static void block_d128(const lc_decode_block *b) { block_shaped(b, 128); }
+
+static int rounds_query(lc_kv_dtype t) {
+    if (t == LC_KV_INT8) return __builtin_cpu_supports("avx512vnni");
+    if (t == LC_KV_FP8 || t == LC_KV_BF16) return __builtin_cpu_supports("avx512bf16");
+    return 0;
+}
+
+static void block(const lc_decode_block *b) {
+    const int full = b->nb == LC_DECODE_BT && b->bt == LC_DECODE_BT;
+    if (full && b->D == 128) block_d128(b);
+    else if (full && b->D == 64) block_d64(b);
+    else block_generic(b);
 }
 
 const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block, rounds_query};
