@@ -591,23 +591,36 @@ static cudaError_t decode_types(const decode_params &p, bool out_f32, int batch,
 }
 // kv heads per block: 4 for an int8 cache with heads_kv % 4 == 0, else 1
 static int heads_per_block(bool int8, int hkv) { return int8 && hkv % 4 == 0 ? 4 : 1; }
-template <typename T> static cudaError_t decode_int8(const decode_params &p, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    const bool four = heads_per_block(true, hkv) == 4;
-    if (!p.kv.table) return four ? decode_types<T, int8_contig, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_contig, 1>(p, out_f32, batch, hkv, d, s);
-    return four ? decode_types<T, int8_t, 4>(p, out_f32, batch, hkv, d, s) : decode_types<T, int8_t, 1>(p, out_f32, batch, hkv, d, s);
-}
-static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
-    if (q == LC_BF16) return int8 ? decode_int8<__nv_bfloat16>(p, out_f32, batch, hkv, d, s) : decode_types<__nv_bfloat16, __nv_bfloat16, 1>(p, out_f32, batch, hkv, d, s);
-    return int8 ? decode_int8<__half>(p, out_f32, batch, hkv, d, s) : decode_types<__half, __half, 1>(p, out_f32, batch, hkv, d, s);
+
+// f(storage<S>(), heads<HB>()) for the cache's storage type S (T as the query; int8 as
+// int8_contig when contiguous, int8_t when paged) and HB kv heads per block.
+template <typename S> struct storage {
+    using type = S;
+};
+template <int HB> using heads = std::integral_constant<int, HB>;
+template <typename T, typename F> static auto with_storage(bool int8, bool paged, int hkv, F &&f) {
+    const bool four = heads_per_block(int8, hkv) == 4;
+    if (!int8) return f(storage<T>(), heads<1>());
+    if (!paged) return four ? f(storage<int8_contig>(), heads<4>()) : f(storage<int8_contig>(), heads<1>());
+    return four ? f(storage<int8_t>(), heads<4>()) : f(storage<int8_t>(), heads<1>());
 }
 
-template <typename T, typename S, int HB> static int occupancy(int d) {
-    return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
+template <typename T> static cudaError_t decode_q(const decode_params &p, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    return with_storage<T>(int8, p.kv.table, hkv, [&](auto st, auto hb) {
+        return decode_types<T, typename decltype(st)::type, decltype(hb)::value>(p, out_f32, batch, hkv, d, s);
+    });
 }
-template <typename T> static int occupancy(bool int8, bool paged, int hb, int d) {
-    if (!int8) return occupancy<T, T, 1>(d);
-    if (!paged) return hb == 4 ? occupancy<T, int8_contig, 4>(d) : occupancy<T, int8_contig, 1>(d);
-    return hb == 4 ? occupancy<T, int8_t, 4>(d) : occupancy<T, int8_t, 1>(d);
+static cudaError_t decode_run(const decode_params &p, lc_dtype q, bool int8, bool out_f32, int batch, int hkv, int d, cudaStream_t s) {
+    return q == LC_BF16 ? decode_q<__nv_bfloat16>(p, int8, out_f32, batch, hkv, d, s) : decode_q<__half>(p, int8, out_f32, batch, hkv, d, s);
+}
+
+// Blocks of the split kernel resident on one multiprocessor, for this cache and head dim.
+template <typename T> static int occupancy(bool int8, bool paged, int hkv, int d) {
+    return with_storage<T>(int8, paged, hkv, [&](auto st, auto hb) {
+        using S = typename decltype(st)::type;
+        constexpr int HB = decltype(hb)::value;
+        return d == 64 ? blocks_per_sm<T, S, 64, HB>() : d == 128 ? blocks_per_sm<T, S, 128, HB>() : blocks_per_sm<T, S, 256, HB>();
+    });
 }
 
 // Splits: the given count, or as many as fill the GPU's resident blocks once (at most one
@@ -618,9 +631,8 @@ static void plan_splits(decode_params *p, int splits, int batch, int hkv, int d,
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
         const bool paged = p->kv.table;
-        const int hb = heads_per_block(int8, hkv);
-        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hb, d) : occupancy<__half>(int8, paged, hb, d));
-        const int64_t pairs = (int64_t)batch * (hkv / hb);  // blocks per split
+        const int64_t slots = (int64_t)sms * (q == LC_BF16 ? occupancy<__nv_bfloat16>(int8, paged, hkv, d) : occupancy<__half>(int8, paged, hkv, d));
+        const int64_t pairs = (int64_t)batch * (hkv / heads_per_block(int8, hkv));  // blocks per split
         int64_t want = slots / pairs, most = (max_keys + 127) / 128;
         splits = (int)(want < 1 ? 1 : want > most ? (most < 1 ? 1 : most) : want);
     }
