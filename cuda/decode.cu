@@ -554,13 +554,17 @@ template <typename T, typename S, int D, bool SOFTCAP, int HB> static const void
     return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP, HB>);
 }
 
-// Blocks of the split kernel that fit on one multiprocessor at once.
+// Blocks of the split kernel that fit on one multiprocessor at once (asked once per device).
 template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
+    static int per_dev[64];
+    int dev = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess && dev < 64 && per_dev[dev]) return per_dev[dev];
     const void *k = split_kernel<T, S, D, false, HB>();
     const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
+    if (dev < 64) per_dev[dev] = n;
     return n;
 }
 

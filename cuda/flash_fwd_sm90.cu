@@ -482,7 +482,7 @@ cudaError_t launch_sm90(sm90_params &prm, int batch, cudaStream_t stream, void *
     const size_t smem = 1024 + sizeof(T) * (size_t)(BM * D + 2 * ST * BN * D) + ST * (4 * 8 + 4);
     auto kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, false, WS, BN, ST, CL>;
     if constexpr (NWG < 3 && BN == SM90_BLOCK_N)  // soft-capping spills in 160 registers: the dispatcher sends it to NWG = 2
-        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS, BN, ST>;
+        if (prm.p.softcap > 0.f) kernel = flash_fwd_sm90_kernel<T, TO, D, NWG, true, WS, BN, ST, CL>;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     cudaLaunchAttribute cluster = {};

@@ -445,7 +445,6 @@ INLINE void block_shaped(const lc_decode_block *b, int D) {
     c.D = D, c.nb = c.bt = LC_DECODE_BT;
     block_any(&c);
 }
-static void block_generic(const lc_decode_block *b) { block_any(b); }
 static void block_d64(const lc_decode_block *b) { block_shaped(b, 64); }
 static void block_d128(const lc_decode_block *b) { block_shaped(b, 128); }
 
@@ -459,7 +458,7 @@ static void block(const lc_decode_block *b) {
     const int full = b->nb == LC_DECODE_BT && b->bt == LC_DECODE_BT;
     if (full && b->D == 128) block_d128(b);
     else if (full && b->D == 64) block_d64(b);
-    else block_generic(b);
+    else block_any(b);
 }
 
 const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block, rounds_query};
