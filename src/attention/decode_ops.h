@@ -24,8 +24,9 @@ typedef struct lc_decode_block {
     /* To prefetch while this block computes: this head's share (1 / heads_kv, in address
      * order: whole tokens) of the next block's K and V bytes, npf bytes at pk and at pv
      * (0: none; where the share crosses from one span into another, its first part). Spread
-     * over the block's work in address order, the prefetches keep the memory reads
-     * sequential (prefetching head h's own rows, 1-2 KB apart, measured 18-31% slower). */
+     * over the block's work in address order (K's over the scores, V's over the P.V), the
+     * prefetches keep the memory reads sequential (prefetching head h's own rows, 1-2 KB
+     * apart, measured 18-31% slower). */
     const uint8_t *pk, *pv;
     size_t npf;
     /* NULL, or the query rows rounded once per call (lc_decode.query_f32 = 0, where
