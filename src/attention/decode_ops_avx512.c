@@ -97,7 +97,8 @@ INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0,
 
 /* Steps [i, j) of n of the next block's share at p (b->npf bytes), prefetched: K's share is
  * spread over the score loop's steps and V's over the P.V loop's, so the reads follow the
- * work (both shares during the scores measured 8-26% slower on two threads). */
+ * work (with both shares issued during the scores, f16 / bf16 / int8 read 9-26% less per
+ * second on two threads; bench/results/NOTES.md). */
 INLINE void prefetch_steps(const lc_decode_block *b, const uint8_t *p, int i, int j, int n) {
     if (b->npf) lc_prefetch_bytes(p + b->npf * (size_t)i / (size_t)n, b->npf * (size_t)j / (size_t)n - b->npf * (size_t)i / (size_t)n);
 }
