@@ -23,22 +23,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/attention/decode_ops.h" /* lc_prefetch_bytes, LC_DECODE_BT: the decode's own */
 #include "bench_util.h"
 
-enum { HEADS = 8, BT = 32, NCHAIN = 8 };
+enum { HEADS = 8, BT = LC_DECODE_BT, NCHAIN = 8 };
 enum order { TOGETHER, PHASED, PHASED_EARLY, NORDER };
 static const char *order_name[NORDER] = {"together", "phased", "phased, both shares early"};
 
 #define AVX512 __attribute__((target("avx512f")))
 
-AVX512 static void prefetch_range(const char *p, size_t n) {
-    for (size_t x = 0; x < n; x += 64) _mm_prefetch(p + x, _MM_HINT_T0);
-}
-
 /* One row of RB bytes: its vectors into NCHAIN chains of fmas / NCHAIN FMAs each (a factor
  * per chain, so that chains from the same vector are not merged by the compiler), summed
- * into acc. RB is a constant in each instance (a runtime row size doubles the loop's
- * address arithmetic and halves what it reads). */
+ * into acc. RB is a constant in each instance (a first version with the row size as a
+ * variable read half as much: the loop's address arithmetic). */
 #define ROW_WORK(RB, row, fmas, acc)                                                            \
     do {                                                                                       \
         __m512 x_[NCHAIN];                                                                     \
@@ -63,14 +60,14 @@ AVX512 static void prefetch_range(const char *p, size_t n) {
                 const int more = pf + share <= bytes;                                                       \
                 for (int u = 0; u < BT; u++) {                                                              \
                     const size_t off = b0 + (size_t)u * rowb + (size_t)h * (RB);                            \
-                    if (more) prefetch_range(k + pf + u * per, per);                                        \
-                    if (more && o != PHASED) prefetch_range(v + pf + u * per, per);                         \
+                    if (more) lc_prefetch_bytes(k + pf + u * per, per);                                        \
+                    if (more && o != PHASED) lc_prefetch_bytes(v + pf + u * per, per);                         \
                     ROW_WORK(RB, k + off, half, acc);                                                       \
                     if (o == TOGETHER) ROW_WORK(RB, v + off, half, acc);                                    \
                 }                                                                                           \
                 for (int u = 0; o != TOGETHER && u < BT; u++) {                                             \
                     const size_t off = b0 + (size_t)u * rowb + (size_t)h * (RB);                            \
-                    if (more && o == PHASED) prefetch_range(v + pf + u * per, per);                         \
+                    if (more && o == PHASED) lc_prefetch_bytes(v + pf + u * per, per);                         \
                     ROW_WORK(RB, v + off, half, acc);                                                       \
                 }                                                                                           \
             }                                                                                               \
