@@ -40,7 +40,7 @@ static double clock_hz(void) {
 /* One thread's query rows (f32 and rounded as lc_decode_run rounds them), running state per
  * head and scratch for lc_decode_block. */
 typedef struct rows {
-    float q[R][D], qs[R], sc[R * BT], cf[R], ksc[BT], vsc[BT], m[H][R], l[H][R], acc[H][R * D];
+    float q[R][D], qs[R], sc[R * BT], cf[R], unit[R], ksc[BT], vsc[BT], m[H][R], l[H][R], acc[H][R * D];
     int8_t qr[R][LC_DECODE_QR_BYTES(D)] __attribute__((aligned(64)));
     int32_t qsum[R];
     const float *qp[R];
@@ -62,7 +62,7 @@ static void rows_init(rows *w, lc_kv_dtype t) {
 static void head_block(rows *w, lc_kv_dtype t, int rounded, const uint8_t *const *kt, const uint8_t *const *vt, int nb, size_t hoff, const float *ks,
                        const float *vs, int h, const uint8_t *pk, const uint8_t *pv, size_t npf) {
     lc_decode_block blk = {.q = w->qp, .R = R, .G = R, .D = D, .nb = nb, .bt = BT, .scale = 0.088f, .t = t, .kt = kt, .vt = vt, .hoff = hoff,
-                           .ks = ks, .vs = vs, .vis = 1 << 30, .m = w->m[h], .l = w->l[h], .acc = w->acc[h], .sc = w->sc, .cf = w->cf,
+                           .ks = ks, .vs = vs, .vis = 1 << 30, .m = w->m[h], .l = w->l[h], .acc = w->acc[h], .sc = w->sc, .cf = w->cf, .unit = w->unit,
                            .ksc = w->ksc, .vsc = w->vsc, .pk = pk, .pv = pv, .npf = npf,
                            .qr = rounded ? w->qrp : NULL, .qr_scale = w->qs, .qr_sum = w->qsum};
     lc_decode_ops_avx512.block(&blk);

@@ -16,13 +16,13 @@
 #define BT LC_DECODE_BT /* keys per block: scores for a block, one rescale per row per block */
 
 /* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
- * then the fused path's rescale factors [R], key / value scales [BT] each, the rounded
- * query's R row pointers, scales and sums, the block's key and value scales by head
- * [H, BT] each, and (64-byte aligned) the range's running state: per head, m [R], l [R]
- * and acc [R, D]. */
+ * then the fused path's rescale factors [R], probability units [R], key / value scales [BT]
+ * each, the rounded query's R row pointers, scales and sums, the block's key and value
+ * scales by head [H, BT] each, and (64-byte aligned) the range's running state: per head,
+ * m [R], l [R] and acc [R, D]. */
 static size_t state_floats(int D, int R, int H) { return (size_t)H * R * (D + 2); }
 static size_t scratch_floats(int D, int R, int H) {
-    return ((size_t)(2 * D + R + 2 * H) * BT + 7 * (size_t)R + 2 * BT + 15) / 16 * 16 + (state_floats(D, R, H) + 15) / 16 * 16; /* 64-byte multiples */
+    return ((size_t)(2 * D + R + 2 * H) * BT + 8 * (size_t)R + 2 * BT + 15) / 16 * 16 + (state_floats(D, R, H) + 15) / 16 * 16; /* 64-byte multiples */
 }
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
@@ -181,7 +181,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
     const size_t per = (size_t)R * (D + 2);
     const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
     const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
-    float *cf = (float *)(qrrow + R), *qrs = cf + R + 2 * BT;
+    float *cf = (float *)(qrrow + R), *qrs = cf + 2 * R + 2 * BT;
     int32_t *qrsum = (int32_t *)(qrs + R);
     float *ksh = (float *)(qrsum + R), *vsh = ksh + (size_t)H * BT; /* the block's scales, head-major */
     /* The running state lives in the thread's scratch and is copied out at the end: kept in
@@ -220,7 +220,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                 lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
                                        .kt = cur->k, .vt = cur->v, .hoff = hoff, .ks = ksh + h * BT, .vs = vsh + h * BT,
                                        .vis = qpos0 - cur->pos0 + 1, .m = m, .l = l, .acc = acc,
-                                       .sc = sc, .cf = cf, .ksc = cf + R, .vsc = cf + R + BT,
+                                       .sc = sc, .cf = cf, .unit = cf + R, .ksc = cf + 2 * R, .vsc = cf + 2 * R + BT,
                                        .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
                 blk.npf = prefetch_share(next, h, H, rowb, &blk.pk, &blk.pv);
                 ops->block(&blk);

@@ -79,21 +79,12 @@ INLINE __m512 reduce16_as(const __m512 *v, int integer) {
 INLINE __m512 reduce16(const __m512 *v) { return reduce16_as(v, 0); }
 INLINE __m512 reduce16_int(const __m512i *v) { return reduce16_as((const __m512 *)v, 1); }
 
-/* Lane i * KT + j of s (KT = 16 / RT) to sc[(r0 + i) * BT + u0 + j], keys past the block dropped. */
-INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0, __m512 s) {
-    __mmask16 keep = cmask(b->nb - u0);
-    float *o = b->sc + (size_t)r0 * b->bt + u0;
-    if (RT == 1) _mm512_mask_storeu_ps(o, keep, s);
-    else if (RT == 2) {
-        _mm256_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps256(s));
-        _mm256_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-    } else {
-        _mm_mask_storeu_ps(o, (__mmask8)keep, _mm512_castps512_ps128(s));
-        _mm_mask_storeu_ps(o + b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 1));
-        _mm_mask_storeu_ps(o + 2 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 2));
-        _mm_mask_storeu_ps(o + 3 * b->bt, (__mmask8)keep, _mm512_extractf32x4_ps(s, 3));
-    }
-}
+/* A row group's scores and probabilities in tile order: the tile of keys u0 .. u0 + KT - 1
+ * (KT = 16 / RT) is one vector at sc + r0 * BT + u0 * RT whose lane i * KT + j is row r0 + i,
+ * key u0 + j, as the add tree leaves it; key u of row i is element tile_index(RT, i, u). */
+INLINE float *tiles(const lc_decode_block *b, int r0) { return b->sc + (size_t)r0 * b->bt; }
+INLINE int tile_index(const int RT, int i, int u) { return u / (16 / RT) * 16 + i * (16 / RT) + u % (16 / RT); }
+INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0, __m512 s) { _mm512_storeu_ps(tiles(b, r0) + u0 * RT, s); }
 
 /* Steps [i, j) of n of the next block's share at p (b->npf bytes), prefetched: K's share is
  * spread over the score loop's steps and V's over the P.V loop's, so the reads follow the
@@ -209,7 +200,7 @@ INLINE void scores_rows_bf16q(const lc_decode_block *b, int r0, const int RT, co
 
 /* acc[r] = cf[r] acc[r] + sum_u p[r][u] v[u] for rows r0 .. r0+RT-1. */
 INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
-    const int NC = 16 / RT, D = b->D, BT = b->bt;
+    const int NC = 16 / RT, D = b->D;
     for (int e0 = 0; e0 < D; e0 += 16 * NC) {
         __m512 a[16];
         __mmask16 m[16];
@@ -222,14 +213,14 @@ INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype 
 #pragma GCC unroll 16
             for (int c = 0; c < NC; c++) a[i * NC + c] = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m[c], o + 16 * c));
         }
-        const float *p = b->sc + (size_t)r0 * BT;
+        const float *p = tiles(b, r0);
         const int passes = (D + 16 * NC - 1) / (16 * NC), pass = e0 / (16 * NC);
         for (int u = 0; u < b->nb; u++) {
             if (r0 == 0) prefetch_steps(b, b->pv, pass * b->nb + u, pass * b->nb + u + 1, passes * b->nb);
             const uint8_t *vr = b->vt[u] + b->hoff;
             __m512 w[4];
 #pragma GCC unroll 4
-            for (int i = 0; i < RT; i++) w[i] = _mm512_set1_ps(p[i * BT + u]);
+            for (int i = 0; i < RT; i++) w[i] = _mm512_set1_ps(p[tile_index(RT, i, u)]);
 #pragma GCC unroll 16
             for (int c = 0; c < NC; c++) {
                 __m512 vv = ld(vr, e0 + 16 * c, m[c], t);
@@ -246,70 +237,88 @@ INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype 
     }
 }
 
-/* Scores of row r times its key scales, causal mask, then probabilities in their place
- * (times the value scales when quantised), the running max and sum, and cf[r]. */
-static void softmax_rows(const lc_decode_block *b, int quant) {
-    const int nb = b->nb, BT = b->bt;
-    for (int r = 0; r < b->R; r++) {
-        float *s = b->sc + (size_t)r * BT;
-        int64_t lim = b->vis + r / b->G;
-        int vis = lim < 0 ? 0 : lim > nb ? nb : (int)lim;
-        __m512 mx = _mm512_set1_ps(-INFINITY);
-        for (int u = 0; u < nb; u += 16) {
-            __mmask16 m = cmask(vis - u);
-            __m512 x = quant ? _mm512_mul_ps(_mm512_loadu_ps(s + u), _mm512_loadu_ps(b->ksc + u)) : _mm512_mul_ps(_mm512_loadu_ps(s + u), _mm512_set1_ps(b->scale));
-            x = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m, x);
-            _mm512_storeu_ps(s + u, x);
-            mx = _mm512_max_ps(mx, x);
-        }
-        float bm = _mm512_reduce_max_ps(mx), mo = b->m[r];
-        if (bm <= mo) bm = mo; /* the max did not change: no rescale */
-        b->cf[r] = bm == mo ? 1.0f : expf(mo - bm);
-        if (bm == -INFINITY) { /* nothing visible so far */
-            for (int u = 0; u < nb; u += 16) _mm512_storeu_ps(s + u, _mm512_setzero_ps());
-            b->cf[r] = 1.0f;
-            continue;
-        }
-        __m512 sum = _mm512_setzero_ps(), bmv = _mm512_set1_ps(bm);
-        for (int u = 0; u < nb; u += 16) {
-            __m512 p = lc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + u), bmv));
-            sum = _mm512_add_ps(sum, p);
-            _mm512_storeu_ps(s + u, quant ? _mm512_mul_ps(p, _mm512_loadu_ps(b->vsc + u)) : p);
-        }
-        b->m[r] = bm;
-        b->l[r] = b->l[r] * b->cf[r] + _mm512_reduce_add_ps(sum);
+/* The value kinds of the P.V: f32 probabilities (pv_rows), or 16-bit ones (pv_rows_pairs). */
+enum { PV_F32, PV_INT8, PV_FP8, PV_BF16 };
+
+/* v[l] for lanes l in tile order: row i's value in every lane of row i (v: RT floats). */
+INLINE __m512 per_row(const float *v, const int RT) {
+    const __m512i row = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), RT == 4 ? 2 : RT == 2 ? 3 : 4);
+    return _mm512_permutexvar_ps(row, _mm512_maskz_loadu_ps(cmask(RT), v));
+}
+/* The tile's keys' values v[0 .. KT) in each row's lanes. */
+INLINE __m512 per_key(const float *v, const int RT) {
+    const __m512i key = _mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16 / RT - 1));
+    return _mm512_permutexvar_ps(key, _mm512_maskz_loadu_ps(cmask(16 / RT), v));
+}
+/* The max or sum of each row's KT lanes, in all of them. */
+INLINE __m512 row_reduce(__m512 x, const int RT, int sum) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int w = 1; w < 16 / RT; w *= 2) {
+        __m512 y = _mm512_permutexvar_ps(_mm512_xor_si512(lane, _mm512_set1_epi32(w)), x);
+        x = sum ? _mm512_add_ps(x, y) : _mm512_max_ps(x, y);
     }
+    return x;
+}
+/* Lane i * KT of x to v[i], i < RT. */
+INLINE void store_rows(float *v, __m512 x, const int RT) {
+    _mm_mask_storeu_ps(v, (__mmask8)cmask(RT), _mm512_castps512_ps128(_mm512_maskz_compress_ps(RT == 4 ? 0x1111 : RT == 2 ? 0x0101 : 0x0001, x)));
 }
 
-/* The value kinds of the P.V with 16-bit probabilities. */
-enum { PV_INT8, PV_FP8, PV_BF16 };
-
-/* Row r's probabilities (times the value scales) as 16-bit values in pq[0 .. nb rounded up
- * to 16), returning what one unit of the P.V sums is worth:
+/* The online softmax of a row group, on its score tiles, all rows at once: scores times the
+ * key scales (or the softmax scale), causal mask, the running max m, the rescale cf of the
+ * rows' accumulators and the running sum l; then the probabilities (times the value scales
+ * when quantised) in the tiles' place, as f32 or, for pv_rows_pairs, as 16-bit values
+ * (tile t's 16 of them at element 16 t of the tiles read as uint16_t; each 32-byte store
+ * lands on tiles already read), and unit[r], what one unit of them is worth:
  *   int8 values: round(p * 32767 / max p), worth max p / 32767 (0: the row has nothing);
  *   fp8 values:  bf16 of 2^64 p (round to nearest even), worth 2^56 (2^64 here, 2^-120 in
  *                the widened values);
  *   bf16 values: bf16 of p, worth 1. */
-INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int kind) {
-    const float *p = b->sc + (size_t)r * b->bt;
-    if (kind != PV_INT8) {
-        const __m512 f = _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f);
-        for (int u = 0; u < b->nb; u += 16) {
-            __m512i x = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(p + u), f));
-            x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
-            _mm256_storeu_si256((__m256i *)(pq + u), _mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
-        }
-        return kind == PV_FP8 ? 0x1p56f : 1.0f;
+INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int quant, int kind) {
+    const int KT = 16 / RT, nt = (b->nb + KT - 1) / KT;
+    float *s = tiles(b, r0);
+    float lim[4]; /* row i sees keys u < lim[i] */
+    for (int i = 0; i < RT; i++) {
+        int64_t v = b->vis + (r0 + i) / b->G;
+        lim[i] = (float)(v < 0 ? 0 : v > b->nb ? b->nb : v);
     }
-    __m512 mx = _mm512_setzero_ps();
-    for (int u = 0; u < b->nb; u += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(p + u));
-    float M = _mm512_reduce_max_ps(mx);
-    __m512 f = _mm512_set1_ps(M > 0 ? 32767 / M : 0);
-    for (int u = 0; u < b->nb; u += 16) _mm256_storeu_si256((__m256i *)(pq + u), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + u), f))));
-    return M / 32767;
+    const __m512 see = per_row(lim, RT), mo = per_row(b->m + r0, RT), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512 key0 = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(KT - 1)));
+    __m512 mx = ninf;
+    for (int t = 0; t < nt; t++) {
+        __m512 k = quant ? per_key(b->ksc + t * KT, RT) : _mm512_set1_ps(b->scale);
+        __mmask16 seen = _mm512_cmp_ps_mask(_mm512_add_ps(key0, _mm512_set1_ps((float)(t * KT))), see, _CMP_LT_OQ);
+        __m512 x = _mm512_mask_mul_ps(ninf, seen, _mm512_loadu_ps(s + 16 * t), k);
+        _mm512_storeu_ps(s + 16 * t, x);
+        mx = _mm512_max_ps(mx, x);
+    }
+    const __m512 mn = _mm512_max_ps(row_reduce(mx, RT, 0), mo);
+    const __mmask16 live = _mm512_cmp_ps_mask(mn, ninf, _CMP_NEQ_UQ), same = _mm512_cmp_ps_mask(mn, mo, _CMP_EQ_OQ);
+    const __m512 cf = _mm512_mask_blend_ps(same, lc_exp512(_mm512_sub_ps(mo, mn)), _mm512_set1_ps(1.0f)); /* 1 if nothing seen */
+    const __m512 f = _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f);
+    __m512 sum = _mm512_setzero_ps(), pmax = _mm512_setzero_ps();
+    for (int t = 0; t < nt; t++) {
+        __m512 p = _mm512_maskz_mov_ps(live, lc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * t), mn)));
+        sum = _mm512_add_ps(sum, p);
+        if (quant) p = _mm512_mul_ps(p, per_key(b->vsc + t * KT, RT));
+        if (kind == PV_FP8 || kind == PV_BF16) { /* bf16, rounded to nearest even */
+            __m512i x = _mm512_castps_si512(_mm512_mul_ps(p, f));
+            x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
+            _mm256_storeu_si256((__m256i *)(s + 8 * t), _mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
+        } else _mm512_storeu_ps(s + 16 * t, p);
+        pmax = _mm512_max_ps(pmax, p);
+    }
+    store_rows(b->m + r0, mn, RT);
+    store_rows(b->cf + r0, cf, RT);
+    store_rows(b->l + r0, _mm512_fmadd_ps(per_row(b->l + r0, RT), cf, row_reduce(sum, RT, 1)), RT);
+    if (kind == PV_INT8) {
+        const __m512 M = row_reduce(pmax, RT, 0), q = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(M, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(32767), M);
+        for (int t = 0; t < nt; t++) _mm256_storeu_si256((__m256i *)(s + 8 * t), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(s + 16 * t), q))));
+        store_rows(b->unit + r0, _mm512_div_ps(M, _mm512_set1_ps(32767)), RT);
+    } else if (kind != PV_F32) store_rows(b->unit + r0, _mm512_set1_ps(kind == PV_FP8 ? 0x1p56f : 1.0f), RT);
 }
 
-/* P.V two keys at a time with the 16-bit probabilities of probabilities_16:
+/* P.V two keys at a time with the 16-bit probabilities of softmax_group:
  * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
  * pq[u] v[u][e] + pq[u+1] v[u+1][e]: int8 values sign-extended to int16, vpdpwssd (exact in
  * int32); fp8 values widened by e4m3_as_bf16, and bf16 values, vdpbf16ps (f32). Per 32
@@ -317,9 +326,7 @@ INLINE float probabilities_16(const lc_decode_block *b, int r, uint16_t *pq, int
  * 8L + m / 8L + 4 + m; the accumulators keep that order until the end of the block. */
 INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int kind) {
     const int NG = 8 / RT, D = b->D; /* groups of 32 elements per pass: 16 accumulators */
-    uint16_t pq[4][LC_DECODE_BT] __attribute__((aligned(64)));
-    float unit[4];
-    for (int i = 0; i < RT; i++) unit[i] = probabilities_16(b, r0 + i, pq[i], kind);
+    const uint16_t *pq = (const uint16_t *)tiles(b, r0);
     const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     for (int e0 = 0; e0 < D; e0 += 32 * NG) {
@@ -339,8 +346,8 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
             __m512i w[4];
 #pragma GCC unroll 4
             for (int i = 0; i < RT; i++) {
-                int32_t pair; /* pq[i][u], pq[i][u + 1] */
-                memcpy(&pair, &pq[i][u], sizeof pair);
+                int32_t pair; /* keys u and u + 1 of row i, side by side in a tile */
+                memcpy(&pair, pq + tile_index(RT, i, u), sizeof pair);
                 w[i] = _mm512_set1_epi32(pair);
             }
 #pragma GCC unroll 8
@@ -365,7 +372,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
         }
 #pragma GCC unroll 4
         for (int i = 0; i < RT; i++) {
-            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(unit[i]);
+            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(b->unit[r0 + i]);
             float *o = b->acc + (size_t)(r0 + i) * D + e0;
 #pragma GCC unroll 8
             for (int g = 0; g < NG; g++)
@@ -404,7 +411,7 @@ INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
     const int quant = t == LC_KV_INT8 || t == LC_KV_FP8;
     if (quant) key_value_scales(b, t == LC_KV_FP8 ? 256.0f : 1.0f, t == LC_KV_FP8 ? 256.0f : 1.0f);
     FOR_ROW_GROUPS(b, scores_rows, t);
-    softmax_rows(b, quant);
+    FOR_ROW_GROUPS(b, softmax_group, quant, PV_F32);
     FOR_ROW_GROUPS(b, pv_rows, t);
 }
 
@@ -414,20 +421,20 @@ INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
 INLINE void block_int8q(const lc_decode_block *b) {
     key_value_scales(b, 1.0f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_int8q);
-    softmax_rows(b, 1);
+    FOR_ROW_GROUPS(b, softmax_group, 1, PV_INT8);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_INT8);
 }
 
 INLINE void block_fp8q(const lc_decode_block *b) {
     key_value_scales(b, 0x1p56f, 1.0f);
     FOR_ROW_GROUPS(b, scores_rows_bf16q, 1);
-    softmax_rows(b, 1);
+    FOR_ROW_GROUPS(b, softmax_group, 1, PV_FP8);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_FP8);
 }
 
 INLINE void block_bf16q(const lc_decode_block *b) {
     FOR_ROW_GROUPS(b, scores_rows_bf16q, 0);
-    softmax_rows(b, 0);
+    FOR_ROW_GROUPS(b, softmax_group, 0, PV_BF16);
     FOR_ROW_GROUPS(b, pv_rows_pairs, PV_BF16);
 }
 
