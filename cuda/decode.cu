@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include <atomic>
 #include <type_traits>
 
 #include "check.h"
@@ -554,17 +555,21 @@ template <typename T, typename S, int D, bool SOFTCAP, int HB> static const void
     return reinterpret_cast<const void *>(&decode_split_kernel<T, S, D, SOFTCAP, HB>);
 }
 
-// Blocks of the split kernel that fit on one multiprocessor at once (asked once per device).
+// Blocks of the split kernel that fit on one multiprocessor at once (asked once per device;
+// host threads that ask together may both ask, and store the same answer).
 template <typename T, typename S, int D, int HB> static int blocks_per_sm() {
-    static int per_dev[64];
+    static std::atomic<int> per_dev[64];
     int dev = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess && dev < 64 && per_dev[dev]) return per_dev[dev];
+    if (cudaGetDevice(&dev) == cudaSuccess && dev < 64) {
+        const int known = per_dev[dev].load(std::memory_order_relaxed);
+        if (known) return known;
+    }
     const void *k = split_kernel<T, S, D, false, HB>();
     const int smem = decode_smem_bytes<S, D, HB>();
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return 1;
     int n = 1;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, DEC_WARPS * 32, smem) != cudaSuccess || n < 1) n = 1;
-    if (dev < 64) per_dev[dev] = n;
+    if (dev < 64) per_dev[dev].store(n, std::memory_order_relaxed);
     return n;
 }
 
