@@ -3,8 +3,9 @@
  *   scores  16 accumulators = RT query rows x KT keys (RT * KT = 16), each a 16-lane
  *           partial dot product; one transposing add tree turns the 16 of them into one
  *           vector of 16 scores (no horizontal sum per key);
- *   softmax the block's scores of a row as vectors: max, one exp per lane, the running
- *           sum; the accumulator rescale e^(m_old - m_new) rides on the P.V pass;
+ *   softmax on those vectors as they are (tile order), all RT rows in the same
+ *           instructions: max, one exp per lane, the running sum; the accumulator
+ *           rescale e^(m_old - m_new) rides on the P.V pass;
  *   P.V     RT rows x (16 / RT) chunks of 16 output dims in registers over the block.
  * K and V are widened from the cache straight into registers (f16: vcvtph2ps; bf16: shift;
  * int8: vpmovsxbd + vcvtdq2ps; fp8 e4m3 through binary16 as in decode_ops_avx2.c, the 2^8
@@ -100,7 +101,7 @@ INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, const uin
     if (r0 == 0) prefetch_steps(b, b->pk, u0, u0 + KT < b->nb ? u0 + KT : b->nb, b->nb);
 }
 
-/* sc[r * BT + u] = q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block. */
+/* q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block, into the group's score tiles. */
 INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
     const int KT = 16 / RT, D = b->D;
     const float *q[4];
@@ -240,21 +241,23 @@ INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype 
 /* The value kinds of the P.V: f32 probabilities (pv_rows), or 16-bit ones (pv_rows_pairs). */
 enum { PV_F32, PV_INT8, PV_FP8, PV_BF16 };
 
+INLINE __m512i lane_ids(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+/* Each lane's key in its tile, j = l % KT. */
+INLINE __m512i tile_keys(const int RT) { return _mm512_and_si512(lane_ids(), _mm512_set1_epi32(16 / RT - 1)); }
+
 /* v[l] for lanes l in tile order: row i's value in every lane of row i (v: RT floats). */
 INLINE __m512 per_row(const float *v, const int RT) {
-    const __m512i row = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), RT == 4 ? 2 : RT == 2 ? 3 : 4);
+    const __m512i row = _mm512_srli_epi32(lane_ids(), RT == 4 ? 2 : RT == 2 ? 3 : 4);
     return _mm512_permutexvar_ps(row, _mm512_maskz_loadu_ps(cmask(RT), v));
 }
 /* The tile's keys' values v[0 .. KT) in each row's lanes. */
 INLINE __m512 per_key(const float *v, const int RT) {
-    const __m512i key = _mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16 / RT - 1));
-    return _mm512_permutexvar_ps(key, _mm512_maskz_loadu_ps(cmask(16 / RT), v));
+    return _mm512_permutexvar_ps(tile_keys(RT), _mm512_maskz_loadu_ps(cmask(16 / RT), v));
 }
 /* The max or sum of each row's KT lanes, in all of them. */
 INLINE __m512 row_reduce(__m512 x, const int RT, int sum) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int w = 1; w < 16 / RT; w *= 2) {
-        __m512 y = _mm512_permutexvar_ps(_mm512_xor_si512(lane, _mm512_set1_epi32(w)), x);
+        __m512 y = _mm512_permutexvar_ps(_mm512_xor_si512(lane_ids(), _mm512_set1_epi32(w)), x);
         x = sum ? _mm512_add_ps(x, y) : _mm512_max_ps(x, y);
     }
     return x;
@@ -283,7 +286,7 @@ INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int qu
         lim[i] = (float)(v < 0 ? 0 : v > b->nb ? b->nb : v);
     }
     const __m512 see = per_row(lim, RT), mo = per_row(b->m + r0, RT), ninf = _mm512_set1_ps(-INFINITY);
-    const __m512 key0 = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(KT - 1)));
+    const __m512 key0 = _mm512_cvtepi32_ps(tile_keys(RT));
     __m512 mx = ninf;
     for (int t = 0; t < nt; t++) {
         __m512 k = quant ? per_key(b->ksc + t * KT, RT) : _mm512_set1_ps(b->scale);
