@@ -298,18 +298,17 @@ INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int qu
     const __m512 mn = _mm512_max_ps(row_reduce(mx, RT, 0), mo);
     const __mmask16 live = _mm512_cmp_ps_mask(mn, ninf, _CMP_NEQ_UQ), same = _mm512_cmp_ps_mask(mn, mo, _CMP_EQ_OQ);
     const __m512 cf = _mm512_mask_blend_ps(same, lc_exp512(_mm512_sub_ps(mo, mn)), _mm512_set1_ps(1.0f)); /* 1 if nothing seen */
-    const __m512 f = _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f);
-    __m512 sum = _mm512_setzero_ps(), pmax = _mm512_setzero_ps();
+    __m512 sum = _mm512_setzero_ps(), pmax = _mm512_setzero_ps(); /* pmax: int8 values only */
     for (int t = 0; t < nt; t++) {
         __m512 p = _mm512_maskz_mov_ps(live, lc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * t), mn)));
         sum = _mm512_add_ps(sum, p);
         if (quant) p = _mm512_mul_ps(p, per_key(b->vsc + t * KT, RT));
-        if (kind == PV_FP8 || kind == PV_BF16) { /* bf16, rounded to nearest even */
-            __m512i x = _mm512_castps_si512(_mm512_mul_ps(p, f));
+        if (kind == PV_FP8 || kind == PV_BF16) { /* bf16, rounded to nearest even as lc_f32_to_bf16 */
+            __m512i x = _mm512_castps_si512(_mm512_mul_ps(p, _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f)));
             x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
             _mm256_storeu_si256((__m256i *)(s + 8 * t), _mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
         } else _mm512_storeu_ps(s + 16 * t, p);
-        pmax = _mm512_max_ps(pmax, p);
+        if (kind == PV_INT8) pmax = _mm512_max_ps(pmax, p);
     }
     store_rows(b->m + r0, mn, RT);
     store_rows(b->cf + r0, cf, RT);
