@@ -28,14 +28,18 @@ void bench_tensor_free(lc_tensor *t);
 
 /* The copy ceiling: two buffers of `bytes`, touched once (bench_copy_init: 0, or 1 when
  * out of memory, with nothing left allocated), and a memcpy on `threads` threads, each
- * copying its slice, best of 3: GB/s read + written. */
+ * copying its slice: GB/s read + written, of one copy (bench_copy_once) or the best of 3. */
 typedef struct bench_copy {
     char *a, *b;
     size_t bytes;
 } bench_copy;
 int bench_copy_init(bench_copy *c, size_t bytes);
 void bench_copy_free(bench_copy *c);
+double bench_copy_once(const bench_copy *c, int threads);
 double bench_copy_gbs(const bench_copy *c, int threads);
+
+/* The median of x[0 .. n) (n <= 64; 0 when n = 0); x is left as it was. */
+double bench_median(const double *x, int n);
 
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
