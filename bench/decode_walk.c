@@ -6,15 +6,20 @@
  * the loaded vectors (arithmetic that depends on the bytes, as the kernels' does). The rows
  * lie as the cache lays them out (token-major, 8 KV heads) and are walked as lc_decode_run
  * walks them: blocks of 32 tokens, head by head, head h prefetching its eighth of the next
- * block's K and V bytes in address order. Three orders of the loads and prefetches:
+ * block's K and V bytes in address order. Five orders of the loads and prefetches:
  *   together  each key's K row then its V row; both prefetch shares spread over the keys;
  *   phased    the block's 32 K rows (the scores), then its 32 V rows (the P.V); K's share
  *             prefetched over the K rows and V's over the V rows (the kernels since the
  *             ninth session of 2026-11-23);
  *   phased, both shares early: the same loads with both shares prefetched over the K rows
- *             (the kernels before).
- * Each thread walks its own 256 MiB of K and of V; best of 5 against a copy on as many
- * threads just before each case (read + written, bench_copy_gbs).
+ *             (the kernels before);
+ *   phased, shares mixed: the phased loads with half of each share prefetched over the K
+ *             rows and half over the V rows (K and V prefetched side by side throughout);
+ *   together, shares phased: the loads of `together` with the prefetches of `phased`.
+ * The last two tell whether `together` gains by its loads or by its prefetches (a kernel
+ * can only have `together`'s loads by pipelining one block's scores with the last one's P.V).
+ * Each thread walks its own 256 MiB of K and of V; the orders alternate, best of 7 each,
+ * against a copy on as many threads just before (read + written, bench_copy_gbs).
  *   decode_walk [--threads N] [--json FILE] */
 #include <cJSON.h>
 #include <immintrin.h>
@@ -27,8 +32,9 @@
 #include "bench_util.h"
 
 enum { HEADS = 8, BT = LC_DECODE_BT, NCHAIN = 8 };
-enum order { TOGETHER, PHASED, PHASED_EARLY, NORDER };
-static const char *order_name[NORDER] = {"together", "phased", "phased, both shares early"};
+enum order { TOGETHER, PHASED, PHASED_EARLY, PHASED_MIXED, TOGETHER_PHASED_SHARES, NORDER };
+static const char *order_name[NORDER] = {"together", "phased", "phased, both shares early", "phased, shares mixed",
+                                         "together, shares phased"};
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -58,16 +64,25 @@ static const char *order_name[NORDER] = {"together", "phased", "phased, both sha
             for (int h = 0; h < HEADS; h++) {                                                               \
                 const size_t pf = b0 + blk + (size_t)h * share;                                             \
                 const int more = pf + share <= bytes;                                                       \
-                for (int u = 0; u < BT; u++) {                                                              \
+                for (int u = 0; u < BT; u++) { /* the K rows (all rows, when together) */                   \
                     const size_t off = b0 + (size_t)u * rowb + (size_t)h * (RB);                            \
-                    if (more) lc_prefetch_bytes(k + pf + u * per, per);                                        \
-                    if (more && o != PHASED) lc_prefetch_bytes(v + pf + u * per, per);                         \
+                    if (more) switch (o) {                                                                  \
+                        case TOGETHER: case PHASED_EARLY:                                                   \
+                            lc_prefetch_bytes(k + pf + u * per, per), lc_prefetch_bytes(v + pf + u * per, per); break; \
+                        case PHASED: lc_prefetch_bytes(k + pf + u * per, per); break;                       \
+                        case PHASED_MIXED: /* the first halves of both shares */                            \
+                            lc_prefetch_bytes(k + pf + u * per / 2, per / 2), lc_prefetch_bytes(v + pf + u * per / 2, per / 2); break; \
+                        default: /* K's share over the first half of the keys, V's over the second */       \
+                            lc_prefetch_bytes((u < BT / 2 ? k : v) + pf + (u % (BT / 2)) * 2 * per, 2 * per); \
+                        }                                                                                   \
                     ROW_WORK(RB, k + off, half, acc);                                                       \
-                    if (o == TOGETHER) ROW_WORK(RB, v + off, half, acc);                                    \
+                    if (o == TOGETHER || o == TOGETHER_PHASED_SHARES) ROW_WORK(RB, v + off, half, acc);     \
                 }                                                                                           \
-                for (int u = 0; o != TOGETHER && u < BT; u++) {                                             \
+                for (int u = 0; (o == PHASED || o == PHASED_EARLY || o == PHASED_MIXED) && u < BT; u++) {   \
                     const size_t off = b0 + (size_t)u * rowb + (size_t)h * (RB);                            \
-                    if (more && o == PHASED) lc_prefetch_bytes(v + pf + u * per, per);                         \
+                    if (more && o == PHASED) lc_prefetch_bytes(v + pf + u * per, per);                      \
+                    if (more && o == PHASED_MIXED)                                                          \
+                        lc_prefetch_bytes(k + pf + share / 2 + u * per / 2, per / 2), lc_prefetch_bytes(v + pf + share / 2 + u * per / 2, per / 2); \
                     ROW_WORK(RB, v + off, half, acc);                                                       \
                 }                                                                                           \
             }                                                                                               \
@@ -114,11 +129,12 @@ int main(int argc, char **argv) {
     for (int ri = 0; ri < 2; ri++)
         for (int fi = 0; fi < 5; fi++) {
             const double copy = bench_copy_gbs(&cb, threads);
-            for (int o = 0; o < NORDER; o++) {
-                fprintf(stderr, "  rows of %d B, %d FMAs, %s ...\n", rows[ri], fmas[fi], order_name[o]);
-                double best = 1e30;
-                float sink = 0;
-                for (int rep = 0; rep < 5; rep++) {
+            double best[NORDER];
+            float sink = 0;
+            fprintf(stderr, "  rows of %d B, %d FMAs, %d orders alternating ...\n", rows[ri], fmas[fi], NORDER);
+            for (int o = 0; o < NORDER; o++) best[o] = 1e30;
+            for (int rep = 0; rep < 7; rep++)
+                for (int o = 0; o < NORDER; o++) {
                     double s = bench_now();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
                     {
@@ -127,9 +143,10 @@ int main(int argc, char **argv) {
                                                 : walk_256(k[me], v[me], bytes, fmas[fi], (enum order)o);
                     }
                     s = bench_now() - s;
-                    if (s < best) best = s;
+                    if (s < best[o]) best[o] = s;
                 }
-                const double gbs = 2.0 * (double)bytes * threads / best / 1e9;
+            for (int o = 0; o < NORDER; o++) {
+                const double gbs = 2.0 * (double)bytes * threads / best[o] / 1e9;
                 printf("%9d %14d %-27s %8.2f %8.2f %7.0f%%%s\n", rows[ri], fmas[fi], order_name[o], gbs, copy, 100 * gbs / copy, sink == 1.5f ? " " : "");
                 cJSON *c = cJSON_CreateObject();
                 cJSON_AddNumberToObject(c, "row_bytes", rows[ri]);
@@ -139,6 +156,7 @@ int main(int argc, char **argv) {
                 cJSON_AddNumberToObject(c, "memcpy_gbs", copy);
                 cJSON_AddItemToArray(arr, c);
             }
+            fflush(stdout);
         }
     for (int t = 0; t < threads; t++) lc_aligned_free(k[t]), lc_aligned_free(v[t]);
     free(k), free(v), bench_copy_free(&cb);
