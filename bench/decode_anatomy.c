@@ -1,6 +1,6 @@
 /* bench/decode_anatomy: what holds the CPU decode below the copy bandwidth.
  *  compute: the AVX-512 block kernel (decode_ops_avx512.c, an internal table read here on
- *    purpose) over 8 cache-resident blocks x 8 heads with no prefetch, one thread: ns and
+ *    purpose) over 2 cache-resident blocks x 8 heads with no prefetch, one thread: ns and
  *    cycles per key and head (at the clock a dependent-add loop measures) and the GB/s of
  *    cache slots that rate would read;
  *  DRAM: the same kernel over 256 MiB each of K and V, on one thread and on all, walked as
@@ -22,7 +22,10 @@
 #include "../src/attention/decode_ops.h"
 #include "bench_util.h"
 
-enum { D = 128, H = 8, R = 4, BT = LC_DECODE_BT, NBLK = 8 };
+/* NBLK blocks of K and V stay in a 1 MiB L2 for every dtype (f32: 512 KiB); with 8 blocks
+ * (2 MiB of f32, 1 MiB of f16) the compute rows counted L2 misses: f32 85 cycles per key and
+ * head against 57-62, f16 55 against 50-52 (bench/results/NOTES.md, eleventh session). */
+enum { D = 128, H = 8, R = 4, BT = LC_DECODE_BT, NBLK = 2 };
 
 /* Cycles per second: 4e8 dependent adds (one per cycle on any x86-64 core). */
 static double clock_hz(void) {
@@ -142,8 +145,8 @@ static void dram_range(lc_kv_dtype t, int rounded, const uint8_t *k, const uint8
 }
 
 /* The DRAM section: 256 MiB each of K and V per dtype, on one thread and on `threads` (each
- * its range of tokens), three ways (dram_range), best of 3 each, against a copy on as many
- * threads just before. */
+ * its range of tokens), three ways (dram_range) in turn, best of 4 each, each run after a copy
+ * on as many threads; against the fastest of those copies. */
 static int dram_table(cJSON *root, int threads) {
     const size_t pool = (size_t)256 << 20;
     bench_copy cb;
@@ -168,11 +171,11 @@ static int dram_table(cJSON *root, int threads) {
         const double bytes = (double)n * (2.0 * D * H * (double)lc_kv_dtype_size(t) + (ks ? 8.0 * H : 0));
         for (int th = 1; th <= threads; th = th == threads ? th + 1 : threads) {
             fprintf(stderr, "  DRAM %s, %d thread(s) ...\n", lc_kv_dtype_name(t), th);
-            const double copy = bench_copy_gbs(&cb, th);
-            double g[3];
-            for (int way = 0; way < 3; way++) {
-                double best = 1e30;
-                for (int rep = 0; rep < 3; rep++) {
+            double copy = 0, best[3] = {1e30, 1e30, 1e30}, g[3];
+            for (int rep = 0; rep < 4; rep++)
+                for (int way = 0; way < 3; way++) {
+                    const double cg = bench_copy_once(&cb, th);
+                    if (cg > copy) copy = cg;
                     double s = bench_now();
 #pragma omp parallel for num_threads(th)
                     for (int i = 0; i < th; i++) {
@@ -180,10 +183,9 @@ static int dram_table(cJSON *root, int threads) {
                         dram_range(t, cases[c].rounded, k, v, ks, vs, n, a, b, way == 2, way != 1);
                     }
                     s = bench_now() - s;
-                    if (s < best) best = s;
+                    if (s < best[way]) best[way] = s;
                 }
-                g[way] = bytes / best / 1e9;
-            }
+            for (int way = 0; way < 3; way++) g[way] = bytes / best[way] / 1e9;
             printf("%-6s %-8s %7d %8.2f %8.2f (%3.0f%%) %8.2f (%3.0f%%) %8.2f (%3.0f%%)\n", lc_kv_dtype_name(t), cases[c].rounded ? "rounded" : "f32", th, copy,
                    g[0], 100 * g[0] / copy, g[1], 100 * g[1] / copy, g[2], 100 * g[2] / copy);
             cJSON *o = cJSON_CreateObject();
