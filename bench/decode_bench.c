@@ -57,10 +57,11 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, c
     size_t wsb = lc_decode_workspace_size(&dec);
     void *ws = lc_aligned_alloc(wsb, 64);
     c->bytes = (double)lc_decode_bytes_read(&dec);
-    double best = 1e30, total = 0, ratio[30];
+    enum { MAX_STEPS = 30 };
+    double best = 1e30, total = 0, ratio[MAX_STEPS];
     int reps = 0;
     c->memcpy_gbs = 0;
-    for (; reps < 30 && (reps < 3 || total < 1.0); reps++) {
+    for (; reps < MAX_STEPS && (reps < 3 || total < 1.0); reps++) {
         const double copy = bench_copy_once(cb, lc_threads_resolve(threads));
         if (copy > c->memcpy_gbs) c->memcpy_gbs = copy;
         double t = bench_now();

@@ -20,7 +20,7 @@ typedef struct lc_decode_block {
     const float *ks, *vs;
     int64_t vis;
     float *m, *l, *acc;
-    float *sc, *cf, *unit, *ksc, *vsc; /* scratch: [R * BT], [R], [R], [BT], [BT] */
+    float *sc, *cf, *unit, *ksc, *vsc; /* scratch: [R * BT], [R], [R] (int8 values only), [BT], [BT] */
     /* To prefetch while this block computes: this head's share (1 / heads_kv, in address
      * order: whole tokens) of the next block's K and V bytes, npf bytes at pk and at pv
      * (0: none; where the share crosses from one span into another, its first part). Spread

@@ -272,8 +272,9 @@ INLINE void store_rows(float *v, __m512 x, const int RT) {
  * rows' accumulators and the running sum l; then the probabilities (times the value scales
  * when quantised) in the tiles' place, as f32 or, for pv_rows_pairs, as 16-bit values
  * (tile t's 16 of them at element 16 t of the tiles read as uint16_t; each 32-byte store
- * lands on tiles already read), and unit[r], what one unit of them is worth:
- *   int8 values: round(p * 32767 / max p), worth max p / 32767 (0: the row has nothing);
+ * lands on tiles already read); what one unit of them is worth is unit_worth's:
+ *   int8 values: round(p * 32767 / max p), worth max p / 32767, stored in unit[r] (0: the
+ *                row has nothing);
  *   fp8 values:  bf16 of 2^64 p (round to nearest even), worth 2^56 (2^64 here, 2^-120 in
  *                the widened values);
  *   bf16 values: bf16 of p, worth 1. */
@@ -316,9 +317,12 @@ INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int qu
     if (kind == PV_INT8) {
         const __m512 M = row_reduce(pmax, RT, 0), q = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(M, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(32767), M);
         for (int t = 0; t < nt; t++) _mm256_storeu_si256((__m256i *)(s + 8 * t), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(s + 16 * t), q))));
-        store_rows(b->unit + r0, _mm512_div_ps(M, _mm512_set1_ps(32767)), RT);
-    } else if (kind != PV_F32) store_rows(b->unit + r0, _mm512_set1_ps(kind == PV_FP8 ? 0x1p56f : 1.0f), RT);
+        store_rows(b->unit + r0, _mm512_mul_ps(M, _mm512_set1_ps(1.0f / 32767)), RT);
+    }
 }
+
+/* What one unit of row r's 16-bit probabilities is worth (softmax_group). */
+INLINE float unit_worth(const lc_decode_block *b, int r, const int kind) { return kind == PV_INT8 ? b->unit[r] : kind == PV_FP8 ? 0x1p56f : 1.0f; }
 
 /* P.V two keys at a time with the 16-bit probabilities of softmax_group:
  * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
@@ -374,7 +378,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
         }
 #pragma GCC unroll 4
         for (int i = 0; i < RT; i++) {
-            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(b->unit[r0 + i]);
+            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(unit_worth(b, r0 + i, kind));
             float *o = b->acc + (size_t)(r0 + i) * D + e0;
 #pragma GCC unroll 8
             for (int g = 0; g < NG; g++)
