@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/attention/decode_ops.h"
+#include "../src/cache/decode_ops.h"
 #include "bench_util.h"
 
 /* NBLK blocks of K and V stay in a 1 MiB L2 for every dtype (f32: 512 KiB); with 8 blocks

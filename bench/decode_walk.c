@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/attention/decode_ops.h" /* lc_prefetch_bytes, LC_DECODE_BT: the decode's own */
+#include "../src/cache/decode_ops.h" /* lc_prefetch_bytes, LC_DECODE_BT: the decode's own */
 #include "bench_util.h"
 
 enum { HEADS = 8, BT = LC_DECODE_BT, NCHAIN = 8 };

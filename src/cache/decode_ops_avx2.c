@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "decode_ops.h"
-#include "vec_math_avx2.h"
+#include "../core/vec_math_avx2.h"
 
 static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

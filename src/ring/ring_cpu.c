@@ -2,7 +2,7 @@
  * log-sum-exp merge of partial results (Liu et al. 2023; the same rescaling as the online
  * softmax of flash attention, applied once per block instead of once per tile). */
 #include "ring_internal.h"
-#include "../attention/tensor_io.h"
+#include "../core/tensor_io.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* The MLA latent cache's layout, shared by src/cache/mla.c and mla_prefill.c (internal). */
+/* The MLA latent cache's layout, shared by src/mla/mla.c, mla_prefill.c and mla_decode.c (internal). */
 #ifndef LONGCTX_MLA_INTERNAL_H
 #define LONGCTX_MLA_INTERNAL_H
 

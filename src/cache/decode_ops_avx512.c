@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "decode_ops.h"
-#include "vec_math_avx512.h"
+#include "../core/vec_math_avx512.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
