@@ -4,7 +4,7 @@
  *    cycles per key and head (at the clock a dependent-add loop measures) and the GB/s of
  *    cache slots that rate would read;
  *  DRAM: the same kernel over 256 MiB each of K and V, on one thread and on all, walked as
- *    lc_decode_run walks the cache (token-major rows, blocks of 32 tokens, every head of a
+ *    lc_decode_attention walks the cache (token-major rows, blocks of 32 tokens, every head of a
  *    block, the next block's bytes prefetched in address order), without that prefetch, and
  *    over the same bytes stored head-major (each head's rows of all tokens together, the
  *    layout a head-by-head walk reads in address order), against a copy on as many threads.
@@ -40,7 +40,7 @@ static double clock_hz(void) {
     return 4e8 / best;
 }
 
-/* One thread's query rows (f32 and rounded as lc_decode_run rounds them), running state per
+/* One thread's query rows (f32 and rounded as lc_decode_attention rounds them), running state per
  * head and scratch for lc_decode_block. */
 typedef struct rows {
     float q[R][D], qs[R], sc[R * BT], cf[R], unit[R], ksc[BT], vsc[BT], m[H][R], l[H][R], acc[H][R * D];
@@ -111,7 +111,7 @@ static double compute_seconds(lc_dtype t, int rounded) {
 /* The block kernel from DRAM over tokens [a, b) of n: pools k, v of n tokens x H heads x hb
  * bytes, scales (or NULL) of n x H floats, stored
  *   token-major (as the cache: token t's rows of all heads together), walked as
- *     lc_decode_run walks them: per block of BT tokens every head, head h prefetching its
+ *     lc_decode_attention walks them: per block of BT tokens every head, head h prefetching its
  *     share of the next block's bytes in address order (prefetch = 0: none); or
  *   head-major (head h's rows of all tokens together, scales [H][n]): per head every block,
  *     each prefetching the next block of that head. */

@@ -4,7 +4,7 @@
  * Per key and head: its K row and its V row (128 bytes: int8 / fp8 at d = 128; 256: f16 /
  * bf16), loaded as 64-byte vectors, then F fused multiply-adds in 8 chains that start from
  * the loaded vectors (arithmetic that depends on the bytes, as the kernels' does). The rows
- * lie as the cache lays them out (token-major, 8 KV heads) and are walked as lc_decode_run
+ * lie as the cache lays them out (token-major, 8 KV heads) and are walked as lc_decode_attention
  * walks them: blocks of 32 tokens, head by head, head h prefetching its eighth of the next
  * block's K and V bytes in address order. Five orders of the loads and prefetches:
  *   together  each key's K row then its V row; both prefetch shares spread over the keys;

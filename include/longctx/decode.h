@@ -36,12 +36,12 @@ typedef struct lc_decode {
 } lc_decode;
 
 lc_status lc_decode_check(const lc_decode *d);
-/* Caller memory for lc_decode_run; depends on the cache's current length. */
+/* Caller memory for lc_decode_attention; depends on the cache's current length. */
 size_t lc_decode_workspace_size(const lc_decode *d);
-lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes);
-/* Convenience: lc_decode_run with a workspace it allocates and frees. */
-lc_status lc_decode_alloc(const lc_decode *d);
-/* 1 if lc_decode_run rounds the query for this call (see query_f32), else 0. */
+lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t workspace_bytes);
+/* Convenience: lc_decode_attention with a workspace it allocates and frees. */
+lc_status lc_decode_attention_alloc(const lc_decode *d);
+/* 1 if lc_decode_attention rounds the query for this call (see query_f32), else 0. */
 int lc_decode_rounds_query(const lc_decode *d);
 /* Bytes of cache one call reads (keys, values and scales of every kept token). */
 size_t lc_decode_bytes_read(const lc_decode *d);

@@ -270,7 +270,7 @@ int lc_decode_rounds_query(const lc_decode *d) {
     return ops->rounds_query && ops->rounds_query(lc_kv_config_of(d->cache)->dtype);
 }
 
-lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes) {
+lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t workspace_bytes) {
     lc_status st = lc_decode_check(d);
     if (st) return st;
     size_t need = lc_decode_workspace_size(d);
@@ -329,13 +329,13 @@ lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_by
     return LC_OK;
 }
 
-lc_status lc_decode_alloc(const lc_decode *d) {
+lc_status lc_decode_attention_alloc(const lc_decode *d) {
     lc_status st = lc_decode_check(d);
     if (st) return st;
     size_t n = lc_decode_workspace_size(d);
     void *ws = lc_aligned_alloc(n, 64);
     if (!ws) return LC_ENOMEM;
-    st = lc_decode_run(d, ws, n);
+    st = lc_decode_attention(d, ws, n);
     lc_aligned_free(ws);
     return st;
 }

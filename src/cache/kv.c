@@ -151,7 +151,7 @@ static void release_block(lc_kv_cache *c, int32_t b) {
     if (--c->refs[b] == 0) c->free_list[c->n_free++] = b;
 }
 
-lc_status lc_kv_seq_free(lc_kv_cache *c, int seq) {
+lc_status lc_kv_seq_remove(lc_kv_cache *c, int seq) {
     lc_status st = check_seq(c, seq, "seq_free");
     if (st) return st;
     if (c->cfg.layout == LC_KV_PAGED) {

@@ -64,13 +64,16 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
     return LC_OK;
 }
 
-lc_status lc_mla_call_check(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, const float *out) {
+lc_status lc_mla_attention_check(const lc_mla_attention *a) {
+    if (!a) return lc_error(LC_EINVAL, "mla attention descriptor is NULL");
+    const lc_mla *m = a->mla;
+    const lc_mla_cache *c = a->cache;
     lc_status st = lc_mla_check(m);
     if (st) return st;
     if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
-    if ((m->nope && !q_nope) || (m->rope && !q_rope) || !out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
-    if (n_q < 1 || n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", n_q, (long long)c->len);
+    if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
+    if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
     return LC_OK;
 }
 
@@ -113,8 +116,9 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     return st;
 }
 
-lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
-    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
+lc_status lc_mla_prefill(const lc_mla_attention *a) {
+    lc_status st = lc_mla_attention_check(a);
     if (st) return st;
-    return m->fast_prefill ? prefill_f32(m, c, q_nope, q_rope, n_q, out) : lc_mla_prefill_f64(m, c, q_nope, q_rope, n_q, out);
+    const lc_mla *m = a->mla;
+    return m->fast_prefill ? prefill_f32(m, a->cache, a->q_nope, a->q_rope, a->n_q, a->out) : lc_mla_prefill_f64(m, a->cache, a->q_nope, a->q_rope, a->n_q, a->out);
 }

@@ -200,44 +200,46 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
 
 /* ---- API ------------------------------------------------------------------------------ */
 
-size_t lc_mla_decode_workspace_size(const lc_mla *m, const lc_mla_cache *c, int n_q) {
-    if (lc_mla_check(m) || !c || n_q < 1) return 0;
-    const size_t body = m->fast_decode ? f32_bytes(m, c, n_q) : (size_t)lc_threads_resolve(m->threads) * f64_thread_bytes(m, c->len);
+size_t lc_mla_decode_workspace_size(const lc_mla_attention *a) {
+    if (lc_mla_attention_check(a)) return 0;
+    const lc_mla *m = a->mla;
+    const size_t body = m->fast_decode ? f32_bytes(m, a->cache, a->n_q) : (size_t)lc_threads_resolve(m->threads) * f64_thread_bytes(m, a->cache->len);
     return body + ALIGN;
 }
 
-lc_status lc_mla_decode_run(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out, void *workspace,
-                            size_t workspace_bytes) {
-    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
+lc_status lc_mla_decode(const lc_mla_attention *a, void *workspace, size_t workspace_bytes) {
+    lc_status st = lc_mla_attention_check(a);
     if (st) return st;
-    const size_t need = lc_mla_decode_workspace_size(m, c, n_q);
+    const size_t need = lc_mla_decode_workspace_size(a);
     if (!workspace) return lc_error(LC_EINVAL, "workspace is NULL: mla decode needs %zu bytes (lc_mla_decode_workspace_size)", need);
     if (workspace_bytes < need) return lc_error(LC_EINVAL, "workspace_bytes=%zu is less than the %zu bytes mla decode needs", workspace_bytes, need);
+    const lc_mla *m = a->mla;
+    const lc_mla_cache *c = a->cache;
     uint8_t *ws = align_up(workspace);
     if (m->fast_decode) {
-        decode_f32(m, c, q_nope, q_rope, n_q, ws, out);
+        decode_f32(m, c, a->q_nope, a->q_rope, a->n_q, ws, a->out);
         return LC_OK;
     }
     const size_t per = f64_thread_bytes(m, c->len);
-    const int64_t rows = (int64_t)n_q * m->heads;
+    const int64_t rows = (int64_t)a->n_q * m->heads;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(lc_threads_resolve(m->threads))
     for (int64_t row = 0; row < rows; row++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        decode_row_f64(m, c, q_nope, q_rope, n_q, row, ws + (size_t)tid * per, out);
+        decode_row_f64(m, c, a->q_nope, a->q_rope, a->n_q, row, ws + (size_t)tid * per, a->out);
     }
     return LC_OK;
 }
 
-lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
-    lc_status st = lc_mla_call_check(m, c, q_nope, q_rope, n_q, out);
+lc_status lc_mla_decode_alloc(const lc_mla_attention *a) {
+    lc_status st = lc_mla_attention_check(a);
     if (st) return st;
-    const size_t bytes = lc_mla_decode_workspace_size(m, c, n_q);
+    const size_t bytes = lc_mla_decode_workspace_size(a);
     void *ws = lc_aligned_alloc(bytes, ALIGN);
     if (!ws) return LC_ENOMEM;
-    st = lc_mla_decode_run(m, c, q_nope, q_rope, n_q, out, ws, bytes);
+    st = lc_mla_decode(a, ws, bytes);
     lc_aligned_free(ws);
     return st;
 }

@@ -19,9 +19,6 @@ static inline const float *lc_mla_row(const lc_mla_cache *c, int64_t j, float *b
     return buf;
 }
 
-/* The checks prefill and decode share. */
-lc_status lc_mla_call_check(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, const float *out);
-
 /* The float64 tiled prefill (mla_prefill.c). */
 lc_status lc_mla_prefill_f64(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
 

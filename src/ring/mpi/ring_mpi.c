@@ -183,7 +183,7 @@ lc_status lc_ring_mpi_init(lc_ring_mpi *m, MPI_Comm comm, double timeout_s) {
     return LC_OK;
 }
 
-void lc_ring_mpi_free(lc_ring_mpi *m) {
+void lc_ring_mpi_destroy(lc_ring_mpi *m) {
     if (!m) return;
     if (!m->broken) {
         free(m->gather);

@@ -6,16 +6,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "longctx/cost.h"
+#include "patterns.h"
 
 enum { N_PATTERNS = 9 };
 
-int lc_pattern_count(void) { return N_PATTERNS; }
+int pattern_count(void) { return N_PATTERNS; }
 
 static int64_t at_least(int64_t v, int64_t lo) { return v < lo ? lo : v; }
 
-lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out) {
-    if (!out) return lc_error(LC_EINVAL, "lc_pattern_build: out is NULL");
+lc_status pattern_build(int k, int64_t n, pattern *out) {
+    if (!out) return lc_error(LC_EINVAL, "pattern_build: out is NULL");
     if (k < 0 || k >= N_PATTERNS) return lc_error(LC_EINVAL, "pattern index %d must be in [0, %d)", k, N_PATTERNS);
     if (n < 4 || n > 4096) return lc_error(LC_EINVAL, "pattern grid n=%lld must be in [4, 4096]", (long long)n);
     memset(out, 0, sizeof *out);
