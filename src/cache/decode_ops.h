@@ -38,7 +38,9 @@ typedef struct lc_decode_block {
     const int32_t *qr_sum;
 } lc_decode_block;
 
-/* Keys per block (a multiple of 16): lc_decode_block.bt and nb never exceed it. */
+/* Keys per block (a multiple of 16): lc_decode_block.bt and nb never exceed it. Blocks of 16
+ * keys read int8 (rounded query) about a quarter slower from memory; blocks of 64 cost f16
+ * 11% more cycles per key and head in cache and read no faster from memory. */
 #define LC_DECODE_BT 32
 
 /* Bytes of one rounded query row: a whole number of 64-byte vectors. */

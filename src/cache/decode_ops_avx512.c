@@ -90,7 +90,7 @@ INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0,
 /* Steps [i, j) of n of the next block's share at p (b->npf bytes), prefetched: K's share is
  * spread over the score loop's steps and V's over the P.V loop's, so the reads follow the
  * work (with both shares issued during the scores, f16 / bf16 / int8 read 9-26% less per
- * second on two threads; bench/results/NOTES.md). */
+ * second on two threads). */
 INLINE void prefetch_steps(const lc_decode_block *b, const uint8_t *p, int i, int j, int n) {
     if (b->npf) lc_prefetch_bytes(p + b->npf * (size_t)i / (size_t)n, b->npf * (size_t)j / (size_t)n - b->npf * (size_t)i / (size_t)n);
 }
@@ -461,8 +461,7 @@ INLINE void block_any(const lc_decode_block *b) {
 /* The kernels compiled for any shape, and again for full blocks of the commonest head dims
  * with the shape as constants, so that the masks of partial vectors and blocks and the
  * address arithmetic they spill to the stack fold away (one thread, cache-resident blocks
- * of d = 128: f16 68 -> 55 cycles per key and head, int8 with the rounded query 35 -> 30;
- * bench/results/NOTES.md). */
+ * of d = 128: f16 68 -> 55 cycles per key and head, int8 with the rounded query 35 -> 30). */
 INLINE void block_shaped(const lc_decode_block *b, int D) {
     lc_decode_block c = *b;
     c.D = D, c.nb = c.bt = LC_DECODE_BT;
