@@ -24,7 +24,10 @@ typedef struct lc_decode {
     float *out;      /* [n_q, heads_q, head_dim], written */
     float *lse;      /* optional [heads_q, n_q], natural log; -inf where no key is visible */
     float scale;     /* 0: 1/sqrt(head_dim) */
-    int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
+    int64_t split;   /* keys per task; 0: chosen from the length and the thread count.
+                      * The result is the same for any thread count with a given split;
+                      * with split = 0 the split follows the thread count, and results may
+                      * differ in the last bits from one thread count to another. */
     int threads;     /* 0: lc_threads_default() */
     lc_isa isa;      /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
     int query_f32;   /* int8 / fp8 / bf16 caches. 0: the AVX-512 path may round the query

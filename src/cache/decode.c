@@ -1,35 +1,26 @@
-/* Flash-decoding on the CPU: the kept keys of one sequence are cut into ranges; each
- * (KV head, range) task keeps an online softmax (Milakov & Gimelshein 2018) for the
- * n_q x G query rows of that head's group, and the partial (m, l, acc) are merged:
- *   M = max_t m_t,  L = sum_t l_t e^(m_t - M),  out = sum_t acc_t e^(m_t - M) / L. */
+/* Flash-decoding on the CPU (Dao et al. 2023): the kept keys of one sequence are cut into
+ * ranges; each range is one task, which walks its keys in blocks of LC_DECODE_BT and, for
+ * every KV head, folds each block into the online softmax (Milakov & Gimelshein 2018) of
+ * the n_q x group query rows of that head (the block kernel, decode_ops.h). The ranges'
+ * partial (max, sum, acc) are then merged by log-sum-exp (src/core/lse_merge.h), in range
+ * order. The split into ranges depends on the thread count when lc_decode.split = 0. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "longctx/decode.h"
+#include "../core/lse_merge.h"
 #include "decode_ops.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#define BT LC_DECODE_BT /* keys per block: scores for a block, one rescale per row per block */
+#define BT LC_DECODE_BT /* keys per block */
 
-/* Per-thread scratch in floats: K and V rows [BT, D] each, scores [R, BT], R row pointers,
- * then the fused path's rescale factors [R], probability units [R], key / value scales [BT]
- * each, the rounded query's R row pointers, scales and sums, the block's key and value
- * scales by head [H, BT] each, and (64-byte aligned) the range's running state: per head,
- * m [R], l [R] and acc [R, D]. */
-static size_t state_floats(int D, int R, int H) { return (size_t)H * R * (D + 2); }
-static size_t scratch_floats(int D, int R, int H) {
-    return ((size_t)(2 * D + R + 2 * H) * BT + 8 * (size_t)R + 2 * BT + 15) / 16 * 16 + (state_floats(D, R, H) + 15) / 16 * 16; /* 64-byte multiples */
-}
+enum { ALIGN = 64 };
 
-/* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
-static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
-    if (g->dtype != LC_INT8 && g->dtype != LC_FP8 && g->dtype != LC_BF16) return 0;
-    return (size_t)d->n_q * d->heads_q * (LC_DECODE_QR_BYTES(g->head_dim) + 2 * sizeof(float)) + 64;
-}
+static size_t round_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
 
 /* int8: q ~ s * round(q / s), s = max|q| / 127 per row (llama.cpp's q8 rounding of the
  * query); fp8: bf16 of 2^64 q (the 2^64 keeps the products of fp8 keys widened with a
@@ -56,10 +47,15 @@ void lc_decode_round_rows(lc_dtype t, int D, const float *qs, int n, uint8_t *ro
     }
 }
 
+/* The shape of one call, and how its keys are split into ranges. */
 typedef struct plan {
     const lc_kv_config *g;
-    int64_t kept, split, ranges, nspans, len;
-    int G, R, D, threads;
+    int64_t kept, len;  /* tokens kept, tokens written (the next position) */
+    int64_t split;      /* keys per range */
+    int64_t ranges;
+    int64_t nspans;     /* spans lc_kv_spans may return */
+    int group, rows, head_dim, heads_kv, threads;
+    int rounds_query;   /* the call rounds the query (lc_decode_rounds_query) */
 } plan;
 
 static void make_plan(const lc_decode *d, plan *p) {
@@ -67,9 +63,10 @@ static void make_plan(const lc_decode *d, plan *p) {
     p->kept = lc_kv_seq_kept(d->cache, d->seq);
     p->len = lc_kv_seq_len(d->cache, d->seq);
     p->threads = lc_threads_resolve(d->threads);
-    p->D = p->g->head_dim;
-    p->G = d->heads_q / p->g->heads_kv;
-    p->R = p->G * d->n_q;
+    p->head_dim = p->g->head_dim;
+    p->heads_kv = p->g->heads_kv;
+    p->group = d->heads_q / p->heads_kv;
+    p->rows = p->group * d->n_q;
     /* split = 0: about RANGES_PER_THREAD ranges per thread, so that the dynamic schedule
      * evens out the threads, of at least MIN_RANGE keys. One range per thread and 16 per
      * thread read within 4% of this at 256K and 512K keys (f16, int8 with the rounded query,
@@ -84,6 +81,77 @@ static void make_plan(const lc_decode *d, plan *p) {
     p->split = s;
     p->ranges = p->kept > 0 ? (p->kept + s - 1) / s : 0;
     p->nspans = lc_kv_max_spans(d->cache, d->seq);
+    p->rounds_query = lc_decode_rounds_query(d);
+}
+
+/* Floats of one range's running state: per KV head, row_max [rows], row_sum [rows] and
+ * acc [rows, head_dim]. */
+static size_t state_floats(const plan *p) { return (size_t)p->heads_kv * (size_t)p->rows * (size_t)(p->head_dim + 2); }
+
+/* One thread's scratch (every part 64-byte aligned): the block kernel's buffers, the block's
+ * int8 / fp8 scales by head, and the running state of the range it works on. */
+typedef struct thread_ws {
+    float *key_f32, *value_f32;       /* [BT, head_dim] each */
+    float *scores;                    /* [rows, BT] */
+    const float **query;              /* [rows]: the block's query row pointers */
+    const void **rounded;             /* [rows]: the rounded query's */
+    float *rounded_scale;             /* [rows] */
+    int32_t *rounded_sum;             /* [rows] */
+    float *rescale, *p_unit;          /* [rows] each */
+    float *key_mult, *value_mult;     /* [BT] each */
+    float *key_scales, *value_scales; /* [heads_kv, BT] each: the block's scales, head-major */
+    float *state;                     /* state_floats(p): the range's (row_max, row_sum, acc) per head */
+} thread_ws;
+
+/* Carves one thread's scratch from base (NULL: only counts); returns its bytes. */
+static size_t carve_thread(const plan *p, uint8_t *base, thread_ws *w) {
+    const size_t D = (size_t)p->head_dim, R = (size_t)p->rows, H = (size_t)p->heads_kv;
+    size_t off = 0;
+#define TAKE(field, type, bytes) (w->field = (type)(base ? base + off : NULL), off += round_up(bytes))
+    TAKE(key_f32, float *, sizeof(float) * BT * D);
+    TAKE(value_f32, float *, sizeof(float) * BT * D);
+    TAKE(scores, float *, sizeof(float) * R * BT);
+    TAKE(query, const float **, sizeof(float *) * R);
+    TAKE(rounded, const void **, sizeof(void *) * R);
+    TAKE(rounded_scale, float *, sizeof(float) * R);
+    TAKE(rounded_sum, int32_t *, sizeof(int32_t) * R);
+    TAKE(rescale, float *, sizeof(float) * R);
+    TAKE(p_unit, float *, sizeof(float) * R);
+    TAKE(key_mult, float *, sizeof(float) * BT);
+    TAKE(value_mult, float *, sizeof(float) * BT);
+    TAKE(key_scales, float *, sizeof(float) * H * BT);
+    TAKE(value_scales, float *, sizeof(float) * H * BT);
+    TAKE(state, float *, sizeof(float) * state_floats(p));
+#undef TAKE
+    return off;
+}
+
+/* The caller's workspace (every part 64-byte aligned). */
+typedef struct decode_ws {
+    lc_kv_span *spans;      /* [nspans]: the kept tokens of the sequence */
+    float *partials;        /* [ranges][state_floats]: each range's running state at its end */
+    uint8_t *threads;       /* [threads][carve_thread bytes] */
+    size_t thread_bytes;
+    uint8_t *rounded;       /* rounds_query: [n_q * heads_q] rows of LC_DECODE_QR_BYTES(head_dim) */
+    float *rounded_scale;   /* [n_q * heads_q] */
+    int32_t *rounded_sum;   /* [n_q * heads_q] */
+} decode_ws;
+
+/* Carves the workspace from base (NULL: only counts); returns its bytes. */
+static size_t carve_ws(const lc_decode *d, const plan *p, uint8_t *base, decode_ws *w) {
+    const size_t nq = (size_t)d->n_q * (size_t)d->heads_q;
+    thread_ws t;
+    size_t off = 0;
+    w->thread_bytes = carve_thread(p, NULL, &t);
+#define TAKE(field, type, bytes) (w->field = (type)(base ? base + off : NULL), off += round_up(bytes))
+    TAKE(spans, lc_kv_span *, sizeof(lc_kv_span) * (size_t)p->nspans);
+    TAKE(partials, float *, sizeof(float) * (size_t)p->ranges * state_floats(p));
+    TAKE(threads, uint8_t *, w->thread_bytes * (size_t)p->threads);
+    TAKE(rounded, uint8_t *, p->rounds_query ? nq * LC_DECODE_QR_BYTES(p->head_dim) : 0);
+    TAKE(rounded_scale, float *, p->rounds_query ? sizeof(float) * nq : 0);
+    TAKE(rounded_sum, int32_t *, p->rounds_query ? sizeof(int32_t) * nq : 0);
+#undef TAKE
+    return off;
 }
 
 lc_status lc_decode_check(const lc_decode *d) {
@@ -102,14 +170,12 @@ lc_status lc_decode_check(const lc_decode *d) {
     return LC_OK;
 }
 
-/* Per range and row: m, l, acc[D]; per thread: k and v rows, scores. Then the spans. */
 size_t lc_decode_workspace_size(const lc_decode *d) {
     if (lc_decode_check(d)) return 0;
     plan p;
     make_plan(d, &p);
-    size_t partial = (size_t)p.ranges * (size_t)p.g->heads_kv * (size_t)p.R * (size_t)(p.D + 2);
-    size_t scratch = (size_t)p.threads * scratch_floats(p.D, p.R, p.g->heads_kv);
-    return sizeof(float) * (partial + 16 + scratch) + sizeof(lc_kv_span) * (size_t)p.nspans + 64 + rounded_query_bytes(d, p.g);
+    decode_ws w;
+    return carve_ws(d, &p, NULL, &w) + ALIGN; /* + ALIGN: the caller's pointer may be unaligned */
 }
 
 size_t lc_decode_bytes_read(const lc_decode *d) {
@@ -117,13 +183,6 @@ size_t lc_decode_bytes_read(const lc_decode *d) {
     const lc_kv_config *g = lc_kv_config_of(d->cache);
     return (size_t)lc_kv_seq_kept(d->cache, d->seq) * lc_kv_slot_bytes(g);
 }
-
-/* The rounded query of all rows (NULL rows: not rounded). */
-typedef struct rounded_query {
-    const uint8_t *rows;
-    const float *scales;
-    const int32_t *sums;
-} rounded_query;
 
 /* The kept tokens [a, b) of a range, walked through the spans in blocks of up to BT tokens
  * at consecutive positions: a block may run over several spans (pages of 16 tokens, the
@@ -175,162 +234,109 @@ static size_t prefetch_share(const token_block *tb, int h, int H, size_t rowb, c
 }
 
 /* One task: every KV head over kept tokens [a, b), block by block (all heads of a block
- * together: rows are read in order); its (m, l, acc) per head go to out. Scratch: kbuf,
- * vbuf [BT, D], sc [R, BT] and the rest of scratch_floats. */
-static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans,
-                      const rounded_query *rq, int64_t a, int64_t b, float *out, float *kbuf, float *vbuf, float *sc) {
-    const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
+ * together: rows are read in order); its running state per head goes to out. */
+static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const decode_ws *ws, int64_t a, int64_t b, const thread_ws *w,
+                      float *out) {
+    const int D = p->head_dim, G = p->group, R = p->rows, H = p->heads_kv;
     const lc_dtype t = p->g->dtype;
-    const size_t esz = lc_dtype_size(t), rowb = (size_t)H * D * esz;
+    const size_t esz = lc_dtype_size(t), rowb = (size_t)H * D * esz, per = (size_t)R * (D + 2);
     const float scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D);
-    const size_t per = (size_t)R * (D + 2);
-    const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
-    const void **qrrow = (const void **)(qrow + R);              /* then the rounded query's */
-    float *cf = (float *)(qrrow + R), *qrs = cf + 2 * R + 2 * BT;
-    int32_t *qrsum = (int32_t *)(qrs + R);
-    float *ksh = (float *)(qrsum + R), *vsh = ksh + (size_t)H * BT; /* the block's scales, head-major */
     /* The running state lives in the thread's scratch and is copied out at the end: kept in
      * the shared partials instead, the same kernels read 3-15% slower on two threads (f32 3%,
      * fp8 15%), for a reason not known. */
-    float *state = (float *)(((uintptr_t)(vsh + (size_t)H * BT) + 63) & ~(uintptr_t)63);
     for (int h = 0; h < H; h++) {
-        float *m = state + h * per;
+        float *m = w->state + h * per;
         for (int r = 0; r < R; r++) m[r] = -INFINITY, m[R + r] = 0;
         memset(m + 2 * R, 0, sizeof(float) * (size_t)R * D);
     }
     const int64_t qpos0 = p->len - d->n_q; /* position of query 0 */
-    const float *krow[BT], *vrow[BT];
     token_block tbs[2], *cur = &tbs[0], *next = &tbs[1];
-    token_walk w = walk_start(spans, a, b, rowb, H);
-    walk_next(&w, cur);
+    token_walk walk = walk_start(ws->spans, a, b, rowb, H);
+    walk_next(&walk, cur);
     while (cur->n > 0) {
-        walk_next(&w, next); /* its bytes are prefetched while this block computes (prefetching
-                              * 2 or 4 blocks ahead read f16 and int8 no faster, f32 slower) */
+        walk_next(&walk, next); /* its bytes are prefetched while this block computes (prefetching
+                                 * 2 or 4 blocks ahead read f16 and int8 no faster, f32 slower) */
         const int nb = cur->n;
-        if (ops->block && cur->ks[0]) /* the fused kernels read them by head; the others per token */
+        if (cur->ks[0]) /* the kernels read the scales by head */
             for (int u = 0; u < nb; u++)
-                for (int h = 0; h < H; h++) ksh[h * BT + u] = cur->ks[u][h], vsh[h * BT + u] = cur->vs[u][h];
+                for (int h = 0; h < H; h++) w->key_scales[h * BT + u] = cur->ks[u][h], w->value_scales[h * BT + u] = cur->vs[u][h];
         for (int h = 0; h < H; h++) {
-            float *m = state + h * per, *l = m + R, *acc = m + 2 * R;
-            const size_t hoff = (size_t)h * D * esz;
+            float *m = w->state + h * per;
             for (int i = 0; i < d->n_q; i++)
                 for (int gq = 0; gq < G; gq++) {
-                    size_t row = (size_t)i * d->heads_q + (size_t)h * G + gq;
-                    qrow[i * G + gq] = d->q + row * D;
-                    if (rq->rows) {
-                        qrrow[i * G + gq] = rq->rows + row * LC_DECODE_QR_BYTES(D);
-                        qrs[i * G + gq] = rq->scales[row], qrsum[i * G + gq] = rq->sums[row];
+                    const size_t row = (size_t)i * d->heads_q + (size_t)h * G + gq;
+                    w->query[i * G + gq] = d->q + row * D;
+                    if (p->rounds_query) {
+                        w->rounded[i * G + gq] = ws->rounded + row * LC_DECODE_QR_BYTES(D);
+                        w->rounded_scale[i * G + gq] = ws->rounded_scale[row], w->rounded_sum[i * G + gq] = ws->rounded_sum[row];
                     }
                 }
-            if (ops->block) {
-                lc_decode_block blk = {.q = qrow, .R = R, .G = G, .D = D, .nb = nb, .bt = BT, .scale = scale, .t = t,
-                                       .kt = cur->k, .vt = cur->v, .hoff = hoff, .ks = ksh + h * BT, .vs = vsh + h * BT,
-                                       .vis = qpos0 - cur->pos0 + 1, .m = m, .l = l, .acc = acc,
-                                       .sc = sc, .cf = cf, .unit = cf + R, .ksc = cf + 2 * R, .vsc = cf + 2 * R + BT,
-                                       .qr = rq->rows ? qrrow : NULL, .qr_scale = qrs, .qr_sum = qrsum};
-                blk.npf = prefetch_share(next, h, H, rowb, &blk.pk, &blk.pv);
-                ops->block(&blk);
-                continue;
-            }
-            for (int u = 0; u < next->n; u++)
-                lc_prefetch_bytes(next->k[u] + hoff, (size_t)D * esz), lc_prefetch_bytes(next->v[u] + hoff, (size_t)D * esz);
-            for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
-                if (t == LC_F32) krow[u] = (const float *)(cur->k[u] + hoff);
-                else {
-                    ops->load(kbuf + (size_t)u * D, cur->k[u] + hoff, cur->ks[u] ? cur->ks[u][h] : 0, t, D);
-                    krow[u] = kbuf + (size_t)u * D;
-                }
-            }
-            ops->scores(qrow, R, krow, nb, D, scale, sc, BT);
-            for (int i = 0; i < d->n_q; i++) { /* causal among the new tokens */
-                int64_t visible = qpos0 + i - cur->pos0 + 1;
-                for (int gq = 0; gq < G; gq++)
-                    for (int64_t u = visible < 0 ? 0 : visible; u < nb; u++) sc[(size_t)(i * G + gq) * BT + u] = -INFINITY;
-            }
-            for (int u = 0; u < nb; u++) { /* V rows */
-                if (t == LC_F32) vrow[u] = (const float *)(cur->v[u] + hoff);
-                else {
-                    ops->load(vbuf + (size_t)u * D, cur->v[u] + hoff, cur->vs[u] ? cur->vs[u][h] : 0, t, D);
-                    vrow[u] = vbuf + (size_t)u * D;
-                }
-            }
-            ops->softmax(sc, R, nb, BT, m, l, acc, D);
-            ops->pv(acc, R, sc, vrow, nb, D, BT);
+            lc_decode_block blk = {
+                .query = w->query, .rows = R, .group = G, .head_dim = D, .keys = nb, .score_stride = BT, .scale = scale, .dtype = t,
+                .key_tokens = cur->k, .value_tokens = cur->v, .head_offset = (size_t)h * D * esz,
+                .key_scales = cur->ks[0] ? w->key_scales + h * BT : NULL, .value_scales = cur->vs[0] ? w->value_scales + h * BT : NULL,
+                .visible = qpos0 - cur->pos0 + 1, .row_max = m, .row_sum = m + R, .acc = m + 2 * R,
+                .scores = w->scores, .rescale = w->rescale, .p_unit = w->p_unit, .key_mult = w->key_mult, .value_mult = w->value_mult,
+                .key_f32 = w->key_f32, .value_f32 = w->value_f32,
+                .rounded = p->rounds_query ? w->rounded : NULL, .rounded_scale = w->rounded_scale, .rounded_sum = w->rounded_sum};
+            blk.prefetch_bytes = prefetch_share(next, h, H, rowb, &blk.prefetch_k, &blk.prefetch_v);
+            ops->block(&blk);
         }
         token_block *done = cur;
         cur = next, next = done;
     }
-    memcpy(out, state, sizeof(float) * state_floats(D, R, H));
-}
-
-static lc_status ops_of(lc_isa requested, const lc_decode_ops **ops) {
-    lc_isa isa = LC_ISA_PORTABLE;
-    lc_status st = lc_isa_resolve(requested, &isa);
-    *ops = isa == LC_ISA_PORTABLE ? &lc_decode_ops_portable : isa == LC_ISA_AVX2 ? &lc_decode_ops_avx2 : &lc_decode_ops_avx512;
-    return st;
+    memcpy(out, w->state, sizeof(float) * state_floats(p));
 }
 
 int lc_decode_rounds_query(const lc_decode *d) {
-    const lc_decode_ops *ops;
-    if (lc_decode_check(d) || ops_of(d->isa, &ops) || d->query_f32) return 0;
-    return ops->rounds_query && ops->rounds_query(lc_kv_config_of(d->cache)->dtype);
+    lc_isa isa;
+    if (lc_decode_check(d) || d->query_f32 || lc_isa_resolve(d->isa, &isa)) return 0;
+    return lc_decode_ops_for(isa)->rounds_query(lc_kv_config_of(d->cache)->dtype);
 }
 
 lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t workspace_bytes) {
     lc_status st = lc_decode_check(d);
     if (st) return st;
-    size_t need = lc_decode_workspace_size(d);
+    lc_isa isa;
+    if ((st = lc_isa_resolve(d->isa, &isa))) return st;
+    const size_t need = lc_decode_workspace_size(d);
     if (!workspace || workspace_bytes < need)
         return lc_error(LC_EINVAL, "decode workspace: %zu bytes given, %zu needed", workspace ? workspace_bytes : 0, need);
+    const lc_decode_ops *ops = lc_decode_ops_for(isa);
     plan p;
     make_plan(d, &p);
-    const int H = p.g->heads_kv, D = p.D, R = p.R, G = p.G;
-    lc_kv_span *spans = (lc_kv_span *)workspace;
+    decode_ws ws;
+    carve_ws(d, &p, (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1)), &ws);
     int64_t nsp = 0;
-    if ((st = lc_kv_spans(d->cache, d->seq, spans, p.nspans, &nsp))) return st;
-    float *part = (float *)((char *)workspace + (sizeof(lc_kv_span) * (size_t)p.nspans + 63) / 64 * 64);
-    const size_t per = (size_t)R * (D + 2);
-    float *scratch = part + ((size_t)p.ranges * H * per + 15) / 16 * 16; /* 64-byte aligned */
-    const int64_t tasks = p.ranges;
-    const lc_decode_ops *ops;
-    if ((st = ops_of(d->isa, &ops))) return st;
-    rounded_query rq = {0};
-    if (lc_decode_rounds_query(d)) {
-        uint8_t *rows = (uint8_t *)(((uintptr_t)(scratch + (size_t)p.threads * scratch_floats(D, R, H)) + 63) & ~(uintptr_t)63);
-        float *scales = (float *)(rows + (size_t)d->n_q * d->heads_q * LC_DECODE_QR_BYTES(D));
-        lc_decode_round_rows(p.g->dtype, D, d->q, d->n_q * d->heads_q, rows, scales, (int32_t *)(scales + (size_t)d->n_q * d->heads_q));
-        rq = (rounded_query){rows, scales, (const int32_t *)(scales + (size_t)d->n_q * d->heads_q)};
-    }
+    if ((st = lc_kv_spans(d->cache, d->seq, ws.spans, p.nspans, &nsp))) return st;
+    if (p.rounds_query) lc_decode_round_rows(p.g->dtype, p.head_dim, d->q, d->n_q * d->heads_q, ws.rounded, ws.rounded_scale, ws.rounded_sum);
+    const size_t per_range = state_floats(&p);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)
-    for (int64_t task = 0; task < tasks; task++) {
+    for (int64_t range = 0; range < p.ranges; range++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *sb = scratch + (size_t)tid * scratch_floats(D, R, H);
-        int64_t a = task * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
-        run_range(d, &p, ops, spans, &rq, a, b, part + (size_t)task * H * per, sb, sb + (size_t)BT * D, sb + (size_t)2 * BT * D);
+        thread_ws w;
+        carve_thread(&p, ws.threads + (size_t)tid * ws.thread_bytes, &w);
+        const int64_t a = range * p.split, b = a + p.split < p.kept ? a + p.split : p.kept;
+        run_range(d, &p, ops, &ws, a, b, &w, ws.partials + (size_t)range * per_range);
     }
-    /* Merge the ranges of each (query, head) row. */
-    for (int h = 0; h < H; h++)
+    /* Merge the ranges of each (query, head) row, in range order: every range's state sits
+     * at the same offset of its partial, one state_floats apart. */
+    const int D = p.head_dim, R = p.rows, G = p.group;
+    const size_t per = (size_t)R * (D + 2);
+    for (int h = 0; h < p.heads_kv; h++)
         for (int r = 0; r < R; r++) {
-            int i = r / G, hq = h * G + r % G;
-            float *o = d->out + ((size_t)i * d->heads_q + hq) * D;
-            float M = -INFINITY, L = 0;
-            for (int64_t rg = 0; rg < p.ranges; rg++) M = fmaxf(M, part[(size_t)(rg * H + h) * per + r]);
+            const int i = r / G, hq = h * G + r % G;
+            float *o = d->out + ((size_t)i * d->heads_q + hq) * D, m = -INFINITY, l = 0;
             memset(o, 0, sizeof(float) * (size_t)D);
-            if (M > -INFINITY)
-                for (int64_t rg = 0; rg < p.ranges; rg++) {
-                    const float *mp = part + (size_t)(rg * H + h) * per;
-                    if (mp[r] == -INFINITY) continue;
-                    float c = expf(mp[r] - M);
-                    L += mp[R + r] * c;
-                    const float *acc = mp + 2 * R + (size_t)r * D;
-                    for (int e = 0; e < D; e++) o[e] += c * acc[e];
-                }
-            if (L > 0)
-                for (int e = 0; e < D; e++) o[e] /= L;
-            if (d->lse) d->lse[(size_t)hq * d->n_q + i] = L > 0 ? M + logf(L) : -INFINITY;
+            for (int64_t rg = 0; rg < p.ranges; rg++) {
+                const float *part = ws.partials + (size_t)rg * per_range + (size_t)h * per;
+                lc_lse_fold(o, &m, &l, part + 2 * R + (size_t)r * D, part[r], part[R + r], D);
+            }
+            const float lse = lc_lse_finish(o, o, m, l, D);
+            if (d->lse) d->lse[(size_t)hq * d->n_q + i] = lse;
         }
     return LC_OK;
 }
@@ -338,8 +344,8 @@ lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t worksp
 lc_status lc_decode_attention_alloc(const lc_decode *d) {
     lc_status st = lc_decode_check(d);
     if (st) return st;
-    size_t n = lc_decode_workspace_size(d);
-    void *ws = lc_aligned_alloc(n, 64);
+    const size_t n = lc_decode_workspace_size(d);
+    void *ws = lc_aligned_alloc(n, ALIGN);
     if (!ws) return LC_ENOMEM;
     st = lc_decode_attention(d, ws, n);
     lc_aligned_free(ws);

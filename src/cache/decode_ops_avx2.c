@@ -1,4 +1,5 @@
-/* Decode inner loops with AVX2 + FMA + F16C. fp8 e4m3 is widened through binary16:
+/* The decode block kernel with AVX2 + FMA + F16C: the four passes of
+ * lc_decode_block_loops with these loops. fp8 e4m3 is widened through binary16:
  * sign << 8 | (exponent, mantissa) << 7 is the f16 with the same bits and an exponent
  * bias 8 too small, fixed by one multiply by 2^8 (exact, subnormals included). */
 #include <immintrin.h>
@@ -164,4 +165,13 @@ static void softmax(float *sc, int R, int nb, int BT, float *m, float *l, float 
     }
 }
 
-const lc_decode_ops lc_decode_ops_avx2 = {load, scores, pv, softmax, NULL, NULL};
+static const lc_decode_loops loops = {load, scores, softmax, pv};
+
+static void block(const lc_decode_block *b) { lc_decode_block_loops(b, &loops); }
+
+static int rounds_query(lc_dtype t) {
+    (void)t;
+    return 0;
+}
+
+const lc_decode_ops lc_decode_ops_avx2 = {block, rounds_query};

@@ -11,7 +11,7 @@
  * int8: vpmovsxbd + vcvtdq2ps; fp8 e4m3 through binary16 as in decode_ops_avx2.c, the 2^8
  * folded into the scale). int8 / fp8 per-token scales multiply the score after the dot
  * and the probability before P.V, never the elements.
- * With the query rounded once per call (lc_decode_block.qr), scores and P.V use the CPU's
+ * With the query rounded once per call (lc_decode_block.rounded), scores and P.V use the CPU's
  * dot-product instructions instead of FMAs (docs/kv-cache.md, "Rounded query"): int8 caches
  * score with `vpdpbusd` (64 byte products per instruction; the key bytes fed as unsigned
  * k + 128 and 128 * sum(q) subtracted once per score) and sum P.V with `vpdpwssd` (the
@@ -83,30 +83,31 @@ INLINE __m512 reduce16_int(const __m512i *v) { return reduce16_as((const __m512 
 /* A row group's scores and probabilities in tile order: the tile of keys u0 .. u0 + KT - 1
  * (KT = 16 / RT) is one vector at sc + r0 * BT + u0 * RT whose lane i * KT + j is row r0 + i,
  * key u0 + j, as the add tree leaves it; key u of row i is element tile_index(RT, i, u). */
-INLINE float *tiles(const lc_decode_block *b, int r0) { return b->sc + (size_t)r0 * b->bt; }
+INLINE float *tiles(const lc_decode_block *b, int r0) { return b->scores + (size_t)r0 * b->score_stride; }
 INLINE int tile_index(const int RT, int i, int u) { return u / (16 / RT) * 16 + i * (16 / RT) + u % (16 / RT); }
 INLINE void store_scores(const lc_decode_block *b, int r0, const int RT, int u0, __m512 s) { _mm512_storeu_ps(tiles(b, r0) + u0 * RT, s); }
 
-/* Steps [i, j) of n of the next block's share at p (b->npf bytes), prefetched: K's share is
- * spread over the score loop's steps and V's over the P.V loop's, so the reads follow the
- * work (with both shares issued during the scores, f16 / bf16 / int8 read 9-26% less per
- * second on two threads). */
+/* Steps [i, j) of n of the next block's share at p (b->prefetch_bytes bytes), prefetched:
+ * K's share is spread over the score loop's steps and V's over the P.V loop's, so the reads
+ * follow the work (with both shares issued during the scores, f16 / bf16 / int8 read 9-26%
+ * less per second on two threads). */
 INLINE void prefetch_steps(const lc_decode_block *b, const uint8_t *p, int i, int j, int n) {
-    if (b->npf) lc_prefetch_bytes(p + b->npf * (size_t)i / (size_t)n, b->npf * (size_t)j / (size_t)n - b->npf * (size_t)i / (size_t)n);
+    const size_t bytes = b->prefetch_bytes;
+    if (bytes) lc_prefetch_bytes(p + bytes * (size_t)i / (size_t)n, bytes * (size_t)j / (size_t)n - bytes * (size_t)i / (size_t)n);
 }
 
 /* Block keys u0 .. u0 + KT - 1 of the rows' first key pointer kr[j] (clamped to the block). */
 INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, const uint8_t **kr) {
-    for (int j = 0; j < KT; j++) kr[j] = b->kt[u0 + j < b->nb ? u0 + j : b->nb - 1] + b->hoff;
-    if (r0 == 0) prefetch_steps(b, b->pk, u0, u0 + KT < b->nb ? u0 + KT : b->nb, b->nb);
+    for (int j = 0; j < KT; j++) kr[j] = b->key_tokens[u0 + j < b->keys ? u0 + j : b->keys - 1] + b->head_offset;
+    if (r0 == 0) prefetch_steps(b, b->prefetch_k, u0, u0 + KT < b->keys ? u0 + KT : b->keys, b->keys);
 }
 
 /* q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block, into the group's score tiles. */
 INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype t) {
-    const int KT = 16 / RT, D = b->D;
+    const int KT = 16 / RT, D = b->head_dim;
     const float *q[4];
-    for (int i = 0; i < RT; i++) q[i] = b->q[r0 + i];
-    for (int u0 = 0; u0 < b->nb; u0 += KT) {
+    for (int i = 0; i < RT; i++) q[i] = b->query[r0 + i];
+    for (int u0 = 0; u0 < b->keys; u0 += KT) {
         const uint8_t *kr[16];
         key_rows(b, r0, u0, KT, kr);
         __m512 a[16];
@@ -131,15 +132,15 @@ INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype
 /* int8 keys, int8 query: lane i * KT + j of the 16 accumulators' sums is
  * sum_e (k_je + 128) q_ie = q_i . k_j + 128 sum_e q_ie. */
 INLINE void scores_rows_int8q(const lc_decode_block *b, int r0, const int RT) {
-    const int KT = 16 / RT, D = b->D;
+    const int KT = 16 / RT, D = b->head_dim;
     const int8_t *q[4];
     float ls[16];
     int32_t lc[16];
-    for (int i = 0; i < RT; i++) q[i] = (const int8_t *)b->qr[r0 + i];
-    for (int l = 0; l < 16; l++) ls[l] = b->qr_scale[r0 + l / KT], lc[l] = 128 * b->qr_sum[r0 + l / KT];
+    for (int i = 0; i < RT; i++) q[i] = (const int8_t *)b->rounded[r0 + i];
+    for (int l = 0; l < 16; l++) ls[l] = b->rounded_scale[r0 + l / KT], lc[l] = 128 * b->rounded_sum[r0 + l / KT];
     const __m512 lane_scale = _mm512_loadu_ps(ls);
     const __m512i lane_corr = _mm512_loadu_si512(lc), flip = _mm512_set1_epi8((char)0x80);
-    for (int u0 = 0; u0 < b->nb; u0 += KT) {
+    for (int u0 = 0; u0 < b->keys; u0 += KT) {
         const uint8_t *kr[16];
         key_rows(b, r0, u0, KT, kr);
         __m512i a[16];
@@ -174,10 +175,10 @@ INLINE __m512i ld_bf16(const uint8_t *row, int e, __mmask32 m, int fp8) {
 
 /* bf16 query against fp8 keys (e4m3_as_bf16; the query times 2^64) or bf16 keys. */
 INLINE void scores_rows_bf16q(const lc_decode_block *b, int r0, const int RT, const int fp8) {
-    const int KT = 16 / RT, D = b->D;
+    const int KT = 16 / RT, D = b->head_dim;
     const uint16_t *q[4];
-    for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->qr[r0 + i];
-    for (int u0 = 0; u0 < b->nb; u0 += KT) {
+    for (int i = 0; i < RT; i++) q[i] = (const uint16_t *)b->rounded[r0 + i];
+    for (int u0 = 0; u0 < b->keys; u0 += KT) {
         const uint8_t *kr[16];
         key_rows(b, r0, u0, KT, kr);
         __m512 a[16];
@@ -199,9 +200,9 @@ INLINE void scores_rows_bf16q(const lc_decode_block *b, int r0, const int RT, co
     }
 }
 
-/* acc[r] = cf[r] acc[r] + sum_u p[r][u] v[u] for rows r0 .. r0+RT-1. */
+/* acc[r] = rescale[r] acc[r] + sum_u p[r][u] v[u] for rows r0 .. r0+RT-1. */
 INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype t) {
-    const int NC = 16 / RT, D = b->D;
+    const int NC = 16 / RT, D = b->head_dim;
     for (int e0 = 0; e0 < D; e0 += 16 * NC) {
         __m512 a[16];
         __mmask16 m[16];
@@ -209,16 +210,16 @@ INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype t) 
         for (int c = 0; c < NC; c++) m[c] = cmask(D - e0 - 16 * c);
 #pragma GCC unroll 4
         for (int i = 0; i < RT; i++) {
-            __m512 f = _mm512_set1_ps(b->cf[r0 + i]);
+            __m512 f = _mm512_set1_ps(b->rescale[r0 + i]);
             float *o = b->acc + (size_t)(r0 + i) * D + e0;
 #pragma GCC unroll 16
             for (int c = 0; c < NC; c++) a[i * NC + c] = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m[c], o + 16 * c));
         }
         const float *p = tiles(b, r0);
         const int passes = (D + 16 * NC - 1) / (16 * NC), pass = e0 / (16 * NC);
-        for (int u = 0; u < b->nb; u++) {
-            if (r0 == 0) prefetch_steps(b, b->pv, pass * b->nb + u, pass * b->nb + u + 1, passes * b->nb);
-            const uint8_t *vr = b->vt[u] + b->hoff;
+        for (int u = 0; u < b->keys; u++) {
+            if (r0 == 0) prefetch_steps(b, b->prefetch_v, pass * b->keys + u, pass * b->keys + u + 1, passes * b->keys);
+            const uint8_t *vr = b->value_tokens[u] + b->head_offset;
             __m512 w[4];
 #pragma GCC unroll 4
             for (int i = 0; i < RT; i++) w[i] = _mm512_set1_ps(p[tile_index(RT, i, u)]);
@@ -268,29 +269,29 @@ INLINE void store_rows(float *v, __m512 x, const int RT) {
 }
 
 /* The online softmax of a row group, on its score tiles, all rows at once: scores times the
- * key scales (or the softmax scale), causal mask, the running max m, the rescale cf of the
- * rows' accumulators and the running sum l; then the probabilities (times the value scales
+ * key scales (or the softmax scale), causal mask, the running max row_max, the rescale of the
+ * rows' accumulators and the running sum row_sum; then the probabilities (times the value scales
  * when quantised) in the tiles' place, as f32 or, for pv_rows_pairs, as 16-bit values
  * (tile t's 16 of them at element 16 t of the tiles read as uint16_t; each 32-byte store
  * lands on tiles already read); what one unit of them is worth is unit_worth's:
- *   int8 values: round(p * 32767 / max p), worth max p / 32767, stored in unit[r] (0: the
+ *   int8 values: round(p * 32767 / max p), worth max p / 32767, stored in p_unit[r] (0: the
  *                row has nothing);
  *   fp8 values:  bf16 of 2^64 p (round to nearest even), worth 2^56 (2^64 here, 2^-120 in
  *                the widened values);
  *   bf16 values: bf16 of p, worth 1. */
 INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int quant, int kind) {
-    const int KT = 16 / RT, nt = (b->nb + KT - 1) / KT;
+    const int KT = 16 / RT, nt = (b->keys + KT - 1) / KT;
     float *s = tiles(b, r0);
     float lim[4]; /* row i sees keys u < lim[i] */
     for (int i = 0; i < RT; i++) {
-        int64_t v = b->vis + (r0 + i) / b->G;
-        lim[i] = (float)(v < 0 ? 0 : v > b->nb ? b->nb : v);
+        int64_t v = b->visible + (r0 + i) / b->group;
+        lim[i] = (float)(v < 0 ? 0 : v > b->keys ? b->keys : v);
     }
-    const __m512 see = per_row(lim, RT), mo = per_row(b->m + r0, RT), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512 see = per_row(lim, RT), mo = per_row(b->row_max + r0, RT), ninf = _mm512_set1_ps(-INFINITY);
     const __m512 key0 = _mm512_cvtepi32_ps(tile_keys(RT));
     __m512 mx = ninf;
     for (int t = 0; t < nt; t++) {
-        __m512 k = quant ? per_key(b->ksc + t * KT, RT) : _mm512_set1_ps(b->scale);
+        __m512 k = quant ? per_key(b->key_mult + t * KT, RT) : _mm512_set1_ps(b->scale);
         __mmask16 seen = _mm512_cmp_ps_mask(_mm512_add_ps(key0, _mm512_set1_ps((float)(t * KT))), see, _CMP_LT_OQ);
         __m512 x = _mm512_mask_mul_ps(ninf, seen, _mm512_loadu_ps(s + 16 * t), k);
         _mm512_storeu_ps(s + 16 * t, x);
@@ -303,7 +304,7 @@ INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int qu
     for (int t = 0; t < nt; t++) {
         __m512 p = _mm512_maskz_mov_ps(live, lc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * t), mn)));
         sum = _mm512_add_ps(sum, p);
-        if (quant) p = _mm512_mul_ps(p, per_key(b->vsc + t * KT, RT));
+        if (quant) p = _mm512_mul_ps(p, per_key(b->value_mult + t * KT, RT));
         if (kind == PV_FP8 || kind == PV_BF16) { /* bf16, rounded to nearest even as lc_f32_to_bf16 */
             __m512i x = _mm512_castps_si512(_mm512_mul_ps(p, _mm512_set1_ps(kind == PV_FP8 ? 0x1p64f : 1.0f)));
             x = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
@@ -311,27 +312,27 @@ INLINE void softmax_group(const lc_decode_block *b, int r0, const int RT, int qu
         } else _mm512_storeu_ps(s + 16 * t, p);
         if (kind == PV_INT8) pmax = _mm512_max_ps(pmax, p);
     }
-    store_rows(b->m + r0, mn, RT);
-    store_rows(b->cf + r0, cf, RT);
-    store_rows(b->l + r0, _mm512_fmadd_ps(per_row(b->l + r0, RT), cf, row_reduce(sum, RT, 1)), RT);
+    store_rows(b->row_max + r0, mn, RT);
+    store_rows(b->rescale + r0, cf, RT);
+    store_rows(b->row_sum + r0, _mm512_fmadd_ps(per_row(b->row_sum + r0, RT), cf, row_reduce(sum, RT, 1)), RT);
     if (kind == PV_INT8) {
         const __m512 M = row_reduce(pmax, RT, 0), q = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(M, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(32767), M);
         for (int t = 0; t < nt; t++) _mm256_storeu_si256((__m256i *)(s + 8 * t), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(s + 16 * t), q))));
-        store_rows(b->unit + r0, _mm512_mul_ps(M, _mm512_set1_ps(1.0f / 32767)), RT);
+        store_rows(b->p_unit + r0, _mm512_mul_ps(M, _mm512_set1_ps(1.0f / 32767)), RT);
     }
 }
 
 /* What one unit of row r's 16-bit probabilities is worth (softmax_group). */
-INLINE float unit_worth(const lc_decode_block *b, int r, const int kind) { return kind == PV_INT8 ? b->unit[r] : kind == PV_FP8 ? 0x1p56f : 1.0f; }
+INLINE float unit_worth(const lc_decode_block *b, int r, const int kind) { return kind == PV_INT8 ? b->p_unit[r] : kind == PV_FP8 ? 0x1p56f : 1.0f; }
 
 /* P.V two keys at a time with the 16-bit probabilities of softmax_group:
- * acc[r] = cf[r] acc[r] + unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
+ * acc[r] = rescale[r] acc[r] + p_unit[r] sum_u pq[r][u] v[u]. Lane e of one instruction gets
  * pq[u] v[u][e] + pq[u+1] v[u+1][e]: int8 values sign-extended to int16, vpdpwssd (exact in
  * int32); fp8 values widened by e4m3_as_bf16, and bf16 values, vdpbf16ps (f32). Per 32
  * elements of a key pair, vpunpck{l,h}wd leave lane 4L + m of lo / hi holding element
  * 8L + m / 8L + 4 + m; the accumulators keep that order until the end of the block. */
 INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const int kind) {
-    const int NG = 8 / RT, D = b->D; /* groups of 32 elements per pass: 16 accumulators */
+    const int NG = 8 / RT, D = b->head_dim; /* groups of 32 elements per pass: 16 accumulators */
     const uint16_t *pq = (const uint16_t *)tiles(b, r0);
     const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
@@ -346,9 +347,9 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 #pragma GCC unroll 16
         for (int n = 0; n < 16; n++) a[n] = _mm512_setzero_si512();
         const int passes = (D + 32 * NG - 1) / (32 * NG), pass = e0 / (32 * NG);
-        for (int u = 0; u < b->nb; u += 2) {
-            if (r0 == 0) prefetch_steps(b, b->pv, pass * b->nb + u, pass * b->nb + (u + 2 < b->nb ? u + 2 : b->nb), passes * b->nb);
-            const uint8_t *v0 = b->vt[u] + b->hoff, *v1 = u + 1 < b->nb ? b->vt[u + 1] + b->hoff : v0; /* p = 0 past nb */
+        for (int u = 0; u < b->keys; u += 2) {
+            if (r0 == 0) prefetch_steps(b, b->prefetch_v, pass * b->keys + u, pass * b->keys + (u + 2 < b->keys ? u + 2 : b->keys), passes * b->keys);
+            const uint8_t *v0 = b->value_tokens[u] + b->head_offset, *v1 = u + 1 < b->keys ? b->value_tokens[u + 1] + b->head_offset : v0; /* p = 0 past nb */
             __m512i w[4];
 #pragma GCC unroll 4
             for (int i = 0; i < RT; i++) {
@@ -378,7 +379,7 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
         }
 #pragma GCC unroll 4
         for (int i = 0; i < RT; i++) {
-            const __m512 f = _mm512_set1_ps(b->cf[r0 + i]), st = _mm512_set1_ps(unit_worth(b, r0 + i, kind));
+            const __m512 f = _mm512_set1_ps(b->rescale[r0 + i]), st = _mm512_set1_ps(unit_worth(b, r0 + i, kind));
             float *o = b->acc + (size_t)(r0 + i) * D + e0;
 #pragma GCC unroll 8
             for (int g = 0; g < NG; g++)
@@ -397,20 +398,20 @@ INLINE void pv_rows_pairs(const lc_decode_block *b, int r0, const int RT, const 
 /* Per-key scales of a quantised block (K's times kf and the softmax scale, V's times vf),
  * padded to whole vectors (the pads are masked off). */
 INLINE void key_value_scales(const lc_decode_block *b, float kf, float vf) {
-    for (int u = 0; u < b->nb; u += 16) {
-        __mmask16 m = cmask(b->nb - u);
-        _mm512_storeu_ps(b->ksc + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->ks + u), _mm512_set1_ps(kf * b->scale)));
-        _mm512_storeu_ps(b->vsc + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->vs + u), _mm512_set1_ps(vf)));
+    for (int u = 0; u < b->keys; u += 16) {
+        __mmask16 m = cmask(b->keys - u);
+        _mm512_storeu_ps(b->key_mult + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->key_scales + u), _mm512_set1_ps(kf * b->scale)));
+        _mm512_storeu_ps(b->value_mult + u, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b->value_scales + u), _mm512_set1_ps(vf)));
     }
 }
 
 /* Rows in groups of 4, then 2, then 1: f(b, r0, RT) */
-#define FOR_ROW_GROUPS(b, f, ...)                                               \
-    do {                                                                        \
-        int r_ = 0;                                                             \
-        for (; (b)->R - r_ >= 4; r_ += 4) f(b, r_, 4, ##__VA_ARGS__);           \
-        if ((b)->R - r_ >= 2) f(b, r_, 2, ##__VA_ARGS__), r_ += 2;              \
-        if ((b)->R - r_ >= 1) f(b, r_, 1, ##__VA_ARGS__);                       \
+#define FOR_ROW_GROUPS(b, f, ...)                                        \
+    do {                                                                 \
+        int r_ = 0;                                                      \
+        for (; (b)->rows - r_ >= 4; r_ += 4) f(b, r_, 4, ##__VA_ARGS__); \
+        if ((b)->rows - r_ >= 2) f(b, r_, 2, ##__VA_ARGS__), r_ += 2;    \
+        if ((b)->rows - r_ >= 1) f(b, r_, 1, ##__VA_ARGS__);             \
     } while (0)
 
 INLINE void block_t(const lc_decode_block *b, lc_dtype t) {
@@ -421,7 +422,7 @@ INLINE void block_t(const lc_decode_block *b, lc_dtype t) {
     FOR_ROW_GROUPS(b, pv_rows, t);
 }
 
-/* The same with the query rounded (b->qr): int8 keys dotted in integers (the row's query
+/* The same with the query rounded (b->rounded): int8 keys dotted in integers (the row's query
  * scale applied in scores_rows_int8q), fp8 keys in bf16 (2^-120 key bias, 2^64 query bias),
  * bf16 keys as stored. */
 INLINE void block_int8q(const lc_decode_block *b) {
@@ -445,10 +446,10 @@ INLINE void block_bf16q(const lc_decode_block *b) {
 }
 
 INLINE void block_any(const lc_decode_block *b) {
-    if (b->qr && b->t == LC_INT8) return block_int8q(b);
-    if (b->qr && b->t == LC_FP8) return block_fp8q(b);
-    if (b->qr && b->t == LC_BF16) return block_bf16q(b);
-    switch (b->t) {
+    if (b->rounded && b->dtype == LC_INT8) return block_int8q(b);
+    if (b->rounded && b->dtype == LC_FP8) return block_fp8q(b);
+    if (b->rounded && b->dtype == LC_BF16) return block_bf16q(b);
+    switch (b->dtype) {
     case LC_F32: block_t(b, LC_F32); break;
     case LC_F16: block_t(b, LC_F16); break;
     case LC_BF16: block_t(b, LC_BF16); break;
@@ -464,7 +465,7 @@ INLINE void block_any(const lc_decode_block *b) {
  * of d = 128: f16 68 -> 55 cycles per key and head, int8 with the rounded query 35 -> 30). */
 INLINE void block_shaped(const lc_decode_block *b, int D) {
     lc_decode_block c = *b;
-    c.D = D, c.nb = c.bt = LC_DECODE_BT;
+    c.head_dim = D, c.keys = c.score_stride = LC_DECODE_BT;
     block_any(&c);
 }
 static void block_d64(const lc_decode_block *b) { block_shaped(b, 64); }
@@ -477,10 +478,10 @@ static int rounds_query(lc_dtype t) {
 }
 
 static void block(const lc_decode_block *b) {
-    const int full = b->nb == LC_DECODE_BT && b->bt == LC_DECODE_BT;
-    if (full && b->D == 128) block_d128(b);
-    else if (full && b->D == 64) block_d64(b);
+    const int full = b->keys == LC_DECODE_BT && b->score_stride == LC_DECODE_BT;
+    if (full && b->head_dim == 128) block_d128(b);
+    else if (full && b->head_dim == 64) block_d64(b);
     else block_any(b);
 }
 
-const lc_decode_ops lc_decode_ops_avx512 = {NULL, NULL, NULL, NULL, block, rounds_query};
+const lc_decode_ops lc_decode_ops_avx512 = {block, rounds_query};

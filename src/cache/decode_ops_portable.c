@@ -1,5 +1,6 @@
-/* Decode inner loops in plain C. */
+/* The decode block kernel in plain C, and the four-pass block that the AVX2 path shares. */
 #include <math.h>
+#include <string.h>
 
 #include "decode_ops.h"
 
@@ -21,7 +22,7 @@ static void pv(float *acc, int R, const float *p, const float *const *v, int nb,
         }
 }
 
-void lc_decode_softmax_portable(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D) {
+static void softmax(float *sc, int R, int nb, int BT, float *m, float *l, float *acc, int D) {
     for (int r = 0; r < R; r++) {
         float *row = sc + (size_t)r * BT, *o = acc + (size_t)r * D, bm = -INFINITY;
         for (int u = 0; u < nb; u++) bm = row[u] > bm ? row[u] : bm;
@@ -44,4 +45,51 @@ void lc_decode_softmax_portable(float *sc, int R, int nb, int BT, float *m, floa
     }
 }
 
-const lc_decode_ops lc_decode_ops_portable = {lc_kv_load_row, scores, pv, lc_decode_softmax_portable, NULL, NULL};
+void lc_decode_block_loops(const lc_decode_block *b, const lc_decode_loops *loops) {
+    const int D = b->head_dim, nb = b->keys, stride = b->score_stride;
+    const float *k[LC_DECODE_BT], *v[LC_DECODE_BT];
+    if (b->prefetch_bytes) lc_prefetch_bytes(b->prefetch_k, b->prefetch_bytes);
+    for (int u = 0; u < nb; u++) { /* K rows, widened to f32 */
+        const uint8_t *src = b->key_tokens[u] + b->head_offset;
+        if (b->dtype == LC_F32) k[u] = (const float *)src;
+        else {
+            loops->load(b->key_f32 + (size_t)u * D, src, b->key_scales ? b->key_scales[u] : 0, b->dtype, D);
+            k[u] = b->key_f32 + (size_t)u * D;
+        }
+    }
+    loops->scores(b->query, b->rows, k, nb, D, b->scale, b->scores, stride);
+    for (int r = 0; r < b->rows; r++) /* causal among the new tokens */
+        for (int64_t u = b->visible + r / b->group < 0 ? 0 : b->visible + r / b->group; u < nb; u++) b->scores[(size_t)r * stride + u] = -INFINITY;
+    if (b->prefetch_bytes) lc_prefetch_bytes(b->prefetch_v, b->prefetch_bytes);
+    for (int u = 0; u < nb; u++) { /* V rows */
+        const uint8_t *src = b->value_tokens[u] + b->head_offset;
+        if (b->dtype == LC_F32) v[u] = (const float *)src;
+        else {
+            loops->load(b->value_f32 + (size_t)u * D, src, b->value_scales ? b->value_scales[u] : 0, b->dtype, D);
+            v[u] = b->value_f32 + (size_t)u * D;
+        }
+    }
+    loops->softmax(b->scores, b->rows, nb, stride, b->row_max, b->row_sum, b->acc, D);
+    loops->pv(b->acc, b->rows, b->scores, v, nb, D, stride);
+}
+
+static const lc_decode_loops loops = {lc_kv_load_row, scores, softmax, pv};
+
+static void block(const lc_decode_block *b) { lc_decode_block_loops(b, &loops); }
+
+static int rounds_query(lc_dtype t) {
+    (void)t;
+    return 0;
+}
+
+const lc_decode_ops lc_decode_ops_portable = {block, rounds_query};
+
+const lc_decode_ops *lc_decode_ops_for(lc_isa isa) {
+    switch (isa) {
+#ifdef LONGCTX_HAVE_X86_PATHS
+    case LC_ISA_AVX512: return &lc_decode_ops_avx512;
+    case LC_ISA_AVX2: return &lc_decode_ops_avx2;
+#endif
+    default: return &lc_decode_ops_portable;
+    }
+}

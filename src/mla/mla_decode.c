@@ -8,13 +8,14 @@
  *  - float64 (default): one (query, head) row at a time, scalar loops in double; 1e-6.
  *  - fast_decode: every row at once against tiles of TILE_K tokens (OpenBLAS sgemm:
  *    S = Q_lat C^T, O += P C), online softmax within a chunk of tokens, the tokens split
- *    into one contiguous chunk per thread and the chunks merged by their maxima and sums
- *    (flash-decoding). Each latent is read once per step, whatever the head count. */
+ *    into one contiguous chunk per thread and the chunks merged by log-sum-exp
+ *    (flash-decoding; src/core/lse_merge.h). Each latent is read once per step, whatever the head count. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "../attention/flash_ops.h"
+#include "../core/lse_merge.h"
 #include "mla_internal.h"
 
 #ifdef _OPENMP
@@ -175,20 +176,12 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
             const int64_t j0 = tiles * k / chunks * TILE_K, j1 = tiles * (k + 1) / chunks * TILE_K;
             decode_chunk_f32(m, c, ops, qlat, n_q, j0, j1 < n ? j1 : n, &cw[k]);
         }
-        /* merge into chunk 0: o = sum_k e^{m_k - M} o_k / sum_k e^{m_k - M} l_k */
+        /* merge the chunks into chunk 0 by log-sum-exp, in chunk order */
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            float mx = cw[0].m[r]; /* finite: chunk 0 holds key 0, which every row sees */
-            for (int k = 1; k < chunks; k++) mx = fmaxf(mx, cw[k].m[r]);
-            float *o = cw[0].o + r * R, a0 = expf(cw[0].m[r] - mx), l = cw[0].l[r] * a0;
-            for (int e = 0; e < R; e++) o[e] *= a0;
-            for (int k = 1; k < chunks; k++) {
-                if (cw[k].m[r] == -INFINITY) continue; /* every key of this chunk lies past the row's last */
-                const float a = expf(cw[k].m[r] - mx), *ok = cw[k].o + r * R;
-                l += cw[k].l[r] * a;
-                for (int e = 0; e < R; e++) o[e] += a * ok[e];
-            }
-            for (int e = 0; e < R; e++) o[e] /= l;
+            float *o = cw[0].o + r * R, mx = cw[0].m[r], l = cw[0].l[r];
+            for (int k = 1; k < chunks; k++) lc_lse_fold(o, &mx, &l, cw[k].o + r * R, cw[k].m[r], cw[k].l[r], R);
+            lc_lse_finish(o, o, mx, l, R);
         }
         /* absorb W_UV: out[i, h] = W_UV[h] o_lat[i, h] */
 #pragma omp for schedule(static)

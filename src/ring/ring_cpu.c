@@ -2,6 +2,7 @@
  * log-sum-exp merge of partial results (Liu et al. 2023; the same rescaling as the online
  * softmax of flash attention, applied once per block instead of once per tile). */
 #include "ring_internal.h"
+#include "../core/lse_merge.h"
 #include "../core/tensor_io.h"
 
 #include <math.h>
@@ -44,28 +45,20 @@ static void cpu_begin(void *ctx, float *acc_out, float *acc_lse, const lc_ring_r
     for (int64_t i = 0; i < g->batch * g->heads * g->n_local; i++) acc_lse[i] = -INFINITY;
 }
 
-/* lse = log(e^L + e^l); out = a O + (1 - a) o with a = e^{L - lse}. A row whose block
- * saw no key (l = -inf) is left as it is. */
+/* Folds each row of the block into the accumulator, both normalised (out, lse): the
+ * log-sum-exp merge of src/core/lse_merge.h with l = 1 on both sides. A row whose block
+ * saw no key (lse = -inf) is left as it is. */
 static void cpu_merge(void *ctx, float *acc_out, float *acc_lse, const float *part_out, const float *part_lse, const lc_ring_rows *g) {
     (void)ctx;
     const int64_t H = g->heads, dv = g->dv;
     for (int64_t b = 0; b < g->batch; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t r = 0; r < g->rows; r++) {
-                float *L = acc_lse + (b * H + h) * g->n_local + g->row0 + r;
-                const float l = part_lse[(b * H + h) * g->rows + r];
-                if (l == -INFINITY) continue;
+                float *L = acc_lse + (b * H + h) * g->n_local + g->row0 + r, m = *L, l = 1;
                 float *O = acc_out + ((b * g->n_local + g->row0 + r) * H + h) * dv;
                 const float *o = part_out + ((b * g->rows + r) * H + h) * dv;
-                if (*L == -INFINITY) {
-                    memcpy(O, o, sizeof(float) * (size_t)dv);
-                    *L = l;
-                    continue;
-                }
-                const double m = *L > l ? *L : l, ea = exp((double)*L - m), eb = exp((double)l - m), s = ea + eb;
-                const float wa = (float)(ea / s), wb = (float)(eb / s);
-                for (int64_t d = 0; d < dv; d++) O[d] = wa * O[d] + wb * o[d];
-                *L = (float)(m + log(s));
+                lc_lse_fold(O, &m, &l, o, part_lse[(b * H + h) * g->rows + r], 1, dv);
+                *L = lc_lse_finish(O, O, m, l, dv);
             }
 }
 
