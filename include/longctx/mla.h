@@ -29,7 +29,9 @@ typedef struct lc_mla {
     int fast_prefill;  /* 0: float64 tiles (1e-6 relative); 1: f32 k, v and lc_attention_flash
                         * (1.5-2x faster, ~1e-6 relative, tested to 1e-5; docs/mla.md) */
     int fast_decode;   /* 0: float64 rows (1e-6 relative); 1: f32 sgemm tiles over all heads,
-                        * split-key across threads (tested to 1e-5; docs/mla.md) */
+                        * split-key across threads (tested to 1e-5; docs/mla.md): one chunk
+                        * of keys per thread, so results may differ in the last bits from
+                        * one thread count to another */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
