@@ -111,7 +111,7 @@ typedef struct lc_context_config {
     int max_seqs;             /* sequences alive at once; 0: 1 */
     int64_t max_tokens;       /* tokens per sequence (prompt + generation); 0: max_position_embeddings */
     int64_t max_batch;        /* tokens in one forward: longer prompts run in chunks of it; >= max_seqs; 0: 512 */
-    lc_kv_dtype kv_dtype;     /* LC_KV_F32 (0), F16, BF16, INT8, FP8 */
+    lc_dtype kv_dtype;        /* LC_F32 (0), LC_F16, LC_BF16, LC_INT8, LC_FP8 */
     lc_kv_layout kv_layout;   /* global layers: LC_KV_CONTIGUOUS (0) or LC_KV_PAGED; windowed layers always
                                  use LC_KV_RING (LC_KV_SINKS with sinks) */
     int block_size;           /* paged: tokens per block; 0: 16 */

@@ -61,7 +61,7 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
     if (c->max_tokens < 0 || c->max_tokens > ((int64_t)1 << 40))
         return lc_error(LC_EINVAL, "context.max_tokens=%lld must lie in [0, 2^40] (0: max_position_embeddings)", (long long)c->max_tokens);
     if (c->max_batch < 0 || c->max_batch > (1 << 20)) return lc_error(LC_EINVAL, "context.max_batch=%lld must lie in [0, 2^20] (0: 512)", (long long)c->max_batch);
-    if ((unsigned)c->kv_dtype > LC_KV_FP8) return lc_error(LC_EINVAL, "context.kv_dtype=%d is not a cache dtype", (int)c->kv_dtype);
+    if (c->kv_dtype != LC_F32 && c->kv_dtype != LC_F16 && c->kv_dtype != LC_BF16 && c->kv_dtype != LC_INT8 && c->kv_dtype != LC_FP8) return lc_error(LC_EINVAL, "context.kv_dtype=%d is not a cache dtype", (int)c->kv_dtype);
     if (c->kv_layout != LC_KV_CONTIGUOUS && c->kv_layout != LC_KV_PAGED)
         return lc_error(LC_EINVAL, "context.kv_layout=%s: choose contiguous or paged; ring and sinks caches come from window and sinks",
                         lc_kv_layout_name(c->kv_layout));
@@ -150,7 +150,7 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
                 k.num_blocks = (int64_t)c->max_seqs * ((T + c->block_size - 1) / c->block_size); /* every sequence full */
             }
         }
-        int plain = c->kv_dtype == LC_KV_F32 || c->kv_dtype == LC_KV_F16 || c->kv_dtype == LC_KV_BF16;
+        int plain = c->kv_dtype == LC_F32 || c->kv_dtype == LC_F16 || c->kv_dtype == LC_BF16;
         p->direct = k.layout == LC_KV_CONTIGUOUS && plain;
         if (!p->direct) {
             int64_t kept = k.layout == LC_KV_RING ? k.window : k.layout == LC_KV_SINKS ? k.window + k.sinks : T;
@@ -328,17 +328,6 @@ size_t lc_context_alloc_bytes(const lc_context *ctx) {
     return b;
 }
 
-static lc_cost_dtype cost_dtype(lc_kv_dtype t) {
-    switch (t) {
-    case LC_KV_F32: return LC_COST_FP32;
-    case LC_KV_F16: return LC_COST_FP16;
-    case LC_KV_BF16: return LC_COST_BF16;
-    case LC_KV_INT8: return LC_COST_INT8;
-    case LC_KV_FP8: return LC_COST_FP8;
-    }
-    return LC_COST_FP32;
-}
-
 lc_status lc_context_cost_problem(const lc_context *ctx, lc_cost_problem *p, lc_technique *t) {
     if (!ctx || !p || !t) return lc_error(LC_EINVAL, "lc_context_cost_problem: context, p and t must not be NULL");
     const lc_model_config *mc = &ctx->model->cfg;
@@ -357,8 +346,8 @@ lc_status lc_context_cost_problem(const lc_context *ctx, lc_cost_problem *p, lc_
     shape.window = local ? keep : 0;
     lc_cost_defaults(p, &shape);
     p->batch = 1;
-    p->cache_dtype = cost_dtype(ctx->cfg.kv_dtype);
-    p->weight_dtype = LC_COST_FP32;
+    p->cache_dtype = ctx->cfg.kv_dtype;
+    p->weight_dtype = LC_F32;
     *t = LC_TECH_NATIVE;
     return lc_cost_check(p);
 }
@@ -376,7 +365,7 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
     int64_t windowed = 0, w = 0;
     for (int64_t l = 0; l < mc->layers; l++)
         if (ctx->attn[l].window > 0) windowed++, w = ctx->attn[l].window;
-    size_t k = (size_t)snprintf(buf, cap, "kv %s %s", lc_kv_dtype_name(c->kv_dtype), lc_kv_layout_name(c->kv_layout));
+    size_t k = (size_t)snprintf(buf, cap, "kv %s %s", lc_dtype_name(c->kv_dtype), lc_kv_layout_name(c->kv_layout));
     if (k < cap && windowed)
         k += (size_t)snprintf(buf + k, cap - k, ", window %lld on %lld/%lld layers%s", (long long)w, (long long)windowed, (long long)mc->layers,
                               c->sinks ? "" : " (ring)");
@@ -387,7 +376,7 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
     int any = 0;
     if (k < cap && c->window > 0) k += (size_t)snprintf(buf + k, cap - k, " window=%lld", (long long)c->window), any = 1;
     if (k < cap && c->sinks > 0) k += (size_t)snprintf(buf + k, cap - k, " sinks=%lld", (long long)c->sinks), any = 1;
-    if (k < cap && c->kv_dtype != LC_KV_F32) k += (size_t)snprintf(buf + k, cap - k, " kv-dtype=%s", lc_kv_dtype_name(c->kv_dtype)), any = 1;
+    if (k < cap && c->kv_dtype != LC_F32) k += (size_t)snprintf(buf + k, cap - k, " kv-dtype=%s", lc_dtype_name(c->kv_dtype)), any = 1;
     if (k < cap && c->kv_layout != LC_KV_CONTIGUOUS) k += (size_t)snprintf(buf + k, cap - k, " kv-layout=%s", lc_kv_layout_name(c->kv_layout)), any = 1;
     if (k < cap && c->rope_override) {
         k += (size_t)snprintf(buf + k, cap - k, " rope=%s", rope_name(ctx->rope.type));

@@ -64,7 +64,7 @@ static lc_status run_decode(lc_context *ctx, lc_decode *d) {
 static lc_status gather(lc_context *ctx, const lc_kv_cache *cache, int seq, int64_t *G) {
     const lc_kv_config *g = lc_kv_config_of(cache);
     const int H = g->heads_kv, D = g->head_dim;
-    const size_t es = lc_kv_dtype_size(g->dtype), row = (size_t)H * D * es;
+    const size_t es = lc_dtype_size(g->dtype), row = (size_t)H * D * es;
     lc_kv_span *sp = ctx->spans;
     int64_t n = 0, at = 0;
     lc_status st = lc_kv_spans(cache, seq, sp, ctx->max_spans, &n);
@@ -120,7 +120,7 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
         int64_t ns = 0;
         if ((st = lc_kv_spans(p->cache, r->seq, &span, 1, &ns))) return st;
         n_kv = span.n;
-        lc_dtype dt = (lc_dtype)lc_kv_config_of(p->cache)->dtype; /* f32 / f16 / bf16 share their values */
+        lc_dtype dt = lc_kv_config_of(p->cache)->dtype;
         a.k = lc_tensor_bshd((void *)span.k, dt, 1, n_kv, Hkv, D);
         a.v = lc_tensor_bshd((void *)span.v, dt, 1, n_kv, Hkv, D);
         a.mask.q_offset = r->pos;

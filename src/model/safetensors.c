@@ -40,8 +40,8 @@ const char *lc_st_dtype_name(lc_dtype t) {
     case LC_F32: return "F32";
     case LC_F16: return "F16";
     case LC_BF16: return "BF16";
+    default: return "?";
     }
-    return "?";
 }
 
 void lc_safetensors_destroy(lc_safetensors *st) {
