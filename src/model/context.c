@@ -335,8 +335,8 @@ lc_status lc_context_cost_problem(const lc_context *ctx, lc_cost_problem *p, lc_
     int64_t keep = 0, local = 0;
     for (int64_t l = 0; l < mc->layers; l++) {
         const lc_attn_plan *a = &ctx->attn[l];
-        if (a->window == 0) continue;
         int64_t k = a->window + a->sinks;
+        if (a->window == 0 || k >= ctx->cfg.max_tokens) continue; /* keeps every token a sequence can have */
         if (keep && k != keep)
             return lc_error(LC_EUNSUPPORTED, "the wall has one window per model; this context's layers keep %lld and %lld tokens", (long long)keep,
                             (long long)k);

@@ -190,9 +190,10 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
     for (int i = 0; type && i < 4; i++)
         if (!strcmp(type, names[i])) arch = i;
     if (arch < 0) {
+        lc_status st = type ? lc_error(LC_EUNSUPPORTED, "%s: model_type '%s' is not one longctx runs (llama, mistral, qwen2, gemma2)", label, type)
+                            : lc_error(LC_EFORMAT, "%s: missing field 'model_type'", label);
         cJSON_Delete(root);
-        if (!type) return lc_error(LC_EFORMAT, "%s: missing field 'model_type'", label);
-        return lc_error(LC_EUNSUPPORTED, "%s: model_type '%s' is not one longctx runs (llama, mistral, qwen2, gemma2)", label, type);
+        return st;
     }
     c->arch = (lc_arch)arch;
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
@@ -302,8 +303,10 @@ lc_status lc_model_config_read(const char *dir, lc_model_config *out) {
     }
     if (!s) { /* generation_config.json's eos ids win, as in transformers' generate */
         snprintf(path, n, "%s/generation_config.json", dir);
-        lc_status gs;
-        text = slurp(path, &gs);
+        lc_status gs = LC_OK;
+        FILE *probe = fopen(path, "rb"); /* optional: its absence is no error */
+        text = probe ? (fclose(probe), slurp(path, &gs)) : NULL;
+        if (gs) s = gs;
         if (text) {
             cJSON *g = cJSON_Parse(text);
             free(text);
