@@ -8,6 +8,7 @@
 #include "longctx/ring.h"
 #include "longctx/cost.h"
 #include "longctx/safetensors.h"
+#include "longctx/model.h"
 #include "longctx/memory.h"
 #include "longctx/rope.h"
 #include "longctx/cache.h"
