@@ -865,6 +865,7 @@ int main(void) {
     test_sampling();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_dir);
+    if (getenv("LONGCTX_TEST_KEEP")) printf("test_model: checkpoints kept in %s\n", tmp_dir); /* for trying `longctx run` */
+    else if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_dir);
     return test_finish("test_model");
 }

@@ -94,7 +94,11 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
         lc_decode d;
         memset(&d, 0, sizeof d);
         d.cache = p->cache, d.seq = r->seq, d.q = q, d.n_q = 1, d.heads_q = (int)Hq, d.out = out;
-        d.scale = (float)c->attn_scale, d.threads = ctx->threads, d.query_f32 = ctx->cfg.query_f32;
+        /* lc_decode cuts the keys into ranges of at least 256: no more threads than ranges (idle
+         * team members only cost a barrier, which on a loaded machine costs a time slice) */
+        int64_t ranges = (lc_kv_seq_kept(p->cache, r->seq) + 255) / 256;
+        d.scale = (float)c->attn_scale, d.query_f32 = ctx->cfg.query_f32;
+        d.threads = ranges < ctx->threads ? (int)ranges : ctx->threads;
         return run_decode(ctx, &d);
     }
     /* a prompt chunk (or a soft-capped token): flash over the cache's keys and the chunk's */
