@@ -105,11 +105,12 @@ void lc_model_get_info(const lc_model *m, lc_model_info *out);
 
 typedef struct lc_context lc_context;
 
-/* A context's plan. A zeroed struct is the model as published: f32 contiguous caches of
- * max_position_embeddings tokens for one sequence. */
+/* A context's plan. A zeroed struct is the model as published: f32 contiguous caches for
+ * one sequence of up to max_position_embeddings tokens (at most 4096: set max_tokens for
+ * more, since contiguous caches are allocated whole). */
 typedef struct lc_context_config {
     int max_seqs;             /* sequences alive at once; 0: 1 */
-    int64_t max_tokens;       /* tokens per sequence (prompt + generation); 0: max_position_embeddings */
+    int64_t max_tokens;       /* tokens per sequence (prompt + generation); 0: min(max_position_embeddings, 4096) */
     int64_t max_batch;        /* tokens in one forward: longer prompts run in chunks of it; >= max_seqs; 0: 512 */
     lc_dtype kv_dtype;        /* LC_F32 (0), LC_F16, LC_BF16, LC_INT8, LC_FP8 */
     lc_kv_layout kv_layout;   /* global layers: LC_KV_CONTIGUOUS (0) or LC_KV_PAGED; windowed layers always

@@ -28,7 +28,7 @@ static int64_t layer_window(const lc_model_config *m, const lc_context_config *c
 static lc_context_config resolved(const lc_model *m, const lc_context_config *c) {
     lc_context_config r = *c;
     if (r.max_seqs == 0) r.max_seqs = 1;
-    if (r.max_tokens == 0) r.max_tokens = m->cfg.max_pos;
+    if (r.max_tokens == 0) r.max_tokens = m->cfg.max_pos < 4096 ? m->cfg.max_pos : 4096;
     if (r.max_batch == 0) r.max_batch = 512;
     if (r.max_batch < r.max_seqs) r.max_batch = r.max_seqs;
     if (r.block_size == 0) r.block_size = 16;
@@ -59,7 +59,7 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
     const lc_model_config *mc = &m->cfg;
     if (c->max_seqs < 0 || c->max_seqs > 4096) return lc_error(LC_EINVAL, "context.max_seqs=%d must lie in [0, 4096] (0: 1)", c->max_seqs);
     if (c->max_tokens < 0 || c->max_tokens > ((int64_t)1 << 40))
-        return lc_error(LC_EINVAL, "context.max_tokens=%lld must lie in [0, 2^40] (0: max_position_embeddings)", (long long)c->max_tokens);
+        return lc_error(LC_EINVAL, "context.max_tokens=%lld must lie in [0, 2^40] (0: max_position_embeddings, at most 4096)", (long long)c->max_tokens);
     if (c->max_batch < 0 || c->max_batch > (1 << 20)) return lc_error(LC_EINVAL, "context.max_batch=%lld must lie in [0, 2^20] (0: 512)", (long long)c->max_batch);
     if (c->kv_dtype != LC_F32 && c->kv_dtype != LC_F16 && c->kv_dtype != LC_BF16 && c->kv_dtype != LC_INT8 && c->kv_dtype != LC_FP8) return lc_error(LC_EINVAL, "context.kv_dtype=%d is not a cache dtype", (int)c->kv_dtype);
     if (c->kv_layout != LC_KV_CONTIGUOUS && c->kv_layout != LC_KV_PAGED)
