@@ -826,6 +826,29 @@ static void test_golden(const char *name) {
     CHECK(st == LC_OK && worst < 1e-4, "%s: prefill %d + decode %d vs transformers: %s, worst rel err %.3g at position %d", name, np, ng,
           lc_last_error(), worst, worst_at);
     printf("test_model: %s: prefill %d + decode %d, worst rel err vs transformers %.3g\n", name, np, ng, worst);
+    /* overrides on the real checkpoint, prefill then decode: a window as long as the sequence
+     * and a paged cache change nothing; f16, int8 and fp8 caches stay within loose tolerances */
+    struct {
+        const char *what;
+        int64_t window, sinks;
+        lc_dtype dt;
+        lc_kv_layout layout;
+        double tol;
+    } ov[] = {{"window = length", n, 0, LC_F32, LC_KV_CONTIGUOUS, 1e-4}, {"paged, blocks of 16", 0, 0, LC_F32, LC_KV_PAGED, 1e-4},
+              {"f16 cache", 0, 0, LC_F16, LC_KV_CONTIGUOUS, 5e-3},      {"int8 cache", 0, 0, LC_INT8, LC_KV_CONTIGUOUS, 3e-2},
+              {"fp8 paged cache", 0, 0, LC_FP8, LC_KV_PAGED, 0.2}};
+    for (size_t k = 0; k < sizeof ov / sizeof ov[0]; k++) {
+        lc_context_config oc = cfg;
+        oc.window = ov[k].window, oc.sinks = ov[k].sinks, oc.kv_dtype = ov[k].dt, oc.kv_layout = ov[k].layout, oc.block_size = 16;
+        st = run_decode(m, &oc, tok, np, n, got);
+        worst = 0;
+        for (int i = 0; i < n; i++) {
+            double e = rel_err_f(got + (size_t)i * V, want + (size_t)i * V, V);
+            if (!(e <= worst)) worst = e;
+        }
+        CHECK(st == LC_OK && worst < ov[k].tol, "%s: %s: %s, worst rel err %.3g (tolerance %g)", name, ov[k].what, lc_last_error(), worst, ov[k].tol);
+        printf("test_model: %s: %s, prefill + decode, worst rel err vs transformers %.3g\n", name, ov[k].what, worst);
+    }
     /* greedy continuation from the prompt */
     lc_context *ctx;
     if (!lc_context_create(m, &cfg, &ctx)) {
