@@ -396,7 +396,9 @@ static spec base_spec(const char *name, const char *type) {
     return s;
 }
 
-enum { NTOK = 14, NSPEC = 6 };
+enum { NTOK = 14, NSPEC = 7 };
+
+static const double lr_short[4] = {1.0, 1.2, 1.5, 2.0}, lr_long[4] = {1.0, 2.5, 5.0, 9.0};
 
 static void synthetic_specs(spec *out) {
     out[0] = base_spec("llama-f32", "llama");
@@ -418,6 +420,15 @@ static void synthetic_specs(spec *out) {
     out[5].kv = 4;
     out[5].rope_json = "\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}, \"rope_theta\": 10000.0";
     out[5].rope.type = LC_ROPE_DYNAMIC, out[5].rope.factor = 2, out[5].rope.max_pos = 8;
+    /* LongRoPE as Phi-3 writes it: factor lists in rope_scaling, original_max_position_embeddings
+     * at the top level; 14 tokens over 8 pick the long factors */
+    out[6] = base_spec("llama-longrope", "llama");
+    out[6].rope_json = "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0, 1.2, 1.5, 2.0], \"long_factor\": [1.0, 2.5, 5.0, 9.0]},"
+                       " \"original_max_position_embeddings\": 8, \"rope_theta\": 10000.0";
+    out[6].rope.type = LC_ROPE_LONGROPE, out[6].rope.original_max_pos = 8, out[6].rope.short_factor = lr_short, out[6].rope.long_factor = lr_long;
+    /* mistral's RoPE: linear x2 */
+    out[2].rope_json = "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}, \"rope_theta\": 10000.0";
+    out[2].rope.type = LC_ROPE_LINEAR, out[2].rope.factor = 2;
 }
 
 static void tokens_for(int32_t *tok, int n, int vocab, uint64_t seed) {
@@ -438,9 +449,9 @@ static void test_synthetic(uint64_t seed) {
     for (int si = 0; si < NSPEC; si++) {
         spec *s = &specs[si];
         if (s->type == NULL) continue;
-        /* dynamic NTK depends on the length of each forward: its reference is one forward of
+        /* dynamic NTK and LongRoPE depend on the length of each forward: the reference is one forward of
          * n tokens, so only the one-prefill comparison applies (as in transformers) */
-        int dynamic = s->rope.type == LC_ROPE_DYNAMIC;
+        int dynamic = s->rope.type == LC_ROPE_DYNAMIC || s->rope.type == LC_ROPE_LONGROPE;
         ckpt c = {.n = 0};
         make_weights(s, &c, seed + (uint64_t)si);
         char dir[512];
