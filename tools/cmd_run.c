@@ -248,7 +248,10 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "longctx run: plan: %s\n", plan);
 
     const int64_t V = mc->vocab;
-    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)(o.logits ? np : 1));
+    /* with --logits the prompt runs in chunks of --batch tokens, each chunk's logits written
+     * before the next: never the whole [prompt, vocab] block in memory */
+    const int64_t chunk = o.cfg.max_batch > 0 ? o.cfg.max_batch : 512;
+    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)(o.logits ? (np < chunk ? np : chunk) : 1));
     size_t wsb = lc_sample_workspace_size(V);
     void *ws = malloc(wsb);
     FILE *lf = NULL;
@@ -262,11 +265,19 @@ int cmd_run(int argc, char **argv) {
     int stopped = 0;
     if (!rc) {
         double a = now();
-        if (lc_context_prefill(ctx, seq, prompt, np, logits, o.logits != NULL)) rc = runtime_fail("prefill");
+        int64_t m = 0;
+        if (!lf) {
+            if (lc_context_prefill(ctx, seq, prompt, np, logits, 0)) rc = runtime_fail("prefill");
+        } else {
+            for (int64_t done = 0; done < np && !rc; done += m) {
+                m = np - done < chunk ? np - done : chunk;
+                if (lc_context_prefill(ctx, seq, prompt + done, m, logits, 1)) rc = runtime_fail("prefill");
+                else if (fwrite(logits, sizeof(float) * (size_t)V, (size_t)m, lf) != (size_t)m) rc = 1, fprintf(stderr, "longctx run: writing the logits failed\n");
+                else rows += m;
+            }
+        }
         t_prompt = now() - a;
-        if (!rc && lf && fwrite(logits, sizeof(float) * (size_t)V, (size_t)np, lf) != (size_t)np) rc = 1, fprintf(stderr, "longctx run: writing the logits failed\n");
-        rows = np;
-        const float *last = logits + (o.logits ? (np - 1) * V : 0);
+        const float *last = logits + (lf ? (m - 1) * V : 0);
         a = now();
         for (int64_t i = 0; i < o.n_gen && !rc; i++) {
             int32_t t;
