@@ -884,6 +884,43 @@ static void test_golden(const char *name) {
     cJSON_Delete(g);
 }
 
+/* The per-layer kinds and the wall's counts come from one reading of config.json: they agree
+ * on every config in the fixtures (published ones and transformers' tiny ones). */
+static void test_layer_kinds(void) {
+    const char *files[] = {"config/llama-3.1-8b.json", "config/mistral-7b-v0.1.json", "config/gemma-2-9b.json", "config/jamba-v0.1.json",
+                           "config/mamba-2.8b.json",   "config/layer-types.json",     "config/deepseek-v2.json", "models/gemma2/config.json",
+                           "models/mistral/config.json", "models/qwen2/config.json",  "models/jamba/config.json", "models/llama/config.json"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/fixtures/%s", src_dir, files[f]);
+        char *text = slurp(path, NULL);
+        lc_model_shape m;
+        if (!text || lc_model_from_config_text(text, path, 1e9, &m)) {
+            CHECK(0, "%s: %s", files[f], text ? lc_last_error() : "unreadable");
+            free(text);
+            continue;
+        }
+        lc_layer_kind *k = malloc(sizeof *k * (size_t)m.layers);
+        lc_status s = lc_model_layer_kinds_from_config_text(text, path, k, m.layers);
+        int64_t attn = 0, local = 0;
+        for (int64_t l = 0; l < m.layers && !s; l++) attn += k[l] != LC_LAYER_MAMBA, local += k[l] == LC_LAYER_SLIDING;
+        CHECK(s == LC_OK && attn == m.attn_layers && local == m.local_layers, "%s: kinds give %lld attention / %lld sliding layers, the wall %lld / %lld (%s)",
+              files[f], (long long)attn, (long long)local, (long long)m.attn_layers, (long long)m.local_layers, lc_last_error());
+        CHECK(lc_model_layer_kinds_from_config_text(text, path, k, m.layers - 1) == LC_EINVAL, "%s: wrong layer count accepted", files[f]);
+        free(k), free(text);
+    }
+    /* Qwen2 with use_sliding_window: layers from max_window_layers on slide */
+    const char *q = "{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"num_hidden_layers\": 6, \"num_attention_heads\": 4,"
+                    " \"num_key_value_heads\": 2, \"use_sliding_window\": true, \"sliding_window\": 16, \"max_window_layers\": 4}";
+    lc_layer_kind k[6];
+    lc_model_shape m;
+    CHECK(lc_model_from_config_text(q, "qwen2", 1e6, &m) == LC_OK && m.local_layers == 2 && m.window == 16, "qwen2 local layers %lld",
+          (long long)m.local_layers);
+    CHECK(lc_model_layer_kinds_from_config_text(q, "qwen2", k, 6) == LC_OK && k[3] == LC_LAYER_ATTENTION && k[4] == LC_LAYER_SLIDING &&
+              k[5] == LC_LAYER_SLIDING,
+          "qwen2 kinds");
+}
+
 int main(void) {
     uint64_t seed = test_seed("test_model");
     snprintf(src_dir, sizeof src_dir, "%s", __FILE__);
@@ -894,6 +931,7 @@ int main(void) {
     if (!mkdtemp(tmp_dir)) return fprintf(stderr, "mkdtemp failed\n"), 1;
     const char *golden[] = {"llama", "llama_yarn", "mistral", "qwen2", "gemma2"};
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) test_golden(golden[i]);
+    test_layer_kinds();
     test_synthetic(seed);
     test_bad(seed);
     test_sampling();
