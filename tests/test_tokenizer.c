@@ -500,6 +500,108 @@ static void test_long(test_rng *r) {
     lc_tokenizer_destroy(t);
 }
 
+
+/* ---- the golden cases of the tokenizers library ------------------------------------------- */
+
+static int fixture_dir(char *out, size_t cap) {
+    const char *src = __FILE__, *slash = strrchr(src, '/');
+    const char *tries[] = {"", "tests/fixtures/tokenizer", "../tests/fixtures/tokenizer", "../../tests/fixtures/tokenizer"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 0 && !slash) continue;
+        if (i == 0) snprintf(out, cap, "%.*s/fixtures/tokenizer", (int)(slash - src), src);
+        else snprintf(out, cap, "%s", tries[i]);
+        char p[600];
+        snprintf(p, sizeof p, "%s/cases.json", out);
+        if (access(p, R_OK) == 0) return 1;
+    }
+    return 0;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) free(p), p = NULL;
+    if (p) p[n] = '\0';
+    fclose(f);
+    return p;
+}
+
+static int same_ids(const cJSON *want, const int32_t *got, int64_t n) {
+    if (!cJSON_IsArray(want) || cJSON_GetArraySize(want) != n) return 0;
+    int64_t i = 0;
+    for (const cJSON *e = want->child; e; e = e->next, i++)
+        if (!cJSON_IsNumber(e) || (int32_t)e->valuedouble != got[i]) return 0;
+    return 1;
+}
+
+static void show(const char *label, const char *text, const cJSON *want, const int32_t *got, int64_t n) {
+    char *w = cJSON_PrintUnformatted(want);
+    fprintf(stderr, "  %s text %s\n    want %s\n    got  [", label, text, w ? w : "?");
+    for (int64_t i = 0; i < n; i++) fprintf(stderr, i ? ",%d" : "%d", got[i]);
+    fprintf(stderr, "]\n");
+    free(w);
+}
+
+static void test_fixtures(void) {
+    char dir[512];
+    if (!fixture_dir(dir, sizeof dir)) {
+        printf("fixtures: tests/fixtures/tokenizer/cases.json not found, golden cases skipped\n");
+        return;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/cases.json", dir);
+    char *data = slurp(path);
+    cJSON *root = data ? cJSON_Parse(data) : NULL;
+    free(data);
+    const cJSON *cases = cJSON_GetObjectItem(root, "cases");
+    CHECK(cJSON_IsArray(cases) && cJSON_GetArraySize(cases) > 0, "fixtures: %s has no cases", path);
+    const cJSON *names = cases ? cJSON_GetObjectItem(cases->child, "ids") : NULL;
+    int n_tok = 0;
+    for (const cJSON *nm = names ? names->child : NULL; nm; nm = nm->next, n_tok++) {
+        char tdir[700];
+        snprintf(tdir, sizeof tdir, "%s/%s", dir, nm->string);
+        lc_tokenizer *t = NULL;
+        lc_status st = lc_tokenizer_load(tdir, &t);
+        CHECK(st == LC_OK, "fixture %s: load %s %s", nm->string, lc_status_str(st), lc_last_error());
+        if (st) continue;
+        int k = 0, fails = 0;
+        for (const cJSON *c = cases->child; c; c = c->next, k++) {
+            const cJSON *text = cJSON_GetObjectItem(c, "text");
+            if (!cJSON_IsString(text)) continue;
+            const char *s = text->valuestring;
+            for (int special = 0; special < 2; special++) {
+                const cJSON *want = cJSON_GetObjectItem(cJSON_GetObjectItem(c, special ? "ids_special" : "ids"), nm->string);
+                if (!want) continue;
+                int32_t *ids = NULL;
+                int64_t n = 0;
+                st = lc_tokenizer_encode_alloc(t, s, strlen(s), special, &ids, &n);
+                int ok = st == LC_OK && same_ids(want, ids, n);
+                CHECK(ok, "fixture %s case %d (add_special=%d): ids differ (%s %s)", nm->string, k, special, lc_status_str(st), st ? lc_last_error() : "");
+                if (!ok && fails++ < 6) show(nm->string, s, want, ids, n);
+                if (!special && st == LC_OK) {
+                    const cJSON *dec = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "decoded"), nm->string);
+                    char *out = NULL;
+                    size_t len = 0;
+                    st = lc_tokenizer_decode_alloc(t, ids, n, 1, &out, &len);
+                    if (cJSON_IsString(dec))
+                        CHECK(st == LC_OK && len == strlen(dec->valuestring) && !memcmp(out, dec->valuestring, len),
+                              "fixture %s case %d: decoded '%s', want '%s'", nm->string, k, out ? out : "", dec->valuestring);
+                    free(out);
+                }
+                free(ids);
+            }
+        }
+        lc_tokenizer_destroy(t);
+    }
+    printf("fixtures: %d tokenizers x %d cases\n", n_tok, cJSON_GetArraySize(cases));
+    CHECK(n_tok > 0, "fixtures: no tokenizer named in %s", path);
+    cJSON_Delete(root);
+}
+
 int main(void) {
     uint64_t seed = test_seed("test_tokenizer");
     test_rng r = {seed, 0};
@@ -512,6 +614,7 @@ int main(void) {
     test_bad();
     test_fuzz(&r);
     test_long(&r);
+    test_fixtures();
     const char *files[] = {"gpt2.json", "llama3.json", "spm.json", "bad.json", "nfc.json", "fuzz.json"};
     for (int i = 0; i < 6; i++) {
         char p[256];

@@ -2,6 +2,7 @@
  * mistyped field is LC_EFORMAT naming it; a component this reader does not implement is
  * LC_EUNSUPPORTED naming the field and its type. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,7 +557,7 @@ static void special_ids(lc_tokenizer *t, const cJSON *cfg) {
 static lc_status read_json(const char *path, int optional, cJSON **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return optional ? LC_OK : lc_error(LC_EIO, "%s: cannot open the file", path);
+    if (!f) return optional ? LC_OK : lc_error(LC_EIO, "%s: cannot open the file (%s)", path, strerror(errno));
     char *data = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
