@@ -8,7 +8,9 @@ Writes, as compact sorted ranges:
     here by hand, since str.isspace() also counts U+001C..U+001F), plus "NFC may touch it"
     (its own NFC differs, it can combine with the character before it, or it has a non-zero
     combining class and so may be reordered): text without such a character is in NFC;
-  * the lowercase mapping (one code point to one or more).
+  * the lowercase mapping (one code point to one or more);
+  * for NFC: canonical combining classes, canonical decompositions (one step) and the
+    primary composites (canonical pairs that NFC recomposes).
 
 Usage: python3 scripts/gen_unicode_tables.py > src/model/unicode_tables.c
 """
@@ -80,6 +82,40 @@ def lowercase():
     return pairs
 
 
+def nfc_tables():
+    dec, comp = [], []
+    for cp in range(MAX):
+        if 0xD800 <= cp < 0xE000 or 0xAC00 <= cp <= 0xD7A3:  # Hangul syllables are algorithmic
+            continue
+        c = chr(cp)
+        d = unicodedata.decomposition(c)
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        dec.append((cp, parts[0], parts[1] if len(parts) > 1 else 0))
+        if len(parts) == 2 and unicodedata.normalize("NFC", c) == c:
+            comp.append((parts[0], parts[1], cp))
+    comp.sort()
+    ccc = []
+    for cp in range(MAX):
+        v = unicodedata.combining(chr(cp))
+        if cp == 0 or v != unicodedata.combining(chr(cp - 1)):
+            ccc.append((cp, v))
+    return dec, comp, ccc
+
+
+def write_array(out, decl, items, fmt):
+    out.write(decl + " = {\n")
+    line = "   "
+    for it in items:
+        item = " " + fmt % it + ","
+        if len(line) + len(item) > 100:
+            out.write(line + "\n")
+            line = "   "
+        line += item
+    out.write(line + "\n};\n")
+
+
 def main():
     out = sys.stdout
     ranges = classes()
@@ -126,6 +162,16 @@ def main():
         out.write("    {0x%x, %d, 0x%x, 0x%x, 0x%x},\n" % (cp, len([x for x in l if x]), l[0], l[1], l[2]))
     out.write("};\n")
     out.write("const int32_t tok_uni_lower_multi_count = %d;\n" % len(multi))
+    dec, comp, ccc = nfc_tables()
+    out.write("\n/* Canonical combining classes: (first code point << 8) | class, sorted. */\n")
+    write_array(out, "const uint32_t tok_uni_ccc_ranges[]", [(cp << 8 | v,) for cp, v in ccc], "0x%x")
+    out.write("const int32_t tok_uni_ccc_count = %d;\n\n" % len(ccc))
+    out.write("/* Canonical decompositions, one step: {cp, first, second or 0}, sorted by cp. */\n")
+    write_array(out, "const uint32_t tok_uni_decomp[][3]", dec, "{0x%x, 0x%x, 0x%x}")
+    out.write("const int32_t tok_uni_decomp_count = %d;\n\n" % len(dec))
+    out.write("/* Primary composites: {first, second, composite}, sorted by (first, second). */\n")
+    write_array(out, "const uint32_t tok_uni_compose[][3]", comp, "{0x%x, 0x%x, 0x%x}")
+    out.write("const int32_t tok_uni_compose_count = %d;\n" % len(comp))
 
 
 if __name__ == "__main__":

@@ -417,18 +417,37 @@ static void test_bad(void) {
     expect_load_fails("{" BPE_OK ",\"added_tokens\":[{\"id\":99999999999,\"content\":\"x\"}]}", LC_EFORMAT, "added_tokens[0].id", "huge id");
     expect_load_fails("{" BPE_OK ",\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"ab\"}}", LC_EFORMAT, "single character", "replacement");
 
-    /* a minimal file loads; the NFC normalizer passes precomposed text and refuses the rest */
-    lc_status st = lc_tokenizer_load(write_file("nfc.json", "{" BPE_OK ",\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":\"Lowercase\"}]}}"), &t);
+    /* a minimal file loads; NFC then Lowercase */
+    lc_status st = lc_tokenizer_load(write_file("nfc.json", "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\xc3\xa9\":3,"
+                                                           "\"\xea\xb0\x81\":4},\"merges\":[\"a b\"]},"
+                                                           "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":\"Lowercase\"}]}}"),
+                                    &t);
     CHECK(st == LC_OK, "minimal load: %s %s", lc_status_str(st), lc_last_error());
     if (t) {
-        expect_ids(t, "AB", 0, "2", "nfc+lowercase"); /* lowercased, merged; no unk: unknown characters vanish */
-        expect_ids(t, "a\xc3\xa9" "b", 0, "2", "nfc+lowercase"); /* é dropped, then a b merge */
-        int64_t n;
-        int32_t ids[8];
-        st = lc_tokenizer_encode(t, "e\xcc\x81", 3, 0, ids, 8, &n);
-        CHECK(st == LC_EUNSUPPORTED && strstr(lc_last_error(), "U+0301"), "NFC of a combining mark is refused: %s %s", lc_status_str(st), lc_last_error());
+        expect_ids(t, "AB", 0, "2", "nfc+lowercase");            /* lowercased, merged */
+        expect_ids(t, "a\xc3\xb6" "b", 0, "2", "nfc+lowercase"); /* no unk: an unknown character vanishes, then a b merge */
+        expect_ids(t, "e\xcc\x81", 0, "3", "nfc+lowercase");      /* e + U+0301 composes to U+00E9 */
+        expect_ids(t, "E\xcc\x81", 0, "3", "nfc+lowercase");      /* É, then lowercase */
+        expect_ids(t, "\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", 0, "4", "nfc+lowercase"); /* Hangul jamo to U+AC01 */
         expect_text(t, "0 1 2", 0, "a b ab", "no decoder"); /* joined by spaces, as tokenizers does */
         lc_tokenizer_destroy(t);
+    }
+    struct {
+        const char *in, *out;
+    } nfc[] = {
+        {"abc", "abc"},
+        {"e\xcc\x81", "\xc3\xa9"},
+        {"\xe2\x84\xab", "\xc3\x85"},                        /* U+212B ANGSTROM SIGN, a singleton */
+        {"\xe0\xa5\x98", "\xe0\xa4\x95\xe0\xa4\xbc"},      /* U+0958, excluded from composition */
+        {"a\xcc\x87\xcc\xa3", "\xe1\xba\xa1\xcc\x87"},     /* marks reordered (220 before 230), then composed */
+        {"\xcc\x81" "a", "\xcc\x81" "a"},                      /* a leading mark stays */
+        {"\xea\xb0\x80\xe1\x86\xa8", "\xea\xb0\x81"},      /* LV + T */
+    };
+    for (size_t i = 0; i < sizeof nfc / sizeof *nfc; i++) {
+        tok_buf out = {0};
+        st = tok_nfc(nfc[i].in, strlen(nfc[i].in), &out);
+        CHECK(st == LC_OK && out.n == strlen(nfc[i].out) && !memcmp(out.p, nfc[i].out, out.n), "NFC case %zu", i);
+        free(out.p);
     }
 }
 

@@ -14,9 +14,7 @@
  *     single_word / normalized honoured, never merged);
  *   - the post-processors TemplateProcessing (single sequence), RobertaProcessing,
  *     BertProcessing, ByteLevel and Sequence, applied when add_special is set;
- *   - the normalizers Prepend, Replace (string pattern), Lowercase, Sequence, and NFC
- *     for text that NFC leaves unchanged (ASCII and precomposed text with no combining
- *     marks): other text under an NFC normalizer is refused with LC_EUNSUPPORTED.
+ *   - the normalizers Prepend, Replace (string pattern), Lowercase, NFC and Sequence.
  * Regex patterns are not run by a regex engine: the three known ones are recognised and
  * matched by hand-written code over Unicode classes; any other pattern is refused
  * (LC_EUNSUPPORTED, quoting it). So are the models WordPiece, Unigram and WordLevel and

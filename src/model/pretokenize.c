@@ -45,26 +45,6 @@ static lc_status lowercase(const char *s, size_t n, tok_buf *out) {
     return LC_OK;
 }
 
-static lc_status nfc_check(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t k = tok_utf8_decode(u + i, n - i, &cp);
-        if (!k) return lc_error(LC_EINTERNAL, "tokenizer: invalid UTF-8 reached the normalizer");
-        if (tok_uni_class(cp) & TOK_UNI_NFC)
-            return lc_error(LC_EUNSUPPORTED,
-                            "tokenizer: the NFC normalizer is only supported on text NFC leaves unchanged, and U+%04X at byte %zu "
-                            "may change (a combining or decomposable character)",
-                            (unsigned)cp, i);
-        i += k;
-    }
-    return LC_OK;
-}
-
 lc_status tok_normalize(const lc_tokenizer *t, const char *s, size_t n, tok_buf *out) {
     out->n = 0;
     lc_status st = tok_buf_add(out, s, n);
@@ -79,7 +59,7 @@ lc_status tok_normalize(const lc_tokenizer *t, const char *s, size_t n, tok_buf 
             break;
         case TOK_NORM_REPLACE: st = replace_all(out->p, out->n, z->a, z->a_len, z->b, z->b_len, &tmp); break;
         case TOK_NORM_LOWERCASE: st = lowercase(out->p, out->n, &tmp); break;
-        case TOK_NORM_NFC: st = nfc_check(out->p, out->n); continue;
+        case TOK_NORM_NFC: st = tok_nfc(out->p, out->n, &tmp); break;
         }
         tok_buf swap = *out;
         *out = tmp;

@@ -171,6 +171,8 @@ struct lc_tokenizer {
 
 /* Normalizes s[0..n) with t's normalizers into out (cleared first). */
 lc_status tok_normalize(const lc_tokenizer *t, const char *s, size_t n, tok_buf *out);
+/* s[0..n) (valid UTF-8) in Normalization Form C into out (cleared first). */
+lc_status tok_nfc(const char *s, size_t n, tok_buf *out);
 /* Runs t's pre-tokenizers over the text pieces of *in; the result replaces *in (*tmp is
  * scratch of the same kind). */
 lc_status tok_pretokenize(const lc_tokenizer *t, tok_pieces *in, tok_pieces *tmp);

@@ -22,6 +22,12 @@ extern const int32_t tok_uni_lower_runs[][3];
 extern const int32_t tok_uni_lower_run_count;
 extern const uint32_t tok_uni_lower_multi[][5];
 extern const int32_t tok_uni_lower_multi_count;
+extern const uint32_t tok_uni_ccc_ranges[];
+extern const int32_t tok_uni_ccc_count;
+extern const uint32_t tok_uni_decomp[][3];
+extern const int32_t tok_uni_decomp_count;
+extern const uint32_t tok_uni_compose[][3];
+extern const int32_t tok_uni_compose_count;
 
 /* The class bits of code point c. */
 unsigned tok_uni_class(uint32_t c);
@@ -36,6 +42,9 @@ static inline int tok_uni_is_word(uint32_t c) {
 
 /* The lowercase of c into out[3]; returns how many code points (1 when c has none). */
 int tok_uni_lower(uint32_t c, uint32_t out[3]);
+
+/* The canonical combining class of c (0 for starters). */
+int tok_uni_ccc(uint32_t c);
 
 /* Decodes one UTF-8 code point from s[0..n) (n >= 1): its length in bytes, or 0 when the
  * bytes there are not well-formed UTF-8 (overlong, surrogate, past U+10FFFF, cut short). */
