@@ -515,6 +515,21 @@ static void test_long(test_rng *r) {
         if (!st) free(back);
         free(ids);
     }
+    /* one tokenizer shared by threads: the same ids from each */
+    const char *para = "hello world, hello  there\n\twide \xe4\xbd\xa0\xe5\xa5\xbd <s> \xc3\xa9t\xc3\xa9 ";
+    int32_t *ref;
+    int64_t nref;
+    if (lc_tokenizer_encode_alloc(t, para, strlen(para), 1, &ref, &nref) == LC_OK) {
+        int bad = 0;
+#pragma omp parallel for num_threads(4) reduction(+ : bad)
+        for (int k = 0; k < 64; k++) {
+            int32_t got[256];
+            int64_t n;
+            if (lc_tokenizer_encode(t, para, strlen(para), 1, got, 256, &n) != LC_OK || n != nref || memcmp(got, ref, (size_t)n * sizeof *got)) bad++;
+        }
+        CHECK(bad == 0, "%d of 64 encodes on 4 threads differ", bad);
+        free(ref);
+    }
     free(text);
     lc_tokenizer_destroy(t);
 }
