@@ -50,7 +50,7 @@ typedef struct rows {
     const void *qrp[R];
 } rows;
 
-static void rows_init(rows *w, lc_kv_dtype t) {
+static void rows_init(rows *w, lc_dtype t) {
     memset(w, 0, sizeof *w);
     for (int r = 0; r < R; r++) {
         for (int e = 0; e < D; e++) w->q[r][e] = (float)((r * 37 + e * 11) % 17 - 8) / 8;
@@ -62,7 +62,7 @@ static void rows_init(rows *w, lc_kv_dtype t) {
 
 /* The block kernel on head h of nb keys (rows kt / vt, scales ks / vs by key), prefetching
  * npf bytes at pk and pv. */
-static void head_block(rows *w, lc_kv_dtype t, int rounded, const uint8_t *const *kt, const uint8_t *const *vt, int nb, size_t hoff, const float *ks,
+static void head_block(rows *w, lc_dtype t, int rounded, const uint8_t *const *kt, const uint8_t *const *vt, int nb, size_t hoff, const float *ks,
                        const float *vs, int h, const uint8_t *pk, const uint8_t *pv, size_t npf) {
     lc_decode_block blk = {.q = w->qp, .R = R, .G = R, .D = D, .nb = nb, .bt = BT, .scale = 0.088f, .t = t, .kt = kt, .vt = vt, .hoff = hoff,
                            .ks = ks, .vs = vs, .vis = 1 << 30, .m = w->m[h], .l = w->l[h], .acc = w->acc[h], .sc = w->sc, .cf = w->cf, .unit = w->unit,
@@ -82,8 +82,8 @@ static uint8_t *finite_bytes(size_t n, uint64_t seed) {
 }
 
 /* Seconds per key and head of the block kernel on cache-resident data. */
-static double compute_seconds(lc_kv_dtype t, int rounded) {
-    const size_t es = lc_kv_dtype_size(t), rowb = (size_t)H * D * es, bytes = rowb * BT * NBLK;
+static double compute_seconds(lc_dtype t, int rounded) {
+    const size_t es = lc_dtype_size(t), rowb = (size_t)H * D * es, bytes = rowb * BT * NBLK;
     uint8_t *k = finite_bytes(bytes, 1), *v = finite_bytes(bytes, 2);
     static float ks[BT * H * NBLK], vs[BT * H * NBLK];
     static rows w;
@@ -115,9 +115,9 @@ static double compute_seconds(lc_kv_dtype t, int rounded) {
  *     share of the next block's bytes in address order (prefetch = 0: none); or
  *   head-major (head h's rows of all tokens together, scales [H][n]): per head every block,
  *     each prefetching the next block of that head. */
-static void dram_range(lc_kv_dtype t, int rounded, const uint8_t *k, const uint8_t *v, const float *ks, const float *vs, int64_t n, int64_t a,
+static void dram_range(lc_dtype t, int rounded, const uint8_t *k, const uint8_t *v, const float *ks, const float *vs, int64_t n, int64_t a,
                        int64_t b, int head_major, int prefetch) {
-    const size_t hb = (size_t)D * lc_kv_dtype_size(t), rowb = hb * H;
+    const size_t hb = (size_t)D * lc_dtype_size(t), rowb = hb * H;
     rows *w = lc_aligned_alloc(sizeof(rows), 64); /* qr: aligned loads */
     float ksh[H][BT], vsh[H][BT];
     const uint8_t *kt[BT], *vt[BT];
@@ -159,18 +159,18 @@ static int dram_table(cJSON *root, int threads) {
     cJSON *arr = cJSON_AddArrayToObject(root, "dram");
     printf("from DRAM (256 MiB each of K and V), GB/s of K, V and scale bytes; %% of a copy (read + written) on as many threads:\n");
     printf("%-6s %-8s %7s %8s %16s %16s %16s\n", "dtype", "query", "threads", "copy", "decode's walk", "no prefetch", "head-major");
-    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0}, {LC_KV_F16, 0}, {LC_KV_BF16, 1}, {LC_KV_INT8, 1}, {LC_KV_FP8, 1}};
+    const struct { lc_dtype t; int rounded; } cases[] = {{LC_F32, 0}, {LC_F16, 0}, {LC_BF16, 1}, {LC_INT8, 1}, {LC_FP8, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        const lc_kv_dtype t = cases[c].t;
-        const int64_t n = (int64_t)(pool / ((size_t)H * D * lc_kv_dtype_size(t)));
+        const lc_dtype t = cases[c].t;
+        const int64_t n = (int64_t)(pool / ((size_t)H * D * lc_dtype_size(t)));
         float *ks = NULL, *vs = NULL;
-        if (t >= LC_KV_INT8) {
+        if (t >= LC_INT8) {
             ks = malloc(sizeof(float) * (size_t)(n * H)), vs = malloc(sizeof(float) * (size_t)(n * H));
             for (int64_t i = 0; i < n * H; i++) ks[i] = vs[i] = 0.01f;
         }
-        const double bytes = (double)n * (2.0 * D * H * (double)lc_kv_dtype_size(t) + (ks ? 8.0 * H : 0));
+        const double bytes = (double)n * (2.0 * D * H * (double)lc_dtype_size(t) + (ks ? 8.0 * H : 0));
         for (int th = 1; th <= threads; th = th == threads ? th + 1 : threads) {
-            fprintf(stderr, "  DRAM %s, %d thread(s) ...\n", lc_kv_dtype_name(t), th);
+            fprintf(stderr, "  DRAM %s, %d thread(s) ...\n", lc_dtype_name(t), th);
             double copy = 0, best[3] = {1e30, 1e30, 1e30}, g[3];
             for (int rep = 0; rep < 4; rep++)
                 for (int way = 0; way < 3; way++) {
@@ -186,10 +186,10 @@ static int dram_table(cJSON *root, int threads) {
                     if (s < best[way]) best[way] = s;
                 }
             for (int way = 0; way < 3; way++) g[way] = bytes / best[way] / 1e9;
-            printf("%-6s %-8s %7d %8.2f %8.2f (%3.0f%%) %8.2f (%3.0f%%) %8.2f (%3.0f%%)\n", lc_kv_dtype_name(t), cases[c].rounded ? "rounded" : "f32", th, copy,
+            printf("%-6s %-8s %7d %8.2f %8.2f (%3.0f%%) %8.2f (%3.0f%%) %8.2f (%3.0f%%)\n", lc_dtype_name(t), cases[c].rounded ? "rounded" : "f32", th, copy,
                    g[0], 100 * g[0] / copy, g[1], 100 * g[1] / copy, g[2], 100 * g[2] / copy);
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(t));
+            cJSON_AddStringToObject(o, "dtype", lc_dtype_name(t));
             cJSON_AddStringToObject(o, "query", cases[c].rounded ? "rounded" : "f32");
             cJSON_AddNumberToObject(o, "threads", th);
             cJSON_AddNumberToObject(o, "memcpy_gbs", copy);
@@ -224,15 +224,15 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "clock_ghz", hz / 1e9);
     printf("decode anatomy, one thread, d=%d, %d KV heads, %d query rows per head; clock %.2f GHz\n", D, H, R, hz / 1e9);
     printf("compute (cache-resident blocks):\n%-6s %-8s %12s %12s %16s\n", "dtype", "query", "ns/key-head", "cycles", "GB/s of slots");
-    const struct { lc_kv_dtype t; int rounded; } cases[] = {{LC_KV_F32, 0},  {LC_KV_F16, 0}, {LC_KV_BF16, 1}, {LC_KV_BF16, 0},
-                                                            {LC_KV_INT8, 1}, {LC_KV_INT8, 0}, {LC_KV_FP8, 1}, {LC_KV_FP8, 0}};
+    const struct { lc_dtype t; int rounded; } cases[] = {{LC_F32, 0},  {LC_F16, 0}, {LC_BF16, 1}, {LC_BF16, 0},
+                                                            {LC_INT8, 1}, {LC_INT8, 0}, {LC_FP8, 1}, {LC_FP8, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        fprintf(stderr, "  compute %s ...\n", lc_kv_dtype_name(cases[i].t));
+        fprintf(stderr, "  compute %s ...\n", lc_dtype_name(cases[i].t));
         double s = compute_seconds(cases[i].t, cases[i].rounded);
-        double slot = 2.0 * D * (double)lc_kv_dtype_size(cases[i].t) + (cases[i].t >= LC_KV_INT8 ? 8 : 0);
-        printf("%-6s %-8s %12.2f %12.1f %16.2f\n", lc_kv_dtype_name(cases[i].t), cases[i].rounded ? "rounded" : "f32", s * 1e9, s * hz, slot / s / 1e9);
+        double slot = 2.0 * D * (double)lc_dtype_size(cases[i].t) + (cases[i].t >= LC_INT8 ? 8 : 0);
+        printf("%-6s %-8s %12.2f %12.1f %16.2f\n", lc_dtype_name(cases[i].t), cases[i].rounded ? "rounded" : "f32", s * 1e9, s * hz, slot / s / 1e9);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(cases[i].t));
+        cJSON_AddStringToObject(o, "dtype", lc_dtype_name(cases[i].t));
         cJSON_AddStringToObject(o, "query", cases[i].rounded ? "rounded" : "f32");
         cJSON_AddNumberToObject(o, "seconds_per_key_head", s);
         cJSON_AddNumberToObject(o, "cycles_per_key_head", s * hz);

@@ -26,7 +26,7 @@
 
 typedef struct dcase {
     lc_kv_layout layout;
-    lc_kv_dtype dtype;
+    lc_dtype dtype;
     int64_t n;
     int query_f32, rounded;
     double seconds, bytes, gbs, memcpy_gbs, frac, paired, gflops;
@@ -137,17 +137,17 @@ int lc_bench_decode_main(int argc, char **argv) {
     dcase cases[256];
     int nc = 0;
     for (int li = 0; li < nl; li++) {
-        for (int t = 0; t <= LC_KV_FP8; t++) {
-            if (!wanted(dtypes, lc_kv_dtype_name((lc_kv_dtype)t)) || (t == LC_KV_F32 && lengths[li] > max_f32)) continue;
-            cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
-            if (t == LC_KV_BF16 || t == LC_KV_INT8 || t == LC_KV_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_kv_dtype)t, .n = lengths[li], .query_f32 = 1};
+        for (int t = 0; t <= LC_FP8; t++) {
+            if (!wanted(dtypes, lc_dtype_name((lc_dtype)t)) || (t == LC_F32 && lengths[li] > max_f32)) continue;
+            cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_dtype)t, .n = lengths[li]};
+            if (t == LC_BF16 || t == LC_INT8 || t == LC_FP8) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = (lc_dtype)t, .n = lengths[li], .query_f32 = 1};
         }
         for (int l = LC_KV_PAGED; l <= LC_KV_SINKS; l++)
-            for (int t = grid ? 0 : LC_KV_F16; t <= (grid ? LC_KV_FP8 : LC_KV_F16); t++)
-                if (wanted(dtypes, lc_kv_dtype_name((lc_kv_dtype)t)) && !(t == LC_KV_F32 && lengths[li] > max_f32))
-                    cases[nc++] = (dcase){.layout = (lc_kv_layout)l, .dtype = (lc_kv_dtype)t, .n = lengths[li]};
+            for (int t = grid ? 0 : LC_F16; t <= (grid ? LC_FP8 : LC_F16); t++)
+                if (wanted(dtypes, lc_dtype_name((lc_dtype)t)) && !(t == LC_F32 && lengths[li] > max_f32))
+                    cases[nc++] = (dcase){.layout = (lc_kv_layout)l, .dtype = (lc_dtype)t, .n = lengths[li]};
     }
-    if (wanted(dtypes, "f16")) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = LC_KV_F16, .n = 16384}; /* the llama.cpp comparison shape */
+    if (wanted(dtypes, "f16")) cases[nc++] = (dcase){.layout = LC_KV_CONTIGUOUS, .dtype = LC_F16, .n = 16384}; /* the llama.cpp comparison shape */
     printf("decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; %%memcpy: of a %d-thread memcpy, one before each step\n",
            d, hkv, hq, th, lc_isa_name(path), th);
     printf("%-11s %-5s %-7s %9s %10s %12s %8s %8s %7s %7s %8s\n", "layout", "dtype", "query", "tokens", "ms/token", "cache bytes", "GB/s", "memcpy", "%memcpy", "paired", "GFLOP/s");
@@ -160,17 +160,17 @@ int lc_bench_decode_main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "heads_q", hq);
     for (int i = 0; i < nc; i++) {
         dcase *c = &cases[i];
-        fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype), (long long)c->n);
+        fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_dtype_name(c->dtype), (long long)c->n);
         if (run_case(c, hkv, hq, d, threads, isa, &cb)) continue;
         if (c->memcpy_gbs > peak->valuedouble) cJSON_SetNumberValue(peak, c->memcpy_gbs);
         char b[32];
-        printf("%-11s %-5s %-7s %9lld %10.3f %12s %8.2f %8.2f %6.0f%% %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_kv_dtype_name(c->dtype),
+        printf("%-11s %-5s %-7s %9lld %10.3f %12s %8.2f %8.2f %6.0f%% %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_dtype_name(c->dtype),
                c->rounded ? "rounded" : "f32", (long long)c->n,
                c->seconds * 1e3, bench_bytes_str(c->bytes, b, sizeof b), c->gbs, c->memcpy_gbs, 100 * c->frac, 100 * c->paired, c->gflops);
         fflush(stdout);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "layout", lc_kv_layout_name(c->layout));
-        cJSON_AddStringToObject(o, "dtype", lc_kv_dtype_name(c->dtype));
+        cJSON_AddStringToObject(o, "dtype", lc_dtype_name(c->dtype));
         cJSON_AddStringToObject(o, "query", c->rounded ? "rounded" : "f32");
         cJSON_AddNumberToObject(o, "tokens", (double)c->n);
         cJSON_AddNumberToObject(o, "seconds", c->seconds);
@@ -181,7 +181,7 @@ int lc_bench_decode_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "paired_fraction", c->paired);
         cJSON_AddNumberToObject(o, "gflops", c->gflops);
         cJSON_AddItemToArray(arr, o);
-        if (i == nc - 1 && c->n == 16384 && c->dtype == LC_KV_F16) { /* the llama.cpp shape */
+        if (i == nc - 1 && c->n == 16384 && c->dtype == LC_F16) { /* the llama.cpp shape */
             printf("llama.cpp shape (16K f16, d=%d, %d KV heads, %d query heads): %.1f GFLOP/s here; llama.cpp ~45 GFLOP/s (issue 5, not run here)\n",
                    d, hkv, hq, c->gflops);
             cJSON *l = cJSON_AddObjectToObject(root, "llama_cpp_shape");

@@ -726,11 +726,11 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
     const lc_cuda_kv *c = &d->cache;
     if (c->layout != LC_KV_CONTIGUOUS && c->layout != LC_KV_PAGED)
         return lc_error(LC_EUNSUPPORTED, "cache.layout=%s: GPU decode reads contiguous and paged caches", lc_kv_layout_name(c->layout));
-    if (c->dtype != LC_KV_BF16 && c->dtype != LC_KV_F16 && c->dtype != LC_KV_INT8)
-        return lc_error(LC_EUNSUPPORTED, "cache.dtype=%s: GPU decode reads bf16, f16 and int8 caches", lc_kv_dtype_name(c->dtype));
+    if (c->dtype != LC_BF16 && c->dtype != LC_F16 && c->dtype != LC_INT8)
+        return lc_error(LC_EUNSUPPORTED, "cache.dtype=%s: GPU decode reads bf16, f16 and int8 caches", lc_dtype_name(c->dtype));
     if (d->dtype != LC_BF16 && d->dtype != LC_F16) return lc_error(LC_EUNSUPPORTED, "decode.dtype=%s: queries are bf16 or f16", lc_dtype_name(d->dtype));
-    if ((c->dtype == LC_KV_BF16 && d->dtype != LC_BF16) || (c->dtype == LC_KV_F16 && d->dtype != LC_F16))
-        return lc_error(LC_EUNSUPPORTED, "a %s cache takes %s queries, not %s", lc_kv_dtype_name(c->dtype), c->dtype == LC_KV_BF16 ? "bf16" : "f16", lc_dtype_name(d->dtype));
+    if ((c->dtype == LC_BF16 && d->dtype != LC_BF16) || (c->dtype == LC_F16 && d->dtype != LC_F16))
+        return lc_error(LC_EUNSUPPORTED, "a %s cache takes %s queries, not %s", lc_dtype_name(c->dtype), c->dtype == LC_BF16 ? "bf16" : "f16", lc_dtype_name(d->dtype));
     if (d->out_dtype != d->dtype && d->out_dtype != LC_F32) return lc_error(LC_EUNSUPPORTED, "decode.out_dtype=%s: the output is the queries' dtype or f32", lc_dtype_name(d->out_dtype));
     if (c->head_dim != 64 && c->head_dim != 128 && c->head_dim != 256) return lc_error(LC_EUNSUPPORTED, "cache.head_dim=%d: GPU decode takes 64, 128 or 256", c->head_dim);
     if (c->heads_kv < 1) return lc_error(LC_EINVAL, "cache.heads_kv=%d must be >= 1", c->heads_kv);
@@ -742,7 +742,7 @@ extern "C" lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d) {
     if (d->max_len < d->n_q || d->max_len >= (1 << 30)) return lc_error(LC_EINVAL, "decode.max_len=%lld must be in [n_q=%d, 2^30)", (long long)d->max_len, d->n_q);
     if (!c->k || !c->v || !d->q || !d->out || !d->lens) return lc_error(LC_EINVAL, "cache.k, cache.v, decode.q, decode.out and decode.lens must not be NULL");
     if (!aligned16(c->k) || !aligned16(c->v) || !aligned16(d->q) || !aligned16(d->out)) return lc_error(LC_EUNSUPPORTED, "cache.k, cache.v, decode.q and decode.out must be 16-byte aligned");
-    if (c->dtype == LC_KV_INT8 && (!c->k_scale || !c->v_scale)) return lc_error(LC_EINVAL, "an int8 cache needs cache.k_scale and cache.v_scale");
+    if (c->dtype == LC_INT8 && (!c->k_scale || !c->v_scale)) return lc_error(LC_EINVAL, "an int8 cache needs cache.k_scale and cache.v_scale");
     if (c->layout == LC_KV_CONTIGUOUS && c->capacity < d->max_len)
         return lc_error(LC_EINVAL, "cache.capacity=%lld is less than decode.max_len=%lld", (long long)c->capacity, (long long)d->max_len);
     if (c->layout == LC_KV_PAGED) {
@@ -778,7 +778,7 @@ static decode_params cache_params(const lc_cuda_decode *d) {
     m.sinks = d->sinks;
     p.mask = make_device_mask(&m, NULL);
     const key_ranges kr = visible_keys(p.mask, p.n_kv, p.n_kv - p.n_q, p.n_q);  // the longest sequence sees the most
-    plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_KV_INT8, kr.count());
+    plan_splits(&p, d->splits, d->batch, c->heads_kv, c->head_dim, d->dtype, c->dtype == LC_INT8, kr.count());
     return p;
 }
 
@@ -793,6 +793,6 @@ extern "C" lc_status lc_cuda_decode_cache(const lc_cuda_decode *d, void *workspa
     if (st) return st;
     decode_params p = cache_params(d);
     const size_t need = partials_bytes(d->batch, d->cache.heads_kv, p.splits, p.rows, d->cache.head_dim);
-    return launch(p, workspace, workspace_bytes_given, need, d->dtype, d->cache.dtype == LC_KV_INT8, d->out_dtype == LC_F32, d->batch, d->cache.heads_kv,
+    return launch(p, workspace, workspace_bytes_given, need, d->dtype, d->cache.dtype == LC_INT8, d->out_dtype == LC_F32, d->batch, d->cache.heads_kv,
                   d->cache.head_dim, stream);
 }

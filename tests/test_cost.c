@@ -60,11 +60,11 @@ static void test_known_cases(void) {
     /* int8 and fp8 as lc_kv_cache holds them: per token, layer and KV head 256 one-byte
      * values and two f32 scales = 264 bytes; * 8 heads * 32 layers = 67584 bytes per token;
      * * 131072 tokens = 8858370048 bytes = 8.25 GiB (16 GiB * 264 / 512). */
-    p.quant_dtype = LC_COST_INT8;
+    p.quant_dtype = LC_INT8;
     CHECK(eval(&p, LC_TECH_KV_QUANT, 131072).cache_bytes == 8858370048.0, "kv-quant int8 = 8.25 GiB");
-    p.quant_dtype = LC_COST_FP8;
+    p.quant_dtype = LC_FP8;
     CHECK(eval(&p, LC_TECH_KV_QUANT, 131072).cache_bytes == 8.25 * GiB, "kv-quant fp8 = 8.25 GiB");
-    p.quant_dtype = LC_COST_INT4;
+    p.quant_dtype = LC_INT4;
     /* prefill: 2 * params * n for the weights, plus 32 layers * 32 heads * n(n+1)/2 pairs * 2 * (128 + 128) */
     double n = 131072;
     CHECK(near(r.prefill_flops, 2 * 8.030261248e9 * n + 32.0 * 32 * (n * (n + 1) / 2) * 512), "llama prefill flops %.6g", r.prefill_flops);
@@ -82,7 +82,7 @@ static void test_known_cases(void) {
     /* 96 layers, 128 heads of 128, fp16 cache, 200K tokens: 2*96*128*128*2 = 6291456 bytes
      * per token, 1.258 TB in all ("about 1.26 TB"). */
     lc_cost_problem big = mha_model(96, 128, 128);
-    big.cache_dtype = LC_COST_FP16;
+    big.cache_dtype = LC_F16;
     r = eval(&big, LC_TECH_FLASH, 200000);
     CHECK(r.cache_bytes == 6291456.0 * 200000, "96x128x128 fp16 at 200K: %.4g bytes", r.cache_bytes);
     CHECK(fabs(r.cache_bytes / 1e12 - 1.26) < 0.005, "about 1.26 TB: %.4f TB", r.cache_bytes / 1e12);
@@ -155,8 +155,8 @@ static void test_relations(test_rng *g) {
     for (int it = 0; it < 400; it++) {
         lc_cost_problem p = preset(names[test_below(g, (uint64_t)n_presets)]);
         p.batch = 1 + (int64_t)test_below(g, 8);
-        p.cache_dtype = (lc_cost_dtype)test_below(g, LC_COST_DTYPE_COUNT);
-        p.score_dtype = (lc_cost_dtype)test_below(g, LC_COST_DTYPE_COUNT);
+        p.cache_dtype = (lc_dtype)test_below(g, LC_DTYPE_COUNT);
+        p.score_dtype = (lc_dtype)test_below(g, LC_DTYPE_COUNT);
         p.window = 1 + (int64_t)test_below(g, 10000);
         int64_t n = 1 + (int64_t)test_below(g, (uint64_t)1 << (1 + test_below(g, 24)));
         if (!lc_cost_applies(&p, LC_TECH_FLASH)) {
@@ -167,15 +167,15 @@ static void test_relations(test_rng *g) {
         lc_cost_row fl = eval(&p, LC_TECH_FLASH, n), st = eval(&p, LC_TECH_STANDARD, n), sw = eval(&p, LC_TECH_SLIDING, n);
         lc_cost_row mq = eval(&p, LC_TECH_MQA, n), mh = eval(&p, LC_TECH_MHA, n);
         CHECK(st.cache_bytes == fl.cache_bytes, "%s n=%lld: standard and flash hold the same cache", p.model.name, (long long)n);
-        CHECK((double)n * lc_cost_dtype_bytes(p.score_dtype) < 4 || st.workspace_bytes >= fl.workspace_bytes, "scores outweigh row statistics");
+        CHECK((double)n * lc_dtype_bytes(p.score_dtype) < 4 || st.workspace_bytes >= fl.workspace_bytes, "scores outweigh row statistics");
         CHECK(st.pairs >= fl.pairs && fl.pairs >= sw.pairs, "pairs: standard >= flash >= sliding");
         CHECK(n > p.window || sw.cache_bytes == fl.cache_bytes, "%s: within the window, sliding = flash (n=%lld W=%lld)",
               p.model.name, (long long)n, (long long)p.window);
         CHECK(n <= p.window || sw.cache_bytes < fl.cache_bytes, "%s: past the window, sliding holds less", p.model.name);
         /* one KV head's K and V per token: int8/fp8 with two f32 scales, int4 with an fp16 scale per 32 */
-        double dkv = (double)(p.model.head_dim_k + p.model.head_dim_v), b = lc_cost_dtype_bytes(p.cache_dtype);
-        double head_tok = p.cache_dtype == LC_COST_INT8 || p.cache_dtype == LC_COST_FP8 ? dkv * b + 8
-                          : p.cache_dtype == LC_COST_INT4                             ? dkv * (b + 2.0 / 32)
+        double dkv = (double)(p.model.head_dim_k + p.model.head_dim_v), b = lc_dtype_bytes(p.cache_dtype);
+        double head_tok = p.cache_dtype == LC_INT8 || p.cache_dtype == LC_FP8 ? dkv * b + 8
+                          : p.cache_dtype == LC_INT4                             ? dkv * (b + 2.0 / 32)
                                                                                       : dkv * b;
         double per_head = p.model.attn_layers * p.batch * head_tok * (double)n;
         double ssm = eval(&p, LC_TECH_MQA, 1).cache_bytes - per_head / (double)n; /* Mamba layers of hybrids */
@@ -205,7 +205,7 @@ static void test_bad_input(void) {
     lc_cost_problem q = p;
     q.batch = 0;
     CHECK(lc_cost_eval(&q, LC_TECH_FLASH, 10, &r) == LC_EINVAL && strstr(lc_last_error(), "batch"), "batch 0: %s", lc_last_error());
-    q = p, q.cache_dtype = (lc_cost_dtype)42;
+    q = p, q.cache_dtype = (lc_dtype)42;
     CHECK(lc_cost_eval(&q, LC_TECH_FLASH, 10, &r) == LC_EINVAL && strstr(lc_last_error(), "cache_dtype"), "dtype: %s", lc_last_error());
     q = p, q.gqa_kv_heads = 5;
     CHECK(lc_cost_eval(&q, LC_TECH_GQA, 10, &r) == LC_EINVAL && strstr(lc_last_error(), "gqa_kv_heads"), "gqa: %s", lc_last_error());
@@ -215,10 +215,10 @@ static void test_bad_input(void) {
     CHECK(lc_model_preset("llama-9000", &m) == LC_EINVAL && strstr(lc_last_error(), "llama-9000") && strstr(lc_last_error(), "mamba-2.8b"),
           "unknown preset: %s", lc_last_error());
     CHECK(lc_model_preset("LLAMA-3.1-8B", &m) == LC_OK, "preset names are case-insensitive");
-    lc_cost_dtype d;
-    CHECK(lc_cost_dtype_parse("fp4", &d) == LC_EINVAL && strstr(lc_last_error(), "fp4"), "unknown dtype");
-    CHECK(lc_cost_dtype_parse("BF16", &d) == LC_OK && d == LC_COST_BF16, "bf16");
-    CHECK(lc_cost_dtype_parse("int4", &d) == LC_OK && lc_cost_dtype_bytes(d) == 0.5, "int4 is half a byte");
+    lc_dtype d;
+    CHECK(lc_dtype_parse("fp4", &d) == LC_EINVAL && strstr(lc_last_error(), "fp4"), "unknown dtype");
+    CHECK(lc_dtype_parse("BF16", &d) == LC_OK && d == LC_BF16, "bf16");
+    CHECK(lc_dtype_parse("int4", &d) == LC_OK && lc_dtype_bytes(d) == 0.5, "int4 is half a byte");
     lc_technique t;
     CHECK(lc_technique_parse("kv-quant", &t) == LC_OK && t == LC_TECH_KV_QUANT, "technique parse");
     CHECK(lc_technique_parse("ring", &t) == LC_EINVAL, "unknown technique name");

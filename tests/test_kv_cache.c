@@ -26,7 +26,7 @@ static int64_t gather(const lc_kv_cache *c, int seq, float *k, float *v, int64_t
     int64_t ms = lc_kv_max_spans(c, seq), ns = 0, t = 0;
     lc_kv_span *sp = malloc(sizeof(lc_kv_span) * (size_t)ms);
     CHECK(lc_kv_spans(c, seq, sp, ms, &ns) == LC_OK, "%s", lc_last_error());
-    size_t esz = lc_kv_dtype_size(g->dtype), rowb = (size_t)g->heads_kv * g->head_dim * esz;
+    size_t esz = lc_dtype_size(g->dtype), rowb = (size_t)g->heads_kv * g->head_dim * esz;
     for (int64_t s = 0; s < ns; s++)
         for (int64_t j = 0; j < sp[s].n; j++, t++) {
             if (pos) pos[t] = sp[s].pos0 + j;
@@ -76,17 +76,17 @@ static double worst_round[5]; /* measured error of the rounded query vs the f32 
  * query_f32): int8 caches: q ~ s * round(q / s), s = max|q| / 127 per row; fp8 and bf16
  * caches: q to bf16, and (fp8) keys and values stored as e4m3 subnormals (below 2^-6 of the token's scale)
  * read as 0. (The probabilities' rounding is not replayed: the test bounds it.) */
-static void round_like_decode(lc_kv_dtype t, float *q, size_t rows, int D, float *k, float *v, size_t krows) {
+static void round_like_decode(lc_dtype t, float *q, size_t rows, int D, float *k, float *v, size_t krows) {
     for (size_t r = 0; r < rows; r++) {
         float *x = q + r * D, amax = 0;
-        if (t == LC_KV_FP8 || t == LC_KV_BF16) {
+        if (t == LC_FP8 || t == LC_BF16) {
             for (int e = 0; e < D; e++) x[e] = lc_bf16_to_f32(lc_f32_to_bf16(x[e]));
             continue;
         }
         for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
         for (int e = 0; e < D && amax > 0; e++) x[e] = (float)lrintf(x[e] * (127 / amax)) * (amax / 127);
     }
-    for (size_t r = 0; t == LC_KV_FP8 && r < 2 * krows; r++) { /* the token's scale is max|x| / 448 */
+    for (size_t r = 0; t == LC_FP8 && r < 2 * krows; r++) { /* the token's scale is max|x| / 448 */
         float *x = (r < krows ? k : v) + (r % krows) * D, amax = 0;
         for (int e = 0; e < D; e++) amax = fmaxf(amax, fabsf(x[e]));
         for (int e = 0; e < D; e++)
@@ -98,7 +98,7 @@ static void test_decode(test_rng *g) {
     for (int trial = 0; trial < 300; trial++) {
         lc_kv_config c = {0};
         c.layout = (lc_kv_layout)(trial % 4);
-        c.dtype = (lc_kv_dtype)((trial / 4) % 5);
+        c.dtype = (lc_dtype)((trial / 4) % 5);
         c.heads_kv = (int[]){1, 2, 3, 4, 8}[test_below(g, trial % 3 ? 4 : 5)];
         int G = trial % 3 ? 1 + (int)test_below(g, 8) : 4; /* a third: 4 rows per head, one query (a 32/8 GQA model's decode step, the shape the benchmarks time) */
         int dims[] = {1, 7, 16, 33, 64, 128, 129};
@@ -115,7 +115,7 @@ static void test_decode(test_rng *g) {
         lc_kv_cache *kc = NULL, *ref = NULL;
         CHECK(lc_kv_create(&c, &kc) == LC_OK, "%s", lc_last_error());
         lc_kv_config rc = c;
-        rc.layout = LC_KV_CONTIGUOUS, rc.dtype = LC_KV_F32, rc.max_seqs = 1;
+        rc.layout = LC_KV_CONTIGUOUS, rc.dtype = LC_F32, rc.max_seqs = 1;
         CHECK(lc_kv_create(&rc, &ref) == LC_OK, "%s", lc_last_error());
         if (!kc || !ref) return;
         CHECK(lc_kv_bytes(kc) == lc_kv_footprint(&c), "footprint");
@@ -176,16 +176,16 @@ static void test_decode(test_rng *g) {
             if (rounds) { /* + P.V with rounded probabilities */
                 double vmax;
                 max_abs_diff(gv, gv, (size_t)kept * row, &vmax);
-                if (c.dtype == LC_KV_INT8) /* int16, step max p / 32767 per block, independent roundings: 6 sigma of their sum */
+                if (c.dtype == LC_INT8) /* int16, step max p / 32767 per block, independent roundings: 6 sigma of their sum */
                     tol += 6 * sqrt((double)kept) / (32767 * sqrt(12.0)) * vmax;
                 else /* bf16 (8 significant bits): each p within 2^-8 of itself, so the output within 2^-8 max|v| */
                     tol += 0x1p-8 * vmax;
             }
             CHECK(err <= tol, "trial %d %s%s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa), rounds ? " (rounded query)" : "",
-                  lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), c.heads_kv, G, c.head_dim, (long long)len, n_q,
+                  lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), c.heads_kv, G, c.head_dim, (long long)len, n_q,
                   (long long)split, err);
             /* 2: ring and sinks, n_q = 1: the full sequence under a window / sinks mask */
-            if ((c.layout == LC_KV_RING || c.layout == LC_KV_SINKS) && c.dtype == LC_KV_F32) {
+            if ((c.layout == LC_KV_RING || c.layout == LC_KV_SINKS) && c.dtype == LC_F32) {
                 float *e2 = malloc(sizeof(float) * (size_t)hq * c.head_dim), *o1 = malloc(sizeof(float) * (size_t)hq * c.head_dim);
                 lc_decode d1 = d;
                 d1.n_q = 1, d1.q = q + (size_t)(n_q - 1) * hq * c.head_dim, d1.lse = NULL, d1.out = o1;
@@ -206,9 +206,9 @@ static void test_decode(test_rng *g) {
                 /* errors relative to max|v|: a stored value is off by at most eps * |v| */
                 err = max_abs_diff(out, out_f32, (size_t)n_q * hq * c.head_dim, NULL);
                 max_abs_diff(V, V, (size_t)len * row, &sc);
-                double bound = c.dtype == LC_KV_F32 ? 1e-6 : c.dtype == LC_KV_F16 ? 2e-3 : c.dtype == LC_KV_BF16 ? 1.5e-2 : c.dtype == LC_KV_INT8 ? 3e-2 : 8e-2;
+                double bound = c.dtype == LC_F32 ? 1e-6 : c.dtype == LC_F16 ? 2e-3 : c.dtype == LC_BF16 ? 1.5e-2 : c.dtype == LC_INT8 ? 3e-2 : 8e-2;
                 if (err / (sc + 1e-30) > worst_q[c.dtype]) worst_q[c.dtype] = err / (sc + 1e-30);
-                CHECK(err <= bound * sc + 1e-6, "%s %s/%s vs contiguous f32: err %.3g (scale %.3g) len %lld kept %lld nq %d W %lld S %lld", lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), err, sc, (long long)len, (long long)kept, n_q, (long long)c.window, (long long)c.sinks);
+                CHECK(err <= bound * sc + 1e-6, "%s %s/%s vs contiguous f32: err %.3g (scale %.3g) len %lld kept %lld nq %d W %lld S %lld", lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), err, sc, (long long)len, (long long)kept, n_q, (long long)c.window, (long long)c.sinks);
             }
             for (int i = 0; i < n_q * hq; i++)
                 CHECK(isfinite(lse[i]) && fabs(lse[i] - want_lse[i]) <= 2e-5 * (1 + fabs(want_lse[i])), "%s lse %g, reference %g", lc_isa_name(isa), lse[i], want_lse[i]);
@@ -219,15 +219,15 @@ static void test_decode(test_rng *g) {
     }
     printf("decode: max |out - out_f32| / max|v|: f32 %.2g  f16 %.2g  bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_q[0],
            worst_q[1], worst_q[2], worst_q[3], worst_q[4]);
-    printf("decode: the rounded query's max |out - out(f32 query)| / max|v|: bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_round[LC_KV_BF16],
-           worst_round[LC_KV_INT8], worst_round[LC_KV_FP8]);
+    printf("decode: the rounded query's max |out - out(f32 query)| / max|v|: bf16 %.2g  int8 %.2g  fp8 %.2g\n", worst_round[LC_BF16],
+           worst_round[LC_INT8], worst_round[LC_FP8]);
 }
 
 /* Paged fork / free under random operations, each sequence checked token by token
  * against its shadow copy; at the end every block is back in the pool. */
 static void test_paged_fork(test_rng *g) {
     for (int trial = 0; trial < 20; trial++) {
-        lc_kv_config c = {.layout = LC_KV_PAGED, .dtype = trial % 2 ? LC_KV_INT8 : LC_KV_F32, .heads_kv = 2, .head_dim = 3,
+        lc_kv_config c = {.layout = LC_KV_PAGED, .dtype = trial % 2 ? LC_INT8 : LC_F32, .heads_kv = 2, .head_dim = 3,
                           .max_seqs = 6, .capacity = 100, .block_size = 1 + (int)test_below(g, 8), .num_blocks = 400};
         lc_kv_cache *kc;
         CHECK(lc_kv_create(&c, &kc) == LC_OK, "%s", lc_last_error());
@@ -266,7 +266,7 @@ static void test_paged_fork(test_rng *g) {
             CHECK(n == lc_kv_seq_len(kc, s), "kept");
             for (int64_t i = 0; i < n * row; i++) {
                 float e = shadow[(size_t)s * 100 * row + i];
-                double tol = c.dtype == LC_KV_INT8 ? 0.02 * fabs(e) + 0.03 : 0;
+                double tol = c.dtype == LC_INT8 ? 0.02 * fabs(e) + 0.03 : 0;
                 CHECK(fabs(k[i] - e) <= tol && fabs(v[i] + e) <= tol, "seq %d value %lld: %g vs %g", s, (long long)i, k[i], e);
             }
             lc_kv_seq_free(kc, s);
@@ -277,7 +277,7 @@ static void test_paged_fork(test_rng *g) {
     }
     /* Sharing is real: a fork of a 40-token sequence takes no block until it writes,
      * then exactly one (the copied partial last block). */
-    lc_kv_config c = {.layout = LC_KV_PAGED, .dtype = LC_KV_F16, .heads_kv = 1, .head_dim = 4, .max_seqs = 2,
+    lc_kv_config c = {.layout = LC_KV_PAGED, .dtype = LC_F16, .heads_kv = 1, .head_dim = 4, .max_seqs = 2,
                       .capacity = 64, .block_size = 16, .num_blocks = 8};
     lc_kv_cache *kc;
     float x[64 * 4];
@@ -303,7 +303,7 @@ static void test_paged_fork(test_rng *g) {
 
 static void test_errors_and_bytes(void) {
     float x[4 * 8] = {0};
-    lc_kv_config c = {.layout = LC_KV_CONTIGUOUS, .dtype = LC_KV_F32, .heads_kv = 2, .head_dim = 4, .max_seqs = 1, .capacity = 10};
+    lc_kv_config c = {.layout = LC_KV_CONTIGUOUS, .dtype = LC_F32, .heads_kv = 2, .head_dim = 4, .max_seqs = 1, .capacity = 10};
     CHECK(lc_kv_slots(&c) == 10 && lc_kv_slot_bytes(&c) == 64, "slot bytes %zu", lc_kv_slot_bytes(&c));
     lc_kv_cache *kc;
     CHECK(lc_kv_create(&c, &kc) == LC_OK, "%s", lc_last_error());
@@ -328,7 +328,7 @@ static void test_errors_and_bytes(void) {
     CHECK(lc_decode_alloc(&d) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
     lc_kv_destroy(kc);
     /* paged: the pool runs out -> LC_ENOMEM, nothing written */
-    c = (lc_kv_config){.layout = LC_KV_PAGED, .dtype = LC_KV_FP8, .heads_kv = 2, .head_dim = 4, .max_seqs = 2, .capacity = 100, .block_size = 2, .num_blocks = 3};
+    c = (lc_kv_config){.layout = LC_KV_PAGED, .dtype = LC_FP8, .heads_kv = 2, .head_dim = 4, .max_seqs = 2, .capacity = 100, .block_size = 2, .num_blocks = 3};
     CHECK(lc_kv_slot_bytes(&c) == 2 * 8 + 2 * 2 * 4, "fp8 slot bytes %zu", lc_kv_slot_bytes(&c));
     lc_kv_create(&c, &kc);
     lc_kv_seq_new(kc, &s);
@@ -337,7 +337,7 @@ static void test_errors_and_bytes(void) {
     CHECK(lc_kv_seq_len(kc, s) == 4 && lc_kv_free_blocks(kc) == 1, "refused append changed state");
     lc_kv_destroy(kc);
     /* ring memory does not grow with n */
-    c = (lc_kv_config){.layout = LC_KV_RING, .dtype = LC_KV_BF16, .heads_kv = 8, .head_dim = 128, .max_seqs = 1, .window = 4096};
+    c = (lc_kv_config){.layout = LC_KV_RING, .dtype = LC_BF16, .heads_kv = 8, .head_dim = 128, .max_seqs = 1, .window = 4096};
     CHECK(lc_kv_slots(&c) == 4096 && lc_kv_slot_bytes(&c) == 2 * 8 * 128 * 2, "ring bytes");
     c.window = 0;
     CHECK(lc_kv_config_check(&c) == LC_EINVAL && strstr(lc_last_error(), "kv.window"), "%s", lc_last_error());

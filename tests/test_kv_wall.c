@@ -10,8 +10,8 @@
 
 #include "harness.h"
 
-static const lc_kv_dtype kv_types[] = {LC_KV_F32, LC_KV_F16, LC_KV_BF16, LC_KV_INT8, LC_KV_FP8};
-static const lc_cost_dtype cost_types[] = {LC_COST_FP32, LC_COST_FP16, LC_COST_BF16, LC_COST_INT8, LC_COST_FP8};
+static const lc_dtype kv_types[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
+static const lc_dtype cost_types[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
 static const lc_dtype mla_types[] = {LC_F32, LC_F16, LC_BF16};
 
 static void compare(const char *preset, lc_technique t, lc_kv_layout layout, int di, int64_t n) {
@@ -31,7 +31,7 @@ static void compare(const char *preset, lc_technique t, lc_kv_layout layout, int
     CHECK(m.head_dim_k == m.head_dim_v, "%s: K and V dims differ", preset);
     double want = (double)lc_kv_slots(&c) * (double)lc_kv_slot_bytes(&c) * (double)m.attn_layers;
     CHECK(row.cache_bytes == want, "%s %s %s %s n=%lld: wall %.0f, cache %.0f", preset, lc_technique_name(t), lc_kv_layout_name(layout),
-          lc_kv_dtype_name(kv_types[di]), (long long)n, row.cache_bytes, want);
+          lc_dtype_name(kv_types[di]), (long long)n, row.cache_bytes, want);
 }
 
 int main(void) {
@@ -42,7 +42,7 @@ int main(void) {
             compare("llama-3.1-8b", LC_TECH_FLASH, LC_KV_CONTIGUOUS, d, lens[i]);
             compare("llama-3.1-8b", LC_TECH_SLIDING, LC_KV_RING, d, lens[i]);
             compare("llama-3.1-70b", LC_TECH_FLASH, LC_KV_CONTIGUOUS, d, lens[i]);
-            if (kv_types[d] == LC_KV_INT8 || kv_types[d] == LC_KV_FP8) {
+            if (kv_types[d] == LC_INT8 || kv_types[d] == LC_FP8) {
                 compare("llama-3.1-8b", LC_TECH_KV_QUANT, LC_KV_CONTIGUOUS, d, lens[i]);
                 compare("llama-3.1-70b", LC_TECH_KV_QUANT, LC_KV_CONTIGUOUS, d, lens[i]);
             }

@@ -136,7 +136,7 @@ static void usage(FILE *f) {
             "  --lengths L           1K,4K,128K or 1K..2M (doubling); default 1K..2M\n"
             "  --batch B             sequences (default 1)\n"
             "  --gpu NAME | --mem M  device memory (default h100-80gb; --mem 80GB, 141GiB)\n"
-            "  --score-dtype T       materialised scores (default fp32)   T: fp32 bf16 fp16 fp8 int8 int4\n"
+            "  --score-dtype T       materialised scores (default f32)   T: f32 f16 bf16 int8 fp8 int4\n"
             "  --cache-dtype T       KV cache and recurrent states (default bf16)\n"
             "  --weight-dtype T      weights (default bf16)\n"
             "  --quant-dtype T       kv-quant's cache (default int4, groups of 32 with an fp16 scale;\n"
@@ -150,8 +150,8 @@ static void usage(FILE *f) {
             "  --list                the presets and GPUs\n");
 }
 
-static int set_dtype(const char *v, lc_cost_dtype *out) {
-    if (lc_cost_dtype_parse(v, out)) return fail(lc_last_error());
+static int set_dtype(const char *v, lc_dtype *out) {
+    if (lc_dtype_parse(v, out)) return fail(lc_last_error());
     return 0;
 }
 
@@ -220,7 +220,7 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
     if ((sd && (rc = set_dtype(sd, &o->p.score_dtype))) || (cd && (rc = set_dtype(cd, &o->p.cache_dtype))) ||
         (wd && (rc = set_dtype(wd, &o->p.weight_dtype))) || (qd && (rc = set_dtype(qd, &o->p.quant_dtype))))
         return rc;
-    if (o->p.quant_dtype != LC_COST_INT4 && o->p.quant_dtype != LC_COST_INT8 && o->p.quant_dtype != LC_COST_FP8)
+    if (o->p.quant_dtype != LC_INT4 && o->p.quant_dtype != LC_INT8 && o->p.quant_dtype != LC_FP8)
         return fail("--quant-dtype must be int4, int8 or fp8");
     if (lc_cost_check(&o->p)) return fail(lc_last_error());
     if (mem) {
@@ -266,7 +266,7 @@ static void describe(const wall_opts *o, FILE *f) {
     fprintf(f, ", %s params", fmt_si(m->params, b1, sizeof b1));
     if (m->active_params < m->params) fprintf(f, " (%s active)", fmt_si(m->active_params, b2, sizeof b2));
     fprintf(f, "\ndevice %s = %s; batch %lld; weights %s, scores %s, cache %s\n", o->device_name, fmt_bytes(o->device, b1, sizeof b1),
-            (long long)o->p.batch, lc_cost_dtype_name(o->p.weight_dtype), lc_cost_dtype_name(o->p.score_dtype), lc_cost_dtype_name(o->p.cache_dtype));
+            (long long)o->p.batch, lc_dtype_name(o->p.weight_dtype), lc_dtype_name(o->p.score_dtype), lc_dtype_name(o->p.cache_dtype));
 }
 
 static void print_table(const wall_opts *o, const int64_t *fits) {
@@ -295,7 +295,7 @@ static void print_table(const wall_opts *o, const int64_t *fits) {
     }
     char b[32];
     printf("\nthe wall: the longest context that fits in %s next to %s of weights\n", fmt_bytes(o->device, b, sizeof b),
-           fmt_bytes(o->p.model.params * lc_cost_dtype_bytes(o->p.weight_dtype), (char[32]){0}, 32));
+           fmt_bytes(o->p.model.params * lc_dtype_bytes(o->p.weight_dtype), (char[32]){0}, 32));
     for (int k = 0; k < LC_TECH_COUNT; k++) {
         if (!o->use[k]) continue;
         char f[80];
@@ -336,9 +336,9 @@ static void print_json(const wall_opts *o, const int64_t *fits) {
     cJSON_AddStringToObject(root, "device", o->device_name);
     cJSON_AddNumberToObject(root, "device_bytes", o->device);
     cJSON_AddNumberToObject(root, "batch", (double)o->p.batch);
-    cJSON_AddStringToObject(root, "score_dtype", lc_cost_dtype_name(o->p.score_dtype));
-    cJSON_AddStringToObject(root, "cache_dtype", lc_cost_dtype_name(o->p.cache_dtype));
-    cJSON_AddStringToObject(root, "weight_dtype", lc_cost_dtype_name(o->p.weight_dtype));
+    cJSON_AddStringToObject(root, "score_dtype", lc_dtype_name(o->p.score_dtype));
+    cJSON_AddStringToObject(root, "cache_dtype", lc_dtype_name(o->p.cache_dtype));
+    cJSON_AddStringToObject(root, "weight_dtype", lc_dtype_name(o->p.weight_dtype));
     cJSON *techs = cJSON_AddArrayToObject(root, "techniques");
     for (int k = 0; k < LC_TECH_COUNT; k++) {
         if (!o->use[k]) continue;
@@ -401,7 +401,7 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
     plot_chart c = {cr, 110, 60, 800, 610, xmin, xmax, ldexp(1, (int)floor(log2(ymin * 0.7))), ldexp(1, (int)ceil(log2(ymax * 1.5)))};
     char title[256], dev[64], lbl[160];
     snprintf(title, sizeof title, "The wall: %s, batch %lld, %s cache, %s weights", o->p.model.name, (long long)o->p.batch,
-             lc_cost_dtype_name(o->p.cache_dtype), lc_cost_dtype_name(o->p.weight_dtype));
+             lc_dtype_name(o->p.cache_dtype), lc_dtype_name(o->p.weight_dtype));
     plot_axes(&c, title, "context length (tokens)", "memory: weights + KV cache/state + attention workspace", fmt_tokens_axis, fmt_bytes_axis);
     const char *names[LC_TECH_COUNT];
     char name_buf[LC_TECH_COUNT][64];
@@ -418,7 +418,7 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
     }
     snprintf(lbl, sizeof lbl, "%s: %s", o->device_name, fmt_bytes(o->device, dev, sizeof dev));
     plot_hline(&c, o->device, lbl, 1);
-    double weights = o->p.model.params * lc_cost_dtype_bytes(o->p.weight_dtype);
+    double weights = o->p.model.params * lc_dtype_bytes(o->p.weight_dtype);
     snprintf(lbl, sizeof lbl, "weights: %s", fmt_bytes(weights, dev, sizeof dev));
     if (weights >= c.ymin) plot_hline(&c, weights, lbl, 0);
     /* the crossings, in the order of their length, labels stacked when close */

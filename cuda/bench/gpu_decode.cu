@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
     for (int paged = 0; paged < 2; paged++)
         for (int int8 = 0; int8 < 2; int8++) {
             lc_cuda_decode d = {};
-            d.cache.layout = paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, d.cache.dtype = int8 ? LC_KV_INT8 : LC_KV_BF16;
+            d.cache.layout = paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, d.cache.dtype = int8 ? LC_INT8 : LC_BF16;
             d.cache.heads_kv = HKV, d.cache.head_dim = D;
             d.cache.k = int8 ? (const void *)k8 : k16, d.cache.v = int8 ? (const void *)v8 : v16;
             d.cache.k_scale = ks, d.cache.v_scale = vs;

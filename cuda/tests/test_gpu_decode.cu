@@ -23,7 +23,7 @@
 
 struct config {
     lc_kv_layout layout;
-    lc_kv_dtype dtype;
+    lc_dtype dtype;
     lc_dtype q_dtype, out_dtype;
     int batch, heads_kv, group, n_q, d, block_size, max_len, splits;
     int64_t window, sinks;
@@ -46,7 +46,7 @@ static uint64_t draw(uint64_t *s) {  // splitmix64: the test's own shape and lay
 
 static int run(const config &c, uint64_t seed, uint64_t *counter) {
     const int B = c.batch, H = c.heads_kv, D = c.d, HQ = H * c.group, NQ = c.n_q;
-    const size_t esz = lc_kv_dtype_size(c.dtype), row = (size_t)H * D;
+    const size_t esz = lc_dtype_size(c.dtype), row = (size_t)H * D;
     uint64_t rs = seed ^ (*counter * 7919);
     std::vector<int32_t> lens(B);
     for (int b = 0; b < B; b++) lens[b] = b == 0 ? c.max_len : NQ + (int)(draw(&rs) % (uint64_t)(c.max_len - NQ + 1));
@@ -114,7 +114,7 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
     lc_cuda_decode dd = {};
     dd.cache.layout = c.layout, dd.cache.dtype = c.dtype, dd.cache.heads_kv = H, dd.cache.head_dim = D;
     dd.cache.k = k_dev, dd.cache.v = v_dev;
-    if (c.dtype == LC_KV_INT8) dd.cache.k_scale = ks_dev, dd.cache.v_scale = vs_dev;
+    if (c.dtype == LC_INT8) dd.cache.k_scale = ks_dev, dd.cache.v_scale = vs_dev;
     dd.cache.capacity = c.max_len, dd.cache.block_table = table_dev, dd.cache.block_size = c.block_size, dd.cache.max_blocks = max_blocks;
     dd.batch = B, dd.lens = lens_dev, dd.max_len = c.max_len, dd.q = q_dev, dd.dtype = c.q_dtype, dd.n_q = NQ, dd.heads_q = HQ;
     dd.out = out_dev, dd.out_dtype = c.out_dtype, dd.lse = lse_dev, dd.softcap = c.softcap, dd.window = c.window, dd.sinks = c.sinks;
@@ -164,7 +164,7 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
     const double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
     const int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !lost_inf;
     CHECK(ok, "%s %s q=%s out=%s B=%d hkv=%d group=%d n_q=%d d=%d block=%d max_len=%d window=%lld sinks=%lld softcap=%g splits=%d: rel err %.3g, lse err %.3g, %d rows lost -inf",
-          lc_kv_layout_name(c.layout), lc_kv_dtype_name(c.dtype), lc_dtype_name(c.q_dtype), lc_dtype_name(c.out_dtype), B, H, c.group, NQ, D, c.block_size,
+          lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), lc_dtype_name(c.q_dtype), lc_dtype_name(c.out_dtype), B, H, c.group, NQ, D, c.block_size,
           c.max_len, (long long)c.window, (long long)c.sinks, (double)c.softcap, c.splits, rel, lse_err, lost_inf);
     cudaFree(k_dev), cudaFree(v_dev), cudaFree(ks_dev), cudaFree(vs_dev), cudaFree(lens_dev), cudaFree(q_dev), cudaFree(out_dev), cudaFree(lse_dev), cudaFree(ws);
     if (table_dev) cudaFree(table_dev);
@@ -177,7 +177,7 @@ static void test_refusals(void) {
     CUDA_OK(cudaMalloc(&buf, 1 << 20));
     int32_t *lens = (int32_t *)buf;
     lc_cuda_decode d = {};
-    d.cache.layout = LC_KV_CONTIGUOUS, d.cache.dtype = LC_KV_BF16, d.cache.heads_kv = 2, d.cache.head_dim = 128, d.cache.capacity = 64;
+    d.cache.layout = LC_KV_CONTIGUOUS, d.cache.dtype = LC_BF16, d.cache.heads_kv = 2, d.cache.head_dim = 128, d.cache.capacity = 64;
     d.cache.k = (char *)buf + 4096, d.cache.v = (char *)buf + 8192;
     d.batch = 1, d.lens = lens, d.max_len = 64, d.q = (char *)buf + 256, d.dtype = LC_BF16, d.n_q = 1, d.heads_q = 8, d.out = (char *)buf + 1024, d.out_dtype = LC_BF16;
     CHECK(lc_cuda_decode_cache_check(&d) == LC_OK, "good descriptor accepted: %s", lc_last_error());
@@ -191,9 +191,9 @@ static void test_refusals(void) {
         {[](lc_cuda_decode *x) { x->heads_q = 7; }, LC_EINVAL, "heads_q"},
         {[](lc_cuda_decode *x) { x->lens = NULL; }, LC_EINVAL, "lens"},
         {[](lc_cuda_decode *x) { x->q = (char *)x->q + 2; }, LC_EUNSUPPORTED, "aligned"},
-        {[](lc_cuda_decode *x) { x->cache.dtype = LC_KV_INT8; }, LC_EINVAL, "k_scale"},
-        {[](lc_cuda_decode *x) { x->cache.dtype = LC_KV_F16; }, LC_EUNSUPPORTED, "f16 queries"},
-        {[](lc_cuda_decode *x) { x->cache.dtype = LC_KV_FP8; }, LC_EUNSUPPORTED, "cache.dtype"},
+        {[](lc_cuda_decode *x) { x->cache.dtype = LC_INT8; }, LC_EINVAL, "k_scale"},
+        {[](lc_cuda_decode *x) { x->cache.dtype = LC_F16; }, LC_EUNSUPPORTED, "f16 queries"},
+        {[](lc_cuda_decode *x) { x->cache.dtype = LC_FP8; }, LC_EUNSUPPORTED, "cache.dtype"},
         {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_RING; }, LC_EUNSUPPORTED, "cache.layout"},
         {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_PAGED; }, LC_EINVAL, "block_table"},
         {[](lc_cuda_decode *x) { x->cache.capacity = 63; }, LC_EINVAL, "capacity"},
@@ -225,13 +225,13 @@ int main(int argc, char **argv) {
 
     uint64_t counter = 1, rs = seed;
     const int trials = quick ? 60 : 240;
-    const lc_kv_dtype dtypes[] = {LC_KV_BF16, LC_KV_F16, LC_KV_INT8};
+    const lc_dtype dtypes[] = {LC_BF16, LC_F16, LC_INT8};
     const int dims[] = {64, 128, 256}, blocks[] = {16, 24, 64, 1, 256}, lens[] = {1, 15, 16, 17, 100, 1000, 3001};
     for (int t = 0; t < trials; t++) {
         config c = {};
         c.layout = t % 2 ? LC_KV_PAGED : LC_KV_CONTIGUOUS;
         c.dtype = dtypes[(t / 2) % 3];
-        c.q_dtype = c.dtype == LC_KV_F16 ? LC_F16 : c.dtype == LC_KV_BF16 ? LC_BF16 : (draw(&rs) % 2 ? LC_F16 : LC_BF16);
+        c.q_dtype = c.dtype == LC_F16 ? LC_F16 : c.dtype == LC_BF16 ? LC_BF16 : (draw(&rs) % 2 ? LC_F16 : LC_BF16);
         c.out_dtype = draw(&rs) % 3 == 0 ? LC_F32 : c.q_dtype;
         c.d = dims[(t / 6) % 3];
         c.batch = 1 + (int)(draw(&rs) % 3);
@@ -249,9 +249,9 @@ int main(int argc, char **argv) {
         run(c, seed, &counter);
     }
     // long sequences: many splits, a window far from the sinks
-    config big = {LC_KV_PAGED, LC_KV_BF16, LC_BF16, LC_BF16, 2, 2, 4, 1, 128, 16, quick ? 20000 : 70001, 0, 0, 0, 0.f};
+    config big = {LC_KV_PAGED, LC_BF16, LC_BF16, LC_BF16, 2, 2, 4, 1, 128, 16, quick ? 20000 : 70001, 0, 0, 0, 0.f};
     run(big, seed, &counter);
-    big.dtype = LC_KV_INT8, big.layout = LC_KV_CONTIGUOUS, big.window = 4096, big.sinks = 4;
+    big.dtype = LC_INT8, big.layout = LC_KV_CONTIGUOUS, big.window = 4096, big.sinks = 4;
     run(big, seed, &counter);
     big.layout = LC_KV_PAGED, big.heads_kv = 4, big.group = 2, big.window = 0, big.sinks = 0;
     run(big, seed, &counter);
@@ -262,7 +262,7 @@ int main(int argc, char **argv) {
     // int8, 4 kv heads per block: sinks spanning whole tiles, a window, 3 new tokens; paged
     // with pages of 24 keys and of 32 (a power of two), and contiguous
     for (int paged = 1; paged >= 0; paged--) {
-        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_KV_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f};
+        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f};
         run(sw, seed, &counter);
         sw.block_size = 32, sw.splits = 0, sw.d = 64, sw.q_dtype = sw.out_dtype = LC_BF16, sw.softcap = 30.f;
         run(sw, seed, &counter);

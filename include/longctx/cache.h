@@ -20,11 +20,10 @@ extern "C" {
 #endif
 
 typedef enum lc_kv_layout { LC_KV_CONTIGUOUS = 0, LC_KV_PAGED = 1, LC_KV_RING = 2, LC_KV_SINKS = 3 } lc_kv_layout;
-typedef enum lc_kv_dtype { LC_KV_F32 = 0, LC_KV_F16 = 1, LC_KV_BF16 = 2, LC_KV_INT8 = 3, LC_KV_FP8 = 4 } lc_kv_dtype;
 
 typedef struct lc_kv_config {
     lc_kv_layout layout;
-    lc_kv_dtype dtype;
+    lc_dtype dtype;
     int heads_kv, head_dim;
     int max_seqs;          /* sequences alive at once */
     int64_t capacity;      /* contiguous: tokens per sequence; paged: max tokens per sequence */
@@ -46,8 +45,6 @@ typedef struct lc_kv_span {
 } lc_kv_span;
 
 const char *lc_kv_layout_name(lc_kv_layout l);
-const char *lc_kv_dtype_name(lc_kv_dtype t);
-size_t lc_kv_dtype_size(lc_kv_dtype t);
 
 lc_status lc_kv_config_check(const lc_kv_config *c);
 /* Slots in the pool, bytes per slot (K + V + scales) and the exact bytes the cache
@@ -84,8 +81,8 @@ lc_status lc_kv_spans(const lc_kv_cache *c, int seq, lc_kv_span *spans, int64_t 
 int64_t lc_kv_free_blocks(const lc_kv_cache *c);
 
 /* Storage conversions, one row of n values with one scale (int8 and fp8) or none. */
-void lc_kv_store_row(void *dst, float *scale, lc_kv_dtype t, const float *src, int n);
-void lc_kv_load_row(float *dst, const void *src, float scale, lc_kv_dtype t, int n);
+void lc_kv_store_row(void *dst, float *scale, lc_dtype t, const float *src, int n);
+void lc_kv_load_row(float *dst, const void *src, float scale, lc_dtype t, int n);
 uint8_t lc_f32_to_fp8e4m3(float x); /* round to nearest even, saturating at +-448 */
 float lc_fp8e4m3_to_f32(uint8_t x);
 

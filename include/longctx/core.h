@@ -41,11 +41,19 @@ lc_status lc_error(lc_status s, const char *fmt, ...)
 
 /* ---- dtypes ------------------------------------------------------------------------- */
 
-typedef enum lc_dtype { LC_F32 = 0, LC_F16 = 1, LC_BF16 = 2 } lc_dtype;
+/* One storage dtype enum for the whole library. Tensor views (lc_tensor) and the kernels
+ * over them hold the float types f32, f16 and bf16; KV caches also store int8 and fp8
+ * (e4m3) with one scale per row; the cost model also prices int4. */
+typedef enum lc_dtype { LC_F32 = 0, LC_F16 = 1, LC_BF16 = 2, LC_INT8 = 3, LC_FP8 = 4, LC_INT4 = 5 } lc_dtype;
+#define LC_DTYPE_COUNT 6
 
-size_t lc_dtype_size(lc_dtype t);      /* bytes per element, 0 for an unknown dtype */
-const char *lc_dtype_name(lc_dtype t); /* "f32", "f16", "bf16", "?" */
-int lc_dtype_valid(lc_dtype t);
+size_t lc_dtype_size(lc_dtype t);      /* bytes per element; 0 for int4 (see lc_dtype_bits) or an unknown dtype */
+int lc_dtype_bits(lc_dtype t);         /* 32, 16, 16, 8, 8, 4; 0 for an unknown dtype */
+double lc_dtype_bytes(lc_dtype t);     /* bits / 8 (0.5 for int4), as the cost model counts them */
+const char *lc_dtype_name(lc_dtype t); /* "f32", "f16", "bf16", "int8", "fp8", "int4"; "?" */
+int lc_dtype_is_float(lc_dtype t);     /* 1 for the tensor-view types f32, f16, bf16 */
+/* Accepts each name and the aliases fp32/float32, fp16/float16, bfloat16, float8/e4m3, q8, q4. */
+lc_status lc_dtype_parse(const char *text, lc_dtype *out);
 
 /* IEEE binary16 and bfloat16 conversions. float -> 16 bit rounds to nearest, ties to
  * even; overflow gives infinity; NaN stays NaN (quiet, sign kept). */
@@ -54,7 +62,7 @@ float lc_f16_to_f32(uint16_t h);
 uint16_t lc_f32_to_bf16(float x);
 float lc_bf16_to_f32(uint16_t h);
 
-/* Converts n contiguous elements between any two storage dtypes. */
+/* Converts n contiguous elements between any two float dtypes (f32, f16, bf16). */
 void lc_convert(void *dst, lc_dtype dst_type, const void *src, lc_dtype src_type, size_t n);
 
 /* ---- strided tensor views ------------------------------------------------------------ */

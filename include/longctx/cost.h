@@ -14,23 +14,6 @@
 extern "C" {
 #endif
 
-/* ---- dtypes of scores, caches and weights (wider than the kernels' storage dtypes) ------ */
-
-typedef enum lc_cost_dtype {
-    LC_COST_FP32 = 0,
-    LC_COST_BF16,
-    LC_COST_FP16,
-    LC_COST_FP8,
-    LC_COST_INT8,
-    LC_COST_INT4,
-    LC_COST_DTYPE_COUNT
-} lc_cost_dtype;
-
-double lc_cost_dtype_bytes(lc_cost_dtype t);     /* 4, 2, 2, 1, 1, 0.5; 0 if unknown */
-const char *lc_cost_dtype_name(lc_cost_dtype t); /* "fp32" ... "int4"; "?" if unknown */
-/* "fp32"/"f32"/"float32", "bf16", "fp16"/"f16"/"float16", "fp8", "int8", "int4". */
-lc_status lc_cost_dtype_parse(const char *text, lc_cost_dtype *out);
-
 /* ---- model shapes -------------------------------------------------------------------------- */
 
 typedef struct lc_model_shape {
@@ -101,11 +84,11 @@ lc_status lc_technique_parse(const char *text, lc_technique *out);
 typedef struct lc_cost_problem {
     lc_model_shape model;
     int64_t batch;
-    lc_cost_dtype score_dtype;  /* of materialised scores (standard); default fp32 */
-    lc_cost_dtype cache_dtype;  /* of KV caches and recurrent states; default bf16 (int8/fp8/int4 KV
+    lc_dtype score_dtype;  /* of materialised scores (standard); default fp32 */
+    lc_dtype cache_dtype;  /* of KV caches and recurrent states; default bf16 (int8/fp8/int4 KV
                                  * caches carry scales as kv-quant's do) */
-    lc_cost_dtype weight_dtype; /* default bf16 */
-    lc_cost_dtype quant_dtype;  /* kv-quant's cache; default int4 */
+    lc_dtype weight_dtype; /* default bf16 */
+    lc_dtype quant_dtype;  /* kv-quant's cache; default int4 */
     int64_t quant_group;        /* int4: values per fp16 scale; default 32 (llama.cpp Q4_0) */
     int64_t window;             /* sliding; default the model's window, else 4096 */
     int64_t gqa_kv_heads;       /* gqa; default the model's kv_heads if < heads, else 8 */

@@ -55,7 +55,7 @@ lc_status lc_cuda_decode_attention(const lc_attention *a, int splits, void *work
  * k, v: [slots, heads_kv, head_dim]; k_scale, v_scale: [slots, heads_kv] (int8 only). */
 typedef struct lc_cuda_kv {
     lc_kv_layout layout; /* LC_KV_CONTIGUOUS or LC_KV_PAGED */
-    lc_kv_dtype dtype;   /* LC_KV_BF16, LC_KV_F16 or LC_KV_INT8 */
+    lc_dtype dtype;   /* LC_BF16, LC_F16 or LC_INT8 */
     int heads_kv, head_dim;
     const void *k, *v;   /* device, 16-byte aligned */
     const float *k_scale, *v_scale;

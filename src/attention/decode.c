@@ -27,21 +27,21 @@ static size_t scratch_floats(int D, int R, int H) {
 
 /* The rounded query (lc_decode_block.qr) of all n_q * heads_q rows: rows, scales, sums. */
 static size_t rounded_query_bytes(const lc_decode *d, const lc_kv_config *g) {
-    if (g->dtype != LC_KV_INT8 && g->dtype != LC_KV_FP8 && g->dtype != LC_KV_BF16) return 0;
+    if (g->dtype != LC_INT8 && g->dtype != LC_FP8 && g->dtype != LC_BF16) return 0;
     return (size_t)d->n_q * d->heads_q * (LC_DECODE_QR_BYTES(g->head_dim) + 2 * sizeof(float)) + 64;
 }
 
 /* int8: q ~ s * round(q / s), s = max|q| / 127 per row (llama.cpp's q8 rounding of the
  * query); fp8: bf16 of 2^64 q (the 2^64 keeps the products of fp8 keys widened with a
  * 2^-120 exponent bias in f32's normal range, see decode_ops_avx512.c); bf16: bf16 of q. */
-void lc_decode_round_rows(lc_kv_dtype t, int D, const float *qs, int n, uint8_t *rows, float *scales, int32_t *sums) {
+void lc_decode_round_rows(lc_dtype t, int D, const float *qs, int n, uint8_t *rows, float *scales, int32_t *sums) {
     const size_t rb = LC_DECODE_QR_BYTES(D);
     for (int r = 0; r < n; r++) {
         const float *q = qs + (size_t)r * D;
         uint8_t *o = rows + (size_t)r * rb;
         memset(o, 0, rb);
-        if (t == LC_KV_FP8 || t == LC_KV_BF16) {
-            for (int e = 0; e < D; e++) ((uint16_t *)o)[e] = lc_f32_to_bf16(t == LC_KV_FP8 ? ldexpf(q[e], 64) : q[e]);
+        if (t == LC_FP8 || t == LC_BF16) {
+            for (int e = 0; e < D; e++) ((uint16_t *)o)[e] = lc_f32_to_bf16(t == LC_FP8 ? ldexpf(q[e], 64) : q[e]);
             continue;
         }
         float amax = 0;
@@ -175,8 +175,8 @@ static size_t prefetch_share(const token_block *tb, int h, int H, size_t rowb, c
 static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *ops, const lc_kv_span *spans,
                       const rounded_query *rq, int64_t a, int64_t b, float *out, float *kbuf, float *vbuf, float *sc) {
     const int D = p->D, G = p->G, R = p->R, H = p->g->heads_kv;
-    const lc_kv_dtype t = p->g->dtype;
-    const size_t esz = lc_kv_dtype_size(t), rowb = (size_t)H * D * esz;
+    const lc_dtype t = p->g->dtype;
+    const size_t esz = lc_dtype_size(t), rowb = (size_t)H * D * esz;
     const float scale = d->scale > 0 ? d->scale : 1.0f / sqrtf((float)D);
     const size_t per = (size_t)R * (D + 2);
     const float **qrow = (const float **)(sc + (size_t)R * BT); /* R pointers after the scores */
@@ -229,7 +229,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
             for (int u = 0; u < next->n; u++)
                 lc_prefetch_bytes(next->k[u] + hoff, (size_t)D * esz), lc_prefetch_bytes(next->v[u] + hoff, (size_t)D * esz);
             for (int u = 0; u < nb; u++) { /* K rows of the block, widened to f32 */
-                if (t == LC_KV_F32) krow[u] = (const float *)(cur->k[u] + hoff);
+                if (t == LC_F32) krow[u] = (const float *)(cur->k[u] + hoff);
                 else {
                     ops->load(kbuf + (size_t)u * D, cur->k[u] + hoff, cur->ks[u] ? cur->ks[u][h] : 0, t, D);
                     krow[u] = kbuf + (size_t)u * D;
@@ -242,7 +242,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
                     for (int64_t u = visible < 0 ? 0 : visible; u < nb; u++) sc[(size_t)(i * G + gq) * BT + u] = -INFINITY;
             }
             for (int u = 0; u < nb; u++) { /* V rows */
-                if (t == LC_KV_F32) vrow[u] = (const float *)(cur->v[u] + hoff);
+                if (t == LC_F32) vrow[u] = (const float *)(cur->v[u] + hoff);
                 else {
                     ops->load(vbuf + (size_t)u * D, cur->v[u] + hoff, cur->vs[u] ? cur->vs[u][h] : 0, t, D);
                     vrow[u] = vbuf + (size_t)u * D;

@@ -14,7 +14,7 @@ typedef struct lc_decode_block {
     const float *const *q;
     int R, G, D, nb, bt; /* bt: the row stride of sc */
     float scale;
-    lc_kv_dtype t;
+    lc_dtype t;
     const uint8_t *const *kt, *const *vt;
     size_t hoff;
     const float *ks, *vs;
@@ -47,11 +47,11 @@ typedef struct lc_decode_block {
 /* The n query rows q ([n][D]) rounded for a cache of dtype t (int8, fp8 or bf16) as
  * lc_decode_block.qr reads them: rows LC_DECODE_QR_BYTES(D) apart, zero-padded; for int8
  * also scales[r] and sums[r]. */
-void lc_decode_round_rows(lc_kv_dtype t, int D, const float *q, int n, uint8_t *rows, float *scales, int32_t *sums);
+void lc_decode_round_rows(lc_dtype t, int D, const float *q, int n, uint8_t *rows, float *scales, int32_t *sums);
 
 typedef struct lc_decode_ops {
     /* dst[i] = value i of a stored row (times scale for int8 / fp8), i < n */
-    void (*load)(float *dst, const void *src, float scale, lc_kv_dtype t, int n);
+    void (*load)(float *dst, const void *src, float scale, lc_dtype t, int n);
     /* sc[r * BT + u] = scale * q[r] . k[u], r < R, u < nb: each key row loaded once for
      * all R query rows (the GQA group) */
     void (*scores)(const float *const *q, int R, const float *const *k, int nb, int D, float scale, float *sc, int BT);
@@ -66,7 +66,7 @@ typedef struct lc_decode_ops {
     void (*block)(const struct lc_decode_block *b);
     /* 1 if block() on this CPU scores a cache of type t with the query rounded (b->qr):
      * int8 with AVX-512 VNNI, fp8 with AVX-512 BF16. NULL: never. */
-    int (*rounds_query)(lc_kv_dtype t);
+    int (*rounds_query)(lc_dtype t);
 } lc_decode_ops;
 
 /* Prefetches the cache lines of n bytes at p (each line once). */

@@ -85,20 +85,20 @@ static void pv(float *acc, int R, const float *p, const float *const *v, int nb,
         }
 }
 
-static void load(float *dst, const void *src, float scale, lc_kv_dtype t, int n) {
+static void load(float *dst, const void *src, float scale, lc_dtype t, int n) {
     int i = 0;
     switch (t) {
-    case LC_KV_F16:
+    case LC_F16:
         for (; i + 8 <= n; i += 8)
             _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + i))));
         break;
-    case LC_KV_BF16:
+    case LC_BF16:
         for (; i + 8 <= n; i += 8) {
             __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + i)));
             _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
         }
         break;
-    case LC_KV_INT8: {
+    case LC_INT8: {
         __m256 s = _mm256_set1_ps(scale);
         for (; i + 8 <= n; i += 8) {
             long long b;
@@ -108,7 +108,7 @@ static void load(float *dst, const void *src, float scale, lc_kv_dtype t, int n)
         }
         break;
     }
-    case LC_KV_FP8: {
+    case LC_FP8: {
         __m256 s = _mm256_set1_ps(scale * 256.0f);
         const __m128i sign = _mm_set1_epi16((short)0x80), body = _mm_set1_epi16(0x7f);
         for (; i + 8 <= n; i += 8) {
@@ -122,7 +122,7 @@ static void load(float *dst, const void *src, float scale, lc_kv_dtype t, int n)
     }
     default: break;
     }
-    if (i < n) lc_kv_load_row(dst + i, (const char *)src + (size_t)i * lc_kv_dtype_size(t), scale, t, n - i);
+    if (i < n) lc_kv_load_row(dst + i, (const char *)src + (size_t)i * lc_dtype_size(t), scale, t, n - i);
 }
 
 /* The portable online softmax with 8 exponentials per instruction (lc_exp256). */

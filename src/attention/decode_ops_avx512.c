@@ -45,13 +45,13 @@ INLINE __m512 dot_bf16(__m512 acc, __m512i a, __m512i b) {
 INLINE __mmask16 cmask(int left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u); }
 
 /* 16 stored values from element e of a row, as f32 (fp8: 2^-8 times the value). */
-INLINE __m512 ld(const uint8_t *row, int e, __mmask16 m, lc_kv_dtype t) {
+INLINE __m512 ld(const uint8_t *row, int e, __mmask16 m, lc_dtype t) {
     switch (t) {
-    case LC_KV_F32: return _mm512_maskz_loadu_ps(m, (const float *)row + e);
-    case LC_KV_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + e));
-    case LC_KV_BF16:
+    case LC_F32: return _mm512_maskz_loadu_ps(m, (const float *)row + e);
+    case LC_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + e));
+    case LC_BF16:
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + e)), 16));
-    case LC_KV_INT8: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)row + e)));
+    case LC_INT8: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)row + e)));
     default: { /* fp8: sign << 8 | (exponent, mantissa) << 7 is binary16 with a bias 8 too small:
                 * the sign-extended byte shifted left 7 has it, but for bit 14 (a copy of the sign) */
         __m256i x = _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, row + e)), 7);
@@ -102,7 +102,7 @@ INLINE void key_rows(const lc_decode_block *b, int r0, int u0, int KT, const uin
 }
 
 /* q[r] . k[u] for rows r0 .. r0+RT-1, all keys of the block, into the group's score tiles. */
-INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
+INLINE void scores_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype t) {
     const int KT = 16 / RT, D = b->D;
     const float *q[4];
     for (int i = 0; i < RT; i++) q[i] = b->q[r0 + i];
@@ -200,7 +200,7 @@ INLINE void scores_rows_bf16q(const lc_decode_block *b, int r0, const int RT, co
 }
 
 /* acc[r] = cf[r] acc[r] + sum_u p[r][u] v[u] for rows r0 .. r0+RT-1. */
-INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_kv_dtype t) {
+INLINE void pv_rows(const lc_decode_block *b, int r0, const int RT, lc_dtype t) {
     const int NC = 16 / RT, D = b->D;
     for (int e0 = 0; e0 < D; e0 += 16 * NC) {
         __m512 a[16];
@@ -413,9 +413,9 @@ INLINE void key_value_scales(const lc_decode_block *b, float kf, float vf) {
         if ((b)->R - r_ >= 1) f(b, r_, 1, ##__VA_ARGS__);                       \
     } while (0)
 
-INLINE void block_t(const lc_decode_block *b, lc_kv_dtype t) {
-    const int quant = t == LC_KV_INT8 || t == LC_KV_FP8;
-    if (quant) key_value_scales(b, t == LC_KV_FP8 ? 256.0f : 1.0f, t == LC_KV_FP8 ? 256.0f : 1.0f);
+INLINE void block_t(const lc_decode_block *b, lc_dtype t) {
+    const int quant = t == LC_INT8 || t == LC_FP8;
+    if (quant) key_value_scales(b, t == LC_FP8 ? 256.0f : 1.0f, t == LC_FP8 ? 256.0f : 1.0f);
     FOR_ROW_GROUPS(b, scores_rows, t);
     FOR_ROW_GROUPS(b, softmax_group, quant, PV_F32);
     FOR_ROW_GROUPS(b, pv_rows, t);
@@ -445,15 +445,16 @@ INLINE void block_bf16q(const lc_decode_block *b) {
 }
 
 INLINE void block_any(const lc_decode_block *b) {
-    if (b->qr && b->t == LC_KV_INT8) return block_int8q(b);
-    if (b->qr && b->t == LC_KV_FP8) return block_fp8q(b);
-    if (b->qr && b->t == LC_KV_BF16) return block_bf16q(b);
+    if (b->qr && b->t == LC_INT8) return block_int8q(b);
+    if (b->qr && b->t == LC_FP8) return block_fp8q(b);
+    if (b->qr && b->t == LC_BF16) return block_bf16q(b);
     switch (b->t) {
-    case LC_KV_F32: block_t(b, LC_KV_F32); break;
-    case LC_KV_F16: block_t(b, LC_KV_F16); break;
-    case LC_KV_BF16: block_t(b, LC_KV_BF16); break;
-    case LC_KV_INT8: block_t(b, LC_KV_INT8); break;
-    case LC_KV_FP8: block_t(b, LC_KV_FP8); break;
+    case LC_F32: block_t(b, LC_F32); break;
+    case LC_F16: block_t(b, LC_F16); break;
+    case LC_BF16: block_t(b, LC_BF16); break;
+    case LC_INT8: block_t(b, LC_INT8); break;
+    case LC_FP8: block_t(b, LC_FP8); break;
+    case LC_INT4: break; /* not a cache dtype: refused by lc_kv_config_check */
     }
 }
 
@@ -470,9 +471,9 @@ INLINE void block_shaped(const lc_decode_block *b, int D) {
 static void block_d64(const lc_decode_block *b) { block_shaped(b, 64); }
 static void block_d128(const lc_decode_block *b) { block_shaped(b, 128); }
 
-static int rounds_query(lc_kv_dtype t) {
-    if (t == LC_KV_INT8) return __builtin_cpu_supports("avx512vnni");
-    if (t == LC_KV_FP8 || t == LC_KV_BF16) return __builtin_cpu_supports("avx512bf16");
+static int rounds_query(lc_dtype t) {
+    if (t == LC_INT8) return __builtin_cpu_supports("avx512vnni");
+    if (t == LC_FP8 || t == LC_BF16) return __builtin_cpu_supports("avx512bf16");
     return 0;
 }
 

@@ -24,12 +24,12 @@ const char *lc_kv_layout_name(lc_kv_layout l) {
     return (unsigned)l <= LC_KV_SINKS ? n[l] : "?";
 }
 
-static int quantised(lc_kv_dtype t) { return t == LC_KV_INT8 || t == LC_KV_FP8; }
+static int quantised(lc_dtype t) { return t == LC_INT8 || t == LC_FP8; }
 
 lc_status lc_kv_config_check(const lc_kv_config *c) {
     if (!c) return lc_error(LC_EINVAL, "kv config is NULL");
     if ((unsigned)c->layout > LC_KV_SINKS) return lc_error(LC_EINVAL, "kv.layout=%d is not a known lc_kv_layout", (int)c->layout);
-    if ((unsigned)c->dtype > LC_KV_FP8) return lc_error(LC_EINVAL, "kv.dtype=%d is not a known lc_kv_dtype", (int)c->dtype);
+    if ((unsigned)c->dtype > LC_FP8) return lc_error(LC_EINVAL, "kv.dtype=%s is not a cache dtype (f32, f16, bf16, int8, fp8)", lc_dtype_name(c->dtype));
     if (c->heads_kv < 1 || c->head_dim < 1) return lc_error(LC_EINVAL, "kv.heads_kv=%d and kv.head_dim=%d must be >= 1", c->heads_kv, c->head_dim);
     if (c->max_seqs < 1) return lc_error(LC_EINVAL, "kv.max_seqs=%d must be >= 1", c->max_seqs);
     switch (c->layout) {
@@ -61,7 +61,7 @@ int64_t lc_kv_slots(const lc_kv_config *c) {
     return 0;
 }
 
-static size_t row_bytes(const lc_kv_config *c) { return (size_t)c->heads_kv * (size_t)c->head_dim * lc_kv_dtype_size(c->dtype); }
+static size_t row_bytes(const lc_kv_config *c) { return (size_t)c->heads_kv * (size_t)c->head_dim * lc_dtype_size(c->dtype); }
 
 size_t lc_kv_slot_bytes(const lc_kv_config *c) {
     return 2 * row_bytes(c) + (quantised(c->dtype) ? 2 * sizeof(float) * (size_t)c->heads_kv : 0);
@@ -261,7 +261,7 @@ lc_status lc_kv_append(lc_kv_cache *c, int seq, int64_t pos, const float *k, con
                             (long long)need, (long long)c->n_free);
     }
     const int H = g->heads_kv, D = g->head_dim;
-    const size_t hb = (size_t)D * lc_kv_dtype_size(g->dtype);
+    const size_t hb = (size_t)D * lc_dtype_size(g->dtype);
     for (int64_t t = 0; t < n; t++) {
         int64_t p = pos + t, slot = g->layout == LC_KV_PAGED ? paged_slot(c, seq, p) : fixed_slot(c, seq, p);
         for (int h = 0; h < H; h++) {

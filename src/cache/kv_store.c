@@ -5,22 +5,6 @@
 
 #include "longctx/cache.h"
 
-size_t lc_kv_dtype_size(lc_kv_dtype t) {
-    switch (t) {
-    case LC_KV_F32: return 4;
-    case LC_KV_F16:
-    case LC_KV_BF16: return 2;
-    case LC_KV_INT8:
-    case LC_KV_FP8: return 1;
-    }
-    return 0;
-}
-
-const char *lc_kv_dtype_name(lc_kv_dtype t) {
-    static const char *n[] = {"f32", "f16", "bf16", "int8", "fp8"};
-    return (unsigned)t <= LC_KV_FP8 ? n[t] : "?";
-}
-
 /* OCP FP8 E4M3 ("fn"): bias 7, no infinities, S.1111.111 is NaN, largest 448. */
 uint8_t lc_f32_to_fp8e4m3(float x) {
     uint8_t sign = signbit(x) ? 0x80 : 0;
@@ -46,18 +30,18 @@ float lc_fp8e4m3_to_f32(uint8_t x) {
     return x & 0x80 ? -a : a;
 }
 
-void lc_kv_store_row(void *dst, float *scale, lc_kv_dtype t, const float *src, int n) {
+void lc_kv_store_row(void *dst, float *scale, lc_dtype t, const float *src, int n) {
     switch (t) {
-    case LC_KV_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
-    case LC_KV_F16: lc_convert(dst, LC_F16, src, LC_F32, (size_t)n); return;
-    case LC_KV_BF16: lc_convert(dst, LC_BF16, src, LC_F32, (size_t)n); return;
-    case LC_KV_INT8:
-    case LC_KV_FP8: {
+    case LC_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
+    case LC_F16: lc_convert(dst, LC_F16, src, LC_F32, (size_t)n); return;
+    case LC_BF16: lc_convert(dst, LC_BF16, src, LC_F32, (size_t)n); return;
+    case LC_INT8:
+    case LC_FP8: {
         float amax = 0;
         for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(src[i]));
-        float qmax = t == LC_KV_INT8 ? 127.0f : 448.0f, s = amax / qmax, inv = amax > 0 ? qmax / amax : 0;
+        float qmax = t == LC_INT8 ? 127.0f : 448.0f, s = amax / qmax, inv = amax > 0 ? qmax / amax : 0;
         *scale = s;
-        if (t == LC_KV_INT8) {
+        if (t == LC_INT8) {
             int8_t *q = dst;
             for (int i = 0; i < n; i++) {
                 float r = nearbyintf(src[i] * inv);
@@ -69,18 +53,19 @@ void lc_kv_store_row(void *dst, float *scale, lc_kv_dtype t, const float *src, i
         }
         return;
     }
+    case LC_INT4: break; /* not a cache dtype: refused by lc_kv_config_check */
     }
 }
 
-void lc_kv_load_row(float *dst, const void *src, float scale, lc_kv_dtype t, int n) {
+void lc_kv_load_row(float *dst, const void *src, float scale, lc_dtype t, int n) {
     switch (t) {
-    case LC_KV_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
-    case LC_KV_F16: lc_convert(dst, LC_F32, src, LC_F16, (size_t)n); return;
-    case LC_KV_BF16: lc_convert(dst, LC_F32, src, LC_BF16, (size_t)n); return;
-    case LC_KV_INT8:
+    case LC_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
+    case LC_F16: lc_convert(dst, LC_F32, src, LC_F16, (size_t)n); return;
+    case LC_BF16: lc_convert(dst, LC_F32, src, LC_BF16, (size_t)n); return;
+    case LC_INT8:
         for (int i = 0; i < n; i++) dst[i] = (float)((const int8_t *)src)[i] * scale;
         return;
-    case LC_KV_FP8: {
+    case LC_FP8: {
         static float lut[256];
         static volatile int ready;
         if (!ready) { /* idempotent: racing threads write the same values */
@@ -90,5 +75,6 @@ void lc_kv_load_row(float *dst, const void *src, float scale, lc_kv_dtype t, int
         for (int i = 0; i < n; i++) dst[i] = lut[((const uint8_t *)src)[i]] * scale;
         return;
     }
+    case LC_INT4: break; /* not a cache dtype: refused by lc_kv_config_check */
     }
 }

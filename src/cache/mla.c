@@ -16,7 +16,7 @@ lc_status lc_mla_check(const lc_mla *m) {
                         m->heads, m->rank, m->v_dim, m->nope, m->rope);
     if ((m->nope > 0 && !m->w_uk) || !m->w_uv) return lc_error(LC_EINVAL, "mla.w_uk and mla.w_uv must not be NULL");
     if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
-    if (!lc_dtype_valid(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
+    if (!lc_dtype_is_float(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
     return LC_OK;
 }
 

@@ -4,26 +4,35 @@
 #include "longctx/core.h"
 
 #include <string.h>
+#include <strings.h>
 
-size_t lc_dtype_size(lc_dtype t) {
-    switch (t) {
-    case LC_F32: return 4;
-    case LC_F16: return 2;
-    case LC_BF16: return 2;
-    }
-    return 0;
+static const struct {
+    const char *name, *alias1, *alias2;
+    int bits;
+} dtypes[LC_DTYPE_COUNT] = {
+    [LC_F32] = {"f32", "fp32", "float32", 32}, [LC_F16] = {"f16", "fp16", "float16", 16}, [LC_BF16] = {"bf16", "bfloat16", NULL, 16},
+    [LC_INT8] = {"int8", "q8", NULL, 8},       [LC_FP8] = {"fp8", "float8", "e4m3", 8},    [LC_INT4] = {"int4", "q4", NULL, 4},
+};
+
+int lc_dtype_bits(lc_dtype t) { return (unsigned)t < LC_DTYPE_COUNT ? dtypes[t].bits : 0; }
+
+size_t lc_dtype_size(lc_dtype t) { return (size_t)(lc_dtype_bits(t) / 8); }
+
+double lc_dtype_bytes(lc_dtype t) { return lc_dtype_bits(t) / 8.0; }
+
+const char *lc_dtype_name(lc_dtype t) { return (unsigned)t < LC_DTYPE_COUNT ? dtypes[t].name : "?"; }
+
+int lc_dtype_is_float(lc_dtype t) { return t == LC_F32 || t == LC_F16 || t == LC_BF16; }
+
+lc_status lc_dtype_parse(const char *text, lc_dtype *out) {
+    for (int i = 0; text && i < LC_DTYPE_COUNT; i++)
+        if (!strcasecmp(text, dtypes[i].name) || (dtypes[i].alias1 && !strcasecmp(text, dtypes[i].alias1)) ||
+            (dtypes[i].alias2 && !strcasecmp(text, dtypes[i].alias2))) {
+            *out = (lc_dtype)i;
+            return LC_OK;
+        }
+    return lc_error(LC_EINVAL, "unknown dtype '%s' (known: f32, f16, bf16, int8, fp8, int4)", text ? text : "(null)");
 }
-
-const char *lc_dtype_name(lc_dtype t) {
-    switch (t) {
-    case LC_F32: return "f32";
-    case LC_F16: return "f16";
-    case LC_BF16: return "bf16";
-    }
-    return "?";
-}
-
-int lc_dtype_valid(lc_dtype t) { return lc_dtype_size(t) != 0; }
 
 static uint32_t f32_bits(float x) {
     uint32_t u;
@@ -91,6 +100,7 @@ static float load_one(const void *src, lc_dtype t, size_t i) {
     case LC_F32: return ((const float *)src)[i];
     case LC_F16: return lc_f16_to_f32(((const uint16_t *)src)[i]);
     case LC_BF16: return lc_bf16_to_f32(((const uint16_t *)src)[i]);
+    default: break; /* lc_convert takes float dtypes only */
     }
     return 0.0f;
 }
@@ -100,6 +110,7 @@ static void store_one(void *dst, lc_dtype t, size_t i, float x) {
     case LC_F32: ((float *)dst)[i] = x; break;
     case LC_F16: ((uint16_t *)dst)[i] = lc_f32_to_f16(x); break;
     case LC_BF16: ((uint16_t *)dst)[i] = lc_f32_to_bf16(x); break;
+    default: break; /* lc_convert takes float dtypes only */
     }
 }
 

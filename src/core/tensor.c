@@ -15,7 +15,7 @@ static const char *const axis_name[4] = {"batch", "seq", "heads", "dim"};
 
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable) {
     if (!t->data) return lc_error(LC_EINVAL, "%s.data is NULL", name);
-    if (!lc_dtype_valid(t->dtype)) return lc_error(LC_EINVAL, "%s.dtype=%d is not a known dtype", name, (int)t->dtype);
+    if (!lc_dtype_is_float(t->dtype)) return lc_error(LC_EINVAL, "%s.dtype=%d is not f32, f16 or bf16", name, (int)t->dtype);
     if (t->capacity <= 0) return lc_error(LC_EINVAL, "%s.capacity=%lld must be the number of elements in the buffer (> 0)", name, (long long)t->capacity);
     int64_t last = 0; /* offset of the last element */
     for (int a = 0; a < 4; a++) {

@@ -10,20 +10,20 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
  * as longctx's caches hold them (include/longctx/cache.h: one f32 scale per token and head
  * for K and one for V, = lc_kv_slot_bytes); int4, which no longctx cache stores, in groups
  * of `group` values with one fp16 scale (llama.cpp Q4_0); the rest plain. */
-static double kv_token_bytes(lc_cost_dtype t, double kvh, double dk, double dv, int64_t group) {
-    if (t == LC_COST_INT8 || t == LC_COST_FP8) return kvh * ((dk + dv) * 1.0 + 2.0 * 4.0);
-    if (t == LC_COST_INT4) return kvh * (dk + dv) * (0.5 + 2.0 / (double)group);
-    return kvh * (dk + dv) * lc_cost_dtype_bytes(t);
+static double kv_token_bytes(lc_dtype t, double kvh, double dk, double dv, int64_t group) {
+    if (t == LC_INT8 || t == LC_FP8) return kvh * ((dk + dv) * 1.0 + 2.0 * 4.0);
+    if (t == LC_INT4) return kvh * (dk + dv) * (0.5 + 2.0 / (double)group);
+    return kvh * (dk + dv) * lc_dtype_bytes(t);
 }
 
 void lc_cost_defaults(lc_cost_problem *p, const lc_model_shape *m) {
     memset(p, 0, sizeof *p);
     p->model = *m;
     p->batch = 1;
-    p->score_dtype = LC_COST_FP32;
-    p->cache_dtype = LC_COST_BF16;
-    p->weight_dtype = LC_COST_BF16;
-    p->quant_dtype = LC_COST_INT4;
+    p->score_dtype = LC_F32;
+    p->cache_dtype = LC_BF16;
+    p->weight_dtype = LC_BF16;
+    p->quant_dtype = LC_INT4;
     p->quant_group = 32;
     p->window = m->window > 0 ? m->window : 4096;
     p->gqa_kv_heads = m->kv_heads;
@@ -52,10 +52,10 @@ lc_status lc_cost_check(const lc_cost_problem *p) {
     if (s) return s;
     POS(batch);
     if (p->batch > ((int64_t)1 << 24)) return lc_error(LC_EINVAL, "cost: batch=%lld is absurd (more than 2^24)", (long long)p->batch);
-    const lc_cost_dtype *dt[] = {&p->score_dtype, &p->cache_dtype, &p->weight_dtype, &p->quant_dtype};
+    const lc_dtype *dt[] = {&p->score_dtype, &p->cache_dtype, &p->weight_dtype, &p->quant_dtype};
     const char *dn[] = {"score_dtype", "cache_dtype", "weight_dtype", "quant_dtype"};
     for (int i = 0; i < 4; i++)
-        if (lc_cost_dtype_bytes(*dt[i]) == 0) return lc_error(LC_EINVAL, "cost: %s=%d is not a known dtype", dn[i], (int)*dt[i]);
+        if (lc_dtype_bytes(*dt[i]) == 0) return lc_error(LC_EINVAL, "cost: %s=%d is not a known dtype", dn[i], (int)*dt[i]);
     POS(quant_group);
     POS(window);
     POS(lf_window);
@@ -99,7 +99,7 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
     memset(out, 0, sizeof *out);
     double B = (double)p->batch, N = (double)n, H = (double)m->heads;
     double dk = (double)m->head_dim_k, dv = (double)m->head_dim_v;
-    double cb = lc_cost_dtype_bytes(p->cache_dtype), sb = lc_cost_dtype_bytes(p->score_dtype);
+    double cb = lc_dtype_bytes(p->cache_dtype), sb = lc_dtype_bytes(p->score_dtype);
     double kvh = (double)m->kv_heads;
     /* bytes of one token's cache in one layer; FLOPs per (query, key) pair per head */
     int mla = (t == LC_TECH_MLA) || (t == LC_TECH_NATIVE && m->kv_lora_rank > 0);
@@ -179,7 +179,7 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
     } else {
         out->workspace_bytes = heads_total * 4; /* fp32 row max and sum (or lse) per query row and head */
     }
-    double wb = lc_cost_dtype_bytes(p->weight_dtype);
+    double wb = lc_dtype_bytes(p->weight_dtype);
     double used = B * m->active_params < m->params ? B * m->active_params : m->params; /* MoE: experts touched */
     out->weight_bytes = m->params * wb;
     out->total_bytes = out->weight_bytes + out->cache_bytes + out->workspace_bytes;

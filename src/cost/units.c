@@ -7,28 +7,6 @@
 
 #include "longctx/cost.h"
 
-static const struct {
-    const char *name, *alias1, *alias2;
-    double bytes;
-} dtypes[LC_COST_DTYPE_COUNT] = {
-    {"fp32", "f32", "float32", 4}, {"bf16", "bfloat16", NULL, 2}, {"fp16", "f16", "float16", 2},
-    {"fp8", "float8", "e4m3", 1},  {"int8", "q8", NULL, 1},       {"int4", "q4", NULL, 0.5},
-};
-
-double lc_cost_dtype_bytes(lc_cost_dtype t) { return (unsigned)t < LC_COST_DTYPE_COUNT ? dtypes[t].bytes : 0; }
-
-const char *lc_cost_dtype_name(lc_cost_dtype t) { return (unsigned)t < LC_COST_DTYPE_COUNT ? dtypes[t].name : "?"; }
-
-lc_status lc_cost_dtype_parse(const char *text, lc_cost_dtype *out) {
-    for (int i = 0; text && i < LC_COST_DTYPE_COUNT; i++)
-        if (!strcasecmp(text, dtypes[i].name) || (dtypes[i].alias1 && !strcasecmp(text, dtypes[i].alias1)) ||
-            (dtypes[i].alias2 && !strcasecmp(text, dtypes[i].alias2))) {
-            *out = (lc_cost_dtype)i;
-            return LC_OK;
-        }
-    return lc_error(LC_EINVAL, "unknown dtype '%s' (known: fp32, bf16, fp16, fp8, int8, int4)", text ? text : "(null)");
-}
-
 static const char *const tech_names[LC_TECH_COUNT] = {"native", "standard", "flash",   "mha",   "gqa",  "mqa",     "sliding",
                                                      "longformer", "bigbird", "linear", "mamba", "mla", "kv-quant"};
 
