@@ -802,6 +802,20 @@ static void test_golden(const char *name) {
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
     for (int i = 0; i < np; i++) tok[i] = (int32_t)cJSON_GetArrayItem(pi, i)->valuedouble;
     for (int i = 0; i < ng; i++) tok[np + i] = (int32_t)cJSON_GetArrayItem(gi, i)->valuedouble;
+    /* the checkpoint's tokenizer gives the prompt's ids from its text, as `longctx run --prompt` uses it */
+    const cJSON *pt = cJSON_GetObjectItem(g, "prompt_text");
+    if (cJSON_IsString(pt)) {
+        lc_tokenizer *tk = NULL;
+        int32_t *ids = NULL;
+        int64_t nid = 0;
+        lc_status ts = lc_tokenizer_load(dir, &tk);
+        if (!ts) ts = lc_tokenizer_encode_alloc(tk, pt->valuestring, strlen(pt->valuestring), 1, &ids, &nid);
+        int same = !ts && nid == np;
+        for (int i = 0; same && i < np; i++) same = ids[i] == tok[i];
+        CHECK(same, "%s: the tokenizer's ids of prompt_text differ from prompt_ids (%s)", name, lc_last_error());
+        free(ids);
+        lc_tokenizer_destroy(tk);
+    }
     snprintf(path, sizeof path, "%s/%s", dir, lf && cJSON_IsString(lf) ? lf->valuestring : "logits.f32");
     size_t bytes = 0;
     float *want = (float *)slurp(path, &bytes);
