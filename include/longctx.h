@@ -7,6 +7,8 @@
 #include "longctx/attention.h"
 #include "longctx/ring.h"
 #include "longctx/cost.h"
+#include "longctx/safetensors.h"
+#include "longctx/model.h"
 #include "longctx/memory.h"
 #include "longctx/rope.h"
 #include "longctx/cache.h"
@@ -14,5 +16,6 @@
 #include "longctx/mla.h"
 #include "longctx/linear.h"
 #include "longctx/ssm.h"
+#include "longctx/tokenizer.h"
 
 #endif
