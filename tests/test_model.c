@@ -858,7 +858,7 @@ int main(void) {
     else strcpy(src_dir, ".");
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/lc_model_XXXXXX");
     if (!mkdtemp(tmp_dir)) return fprintf(stderr, "mkdtemp failed\n"), 1;
-    const char *golden[] = {"llama", "llama_yarn", "mistral", "qwen2", "gemma2"};
+    const char *golden[] = {"llama", "llama_yarn", "mistral", "qwen2", "gemma2", "mamba", "mamba2", "jamba", "deepseek_v2"};
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) test_golden(golden[i]);
     test_synthetic(seed);
     test_bad(seed);
