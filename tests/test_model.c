@@ -4,7 +4,9 @@
  * transformers with its float32 logits, scripts' golden.json), every position's logits within
  * 1e-4 of transformers' relative to the largest |logit|, as one prefill of prompt + generated
  * AND as a prefill of the prompt then token-by-token decode; the greedy continuation from the
- * prompt equals transformers' generate.
+ * prompt equals transformers' generate. Mamba, Mamba-2, Jamba and DeepSeek-V2 besides: a prefill
+ * in chunks, two forked sequences decoded in one forward, reused sequences, the state bytes
+ * (Mamba states, MLA latents, KV) against the wall, and the plans each refuses.
  *
  * Synthetic: checkpoints this test writes (f32 and bf16, one file and shards) against a
  * float64 reference forward written here from the equations, for every architecture; then
@@ -850,6 +852,160 @@ static void test_golden(const char *name) {
     cJSON_Delete(g);
 }
 
+/* ---- Mamba, Mamba-2, Jamba, DeepSeek-V2: states, latent caches and their bytes ---------------- */
+
+typedef struct golden {
+    int32_t *tok;
+    float *want;
+    int n, np, V;
+} golden;
+
+static int golden_read(const char *dir, golden *g) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/golden.json", dir);
+    char *text = slurp(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!j) return 0;
+    const cJSON *pi = cJSON_GetObjectItem(j, "prompt_ids"), *gi = cJSON_GetObjectItem(j, "generated_ids");
+    g->np = cJSON_GetArraySize(pi), g->n = g->np + cJSON_GetArraySize(gi), g->V = (int)cJSON_GetObjectItem(j, "vocab")->valuedouble;
+    g->tok = malloc(sizeof(int32_t) * (size_t)g->n);
+    for (int i = 0; i < g->n; i++) g->tok[i] = (int32_t)cJSON_GetArrayItem(i < g->np ? pi : gi, i < g->np ? i : i - g->np)->valuedouble;
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/logits.f32", dir);
+    size_t bytes = 0;
+    g->want = (float *)slurp(path, &bytes);
+    if (!g->want || bytes != sizeof(float) * (size_t)g->n * g->V) return free(g->want), free(g->tok), 0;
+    return 1;
+}
+
+/* Worst relative error of logits rows [from, to) against transformers'. */
+static double worst_rows(const golden *g, const float *got, int from, int to) {
+    double worst = 0;
+    for (int i = from; i < to; i++) {
+        double e = rel_err_f(got + (size_t)i * g->V, g->want + (size_t)i * g->V, g->V);
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
+/* Bytes of a sequence of n tokens from the fixtures' configs (scripts/gen_model_fixtures.py):
+ * Mamba layers conv (K-1) + SSM states, attention K and V, MLA (kv_lora_rank + qk_rope) latents. */
+static double arch_state_bytes(const char *name, int64_t n) {
+    if (!strcmp(name, "mamba")) return 2.0 * (128 * 3 + 128 * 8) * 4;               /* d_inner 128, d_conv 4, d_state 8 */
+    if (!strcmp(name, "mamba2")) return 2.0 * ((128 + 2 * 2 * 16) * 3 + 128 * 16) * 4; /* conv over x, B, C of 2 groups */
+    if (!strcmp(name, "jamba")) return 2.0 * (128 * 3 + 128 * 8) * 4 + 2.0 * (double)n * 2 * 2 * 16 * 4;
+    return 3.0 * (double)n * (32 + 8) * 4;                                           /* deepseek_v2 */
+}
+
+static void test_arch(const char *name) {
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/fixtures/models/%s", src_dir, name);
+    golden g;
+    if (!golden_read(dir, &g)) {
+        printf("test_model: %s: no fixture at %s, skipped\n", name, dir);
+        return;
+    }
+    lc_model *m = NULL;
+    CHECK(lc_model_load(dir, &m) == LC_OK, "%s: load: %s", name, lc_last_error());
+    if (!m) return free(g.tok), free(g.want);
+    const int n = g.n, np = g.np, V = g.V;
+    const int ssm = strstr(name, "mamba") != NULL, mla = !strcmp(name, "deepseek_v2");
+    float *got = malloc(sizeof(float) * (size_t)n * V), *two = malloc(sizeof(float) * 2 * (size_t)V);
+    lc_context_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_tokens = n + 8;
+
+    /* a prefill in chunks of 10 tokens: Mamba states, MLA latents and KV carried between chunks */
+    lc_context_config chunked = cfg;
+    chunked.max_batch = 10;
+    lc_status st = run_prefill(m, &chunked, g.tok, n, got);
+    double w = worst_rows(&g, got, 0, n);
+    CHECK(st == LC_OK && w < 1e-4, "%s: prefill in chunks of 10: %s, worst rel err %.3g", name, lc_last_error(), w);
+    printf("test_model: %s: prefill of %d positions in chunks of 10, worst rel err vs transformers %.3g\n", name, n, w);
+
+    /* the prompt, a fork, then both sequences decoded in one forward; the state bytes against
+     * the wall and against the fixture's sizes at every length */
+    lc_context *ctx = NULL;
+    lc_context_config pair = cfg;
+    pair.max_seqs = 2;
+    CHECK(lc_context_create(m, &pair, &ctx) == LC_OK, "%s: context: %s", name, lc_last_error());
+    if (ctx) {
+        int a = -1, b = -1, bytes_ok = 1, same = 1;
+        st = lc_context_seq_new(ctx, &a);
+        if (!st) st = lc_context_prefill(ctx, a, g.tok, np, got, 0);
+        if (!st) st = lc_context_seq_fork(ctx, a, &b);
+        bytes_ok &= cost_matches(ctx, a, np) && cost_matches(ctx, b, np) && (double)lc_context_cache_bytes(ctx, b) == arch_state_bytes(name, np);
+        for (int i = np; i < n && !st; i++) {
+            int seqs[2] = {a, b};
+            int32_t t[2] = {g.tok[i], g.tok[i]};
+            st = lc_context_decode(ctx, 2, seqs, t, two);
+            double e0 = rel_err_f(two, g.want + (size_t)i * V, V), e1 = rel_err_f(two + V, g.want + (size_t)i * V, V);
+            same &= e0 < 1e-4 && e1 < 1e-4;
+            bytes_ok &= cost_matches(ctx, a, i + 1) && (double)lc_context_cache_bytes(ctx, a) == arch_state_bytes(name, i + 1);
+        }
+        CHECK(st == LC_OK && same, "%s: two forked sequences decoded together: %s", name, lc_last_error());
+        CHECK(bytes_ok, "%s: state bytes %zu at %lld tokens, the wall / the fixture's sizes say %.0f", name, lc_context_cache_bytes(ctx, a),
+              (long long)lc_context_seq_len(ctx, a), arch_state_bytes(name, lc_context_seq_len(ctx, a)));
+        printf("test_model: %s: %zu state bytes after %lld tokens (= the wall's), %zu allocated\n", name, lc_context_cache_bytes(ctx, a),
+               (long long)lc_context_seq_len(ctx, a), lc_context_alloc_bytes(ctx));
+        /* a freed sequence's slot starts from zero states and an empty latent cache */
+        CHECK(lc_context_seq_free(ctx, a) == LC_OK && lc_context_seq_new(ctx, &a) == LC_OK, "%s: free, new: %s", name, lc_last_error());
+        st = lc_context_prefill(ctx, a, g.tok, np, got, 0);
+        w = rel_err_f(got, g.want + (size_t)(np - 1) * V, V);
+        CHECK(st == LC_OK && w < 1e-4, "%s: prefill on a reused sequence: %s, rel err %.3g", name, lc_last_error(), w);
+        lc_context_destroy(ctx);
+    }
+
+    /* plans: what each architecture takes and refuses */
+    lc_context_config bad = cfg;
+    bad.window = 8;
+    st = lc_context_config_check(m, &bad);
+    if (mla) CHECK(st == LC_EUNSUPPORTED && strstr(lc_last_error(), "MLA"), "%s: window: %s", name, lc_last_error());
+    else if (ssm) CHECK(st == LC_EINVAL && strstr(lc_last_error(), "no attention layer"), "%s: window: %s", name, lc_last_error());
+    else CHECK(st == LC_OK, "%s: window on the attention layers: %s", name, lc_last_error());
+    bad = cfg, bad.kv_dtype = LC_INT8;
+    st = lc_context_config_check(m, &bad);
+    CHECK(ssm || mla ? st != LC_OK : st == LC_OK, "%s: int8 cache: %s", name, lc_status_str(st));
+    bad = cfg, bad.kv_layout = LC_KV_PAGED;
+    st = lc_context_config_check(m, &bad);
+    CHECK(mla ? st == LC_EUNSUPPORTED : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
+    if (!strcmp(name, "jamba")) { /* a window on the attention layers: ring caches beside the Mamba states, as the wall counts */
+        lc_context_config win = cfg;
+        win.window = 8;
+        lc_context *c2 = NULL;
+        int seq = -1;
+        st = lc_context_create(m, &win, &c2);
+        if (!st) st = lc_context_seq_new(c2, &seq);
+        if (!st) st = lc_context_prefill(c2, seq, g.tok, np, got, 0);
+        CHECK(st == LC_OK && cost_matches(c2, seq, np) && (double)lc_context_cache_bytes(c2, seq) == arch_state_bytes(name, 8),
+              "jamba: window 8: %s, %zu bytes", lc_last_error(), c2 ? lc_context_cache_bytes(c2, seq) : 0);
+        lc_context_destroy(c2);
+        lc_cost_problem p;
+        lc_technique t;
+        win = cfg, win.kv_dtype = LC_F16; /* f16 KV beside f32 states: runs, but the wall has one dtype */
+        st = lc_context_create(m, &win, &c2);
+        CHECK(st == LC_OK && lc_context_cost_problem(c2, &p, &t) == LC_EUNSUPPORTED, "jamba: f16 KV: %s", lc_last_error());
+        lc_context_destroy(c2);
+    }
+    if (mla) { /* an f16 latent cache: bytes halved as the wall says, logits near transformers' */
+        lc_context_config half = cfg;
+        half.kv_dtype = LC_F16;
+        lc_context *c2 = NULL;
+        int seq = -1;
+        st = lc_context_create(m, &half, &c2);
+        if (!st) st = lc_context_seq_new(c2, &seq);
+        if (!st) st = lc_context_prefill(c2, seq, g.tok, n, got, 1);
+        w = worst_rows(&g, got, 0, n);
+        CHECK(st == LC_OK && w < 1e-2 && cost_matches(c2, seq, n) && (double)lc_context_cache_bytes(c2, seq) == arch_state_bytes(name, n) / 2,
+              "deepseek_v2: f16 latents: %s, worst rel err %.3g, %zu bytes", lc_last_error(), w, c2 ? lc_context_cache_bytes(c2, seq) : 0);
+        printf("test_model: deepseek_v2: f16 latent cache, worst rel err vs transformers %.3g\n", w);
+        lc_context_destroy(c2);
+    }
+    free(got), free(two), free(g.tok), free(g.want);
+    lc_model_destroy(m);
+}
+
 int main(void) {
     uint64_t seed = test_seed("test_model");
     snprintf(src_dir, sizeof src_dir, "%s", __FILE__);
@@ -860,6 +1016,8 @@ int main(void) {
     if (!mkdtemp(tmp_dir)) return fprintf(stderr, "mkdtemp failed\n"), 1;
     const char *golden[] = {"llama", "llama_yarn", "mistral", "qwen2", "gemma2", "mamba", "mamba2", "jamba", "deepseek_v2"};
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) test_golden(golden[i]);
+    const char *arch[] = {"mamba", "mamba2", "jamba", "deepseek_v2"};
+    for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) test_arch(arch[i]);
     test_synthetic(seed);
     test_bad(seed);
     test_sampling();
