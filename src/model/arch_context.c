@@ -91,8 +91,11 @@ lc_status lc_arch_context_init(lc_context *ctx) {
         }
         case LC_MIXER_MLA: {
             const lc_mla_config *a = &mc->mla;
+            /* f32 paths, as the llama family's flash and decode: fast_decode is 14-23x the float64
+             * rows at 4K-128K tokens, fast_prefill 1.5x (docs/mla.md); both within 2e-6 of
+             * transformers on the fixture */
             s->mla = (lc_mla){mc->heads, a->rank, a->nope, a->rope, a->v_dim, x->mla.w_uk, x->mla.w_uv, (float)mc->attn_scale,
-                              ctx->threads, ctx->cfg.kv_dtype, 0, 0};
+                              ctx->threads, ctx->cfg.kv_dtype, 1, 1};
             s->cache = calloc((size_t)S, sizeof *s->cache);
             if (!s->cache) bad = 1;
             for (int i = 0; i < S && !bad && !st; i++) {
