@@ -1006,6 +1006,87 @@ static void test_arch(const char *name) {
     lc_model_destroy(m);
 }
 
+/* A copy of fixture `name` in tmp_dir/tag whose config.json has `key` set to the JSON `value`
+ * (two pairs at most; NULL ends them), the weights linked; dir receives its path. */
+static void variant(const char *name, const char *tag, const char *const *kv, char *dir, size_t cap) {
+    char src[1300], path[1400];
+    snprintf(src, sizeof src, "%s/fixtures/models/%s", src_dir, name);
+    snprintf(dir, cap, "%s/%s", tmp_dir, tag);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/config.json", src);
+    char *text = slurp(path, NULL);
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    for (int i = 0; c && kv[i]; i += 2) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, kv[i]);
+        cJSON_AddItemToObject(c, kv[i], cJSON_Parse(kv[i + 1]));
+    }
+    char *out = c ? cJSON_Print(c) : NULL;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (out) write_text(path, out);
+    free(out), cJSON_Delete(c);
+    char from[1400];
+    snprintf(from, sizeof from, "%s/model.safetensors", src);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    if (symlink(from, path)) fprintf(stderr, "symlink %s failed\n", path);
+}
+
+static void test_arch_variants(void) {
+    char dir[600];
+    /* DeepSeek's group_limited_greedy, where the chosen groups hold the greedy top-2 (all groups
+     * kept, or one expert per group): transformers' greedy logits */
+    const char *g4[] = {"topk_method", "\"group_limited_greedy\"", "n_group", "4", "topk_group", "2", NULL};
+    const char *g2[] = {"topk_method", "\"group_limited_greedy\"", "n_group", "2", "topk_group", "2", NULL};
+    const char *const *groups[] = {g4, g2};
+    char fx[1200];
+    snprintf(fx, sizeof fx, "%s/fixtures/models/deepseek_v2", src_dir);
+    golden g;
+    if (golden_read(fx, &g)) {
+        float *got = malloc(sizeof(float) * (size_t)g.n * g.V);
+        for (int v = 0; v < 2; v++) {
+            variant("deepseek_v2", v ? "ds_groups2" : "ds_groups4", groups[v], dir, sizeof dir);
+            lc_model *m = NULL;
+            lc_status st = lc_model_load(dir, &m);
+            lc_context_config cfg;
+            memset(&cfg, 0, sizeof cfg);
+            cfg.max_tokens = g.n;
+            if (!st) st = run_prefill(m, &cfg, g.tok, g.n, got);
+            double w = st ? 1 : worst_rows(&g, got, 0, g.n);
+            CHECK(st == LC_OK && w < 1e-4 && lc_model_config_of(m)->moe.groups == (v ? 2 : 4), "deepseek_v2 group_limited_greedy (%s): %s, %.3g",
+                  groups[v][3], lc_last_error(), w);
+            lc_model_destroy(m);
+        }
+        free(got), free(g.tok), free(g.want);
+    }
+    /* Mamba's time_step_rank "auto": ceil(hidden / 16) = 4, the fixture's */
+    const char *dt_auto[] = {"time_step_rank", "\"auto\"", NULL};
+    variant("mamba", "mamba_auto", dt_auto, dir, sizeof dir);
+    lc_model *m = NULL;
+    CHECK(lc_model_load(dir, &m) == LC_OK && lc_model_config_of(m)->ssm.dt_rank == 4, "mamba time_step_rank auto: %s", lc_last_error());
+    lc_model_destroy(m);
+    /* configs the weights or longctx do not fit: a status and a sentence naming the cause */
+    struct {
+        const char *name, *tag, *kv[4];
+        lc_status want;
+        const char *says;
+    } bad[] = {
+        {"deepseek_v2", "ds_noaux", {"topk_method", "\"noaux_tc\"", NULL, NULL}, LC_EUNSUPPORTED, "noaux_tc"},
+        {"deepseek_v2", "ds_rank", {"kv_lora_rank", "16", NULL, NULL}, LC_EFORMAT, "kv_a_proj_with_mqa"},
+        {"deepseek_v2", "ds_topk", {"num_experts_per_tok", "5", NULL, NULL}, LC_EFORMAT, "num_experts_per_tok"},
+        {"jamba", "jamba_state", {"mamba_d_state", "16", NULL, NULL}, LC_EFORMAT, "x_proj"},
+        {"jamba", "jamba_experts", {"num_experts", "3", NULL, NULL}, LC_EFORMAT, "router"},
+        {"mamba2", "mamba2_heads", {"num_heads", "7", NULL, NULL}, LC_EFORMAT, "num_heads"},
+        {"mamba2", "mamba2_groups", {"n_groups", "3", NULL, NULL}, LC_EFORMAT, "n_groups"},
+        {"mamba2", "mamba2_limit", {"time_step_limit", "[0.5, 0.1]", NULL, NULL}, LC_EFORMAT, "time_step_limit"},
+        {"mamba", "mamba_bias", {"use_bias", "true", NULL, NULL}, LC_EFORMAT, "in_proj.bias"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        variant(bad[i].name, bad[i].tag, bad[i].kv, dir, sizeof dir);
+        expect_load(dir, bad[i].want, bad[i].says, bad[i].tag);
+    }
+}
+
 int main(void) {
     uint64_t seed = test_seed("test_model");
     snprintf(src_dir, sizeof src_dir, "%s", __FILE__);
@@ -1018,6 +1099,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) test_golden(golden[i]);
     const char *arch[] = {"mamba", "mamba2", "jamba", "deepseek_v2"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) test_arch(arch[i]);
+    test_arch_variants();
     test_synthetic(seed);
     test_bad(seed);
     test_sampling();

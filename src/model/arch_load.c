@@ -2,7 +2,7 @@
  * shape config.json implies (names as transformers' state_dict). Aligned f32 tensors are used
  * in the mapping, the rest converted to f32 once; MLA's kv_b_proj is split into the per-head
  * W_UK and W_UV that lc_mla takes. Mixture-of-experts weights come per expert
- * (experts.E.gate_proj ...) or fused (experts.gate_up_proj [E, 2I, H], experts.down_proj). */
+ * (experts.E.gate_proj ..., as transformers' save_pretrained writes them). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,22 +217,9 @@ static void bind_moe(binder *b, const char *p, lc_moe_weights *w) {
     lc_linear *t = own(b, sizeof(lc_linear) * (size_t)(3 * E));
     if (!t) return;
     w->gate = t, w->up = t + E, w->down = t + 2 * E;
-    snprintf(n, sizeof n, "%s.experts.gate_up_proj", p);
-    if (lc_safetensors_find(b->m->st, n)) { /* fused: [E, 2I, H] (gate rows, then up rows) and [E, H, I] */
-        int64_t gu[3] = {E, 2 * I, H}, dn[3] = {E, H, I};
-        const float *fg = get(b, n, 3, gu, "experts x 2 expert intermediate size x hidden_size", 0);
-        snprintf(n, sizeof n, "%s.experts.down_proj", p);
-        const float *fd = get(b, n, 3, dn, "experts x hidden_size x expert intermediate size", 0);
-        for (int64_t x = 0; x < E && !b->status; x++) {
-            w->gate[x] = (lc_linear){fg + x * 2 * I * H, NULL, I, H};
-            w->up[x] = (lc_linear){fg + x * 2 * I * H + I * H, NULL, I, H};
-            w->down[x] = (lc_linear){fd + x * H * I, NULL, H, I};
-        }
-    } else {
-        for (int64_t x = 0; x < E && !b->status; x++) {
-            snprintf(n, sizeof n, "%s.experts.%lld", p, (long long)x);
-            bind_mlp(b, n, I, &w->gate[x], &w->up[x], &w->down[x], "expert intermediate size x hidden_size", "hidden_size x expert intermediate size");
-        }
+    for (int64_t x = 0; x < E && !b->status; x++) {
+        snprintf(n, sizeof n, "%s.experts.%lld", p, (long long)x);
+        bind_mlp(b, n, I, &w->gate[x], &w->up[x], &w->down[x], "expert intermediate size x hidden_size", "hidden_size x expert intermediate size");
     }
     if (e->shared > 0) {
         snprintf(n, sizeof n, "%s.shared_experts", p);
