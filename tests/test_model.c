@@ -398,7 +398,9 @@ static spec base_spec(const char *name, const char *type) {
     return s;
 }
 
-enum { NTOK = 14, NSPEC = 6 };
+enum { NTOK = 14, NSPEC = 7 };
+
+static const double lr_short[4] = {1.0, 1.2, 1.5, 2.0}, lr_long[4] = {1.0, 2.5, 5.0, 9.0};
 
 static void synthetic_specs(spec *out) {
     out[0] = base_spec("llama-f32", "llama");
@@ -420,6 +422,15 @@ static void synthetic_specs(spec *out) {
     out[5].kv = 4;
     out[5].rope_json = "\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}, \"rope_theta\": 10000.0";
     out[5].rope.type = LC_ROPE_DYNAMIC, out[5].rope.factor = 2, out[5].rope.max_pos = 8;
+    /* LongRoPE as Phi-3 writes it: factor lists in rope_scaling, original_max_position_embeddings
+     * at the top level; 14 tokens over 8 pick the long factors */
+    out[6] = base_spec("llama-longrope", "llama");
+    out[6].rope_json = "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0, 1.2, 1.5, 2.0], \"long_factor\": [1.0, 2.5, 5.0, 9.0]},"
+                       " \"original_max_position_embeddings\": 8, \"rope_theta\": 10000.0";
+    out[6].rope.type = LC_ROPE_LONGROPE, out[6].rope.original_max_pos = 8, out[6].rope.short_factor = lr_short, out[6].rope.long_factor = lr_long;
+    /* mistral's RoPE: linear x2 */
+    out[2].rope_json = "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}, \"rope_theta\": 10000.0";
+    out[2].rope.type = LC_ROPE_LINEAR, out[2].rope.factor = 2;
 }
 
 static void tokens_for(int32_t *tok, int n, int vocab, uint64_t seed) {
@@ -440,9 +451,9 @@ static void test_synthetic(uint64_t seed) {
     for (int si = 0; si < NSPEC; si++) {
         spec *s = &specs[si];
         if (s->type == NULL) continue;
-        /* dynamic NTK depends on the length of each forward: its reference is one forward of
+        /* dynamic NTK and LongRoPE depend on the length of each forward: the reference is one forward of
          * n tokens, so only the one-prefill comparison applies (as in transformers) */
-        int dynamic = s->rope.type == LC_ROPE_DYNAMIC;
+        int dynamic = s->rope.type == LC_ROPE_DYNAMIC || s->rope.type == LC_ROPE_LONGROPE;
         ckpt c = {.n = 0};
         make_weights(s, &c, seed + (uint64_t)si);
         char dir[512];
@@ -793,6 +804,20 @@ static void test_golden(const char *name) {
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
     for (int i = 0; i < np; i++) tok[i] = (int32_t)cJSON_GetArrayItem(pi, i)->valuedouble;
     for (int i = 0; i < ng; i++) tok[np + i] = (int32_t)cJSON_GetArrayItem(gi, i)->valuedouble;
+    /* the checkpoint's tokenizer gives the prompt's ids from its text, as `longctx run --prompt` uses it */
+    const cJSON *pt = cJSON_GetObjectItem(g, "prompt_text");
+    if (cJSON_IsString(pt)) {
+        lc_tokenizer *tk = NULL;
+        int32_t *ids = NULL;
+        int64_t nid = 0;
+        lc_status ts = lc_tokenizer_load(dir, &tk);
+        if (!ts) ts = lc_tokenizer_encode_alloc(tk, pt->valuestring, strlen(pt->valuestring), 1, &ids, &nid);
+        int same = !ts && nid == np;
+        for (int i = 0; same && i < np; i++) same = ids[i] == tok[i];
+        CHECK(same, "%s: the tokenizer's ids of prompt_text differ from prompt_ids (%s)", name, lc_last_error());
+        free(ids);
+        lc_tokenizer_destroy(tk);
+    }
     snprintf(path, sizeof path, "%s/%s", dir, lf && cJSON_IsString(lf) ? lf->valuestring : "logits.f32");
     size_t bytes = 0;
     float *want = (float *)slurp(path, &bytes);
@@ -828,6 +853,39 @@ static void test_golden(const char *name) {
     CHECK(st == LC_OK && worst < 1e-4, "%s: prefill %d + decode %d vs transformers: %s, worst rel err %.3g at position %d", name, np, ng,
           lc_last_error(), worst, worst_at);
     printf("test_model: %s: prefill %d + decode %d, worst rel err vs transformers %.3g\n", name, np, ng, worst);
+    /* overrides on the real checkpoint, prefill then decode: a window as long as the sequence
+     * and a paged cache change nothing; f16, int8 and fp8 caches stay within loose tolerances */
+    struct {
+        const char *what;
+        int64_t window, sinks;
+        lc_dtype dt;
+        lc_kv_layout layout;
+        double tol;
+    } ov[] = {{"window = length", n, 0, LC_F32, LC_KV_CONTIGUOUS, 1e-4}, {"paged, blocks of 16", 0, 0, LC_F32, LC_KV_PAGED, 1e-4},
+              {"f16 cache", 0, 0, LC_F16, LC_KV_CONTIGUOUS, 5e-3},      {"int8 cache", 0, 0, LC_INT8, LC_KV_CONTIGUOUS, 3e-2},
+              {"fp8 paged cache", 0, 0, LC_FP8, LC_KV_PAGED, 0.2}};
+    for (size_t k = 0; k < sizeof ov / sizeof ov[0]; k++) {
+        lc_context_config oc = cfg;
+        oc.window = ov[k].window, oc.sinks = ov[k].sinks, oc.kv_dtype = ov[k].dt, oc.kv_layout = ov[k].layout, oc.block_size = 16;
+        /* Mamba models have no KV cache; DeepSeek-V2's MLA latents are contiguous f32 / f16 / bf16
+         * without a ring: those overrides are refused with a sentence */
+        const lc_arch arch = lc_model_config_of(m)->arch;
+        if (arch == LC_ARCH_MAMBA || arch == LC_ARCH_MAMBA2 ||
+            (arch == LC_ARCH_DEEPSEEK_V2 && (ov[k].window || ov[k].layout == LC_KV_PAGED || ov[k].dt == LC_INT8 || ov[k].dt == LC_FP8))) {
+            st = lc_context_config_check(m, &oc);
+            CHECK(st != LC_OK && strstr(lc_last_error(), lc_arch_name(arch)), "%s: %s accepted", name, ov[k].what);
+            printf("test_model: %s: %s refused: %s\n", name, ov[k].what, lc_last_error());
+            continue;
+        }
+        st = run_decode(m, &oc, tok, np, n, got);
+        worst = 0;
+        for (int i = 0; i < n; i++) {
+            double e = rel_err_f(got + (size_t)i * V, want + (size_t)i * V, V);
+            if (!(e <= worst)) worst = e;
+        }
+        CHECK(st == LC_OK && worst < ov[k].tol, "%s: %s: %s, worst rel err %.3g (tolerance %g)", name, ov[k].what, lc_last_error(), worst, ov[k].tol);
+        printf("test_model: %s: %s, prefill + decode, worst rel err vs transformers %.3g\n", name, ov[k].what, worst);
+    }
     /* greedy continuation from the prompt */
     lc_context *ctx;
     if (!lc_context_create(m, &cfg, &ctx)) {
@@ -969,7 +1027,7 @@ static void test_arch(const char *name) {
     CHECK(ssm || mla ? st != LC_OK : st == LC_OK, "%s: int8 cache: %s", name, lc_status_str(st));
     bad = cfg, bad.kv_layout = LC_KV_PAGED;
     st = lc_context_config_check(m, &bad);
-    CHECK(mla ? st == LC_EUNSUPPORTED : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
+    CHECK(mla ? st == LC_EUNSUPPORTED : ssm ? st == LC_EINVAL : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
     if (!strcmp(name, "jamba")) { /* a window on the attention layers: ring caches beside the Mamba states, as the wall counts */
         lc_context_config win = cfg;
         win.window = 8;
@@ -1087,6 +1145,43 @@ static void test_arch_variants(void) {
     }
 }
 
+/* The per-layer kinds and the wall's counts come from one reading of config.json: they agree
+ * on every config in the fixtures (published ones and transformers' tiny ones). */
+static void test_layer_kinds(void) {
+    const char *files[] = {"config/llama-3.1-8b.json", "config/mistral-7b-v0.1.json", "config/gemma-2-9b.json", "config/jamba-v0.1.json",
+                           "config/mamba-2.8b.json",   "config/layer-types.json",     "config/deepseek-v2.json", "models/gemma2/config.json",
+                           "models/mistral/config.json", "models/qwen2/config.json",  "models/jamba/config.json", "models/llama/config.json"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/fixtures/%s", src_dir, files[f]);
+        char *text = slurp(path, NULL);
+        lc_model_shape m;
+        if (!text || lc_model_from_config_text(text, path, 1e9, &m)) {
+            CHECK(0, "%s: %s", files[f], text ? lc_last_error() : "unreadable");
+            free(text);
+            continue;
+        }
+        lc_layer_kind *k = malloc(sizeof *k * (size_t)m.layers);
+        lc_status s = lc_model_layer_kinds_from_config_text(text, path, k, m.layers);
+        int64_t attn = 0, local = 0;
+        for (int64_t l = 0; l < m.layers && !s; l++) attn += k[l] != LC_LAYER_MAMBA, local += k[l] == LC_LAYER_SLIDING;
+        CHECK(s == LC_OK && attn == m.attn_layers && local == m.local_layers, "%s: kinds give %lld attention / %lld sliding layers, the wall %lld / %lld (%s)",
+              files[f], (long long)attn, (long long)local, (long long)m.attn_layers, (long long)m.local_layers, lc_last_error());
+        CHECK(lc_model_layer_kinds_from_config_text(text, path, k, m.layers - 1) == LC_EINVAL, "%s: wrong layer count accepted", files[f]);
+        free(k), free(text);
+    }
+    /* Qwen2 with use_sliding_window: layers from max_window_layers on slide */
+    const char *q = "{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"num_hidden_layers\": 6, \"num_attention_heads\": 4,"
+                    " \"num_key_value_heads\": 2, \"use_sliding_window\": true, \"sliding_window\": 16, \"max_window_layers\": 4}";
+    lc_layer_kind k[6];
+    lc_model_shape m;
+    CHECK(lc_model_from_config_text(q, "qwen2", 1e6, &m) == LC_OK && m.local_layers == 2 && m.window == 16, "qwen2 local layers %lld",
+          (long long)m.local_layers);
+    CHECK(lc_model_layer_kinds_from_config_text(q, "qwen2", k, 6) == LC_OK && k[3] == LC_LAYER_ATTENTION && k[4] == LC_LAYER_SLIDING &&
+              k[5] == LC_LAYER_SLIDING,
+          "qwen2 kinds");
+}
+
 int main(void) {
     uint64_t seed = test_seed("test_model");
     snprintf(src_dir, sizeof src_dir, "%s", __FILE__);
@@ -1100,6 +1195,7 @@ int main(void) {
     const char *arch[] = {"mamba", "mamba2", "jamba", "deepseek_v2"};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++) test_arch(arch[i]);
     test_arch_variants();
+    test_layer_kinds();
     test_synthetic(seed);
     test_bad(seed);
     test_sampling();

@@ -18,7 +18,7 @@ typedef struct run_opts {
     lc_context_config cfg;
     const char *rope_text;
     lc_sampler sampler;
-    int ignore_eos, quiet;
+    int ignore_eos, quiet, ids;
 } run_opts;
 
 static void usage(FILE *f) {
@@ -31,8 +31,10 @@ static void usage(FILE *f) {
             "\n"
             "  --model DIR           checkpoint directory\n"
             "  --tokens IDS          the prompt as token ids: \"1 5 9\" or 1,5,9\n"
-            "  --prompt TEXT         the prompt as text (needs the tokenizer: not in this build yet)\n"
-            "  --prompt-file FILE    the prompt as the text of a file (likewise)\n"
+            "  --prompt TEXT         the prompt as text, encoded with DIR/tokenizer.json (special tokens added\n"
+            "                        as the tokenizer's post-processor says); the generation streams as text\n"
+            "  --prompt-file FILE    the prompt as the text of a file\n"
+            "  --ids                 stream token ids, not text, for a text prompt\n"
             "  -n N                  tokens to generate (default 128, or 0 with --logits)\n"
             "  --logits FILE         write raw float32 logits [positions fed, vocab] of every position:\n"
             "                        the prompt's, then each generated token fed back\n"
@@ -144,6 +146,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 1;
         if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--ids")) { o->ids = 1; continue; }
         if (!v) {
             fprintf(stderr, "longctx run: unknown option or missing value: '%s'\n\n", a);
             usage(stderr);
@@ -191,8 +194,6 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (!o->model) return fail("--model DIR is required");
     int sources = !!o->tokens + !!o->prompt + !!o->prompt_file;
     if (sources != 1) return fail("give the prompt once: --tokens, --prompt or --prompt-file");
-    if (o->prompt || o->prompt_file)
-        return fail("--prompt and --prompt-file need the tokenizer, which is not in this build yet: give token ids with --tokens");
     if (o->n_gen < 0) o->n_gen = o->logits ? 0 : 128;
     return 0;
 }
@@ -216,18 +217,93 @@ static int runtime_fail(const char *what) {
     return 1;
 }
 
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *t = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            char *b = realloc(t, cap = cap ? 2 * cap : 1 << 20);
+            if (!b) return free(t), fclose(f), NULL;
+            t = b;
+        }
+        size_t got = fread(t + n, 1, 65536, f);
+        n += got;
+        if (got < 65536) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) return free(t), NULL;
+    t[n] = 0;
+    *len = n;
+    return t;
+}
+
+/* Streams generated text: the ids so far decoded whole, printed past what was printed, held
+ * back while the text ends in U+FFFD (a character whose bytes are still coming). */
+typedef struct text_stream {
+    const lc_tokenizer *tok;
+    int32_t *ids;
+    int64_t n, cap;
+    size_t printed;
+} text_stream;
+
+static void stream_token(text_stream *ts, int32_t id, int last) {
+    if (ts->n == ts->cap) {
+        int32_t *b = realloc(ts->ids, sizeof(int32_t) * (size_t)(ts->cap = ts->cap ? 2 * ts->cap : 256));
+        if (!b) return;
+        ts->ids = b;
+    }
+    ts->ids[ts->n++] = id;
+    char *text = NULL;
+    size_t len = 0;
+    if (lc_tokenizer_decode_alloc(ts->tok, ts->ids, ts->n, 1, &text, &len)) return;
+    int partial = len >= 3 && !memcmp(text + len - 3, "\xEF\xBF\xBD", 3);
+    if ((!partial || last) && len > ts->printed) {
+        fwrite(text + ts->printed, 1, len - ts->printed, stdout);
+        fflush(stdout);
+        ts->printed = len;
+    }
+    free(text);
+}
+
 int cmd_run(int argc, char **argv) {
     run_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
     int32_t *prompt = NULL;
     int64_t np = 0;
-    if (parse_ids(o.tokens, &prompt, &np)) return fail("--tokens must be token ids (non-negative integers) separated by spaces or commas");
-    if (lc_sampler_check(&o.sampler)) return fail(lc_last_error());
+    if (o.tokens && parse_ids(o.tokens, &prompt, &np)) return fail("--tokens must be token ids (non-negative integers) separated by spaces or commas");
+    if (lc_sampler_check(&o.sampler)) return free(prompt), fail(lc_last_error());
+    lc_tokenizer *tok = NULL;
+    if (!o.tokens) { /* a text prompt: the checkpoint's tokenizer.json */
+        size_t len = 0;
+        char *text = o.prompt_file ? read_file(o.prompt_file, &len) : NULL;
+        if (o.prompt_file && !text) {
+            fprintf(stderr, "longctx run: cannot read the prompt file '%s': %s\n", o.prompt_file, strerror(errno));
+            return 1;
+        }
+        if (o.prompt) len = strlen(o.prompt);
+        lc_status st = lc_tokenizer_load(o.model, &tok);
+        if (!st) st = lc_tokenizer_encode_alloc(tok, o.prompt ? o.prompt : text, len, 1, &prompt, &np);
+        free(text);
+        if (st) {
+            lc_tokenizer_destroy(tok);
+            return runtime_fail("cannot encode the prompt");
+        }
+        if (np == 0) {
+            lc_tokenizer_destroy(tok), free(prompt);
+            fprintf(stderr, "longctx run: the prompt encodes to no tokens\n");
+            return 1;
+        }
+        fprintf(stderr, "longctx run: prompt of %zu bytes encoded to %lld tokens\n", len, (long long)np);
+    }
+    text_stream ts = {tok, NULL, 0, 0, 0};
 
     double t0 = now();
     lc_model *m = NULL;
-    if (lc_model_load(o.model, &m)) return free(prompt), runtime_fail("cannot load the model");
+    if (lc_model_load(o.model, &m)) return free(prompt), lc_tokenizer_destroy(tok), runtime_fail("cannot load the model");
     const lc_model_config *mc = lc_model_config_of(m);
     lc_model_info info;
     lc_model_get_info(m, &info);
@@ -241,7 +317,7 @@ int cmd_run(int argc, char **argv) {
     lc_context *ctx = NULL;
     int seq = -1;
     if (lc_context_create(m, &o.cfg, &ctx) || lc_context_seq_new(ctx, &seq)) {
-        free(prompt), lc_model_destroy(m);
+        free(prompt), lc_model_destroy(m), lc_tokenizer_destroy(tok);
         return runtime_fail("cannot create the context");
     }
     char plan[512];
@@ -249,7 +325,10 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "longctx run: plan: %s\n", plan);
 
     const int64_t V = mc->vocab;
-    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)(o.logits ? np : 1));
+    /* with --logits the prompt runs in chunks of --batch tokens, each chunk's logits written
+     * before the next: never the whole [prompt, vocab] block in memory */
+    const int64_t chunk = o.cfg.max_batch > 0 ? o.cfg.max_batch : 512;
+    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)(o.logits ? (np < chunk ? np : chunk) : 1));
     size_t wsb = lc_sample_workspace_size(V);
     void *ws = malloc(wsb);
     FILE *lf = NULL;
@@ -263,22 +342,32 @@ int cmd_run(int argc, char **argv) {
     int stopped = 0;
     if (!rc) {
         double a = now();
-        if (lc_context_prefill(ctx, seq, prompt, np, logits, o.logits != NULL)) rc = runtime_fail("prefill");
+        int64_t m = 0;
+        if (!lf) {
+            if (lc_context_prefill(ctx, seq, prompt, np, logits, 0)) rc = runtime_fail("prefill");
+        } else {
+            for (int64_t done = 0; done < np && !rc; done += m) {
+                m = np - done < chunk ? np - done : chunk;
+                if (lc_context_prefill(ctx, seq, prompt + done, m, logits, 1)) rc = runtime_fail("prefill");
+                else if (fwrite(logits, sizeof(float) * (size_t)V, (size_t)m, lf) != (size_t)m) rc = 1, fprintf(stderr, "longctx run: writing the logits failed\n");
+                else rows += m;
+            }
+        }
         t_prompt = now() - a;
-        if (!rc && lf && fwrite(logits, sizeof(float) * (size_t)V, (size_t)np, lf) != (size_t)np) rc = 1, fprintf(stderr, "longctx run: writing the logits failed\n");
-        rows = np;
-        const float *last = logits + (o.logits ? (np - 1) * V : 0);
+        const float *last = logits + (lf ? (m - 1) * V : 0);
         a = now();
         for (int64_t i = 0; i < o.n_gen && !rc; i++) {
             int32_t t;
             if (lc_sample(&o.sampler, last, V, (uint64_t)i, ws, wsb, &t)) { rc = runtime_fail("sampling"); break; }
             generated++;
-            if (!o.quiet) {
+            int stop = 0;
+            for (int e = 0; e < mc->n_stop && !o.ignore_eos; e++) stop |= t == mc->stop[e];
+            if (!o.quiet && tok && !o.ids) {
+                stream_token(&ts, t, stop || i + 1 == o.n_gen);
+            } else if (!o.quiet) {
                 printf(i ? " %d" : "%d", (int)t);
                 fflush(stdout);
             }
-            int stop = 0;
-            for (int e = 0; e < mc->n_stop && !o.ignore_eos; e++) stop |= t == mc->stop[e];
             if (stop) { stopped = 1; break; }
             if (i + 1 == o.n_gen) break; /* the last token is not fed */
             if (lc_context_decode(ctx, 1, &seq, &t, logits)) { rc = runtime_fail("decode"); break; }
@@ -310,7 +399,8 @@ int cmd_run(int argc, char **argv) {
                 fmt_bytes((double)lc_context_alloc_bytes(ctx), b3, sizeof b3));
         if (o.logits) fprintf(stderr, "longctx run: wrote %lld x %lld float32 logits to %s\n", (long long)rows, (long long)V, o.logits);
     }
-    free(ws), free(logits), free(prompt);
+    free(ws), free(logits), free(prompt), free(ts.ids);
+    lc_tokenizer_destroy(tok);
     lc_context_destroy(ctx);
     lc_model_destroy(m);
     return rc;

@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "                    each hits the device's memory (--plot wall.png)\n"
             "  run               a Hugging Face checkpoint on the CPU: generate, or write every position's logits\n"
             "  patterns          every sparse attention pattern drawn from lc_mask, active cells and speed-up\n"
+            "  tokenize          text to token ids and back with a Hugging Face tokenizer.json\n"
             "  version           print the library version\n"
             "  help              this text; `longctx COMMAND --help` for a command's options\n");
 }
@@ -30,6 +31,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "wall")) return cmd_wall(argc - 1, argv + 1);
     if (!strcmp(c, "patterns")) return cmd_patterns(argc - 1, argv + 1);
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());
         return 0;

@@ -136,6 +136,8 @@ void lc_model_get_info(const lc_model *m, lc_model_info *out);
 
 /* ---- context ------------------------------------------------------------------------------ */
 
+/* A context is used by one thread at a time (its calls run OpenMP threads inside); a loaded
+ * model is read-only and may serve any number of contexts at once. */
 typedef struct lc_context lc_context;
 
 /* A context's plan. A zeroed struct is the model as published: f32 contiguous caches for

@@ -30,6 +30,8 @@ lc_status lc_arch_context_check(const lc_model *m, const lc_context_config *c) {
         return lc_error(LC_EUNSUPPORTED, "context.kv_layout=paged: %s's MLA latent cache is contiguous", name);
     if (ssm && !attention && !mla && c->kv_dtype != LC_F32)
         return lc_error(LC_EINVAL, "context.kv_dtype=%s: %s has no KV cache; its Mamba states are f32", lc_dtype_name(c->kv_dtype), name);
+    if (ssm && !attention && !mla && c->kv_layout != LC_KV_CONTIGUOUS)
+        return lc_error(LC_EINVAL, "context.kv_layout=%s: %s has no KV cache", lc_kv_layout_name(c->kv_layout), name);
     if (c->rope_override && mc->no_rope) return lc_error(LC_EINVAL, "context.rope: %s uses no RoPE", name);
     return LC_OK;
 }

@@ -375,13 +375,20 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
     if (!ctx) return snprintf(buf, cap, "(no context)"), buf;
     const lc_context_config *c = &ctx->cfg;
     const lc_model_config *mc = &ctx->model->cfg;
-    int64_t windowed = 0, w = 0;
-    for (int64_t l = 0; l < mc->layers; l++)
-        if (ctx->attn[l].window > 0) windowed++, w = ctx->attn[l].window;
+    int64_t windowed = 0, lo = 0, hi = 0;
+    for (int64_t l = 0; l < mc->layers; l++) {
+        int64_t w = ctx->attn[l].window;
+        if (w <= 0) continue;
+        if (!windowed++) lo = hi = w;
+        lo = w < lo ? w : lo, hi = w > hi ? w : hi;
+    }
     size_t k = (size_t)snprintf(buf, cap, "kv %s %s", lc_dtype_name(c->kv_dtype), lc_kv_layout_name(c->kv_layout));
-    if (k < cap && windowed)
-        k += (size_t)snprintf(buf + k, cap - k, ", window %lld on %lld/%lld layers%s", (long long)w, (long long)windowed, (long long)mc->layers,
-                              c->sinks ? "" : " (ring)");
+    if (k < cap && windowed && lo == hi)
+        k += (size_t)snprintf(buf + k, cap - k, ", window %lld on %lld/%lld layers", (long long)lo, (long long)windowed, (long long)mc->layers);
+    else if (k < cap && windowed)
+        k += (size_t)snprintf(buf + k, cap - k, ", windows %lld..%lld on %lld/%lld layers", (long long)lo, (long long)hi, (long long)windowed,
+                              (long long)mc->layers);
+    if (k < cap && windowed && !c->sinks) k += (size_t)snprintf(buf + k, cap - k, " (ring caches)");
     if (k < cap && c->sinks) k += (size_t)snprintf(buf + k, cap - k, " + %lld sinks", (long long)c->sinks);
     if (k < cap) k += (size_t)snprintf(buf + k, cap - k, ", rope %s", rope_name(ctx->rope.type));
     if (k < cap && ctx->rope.factor > 0) k += (size_t)snprintf(buf + k, cap - k, " x%g", ctx->rope.factor);
