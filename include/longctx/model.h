@@ -181,8 +181,9 @@ lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, in
 /* One token for each of n distinct sequences, in one forward; logits[n, vocab]. */
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits);
 
-/* Bytes the kept tokens of seq occupy in the caches (K, V and scales, every layer): what
- * the wall (lc_cost_eval's cache_bytes) predicts for this length, plan and cache dtype. */
+/* Bytes the kept tokens of seq occupy in the caches (K, V and scales, every layer; MLA
+ * latents; the fixed-size Mamba conv and SSM states): what the wall (lc_cost_eval's
+ * cache_bytes) predicts for this length, plan and cache dtype. */
 size_t lc_context_cache_bytes(const lc_context *ctx, int seq);
 /* Bytes the context allocated: caches, then scratch. */
 size_t lc_context_alloc_bytes(const lc_context *ctx);
