@@ -515,13 +515,15 @@ static void test_synthetic(uint64_t seed) {
             cfg.window = 0, cfg.sinks = 0;
             ref_forward(s, &c, tok, n, NULL, ref);
 
-            /* KV dtypes and the paged layout, through prefill and decode */
+            /* KV dtypes and the paged layout, through prefill and decode. The lossy dtypes' error
+             * depends on the random weights: int8's worst over 100 seeds was 0.065 of the largest
+             * logit, so its bound is 0.1 (a wrong scale or row gives errors of order 1). */
             struct {
                 lc_dtype dt;
                 lc_kv_layout layout;
                 double tol;
-            } kv[] = {{LC_F16, LC_KV_CONTIGUOUS, 1e-2}, {LC_BF16, LC_KV_CONTIGUOUS, 3e-2}, {LC_INT8, LC_KV_CONTIGUOUS, 5e-2},
-                      {LC_FP8, LC_KV_CONTIGUOUS, 0.35}, {LC_F32, LC_KV_PAGED, 1e-5}, {LC_INT8, LC_KV_PAGED, 5e-2}};
+            } kv[] = {{LC_F16, LC_KV_CONTIGUOUS, 1e-2}, {LC_BF16, LC_KV_CONTIGUOUS, 3e-2}, {LC_INT8, LC_KV_CONTIGUOUS, 0.1},
+                      {LC_FP8, LC_KV_CONTIGUOUS, 0.35}, {LC_F32, LC_KV_PAGED, 1e-5}, {LC_INT8, LC_KV_PAGED, 0.1}};
             for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
                 cfg.kv_dtype = kv[k].dt, cfg.kv_layout = kv[k].layout, cfg.block_size = 4;
                 st = run_decode(m, &cfg, tok, 6, n, got2);
