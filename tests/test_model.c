@@ -516,7 +516,7 @@ static void test_synthetic(uint64_t seed) {
             ref_forward(s, &c, tok, n, NULL, ref);
 
             /* KV dtypes and the paged layout, through prefill and decode. The lossy dtypes' error
-             * depends on the random weights: int8's worst over 100 seeds was 0.065 of the largest
+             * depends on the random weights: int8's worst over 70 seeds was 0.065 of the largest
              * logit, so its bound is 0.1 (a wrong scale or row gives errors of order 1). */
             struct {
                 lc_dtype dt;
