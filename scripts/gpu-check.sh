@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
 done
 log=$out/log.txt
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee -a "$log"
-{ cmake -S cuda -B build-gpu -DCMAKE_BUILD_TYPE=Release "-DLONGCTX_FLASH_TUNING=$tuning" >/dev/null && cmake --build build-gpu -j16 2>&1 | grep -E "error|warning" ; } 2>&1 | tee -a "$log"
+{ cmake -S src/cuda -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build-gpu -j16 2>&1 | grep -E "error|warning" ; } 2>&1 | tee -a "$log"
 [ -x build-gpu/test_gpu_attention ] || { echo "build failed" | tee -a "$log"; exit 1; }
 obj=$(find build-gpu -name 'flash_fwd_sm90.cu.o' | head -1)
 if command -v cuobjdump >/dev/null && [ -n "$obj" ]; then
