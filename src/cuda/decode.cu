@@ -95,7 +95,7 @@ template <> __device__ __forceinline__ float to_f(__half x) { return __half2floa
 
 // The plan's compile-time half: shared-memory bytes per warp for its pipeline's stages, so
 // its copies in flight (plan_splits below is the run-time half). Each is the fastest setting
-// measured on an H100 (bench/results/gpu_NOTES.md): bf16 / f16 about 24 KB (2-6 stages by
+// measured on an H100 (docs/cuda.md): bf16 / f16 about 24 KB (2-6 stages by
 // the head dim); int8 with one kv head per block (heads_kv % 4 != 0) 14336 paged (3 stages,
 // 3 blocks per multiprocessor) and 24000 contiguous (5 stages, 2 blocks); int8 with 4 kv
 // heads per block (a warp per head, the 4 warps on the same tiles: paged +2-3 points of the
@@ -646,7 +646,7 @@ static cudaError_t decode_launch(const decode_params &p, int batch, int heads_kv
     if (e != cudaSuccess) return e;
     // kv heads fastest: the blocks of one (split, sequence) start together, so the 8 heads'
     // rows of a token (and its scales, one 32-byte sector for all heads) are fetched at
-    // about the same time (paged int8 +2 points of copy on the H100, gpu_NOTES.md)
+    // about the same time (paged int8 +2 points of copy on the H100, docs/cuda.md)
     dim3 grid(heads_kv / HB, p.splits, batch);
     if (p.softcap > 0.f) decode_split_kernel<T, S, D, true, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);
     else decode_split_kernel<T, S, D, false, HB><<<grid, DEC_WARPS * 32, smem, s>>>(p);

@@ -226,7 +226,7 @@ static cudaError_t launch(const fwd_params &p, int batch, cudaStream_t stream) {
 
 // The plan: the block shape per head dim. NWARPS warps, each owning MT m-tiles of 16 rows,
 // so each K / V fragment feeds MT MMAs: 4 warps x 2 m-tiles (128 rows) measured fastest on
-// an H100 at d = 64 and 128 (bench/results/gpu_NOTES.md, v1); at d = 256 and (192, 128) the
+// an H100 at d = 64 and 128 (docs/cuda.md); at d = 256 and (192, 128) the
 // accumulators of 2 m-tiles do not fit the registers, so 4 x 1 (64 rows).
 template <typename T, typename TO>
 static cudaError_t dispatch_dims(const fwd_params &p, int batch, int dk, int dv, cudaStream_t s) {

@@ -503,7 +503,7 @@ static bool encode_map(CUtensorMap *map, const void *base, bool f16, int d, int 
 // ---- the plan --------------------------------------------------------------------------------
 // The block, its tiles and clustering, then (at launch, once the device's resident blocks
 // are known) the tail split. Every tuning choice of the Hopper kernel is here, with what
-// was measured on an H100 (bench/results/gpu_NOTES.md); a request (flash_sm90.h) may
+// was measured on an H100 (docs/cuda.md); a request (flash_sm90.h) may
 // override the outcome, as the GPU test does to run every block.
 
 // The tail split. A grid of T work tiles of equal cost (no causal mask, no bitmap) fills
