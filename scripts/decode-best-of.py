@@ -6,7 +6,10 @@ to what the code can do, and the highest memcpy the strictest yardstick). Runs t
 a copy before each decode step also give "paired": in the fastest run, the median over its
 steps of each step's GB/s against the copy just before it.
 
-    scripts/decode-best-of.py OUT.json OUT.txt RUN.json [RUN.json ...]
+    scripts/decode-best-of.py [--command CMD] OUT.json OUT.txt RUN.json [RUN.json ...]
+
+CMD, the command line that made the runs and this merge, becomes the table's first line
+("$ CMD") and the JSON's "command" (bench/results/decode.txt gives the one it was made by).
 """
 import json
 import os
@@ -14,9 +17,13 @@ import sys
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    command = None
+    if args[:1] == ["--command"] and len(args) > 1:
+        command, args = args[1], args[2:]
+    if len(args) < 3:
         sys.exit(__doc__)
-    out_json, out_txt, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    out_json, out_txt, runs = args[0], args[1], args[2:]
     data = [json.load(open(p)) for p in runs]
     peak = max(d["memcpy_gbs"] for d in data)
     best = {}
@@ -26,7 +33,8 @@ def main():
             if key not in best or c["seconds"] < best[key][0]["seconds"]:
                 best[key] = (c, os.path.basename(name))
     rows = []
-    lines = [
+    lines = ["$ " + command] if command else []
+    lines += [
         "decode: 1 token, d=%d, %d KV heads, %d query heads, %d threads, %s path; memcpy %s GB/s"
         % (data[0]["head_dim"], data[0]["heads_kv"], data[0]["heads_q"], data[0]["threads"], data[0]["isa"],
            ", ".join("%.2f" % d["memcpy_gbs"] for d in data)),
@@ -39,7 +47,8 @@ def main():
         paired = "%6.0f%%" % (100 * c["paired_fraction"]) if "paired_fraction" in c else "%7s" % "-"
         lines.append("%-11s %-5s %-7s %9d %10.3f %8.2f %7.0f%% %s %8.2f  %s"
                      % (layout, dtype, query, tokens, c["seconds"] * 1e3, c["gbs"], 100 * frac, paired, c["gflops"], name))
-    merged = {k: data[0][k] for k in ("threads", "isa", "head_dim", "heads_kv", "heads_q")}
+    merged = {"command": command} if command else {}
+    merged.update({k: data[0][k] for k in ("threads", "isa", "head_dim", "heads_kv", "heads_q")})
     merged.update(memcpy_gbs=peak, runs=runs, cases=rows)
     json.dump(merged, open(out_json, "w"), indent=1)
     open(out_txt, "w").write("\n".join(lines) + "\n")
