@@ -3,7 +3,7 @@
 // each run, so an element the kernel fails to write fails the comparison. Runs on the GPU
 // machine; without a GPU it exits 77 (CTest: skipped).
 //
-//   test_gpu_attention [--quick] [--seed S]
+//   test_gpu_attention [--quick | --smoke] [--seed S]
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +15,18 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "flash_sm90.h"  // white-box: sm90_request, to run every block of the Hopper kernel
 
 #include "gpu_check.h"
 
+// Which kernel a comparison runs: a path, and for the Hopper kernel a request (a block, the
+// tail split, clusters off) that overrides its plan.
+struct variant {
+    const char *name;
+    lc_cuda_path path;
+    lc_cuda::sm90_request req;
+};
+static const variant AUTO = {"auto", LC_CUDA_PATH_AUTO, {}};
 
 struct shape {
     int b, n_q, n_kv, hq, hkv, dk, dv;
@@ -56,7 +65,7 @@ static const char *mask_name(const lc_mask *m, char *buf, size_t n) {
 }
 
 // One comparison; returns 1 when the GPU agrees with the reference.
-static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter, int decode_splits = -1) {
+static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter, const variant &run) {
     pair q = make(s.t, s.b, s.n_q, s.hq, s.dk, seed, counter), k = make(s.t, s.b, s.n_kv, s.hkv, s.dk, seed, counter),
          v = make(s.t, s.b, s.n_kv, s.hkv, s.dv, seed, counter), o = make(s.tout, s.b, s.n_q, s.hq, s.dv, seed, counter);
     const size_t rows = (size_t)s.b * s.hq * s.n_q, out_n = rows * s.dv;
@@ -67,12 +76,12 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
 
     lc_attention g = {};
     g.q = q.dev, g.k = k.dev, g.v = v.dev, g.out = o.dev, g.lse = lse_dev, g.mask = mask, g.softcap = s.softcap;
-    const bool decode = decode_splits >= 0;
-    size_t ws_bytes = decode ? lc_cuda_decode_workspace_size(&g, decode_splits) : lc_cuda_attention_workspace_size(&g);
+    const bool planned = !run.req.block && !run.req.no_clusters && !run.req.tail_tiles;  // the public entry points
+    size_t ws_bytes = planned ? lc_cuda_attention_workspace_size(&g) : lc_cuda::attention_workspace(&g, run.req);
     void *ws = NULL;
     if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
-    lc_status st = decode ? lc_cuda_decode_attention(&g, decode_splits, ws, ws_bytes, 0) : lc_cuda_attention_flash(&g, ws, ws_bytes, 0);
-    CHECK(st == LC_OK, "%s: %s", decode ? "lc_cuda_decode_attention" : "lc_cuda_attention_flash", lc_last_error());
+    lc_status st = planned ? lc_cuda_attention_flash_path(&g, run.path, ws, ws_bytes, 0) : lc_cuda::attention_flash(&g, run.path, run.req, ws, ws_bytes, 0);
+    CHECK(st == LC_OK, "%s: %s", run.name, lc_last_error());
     CUDA_OK(cudaDeviceSynchronize());
 
     std::vector<float> got(out_n), want(out_n), lse_got(rows), lse_want(rows);
@@ -103,7 +112,7 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
     double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
     int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !bad_inf;
     char mb[96];
-    CHECK(ok, "%s b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", decode ? "decode" : "flash", s.b,
+    CHECK(ok, "flash (%s) b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", run.name, s.b,
           s.n_q, s.n_kv, s.hq, s.hkv, s.dk, s.dv, lc_dtype_name(s.t), lc_dtype_name(s.tout), (double)s.softcap,
           mask_name(&mask, mb, sizeof mb), rel, lse_err, bad_inf);
     release(&q), release(&k), release(&v), release(&o);
@@ -133,16 +142,24 @@ static void test_refusals(void) {
     a.k.stride[1] = 68;
     a.k.capacity = 1 << 18;
     CHECK(lc_cuda_attention_check(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "k.stride[1]"), "unaligned stride refused: %s", lc_last_error());
+    // the Hopper path where it cannot run, and a path that is none
+    a.q = lc_tensor_bshd(d, LC_BF16, 1, 64, 1, 256);
+    a.k = lc_tensor_bshd(d + (1 << 18), LC_BF16, 1, 64, 1, 256);
+    a.v = lc_tensor_bshd(d + (2 << 18), LC_BF16, 1, 64, 1, 256);
+    a.out = lc_tensor_bshd(d + (3 << 18), LC_BF16, 1, 64, 1, 256);
+    CHECK(lc_cuda_attention_flash_path(&a, LC_CUDA_PATH_SM90, NULL, 0, 0) == LC_EUNSUPPORTED && strstr(lc_last_error(), "LC_CUDA_PATH_SM90"),
+          "the Hopper path refused at d=256: %s", lc_last_error());
+    CHECK(lc_cuda_attention_flash_path(&a, (lc_cuda_path)7, NULL, 0, 0) == LC_EINVAL && strstr(lc_last_error(), "path"), "path 7 refused: %s", lc_last_error());
     cudaFree(d);
 }
 
 // The flash kernel over head dims, lengths (across the 64- and 128-key tiles), GQA, every
 // mask kind, offsets, dtypes, soft-capping; returns the number of cases.
-static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
+static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p, const variant &run) {
     long cases = 0;
     const int dims[][2] = {{64, 64}, {128, 128}, {256, 256}, {192, 128}};
     const int lengths[] = {1, 17, 100, 257, 64, 1000};
-    const int n_len = quick ? 4 : 6;
+    const int n_len = quick == 2 ? 2 : quick ? 4 : 6;
     uint8_t bits[16 * 16];
     for (int i = 0; i < 256; i++) bits[i] = (uint8_t)((i * 7 + i / 16) % 3 == 0);
     for (int di = 0; di < 4; di++)
@@ -162,20 +179,21 @@ static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
                     m.blocks.bits = bits, m.blocks.block_q = m.blocks.block_k = 64, m.blocks.n_qb = m.blocks.n_kb = 16;
                     break;
                 }
-                compare(s, m, seed, counter_p);
+                compare(s, m, seed, counter_p, run);
                 cases++;
             }
+    if (quick == 2) return cases;
     // longer sequences: tiles skipped by the window, GQA 8:1
     shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
-    compare(big, lc_mask_sliding_window(300), seed, counter_p), cases++;
-    compare(big, lc_mask_causal(), seed, counter_p), cases++;
+    compare(big, lc_mask_sliding_window(300), seed, counter_p, run), cases++;
+    compare(big, lc_mask_causal(), seed, counter_p, run), cases++;
     // several 128-row blocks against a longer cache (offset, GQA 4:1), and a non-causal
     // n_q < n_kv with neither a multiple of any tile
     shape prefill = {2, 700, 1333, 8, 2, 64, 64, LC_BF16, LC_F32, 0.f}, cross = {1, 300, 1111, 4, 4, 128, 128, LC_F16, LC_F16, 0.f};
     lc_mask pm = lc_mask_causal();
     pm.q_offset = 633;
-    compare(prefill, pm, seed, counter_p), cases++;
-    compare(cross, lc_mask_full(), seed, counter_p), cases++;
+    compare(prefill, pm, seed, counter_p, run), cases++;
+    compare(cross, lc_mask_full(), seed, counter_p, run), cases++;
     return cases;
 }
 
@@ -187,11 +205,11 @@ static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p) {
 static long cluster_grid(int quick, uint64_t seed, uint64_t *counter_p) {
     long cases = 0;
     const int n_q[] = {256, 512, 1000}, n_kv[] = {1, 60, 176, 300, 2000};
+    const int tails[][2] = {{0, 0}, {3, 2}, {4, 5}};
     for (int d : {128, 64})
-        for (const char *tail : {"", "3:2", "4:5"}) {
-            if (d == 64) setenv("LONGCTX_CUDA_FLASH", "ws3", 1);
-            if (*tail) setenv("LONGCTX_CUDA_FLASH_TAIL", tail, 1);
-            printf("flash kernel: %s, clusters%s%s\n", d == 64 ? "ws3" : "auto", *tail ? ", tail split " : "", tail);
+        for (const auto &tail : tails) {
+            variant run = {d == 64 ? "ws3, clusters" : "auto, clusters", LC_CUDA_PATH_AUTO, {d == 64 ? lc_cuda::SM90_WS3 : lc_cuda::SM90_AUTO, false, tail[0], tail[1]}};
+            printf("flash kernel: %s, tail split %d:%d\n", run.name, tail[0], tail[1]);
             for (int qi = 0; qi < 3; qi++)
                 for (int ki = 0; ki < 5; ki++) {
                     const int kind = (qi * 5 + ki) % 4;
@@ -200,10 +218,16 @@ static long cluster_grid(int quick, uint64_t seed, uint64_t *counter_p) {
                                kind == 3 ? LC_F32 : (kind == 2 ? LC_F16 : LC_BF16), 0.f};
                     lc_mask m = lc_mask_full();
                     if (kind == 1) m.sinks = 4;  // only the first 4 keys: the other tiles are skipped
-                    compare(s, m, seed, counter_p), cases++;
+                    compare(s, m, seed, counter_p, run), cases++;
                 }
-            unsetenv("LONGCTX_CUDA_FLASH_TAIL"), unsetenv("LONGCTX_CUDA_FLASH");
         }
+    // the same blocks unclustered
+    const variant alone = {"auto, no clusters", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_AUTO, true, 0, 0}};
+    printf("flash kernel: %s\n", alone.name);
+    for (int ki = 0; ki < 5; ki += 2) {
+        shape s = {2, 512, n_kv[ki], 4, 2, 128, 128, LC_BF16, LC_BF16, 0.f};
+        compare(s, lc_mask_full(), seed, counter_p, alone), cases++;
+    }
     return cases;
 }
 
@@ -214,47 +238,40 @@ int main(int argc, char **argv) {
     uint64_t counter = 0;
     test_refusals();
 
-    // The flash grid runs once per kernel: on a Hopper (9.0) device the default is the wgmma
-    // kernel for d = 64 and 128; LONGCTX_CUDA_FLASH=wg1 / wg2 take its blocks of 1 / 2
-    // warpgroups, =ws / =ws3 2 / 3 consumer warpgroups (ws3: d = 64) and a producer, =ws176
-    // the d = 128 block on 176-key tiles (d = 64: as ws), =mma forces the mma.sync kernel.
+    // The flash grid runs once per kernel: on a Hopper (9.0) device the wgmma kernel for
+    // d = 64 and 128 (other dims: the mma.sync kernel) with each of its blocks requested,
+    // ws176 the d = 128 block on 176-key tiles (d = 64: as ws), ws3 3 consumer warpgroups
+    // (d = 64; d = 128: as ws), ws 2; then the mma.sync kernel (LC_CUDA_PATH_MMA).
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     const bool hopper = prop.major == 9 && prop.minor == 0;
-    const char *variants[] = {"ws176", "ws3", "ws", "wg2", "wg1", "mma"};
+    const variant variants[] = {{"ws176", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS176, false, 0, 0}},
+                                {"ws3", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS3, false, 0, 0}},
+                                {"ws", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS, false, 0, 0}},
+                                {"mma.sync", LC_CUDA_PATH_MMA, {}}};
     long cases = 0;
-    for (int v = hopper ? 0 : 5; v < 6; v++) {
-        setenv("LONGCTX_CUDA_FLASH", variants[v], 1);
-        printf("flash kernel: %s\n", hopper ? variants[v] : "mma.sync");
-        cases += flash_grid(quick, seed, &counter);
+    for (int v = hopper ? 0 : 3; v < 4; v++) {
+        printf("flash kernel: %s\n", variants[v].name);
+        cases += flash_grid(quick, seed, &counter, variants[v]);
     }
     // the wgmma kernel's tail split (last tiles of the grid over several key ranges, then
-    // merged), forced on shapes too small to ask for it: R:S = the last R tiles, S ranges
+    // merged), forced on shapes too small to ask for it: the last R tiles in S ranges
     if (hopper) {
-        const char *tails[][2] = {{"auto", "2:3"}, {"ws3", "1000:2"}, {"ws", "1:5"}, {"wg1", "3:4"}};
-        for (const auto &tv : tails) {
-            setenv("LONGCTX_CUDA_FLASH", tv[0], 1), setenv("LONGCTX_CUDA_FLASH_TAIL", tv[1], 1);
-            printf("flash kernel: %s, tail split %s\n", tv[0], tv[1]);
-            cases += flash_grid(quick, seed, &counter);
+        const variant tails[] = {{"auto, tail split 2:3", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_AUTO, false, 2, 3}},
+                                 {"ws3, tail split 1000:2", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS3, false, 1000, 2}},
+                                 {"ws, tail split 1:5", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS, false, 1, 5}},
+                                 {"ws176, tail split 3:4", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS176, false, 3, 4}}};
+        for (const variant &tv : tails) {
+            printf("flash kernel: %s\n", tv.name);
+            cases += flash_grid(quick, seed, &counter, tv);
         }
-        unsetenv("LONGCTX_CUDA_FLASH_TAIL");
+        if (quick != 2) cases += cluster_grid(quick, seed, &counter);
+        // the public entry points: the planned kernel, and the Hopper path asked for by name
+        const variant sm90 = {"sm90", LC_CUDA_PATH_SM90, {}};
+        shape s = {2, 333, 1111, 8, 2, 64, 64, LC_BF16, LC_BF16, 0.f};
+        compare(s, lc_mask_causal(), seed, &counter, AUTO), cases++;
+        compare(s, lc_mask_sliding_window(100), seed, &counter, sm90), cases++;
     }
-    unsetenv("LONGCTX_CUDA_FLASH");
-    if (hopper) cases += cluster_grid(quick, seed, &counter);
-    // decode: a few new tokens against a cache, GQA groups sharing each load, any split count
-    const int dec_dims[] = {64, 128, 256}, dec_kv[] = {1, 100, 1000, 5003};
-    for (int di = 0; di < 3; di++)
-        for (int ki = 0; ki < 4; ki++)
-            for (int n_new : {1, 2, 4}) {
-                const int hkv = 2, group = dec_dims[di] == 256 ? 8 / n_new : 16 / n_new / (n_new == 4 ? 1 : 2);
-                const int n_kv = dec_kv[ki] + n_new;
-                shape s = {2, n_new, n_kv, hkv * group, hkv, dec_dims[di], dec_dims[di], ki % 2 ? LC_F16 : LC_BF16,
-                           ki == 2 ? LC_F32 : (ki % 2 ? LC_F16 : LC_BF16), ki == 3 ? 30.f : 0.f};
-                lc_mask m = lc_mask_causal();
-                if (ki == 2) m = lc_mask_sliding_window(64), m.sinks = 4;
-                m.q_offset = n_kv - n_new;
-                compare(s, m, seed, &counter, ki == 1 ? 3 : 0), cases++;
-            }
     printf("test_gpu_attention: %ld cases, %ld checks, %ld failed\n", cases, checks, failures);
     return failures ? 1 : 0;
 }

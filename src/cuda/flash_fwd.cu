@@ -16,8 +16,6 @@
 
 #include <cuda_runtime.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "check.h"
 #include "flash_sm90.h"
@@ -28,12 +26,6 @@ namespace lc_cuda {
 typedef attn_params fwd_params;
 
 constexpr int BLOCK_N = 64;
-#ifndef LC_FLASH_WARPS
-#define LC_FLASH_WARPS 4
-#endif
-#ifndef LC_FLASH_MT
-#define LC_FLASH_MT 2
-#endif
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
 
@@ -232,11 +224,14 @@ static cudaError_t launch(const fwd_params &p, int batch, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
+// The plan: the block shape per head dim. NWARPS warps, each owning MT m-tiles of 16 rows,
+// so each K / V fragment feeds MT MMAs: 4 warps x 2 m-tiles (128 rows) measured fastest on
+// an H100 at d = 64 and 128 (docs/cuda.md); at d = 256 and (192, 128) the
+// accumulators of 2 m-tiles do not fit the registers, so 4 x 1 (64 rows).
 template <typename T, typename TO>
 static cudaError_t dispatch_dims(const fwd_params &p, int batch, int dk, int dv, cudaStream_t s) {
-    // NWARPS warps; each owns MT m-tiles of 16 rows (tuned on an H100: bench/results/gpu_NOTES.md)
-    if (dk == 64 && dv == 64) return launch<T, TO, 64, 64, LC_FLASH_WARPS, LC_FLASH_MT>(p, batch, s);
-    if (dk == 128 && dv == 128) return launch<T, TO, 128, 128, LC_FLASH_WARPS, LC_FLASH_MT>(p, batch, s);
+    if (dk == 64 && dv == 64) return launch<T, TO, 64, 64, 4, 2>(p, batch, s);
+    if (dk == 128 && dv == 128) return launch<T, TO, 128, 128, 4, 2>(p, batch, s);
     if (dk == 256 && dv == 256) return launch<T, TO, 256, 256, 4, 1>(p, batch, s);
     return launch<T, TO, 192, 128, 4, 1>(p, batch, s);  // checked before: MLA's (192, 128)
 }
@@ -261,39 +256,36 @@ static size_t bitmap_bytes(const lc_attention *a) {
     return a->mask.blocks.bits ? (size_t)(a->mask.blocks.n_qb * a->mask.blocks.n_kb) : 0;
 }
 
-// The wgmma kernel's block for a (true), or false for the mma.sync kernel. For tests and
-// comparisons, LONGCTX_CUDA_FLASH=mma forces the mma.sync kernel, and =wg1, wg2, ws, ws3 or
-// ws176 one of the wgmma kernel's blocks (flash_sm90.h).
-static bool sm90_choice(const lc_attention *a, const fwd_params &p, sm90_block *blk) {
-    const char *force = getenv("LONGCTX_CUDA_FLASH");
-    static const char *const blocks[] = {"auto", "wg1", "wg2", "ws", "ws3", "ws176"};
-    *blk = SM90_AUTO;
-    for (int i = 1; force && i < (int)(sizeof blocks / sizeof *blocks); i++)
-        if (!strcmp(force, blocks[i])) *blk = (sm90_block)i;
-    return !(force && !strcmp(force, "mma")) && p.scale > 0.f && flash_sm90_covers((int)a->q.shape[3], (int)a->v.shape[3]);
+// The Hopper kernel covers the call: compute capability 9.0, d_k = d_v in {64, 128}, scale > 0.
+static bool sm90_covers(const lc_attention *a, const fwd_params &p) {
+    return p.scale > 0.f && flash_sm90_covers((int)a->q.shape[3], (int)a->v.shape[3]);
 }
 
 // The workspace: the bitmap's device copy, then (from a 256-byte boundary) the wgmma
 // kernel's tail split, which runs only where the caller's workspace holds it.
 static size_t tail_offset(const lc_attention *a) { return (bitmap_bytes(a) + 255) / 256 * 256; }
 
-extern "C" size_t lc_cuda_attention_workspace_size(const lc_attention *a) {
+namespace lc_cuda {
+
+size_t attention_workspace(const lc_attention *a, const sm90_request &req) {
     if (lc_cuda_attention_check(a)) return 0;
     const fwd_params p = make_attn_params(a);
-    sm90_block blk;
-    const size_t tail = sm90_choice(a, p, &blk) ? flash_fwd_sm90_workspace(p, (int)a->q.shape[0], (int)a->q.shape[3], blk, a->q.dtype == LC_F16, a->out.dtype == LC_F32) : 0;
+    const size_t tail = sm90_covers(a, p) ? flash_fwd_sm90_workspace(p, (int)a->q.shape[0], (int)a->q.shape[3], req, a->q.dtype == LC_F16, a->out.dtype == LC_F32) : 0;
     return tail ? tail_offset(a) + tail : bitmap_bytes(a);
 }
 
-extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
+lc_status attention_flash(const lc_attention *a, lc_cuda_path path, const sm90_request &req, void *workspace, size_t workspace_bytes, cudaStream_t s) {
     lc_status st = lc_cuda_attention_check(a);
     if (st) return st;
+    if (path != LC_CUDA_PATH_AUTO && path != LC_CUDA_PATH_MMA && path != LC_CUDA_PATH_SM90) return lc_error(LC_EINVAL, "path=%d is not an lc_cuda_path", (int)path);
+    fwd_params p = make_attn_params(a);
+    const bool sm90 = path != LC_CUDA_PATH_MMA && sm90_covers(a, p);
+    if (path == LC_CUDA_PATH_SM90 && !sm90)
+        return lc_error(LC_EUNSUPPORTED, "path=LC_CUDA_PATH_SM90: the Hopper kernel needs compute capability 9.0, d_k = d_v in {64, 128} and scale > 0 (d_k=%lld, d_v=%lld)",
+                        (long long)a->q.shape[3], (long long)a->v.shape[3]);
     const size_t need = bitmap_bytes(a);
     if (need && (!workspace || workspace_bytes < need))
         return lc_error(LC_EINVAL, "workspace: the block bitmap needs %zu bytes of device memory (lc_cuda_attention_workspace_size), got %zu", need, workspace ? workspace_bytes : 0);
-
-    fwd_params p = make_attn_params(a);
-    cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     if (need) {
         if (cudaMemcpyAsync(workspace, a->mask.blocks.bits, need, cudaMemcpyHostToDevice, s) != cudaSuccess)
             return lc_error(LC_EINTERNAL, "copying the block bitmap to the GPU failed: %s", cudaGetErrorString(cudaGetLastError()));
@@ -301,17 +293,15 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     const int batch = (int)a->q.shape[0], dk = (int)a->q.shape[3], dv = (int)a->v.shape[3];
     const bool f32_out = a->out.dtype == LC_F32;
-    // Hopper: the wgmma kernel where it covers the shape (and scale > 0); a forced block
-    // refuses to fall back where it covers the shape but cannot run (the tensor maps), so a
-    // test of it cannot pass on the other.
-    sm90_block blk;
+    // the Hopper kernel where it covers the call; LC_CUDA_PATH_SM90 refuses to fall back
+    // where it cannot run (the tensor maps), so a test of it cannot pass on the other
     cudaError_t e = cudaErrorNotSupported;
-    if (sm90_choice(a, p, &blk)) {
+    if (sm90) {
         const size_t off = tail_offset(a);
         char *tail = workspace && workspace_bytes > off ? static_cast<char *>(workspace) + off : nullptr;
-        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, blk, a->q.dtype == LC_F16, f32_out, s, tail, tail ? workspace_bytes - off : 0);
-        if (e == cudaErrorNotSupported && blk != SM90_AUTO)
-            return lc_error(LC_EUNSUPPORTED, "LONGCTX_CUDA_FLASH=%s: the driver could not describe k or v as tensor maps", getenv("LONGCTX_CUDA_FLASH"));
+        e = flash_fwd_sm90(p, batch, (int)a->k.shape[2], dk, req, a->q.dtype == LC_F16, f32_out, s, tail, tail ? workspace_bytes - off : 0);
+        if (e == cudaErrorNotSupported && path == LC_CUDA_PATH_SM90)
+            return lc_error(LC_EUNSUPPORTED, "path=LC_CUDA_PATH_SM90: the driver could not describe k or v as tensor maps");
     }
     if (e == cudaErrorNotSupported) {
         if (a->q.dtype == LC_BF16)
@@ -321,4 +311,16 @@ extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *worksp
     }
     if (e != cudaSuccess) return lc_error(LC_EINTERNAL, "flash attention kernel launch failed: %s", cudaGetErrorString(e));
     return LC_OK;
+}
+
+}  // namespace lc_cuda
+
+extern "C" size_t lc_cuda_attention_workspace_size(const lc_attention *a) { return attention_workspace(a, sm90_request{}); }
+
+extern "C" lc_status lc_cuda_attention_flash_path(const lc_attention *a, lc_cuda_path path, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
+    return attention_flash(a, path, sm90_request{}, workspace, workspace_bytes, reinterpret_cast<cudaStream_t>(stream));
+}
+
+extern "C" lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream) {
+    return lc_cuda_attention_flash_path(a, LC_CUDA_PATH_AUTO, workspace, workspace_bytes, stream);
 }

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <time.h>
 
-#include "../ring_run.cuh"
+#include "ring_run.cuh"
 
 #include "gpu_check.h"
 

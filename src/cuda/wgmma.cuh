@@ -138,7 +138,7 @@ __device__ __forceinline__ void tma_load_4d_multicast(void *dst, const CUtensorM
 
 // thread block clusters: this block's rank, an arrival on the mbarrier at bar's offset in
 // block `rank` of the cluster (default .release.cta semantics: with .release.cluster the
-// d = 128 flash kernel ran 40% slower, gpu_NOTES.md v9), and a barrier of every thread of
+// d = 128 flash kernel ran 40% slower, docs/cuda.md), and a barrier of every thread of
 // the cluster (each warp converged first: a waiting lane must not hold back a lane still
 // on its way, such as a producer warp's one copying lane)
 __device__ __forceinline__ int cluster_rank() {

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <string>
 #include <vector>
 
 #include "longctx.h"
@@ -46,7 +45,7 @@ static double gemm_tflops(void) {
 
 struct result {
     int n, d, causal, window;
-    double ms, tflops, ms_mma;  // ms_mma: the mma.sync kernel forced (LONGCTX_CUDA_FLASH=mma)
+    double ms, tflops, ms_mma;  // ms_mma: the mma.sync kernel (LC_CUDA_PATH_MMA)
 };
 
 int main(int argc, char **argv) {
@@ -113,12 +112,7 @@ int main(int argc, char **argv) {
         }
         double ms = time_ms([&] { lc_cuda_attention_flash(&a, ws, ws_bytes, 0); });
         CUDA_OK(cudaGetLastError());
-        const char *env = getenv("LONGCTX_CUDA_FLASH");  // a variant chosen from outside
-        std::string saved = env ? env : "";
-        setenv("LONGCTX_CUDA_FLASH", "mma", 1);  // the same shape on the mma.sync kernel
-        double ms_mma = time_ms([&] { lc_cuda_attention_flash(&a, NULL, 0, 0); });
-        if (env) setenv("LONGCTX_CUDA_FLASH", saved.c_str(), 1);
-        else unsetenv("LONGCTX_CUDA_FLASH");
+        double ms_mma = time_ms([&] { lc_cuda_attention_flash_path(&a, LC_CUDA_PATH_MMA, NULL, 0, 0); });  // the same shape on mma.sync
         CUDA_OK(cudaGetLastError());
         const double pairs = c.window ? (double)lc_mask_count(&a.mask, c.n, c.n) : c.causal ? 0.5 * c.n * (double)c.n : (double)c.n * c.n;
         const double tflops = 4.0 * B * H * pairs * c.d / (ms * 1e-3) * 1e-12;

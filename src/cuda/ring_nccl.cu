@@ -1,9 +1,10 @@
 // Ring attention on GPUs (longctx/ring_cuda.h): the CUDA compute table and the NCCL
-// transport that plug into the ring driver (src/dist/ring.c).
+// transport that plug into the ring driver (src/ring/ring.c).
 //
 // The merge is the one of longctx/ring.h (Liu et al. 2023; Milakov and Gimelshein 2018):
 //   lse = log(e^L + e^l),   O = e^{L - lse} O + e^{l - lse} o
-// over f32 accumulators, one warp per (batch, head, query row).
+// over f32 accumulators, one warp per (batch, head, query row): lse_merge.cuh, the GPU's
+// one merge.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "longctx/ring_cuda.h"
+#include "lse_merge.cuh"
 
 namespace {
 
@@ -96,21 +98,24 @@ void cu_begin(void *ctx, float *acc_out, float *acc_lse, const lc_ring_rows *g) 
     fill_neg_inf<<<grid_for((n + 255) / 256), 256, 0, p->compute>>>(acc_lse, n);
 }
 
-// One warp per (b, h, r): acc row b, row0 + r, head h (layouts of lc_ring_rows).
+// One warp per (b, h, r): acc row b, row0 + r, head h (layouts of lc_ring_rows), merged
+// with the block's partial row by their log-sum-exp (lse_merge.cuh).
 __global__ void merge_rows(float *acc_out, float *acc_lse, const float *part_out, const float *part_lse, lc_ring_rows g) {
     const int64_t warps = g.batch * g.heads * g.rows, lane = threadIdx.x & 31;
     for (int64_t w = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5; w < warps; w += ((int64_t)gridDim.x * blockDim.x) >> 5) {
         const int64_t r = w % g.rows, h = (w / g.rows) % g.heads, b = w / (g.rows * g.heads);
         float *L = acc_lse + (b * g.heads + h) * g.n_local + g.row0 + r;
-        const float l = part_lse[(b * g.heads + h) * g.rows + r], Lv = *L;
-        if (l == -INFINITY) continue; // the block saw no key of this row
+        const float lse[2] = {*L, part_lse[(b * g.heads + h) * g.rows + r]};
+        if (lse[1] == -INFINITY) continue; // the block saw no key of this row
         float *O = acc_out + ((b * g.n_local + g.row0 + r) * g.heads + h) * g.dv;
         const float *o = part_out + ((b * g.rows + r) * g.heads + h) * g.dv;
-        const float m = fmaxf(Lv, l), ea = Lv == -INFINITY ? 0.f : expf(Lv - m), eb = expf(l - m), s = ea + eb;
-        const float wa = ea / s, wb = eb / s;
-        for (int64_t d = lane; d < g.dv; d += 32) O[d] = wa * O[d] + wb * o[d];
+        float merged = lse[0];
+        for (int64_t d = lane; d < g.dv; d += 32) {
+            const float od[2] = {O[d], o[d]};
+            O[d] = lc_cuda::lse_merge<false>(2, [&](int s) { return lse[s]; }, [&](int s) { return od[s]; }, &merged);
+        }
         __syncwarp();
-        if (lane == 0) *L = m + logf(s);
+        if (lane == 0) *L = merged; // (lane 0 merged column 0)
     }
 }
 

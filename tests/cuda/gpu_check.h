@@ -20,12 +20,14 @@ static long checks, failures;
         }                                                                                     \
     } while (0)
 
-// The GPU tests' common start: `--quick` and `--seed S` (default: the time), then the device.
+// The GPU tests' common start: `--quick` (*quick = 1), `--smoke` (2: a few small cases of
+// each kind, for compute-sanitizer) and `--seed S` (default: the time), then the device.
 // Returns 0 to go on, or 77 (CTest: skipped) when there is no CUDA device.
 static int gpu_test_begin(const char *name, int argc, char **argv, int *quick, uint64_t *seed) {
     *quick = 0, *seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) *quick = 1;
+        else if (!strcmp(argv[i], "--smoke")) *quick = 2;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) *seed = strtoull(argv[++i], NULL, 10);
     }
     int devices = 0;

@@ -110,41 +110,26 @@ int main(int argc, char **argv) {
         fflush(stdout);
     };
 
-    // lc_attention front door, contiguous bf16
-    {
-        lc_attention a = {};
-        a.q = lc_tensor_bshd(q, LC_BF16, B, 1, HQ, D), a.out = lc_tensor_bshd(out, LC_BF16, B, 1, HQ, D);
-        a.k = lc_tensor_bshd(k16, LC_BF16, B, N, HKV, D), a.v = lc_tensor_bshd(v16, LC_BF16, B, N, HKV, D);
-        a.mask = lc_mask_causal(), a.mask.q_offset = N - 1;
-        const size_t wsb = lc_cuda_decode_workspace_size(&a, 0);
-        void *ws;
-        CUDA_OK(cudaMalloc(&ws, wsb));
-        if (lc_cuda_decode_attention(&a, 0, ws, wsb, 0) != LC_OK) {
-            fprintf(stderr, "decode failed: %s\n", lc_last_error());
-            return 1;
-        }
-        report("attention", "contiguous", "bf16", 0, time_ms([&] { lc_cuda_decode_attention(&a, 0, ws, wsb, 0); }), 2.0 * tokens * row * 2);
-        cudaFree(ws);
-    }
-    // the cache front door: contiguous and paged, bf16 and int8
+    // contiguous and paged, bf16 and int8, through the one descriptor
     for (int paged = 0; paged < 2; paged++)
         for (int int8 = 0; int8 < 2; int8++) {
             lc_cuda_decode d = {};
             d.cache.layout = paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, d.cache.dtype = int8 ? LC_INT8 : LC_BF16;
-            d.cache.heads_kv = HKV, d.cache.head_dim = D;
-            d.cache.k = int8 ? (const void *)k8 : k16, d.cache.v = int8 ? (const void *)v8 : v16;
-            d.cache.k_scale = ks, d.cache.v_scale = vs;
-            d.cache.capacity = N, d.cache.block_table = table_dev, d.cache.block_size = bs, d.cache.max_blocks = max_blocks;
-            d.batch = B, d.lens = lens, d.max_len = N, d.q = q, d.dtype = LC_BF16, d.n_q = 1, d.heads_q = HQ, d.out = out, d.out_dtype = LC_BF16;
-            const size_t wsb = lc_cuda_decode_cache_workspace_size(&d);
+            d.cache.heads_kv = HKV, d.cache.head_dim = D, d.cache.max_seqs = B, d.cache.capacity = N;
+            d.cache.block_size = bs, d.cache.num_blocks = (int64_t)B * max_blocks;
+            d.k = int8 ? (const void *)k8 : k16, d.v = int8 ? (const void *)v8 : v16;
+            d.k_scale = ks, d.v_scale = vs, d.block_table = table_dev;
+            d.batch = B, d.lens = lens, d.max_len = N, d.q = q, d.q_dtype = LC_BF16, d.n_q = 1, d.heads_q = HQ, d.out = out, d.out_dtype = LC_BF16;
+            d.mask = lc_mask_causal();
+            const size_t wsb = lc_cuda_decode_workspace_size(&d);
             void *ws;
             CUDA_OK(cudaMalloc(&ws, wsb ? wsb : 16));
-            if (lc_cuda_decode_cache(&d, ws, wsb, 0) != LC_OK) {
+            if (lc_cuda_decode_attention(&d, ws, wsb, 0) != LC_OK) {
                 fprintf(stderr, "decode failed: %s\n", lc_last_error());
                 return 1;
             }
             const double bytes = 2.0 * tokens * row * (int8 ? 1 : 2) + (int8 ? 2.0 * tokens * HKV * 4 : 0);
-            report("cache", paged ? "paged" : "contiguous", int8 ? "int8" : "bf16", paged ? bs : 0, time_ms([&] { lc_cuda_decode_cache(&d, ws, wsb, 0); }), bytes);
+            report("decode", paged ? "paged" : "contiguous", int8 ? "int8" : "bf16", paged ? bs : 0, time_ms([&] { lc_cuda_decode_attention(&d, ws, wsb, 0); }), bytes);
             cudaFree(ws);
         }
     CUDA_OK(cudaGetLastError());

@@ -1,4 +1,4 @@
-/* The standalone CUDA build (cmake -S cuda) has no CPU flash kernel (it needs cblas), so
+/* The standalone CUDA build (cmake -S src/cuda) has no CPU flash kernel (it needs cblas), so
  * the ring driver's default compute table refuses; the GPU ring always passes its own. */
 #include "longctx/ring.h"
 

@@ -8,7 +8,7 @@
 //   gpu_ring [--quick] [--n-local N] [--json PATH]
 #include <algorithm>
 
-#include "../ring_run.cuh"
+#include "ring_run.cuh"
 
 __global__ void fill_bf16(uint16_t *x, size_t n, uint32_t salt) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {

@@ -1,11 +1,12 @@
-// GPU decode over contiguous and paged KV caches (bf16, f16, int8) against the CPU float64
-// reference (lc_attention_naive) on the same dequantised keys and values, fresh random
-// inputs each run: batches of sequences of different lengths, GQA groups, several new
-// tokens, block sizes that do and do not divide the lengths, blocks placed in a shuffled
-// pool, windows with sinks, soft-capping. Outputs are poisoned before each run. Without a
-// GPU it exits 77 (CTest: skipped).
+// GPU decode (lc_cuda_decode) over contiguous and paged KV caches (bf16, f16, int8) against
+// the CPU float64 reference (lc_attention_naive) on the same dequantised keys and values,
+// fresh random inputs each run: batches of sequences of different lengths (or all of one,
+// without lens), GQA groups, several new tokens, block sizes that do and do not divide the
+// lengths, blocks placed in a shuffled pool, causal masks, windows with sinks, sinks alone,
+// bidirectional windows, soft-capping, forced split counts. Outputs are poisoned before
+// each run. Without a GPU it exits 77 (CTest: skipped).
 //
-//   test_gpu_decode [--quick] [--seed S]
+//   test_gpu_decode [--quick | --smoke] [--seed S]
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,9 +27,20 @@ struct config {
     lc_dtype dtype;
     lc_dtype q_dtype, out_dtype;
     int batch, heads_kv, group, n_q, d, block_size, max_len, splits;
-    int64_t window, sinks;
+    int64_t window, sinks;  // window > 0: causal + the last `window` keys (+ sinks); else causal
     float softcap;
+    int no_lens;            // lens NULL: every sequence holds max_len tokens
+    int mask_kind;          // 0: as window / sinks say; 1: full; 2: window {left 40, right 2}; 3: causal + sinks alone
 };
+
+static lc_mask mask_of(const config &c) {
+    lc_mask m = c.window > 0 ? lc_mask_sliding_window(c.window) : lc_mask_causal();
+    m.sinks = c.sinks;
+    if (c.mask_kind == 1) m = lc_mask_full();
+    if (c.mask_kind == 2) m = lc_mask_full(), m.window.enabled = 1, m.window.left = 40, m.window.right = 2;
+    if (c.mask_kind == 3) m = lc_mask_causal(), m.sinks = 1 + c.sinks;
+    return m;
+}
 
 template <typename T> static T *to_device(const std::vector<T> &h) {
     T *p;
@@ -49,15 +61,15 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
     const size_t esz = lc_dtype_size(c.dtype), row = (size_t)H * D;
     uint64_t rs = seed ^ (*counter * 7919);
     std::vector<int32_t> lens(B);
-    for (int b = 0; b < B; b++) lens[b] = b == 0 ? c.max_len : NQ + (int)(draw(&rs) % (uint64_t)(c.max_len - NQ + 1));
+    for (int b = 0; b < B; b++) lens[b] = b == 0 || c.no_lens ? c.max_len : NQ + (int)(draw(&rs) % (uint64_t)(c.max_len - NQ + 1));
 
     // slots: contiguous b * max_len + j; paged: blocks of a shuffled pool with spare blocks
     std::vector<int32_t> table;
-    int max_blocks = 0;
+    int max_blocks = 0, pool = 0;
     int64_t slots = (int64_t)B * c.max_len;
     if (c.layout == LC_KV_PAGED) {
         max_blocks = (c.max_len + c.block_size - 1) / c.block_size;
-        const int pool = B * max_blocks + 3;
+        pool = B * max_blocks + 3;
         std::vector<int32_t> ids(pool);
         for (int i = 0; i < pool; i++) ids[i] = i;
         for (int i = pool - 1; i > 0; i--) std::swap(ids[i], ids[draw(&rs) % (uint64_t)(i + 1)]);
@@ -113,17 +125,18 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
 
     lc_cuda_decode dd = {};
     dd.cache.layout = c.layout, dd.cache.dtype = c.dtype, dd.cache.heads_kv = H, dd.cache.head_dim = D;
-    dd.cache.k = k_dev, dd.cache.v = v_dev;
-    if (c.dtype == LC_INT8) dd.cache.k_scale = ks_dev, dd.cache.v_scale = vs_dev;
-    dd.cache.capacity = c.max_len, dd.cache.block_table = table_dev, dd.cache.block_size = c.block_size, dd.cache.max_blocks = max_blocks;
-    dd.batch = B, dd.lens = lens_dev, dd.max_len = c.max_len, dd.q = q_dev, dd.dtype = c.q_dtype, dd.n_q = NQ, dd.heads_q = HQ;
-    dd.out = out_dev, dd.out_dtype = c.out_dtype, dd.lse = lse_dev, dd.softcap = c.softcap, dd.window = c.window, dd.sinks = c.sinks;
+    dd.cache.max_seqs = B, dd.cache.capacity = c.max_len, dd.cache.block_size = c.block_size, dd.cache.num_blocks = pool;
+    dd.k = k_dev, dd.v = v_dev;
+    if (c.dtype == LC_INT8) dd.k_scale = ks_dev, dd.v_scale = vs_dev;
+    dd.block_table = table_dev;
+    dd.batch = B, dd.lens = c.no_lens ? NULL : lens_dev, dd.max_len = c.max_len, dd.q = q_dev, dd.q_dtype = c.q_dtype, dd.n_q = NQ, dd.heads_q = HQ;
+    dd.out = out_dev, dd.out_dtype = c.out_dtype, dd.lse = lse_dev, dd.softcap = c.softcap, dd.mask = mask_of(c);
     dd.splits = c.splits;
-    const size_t ws_bytes = lc_cuda_decode_cache_workspace_size(&dd);
+    const size_t ws_bytes = lc_cuda_decode_workspace_size(&dd);
     void *ws = NULL;
     CUDA_OK(cudaMalloc(&ws, ws_bytes ? ws_bytes : 16));
-    lc_status st = lc_cuda_decode_cache(&dd, ws, ws_bytes, 0);
-    CHECK(st == LC_OK, "lc_cuda_decode_cache: %s", lc_last_error());
+    lc_status st = lc_cuda_decode_attention(&dd, ws, ws_bytes, 0);
+    CHECK(st == LC_OK, "lc_cuda_decode: %s", lc_last_error());
     CUDA_OK(cudaDeviceSynchronize());
 
     std::vector<uint8_t> raw(out_bytes);
@@ -142,8 +155,8 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
         r.v = lc_tensor_bshd(vf[b].data(), LC_F32, 1, lens[b], H, D);
         r.out = lc_tensor_bshd(want.data(), LC_F32, 1, NQ, HQ, D);
         r.lse = lse_want.data();
-        r.mask = c.window > 0 ? lc_mask_sliding_window(c.window) : lc_mask_causal();
-        r.mask.sinks = c.sinks, r.mask.q_offset = lens[b] - NQ;
+        r.mask = mask_of(c);
+        r.mask.q_offset = lens[b] - NQ;
         r.softcap = c.softcap;
         CHECK(lc_attention_naive(&r, 0) == LC_OK, "reference: %s", lc_last_error());
         for (size_t i = 0; i < want.size(); i++) {
@@ -163,9 +176,9 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
     }
     const double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
     const int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !lost_inf;
-    CHECK(ok, "%s %s q=%s out=%s B=%d hkv=%d group=%d n_q=%d d=%d block=%d max_len=%d window=%lld sinks=%lld softcap=%g splits=%d: rel err %.3g, lse err %.3g, %d rows lost -inf",
+    CHECK(ok, "%s %s q=%s out=%s B=%d hkv=%d group=%d n_q=%d d=%d block=%d max_len=%d window=%lld sinks=%lld mask=%d lens=%s softcap=%g splits=%d: rel err %.3g, lse err %.3g, %d rows lost -inf",
           lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), lc_dtype_name(c.q_dtype), lc_dtype_name(c.out_dtype), B, H, c.group, NQ, D, c.block_size,
-          c.max_len, (long long)c.window, (long long)c.sinks, (double)c.softcap, c.splits, rel, lse_err, lost_inf);
+          c.max_len, (long long)c.window, (long long)c.sinks, c.mask_kind, c.no_lens ? "none" : "yes", (double)c.softcap, c.splits, rel, lse_err, lost_inf);
     cudaFree(k_dev), cudaFree(v_dev), cudaFree(ks_dev), cudaFree(vs_dev), cudaFree(lens_dev), cudaFree(q_dev), cudaFree(out_dev), cudaFree(lse_dev), cudaFree(ws);
     if (table_dev) cudaFree(table_dev);
     return ok;
@@ -177,28 +190,36 @@ static void test_refusals(void) {
     CUDA_OK(cudaMalloc(&buf, 1 << 20));
     int32_t *lens = (int32_t *)buf;
     lc_cuda_decode d = {};
-    d.cache.layout = LC_KV_CONTIGUOUS, d.cache.dtype = LC_BF16, d.cache.heads_kv = 2, d.cache.head_dim = 128, d.cache.capacity = 64;
-    d.cache.k = (char *)buf + 4096, d.cache.v = (char *)buf + 8192;
-    d.batch = 1, d.lens = lens, d.max_len = 64, d.q = (char *)buf + 256, d.dtype = LC_BF16, d.n_q = 1, d.heads_q = 8, d.out = (char *)buf + 1024, d.out_dtype = LC_BF16;
-    CHECK(lc_cuda_decode_cache_check(&d) == LC_OK, "good descriptor accepted: %s", lc_last_error());
+    d.cache.layout = LC_KV_CONTIGUOUS, d.cache.dtype = LC_BF16, d.cache.heads_kv = 2, d.cache.head_dim = 128, d.cache.max_seqs = 1, d.cache.capacity = 64;
+    d.k = (char *)buf + 4096, d.v = (char *)buf + 8192;
+    d.batch = 1, d.lens = lens, d.max_len = 64, d.q = (char *)buf + 256, d.q_dtype = LC_BF16, d.n_q = 1, d.heads_q = 8, d.out = (char *)buf + 1024, d.out_dtype = LC_BF16;
+    d.mask = lc_mask_causal();
+    CHECK(lc_cuda_decode_check(&d) == LC_OK, "good descriptor accepted: %s", lc_last_error());
     struct refusal {
         void (*edit)(lc_cuda_decode *);
         lc_status want;
         const char *says;
     } cases[] = {
         {[](lc_cuda_decode *x) { x->cache.head_dim = 96; }, LC_EUNSUPPORTED, "head_dim"},
+        {[](lc_cuda_decode *x) { x->cache.heads_kv = 0; }, LC_EINVAL, "heads_kv"},
         {[](lc_cuda_decode *x) { x->heads_q = 2 * 17; }, LC_EUNSUPPORTED, "query rows"},
         {[](lc_cuda_decode *x) { x->heads_q = 7; }, LC_EINVAL, "heads_q"},
-        {[](lc_cuda_decode *x) { x->lens = NULL; }, LC_EINVAL, "lens"},
         {[](lc_cuda_decode *x) { x->q = (char *)x->q + 2; }, LC_EUNSUPPORTED, "aligned"},
+        {[](lc_cuda_decode *x) { x->q = NULL; }, LC_EINVAL, "NULL"},
         {[](lc_cuda_decode *x) { x->cache.dtype = LC_INT8; }, LC_EINVAL, "k_scale"},
         {[](lc_cuda_decode *x) { x->cache.dtype = LC_F16; }, LC_EUNSUPPORTED, "f16 queries"},
         {[](lc_cuda_decode *x) { x->cache.dtype = LC_FP8; }, LC_EUNSUPPORTED, "cache.dtype"},
-        {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_RING; }, LC_EUNSUPPORTED, "cache.layout"},
-        {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_PAGED; }, LC_EINVAL, "block_table"},
+        {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_RING, x->cache.window = 16; }, LC_EUNSUPPORTED, "cache.layout"},
+        {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_PAGED, x->cache.block_size = 16, x->cache.num_blocks = 4; }, LC_EINVAL, "block_table"},
+        {[](lc_cuda_decode *x) { x->cache.layout = LC_KV_PAGED; }, LC_EINVAL, "block_size"},
         {[](lc_cuda_decode *x) { x->cache.capacity = 63; }, LC_EINVAL, "capacity"},
+        {[](lc_cuda_decode *x) { x->batch = 2; }, LC_EINVAL, "max_seqs"},
         {[](lc_cuda_decode *x) { x->max_len = 0; }, LC_EINVAL, "max_len"},
-        {[](lc_cuda_decode *x) { x->sinks = 4; }, LC_EINVAL, "window"},
+        {[](lc_cuda_decode *x) { x->mask.q_offset = 5; }, LC_EINVAL, "q_offset"},
+        {[](lc_cuda_decode *x) { x->mask.blocks.bits = (const uint8_t *)"x", x->mask.blocks.block_q = x->mask.blocks.block_k = 64, x->mask.blocks.n_qb = x->mask.blocks.n_kb = 1; },
+         LC_EUNSUPPORTED, "mask"},
+        {[](lc_cuda_decode *x) { x->mask = lc_mask_sliding_window(8), x->mask.window.dilation = 2; }, LC_EUNSUPPORTED, "dilation"},
+        {[](lc_cuda_decode *x) { x->q_dtype = LC_F32; }, LC_EUNSUPPORTED, "q_dtype"},
         {[](lc_cuda_decode *x) { x->out_dtype = LC_F16; }, LC_EUNSUPPORTED, "out_dtype"},
         {[](lc_cuda_decode *x) { x->scale = -1; }, LC_EINVAL, "scale"},
         {[](lc_cuda_decode *x) { x->splits = -1; }, LC_EINVAL, "splits"},
@@ -207,13 +228,13 @@ static void test_refusals(void) {
     for (const refusal &r : cases) {
         lc_cuda_decode x = d;
         r.edit(&x);
-        lc_status st = lc_cuda_decode_cache_check(&x);
+        lc_status st = lc_cuda_decode_check(&x);
         CHECK(st == r.want && strstr(lc_last_error(), r.says), "refusal '%s': status %d, said: %s", r.says, (int)st, lc_last_error());
-        CHECK(lc_cuda_decode_cache(&x, buf, 1 << 20, 0) == r.want, "refused call '%s' also refused by lc_cuda_decode_cache", r.says);
+        CHECK(lc_cuda_decode_attention(&x, buf, 1 << 20, 0) == r.want, "refused call '%s' also refused by lc_cuda_decode", r.says);
     }
-    size_t need = lc_cuda_decode_cache_workspace_size(&d);
-    CHECK(need > 0 && lc_cuda_decode_cache(&d, buf, need - 1, 0) == LC_EINVAL && strstr(lc_last_error(), "workspace"), "short workspace refused: %s",
-          lc_last_error());
+    CHECK(lc_cuda_decode_check(NULL) == LC_EINVAL, "NULL refused");
+    size_t need = lc_cuda_decode_workspace_size(&d);
+    CHECK(need > 0 && lc_cuda_decode_attention(&d, buf, need - 1, 0) == LC_EINVAL && strstr(lc_last_error(), "workspace"), "short workspace refused: %s", lc_last_error());
     cudaFree(buf);
 }
 
@@ -224,7 +245,7 @@ int main(int argc, char **argv) {
     test_refusals();
 
     uint64_t counter = 1, rs = seed;
-    const int trials = quick ? 60 : 240;
+    const int trials = quick == 2 ? 12 : quick ? 60 : 240;
     const lc_dtype dtypes[] = {LC_BF16, LC_F16, LC_INT8};
     const int dims[] = {64, 128, 256}, blocks[] = {16, 24, 64, 1, 256}, lens[] = {1, 15, 16, 17, 100, 1000, 3001};
     for (int t = 0; t < trials; t++) {
@@ -246,10 +267,33 @@ int main(int argc, char **argv) {
         c.splits = draw(&rs) % 4 == 0 ? 1 + (int)(draw(&rs) % 5) : 0;
         if (draw(&rs) % 3 == 0) c.window = 1 + (int64_t)(draw(&rs) % 200), c.sinks = (int64_t)(draw(&rs) % 8);
         if (draw(&rs) % 5 == 0) c.softcap = 30.f;
+        if (draw(&rs) % 4 == 0) c.no_lens = 1;
+        if (draw(&rs) % 4 == 0) c.mask_kind = 1 + (int)(draw(&rs) % 3);
         run(c, seed, &counter);
     }
+    if (quick == 2) {
+        printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials, checks, failures);
+        return failures ? 1 : 0;
+    }
+    // a contiguous [batch, n_kv, heads_kv, d] tensor as the cache (no lens): head dims,
+    // lengths, 1 to 4 new tokens, GQA filling the 16 rows, dtypes, a window with sinks,
+    // soft-capping, a forced split
+    int grid_cases = 0;
+    const int grid_kv[] = {1, 100, 1000, 5003};
+    for (int di = 0; di < 3; di++)
+        for (int ki = 0; ki < 4; ki++)
+            for (int n_new : {1, 2, 4}) {
+                config g = {};
+                g.layout = LC_KV_CONTIGUOUS, g.dtype = ki % 2 ? LC_F16 : LC_BF16, g.q_dtype = g.dtype, g.out_dtype = ki == 2 ? LC_F32 : g.dtype;
+                g.batch = 2, g.heads_kv = 2, g.n_q = n_new, g.d = dims[di];
+                g.group = g.d == 256 ? 8 / n_new : 16 / n_new / (n_new == 4 ? 1 : 2);
+                g.max_len = grid_kv[ki] + n_new, g.splits = ki == 1 ? 3 : 0, g.no_lens = 1;
+                if (ki == 2) g.window = 64, g.sinks = 4;
+                if (ki == 3) g.softcap = 30.f;
+                run(g, seed, &counter), grid_cases++;
+            }
     // long sequences: many splits, a window far from the sinks
-    config big = {LC_KV_PAGED, LC_BF16, LC_BF16, LC_BF16, 2, 2, 4, 1, 128, 16, quick ? 20000 : 70001, 0, 0, 0, 0.f};
+    config big = {LC_KV_PAGED, LC_BF16, LC_BF16, LC_BF16, 2, 2, 4, 1, 128, 16, quick ? 20000 : 70001, 0, 0, 0, 0.f, 0, 0};
     run(big, seed, &counter);
     big.dtype = LC_INT8, big.layout = LC_KV_CONTIGUOUS, big.window = 4096, big.sinks = 4;
     run(big, seed, &counter);
@@ -262,11 +306,11 @@ int main(int argc, char **argv) {
     // int8, 4 kv heads per block: sinks spanning whole tiles, a window, 3 new tokens; paged
     // with pages of 24 keys and of 32 (a power of two), and contiguous
     for (int paged = 1; paged >= 0; paged--) {
-        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f};
+        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f, 0, 0};
         run(sw, seed, &counter);
         sw.block_size = 32, sw.splits = 0, sw.d = 64, sw.q_dtype = sw.out_dtype = LC_BF16, sw.softcap = 30.f;
         run(sw, seed, &counter);
     }
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + 9, checks, failures);
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + grid_cases + 9, checks, failures);
     return failures ? 1 : 0;
 }
