@@ -14,6 +14,7 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "gpu_args.h"
 #include "gpu_timing.h"
 
 
@@ -50,11 +51,14 @@ struct result {
 
 int main(int argc, char **argv) {
     int quick = 0, only_n = 0;
-    const char *json = "bench/results/gpu_attention.json";
+    const char *json = NULL; // written only when asked
+    int rc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--n") && i + 1 < argc) only_n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) {
+            if ((rc = gpu_arg_int("gpu_attention", "--n", argv[++i], 1, 1 << 20, &only_n))) return rc;
+        }
         else {
             fprintf(stderr, "usage: gpu_attention [--quick] [--n N] [--json PATH]\n");
             return 2;
@@ -124,6 +128,7 @@ int main(int argc, char **argv) {
         cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(o), cudaFree(lse), cudaFree(ws);
     }
 
+    if (!json) return 0;
     FILE *f = fopen(json, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", json);

@@ -15,6 +15,7 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "gpu_args.h"
 #include "gpu_timing.h"
 
 
@@ -49,18 +50,21 @@ struct result {
 
 int main(int argc, char **argv) {
     int N = 131072, B = 8, HKV = 8, D = 128;
-    const char *json = "bench/results/gpu_decode.json";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--n") && i + 1 < argc) N = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--heads-kv") && i + 1 < argc) HKV = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--d") && i + 1 < argc) D = atoi(argv[++i]);
+    const char *json = NULL; // written only when asked
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        if (!strcmp(argv[i], "--n") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--n", argv[++i], 1, 1 << 26, &N);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--batch", argv[++i], 1, 1024, &B);
+        else if (!strcmp(argv[i], "--heads-kv") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--heads-kv", argv[++i], 1, 256, &HKV);
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--d", argv[++i], 64, 256, &D);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else {
             fprintf(stderr, "usage: gpu_decode [--n TOKENS] [--batch B] [--heads-kv H] [--d 64|128|256] [--json PATH]\n");
             return 2;
         }
     }
+    if (rc) return rc;
+    if (D != 64 && D != 128 && D != 256) return fprintf(stderr, "gpu_decode: --d must be 64, 128 or 256; got %d\n", D), 2;
     const int HQ = 4 * HKV;
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
@@ -134,6 +138,7 @@ int main(int argc, char **argv) {
         }
     CUDA_OK(cudaGetLastError());
 
+    if (!json) return 0;
     FILE *f = fopen(json, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", json);
