@@ -113,10 +113,14 @@ void *lc_stream_alloc(size_t bytes);
 
 /* ---- threads ---------------------------------------------------------------------------- */
 
+/* The most threads any kernel runs: a larger request (a descriptor's `threads`, or
+ * $LONGCTX_THREADS) is clamped to it. */
+#define LC_THREADS_MAX 1024
 /* The thread count used when a descriptor says 0: $LONGCTX_THREADS when set to a
- * positive integer, otherwise the number of processors OpenMP reports. */
+ * positive integer, otherwise the number of processors OpenMP reports (at most
+ * LC_THREADS_MAX either way). */
 int lc_threads_default(void);
-/* `requested` if positive, else lc_threads_default(). */
+/* `requested` if positive (clamped to LC_THREADS_MAX), else lc_threads_default(). */
 int lc_threads_resolve(int requested);
 
 /* ---- CPU features ------------------------------------------------------------------------ */

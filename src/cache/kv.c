@@ -48,6 +48,18 @@ lc_status lc_kv_config_check(const lc_kv_config *c) {
         if (c->window < 1) return lc_error(LC_EINVAL, "kv.window=%lld must be >= 1 for a %s cache", (long long)c->window, lc_kv_layout_name(c->layout));
         break;
     }
+    /* sizes no machine holds are refused before any product of them can overflow */
+    const double tokens_max = 0x1p40, bytes_max = 0x1p60;
+    if ((double)c->capacity > tokens_max || (double)c->window > tokens_max || (double)c->sinks > tokens_max)
+        return lc_error(LC_EINVAL, "kv.capacity=%lld, kv.window=%lld and kv.sinks=%lld must be at most 2^40 tokens", (long long)c->capacity,
+                        (long long)c->window, (long long)c->sinks);
+    double slots = c->layout == LC_KV_CONTIGUOUS ? (double)c->max_seqs * (double)c->capacity
+                   : c->layout == LC_KV_PAGED    ? (double)c->num_blocks * (double)c->block_size
+                   : c->layout == LC_KV_RING     ? (double)c->max_seqs * (double)c->window
+                                                 : (double)c->max_seqs * (double)(c->sinks + c->window);
+    double bytes = slots * 2.0 * (double)c->heads_kv * ((double)c->head_dim * (double)lc_dtype_size(c->dtype) + (quantised(c->dtype) ? 4.0 : 0.0));
+    if (c->layout == LC_KV_PAGED) bytes += 4.0 * (double)c->max_seqs * ((double)c->capacity / (double)c->block_size + 1);
+    if (bytes > bytes_max) return lc_error(LC_EINVAL, "kv cache of %.4g bytes (%.4g slots) is past any machine's memory (at most 2^60 bytes)", bytes, slots);
     return LC_OK;
 }
 

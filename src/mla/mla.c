@@ -29,6 +29,8 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (st) return st;
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
+    const double want = (double)lc_dtype_size(m->dtype) * (double)capacity * (double)(m->rank + m->rope);
+    if (want > 0x1p60) return lc_error(LC_ENOMEM, "mla cache of %.4g bytes (capacity=%lld) is past any machine's memory", want, (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
     if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
     if (!c || !c->lat) {
