@@ -86,9 +86,10 @@ lc_tensor lc_tensor_bshd(void *data, lc_dtype t, int64_t batch, int64_t seq, int
 /* A contiguous [batch, heads, seq, dim] buffer seen as [batch, seq, heads, dim] (BHSD). */
 lc_tensor lc_tensor_bhsd(void *data, lc_dtype t, int64_t batch, int64_t seq, int64_t heads, int64_t dim);
 
-/* Validates a view: data set, known dtype, sizes > 0, strides >= 0, every element below
- * capacity, no offset overflow. When `writable`, distinct indices must also address
- * distinct elements. `name` labels the sentence ("q", "out"). */
+/* Validates a view: t and data set, data aligned to the dtype's element size, known dtype,
+ * sizes > 0, strides >= 0, every element below capacity, no offset overflow. When
+ * `writable`, distinct indices must also address distinct elements. `name` labels the
+ * sentence ("q", "out"). */
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable);
 
 /* Element offset of index (b, s, h, d); no checking. */

@@ -25,6 +25,7 @@ const char *lc_dtype_name(lc_dtype t) { return (unsigned)t < LC_DTYPE_COUNT ? dt
 int lc_dtype_is_float(lc_dtype t) { return t == LC_F32 || t == LC_F16 || t == LC_BF16; }
 
 lc_status lc_dtype_parse(const char *text, lc_dtype *out) {
+    if (!out) return lc_error(LC_EINVAL, "lc_dtype_parse: out must not be NULL");
     for (int i = 0; text && i < LC_DTYPE_COUNT; i++)
         if (!strcasecmp(text, dtypes[i].name) || (dtypes[i].alias1 && !strcasecmp(text, dtypes[i].alias1)) ||
             (dtypes[i].alias2 && !strcasecmp(text, dtypes[i].alias2))) {

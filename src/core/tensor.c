@@ -14,8 +14,12 @@ lc_tensor lc_tensor_bhsd(void *data, lc_dtype t, int64_t batch, int64_t seq, int
 static const char *const axis_name[4] = {"batch", "seq", "heads", "dim"};
 
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable) {
+    if (!name) name = "tensor";
+    if (!t) return lc_error(LC_EINVAL, "%s is NULL", name);
     if (!t->data) return lc_error(LC_EINVAL, "%s.data is NULL", name);
     if (!lc_dtype_is_float(t->dtype)) return lc_error(LC_EINVAL, "%s.dtype=%d is not f32, f16 or bf16", name, (int)t->dtype);
+    if ((uintptr_t)t->data % lc_dtype_size(t->dtype))
+        return lc_error(LC_EINVAL, "%s.data=%p is not aligned to its %zu-byte %s elements", name, t->data, lc_dtype_size(t->dtype), lc_dtype_name(t->dtype));
     if (t->capacity <= 0) return lc_error(LC_EINVAL, "%s.capacity=%lld must be the number of elements in the buffer (> 0)", name, (long long)t->capacity);
     int64_t last = 0; /* offset of the last element */
     for (int a = 0; a < 4; a++) {

@@ -8,6 +8,7 @@
 
 #include "longctx/attention.h"
 #include "mla_internal.h"
+#include "../core/overlap.h"
 
 lc_status lc_mla_check(const lc_mla *m) {
     if (!m) return lc_error(LC_EINVAL, "mla is NULL");
@@ -21,6 +22,7 @@ lc_status lc_mla_check(const lc_mla *m) {
 }
 
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
+    if (!m || capacity < 0) return 0;
     return sizeof(struct lc_mla_cache) + lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope);
 }
 
@@ -64,6 +66,7 @@ lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
 }
 
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
+    if (!c) return 0;
     return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
 }
 
@@ -92,6 +95,9 @@ lc_status lc_mla_attention_check(const lc_mla_attention *a) {
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
     if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
     if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
+    const size_t rows = (size_t)a->n_q * (size_t)m->heads, ob = rows * (size_t)m->v_dim * sizeof(float);
+    if (lc_overlaps(a->out, ob, a->q_nope, rows * (size_t)m->nope * sizeof(float)) || lc_overlaps(a->out, ob, a->q_rope, rows * (size_t)m->rope * sizeof(float)))
+        return lc_error(LC_EINVAL, "mla: out overlaps q_nope or q_rope: the output must not alias an input");
     return LC_OK;
 }
 
