@@ -99,6 +99,11 @@ static void test_core(void) {
     x = lc_tensor_bshd((char *)buf + 2, LC_BF16, 1, 2, 2, 2);
     OK(lc_tensor_check(&x, "x", 0));
 
+    uintptr_t lo = 1, hi = 1;
+    lc_tensor_byte_range(NULL, &lo, &hi);
+    CHECK(lo == 0 && hi == 0, "byte range of NULL is empty");
+    lc_convert(NULL, LC_F32, NULL, LC_F16, 0);
+
     /* allocation */
     stale();
     CHECK(lc_aligned_alloc(64, 3) == NULL && !strstr(lc_last_error(), STALE), "a bad alignment: NULL and a sentence");
@@ -159,6 +164,17 @@ static void test_attention(void) {
     REFUSED(lc_mask_check(&m, 4, 4));
     m = lc_mask_causal();
     CHECK(lc_mask_count(&m, 0, 0) == 0 || 1, "count of nothing");
+
+    /* the mask's queries on NULL: nothing visible, no crash */
+    uint8_t cells[4] = {9, 9, 9, 9};
+    CHECK(lc_mask_allows(NULL, 0, 0) == 0 && lc_mask_count(NULL, 4, 4) == 0 && lc_mask_classify_tile(NULL, 0, 2, 0, 2) == LC_TILE_EMPTY,
+          "mask queries of NULL");
+    lc_mask_fill_tile(NULL, 0, 2, 0, 2, cells, 2);
+    CHECK(cells[0] == 0 && cells[3] == 0, "fill of a NULL mask: nothing visible");
+    lc_mask_fill_tile(&m, 0, 2, 0, 2, NULL, 2);
+    m = lc_mask_causal();
+    CHECK(lc_mask_count(&m, -3, 4) == 0 && lc_mask_count(&m, 4, -1) == 0, "count of negative sizes");
+    CHECK(lc_attention_active_pairs(NULL) == 0, "active pairs of NULL");
 
     float q[64], k[64], v[64], o[64], lse[8];
     lc_attention a = {0};
@@ -254,6 +270,11 @@ static void test_cache(void) {
     bad = c, bad.layout = LC_KV_SINKS, bad.window = 4, bad.sinks = -1;
     REFUSED(lc_kv_create(&bad, &kv));
     lc_kv_destroy(NULL);
+    CHECK(lc_kv_seq_kept(NULL, 0) < 0 && lc_kv_max_spans(NULL, 0) == 0 && lc_kv_free_blocks(NULL) == 0 && lc_kv_slots(NULL) == 0 &&
+              lc_kv_slot_bytes(NULL) == 0 && lc_kv_footprint(NULL) == 0,
+          "cache queries of NULL");
+    lc_kv_store_row(NULL, NULL, LC_F32, NULL, 0);
+    lc_kv_load_row(NULL, NULL, 1, LC_F32, 0);
     CHECK(lc_kv_config_of(NULL) == NULL && lc_kv_bytes(NULL) == 0 && lc_kv_seq_len(NULL, 0) < 0, "queries of a NULL cache");
     CHECK(!strcmp(lc_kv_layout_name((lc_kv_layout)-1), "?"), "unknown layout name");
 
@@ -600,7 +621,7 @@ static void test_memory(void) {
     b = c, b.segment = 17;
     REFUSED(lc_knn_memory_create(&b, &m));
     lc_knn_memory_destroy(NULL);
-    CHECK(lc_knn_memory_size(NULL) == 0 && lc_knn_memory_bytes(NULL) == 0 && lc_knn_memory_config_of(NULL) == NULL, "queries of a NULL memory");
+    CHECK(lc_knn_memory_first(NULL) == 0 && lc_knn_memory_size(NULL) == 0 && lc_knn_memory_bytes(NULL) == 0 && lc_knn_memory_config_of(NULL) == NULL, "queries of a NULL memory");
     OK(lc_knn_memory_create(&c, &m));
     float kbuf[4 * 4], vbuf[4 * 4], qbuf[4], key[4], val[4], score[8];
     int64_t pos[8];
@@ -708,6 +729,7 @@ static void test_ring(void) {
     REFUSED(lc_ring_split_check(LC_RING_ZIGZAG, 2, -8));
     REFUSED(lc_ring_split_check((lc_ring_layout)7, 2, 8));
     CHECK(lc_ring_chunks((lc_ring_layout)7) >= 0, "chunks of an unknown layout");
+    CHECK(lc_ring_needs(NULL, 0, 0) == 0 && lc_ring_last_hop(NULL, 0) < 0, "ring plan queries of NULL");
     CHECK(lc_ring_compute_cpu() != NULL, "the CPU compute table");
 }
 
@@ -800,6 +822,8 @@ static void test_model(void) {
     lc_model_get_info(NULL, &info);
     CHECK(info.files == 0 && info.params == 0, "info of a NULL model is zero");
     CHECK(!strcmp(lc_arch_name((lc_arch)99), "?"), "unknown arch name");
+    lc_rope none = lc_model_config_rope(NULL);
+    CHECK(lc_rope_check(&none) != LC_OK, "the rope of a NULL config is no rope");
     lc_context_config cc = {0};
     lc_context *ctx = (lc_context *)&ctx;
     REFUSED(lc_context_config_check(NULL, &cc));
@@ -861,6 +885,117 @@ static void test_model(void) {
     CHECK(lc_argmax(lg, 0) < 0 || lc_argmax(lg, 0) == 0, "argmax of nothing");
 }
 
+/* A real checkpoint (tests/fixtures/models/llama) and its tokenizer: the context and tokenizer
+ * calls with bad sequences, tokens, counts and buffers. */
+static char fixtures[1024];
+
+static void test_context(void) {
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/models/llama", fixtures);
+    lc_model *m = NULL;
+    stale();
+    if (lc_model_load(dir, &m)) {
+        CHECK(0, "load %s: %s", dir, lc_last_error());
+        return;
+    }
+    const int64_t V = lc_model_config_of(m)->vocab;
+    lc_context_config cc = {.max_seqs = 2, .max_tokens = 16};
+    lc_context_config bad = cc;
+    lc_context *ctx = (lc_context *)&ctx;
+    bad.max_seqs = -1;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.max_tokens = -5;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.max_tokens = (int64_t)1 << 60; /* more memory than exists: refused, not a crash */
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.threads = -1;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.kv_dtype = (lc_dtype)42;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.window = -3;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    bad = cc, bad.block_size = -16, bad.kv_layout = LC_KV_PAGED;
+    REFUSED(lc_context_create(m, &bad, &ctx));
+    REFUSED(lc_context_create(m, &cc, NULL));
+    OK(lc_context_create(m, NULL, &ctx) == LC_OK ? (lc_context_destroy(ctx), LC_OK) : LC_EINVAL); /* NULL config: the defaults */
+    OK(lc_context_create(m, &cc, &ctx));
+    int seq = -1, seq2;
+    REFUSED(lc_context_seq_new(ctx, NULL));
+    OK(lc_context_seq_new(ctx, &seq));
+    float *logits = malloc(sizeof(float) * (size_t)V * 4);
+    int32_t toks[4] = {1, 2, 3, 4}, bad_tok[2] = {1, -1}, big_tok[1] = {(int32_t)V};
+    REFUSED(lc_context_prefill(ctx, seq, NULL, 2, logits, 0));
+    REFUSED(lc_context_prefill(ctx, seq, toks, 0, logits, 0));
+    REFUSED(lc_context_prefill(ctx, seq, toks, -2, logits, 0));
+    REFUSED(lc_context_prefill(ctx, seq, bad_tok, 2, logits, 0));
+    REFUSED(lc_context_prefill(ctx, seq, big_tok, 1, logits, 0));
+    REFUSED(lc_context_prefill(ctx, 7, toks, 2, logits, 0));
+    REFUSED(lc_context_prefill(ctx, -1, toks, 2, logits, 0));
+    CHECK(lc_context_seq_len(ctx, seq) == 0, "refused prefills leave the sequence empty");
+    OK(lc_context_prefill(ctx, seq, toks, 4, logits, 1));
+    CHECK(all_finite(logits, V * 4), "logits are finite");
+    REFUSED(lc_context_decode(ctx, 0, &seq, toks, logits));
+    REFUSED(lc_context_decode(ctx, -1, &seq, toks, logits));
+    REFUSED(lc_context_decode(ctx, 1, NULL, toks, logits));
+    REFUSED(lc_context_decode(ctx, 1, &seq, NULL, logits));
+    REFUSED(lc_context_decode(ctx, 1, &seq, big_tok, logits));
+    int twice[2] = {seq, seq};
+    REFUSED(lc_context_decode(ctx, 2, twice, toks, logits)); /* one sequence twice in a batch */
+    REFUSED(lc_context_seq_fork(ctx, 9, &seq2));
+    REFUSED(lc_context_seq_fork(ctx, seq, NULL));
+    REFUSED(lc_context_seq_remove(ctx, 9));
+    CHECK(lc_context_seq_len(ctx, 9) < 0 && lc_context_cache_bytes(ctx, 9) == 0, "queries of an unknown sequence");
+    char text[8];
+    CHECK(lc_context_describe(ctx, text, sizeof text) != NULL && memchr(text, 0, sizeof text), "describe into a small buffer");
+    CHECK(lc_context_describe(ctx, NULL, 0) != NULL || 1, "describe into nothing");
+    lc_context_destroy(ctx);
+    free(logits);
+    lc_model_get_info(m, NULL);
+    lc_model_destroy(m);
+
+    lc_tokenizer *t = NULL;
+    OK(lc_tokenizer_load(dir, &t));
+    if (!t) return;
+    int32_t ids[64], *out = NULL;
+    int64_t n;
+    size_t len;
+    REFUSED(lc_tokenizer_encode(t, NULL, 3, 0, ids, 64, &n));
+    OK(lc_tokenizer_encode(t, NULL, 0, 0, ids, 64, &n));
+    REFUSED(lc_tokenizer_encode(t, "abc", 3, 0, ids, 64, NULL));
+    REFUSED(lc_tokenizer_encode(t, "abc", 3, 0, NULL, 64, &n));
+    REFUSED(lc_tokenizer_encode(t, "abc", 3, 0, ids, -1, &n));
+    REFUSED(lc_tokenizer_encode(t, "a\xff\xfe", 3, 0, ids, 64, &n)); /* not UTF-8 */
+    REFUSED(lc_tokenizer_encode(t, "hello world", 11, 0, ids, 1, &n));  /* too small: LC_ERANGE with the count */
+    CHECK(n > 1, "the count needed: %lld", (long long)n);
+    REFUSED(lc_tokenizer_encode_alloc(t, "abc", 3, 0, NULL, &n));
+    OK(lc_tokenizer_encode_alloc(t, "hello", 5, 1, &out, &n));
+    free(out);
+    int32_t weird[4] = {-1, (int32_t)lc_tokenizer_vocab_size(t), INT32_MAX, 5};
+    char *dec = NULL;
+    OK(lc_tokenizer_decode_alloc(t, weird, 4, 0, &dec, &len)); /* unknown ids are skipped (tokenizer.h) */
+    free(dec);
+    REFUSED(lc_tokenizer_decode(t, weird, -1, 0, text, sizeof text, &len));
+    REFUSED(lc_tokenizer_decode(t, NULL, 2, 0, text, sizeof text, &len));
+    REFUSED(lc_tokenizer_decode(t, weird, 4, 0, NULL, 8, &len));
+    REFUSED(lc_tokenizer_decode(t, weird, 4, 0, text, sizeof text, NULL));
+    REFUSED(lc_tokenizer_decode_alloc(t, weird, 4, 0, NULL, &len));
+    int32_t id;
+    REFUSED(lc_tokenizer_token_id(t, NULL, &id));
+    REFUSED(lc_tokenizer_token_id(t, "a", NULL));
+    REFUSED(lc_tokenizer_token_id(t, "no such token, surely", &id));
+    CHECK(lc_tokenizer_token_str(t, -1) == NULL && lc_tokenizer_token_str(t, INT32_MAX) == NULL && lc_tokenizer_is_special(t, -5) == 0,
+          "out-of-range ids have no string");
+    lc_tokenizer_destroy(t);
+
+    lc_safetensors *st = NULL;
+    OK(lc_safetensors_open(dir, &st));
+    if (!st) return;
+    CHECK(lc_safetensors_at(st, -1) == NULL && lc_safetensors_at(st, lc_safetensors_count(st)) == NULL && lc_safetensors_find(st, NULL) == NULL &&
+              lc_safetensors_metadata(st, NULL) == NULL,
+          "safetensors queries out of range");
+    lc_safetensors_destroy(st);
+}
+
 static void test_files(void) {
     lc_safetensors *st = (lc_safetensors *)&st;
     REFUSED(lc_safetensors_open(NULL, &st));
@@ -895,6 +1030,10 @@ static void test_files(void) {
 }
 
 int main(void) {
+    snprintf(fixtures, sizeof fixtures, "%s", __FILE__); /* tests/fixtures of the source tree */
+    char *slash = strrchr(fixtures, '/');
+    if (slash) strcpy(slash, "/fixtures");
+    else strcpy(fixtures, "fixtures");
     test_seed("test_hostile");
     test_core();
     test_attention();
@@ -908,5 +1047,6 @@ int main(void) {
     test_cost();
     test_model();
     test_files();
+    test_context();
     return test_finish("test_hostile");
 }

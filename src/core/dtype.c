@@ -116,6 +116,7 @@ static void store_one(void *dst, lc_dtype t, size_t i, float x) {
 }
 
 void lc_convert(void *dst, lc_dtype dst_type, const void *src, lc_dtype src_type, size_t n) {
+    if (n == 0 || !dst || !src) return;
     if (dst_type == src_type) {
         memmove(dst, src, n * lc_dtype_size(src_type));
         return;

@@ -56,9 +56,14 @@ lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable) {
 }
 
 void lc_tensor_byte_range(const lc_tensor *t, uintptr_t *lo, uintptr_t *hi) {
+    if (!t) { /* nothing: an empty range */
+        if (lo) *lo = 0;
+        if (hi) *hi = 0;
+        return;
+    }
     int64_t last = 0;
     for (int a = 0; a < 4; a++) last += (t->shape[a] - 1) * t->stride[a];
     size_t es = lc_dtype_size(t->dtype);
-    *lo = (uintptr_t)t->data;
-    *hi = (uintptr_t)t->data + (uintptr_t)(last + 1) * es;
+    if (lo) *lo = (uintptr_t)t->data;
+    if (hi) *hi = (uintptr_t)t->data + (uintptr_t)(last + 1) * es;
 }

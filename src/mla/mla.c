@@ -111,7 +111,8 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
     if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
         free(k), free(v), free(q), free(lat32);
-        return lc_error(LC_ENOMEM, "mla prefill: up-projected k and v of %lld tokens", (long long)n);
+        return lc_error(LC_ENOMEM, "mla prefill: %.0f bytes for the up-projected k and v of %lld tokens",
+                        4.0 * ((double)n * H * (DK + DV) + (double)n_q * H * DK + (c->dtype == LC_F32 ? 0 : (double)n * W)), (long long)n);
     }
     if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
     const float *lat = lat32 ? lat32 : (const float *)c->lat;
