@@ -8,7 +8,8 @@
  * twice: the query as lc_decode leaves it by default (rounded where the CPU has the dot
  * product instructions, column "query") and kept in f32 (query_f32 = 1); f32 caches
  * above --max-f32 tokens (default 512K: 4 GiB) are skipped. The last row is llama.cpp's
- * comparison shape (16K f16 cache), next to the 45 GFLOP/s the issue quotes for it.
+ * comparison shape (16K f16 cache), next to the 45 GFLOP/s quoted for llama.cpp on it (not
+ * measured here).
  * The machine is shared and its bandwidth moves from second to second, so every timed
  * decode step follows a timed copy: the case's fastest step against its fastest copy
  * (%memcpy), and the median over the steps of each one against the copy just before it
@@ -191,7 +192,7 @@ int lc_bench_decode_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "gflops", b->gflops);
         cJSON_AddItemToArray(arr, o);
         if (c->groups & DECODE_BENCH_CPU_PEER) { /* the llama.cpp shape */
-            printf("llama.cpp shape (%lldK %s, d=%d, %d KV heads, %d query heads): %.1f GFLOP/s here; llama.cpp ~45 GFLOP/s (issue 5, not run here)\n",
+            printf("llama.cpp shape (%lldK %s, d=%d, %d KV heads, %d query heads): %.1f GFLOP/s here; llama.cpp ~45 GFLOP/s quoted, not run here\n",
                    (long long)(c->len / 1024), lc_dtype_name(c->dtype), c->head_dim, c->heads_kv, c->heads_kv * c->group, b->gflops);
             cJSON *l = cJSON_AddObjectToObject(root, "llama_cpp_shape");
             cJSON_AddNumberToObject(l, "gflops", b->gflops);

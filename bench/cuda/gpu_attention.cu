@@ -1,4 +1,5 @@
-// bench/gpu_attention: longctx's CUDA flash attention on the shapes of issue 6, with the
+// gpu_attention: longctx's CUDA flash attention on long sequences (batch 1, 16 heads, bf16,
+// head dims 64 and 128, 1K to 32K tokens, full, causal and a 4096-key window), with the
 // device's ceilings measured in the same run (cuBLAS bf16 GEMM, device-to-device copy).
 // FLOPs: 4 B H N^2 D, halved when causal; the useful pairs only for a window. The cases are
 // tests/cases/attention_cases.c's (ATTN_BENCH_GPU); --n replaces its grid's lengths.
@@ -17,8 +18,6 @@
 #include "attention_cases.h"
 #include "cuda_ok.h"
 #include "gpu_timing.h"
-
-
 
 static double gemm_tflops(void) {
     const int n = 8192;

@@ -1,5 +1,5 @@
-// bench/gpu_decode: decode attention over long KV caches on the GPU (issue 6's shape: 8
-// sequences x 128K cached tokens, 8 kv heads, 32 query heads, d = 128, one new token),
+// gpu_decode: decode attention over long KV caches on the GPU (by default 8 sequences x 128K
+// cached tokens, 8 kv heads, 32 query heads, d = 128, one new token),
 // contiguous and paged (16-token blocks placed in shuffled order), bf16 and int8, against
 // the device-to-device copy bandwidth measured in the same run. Bytes are what a step must
 // read: every kept K and V row (and int8 scales) once; the floor is bytes / copy rate.
@@ -21,9 +21,8 @@
 #include "decode_cases.h"
 #include "gpu_timing.h"
 
-
-// Random bits -> 16-bit values in [-2, 2) (bf16 or f16 by `half`), int8 in [-127, 127],
-// scales in [0.01, 0.02): real data, not constants (METHOD.md).
+// Random bits -> bf16 values in [-2, 2), int8 in [-127, 127],
+// scales in [0.01, 0.02): real data, not constants.
 __device__ uint32_t mix(uint64_t i, uint32_t seed) {
     uint64_t z = i * 0x9E3779B97F4A7C15ull + seed;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
