@@ -123,7 +123,8 @@ def empty_tensor():
 
 def f32(x, name, shape=None, writable=False, optional=False):
     """A C-contiguous float32 array for an entry point that takes a plain pointer; shape, when
-    given, is checked (None entries match any size). Returns (array, pointer)."""
+    given, is checked (None entries match any size). A strided input is copied (the C entry
+    point has no strides); a strided output is refused. Returns (array, pointer)."""
     if x is None:
         if optional:
             return None, None
@@ -132,8 +133,9 @@ def f32(x, name, shape=None, writable=False, optional=False):
     if x.dtype != np.float32:
         refuse("%s has dtype %s; this entry point takes float32" % (name, x.dtype))
     if not x.flags.c_contiguous:
-        refuse("%s must be C-contiguous: this entry point takes no strides (np.ascontiguousarray(%s) copies it)"
-               % (name, name))
+        if writable:
+            refuse("%s must be C-contiguous: the library writes it through a plain pointer (no strides)" % name)
+        x = np.ascontiguousarray(x)  # this entry point takes no strides: the one copy it needs
     if writable and not x.flags.writeable:
         refuse("%s is read-only; the library writes it" % name)
     if shape is not None:
