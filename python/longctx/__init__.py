@@ -13,3 +13,4 @@ from .linear import linear_attention, linear_attention_step, linear_state_floats
 from .ssm import (softplus, selective_scan, ssd, mamba2_chunked, ssd_step, MambaMixer, Mamba2Mixer, MixerState)
 from .cost import (wall, Wall, ModelShape, CostProblem, presets, gpus, gpu_memory, parse_bytes, techniques,
                    parse_lengths, pairs_causal, pairs_sliding, pairs_longformer, pairs_bigbird, sum_clamped)
+from .cache import KVCache, decode, decode_workspace_size, decode_info

@@ -7,6 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+# idle OpenMP workers sleep rather than spin (read when liblongctx loads libgomp): the tests
+# share small machines with other work, as ctest's other tests do
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
