@@ -14,3 +14,5 @@ from .ssm import (softplus, selective_scan, ssd, mamba2_chunked, ssd_step, Mamba
 from .cost import (wall, Wall, ModelShape, CostProblem, presets, gpus, gpu_memory, parse_bytes, techniques,
                    parse_lengths, pairs_causal, pairs_sliding, pairs_longformer, pairs_bigbird, sum_clamped)
 from .cache import KVCache, decode, decode_workspace_size, decode_info
+from .mla import MLA, MLACache
+from .memory import KnnMemory, knn_attention, block_attention, block_attention_workspace_size
