@@ -14,5 +14,6 @@
 #include "longctx/mla.h"
 #include "longctx/linear.h"
 #include "longctx/ssm.h"
+#include "longctx/tokenizer.h"
 
 #endif

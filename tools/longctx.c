@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "  wall              memory and FLOPs of every long-context technique, 1K..2M tokens, and where\n"
             "                    each hits the device's memory (--plot wall.png)\n"
             "  patterns          every sparse attention pattern drawn from lc_mask, active cells and speed-up\n"
+            "  tokenize          text to token ids and back with a Hugging Face tokenizer.json\n"
             "  version           print the library version\n"
             "  help              this text; `longctx COMMAND --help` for a command's options\n");
 }
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "ring")) return cmd_ring(argc - 1, argv + 1);
     if (!strcmp(c, "wall")) return cmd_wall(argc - 1, argv + 1);
     if (!strcmp(c, "patterns")) return cmd_patterns(argc - 1, argv + 1);
+    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());
         return 0;
