@@ -36,6 +36,7 @@ Reference (help(longctx.<name>) for each; docs/python.md has runnable examples)
                 MambaMixer, Mamba2Mixer, MixerState, softplus
   Memory        KnnMemory (exact / hnsw / ivf; append, search, get, save, load),
                 knn_attention, block_attention, block_attention_workspace_size
+  Tokenizers    Tokenizer (a Hugging Face tokenizer.json: encode, decode, token_id, bos, eos)
   The wall      wall -> Wall (rows, max_context, table, csv, json, plot), CostProblem,
                 ModelShape, presets, gpus, gpu_memory, techniques, parse_bytes,
                 parse_lengths, pairs_causal, pairs_sliding, pairs_longformer,
@@ -57,6 +58,7 @@ from .cost import (wall, Wall, ModelShape, CostProblem, presets, gpus, gpu_memor
 from .cache import KVCache, decode, decode_workspace_size, decode_info
 from .mla import MLA, MLACache
 from .memory import KnnMemory, knn_attention, block_attention, block_attention_workspace_size
+from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
@@ -75,4 +77,5 @@ __all__ = [
     "KVCache", "decode", "decode_workspace_size", "decode_info",
     "MLA", "MLACache",
     "KnnMemory", "knn_attention", "block_attention", "block_attention_workspace_size",
+    "Tokenizer",
 ]

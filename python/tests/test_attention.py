@@ -159,3 +159,13 @@ def test_refusals_carry_the_library_sentence(rng):
         lc.attention(q, k, v, method="fast")
     with pytest.raises(lc.InvalidArgument, match="isa"):
         lc.attention(q, k, v, isa="sse")
+
+
+def test_ml_dtypes_bfloat16_when_installed(rng):
+    ml = pytest.importorskip("ml_dtypes")
+    q, k, v = _inputs(rng, 1, 9, 9, 2, 1, 8, 8)
+    qb, kb, vb = (x.astype(ml.bfloat16) for x in (q, k, v))
+    out, _ = lc.attention(qb, kb, vb, causal=True)
+    assert out.dtype == ml.bfloat16
+    want, _ = lc.attention(qb.view(np.uint16), kb.view(np.uint16), vb.view(np.uint16), causal=True, dtype="bf16")
+    np.testing.assert_array_equal(out.view(np.uint16), want)
