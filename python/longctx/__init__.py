@@ -26,13 +26,15 @@ Reference (help(longctx.<name>) for each; docs/python.md has runnable examples)
   Masks         Mask (causal, window, dilation, sinks, global_tokens, stride/summary,
                 bigbird=BigBird(...), blocks bitmap, q_offset), BigBird, sliding_window
   KV caches     KVCache (contiguous / paged / ring / sinks; f32 / f16 / bf16 / int8 / fp8),
-                decode, decode_workspace_size, decode_info
+                decode, decode_workspace_size, decode_info, kv_quantize, kv_dequantize
   MLA           MLA (w_uk, w_uv, rope, dtype; prefill, decode), MLACache
   RoPE          Rope (default, linear, ntk, dynamic, yarn, llama3, longrope; neox / gptj;
                 partial), rope_tables, rope_apply
   Linear        linear_attention (elu1 / relu / favor; causal; decay; chunked / recurrent /
-                naive), linear_attention_step, linear_state_floats, favor_draw
+                naive), linear_attention_step, linear_attention_workspace_size,
+                linear_state_floats, favor_draw
   SSMs          selective_scan (Mamba), ssd / mamba2_chunked / ssd_step (Mamba-2),
+                ssd_workspace_size,
                 MambaMixer, Mamba2Mixer, MixerState, softplus
   Memory        KnnMemory (exact / hnsw / ivf; append, search, get, save, load),
                 knn_attention, block_attention, block_attention_workspace_size
@@ -51,11 +53,13 @@ from .core import (version, threads_default, isa_best, isa_supported, dtype_name
 from .mask import Mask, BigBird, sliding_window
 from .attention import attention, attention_check, attention_workspace_size, attention_pairs
 from .rope import Rope, rope_tables, rope_apply
-from .linear import linear_attention, linear_attention_step, linear_state_floats, favor_draw
-from .ssm import softplus, selective_scan, ssd, mamba2_chunked, ssd_step, MambaMixer, Mamba2Mixer, MixerState
+from .linear import (linear_attention, linear_attention_step, linear_attention_workspace_size, linear_state_floats,
+                     favor_draw)
+from .ssm import (softplus, selective_scan, ssd, mamba2_chunked, ssd_step, ssd_workspace_size, MambaMixer, Mamba2Mixer,
+                  MixerState)
 from .cost import (wall, Wall, ModelShape, CostProblem, presets, gpus, gpu_memory, parse_bytes, techniques,
                    parse_lengths, pairs_causal, pairs_sliding, pairs_longformer, pairs_bigbird, sum_clamped)
-from .cache import KVCache, decode, decode_workspace_size, decode_info
+from .cache import KVCache, decode, decode_workspace_size, decode_info, kv_quantize, kv_dequantize
 from .mla import MLA, MLACache
 from .memory import KnnMemory, knn_attention, block_attention, block_attention_workspace_size
 from .tokenizer import Tokenizer
@@ -70,11 +74,11 @@ __all__ = [
     "Mask", "BigBird", "sliding_window",
     "attention", "attention_check", "attention_workspace_size", "attention_pairs",
     "Rope", "rope_tables", "rope_apply",
-    "linear_attention", "linear_attention_step", "linear_state_floats", "favor_draw",
-    "softplus", "selective_scan", "ssd", "mamba2_chunked", "ssd_step", "MambaMixer", "Mamba2Mixer", "MixerState",
+    "linear_attention", "linear_attention_step", "linear_attention_workspace_size", "linear_state_floats", "favor_draw",
+    "softplus", "selective_scan", "ssd", "mamba2_chunked", "ssd_step", "ssd_workspace_size", "MambaMixer", "Mamba2Mixer", "MixerState",
     "wall", "Wall", "ModelShape", "CostProblem", "presets", "gpus", "gpu_memory", "parse_bytes", "techniques",
     "parse_lengths", "pairs_causal", "pairs_sliding", "pairs_longformer", "pairs_bigbird", "sum_clamped",
-    "KVCache", "decode", "decode_workspace_size", "decode_info",
+    "KVCache", "decode", "decode_workspace_size", "decode_info", "kv_quantize", "kv_dequantize",
     "MLA", "MLACache",
     "KnnMemory", "knn_attention", "block_attention", "block_attention_workspace_size",
     "Tokenizer",

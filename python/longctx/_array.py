@@ -4,7 +4,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import InvalidArgument, refuse
+from ._lib import InvalidArgument, call, fn, refuse
 from ._structs import P_f32, Tensor
 
 try:  # optional: NumPy's bfloat16 from ml_dtypes, when installed
@@ -16,12 +16,7 @@ except Exception:  # pragma: no cover - depends on the machine
 
 F32, F16, BF16, INT8, FP8, INT4 = range(6)
 DTYPE_NAMES = ("f32", "f16", "bf16", "int8", "fp8", "int4")
-_ALIASES = {"f32": F32, "fp32": F32, "float32": F32, "float": F32,
-            "f16": F16, "fp16": F16, "float16": F16, "half": F16,
-            "bf16": BF16, "bfloat16": BF16,
-            "int8": INT8, "q8": INT8, "i8": INT8,
-            "fp8": FP8, "float8": FP8, "e4m3": FP8, "fp8e4m3": FP8,
-            "int4": INT4, "q4": INT4}
+_parse = fn("lc_dtype_parse", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)])
 
 
 def dtype_code(name, what="dtype"):
@@ -30,11 +25,10 @@ def dtype_code(name, what="dtype"):
         if 0 <= int(name) < len(DTYPE_NAMES):
             return int(name)
         refuse("%s=%d is not an lc_dtype (0..5)" % (what, name))
-    if isinstance(name, str):
-        code = _ALIASES.get(name.lower())
-        if code is None:
-            refuse("%s '%s' is not a dtype longctx knows (f32, f16, bf16, int8, fp8, int4)" % (what, name))
-        return code
+    if isinstance(name, str):  # the library's names and aliases (lc_dtype_parse)
+        out = ctypes.c_int()
+        call(_parse, name.encode(), ctypes.byref(out))
+        return out.value
     try:
         dt = np.dtype(name)
     except TypeError:

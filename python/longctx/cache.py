@@ -25,6 +25,8 @@ _append = fn("lc_kv_append", c_int, [c_void_p, c_int, c_int64, P_f32, P_f32, c_i
 _max_spans = fn("lc_kv_max_spans", c_int64, [c_void_p, c_int])
 _spans = fn("lc_kv_spans", c_int, [c_void_p, c_int, POINTER(CKvSpan), c_int64, POINTER(c_int64)])
 _free_blocks = fn("lc_kv_free_blocks", c_int64, [c_void_p])
+_store_row = fn("lc_kv_store_row", None, [c_void_p, P_f32, c_int, P_f32, c_int])
+_load_row = fn("lc_kv_load_row", None, [P_f32, c_void_p, ctypes.c_float, c_int, c_int])
 _dec_check = fn("lc_decode_check", c_int, [POINTER(CDecode)])
 _dec_ws = fn("lc_decode_workspace_size", c_size_t, [POINTER(CDecode)])
 _dec_run = fn(("lc_decode_attention", "lc_decode_run"), c_int, [POINTER(CDecode), c_void_p, c_size_t])
@@ -335,3 +337,40 @@ def decode_info(q, cache, seq=0, *, query_f32=False, isa="auto"):
     d, *_ = _describe(q, cache, seq, 0.0, 0, 0, isa, query_f32, None, False)
     call(_dec_check, ctypes.byref(d))
     return {"bytes_read": int(_dec_bytes(ctypes.byref(d))), "rounds_query": bool(_dec_rounds(ctypes.byref(d)))}
+
+
+def _cache_dtype(dtype):
+    t = _array.dtype_code(dtype)
+    if t not in _STORE:
+        refuse("dtype %s is not a cache dtype (f32, f16, bf16, int8, fp8)" % _array.DTYPE_NAMES[t])
+    return t
+
+
+def kv_quantize(x, dtype):
+    """Rows as a KV cache stores them (lc_kv_store_row): x float32 [..., n] -> (stored [..., n]
+    of float32, float16, uint16 bf16 bits, int8 or uint8 fp8 e4m3; scale float32 [...] for
+    int8 / fp8 (max|row| / 127 or / 448), else None)."""
+    t = _cache_dtype(dtype)
+    xa, _ = _array.f32(x, "x")
+    rows = xa.reshape(-1, xa.shape[-1]) if xa.ndim else xa.reshape(1, 1)
+    out = np.empty(rows.shape, _STORE[t])
+    sc = np.zeros(rows.shape[0], np.float32)
+    for r in range(rows.shape[0]):
+        _store_row(out[r].ctypes.data, sc[r:].ctypes.data_as(P_f32), t, _array.ptr(rows[r]), rows.shape[1])
+    return out.reshape(xa.shape), (sc.reshape(xa.shape[:-1]) if t in (3, 4) else None)
+
+
+def kv_dequantize(stored, scale, dtype):
+    """The float32 values of stored rows (lc_kv_load_row): stored x scale for int8 / fp8."""
+    t = _cache_dtype(dtype)
+    q = np.ascontiguousarray(stored)
+    if q.dtype != np.dtype(_STORE[t]):
+        refuse("stored has dtype %s; %s rows are %s" % (q.dtype, _array.DTYPE_NAMES[t], np.dtype(_STORE[t])))
+    rows = q.reshape(-1, q.shape[-1])
+    sc = np.ones(rows.shape[0], np.float32) if scale is None else np.ascontiguousarray(scale, np.float32).reshape(-1)
+    if sc.size != rows.shape[0]:
+        refuse("scale has %d values for %d rows" % (sc.size, rows.shape[0]))
+    out = np.empty(rows.shape, np.float32)
+    for r in range(rows.shape[0]):
+        _load_row(_array.ptr(out[r]), rows[r].ctypes.data, float(sc[r]), t, rows.shape[1])
+    return out.reshape(q.shape)

@@ -12,6 +12,8 @@ _check = fn("lc_linear_attention_check", c_int, [POINTER(CLinearAttention)])
 _features = fn("lc_linear_features", c_int64, [POINTER(CLinearAttention)])
 _state_floats = fn("lc_linear_state_floats", c_int64, [POINTER(CLinearAttention)])
 _naive = fn("lc_linear_attention_naive", c_int, [POINTER(CLinearAttention), c_size_t])
+_ws_size = fn("lc_linear_attention_workspace_size", c_size_t, [POINTER(CLinearAttention)])
+_forward = fn("lc_linear_attention_forward", c_int, [POINTER(CLinearAttention), P_f32, c_int64, ctypes.c_void_p, c_size_t])
 _forward_alloc = fn("lc_linear_attention_forward_alloc", c_int, [POINTER(CLinearAttention), P_f32, c_int64])
 _step = fn("lc_linear_attention_step", c_int, [POINTER(CLinearAttention), P_f32, c_int64])
 _favor_draw = fn("lc_favor_draw", c_int, [P_f32, c_int64, c_int64, c_uint64, c_uint64])
@@ -68,7 +70,7 @@ def _describe(q, k, v, feature, causal, decay, normalize, omega, chunk, out, thr
 
 
 def linear_attention(q, k, v, *, feature="elu1", causal=True, decay=None, normalize=True, omega=None, chunk=0,
-                     state=None, method="chunked", out=None, threads=0, max_bytes=0):
+                     state=None, method="chunked", out=None, threads=0, max_bytes=0, workspace=None):
     """Linear attention: returns (out, state).
 
         causal:      o_t = sum_{s<=t} g^(t-s) (phi(q_t).phi(k_s)) v_s / sum_{s<=t} g^(t-s) phi(q_t).phi(k_s)
@@ -88,7 +90,9 @@ def linear_attention(q, k, v, *, feature="elu1", causal=True, decay=None, normal
               to start from (all zeros: empty), updated in place to the state after the last
               token. None: a new empty state, returned. The state is stored max-shifted
               (docs/linear-attention.md): use it only to continue a sequence.
-              Non-causal and "naive": state is None."""
+              Non-causal and "naive": state is None.
+    workspace "chunked": a uint8 array of linear_attention_workspace_size(...) bytes to reuse
+              (default: the call allocates its own)."""
     a, out, keep, shape = _describe(q, k, v, feature, causal, decay, normalize, omega, chunk, out, threads)
     if method == "naive":
         if state is not None:
@@ -102,7 +106,7 @@ def linear_attention(q, k, v, *, feature="elu1", causal=True, decay=None, normal
             call(_step, ctypes.byref(a), None, 0)  # the library's sentence: the recurrent form is causal
         if state is not None:
             refuse("state must be None when causal=False (a non-causal pass has no state to carry)")
-        call(_forward_alloc, ctypes.byref(a), None, 0)
+        _run_forward(a, None, 0, workspace)
         return out, None
     call(_check, ctypes.byref(a))
     per = int(_state_floats(ctypes.byref(a)))
@@ -113,11 +117,28 @@ def linear_attention(q, k, v, *, feature="elu1", causal=True, decay=None, normal
         refuse("state has %d floats; it must be batch*heads*(F*d_v+F+1) = %d ([%d, %d, %d])"
                % (st.size, shape[0] * shape[2] * per, shape[0], shape[2], per))
     if method == "chunked":
-        call(_forward_alloc, ctypes.byref(a), p, st.size)
+        _run_forward(a, p, st.size, workspace)
     else:
         call(_step, ctypes.byref(a), p, st.size)
     del keep
     return out, state
+
+
+def _run_forward(a, p, n, workspace):
+    if workspace is None:
+        call(_forward_alloc, ctypes.byref(a), p, n)
+        return
+    ws = _array.as_array(workspace, "workspace")
+    if not ws.flags.c_contiguous or not ws.flags.writeable:
+        refuse("workspace must be a writable C-contiguous array")
+    call(_forward, ctypes.byref(a), p, n, ws.ctypes.data, ws.nbytes)
+
+
+def linear_attention_workspace_size(q, k, v, *, feature="elu1", causal=True, omega=None, chunk=0, threads=0):
+    """Bytes of workspace the chunked form needs for this call."""
+    a, _, keep, _ = _describe(q, k, v, feature, causal, None, True, omega, chunk, None, threads)
+    call(_check, ctypes.byref(a))
+    return int(_ws_size(ctypes.byref(a)))
 
 
 def linear_attention_step(q, k, v, state, **kw):

@@ -21,6 +21,8 @@ _scan_naive = fn("lc_selective_scan_naive", c_int, [POINTER(CSelectiveScan)])
 _ssd_check = fn("lc_ssd_check", c_int, [POINTER(CSsd)])
 _ssd_naive = fn("lc_ssd_naive", c_int, [POINTER(CSsd)])
 _ssd_step = fn("lc_ssd_step", c_int, [POINTER(CSsd)])
+_ssd_ws = fn("lc_ssd_workspace_size", ctypes.c_size_t, [POINTER(CSsd)])
+_ssd_chunked = fn("lc_ssd_chunked", c_int, [POINTER(CSsd), ctypes.c_void_p, ctypes.c_size_t])
 _ssd_chunked_alloc = fn("lc_ssd_chunked_alloc", c_int, [POINTER(CSsd)])
 _m1_check = fn("lc_mamba_weights_check", c_int, [POINTER(CMambaWeights)])
 _m2_check = fn("lc_mamba2_weights_check", c_int, [POINTER(CMamba2Weights)])
@@ -93,21 +95,7 @@ def selective_scan(x, dt, A, B, C, *, D=None, z=None, dt_bias=None, state=None, 
     return y, h
 
 
-def ssd(x, dt, A, B, C, *, D=None, dt_bias=None, dt_min=0.0, dt_max=0.0, state=None, chunk=0, method="chunked",
-        out=None, threads=0):
-    """Mamba-2's state-space duality (Dao and Gu 2024): returns (y, state). For head p in group
-    g = p // (heads // groups):
-
-        dt_t[p]     = clamp(softplus(dt[t, p] + dt_bias[p]), dt_min, dt_max)   (0, 0: no clamp)
-        h[p, d, i] <- exp(dt_t[p] A[p]) h[p, d, i] + dt_t[p] B[t, g, i] x[t, p, d]
-        y[t, p, d]  = sum_i C[t, g, i] h[p, d, i] + D[p] x[t, p, d]
-
-    x       float32 [batch, n, heads, head_dim]    dt  float32 [batch, n, heads]
-    A       float32 [heads] (A = -exp(A_log))      B, C  float32 [batch, n, groups, state]
-    D, dt_bias  float32 [heads] or None
-    state   float32 [batch, heads, head_dim, state]: start state, updated in place (None: zeros)
-    method  "chunked" (the SSD algorithm: chunks of `chunk` tokens, 0: 64, any length),
-            "step" (the recurrence in f32, token by token: decoding) or "naive" (float64)"""
+def _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads):
     xa, _ = _array.f32(x, "x", shape=(None, None, None, None))
     batch, n, H, P = xa.shape
     Ba, _ = _array.f32(B, "B", shape=(batch, n, None, None))
@@ -125,11 +113,46 @@ def ssd(x, dt, A, B, C, *, D=None, dt_bias=None, dt_min=0.0, dt_max=0.0, state=N
     s.dt_min, s.dt_max = float(dt_min), float(dt_max)
     s.y, s.h, s.h_floats = _array.ptr(y), _array.ptr(h), h.size
     s.chunk, s.threads = int(chunk), int(threads)
+    return s, y, h, arrs
+
+
+def ssd(x, dt, A, B, C, *, D=None, dt_bias=None, dt_min=0.0, dt_max=0.0, state=None, chunk=0, method="chunked",
+        out=None, threads=0, workspace=None):
+    """Mamba-2's state-space duality (Dao and Gu 2024): returns (y, state). For head p in group
+    g = p // (heads // groups):
+
+        dt_t[p]     = clamp(softplus(dt[t, p] + dt_bias[p]), dt_min, dt_max)   (0, 0: no clamp)
+        h[p, d, i] <- exp(dt_t[p] A[p]) h[p, d, i] + dt_t[p] B[t, g, i] x[t, p, d]
+        y[t, p, d]  = sum_i C[t, g, i] h[p, d, i] + D[p] x[t, p, d]
+
+    x       float32 [batch, n, heads, head_dim]    dt  float32 [batch, n, heads]
+    A       float32 [heads] (A = -exp(A_log))      B, C  float32 [batch, n, groups, state]
+    D, dt_bias  float32 [heads] or None
+    state   float32 [batch, heads, head_dim, state]: start state, updated in place (None: zeros)
+    method  "chunked" (the SSD algorithm: chunks of `chunk` tokens, 0: 64, any length),
+            "step" (the recurrence in f32, token by token: decoding) or "naive" (float64)
+    workspace  "chunked": a uint8 array of ssd_workspace_size(...) bytes to reuse (default:
+            the call allocates its own)"""
+    s, y, h, keep = _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads)
     f = {"chunked": _ssd_chunked_alloc, "step": _ssd_step, "naive": _ssd_naive}.get(method)
     if f is None:
         refuse("method '%s' is not 'chunked', 'step' or 'naive'" % method)
-    call(f, ctypes.byref(s))
+    if workspace is not None and method == "chunked":
+        ws = _array.as_array(workspace, "workspace")
+        if not ws.flags.c_contiguous or not ws.flags.writeable:
+            refuse("workspace must be a writable C-contiguous array")
+        call(_ssd_chunked, ctypes.byref(s), ws.ctypes.data, ws.nbytes)
+    else:
+        call(f, ctypes.byref(s))
+    del keep
     return y, h
+
+
+def ssd_workspace_size(x, dt, A, B, C, *, chunk=0, threads=0):
+    """Bytes of workspace the chunked SSD needs for these shapes (lc_ssd_workspace_size)."""
+    s, _, _, keep = _ssd_desc(x, dt, A, B, C, None, None, 0.0, 0.0, None, chunk, None, threads)
+    call(_ssd_check, ctypes.byref(s))
+    return int(_ssd_ws(ctypes.byref(s)))
 
 
 def mamba2_chunked(x, dt, A, B, C, chunk=64, **kw):

@@ -176,3 +176,23 @@ def test_refusals(rng):
     with pytest.raises(lc.OutOfMemory, match="need 1 free blocks|free blocks"):
         paged.append(0, k, k)
         paged.append(0, k, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_quantisation_matches_the_cache(dtype, rng):
+    x = rng.standard_normal((5, 3, 16), dtype=np.float32)
+    stored, scale = lc.kv_quantize(x, dtype)
+    back = lc.kv_dequantize(stored, scale, dtype)
+    assert _storage_error_ok(dtype, x, back)
+    if dtype == "int8":
+        np.testing.assert_allclose(scale, np.abs(x).max(-1) / 127, rtol=1e-6)
+        np.testing.assert_array_equal(stored, np.clip(np.rint(x / scale[..., None]), -127, 127))
+    if dtype == "fp8":
+        np.testing.assert_array_equal(stored, lc.to_fp8(x / scale[..., None]))
+    cache = lc.KVCache(dtype=dtype, heads_kv=3, head_dim=16, capacity=8)
+    cache.append(0, x, x)
+    (_, k, _, ks, _), = cache.spans(0)
+    np.testing.assert_array_equal(k, stored)
+    np.testing.assert_array_equal(cache.read(0)[1], back)
+    if scale is not None:
+        np.testing.assert_array_equal(ks, scale)

@@ -138,7 +138,7 @@ def test_refusals():
         lc.wall(lengths="8K..1K")
     with pytest.raises(lc.InvalidArgument, match="technique mla needs attention heads; mamba-2.8b has none"):
         lc.wall("mamba-2.8b", techniques="mla")
-    with pytest.raises(lc.InvalidArgument, match="cache dtype 'q3'|'q3' is not a dtype"):
+    with pytest.raises(lc.InvalidArgument, match="unknown dtype 'q3' \\(known: f32, f16, bf16, int8, fp8, int4\\)"):
         lc.wall(cache_dtype="q3")
     with pytest.raises(lc.InvalidArgument, match="params must be a positive count"):
         lc.wall(params="-3B")

@@ -61,6 +61,9 @@ def test_prefill_continued_by_steps_equals_one_pass(rng):
         assert state2 is state  # updated in place
         outs.append(o)
     np.testing.assert_allclose(np.concatenate(outs, axis=1), full, atol=1e-5, rtol=1e-5)
+    # a caller's workspace gives the same
+    ws = np.empty(lc.linear_attention_workspace_size(q, k, v, chunk=8), np.uint8)
+    np.testing.assert_array_equal(lc.linear_attention(q, k, v, decay=decay, chunk=8, workspace=ws)[0], full)
     # strided q (a BHSD buffer) gives the same
     qb = np.ascontiguousarray(q.transpose(0, 2, 1, 3))
     o2, _ = lc.linear_attention(qb.transpose(0, 2, 1, 3), k, v, decay=decay, chunk=8)

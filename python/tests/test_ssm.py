@@ -68,6 +68,10 @@ def test_mamba2_chunked_continued_by_steps(rng):
         ys.append(yt)
     np.testing.assert_allclose(np.concatenate(ys, axis=1), y, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose(st, state, atol=2e-5, rtol=1e-4)
+    ws = np.empty(lc.ssd_workspace_size(x, dt, A, B, C, chunk=16), np.uint8)
+    np.testing.assert_array_equal(lc.ssd(x, dt, A, B, C, chunk=16, workspace=ws)[0], y)
+    with pytest.raises(lc.InvalidArgument, match="workspace"):
+        lc.ssd(x, dt, A, B, C, chunk=16, workspace=ws[:8])
 
 
 def _mamba_weights(rng, hidden=12, E=20, N=6, K=4, R=3, bias=True):
