@@ -4,7 +4,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import InvalidArgument, call, fn, refuse
+from ._lib import call, fn, refuse
 from ._structs import P_f32, Tensor
 
 try:  # optional: NumPy's bfloat16 from ml_dtypes, when installed
@@ -156,5 +156,3 @@ def as_4d(a, name):
         refuse("%s must be [batch, seq, heads, dim] (or [seq, heads, dim]), has %d dims" % (name, a.ndim))
     return a, False
 
-
-__all__ = ["InvalidArgument"]

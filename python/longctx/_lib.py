@@ -85,10 +85,9 @@ def _candidates():
     here = os.path.dirname(os.path.abspath(__file__))
     out = []
     # python/longctx/_lib.py in the source tree: the build tree is ../../build
-    for build in ("build", "build-release"):
-        p = os.path.join(here, os.pardir, os.pardir, build, "liblongctx.so")
-        if os.path.exists(p):
-            out.append(os.path.normpath(p))
+    p = os.path.join(here, os.pardir, os.pardir, "build", "liblongctx.so")
+    if os.path.exists(p):
+        out.append(os.path.normpath(p))
     found = ctypes.util.find_library("longctx")
     if found:
         out.append(found)

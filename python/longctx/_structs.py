@@ -3,7 +3,7 @@
 Field order and types follow the headers exactly; tests/test_abi.py compares every size and
 offset with the C compiler's when one is available."""
 import ctypes
-from ctypes import POINTER, c_char, c_double, c_float, c_int, c_int64, c_size_t, c_uint64, c_uint8, c_void_p  # noqa: F401
+from ctypes import POINTER, c_char, c_double, c_float, c_int, c_int64, c_size_t, c_uint64, c_void_p  # noqa: F401
 
 c_enum = c_int
 P_f32 = POINTER(c_float)

@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from . import _array
-from ._lib import fn, refuse, lib
+from ._lib import fn, refuse
 from ._structs import c_int, c_uint64, c_float, c_double, c_void_p
 
 _version = fn("lc_version", ctypes.c_char_p, [])
@@ -114,4 +114,4 @@ def rng_normal(n, seed, offset=0, mean=0.0, std=1.0, threads=0):
 
 
 __all__ = ["version", "threads_default", "isa_best", "isa_supported", "dtype_name", "to_bf16", "from_bf16",
-           "to_fp8", "from_fp8", "rng_uniform", "rng_normal", "lib"]
+           "to_fp8", "from_fp8", "rng_uniform", "rng_normal"]
