@@ -7,6 +7,8 @@
 #include "longctx/attention.h"
 #include "longctx/ring.h"
 #include "longctx/cost.h"
+#include "longctx/safetensors.h"
+#include "longctx/model.h"
 #include "longctx/memory.h"
 #include "longctx/rope.h"
 #include "longctx/cache.h"

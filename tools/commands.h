@@ -7,6 +7,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_ring(int argc, char **argv);
 int cmd_wall(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  ring              ring attention over MPI: mpirun -np P longctx ring [--check]\n"
             "  wall              memory and FLOPs of every long-context technique, 1K..2M tokens, and where\n"
             "                    each hits the device's memory (--plot wall.png)\n"
+            "  run               a Hugging Face checkpoint on the CPU: generate, or write every position's logits\n"
             "  patterns          every sparse attention pattern drawn from lc_mask, active cells and speed-up\n"
             "  tokenize          text to token ids and back with a Hugging Face tokenizer.json\n"
             "  version           print the library version\n"
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "ring")) return cmd_ring(argc - 1, argv + 1);
     if (!strcmp(c, "wall")) return cmd_wall(argc - 1, argv + 1);
     if (!strcmp(c, "patterns")) return cmd_patterns(argc - 1, argv + 1);
+    if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());

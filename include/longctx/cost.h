@@ -57,6 +57,16 @@ lc_status lc_model_check(const lc_model_shape *m);
 lc_status lc_model_from_config_text(const char *json, const char *label, double params, lc_model_shape *out);
 lc_status lc_model_from_config_file(const char *path, double params, lc_model_shape *out);
 
+/* What each layer of a config.json is, by the same rules that give attn_layers and
+ * local_layers above (so the two never disagree): layer_types when present, else Gemma-2's
+ * alternation (even layers slide), Qwen2's max_window_layers (layers from it on slide, when
+ * use_sliding_window), Gemma-3's sliding_window_pattern, Jamba's attn_layer_period / offset,
+ * Mamba (every layer), or every attention layer sliding when sliding_window is set.
+ * n_layers must equal num_hidden_layers. The runner (include/longctx/model.h) builds its
+ * layer plan from this, so the wall and the runner read a config.json one way. */
+typedef enum lc_layer_kind { LC_LAYER_ATTENTION = 0, LC_LAYER_SLIDING = 1, LC_LAYER_MAMBA = 2 } lc_layer_kind;
+lc_status lc_model_layer_kinds_from_config_text(const char *json, const char *label, lc_layer_kind *kinds, int64_t n_layers);
+
 /* ---- techniques ------------------------------------------------------------------------------ */
 
 typedef enum lc_technique {

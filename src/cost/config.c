@@ -69,6 +69,9 @@ static void read_window(reader *r, lc_model_shape *m, const char *type) {
         cJSON_ArrayForEach(t, types) m->local_layers += cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention");
     } else if (!strcmp(type, "gemma2")) {
         m->local_layers = (m->layers + 1) / 2; /* layers 0, 2, 4, ... slide (transformers' Gemma2) */
+    } else if (!strcmp(type, "qwen2")) { /* transformers' Qwen2: layers from max_window_layers on slide */
+        int64_t from = has(r, "max_window_layers") ? need_int(r, "max_window_layers") : 28;
+        m->local_layers = from < m->layers ? m->layers - from : 0;
     } else if (has(r, "sliding_window_pattern")) {
         int64_t k = need_int(r, "sliding_window_pattern"); /* Gemma-3: every k-th layer global */
         m->local_layers = k > 0 ? m->layers - m->layers / k : m->layers;
@@ -188,4 +191,44 @@ lc_status lc_model_from_config_file(const char *path, double params, lc_model_sh
     lc_status s = lc_model_from_config_text(text, path, params, out);
     free(text);
     return s;
+}
+
+/* The kind of layer l, by the rules lc_model_from_config_text counts with (read_window and
+ * the Jamba period): tested to agree with its attn_layers and local_layers. */
+static lc_layer_kind layer_kind(reader *r, const lc_model_shape *m, const char *type, int64_t l) {
+    if (!strcmp(type, "mamba") || !strcmp(type, "mamba2")) return LC_LAYER_MAMBA;
+    if (!strcmp(type, "jamba")) {
+        int64_t period = need_int(r, "attn_layer_period"), offset = need_int(r, "attn_layer_offset");
+        if (period > 0 && l % period != offset) return LC_LAYER_MAMBA;
+    }
+    if (m->local_layers == 0) return LC_LAYER_ATTENTION;
+    const cJSON *types = field(r, "layer_types");
+    if (types) {
+        const cJSON *t = cJSON_GetArrayItem(types, (int)l);
+        return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") ? LC_LAYER_SLIDING : LC_LAYER_ATTENTION;
+    }
+    if (!strcmp(type, "gemma2")) return l % 2 == 0 ? LC_LAYER_SLIDING : LC_LAYER_ATTENTION;
+    if (!strcmp(type, "qwen2")) return l >= m->layers - m->local_layers ? LC_LAYER_SLIDING : LC_LAYER_ATTENTION;
+    if (has(r, "sliding_window_pattern")) {
+        int64_t k = need_int(r, "sliding_window_pattern");
+        return k > 0 && (l + 1) % k == 0 ? LC_LAYER_ATTENTION : LC_LAYER_SLIDING;
+    }
+    return LC_LAYER_SLIDING;
+}
+
+lc_status lc_model_layer_kinds_from_config_text(const char *json, const char *label, lc_layer_kind *kinds, int64_t n_layers) {
+    if (!kinds) return lc_error(LC_EINVAL, "lc_model_layer_kinds_from_config_text: kinds must not be NULL");
+    lc_model_shape m;
+    lc_status s = lc_model_from_config_text(json, label, 1, &m); /* validates; params given: no estimate */
+    if (s) return s;
+    if (!label) label = "config.json";
+    if (m.layers != n_layers)
+        return lc_error(LC_EINVAL, "%s: num_hidden_layers=%lld, but room for %lld layer kinds was given", label, (long long)m.layers, (long long)n_layers);
+    cJSON *root = cJSON_Parse(json);
+    reader r = {root, label, LC_OK};
+    const cJSON *mt = field(&r, "model_type");
+    const char *type = mt && cJSON_IsString(mt) ? mt->valuestring : "";
+    for (int64_t l = 0; l < n_layers; l++) kinds[l] = layer_kind(&r, &m, type, l);
+    cJSON_Delete(root);
+    return r.status;
 }

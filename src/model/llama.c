@@ -1,0 +1,203 @@
+/* The llama-family layer (Llama, Mistral, Qwen2, Gemma 2 differ only by config flags):
+ *
+ *   h = norm(x);  q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv);  RoPE(q, k)   (lc_rope_apply)
+ *   a = attention(q, K, V)     prompts: lc_attention_flash; single tokens: lc_decode over lc_kv
+ *   x += [norm](a Wo)          Gemma 2 norms the attention's output before the residual
+ *   x += [norm](down(act(h' Wg) * h' Wu)),  h' = norm(x)
+ *   logits = norm(x) W_lm      (Gemma 2: cap * tanh(logits / cap))
+ *
+ * RMSNorm as transformers: x / sqrt(mean(x^2) + eps) * w, Gemma: * (1 + w). Matrix products
+ * are OpenBLAS sgemm / sgemv on the weights in place ([out, in] row-major: y = x W^T). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+/* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T + b */
+static void matmul(const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)l->out, (blasint)l->in, 1.0f, l->w, (blasint)l->in, x, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)l->out, (blasint)l->in, 1.0f, x, (blasint)ldx, l->w,
+                    (blasint)l->in, 0.0f, y, (blasint)ldy);
+    if (l->b)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < l->out; j++) y[r * ldy + j] += l->b[j];
+}
+
+static void rms_norm(const lc_model_config *c, const float *x, int64_t rows, const float *w, float *out, int threads) {
+    const int64_t n = c->hidden;
+    const float eps = (float)c->norm_eps, one = c->norm_unit_offset ? 1.0f : 0.0f;
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *o = out + r * n;
+        double ss = 0;
+        for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+        for (int64_t i = 0; i < n; i++) o[i] = (xr[i] * inv) * (w[i] + one);
+    }
+}
+
+static float activation(lc_activation a, float x) {
+    switch (a) {
+    case LC_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case LC_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    default: return x / (1.0f + expf(-x));
+    }
+}
+
+static lc_status run_decode(lc_context *ctx, lc_decode *d) {
+    size_t need = lc_decode_workspace_size(d);
+    if (!need) return lc_decode_check(d);
+    if (need > ctx->decode_ws_bytes) { /* grows with the cache's length, a few times per context at most */
+        void *ws = lc_aligned_alloc(need, 64);
+        if (!ws) return lc_error(LC_ENOMEM, "decode workspace of %zu bytes", need);
+        lc_aligned_free(ctx->decode_ws);
+        ctx->decode_ws = ws, ctx->decode_ws_bytes = need;
+    }
+    return lc_decode_run(d, ctx->decode_ws, ctx->decode_ws_bytes);
+}
+
+/* The cache's kept tokens of seq, read back as f32 into gk / gv rows [0, G). */
+static lc_status gather(lc_context *ctx, const lc_kv_cache *cache, int seq, int64_t *G) {
+    const lc_kv_config *g = lc_kv_config_of(cache);
+    const int H = g->heads_kv, D = g->head_dim;
+    const size_t es = lc_dtype_size(g->dtype), row = (size_t)H * D * es;
+    lc_kv_span *sp = ctx->spans;
+    int64_t n = 0, at = 0;
+    lc_status st = lc_kv_spans(cache, seq, sp, ctx->max_spans, &n);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < sp[i].n; t++, at++)
+            for (int h = 0; h < H; h++) {
+                const uint8_t *kr = (const uint8_t *)sp[i].k + (size_t)t * row + (size_t)h * D * es;
+                const uint8_t *vr = (const uint8_t *)sp[i].v + (size_t)t * row + (size_t)h * D * es;
+                float ks = sp[i].k_scale ? sp[i].k_scale[t * H + h] : 0, vs = sp[i].v_scale ? sp[i].v_scale[t * H + h] : 0;
+                lc_kv_load_row(ctx->gk + (at * H + h) * D, kr, ks, g->dtype, D);
+                lc_kv_load_row(ctx->gv + (at * H + h) * D, vr, vs, g->dtype, D);
+            }
+    *G = at;
+    return LC_OK;
+}
+
+/* Attention of one run in layer l: q, k, v rows in ctx->qkv (RoPE applied), out into ctx->att. */
+static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
+    const lc_model_config *c = &ctx->model->cfg;
+    const lc_attn_plan *p = &ctx->attn[l];
+    const int64_t Hq = c->heads, Hkv = c->kv_heads, D = c->head_dim, QW = (Hq + 2 * Hkv) * D, KW = Hkv * D;
+    float *q = ctx->qkv + r->row * QW, *out = ctx->att + r->row * Hq * D;
+    lc_status st;
+    if (r->m == 1 && c->attn_softcap == 0) { /* one token: append, then the decode kernel over the cache */
+        if ((st = lc_kv_append(p->cache, r->seq, r->pos, q + Hq * D, q + Hq * D + KW, 1))) return st;
+        lc_decode d;
+        memset(&d, 0, sizeof d);
+        d.cache = p->cache, d.seq = r->seq, d.q = q, d.n_q = 1, d.heads_q = (int)Hq, d.out = out;
+        /* lc_decode cuts the keys into ranges of at least 256: no more threads than ranges (idle
+         * team members only cost a barrier, which on a loaded machine costs a time slice) */
+        int64_t ranges = (lc_kv_seq_kept(p->cache, r->seq) + 255) / 256;
+        d.scale = (float)c->attn_scale, d.query_f32 = ctx->cfg.query_f32;
+        d.threads = ranges < ctx->threads ? (int)ranges : ctx->threads;
+        return run_decode(ctx, &d);
+    }
+    /* a prompt chunk (or a soft-capped token): flash over the cache's keys and the chunk's */
+    lc_attention a;
+    memset(&a, 0, sizeof a);
+    a.mask = lc_mask_causal();
+    int64_t G = 0;
+    float *ck, *cv; /* the chunk's keys and values, contiguous */
+    if (p->direct) {
+        ck = ctx->gk, cv = ctx->gv;
+    } else {
+        if ((st = gather(ctx, p->cache, r->seq, &G))) return st;
+        ck = ctx->gk + G * KW, cv = ctx->gv + G * KW;
+    }
+    for (int64_t t = 0; t < r->m; t++) {
+        memcpy(ck + t * KW, q + t * QW + Hq * D, sizeof(float) * (size_t)KW);
+        memcpy(cv + t * KW, q + t * QW + Hq * D + KW, sizeof(float) * (size_t)KW);
+    }
+    int64_t n_kv;
+    if (p->direct) { /* append first, then read the cache where it lies */
+        if ((st = lc_kv_append(p->cache, r->seq, r->pos, ck, cv, r->m))) return st;
+        lc_kv_span span;
+        int64_t ns = 0;
+        if ((st = lc_kv_spans(p->cache, r->seq, &span, 1, &ns))) return st;
+        n_kv = span.n;
+        lc_dtype dt = lc_kv_config_of(p->cache)->dtype;
+        a.k = lc_tensor_bshd((void *)span.k, dt, 1, n_kv, Hkv, D);
+        a.v = lc_tensor_bshd((void *)span.v, dt, 1, n_kv, Hkv, D);
+        a.mask.q_offset = r->pos;
+    } else {
+        n_kv = G + r->m;
+        a.k = lc_tensor_bshd(ctx->gk, LC_F32, 1, n_kv, Hkv, D);
+        a.v = lc_tensor_bshd(ctx->gv, LC_F32, 1, n_kv, Hkv, D);
+        a.mask.q_offset = G;
+        if (p->window > 0) {
+            a.mask.window = (lc_mask_window){1, p->window - 1, 0, 0};
+            a.mask.sinks = p->sinks;
+        }
+    }
+    a.q = lc_tensor_bshd(q, LC_F32, 1, r->m, Hq, D);
+    a.q.stride[1] = QW, a.q.stride[0] = r->m * QW, a.q.capacity = (r->m - 1) * QW + Hq * D;
+    a.out = lc_tensor_bshd(out, LC_F32, 1, r->m, Hq, D);
+    a.scale = (float)c->attn_scale;
+    a.softcap = (float)c->attn_softcap;
+    a.threads = ctx->threads;
+    if ((st = lc_attention_flash(&a, ctx->flash_ws, ctx->flash_ws_bytes))) return st;
+    if (!p->direct) st = lc_kv_append(p->cache, r->seq, r->pos, ck, cv, r->m);
+    return st;
+}
+
+lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
+                           int64_t n_out, float *logits) {
+    const lc_model *m = ctx->model;
+    const lc_model_config *c = &m->cfg;
+    const int64_t H = c->hidden, Hq = c->heads, Hkv = c->kv_heads, D = c->head_dim, QW = (Hq + 2 * Hkv) * D, FF = c->intermediate;
+    const int nt = ctx->threads;
+    float *x = ctx->x, *h = ctx->h, *qkv = ctx->qkv, *att = ctx->att, *tmp = ctx->tmp, *g = ctx->gate, *u = ctx->up;
+    const float es = (float)c->embed_scale;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *e = m->embed + (int64_t)tokens[r] * H;
+        for (int64_t i = 0; i < H; i++) x[r * H + i] = e[i] * es;
+    }
+    lc_status st;
+    for (int64_t l = 0; l < c->layers; l++) {
+        const lc_layer_weights *w = &m->layer[l];
+        rms_norm(c, x, rows, w->norm_in, h, nt);
+        matmul(h, rows, H, &w->q, qkv, QW);
+        matmul(h, rows, H, &w->k, qkv + Hq * D, QW);
+        matmul(h, rows, H, &w->v, qkv + (Hq + Hkv) * D, QW);
+        for (int i = 0; i < n_runs; i++) {
+            const lc_run *r = &runs[i];
+            /* q and k heads of the run's rows, one view: [1, m, Hq + Hkv, D] with row stride QW */
+            lc_tensor qk = lc_tensor_bshd(qkv + r->row * QW, LC_F32, 1, r->m, Hq + Hkv, D);
+            qk.stride[1] = QW, qk.stride[0] = r->m * QW, qk.capacity = (r->m - 1) * QW + (Hq + Hkv) * D;
+            if ((st = lc_rope_apply(&ctx->rope, &qk, NULL, r->pos, r->pos + r->m))) return st;
+            if ((st = attend(ctx, l, r))) return st;
+        }
+        matmul(att, rows, Hq * D, &w->o, tmp, H);
+        if (c->sandwich_norms) rms_norm(c, tmp, rows, w->norm_attn_out, tmp, nt);
+        for (int64_t i = 0; i < rows * H; i++) x[i] += tmp[i];
+        rms_norm(c, x, rows, w->norm_mlp_in, h, nt);
+        matmul(h, rows, H, &w->gate, g, FF);
+        matmul(h, rows, H, &w->up, u, FF);
+        const lc_activation act = c->act;
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * FF > 65536)
+        for (int64_t i = 0; i < rows * FF; i++) g[i] = activation(act, g[i]) * u[i];
+        matmul(g, rows, FF, &w->down, tmp, H);
+        if (c->sandwich_norms) rms_norm(c, tmp, rows, w->norm_mlp_out, tmp, nt);
+        for (int64_t i = 0; i < rows * H; i++) x[i] += tmp[i];
+    }
+    if (n_out == 0) return LC_OK;
+    for (int64_t i = 0; i < n_out; i++) /* the rows whose logits are asked for */
+        memcpy(tmp + i * H, x + (out_rows ? out_rows[i] : i) * H, sizeof(float) * (size_t)H);
+    rms_norm(c, tmp, n_out, m->norm_out, h, nt);
+    const int64_t V = c->vocab;
+    matmul(h, n_out, H, &m->lm_head, logits, V);
+    if (c->final_softcap > 0) {
+        const float cap = (float)c->final_softcap;
+        for (int64_t i = 0; i < n_out * V; i++) logits[i] = tanhf(logits[i] / cap) * cap;
+    }
+    return LC_OK;
+}

@@ -1,0 +1,80 @@
+/* The model area's private structures: bound weights, the context and the layer forward. */
+#ifndef LONGCTX_MODEL_INTERNAL_H
+#define LONGCTX_MODEL_INTERNAL_H
+
+#include "longctx/attention.h"
+#include "longctx/decode.h"
+#include "longctx/model.h"
+#include "longctx/safetensors.h"
+
+/* A linear layer's weight as HF stores it: [out, in] row-major f32, y = x W^T (+ b). */
+typedef struct lc_linear {
+    const float *w;
+    const float *b; /* NULL: no bias */
+    int64_t out, in;
+} lc_linear;
+
+typedef struct lc_layer_weights {
+    const float *norm_in;       /* input_layernorm */
+    const float *norm_attn_out; /* Gemma 2: post_attention_layernorm (on the attention's output) */
+    const float *norm_mlp_in;   /* post_attention_layernorm (Llama family) / pre_feedforward_layernorm (Gemma 2) */
+    const float *norm_mlp_out;  /* Gemma 2: post_feedforward_layernorm */
+    lc_linear q, k, v, o;
+    lc_linear gate, up, down;
+} lc_layer_weights;
+
+struct lc_model {
+    lc_model_config cfg;
+    lc_safetensors *st;
+    const float *embed;   /* [vocab, hidden] */
+    const float *norm_out;/* model.norm */
+    lc_linear lm_head;    /* [vocab, hidden] */
+    lc_layer_weights *layer;
+    void **owned;         /* converted or realigned tensors */
+    int n_owned, cap_owned;
+    lc_model_info info;
+};
+
+/* One run of a forward: m consecutive tokens of one sequence from position pos. */
+typedef struct lc_run {
+    int seq;
+    int64_t pos, m, row; /* first row in the batch */
+} lc_run;
+
+/* Per-layer attention plan: its cache and how it is read. */
+typedef struct lc_attn_plan {
+    lc_kv_cache *cache;
+    int64_t window;     /* keys seen, itself included; 0 = all */
+    int64_t sinks;      /* with window: the first sinks tokens stay visible */
+    int direct;         /* prefill reads the cache in place (contiguous, f32/f16/bf16, no window) */
+} lc_attn_plan;
+
+struct lc_context {
+    const lc_model *model;
+    lc_context_config cfg;
+    lc_rope rope;            /* the model's or the override, factors pointing into the model or cfg */
+    double rope_factors[2][LC_MODEL_MAX_ROPE_FACTORS];
+    lc_attn_plan *attn;      /* [layers] */
+    int threads;
+    int *seq_alive;          /* [max_seqs] */
+    int64_t *seq_len;        /* [max_seqs] */
+    /* scratch, sized at creation for max_batch rows (R) */
+    int64_t R, gather_rows;
+    float *x, *h, *qkv, *att, *tmp, *gate, *up; /* [R, hidden] x2, [R, (Hq + 2 Hkv) D], [R, Hq D], [R, hidden], [R, inter] x2 */
+    float *gk, *gv;          /* [gather_rows, Hkv D]: cached keys / values read back plus the chunk's */
+    void *flash_ws;
+    size_t flash_ws_bytes;
+    void *decode_ws;         /* grows when lc_decode_workspace_size asks for more */
+    size_t decode_ws_bytes;
+    lc_run *runs;            /* [R] */
+    lc_kv_span *spans;       /* [max_spans]: the most any layer's cache needs */
+    int64_t max_spans;
+    size_t scratch_bytes;
+};
+
+/* The forward of a batch of runs through every layer (llama.c): rows of x in, the logits of
+ * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]. */
+lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
+                           int64_t n_out, float *logits);
+
+#endif
