@@ -38,6 +38,9 @@ Reference (help(longctx.<name>) for each; docs/python.md has runnable examples)
                 MambaMixer, Mamba2Mixer, MixerState, softplus
   Memory        KnnMemory (exact / hnsw / ivf; append, search, get, save, load),
                 knn_attention, block_attention, block_attention_workspace_size
+  Models        Model (a Hugging Face checkpoint: config, info, tokenizer, context, generate,
+                logits), Context (prefill, decode, fork, cache_bytes, cost_problem),
+                Sampler, sample, argmax, SafeTensors (checkpoint tensors as NumPy views)
   Tokenizers    Tokenizer (a Hugging Face tokenizer.json: encode, decode, token_id, bos, eos)
   The wall      wall -> Wall (rows, max_context, table, csv, json, plot), CostProblem,
                 ModelShape, presets, gpus, gpu_memory, techniques, parse_bytes,
@@ -63,6 +66,8 @@ from .cache import KVCache, decode, decode_workspace_size, decode_info, kv_quant
 from .mla import MLA, MLACache
 from .memory import KnnMemory, knn_attention, block_attention, block_attention_workspace_size
 from .tokenizer import Tokenizer
+from .model import Model, Context, Sampler, sample, argmax
+from .safetensors import SafeTensors
 
 __version__ = "0.1.0"
 
@@ -81,5 +86,5 @@ __all__ = [
     "KVCache", "decode", "decode_workspace_size", "decode_info", "kv_quantize", "kv_dequantize",
     "MLA", "MLACache",
     "KnnMemory", "knn_attention", "block_attention", "block_attention_workspace_size",
-    "Tokenizer",
+    "Tokenizer", "Model", "Context", "Sampler", "sample", "argmax", "SafeTensors",
 ]

@@ -176,6 +176,43 @@ class CBlockAttention(S):
                 ("sinks", c_int64), ("scale", c_float), ("threads", c_int)]
 
 
+# ---- model.h
+class CLayerPlan(S):
+    _fields_ = [("mixer", c_enum), ("mlp", c_enum), ("window", c_int64)]
+
+
+class CModelConfig(S):
+    _fields_ = [("model_type", c_char * 32), ("arch", c_enum), ("shape", CModelShape), ("layers", c_int64),
+                ("hidden", c_int64), ("intermediate", c_int64), ("vocab", c_int64), ("max_pos", c_int64),
+                ("heads", c_int), ("kv_heads", c_int), ("head_dim", c_int), ("norm_eps", c_double),
+                ("norm_unit_offset", c_int), ("sandwich_norms", c_int), ("embed_scale", c_double), ("act", c_enum),
+                ("qkv_bias", c_int), ("o_bias", c_int), ("mlp_bias", c_int), ("tie_embeddings", c_int),
+                ("attn_scale", c_double), ("attn_softcap", c_double), ("final_softcap", c_double), ("rope", CRope),
+                ("rope_short", c_double * 256), ("rope_long", c_double * 256), ("bos", c_int64),
+                ("stop", c_int64 * 16), ("n_stop", c_int), ("layer", CLayerPlan * 1024)]
+
+
+class CModelInfo(S):
+    _fields_ = [("params", c_double), ("weight_bytes", c_size_t), ("mapped_bytes", c_size_t),
+                ("copied_bytes", c_size_t), ("files", c_int)]
+
+
+class CContextConfig(S):
+    _fields_ = [("max_seqs", c_int), ("max_tokens", c_int64), ("max_batch", c_int64), ("kv_dtype", c_enum),
+                ("kv_layout", c_enum), ("block_size", c_int), ("window", c_int64), ("sinks", c_int64),
+                ("rope_override", c_int), ("rope", CRope), ("threads", c_int), ("query_f32", c_int)]
+
+
+class CSampler(S):
+    _fields_ = [("temperature", c_double), ("top_k", c_int), ("top_p", c_double), ("seed", c_uint64)]
+
+
+# ---- safetensors.h
+class CStTensor(S):
+    _fields_ = [("name", ctypes.c_char_p), ("file", ctypes.c_char_p), ("dtype", c_enum), ("ndim", c_int),
+                ("shape", c_int64 * 8), ("numel", c_int64), ("data", c_void_p), ("bytes", c_size_t)]
+
+
 # struct name in C -> (ctypes class, header): what tests/test_abi.py checks
 C_STRUCTS = {
     "lc_tensor": Tensor, "lc_mask_window": MaskWindow, "lc_mask_global": MaskGlobal, "lc_mask_stride": MaskStride,
@@ -185,7 +222,9 @@ C_STRUCTS = {
     "lc_model_shape": CModelShape, "lc_cost_problem": CCostProblem, "lc_cost_row": CCostRow,
     "lc_kv_config": CKvConfig, "lc_kv_span": CKvSpan, "lc_decode": CDecode, "lc_mla": CMla,
     "lc_knn_memory_config": CKnnMemoryConfig, "lc_knn_attention": CKnnAttention,
-    "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention,
+    "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention, "lc_layer_plan": CLayerPlan,
+    "lc_model_config": CModelConfig, "lc_model_info": CModelInfo, "lc_context_config": CContextConfig,
+    "lc_sampler": CSampler, "lc_st_tensor": CStTensor,
 }
 # C field names that differ from the ctypes ones (Python keywords)
 C_FIELD_NAMES = {"global_": "global"}

@@ -219,7 +219,17 @@ class CostProblem:
             setattr(self._p, k, _array.dtype_code(v, k) if k.endswith("_dtype") else int(v))
         call(_cost_check, ctypes.byref(self._p))
 
+    @classmethod
+    def _wrap(cls, p):
+        """A CostProblem over a filled lc_cost_problem (a copy of it)."""
+        obj = cls.__new__(cls)
+        obj._p = CCostProblem.from_buffer_copy(p)
+        obj.model = ModelShape._wrap(CModelShape.from_buffer_copy(obj._p.model))
+        return obj
+
     def __getattr__(self, k):
+        if k in ("_p", "model"):
+            raise AttributeError(k)
         if k in _PROBLEM_FIELDS:
             v = getattr(self._p, k)
             return _array.DTYPE_NAMES[v] if k.endswith("_dtype") else v
