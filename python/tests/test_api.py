@@ -52,7 +52,7 @@ def test_public_names_are_exported_and_documented():
 
 
 def test_calls_release_the_gil():
-    q = np.random.default_rng(0).standard_normal((1, 2048, 4, 64), dtype=np.float32)
+    q = np.random.default_rng(0).standard_normal((1, 1024, 4, 64), dtype=np.float32)
     ticks = []
     done = threading.Event()
 
