@@ -36,6 +36,8 @@ Reference (help(longctx.<name>) for each; docs/python.md has runnable examples)
   SSMs          selective_scan (Mamba), ssd / mamba2_chunked / ssd_step (Mamba-2),
                 ssd_workspace_size,
                 MambaMixer, Mamba2Mixer, MixerState, softplus
+  Ring          ring_attention (P ranks as threads over an in-memory transport),
+                ring_split_check, ring_positions
   Memory        KnnMemory (exact / hnsw / ivf; append, search, get, save, load),
                 knn_attention, block_attention, block_attention_workspace_size
   Models        Model (a Hugging Face checkpoint: config, info, tokenizer, context, generate,
@@ -68,6 +70,7 @@ from .memory import KnnMemory, knn_attention, block_attention, block_attention_w
 from .tokenizer import Tokenizer
 from .model import Model, Context, Sampler, sample, argmax
 from .safetensors import SafeTensors
+from .ring import ring_attention, ring_split_check, ring_positions
 
 __version__ = "0.1.0"
 
@@ -87,4 +90,5 @@ __all__ = [
     "MLA", "MLACache",
     "KnnMemory", "knn_attention", "block_attention", "block_attention_workspace_size",
     "Tokenizer", "Model", "Context", "Sampler", "sample", "argmax", "SafeTensors",
+    "ring_attention", "ring_split_check", "ring_positions",
 ]

@@ -7,7 +7,8 @@ import ctypes.util
 import os
 
 __all__ = ["lib", "library_path", "call", "fn", "Error", "InvalidArgument", "OutOfMemory", "Unsupported",
-           "OutOfRange", "InvalidState", "IOError", "FormatError", "InternalError", "raise_for", "refuse"]
+           "OutOfRange", "InvalidState", "IOError", "FormatError", "InternalError", "raise_for", "refuse",
+           "set_error", "last_error"]
 
 _builtin_oserror = OSError
 
@@ -116,6 +117,16 @@ lib.lc_last_error.restype = ctypes.c_char_p
 lib.lc_last_error.argtypes = []
 lib.lc_status_str.restype = ctypes.c_char_p
 lib.lc_status_str.argtypes = [ctypes.c_int]
+
+
+lib.lc_error.restype = ctypes.c_int
+lib.lc_error.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p]  # always called as ("%s", sentence)
+
+
+def set_error(status, sentence):
+    """Sets this thread's sentence as the library does (lc_error) and returns status: for
+    callbacks written in Python that the library calls."""
+    return lib.lc_error(int(status), b"%s", str(sentence).encode("utf-8", "replace"))
 
 
 def last_error():

@@ -213,6 +213,28 @@ class CStTensor(S):
                 ("shape", c_int64 * 8), ("numel", c_int64), ("data", c_void_p), ("bytes", c_size_t)]
 
 
+# ---- ring.h
+_SEND = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, c_int, c_int)
+_RECV = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, c_int, c_int)
+_WAIT = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, c_double)
+_GATHER = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_void_p, c_size_t, c_double)
+
+
+class CRingTransport(S):
+    _fields_ = [("ctx", c_void_p), ("rank", c_int), ("size", c_int), ("start_send", _SEND), ("start_recv", _RECV),
+                ("wait", _WAIT), ("progress", c_void_p), ("allgather", _GATHER)]
+
+
+class CRing(S):
+    _fields_ = [("attn", CAttention), ("layout", c_int), ("timeout_s", c_double),
+                ("transport", POINTER(CRingTransport)), ("compute", c_void_p)]
+
+
+class CRingStats(S):
+    _fields_ = [("compute_s", c_double), ("wait_s", c_double), ("total_s", c_double), ("steps", c_int),
+                ("blocks_computed", c_int), ("blocks_received", c_int), ("block_calls", c_int64),
+                ("bytes_sent", c_int64), ("bytes_received", c_int64), ("pairs", c_int64)]
+
 # struct name in C -> (ctypes class, header): what tests/test_abi.py checks
 C_STRUCTS = {
     "lc_tensor": Tensor, "lc_mask_window": MaskWindow, "lc_mask_global": MaskGlobal, "lc_mask_stride": MaskStride,
@@ -224,7 +246,8 @@ C_STRUCTS = {
     "lc_knn_memory_config": CKnnMemoryConfig, "lc_knn_attention": CKnnAttention,
     "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention, "lc_layer_plan": CLayerPlan,
     "lc_model_config": CModelConfig, "lc_model_info": CModelInfo, "lc_context_config": CContextConfig,
-    "lc_sampler": CSampler, "lc_st_tensor": CStTensor,
+    "lc_sampler": CSampler, "lc_st_tensor": CStTensor, "lc_ring_transport": CRingTransport, "lc_ring": CRing,
+    "lc_ring_stats": CRingStats,
 }
 # C field names that differ from the ctypes ones (Python keywords)
 C_FIELD_NAMES = {"global_": "global"}

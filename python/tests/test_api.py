@@ -23,9 +23,7 @@ PYTHON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 def test_every_status_has_its_exception(code, cls, builtin):
     name = _lib.lib.lc_status_str(code).decode()
     # lc_error sets this thread's sentence, as every failing call does
-    f = _lib.lib.lc_error
-    f.restype, f.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p]
-    assert f(code, b"%s", b"the sentence") == code
+    assert _lib.set_error(code, "the sentence") == code
     with pytest.raises(cls) as e:
         _lib.raise_for(code)
     assert isinstance(e.value, lc.Error) and isinstance(e.value, builtin)
