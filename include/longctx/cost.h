@@ -34,6 +34,8 @@ typedef struct lc_model_shape {
     int64_t ssm_conv;     /* Mamba d_conv (conv_kernel) */
     double params;        /* parameters held in memory */
     double active_params; /* parameters used per token (MoE: fewer than params) */
+    int64_t ssm_conv_dim; /* channels of the Mamba layers' causal conv, whose state keeps ssm_conv - 1
+                           * inputs of each: 0 = ssm_inner (Mamba); Mamba-2: d_inner + 2 n_groups d_state */
 } lc_model_shape;
 
 /* Names of the built-in presets, NULL-terminated: "llama-3.1-8b", "llama-3.1-70b",
@@ -49,7 +51,7 @@ lc_status lc_model_check(const lc_model_shape *m);
  * num_attention_heads, num_key_value_heads, head_dim or hidden_size, sliding_window,
  * use_sliding_window, layer_types, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
  * v_head_dim, state_size / mamba_d_state, expand / mamba_expand, conv_kernel /
- * mamba_d_conv, attn_layer_period / attn_layer_offset (Jamba). A field the model type
+ * mamba_d_conv, n_groups (Mamba-2), attn_layer_period / attn_layer_offset (Jamba). A field the model type
  * needs and the file lacks is LC_EFORMAT naming it; malformed JSON is LC_EFORMAT; an
  * unreadable file LC_EIO. params is estimated from vocab_size, hidden_size,
  * intermediate_size (dense transformers and Mamba) when `params` <= 0, otherwise taken

@@ -41,6 +41,11 @@ size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out);
 void lc_mla_cache_destroy(lc_mla_cache *c);
 int64_t lc_mla_cache_len(const lc_mla_cache *c);
+/* Empties the cache (a new sequence; the memory stays). */
+void lc_mla_cache_reset(lc_mla_cache *c);
+/* dst holds src's tokens (a forked sequence): same rank, rope and dtype, dst's capacity
+ * at least src's length. */
+lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src);
 size_t lc_mla_cache_bytes(const lc_mla_cache *c);
 /* Appends n tokens at position pos (== the length): c_kv [n, rank], k_rope [n, rope]
  * (already rotated), rounded to the cache's dtype. */

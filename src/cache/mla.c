@@ -45,6 +45,22 @@ void lc_mla_cache_destroy(lc_mla_cache *c) {
 }
 
 int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
+void lc_mla_cache_reset(lc_mla_cache *c) {
+    if (c) c->len = 0;
+}
+
+lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
+    if (!dst || !src) return lc_error(LC_EINVAL, "mla cache copy: dst and src must not be NULL");
+    if (dst->rank != src->rank || dst->rope != src->rope || dst->dtype != src->dtype)
+        return lc_error(LC_EINVAL, "mla cache copy: caches differ (rank %d/%d, rope %d/%d, dtype %s/%s)", dst->rank, src->rank, dst->rope, src->rope,
+                        lc_dtype_name(dst->dtype), lc_dtype_name(src->dtype));
+    if (src->len > dst->capacity)
+        return lc_error(LC_ERANGE, "mla cache copy: %lld tokens pass the destination's capacity of %lld", (long long)src->len, (long long)dst->capacity);
+    if (dst != src && src->len > 0) memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->len * (size_t)(src->rank + src->rope));
+    dst->len = src->len;
+    return LC_OK;
+}
+
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
     return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
 }
