@@ -89,7 +89,8 @@ class CMambaWeights(S):
     _fields_ = [("hidden", c_int64), ("inner", c_int64), ("state", c_int64), ("conv_kernel", c_int64),
                 ("dt_rank", c_int64), ("in_proj_w", P_f32), ("in_proj_b", P_f32), ("conv_w", P_f32),
                 ("conv_b", P_f32), ("x_proj_w", P_f32), ("dt_proj_w", P_f32), ("dt_proj_b", P_f32),
-                ("A_log", P_f32), ("D", P_f32), ("out_proj_w", P_f32), ("out_proj_b", P_f32)]
+                ("A_log", P_f32), ("D", P_f32), ("out_proj_w", P_f32), ("out_proj_b", P_f32),
+                ("dt_norm_w", P_f32), ("b_norm_w", P_f32), ("c_norm_w", P_f32), ("norm_eps", c_float)]
 
 
 class CMamba2Weights(S):
@@ -112,7 +113,7 @@ class CModelShape(S):
                 ("window", c_int64), ("hidden", c_int64), ("heads", c_int64), ("kv_heads", c_int64),
                 ("head_dim_k", c_int64), ("head_dim_v", c_int64), ("kv_lora_rank", c_int64),
                 ("qk_rope_dim", c_int64), ("ssm_inner", c_int64), ("ssm_state", c_int64), ("ssm_conv", c_int64),
-                ("params", c_double), ("active_params", c_double)]
+                ("params", c_double), ("active_params", c_double), ("ssm_conv_dim", c_int64)]
 
 
 class CCostProblem(S):
@@ -181,6 +182,21 @@ class CLayerPlan(S):
     _fields_ = [("mixer", c_enum), ("mlp", c_enum), ("window", c_int64)]
 
 
+class CSsmConfig(S):
+    _fields_ = [("inner", c_int64), ("state", c_int64), ("conv", c_int64), ("dt_rank", c_int64), ("heads", c_int64),
+                ("head_dim", c_int64), ("groups", c_int64), ("chunk", c_int64), ("conv_bias", c_int),
+                ("proj_bias", c_int), ("inner_norms", c_int), ("dt_min", c_double), ("dt_max", c_double)]
+
+
+class CMoeConfig(S):
+    _fields_ = [("experts", c_int), ("top_k", c_int), ("shared", c_int), ("inter", c_int64), ("norm_topk", c_int),
+                ("scale", c_double), ("groups", c_int), ("topk_groups", c_int)]
+
+
+class CMlaConfig(S):
+    _fields_ = [("q_rank", c_int), ("rank", c_int), ("nope", c_int), ("rope", c_int), ("v_dim", c_int)]
+
+
 class CModelConfig(S):
     _fields_ = [("model_type", c_char * 32), ("arch", c_enum), ("shape", CModelShape), ("layers", c_int64),
                 ("hidden", c_int64), ("intermediate", c_int64), ("vocab", c_int64), ("max_pos", c_int64),
@@ -189,7 +205,8 @@ class CModelConfig(S):
                 ("qkv_bias", c_int), ("o_bias", c_int), ("mlp_bias", c_int), ("tie_embeddings", c_int),
                 ("attn_scale", c_double), ("attn_softcap", c_double), ("final_softcap", c_double), ("rope", CRope),
                 ("rope_short", c_double * 256), ("rope_long", c_double * 256), ("bos", c_int64),
-                ("stop", c_int64 * 16), ("n_stop", c_int), ("layer", CLayerPlan * 1024)]
+                ("stop", c_int64 * 16), ("n_stop", c_int), ("layer", CLayerPlan * 1024), ("no_rope", c_int),
+                ("ssm", CSsmConfig), ("moe", CMoeConfig), ("mla", CMlaConfig)]
 
 
 class CModelInfo(S):
@@ -245,6 +262,7 @@ C_STRUCTS = {
     "lc_kv_config": CKvConfig, "lc_kv_span": CKvSpan, "lc_decode": CDecode, "lc_mla": CMla,
     "lc_knn_memory_config": CKnnMemoryConfig, "lc_knn_attention": CKnnAttention,
     "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention, "lc_layer_plan": CLayerPlan,
+    "lc_ssm_config": CSsmConfig, "lc_moe_config": CMoeConfig, "lc_mla_config": CMlaConfig,
     "lc_model_config": CModelConfig, "lc_model_info": CModelInfo, "lc_context_config": CContextConfig,
     "lc_sampler": CSampler, "lc_st_tensor": CStTensor, "lc_ring_transport": CRingTransport, "lc_ring": CRing,
     "lc_ring_stats": CRingStats,

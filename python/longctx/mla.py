@@ -13,6 +13,8 @@ _footprint = fn("lc_mla_cache_footprint", c_size_t, [POINTER(CMla), c_int64])
 _create = fn("lc_mla_cache_create", c_int, [POINTER(CMla), c_int64, POINTER(c_void_p)])
 _destroy = fn(("lc_mla_cache_destroy", "lc_mla_cache_free"), None, [c_void_p])
 _len = fn("lc_mla_cache_len", c_int64, [c_void_p])
+_reset = fn("lc_mla_cache_reset", None, [c_void_p])
+_copy = fn("lc_mla_cache_copy", c_int, [c_void_p, c_void_p])
 _bytes = fn("lc_mla_cache_bytes", c_size_t, [c_void_p])
 _append = fn("lc_mla_cache_append", c_int, [c_void_p, c_int64, P_f32, P_f32, c_int64])
 
@@ -206,6 +208,17 @@ class MLACache:
         p = len(self) if pos is None else int(pos)
         call(_append, self._handle(), p, _array.ptr(ca), _array.ptr(kr), ca.shape[0])
         return len(self)
+
+    def reset(self):
+        """Empties the cache (a new sequence; the memory stays)."""
+        _reset(self._handle())
+
+    def copy_from(self, src):
+        """Makes this cache hold src's tokens (a forked sequence): same rank, rope and dtype,
+        this cache's capacity at least src's length."""
+        if not isinstance(src, MLACache):
+            refuse("src must be a longctx.MLACache, not %s" % type(src).__name__)
+        call(_copy, self._handle(), src._handle())
 
     def __repr__(self):
         return "<MLACache rank=%d rope=%d, %d of %d tokens>" % (self.rank, self.rope, len(self), self.capacity)

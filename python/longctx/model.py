@@ -69,8 +69,9 @@ def _tokens(tokens, name="tokens"):
 class Model:
     """A Hugging Face checkpoint directory (config.json, model.safetensors or its shards,
     generation_config.json), loaded by lc_model_load: safetensors mapped, f32 weights used
-    in place, f16 / bf16 converted once. model_type llama, mistral, qwen2 or gemma2 (others
-    are refused as Unsupported, naming the supported ones).
+    in place, f16 / bf16 converted once. The model types the runner knows (llama, mistral,
+    qwen2, gemma2, mamba, mamba2, jamba, deepseek_v2 at this writing; docs/models.md); others
+    are refused as Unsupported, naming the supported ones.
 
       model.config          what the runner read from config.json, as a dict
       model.info            params, weight_bytes, mapped_bytes, copied_bytes, files
@@ -110,7 +111,7 @@ class Model:
         """The runner's reading of config.json (lc_model_config) as a dict: model_type, arch,
         layers, hidden, intermediate, vocab, max_pos, heads, kv_heads, head_dim, norm_eps,
         act, attn_scale, attn_softcap, final_softcap, rope (a Rope), bos, stop (the eos ids),
-        layer_plan (mixer, mlp, window per layer), ..."""
+        layer_plan (mixer, mlp, window per layer), no_rope, ssm, moe and mla (dicts), ..."""
         c = _config_of(self._handle()).contents
         d = {"model_type": c.model_type.decode(), "arch": _arch_name(c.arch).decode()}
         for k in ("layers", "hidden", "intermediate", "vocab", "max_pos", "heads", "kv_heads", "head_dim", "norm_eps",
@@ -123,6 +124,9 @@ class Model:
         d["stop"] = [c.stop[i] for i in range(c.n_stop)]
         d["layer_plan"] = [{"mixer": MIXERS[c.layer[i].mixer], "mlp": MLPS[c.layer[i].mlp], "window": c.layer[i].window}
                            for i in range(min(c.layers, 1024))]
+        d["no_rope"] = bool(c.no_rope)
+        for name, sub in (("ssm", c.ssm), ("moe", c.moe), ("mla", c.mla)):
+            d[name] = {f[0]: getattr(sub, f[0]) for f in type(sub)._fields_}
         return d
 
     @property

@@ -241,6 +241,9 @@ class MambaMixer(_Mixer):
         A_log     [inner, state]     D [inner]
         out_proj_w [hidden, inner]   out_proj_b [hidden] or None
 
+        dt_norm_w [dt_rank], b_norm_w, c_norm_w [state], norm_eps: Jamba's mixer only
+                  (RMSNorms on delta, B and C after x_proj); None: Mamba
+
     Computes [x | z] = in_proj(u); x = silu(causal depthwise conv1d(x)); [delta | B | C] =
     x_proj(x); dt = dt_proj.weight delta; y = scan(x, dt, dt_proj.bias, -exp(A_log), B, C, D, z);
     out = out_proj(y). Call layer(x, state, mode="prefill" | "step") -> (y, state)."""
@@ -248,10 +251,11 @@ class MambaMixer(_Mixer):
     _hf_names = {"in_proj_w": "in_proj.weight", "in_proj_b": "in_proj.bias", "conv_w": "conv1d.weight",
                  "conv_b": "conv1d.bias", "x_proj_w": "x_proj.weight", "dt_proj_w": "dt_proj.weight",
                  "dt_proj_b": "dt_proj.bias", "A_log": "A_log", "D": "D", "out_proj_w": "out_proj.weight",
-                 "out_proj_b": "out_proj.bias"}
+                 "out_proj_b": "out_proj.bias", "dt_norm_w": "dt_layernorm.weight", "b_norm_w": "b_layernorm.weight",
+                 "c_norm_w": "c_layernorm.weight"}
 
     def __init__(self, *, in_proj_w, conv_w, x_proj_w, dt_proj_w, A_log, D, out_proj_w, in_proj_b=None, conv_b=None,
-                 dt_proj_b=None, out_proj_b=None):
+                 dt_proj_b=None, out_proj_b=None, dt_norm_w=None, b_norm_w=None, c_norm_w=None, norm_eps=1e-6):
         ip = _weight(in_proj_w, "in_proj_w", (None, None))
         self.hidden, self.inner = ip.shape[1], ip.shape[0] // 2
         if ip.shape[0] % 2:
@@ -268,13 +272,18 @@ class MambaMixer(_Mixer):
                   "x_proj_w": _weight(x_proj_w, "x_proj_w", (self.dt_rank + 2 * self.state, E)),
                   "dt_proj_w": dp, "dt_proj_b": _weight(dt_proj_b, "dt_proj_b", (E,), True), "A_log": al,
                   "D": _weight(D, "D", (E,)), "out_proj_w": _weight(out_proj_w, "out_proj_w", (self.hidden, E)),
-                  "out_proj_b": _weight(out_proj_b, "out_proj_b", (self.hidden,), True)}
+                  "out_proj_b": _weight(out_proj_b, "out_proj_b", (self.hidden,), True),
+                  "dt_norm_w": _weight(dt_norm_w, "dt_norm_w", (self.dt_rank,), True),
+                  "b_norm_w": _weight(b_norm_w, "b_norm_w", (self.state,), True),
+                  "c_norm_w": _weight(c_norm_w, "c_norm_w", (self.state,), True)}
+        self.norm_eps = float(norm_eps)
         call(_m1_check, ctypes.byref(self._c()))
 
     def _c(self):
         c = CMambaWeights()
         c.hidden, c.inner, c.state, c.conv_kernel, c.dt_rank = (self.hidden, self.inner, self.state,
                                                                 self.conv_kernel, self.dt_rank)
+        c.norm_eps = self.norm_eps
         for k, v in self.w.items():
             setattr(c, k, _array.ptr(v))
         return c

@@ -239,6 +239,10 @@ def mamba_ref(wt, u, conv_state, ssm_state):
     x = silu(xc)
     xp = x @ wt["x_proj_w"].T
     delta, Bm, Cm = xp[..., :R], xp[..., R:R + N], xp[..., R + N:]
+    if wt.get("dt_norm_w") is not None:  # Jamba: RMSNorms on delta, B and C
+        def rms(t, g):
+            return g * t / np.sqrt((t * t).mean(-1, keepdims=True) + wt["norm_eps"])
+        delta, Bm, Cm = rms(delta, wt["dt_norm_w"]), rms(Bm, wt["b_norm_w"]), rms(Cm, wt["c_norm_w"])
     dt = delta @ wt["dt_proj_w"].T
     y, h = scan_ref(x, dt, -np.exp(wt["A_log"]), Bm, Cm, wt["D"], z, wt.get("dt_proj_b"), ssm_state)
     out = y @ wt["out_proj_w"].T + (0 if wt.get("out_proj_b") is None else wt["out_proj_b"])

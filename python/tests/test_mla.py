@@ -72,6 +72,12 @@ def test_one_query_forms_and_workspace(rng):
     cache = mla.cache(20)
     cache.append(rng.standard_normal((9, rank), dtype=np.float32), rng.standard_normal((9, rope), dtype=np.float32))
     qn, qr = rng.standard_normal((H, nope), dtype=np.float32), rng.standard_normal((H, rope), dtype=np.float32)
+    fork = mla.cache(20)
+    fork.copy_from(cache)
+    assert len(fork) == 9
+    np.testing.assert_array_equal(mla.decode(fork, qn, qr), mla.decode(cache, qn, qr))
+    fork.reset()
+    assert len(fork) == 0
     ws = np.empty(mla.decode_workspace_size(cache, 1), np.uint8)
     o = mla.decode(cache, qn, qr, workspace=ws)
     assert o.shape == (H, v_dim)

@@ -86,15 +86,18 @@ def _mamba_weights(rng, hidden=12, E=20, N=6, K=4, R=3, bias=True):
 
 
 def _ref_weights(w):
-    out = {k: v.astype(np.float64) for k, v in w.items()}
+    out = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v) for k, v in w.items()}
     if out["conv_w"].ndim == 3:
         out["conv_w"] = out["conv_w"][:, 0]
     return out
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_mamba_mixer(bias, rng):
+@pytest.mark.parametrize("bias,jamba", [(True, False), (False, False), (True, True)])
+def test_mamba_mixer(bias, jamba, rng):
     w = _mamba_weights(rng, bias=bias)
+    if jamba:  # Jamba's inner RMSNorms on delta, B and C
+        w.update(dt_norm_w=1 + _f(rng, 3, scale=0.1), b_norm_w=1 + _f(rng, 6, scale=0.1),
+                 c_norm_w=1 + _f(rng, 6, scale=0.1), norm_eps=1e-6)
     layer = lc.MambaMixer(**w)
     b, n = 2, 19
     u = _f(rng, b, n, 12)
@@ -114,7 +117,8 @@ def test_mamba_mixer(bias, rng):
     np.testing.assert_allclose(s2.ssm, st.ssm, atol=2e-5, rtol=1e-4)
     # from a transformers-style state_dict
     sd = {"m." + hf: w[ours] for ours, hf in lc.MambaMixer._hf_names.items() if ours in w}
-    np.testing.assert_array_equal(lc.MambaMixer.from_state_dict(sd, prefix="m.")(u)[0], y)
+    extra = {"norm_eps": w["norm_eps"]} if jamba else {}
+    np.testing.assert_array_equal(lc.MambaMixer.from_state_dict(sd, prefix="m.", **extra)(u)[0], y)
 
 
 @pytest.mark.parametrize("norm_group", [0, 4])
