@@ -606,7 +606,7 @@ static void test_synthetic(uint64_t seed) {
                 double ea = rel_err(la, ref, (int64_t)n * V), eb = rel_err(lb, ref2, (int64_t)n * V);
                 CHECK(st == LC_OK && ea < 1e-5 && eb < 1e-5, "%s: two sequences batched: %s, rel err %.3g %.3g", s->name, lc_last_error(), ea, eb);
                 /* fork b at 7 tokens of tok2 after freeing it: continue a copy with tok's tail */
-                lc_context_seq_free(ctx, b);
+                lc_context_seq_remove(ctx, b);
                 lc_context_seq_new(ctx, &b);
                 st = lc_context_prefill(ctx, b, tok, 6, lb, 1);
                 if (!st) st = lc_context_seq_fork(ctx, b, &f);
@@ -1010,7 +1010,7 @@ static void test_arch(const char *name) {
         printf("test_model: %s: %zu state bytes after %lld tokens (= the wall's), %zu allocated\n", name, lc_context_cache_bytes(ctx, a),
                (long long)lc_context_seq_len(ctx, a), lc_context_alloc_bytes(ctx));
         /* a freed sequence's slot starts from zero states and an empty latent cache */
-        CHECK(lc_context_seq_free(ctx, a) == LC_OK && lc_context_seq_new(ctx, &a) == LC_OK, "%s: free, new: %s", name, lc_last_error());
+        CHECK(lc_context_seq_remove(ctx, a) == LC_OK && lc_context_seq_new(ctx, &a) == LC_OK, "%s: free, new: %s", name, lc_last_error());
         st = lc_context_prefill(ctx, a, g.tok, np, got, 0);
         w = rel_err_f(got, g.want + (size_t)(np - 1) * V, V);
         CHECK(st == LC_OK && w < 1e-4, "%s: prefill on a reused sequence: %s, rel err %.3g", name, lc_last_error(), w);

@@ -8,7 +8,6 @@
 #define LONGCTX_COST_H
 
 #include "longctx/core.h"
-#include "longctx/mask.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -161,24 +160,6 @@ double lc_pairs_sliding(int64_t n, int64_t window); /* causal, `window` keys inc
 double lc_pairs_longformer(int64_t n, int64_t w, int64_t g);
 /* BigBird (bidirectional, lc_mask's bigbird with n_keys = n); exact when block divides n. */
 double lc_pairs_bigbird(int64_t n, int64_t block, int64_t window_blocks, int64_t global_blocks, int64_t random_blocks);
-
-/* ---- the sparse-pattern catalogue drawn by `longctx patterns` ------------------------------- */
-
-typedef struct lc_pattern {
-    const char *name;        /* "full", "causal", "sliding-window", ... */
-    const char *description; /* one line with the parameters used */
-    lc_mask mask;            /* points into the struct's own storage below */
-    int64_t n;               /* the grid it was built for */
-    int64_t global_index[8];
-    uint8_t block_bits[16 * 16];
-    char description_buf[160];
-} lc_pattern;
-
-int lc_pattern_count(void); /* 9 */
-/* Pattern k (0 <= k < lc_pattern_count()) for an n x n grid, 4 <= n <= 4096; the
- * parameters scale with n (window n/5, block n/6, stride ~sqrt(n), ...). The mask points
- * into *out: do not copy the struct, use it where it lies. */
-lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out);
 
 #ifdef __cplusplus
 }

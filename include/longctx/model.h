@@ -8,10 +8,10 @@
  *
  * A model is a sequence of layers; each layer's mixer is attention (MLA, Mamba and Mamba-2
  * slot into the same plan) and its MLP dense (or MoE). Attention runs lc_attention_flash
- * for prompts and lc_decode over lc_kv caches for single tokens, RoPE is lc_rope_apply:
- * src/model/ holds no attention or RoPE of its own. Techniques (sliding window and sinks,
- * KV dtype and layout, RoPE scaling) are context options: they change the context's plan,
- * never the checkpoint. */
+ * for prompts and lc_decode_attention over lc_kv caches for single tokens, RoPE is
+ * lc_rope_apply: src/model/ holds no attention or RoPE of its own. Techniques (sliding
+ * window and sinks, KV dtype and layout, RoPE scaling) are context options: they change the
+ * context's plan, never the checkpoint. */
 #ifndef LONGCTX_MODEL_H
 #define LONGCTX_MODEL_H
 
@@ -169,7 +169,7 @@ void lc_context_destroy(lc_context *ctx);
 lc_status lc_context_seq_new(lc_context *ctx, int *seq);
 /* dst continues from src's tokens (paged caches share the blocks until one writes). */
 lc_status lc_context_seq_fork(lc_context *ctx, int src, int *dst);
-lc_status lc_context_seq_free(lc_context *ctx, int seq);
+lc_status lc_context_seq_remove(lc_context *ctx, int seq);
 /* Tokens fed to seq so far (its next position); -1 for a sequence not alive. */
 int64_t lc_context_seq_len(const lc_context *ctx, int seq);
 

@@ -42,7 +42,7 @@ typedef struct lc_selective_scan {
 
 lc_status lc_selective_scan_check(const lc_selective_scan *s);
 /* f32, channels in parallel, each channel's recurrence in order: the prefill and the step. */
-lc_status lc_selective_scan_run(const lc_selective_scan *s);
+lc_status lc_selective_scan_f32(const lc_selective_scan *s);
 /* The same recurrence in float64 (reference; h is read and written as f32). */
 lc_status lc_selective_scan_naive(const lc_selective_scan *s);
 

@@ -6,7 +6,7 @@
  *   arch_context.c  a context's recurrent states and latent caches, sequences, scratch, bytes
  *   arch_forward.c  the forward over a layer plan (norms, residuals, logits)
  *   mamba_mixer.c   Mamba / Mamba-2 layers: lc_mamba_* / lc_mamba2_* on each sequence's states
- *   mla_attention.c MLA: projections, RoPE (lc_rope_apply), lc_mla_prefill / lc_mla_decode_run
+ *   mla_attention.c MLA: projections, RoPE (lc_rope_apply), lc_mla_prefill / lc_mla_decode
  *   moe.c           dense and mixture-of-experts MLPs */
 #ifndef LONGCTX_ARCH_INTERNAL_H
 #define LONGCTX_ARCH_INTERNAL_H
@@ -71,7 +71,7 @@ typedef struct lc_ctx_ext {
     lc_layer_state *layer;            /* [layers] */
     /* MLA scratch, [R] rows each */
     float *q, *qa, *kv, *qn, *qr, *ck, *kr, *att;
-    void *mla_ws;                     /* lc_mla_decode_run's workspace, grown on demand */
+    void *mla_ws;                     /* lc_mla_decode's workspace, grown on demand */
     size_t mla_ws_bytes;
     /* MoE scratch */
     float *probs, *wts, *xs, *gs, *us, *ys; /* [R, experts], [R, top_k], [R, hidden], [R, inter] x2, [R, hidden] */

@@ -252,11 +252,11 @@ lc_status lc_context_seq_fork(lc_context *ctx, int src, int *dst) {
     return LC_OK;
 }
 
-lc_status lc_context_seq_free(lc_context *ctx, int seq) {
-    lc_status st = check_seq(ctx, seq, "seq_free");
+lc_status lc_context_seq_remove(lc_context *ctx, int seq) {
+    lc_status st = check_seq(ctx, seq, "seq_remove");
     if (st) return st;
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++)
-        if (ctx->attn[l].cache && (st = lc_kv_seq_free(ctx->attn[l].cache, seq))) return st;
+        if (ctx->attn[l].cache && (st = lc_kv_seq_remove(ctx->attn[l].cache, seq))) return st;
     ctx->seq_alive[seq] = 0, ctx->seq_len[seq] = 0;
     return LC_OK;
 }

@@ -57,7 +57,7 @@ static lc_status run_decode(lc_context *ctx, lc_decode *d) {
         lc_aligned_free(ctx->decode_ws);
         ctx->decode_ws = ws, ctx->decode_ws_bytes = need;
     }
-    return lc_decode_run(d, ctx->decode_ws, ctx->decode_ws_bytes);
+    return lc_decode_attention(d, ctx->decode_ws, ctx->decode_ws_bytes);
 }
 
 /* The cache's kept tokens of seq, read back as f32 into gk / gv rows [0, G). */

@@ -4,7 +4,7 @@
  *   q = q_b(RMSNorm(q_a(h)))  (or q_proj(h));   [c | k_pe] = kv_a_proj_with_mqa(h);  c = RMSNorm(c)
  *   q_pe, k_pe rotated on interleaved pairs (lc_rope_apply, GPT-J layout, qk_rope_head_dim)
  *   the latent cache of the sequence gets (c, k_pe); a run of several tokens attends with
- *   lc_mla_prefill, a single token with the absorbed decode (lc_mla_decode_run)
+ *   lc_mla_prefill, a single token with the absorbed decode (lc_mla_decode)
  *   out = o_proj(attention),  scale (qk_nope + qk_rope)^-1/2
  *
  * The q_a and kv_a norms are DeepseekV2RMSNorm with its default eps 1e-6 (transformers passes
@@ -15,16 +15,16 @@
 
 #define MLA_NORM_EPS 1e-6
 
-static lc_status decode(lc_context *ctx, const lc_mla *mla, const lc_mla_cache *c, const float *qn, const float *qr, float *out) {
+static lc_status decode(lc_context *ctx, const lc_mla_attention *a) {
     lc_ctx_ext *e = ctx->ext;
-    size_t need = lc_mla_decode_workspace_size(mla, c, 1);
+    size_t need = lc_mla_decode_workspace_size(a);
     if (need > e->mla_ws_bytes) { /* grows with the cache's length, a few times per context at most */
         void *ws = lc_aligned_alloc(need, 64);
         if (!ws) return lc_error(LC_ENOMEM, "MLA decode workspace of %zu bytes", need);
         lc_aligned_free(e->mla_ws);
         e->mla_ws = ws, e->mla_ws_bytes = need;
     }
-    return lc_mla_decode_run(mla, c, qn, qr, 1, out, e->mla_ws, e->mla_ws_bytes);
+    return lc_mla_decode(a, e->mla_ws, e->mla_ws_bytes);
 }
 
 lc_status lc_arch_mla(lc_context *ctx, int64_t l, const lc_run *runs, int n_runs, int64_t rows, const float *h, float *out) {
@@ -68,7 +68,8 @@ lc_status lc_arch_mla(lc_context *ctx, int64_t l, const lc_run *runs, int n_runs
         lc_mla_cache *cache = s->cache[r->seq];
         if ((st = lc_mla_cache_append(cache, r->pos, e->ck, e->kr, r->m))) return st;
         float *o = e->att + r->row * NH * V;
-        st = r->m > 1 ? lc_mla_prefill(&s->mla, cache, qn, qr, (int)r->m, o) : decode(ctx, &s->mla, cache, qn, qr, o);
+        const lc_mla_attention call = {.mla = &s->mla, .cache = cache, .q_nope = qn, .q_rope = qr, .n_q = (int)r->m, .out = o};
+        st = r->m > 1 ? lc_mla_prefill(&call) : decode(ctx, &call);
         if (st) return st;
     }
     lc_arch_linear(e->att, rows, NH * V, &w->o, out, H);

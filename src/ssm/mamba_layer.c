@@ -72,7 +72,7 @@ static lc_status mamba_tokens(const lc_mamba_weights *w, const lc_mixer_io *io, 
         memcpy(z + t * E, xz + t * 2 * E + E, sizeof(float) * (size_t)E);
     }
     lc_selective_scan s = {1, m, E, N, xc, dt, w->dt_proj_b, A, Bc, Cc, w->D, z, y, io->ssm_state + b * E * N, E * N, io->threads, LC_ISA_AUTO};
-    lc_status st = lc_selective_scan_run(&s);
+    lc_status st = lc_selective_scan_f32(&s);
     if (st) return st;
     ssm_linear(y, E, m, E, w->out_proj_w, w->out_proj_b, H, io->y + (b * io->n + t0) * H, H);
     return LC_OK;
