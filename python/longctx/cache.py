@@ -18,7 +18,7 @@ _destroy = fn("lc_kv_destroy", None, [c_void_p])
 _bytes = fn("lc_kv_bytes", c_size_t, [c_void_p])
 _seq_new = fn("lc_kv_seq_new", c_int, [c_void_p, POINTER(c_int)])
 _seq_fork = fn("lc_kv_seq_fork", c_int, [c_void_p, c_int, POINTER(c_int)])
-_seq_remove = fn(("lc_kv_seq_remove", "lc_kv_seq_free"), c_int, [c_void_p, c_int])
+_seq_remove = fn("lc_kv_seq_remove", c_int, [c_void_p, c_int])
 _seq_len = fn("lc_kv_seq_len", c_int64, [c_void_p, c_int])
 _seq_kept = fn("lc_kv_seq_kept", c_int64, [c_void_p, c_int])
 _append = fn("lc_kv_append", c_int, [c_void_p, c_int, c_int64, P_f32, P_f32, c_int64])
@@ -29,8 +29,8 @@ _store_row = fn("lc_kv_store_row", None, [c_void_p, P_f32, c_int, P_f32, c_int])
 _load_row = fn("lc_kv_load_row", None, [P_f32, c_void_p, ctypes.c_float, c_int, c_int])
 _dec_check = fn("lc_decode_check", c_int, [POINTER(CDecode)])
 _dec_ws = fn("lc_decode_workspace_size", c_size_t, [POINTER(CDecode)])
-_dec_run = fn(("lc_decode_attention", "lc_decode_run"), c_int, [POINTER(CDecode), c_void_p, c_size_t])
-_dec_alloc = fn(("lc_decode_attention_alloc", "lc_decode_alloc"), c_int, [POINTER(CDecode)])
+_dec_attention = fn("lc_decode_attention", c_int, [POINTER(CDecode), c_void_p, c_size_t])
+_dec_alloc = fn("lc_decode_attention_alloc", c_int, [POINTER(CDecode)])
 _dec_rounds = fn("lc_decode_rounds_query", c_int, [POINTER(CDecode)])
 _dec_bytes = fn("lc_decode_bytes_read", c_size_t, [POINTER(CDecode)])
 
@@ -319,7 +319,7 @@ def decode(q, cache, seq=0, *, scale=0.0, lse=False, query_f32=False, split=0, t
         ws = _array.as_array(workspace, "workspace")
         if not ws.flags.c_contiguous or not ws.flags.writeable:
             refuse("workspace must be a writable C-contiguous array")
-        call(_dec_run, ctypes.byref(d), ws.ctypes.data, ws.nbytes)
+        call(_dec_attention, ctypes.byref(d), ws.ctypes.data, ws.nbytes)
     del keep
     return (o, l) if lse else o
 

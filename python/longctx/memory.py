@@ -14,7 +14,7 @@ from .attention import _describe as _attention_describe
 
 _cfg_check = fn("lc_knn_memory_config_check", c_int, [POINTER(CKnnMemoryConfig)])
 _create = fn("lc_knn_memory_create", c_int, [POINTER(CKnnMemoryConfig), POINTER(c_void_p)])
-_destroy = fn(("lc_knn_memory_destroy", "lc_knn_memory_free"), None, [c_void_p])
+_destroy = fn("lc_knn_memory_destroy", None, [c_void_p])
 _config_of = fn("lc_knn_memory_config_of", POINTER(CKnnMemoryConfig), [c_void_p])
 _size = fn("lc_knn_memory_size", c_int64, [c_void_p])
 _first = fn("lc_knn_memory_first", c_int64, [c_void_p])
@@ -25,12 +25,12 @@ _search = fn("lc_knn_memory_search", c_int, [c_void_p, POINTER(Tensor), c_int64,
 _save = fn("lc_knn_memory_save", c_int, [c_void_p, ctypes.c_char_p])
 _load = fn("lc_knn_memory_load", c_int, [ctypes.c_char_p, c_int, POINTER(c_void_p)])
 _knn_check = fn("lc_knn_attention_check", c_int, [POINTER(CKnnAttention)])
-_knn_run = fn(("lc_knn_attention_retrieve", "lc_knn_attention_run"), c_int, [POINTER(CKnnAttention)])
+_knn_retrieve = fn("lc_knn_attention_retrieve", c_int, [POINTER(CKnnAttention)])
 _blk_check = fn("lc_block_attention_check", c_int, [POINTER(CBlockAttention)])
 _blk_ws = fn("lc_block_attention_workspace_size", c_size_t, [POINTER(CBlockAttention)])
-_blk_run = fn(("lc_block_attention_retrieve", "lc_block_attention_run"), c_int,
+_blk_retrieve = fn("lc_block_attention_retrieve", c_int,
               [POINTER(CBlockAttention), c_void_p, c_size_t])
-_blk_alloc = fn(("lc_block_attention_retrieve_alloc", "lc_block_attention_alloc"), c_int, [POINTER(CBlockAttention)])
+_blk_alloc = fn("lc_block_attention_retrieve_alloc", c_int, [POINTER(CBlockAttention)])
 
 INDEXES = ("exact", "hnsw", "ivf")
 
@@ -184,7 +184,7 @@ def knn_attention(q, k, v, memory, *, top_k, gate, mask=None, causal=False, scal
     a.memory = memory._handle()
     a.top_k = int(top_k)
     a.gate = _array.ptr(g)
-    call(_knn_run, ctypes.byref(a))
+    call(_knn_retrieve, ctypes.byref(a))
     del keep
     return (o, l) if lse else o
 
@@ -230,7 +230,7 @@ def block_attention(q, k, v, *, block, top_blocks, window, sinks=0, landmarks=No
         ws = _array.as_array(workspace, "workspace")
         if not ws.flags.c_contiguous or not ws.flags.writeable:
             refuse("workspace must be a writable C-contiguous array")
-        call(_blk_run, ctypes.byref(a), ws.ctypes.data, ws.nbytes)
+        call(_blk_retrieve, ctypes.byref(a), ws.ctypes.data, ws.nbytes)
     del keep
     return user
 

@@ -11,26 +11,18 @@ from ._structs import CMla, CMlaAttention, P_f32, POINTER, c_int, c_int64, c_siz
 _check = fn("lc_mla_check", c_int, [POINTER(CMla)])
 _footprint = fn("lc_mla_cache_footprint", c_size_t, [POINTER(CMla), c_int64])
 _create = fn("lc_mla_cache_create", c_int, [POINTER(CMla), c_int64, POINTER(c_void_p)])
-_destroy = fn(("lc_mla_cache_destroy", "lc_mla_cache_free"), None, [c_void_p])
+_destroy = fn("lc_mla_cache_destroy", None, [c_void_p])
 _len = fn("lc_mla_cache_len", c_int64, [c_void_p])
 _reset = fn("lc_mla_cache_reset", None, [c_void_p])
 _copy = fn("lc_mla_cache_copy", c_int, [c_void_p, c_void_p])
 _bytes = fn("lc_mla_cache_bytes", c_size_t, [c_void_p])
 _append = fn("lc_mla_cache_append", c_int, [c_void_p, c_int64, P_f32, P_f32, c_int64])
 
-# The descriptor form (lc_mla_attention) where the library has it; the positional form before.
-_DESCRIPTOR = bool(fn("lc_mla_attention_check", c_int, [POINTER(CMlaAttention)]))
-if _DESCRIPTOR:
-    _att_check = fn("lc_mla_attention_check", c_int, [POINTER(CMlaAttention)])
-    _prefill = fn("lc_mla_prefill", c_int, [POINTER(CMlaAttention)])
-    _dec_ws = fn("lc_mla_decode_workspace_size", c_size_t, [POINTER(CMlaAttention)])
-    _decode = fn("lc_mla_decode", c_int, [POINTER(CMlaAttention), c_void_p, c_size_t])
-    _decode_alloc = fn("lc_mla_decode_alloc", c_int, [POINTER(CMlaAttention)])
-else:
-    _prefill = fn("lc_mla_prefill", c_int, [POINTER(CMla), c_void_p, P_f32, P_f32, c_int, P_f32])
-    _dec_ws = fn("lc_mla_decode_workspace_size", c_size_t, [POINTER(CMla), c_void_p, c_int])
-    _decode = fn("lc_mla_decode_run", c_int, [POINTER(CMla), c_void_p, P_f32, P_f32, c_int, P_f32, c_void_p, c_size_t])
-    _decode_alloc = fn("lc_mla_decode", c_int, [POINTER(CMla), c_void_p, P_f32, P_f32, c_int, P_f32])
+_att_check = fn("lc_mla_attention_check", c_int, [POINTER(CMlaAttention)])
+_prefill = fn("lc_mla_prefill", c_int, [POINTER(CMlaAttention)])
+_dec_ws = fn("lc_mla_decode_workspace_size", c_size_t, [POINTER(CMlaAttention)])
+_decode = fn("lc_mla_decode", c_int, [POINTER(CMlaAttention), c_void_p, c_size_t])
+_decode_alloc = fn("lc_mla_decode_alloc", c_int, [POINTER(CMlaAttention)])
 
 
 class MLA:
@@ -112,45 +104,40 @@ class MLA:
     def prefill(self, cache, q_nope, q_rope, out=None):
         """The queries of the last n_q cached positions, causal among themselves: q_nope
         float32 [n_q, heads, nope], q_rope [n_q, heads, rope] (already rotated) -> out float32
-        [n_q, heads, v_dim]. k and v are up-projected tile by tile."""
+        [n_q, heads, v_dim]. k and v are up-projected tile by tile (lc_mla_prefill)."""
         qn, qr, n_q, o, user = self._queries(cache, q_nope, q_rope, out)
         m = self._c()
-        if _DESCRIPTOR:
-            call(_prefill, ctypes.byref(self._desc(m, cache, qn, qr, n_q, o)))
-        else:
-            call(_prefill, ctypes.byref(m), cache._handle(), _array.ptr(qn), _array.ptr(qr), n_q, _array.ptr(o))
+        call(_prefill, ctypes.byref(self._desc(m, cache, qn, qr, n_q, o)))
         return user
 
     def decode(self, cache, q_nope, q_rope, out=None, workspace=None):
         """The same attention through the absorbed weights (q_lat = W_UK^T q_nope, out =
-        W_UV sum_j p_j c_j): reads only the latent cache. Shapes as prefill; workspace: a
-        uint8 array of decode_workspace_size(...) bytes to reuse (default: allocated)."""
+        W_UV sum_j p_j c_j): reads only the latent cache (lc_mla_decode). Shapes as prefill;
+        workspace: a uint8 array of decode_workspace_size(...) bytes to reuse (default:
+        allocated)."""
         qn, qr, n_q, o, user = self._queries(cache, q_nope, q_rope, out)
         m = self._c()
-        if _DESCRIPTOR:
-            a = self._desc(m, cache, qn, qr, n_q, o)
-            if workspace is None:
-                call(_decode_alloc, ctypes.byref(a))
-            else:
-                ws = _ws(workspace)
-                call(_decode, ctypes.byref(a), ws.ctypes.data, ws.nbytes)
+        a = self._desc(m, cache, qn, qr, n_q, o)
+        if workspace is None:
+            call(_decode_alloc, ctypes.byref(a))
         else:
-            args = (ctypes.byref(m), cache._handle(), _array.ptr(qn), _array.ptr(qr), n_q, _array.ptr(o))
-            if workspace is None:
-                call(_decode_alloc, *args)
-            else:
-                ws = _ws(workspace)
-                call(_decode, *(args + (ws.ctypes.data, ws.nbytes)))
+            ws = _ws(workspace)
+            call(_decode, ctypes.byref(a), ws.ctypes.data, ws.nbytes)
         return user
 
-    def decode_workspace_size(self, cache, n_q=1):
-        """Bytes of workspace decode needs for n_q queries at the cache's current length."""
+    def check(self, cache, q_nope, q_rope):
+        """Validates a call without running it (lc_mla_attention_check)."""
+        qn, qr, n_q, o, _ = self._queries(cache, q_nope, q_rope, None)
         m = self._c()
-        if _DESCRIPTOR:
-            z = np.zeros((n_q, self.heads, max(self.nope, self.rope, self.v_dim, 1)), np.float32)
-            a = self._desc(m, cache, z, z, int(n_q), z)
-            return int(_dec_ws(ctypes.byref(a)))
-        return int(_dec_ws(ctypes.byref(m), cache._handle(), int(n_q)))
+        call(_att_check, ctypes.byref(self._desc(m, cache, qn, qr, n_q, o)))
+
+    def decode_workspace_size(self, cache, q_nope, q_rope):
+        """Bytes of workspace decode needs for these queries at the cache's current length."""
+        qn, qr, n_q, o, _ = self._queries(cache, q_nope, q_rope, None)
+        m = self._c()
+        a = self._desc(m, cache, qn, qr, n_q, o)
+        call(_att_check, ctypes.byref(a))
+        return int(_dec_ws(ctypes.byref(a)))
 
     def __repr__(self):
         return "MLA(heads=%d, rank=%d, nope=%d, rope=%d, v_dim=%d, dtype=%r)" % (

@@ -16,7 +16,7 @@ from .core import isa_code
 
 _softplus = fn("lc_softplus", c_float, [c_float])
 _scan_check = fn("lc_selective_scan_check", c_int, [POINTER(CSelectiveScan)])
-_scan_f32 = fn(("lc_selective_scan_f32", "lc_selective_scan", "lc_selective_scan_run"), c_int, [POINTER(CSelectiveScan)])
+_scan_f32 = fn("lc_selective_scan_f32", c_int, [POINTER(CSelectiveScan)])
 _scan_naive = fn("lc_selective_scan_naive", c_int, [POINTER(CSelectiveScan)])
 _ssd_check = fn("lc_ssd_check", c_int, [POINTER(CSsd)])
 _ssd_naive = fn("lc_ssd_naive", c_int, [POINTER(CSsd)])
@@ -206,7 +206,7 @@ class _Mixer:
         args.update(kw)
         return cls(**args)
 
-    def _run(self, f_prefill, f_step, x, state, mode, out, threads, conv_floats, ssm_floats, conv_shape, ssm_shape):
+    def _call(self, f_prefill, f_step, x, state, mode, out, threads, conv_shape, ssm_shape):
         xa, _ = _array.f32(x, "x", shape=(None, None, self.hidden))
         batch, n, _ = xa.shape
         if state is None:
@@ -298,7 +298,7 @@ class MambaMixer(_Mixer):
         (projections as matrix products over all n tokens, then the scan) or "step" (token
         by token, scratch bounded by the width): the same result. state (MixerState, None:
         zeros) is updated in place and returned."""
-        return self._run(_m1_prefill, _m1_step, x, state, mode, out, threads, None, None,
+        return self._call(_m1_prefill, _m1_step, x, state, mode, out, threads,
                          lambda b: (b, self.inner, self.conv_kernel - 1), lambda b: (b, self.inner, self.state))
 
 
@@ -365,6 +365,6 @@ class Mamba2Mixer(_Mixer):
     def __call__(self, x, state=None, mode="prefill", out=None, threads=0):
         """x float32 [batch, n, hidden] -> (y [batch, n, hidden], state): mode "prefill" (chunked
         SSD) or "step" (the recurrence); state (MixerState, None: zeros) updated in place."""
-        return self._run(_m2_prefill, _m2_step, x, state, mode, out, threads, None, None,
+        return self._call(_m2_prefill, _m2_step, x, state, mode, out, threads,
                          lambda b: (b, self.conv_channels, self.conv_kernel - 1),
                          lambda b: (b, self.heads, self.head_dim, self.state))

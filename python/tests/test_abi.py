@@ -49,5 +49,5 @@ def test_struct_layouts_match_the_headers(tmp_path):
         assert int(got[name]) == ctypes.sizeof(cls), name
         for f in cls._fields_:
             assert int(got["%s.%s" % (name, f[0])]) == getattr(cls, f[0]).offset, "%s.%s" % (name, f[0])
-    # every struct the package binds is in the headers, or is lc_mla_attention before it lands
-    assert set(_structs.C_STRUCTS) - set(structs) <= {"lc_mla_attention"}
+    # every struct the package binds is in the headers
+    assert set(_structs.C_STRUCTS) == set(structs)

@@ -200,7 +200,7 @@ def test_refusals(rng):
         d.local, d.memory, d.top_k = loc, m._handle(), 1
         g = np.array([0.5], np.float32)
         d.gate = g.ctypes.data_as(mm.P_f32)
-        mm.call(mm._knn_run, mm.ctypes.byref(d))
+        mm.call(mm._knn_retrieve, mm.ctypes.byref(d))
         del a
     x = np.zeros((6, 1, 4), np.float32)
     with pytest.raises(lc.InvalidArgument, match="window=0 must be >= 1"):

@@ -78,7 +78,7 @@ def test_one_query_forms_and_workspace(rng):
     np.testing.assert_array_equal(mla.decode(fork, qn, qr), mla.decode(cache, qn, qr))
     fork.reset()
     assert len(fork) == 0
-    ws = np.empty(mla.decode_workspace_size(cache, 1), np.uint8)
+    ws = np.empty(mla.decode_workspace_size(cache, qn, qr), np.uint8)
     o = mla.decode(cache, qn, qr, workspace=ws)
     assert o.shape == (H, v_dim)
     np.testing.assert_allclose(o, mla.prefill(cache, qn, qr), atol=1e-6)
