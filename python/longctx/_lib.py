@@ -73,6 +73,39 @@ class InternalError(Error, RuntimeError):
     status, code = "LC_EINTERNAL", 8
 
 
+class Handle:
+    """A library object owned by Python: `_h` holds its pointer, and `close()` (also run on
+    leaving a `with` block and on garbage collection) destroys it once. Subclasses name
+    what they are (`_what`, for the error once closed) and their lc_*_destroy (`_destroy`)."""
+
+    _h = None
+    _what = "object"
+    _destroy = None
+
+    def _handle(self):
+        if self._h is None or not self._h.value:
+            raise InvalidState(f"the {self._what} was closed")
+        return self._h
+
+    def close(self):
+        """Frees the object now (also done when it is garbage-collected)."""
+        if self._h is not None and self._h.value:
+            type(self)._destroy(self._h)
+        self._h = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
 _BY_CODE = {c.code: c for c in (InvalidArgument, OutOfMemory, Unsupported, OutOfRange, InvalidState, IOError,
                                  FormatError, InternalError)}
 

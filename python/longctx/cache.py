@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from . import _array
-from ._lib import InvalidState, call, fn, refuse
+from ._lib import Handle, InvalidState, call, fn, refuse
 from ._structs import CDecode, CKvConfig, CKvSpan, P_f32, POINTER, c_int, c_int64, c_size_t, c_void_p
 from .core import from_fp8, isa_code
 
@@ -52,7 +52,7 @@ def _config(layout, dtype, heads_kv, head_dim, max_seqs, capacity, num_blocks, b
     return c
 
 
-class KVCache:
+class KVCache(Handle):
     """A KV cache (lc_kv_cache): one pool of slots, each holding a token's K and V rows
     ([heads_kv, head_dim]) and, for int8 / fp8, one float32 scale per head for each.
 
@@ -72,6 +72,9 @@ class KVCache:
     that is not alive starts it. nbytes is exactly what the cache allocated, known before
     creating it through KVCache.footprint(...)."""
 
+    _what = "kv cache"
+    _destroy = _destroy
+
     def __init__(self, layout="contiguous", dtype="f32", *, heads_kv, head_dim, max_seqs=1, capacity=4096,
                  num_blocks=0, block_size=16, window=0, sinks=0):
         self._h = None
@@ -90,28 +93,6 @@ class KVCache:
         call(_config_check, ctypes.byref(c))
         return int(_footprint(ctypes.byref(c))), int(_slots(ctypes.byref(c))), int(_slot_bytes(ctypes.byref(c)))
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the kv cache was closed")
-        return self._h
-
-    def close(self):
-        """Frees the cache now (also done when it is garbage-collected)."""
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     # ---- configuration
     layout = property(lambda self: LAYOUTS[self._cfg.layout])

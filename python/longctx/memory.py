@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import _array
-from ._lib import InvalidState, call, fn, refuse
+from ._lib import Handle, InvalidState, call, fn, refuse
 from ._structs import (CBlockAttention, CKnnAttention, CKnnMemoryConfig, P_f32, POINTER, Tensor, c_int,
                        c_int64, c_size_t, c_void_p)
 from .attention import _describe as _attention_describe
@@ -35,7 +35,7 @@ _blk_alloc = fn("lc_block_attention_retrieve_alloc", c_int, [POINTER(CBlockAtten
 INDEXES = ("exact", "hnsw", "ivf")
 
 
-class KnnMemory:
+class KnnMemory(Handle):
     """A kNN memory (lc_knn_memory): per key/value head, a FIFO ring of `capacity` float32
     (key, value) rows, searched by inner product through FAISS. Positions count every token
     ever appended, from 0.
@@ -48,6 +48,9 @@ class KnnMemory:
 
     append(k, v) adds tokens; search(q, top_k) returns positions and scores; get(head,
     position) one stored pair; save(path) / KnnMemory.load(path)."""
+
+    _what = "knn memory"
+    _destroy = _destroy
 
     def __init__(self, heads, d_k, d_v, capacity, *, segment=0, index="exact", hnsw_m=0, hnsw_ef_search=0,
                  ivf_lists=0, ivf_probe=0, threads=0):
@@ -74,27 +77,6 @@ class KnnMemory:
         m._h = h
         return m
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the knn memory was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     @property
     def config(self):

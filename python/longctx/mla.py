@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from . import _array
-from ._lib import InvalidState, call, fn, refuse
+from ._lib import Handle, InvalidState, call, fn, refuse
 from ._structs import CMla, CMlaAttention, P_f32, POINTER, c_int, c_int64, c_size_t, c_void_p
 
 _check = fn("lc_mla_check", c_int, [POINTER(CMla)])
@@ -151,9 +151,12 @@ def _ws(workspace):
     return ws
 
 
-class MLACache:
+class MLACache(Handle):
     """The latent cache of one MLA layer: per token c_kv [rank] and k_rope [rope], stored in
     the layer's dtype. append(c_kv, k_rope) adds tokens; len(cache) is the length."""
+
+    _what = "mla cache"
+    _destroy = _destroy
 
     def __init__(self, mla, capacity):
         self._h = None
@@ -163,21 +166,6 @@ class MLACache:
         call(_create, ctypes.byref(mla._c()), self.capacity, ctypes.byref(h))
         self._h = h
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the mla cache was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __len__(self):
         return int(_len(self._handle()))

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import _array
-from ._lib import InvalidState, call, fn, refuse
+from ._lib import Handle, InvalidState, call, fn, refuse
 from ._structs import (CContextConfig, CCostProblem, CModelConfig, CModelInfo, CSampler, P_f32, POINTER, c_int,
                        c_int64, c_size_t, c_void_p)
 from .cache import LAYOUTS as _KV_LAYOUTS
@@ -66,7 +66,7 @@ def _tokens(tokens, name="tokens"):
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
-class Model:
+class Model(Handle):
     """A Hugging Face checkpoint directory (config.json, model.safetensors or its shards,
     generation_config.json), loaded by lc_model_load: safetensors mapped, f32 weights used
     in place, f16 / bf16 converted once. The model types the runner knows (llama, mistral,
@@ -82,6 +82,9 @@ class Model:
 
     Model("path/to/checkpoint").generate("The needle is", 32)"""
 
+    _what = "model"
+    _destroy = _destroy
+
     def __init__(self, path):
         self._h = None
         self.path = os.fspath(path)
@@ -90,21 +93,6 @@ class Model:
         self._h = h
         self._tokenizer = False
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the model was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def config(self):
@@ -219,7 +207,7 @@ class Model:
             c.model_type.decode(), c.layers, c.hidden, c.vocab, "%.4g" % self.info["params"])
 
 
-class Context:
+class Context(Handle):
     """The caches and scratch of up to max_seqs sequences over one Model (lc_context);
     model.context(...) makes one. One thread at a time (its calls run OpenMP inside).
 
@@ -227,6 +215,9 @@ class Context:
       prefill(seq, tokens, all_logits=False) -> float32 [vocab] (or [n, vocab])
       decode(seqs, tokens) -> float32 [len(seqs), vocab]: one token for each sequence
       cache_bytes(seq) (= the wall's cache_bytes), nbytes, describe(), cost_problem()"""
+
+    _what = "context"
+    _destroy = _ctx_destroy
 
     def __init__(self, model, **kw):
         self._h = None
@@ -252,21 +243,6 @@ class Context:
         self._h = h
         self.vocab = model.vocab
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the context was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _ctx_destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def new_seq(self):
         """Starts a sequence; returns its id."""

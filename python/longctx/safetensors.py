@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import _array
-from ._lib import InvalidState, call, fn
+from ._lib import Handle, InvalidState, call, fn
 from ._structs import CStTensor, POINTER, c_int, c_int64, c_size_t, c_void_p
 
 _open = fn("lc_safetensors_open", c_int, [ctypes.c_char_p, POINTER(c_void_p)])
@@ -20,7 +20,7 @@ _mapped = fn("lc_safetensors_mapped_bytes", c_size_t, [c_void_p])
 _metadata = fn("lc_safetensors_metadata", ctypes.c_char_p, [c_void_p, ctypes.c_char_p])
 
 
-class SafeTensors:
+class SafeTensors(Handle):
     """A safetensors set: a .safetensors file, a *.safetensors.index.json, or a directory
     holding model.safetensors.index.json or model.safetensors. Everything is validated when
     it opens (header, dtypes F32 / F16 / BF16, shapes, offsets covering the data exactly
@@ -32,33 +32,15 @@ class SafeTensors:
     len(st), st.keys(), st.metadata("format"), st.files, st.mapped_bytes. The views are
     valid while the set is open."""
 
+    _what = "safetensors set"
+    _destroy = _destroy
+
     def __init__(self, path):
         self._h = None
         h = c_void_p()
         call(_open, os.fsencode(path), ctypes.byref(h))
         self._h = h
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the safetensors set was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     def __len__(self):
         return int(_count(self._handle()))

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ._lib import InvalidState, call, fn, raise_for, refuse
+from ._lib import Handle, InvalidState, call, fn, raise_for, refuse
 from ._structs import POINTER, c_int, c_int64, c_size_t, c_void_p
 
 _c_char_p = ctypes.c_char_p
@@ -24,7 +24,7 @@ _eos = fn("lc_tokenizer_eos", ctypes.c_int32, [c_void_p])
 _ERANGE = 4
 
 
-class Tokenizer:
+class Tokenizer(Handle):
     """A tokenizer.json (or a directory holding one, with tokenizer_config.json beside it for
     the BOS / EOS tokens): BPE, byte-level (GPT-2, Llama 3, Qwen2 regexes) or SentencePiece
     style, added tokens, post-processors; see docs/tokenizer.md for what is supported (the
@@ -33,27 +33,15 @@ class Tokenizer:
       encode(text, add_special=False) -> int32 ids     decode(ids, skip_special=False) -> str
       token_id("</s>"), token_str(id), is_special(id), vocab_size, bos, eos (-1: none)"""
 
+    _what = "tokenizer"
+    _destroy = _destroy
+
     def __init__(self, path):
         self._h = None
         h = c_void_p()
         call(_load, os.fsencode(path), ctypes.byref(h))
         self._h = h
 
-    def _handle(self):
-        if self._h is None or not self._h.value:
-            raise InvalidState("the tokenizer was closed")
-        return self._h
-
-    def close(self):
-        if self._h is not None and self._h.value:
-            _destroy(self._h)
-        self._h = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def vocab_size(self):
