@@ -107,7 +107,7 @@ attn_case attn_case_random(int mask_kind, uint64_t seed, uint64_t *k) {
     static const int64_t dims[] = {32, 33, 64, 80, 96, 128, 256};
     attn_case s;
     memset(&s, 0, sizeof s);
-    s.groups = ATTN_CPU_NAMED, s.levels = CASE_FULL;
+    s.levels = CASE_FULL; /* drawn, not selected: in no group */
     s.batch = 1 + (int64_t)case_below(seed, k, 2);
     s.n_q = random_len(seed, k, 400), s.n_kv = case_below(seed, k, 3) ? s.n_q : random_len(seed, k, 400);
     s.hkv = 1 + (int64_t)case_below(seed, k, 2);

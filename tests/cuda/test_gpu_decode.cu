@@ -236,8 +236,9 @@ int main(int argc, char **argv) {
     int n;
     decode_case *fixed = decode_cases_select(DECODE_GPU_FIXED, level, NULL, &n);
     CHECK(fixed != NULL, "the case table: out of memory");
-    for (int i = 0; fixed && i < n; i++) run(fixed[i], seed, &counter);
+    const int n_fixed = fixed ? n : 0;
+    for (int i = 0; i < n_fixed; i++) run(fixed[i], seed, &counter);
     free(fixed);
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + (fixed ? n : 0), checks, failures);
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + n_fixed, checks, failures);
     return failures ? 1 : 0;
 }
