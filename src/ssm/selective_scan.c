@@ -49,7 +49,30 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
     return LC_OK;
 }
 
-enum { CH_BLOCK = 16 };
+/* The plan of one call: jobs of CH_BLOCK channels of one sequence, each running its
+ * channels' states over every token in order, on threads only from MIN_PARALLEL_WORK state
+ * updates (batch x tokens x channels x state) up. Below that (one decode token of Jamba's
+ * 8192 channels x state 16 is 131072) threads cost more than they save, and one that the
+ * busy machine deschedules stalls the call for a time slice. Measured with bench/linear
+ * --lengths 1024 --heads 16 --dim 64 (a token of 1024 channels x state 16; the best of 3
+ * means over 64 calls) in 4 runs on a shared 2-core machine: 28-37 us on one thread; with
+ * the threshold at 0, on two threads, 30-33 us in two runs, 7.2 and 15.6 ms in the other
+ * two. The threshold itself (about 15 tokens of that layer) and CH_BLOCK were chosen, not
+ * measured. */
+enum { CH_BLOCK = 16, MIN_PARALLEL_WORK = 250000 };
+
+typedef struct scan_plan {
+    int64_t blocks; /* jobs per sequence */
+    int threads, parallel;
+} scan_plan;
+
+static scan_plan make_plan(const lc_selective_scan *s) {
+    scan_plan p;
+    p.blocks = (s->channels + CH_BLOCK - 1) / CH_BLOCK;
+    p.threads = lc_threads_resolve(s->threads);
+    p.parallel = (double)s->batch * s->n * s->channels * s->state >= MIN_PARALLEL_WORK;
+    return p;
+}
 
 static float scan_row_portable(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {
     float y = 0;
@@ -70,9 +93,9 @@ lc_status lc_selective_scan_f32(const lc_selective_scan *s) {
     if (isa == LC_ISA_AVX512) row_fn = ssm_scan_row_avx512;
     else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
 #endif
-    const int64_t n = s->n, E = s->channels, N = s->state, blocks = (E + CH_BLOCK - 1) / CH_BLOCK;
-    const int par = (double)s->batch * n * E * N >= 2.5e5; /* no threads for a decode token */
-#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1) if (par)
+    const scan_plan plan = make_plan(s);
+    const int64_t n = s->n, E = s->channels, N = s->state, blocks = plan.blocks;
+#pragma omp parallel for num_threads(plan.threads) schedule(dynamic, 1) if (plan.parallel)
     for (int64_t job = 0; job < s->batch * blocks; job++) {
         const int64_t b = job / blocks, d0 = (job % blocks) * CH_BLOCK, d1 = d0 + CH_BLOCK < E ? d0 + CH_BLOCK : E;
         float *h = s->h + b * E * N;
