@@ -151,7 +151,18 @@ static void read_attention(reader *r, lc_model_shape *m, int mla) {
     }
 }
 
-/* Which attention layers have a sliding window: layer_types, Gemma's alternation, or all. */
+/* Whether layer l has attention (else it is a Mamba layer): every layer, none, or Jamba's
+ * period and offset. */
+static int has_attention(reader *r, const lc_model_shape *m, int64_t l) {
+    if (m->attn_layers == m->layers) return 1;
+    if (m->attn_layers == 0) return 0;
+    int64_t period = opt_int(r, "attn_layer_period", 0), offset = opt_int(r, "attn_layer_offset", 0);
+    return period > 0 && l % period == offset;
+}
+
+/* Which attention layers have a sliding window: layer_types, Gemma's alternation, or all.
+ * Only attention layers count: a Mamba layer that layer_types calls sliding stays Mamba
+ * (layer_kind below reads a config the same way, so the two never disagree). */
 static void read_window(reader *r, lc_model_shape *m) {
     const cJSON *use = field(r, "use_sliding_window");
     if (!has(r, "sliding_window") || (use && cJSON_IsFalse(use))) return;
@@ -164,7 +175,11 @@ static void read_window(reader *r, lc_model_shape *m) {
             return;
         }
         const cJSON *t;
-        cJSON_ArrayForEach(t, types) m->local_layers += cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention");
+        int64_t l = 0;
+        cJSON_ArrayForEach(t, types) {
+            m->local_layers += cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") && has_attention(r, m, l);
+            l++;
+        }
     } else if (is_type(r, "gemma2")) {
         m->local_layers = (m->layers + 1) / 2; /* layers 0, 2, 4, ... slide (transformers' Gemma2) */
     } else if (is_type(r, "qwen2")) { /* transformers' Qwen2: layers from max_window_layers on slide */
@@ -173,7 +188,7 @@ static void read_window(reader *r, lc_model_shape *m) {
         m->local_layers = from < m->layers ? m->layers - from : 0;
     } else if (has(r, "sliding_window_pattern")) {
         int64_t k = need_int(r, "sliding_window_pattern"); /* Gemma-3: every k-th layer global */
-        m->local_layers = k > 0 ? m->layers - m->layers / k : m->layers;
+        for (int64_t l = 0; l < m->layers && !r->status; l++) m->local_layers += has_attention(r, m, l) && !(k > 0 && (l + 1) % k == 0);
     } else {
         m->local_layers = m->attn_layers; /* Mistral: every layer */
     }
