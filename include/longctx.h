@@ -17,5 +17,6 @@
 #include "longctx/linear.h"
 #include "longctx/ssm.h"
 #include "longctx/tokenizer.h"
+#include "longctx/recall.h"
 
 #endif

@@ -70,10 +70,12 @@ struct lc_context {
     lc_kv_span *spans;       /* [max_spans]: the most any layer's cache needs */
     int64_t max_spans;
     size_t scratch_bytes;
+    int want_hidden;         /* lc_context_prefill_hidden: the forward writes final hidden states, not logits */
 };
 
 /* The forward of a batch of runs through every layer (llama.c): rows of x in, the logits of
- * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]. */
+ * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]; with ctx->want_hidden,
+ * their final hidden states (after the last norm) into logits[n_out, hidden] instead. */
 lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
                            int64_t n_out, float *logits);
 
