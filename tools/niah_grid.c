@@ -185,7 +185,7 @@ int niah_grid_run(niah_grid *g, const lc_model *m, const lc_tokenizer *t, const 
                 }
                 int64_t npos = -1;
                 for (int i = 0; i < p.n_needles; i++)
-                    if (p.needle[i].asked && npos < 0) npos = p.needle[i].pos;
+                    if (p.needle[i].at_depth) npos = p.needle[i].pos;
                 for (int ti = 0; ti < g->n_tech; ti++) {
                     niah_tech *T = &g->tech[ti];
                     if (T->refused[0]) continue;

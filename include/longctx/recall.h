@@ -51,6 +51,7 @@ typedef struct lc_niah_needle {
     char key[16];
     char value[LC_NIAH_VALUE_DIGITS + 1];
     int asked;                           /* 1: the question asks for its value */
+    int at_depth;                        /* 1: the asked needle placed at the depth (others: uniform offsets) */
 } lc_niah_needle;
 
 typedef struct lc_niah_prompt {

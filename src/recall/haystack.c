@@ -96,6 +96,7 @@ lc_status lc_niah_build(const lc_tokenizer *t, const lc_niah_config *c, lc_niah_
         snprintf(nd[i].key, sizeof nd[i].key, "%s", keys[order[i < V ? 0 : i - V + 1]]);
         for (int d = 0; d < LC_NIAH_VALUE_DIGITS; d++) nd[i].value[d] = (char)('0' + lc_rng_below(s2, draw++, 10));
         nd[i].asked = i < V;
+        nd[i].at_depth = i == 0;
     }
 
     /* the pieces' ids */
