@@ -65,7 +65,7 @@ static int run_case(dcase *c, int hkv, int hq, int d, int threads, lc_isa isa, c
         const double copy = bench_copy_once(cb, lc_threads_resolve(threads));
         if (copy > c->memcpy_gbs) c->memcpy_gbs = copy;
         double t = bench_now();
-        lc_status st = lc_decode_run(&dec, ws, wsb);
+        lc_status st = lc_decode_attention(&dec, ws, wsb);
         t = bench_now() - t;
         if (st) {
             fprintf(stderr, "decode bench: %s\n", lc_last_error());

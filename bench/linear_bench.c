@@ -129,9 +129,9 @@ typedef struct scan_ctx {
 static lc_status scan_prefill(void *p) {
     scan_ctx *c = p;
     memset(c->s.h, 0, sizeof(float) * (size_t)c->s.h_floats);
-    return lc_selective_scan_run(&c->s);
+    return lc_selective_scan_f32(&c->s);
 }
-static lc_status scan_decode(void *p) { return lc_selective_scan_run(&((scan_ctx *)p)->one); }
+static lc_status scan_decode(void *p) { return lc_selective_scan_f32(&((scan_ctx *)p)->one); }
 
 static void run_mamba(lin_result *r, const lin_opts *o) {
     const int64_t n = r->n, E = o->heads * o->d, N = o->mamba_state;

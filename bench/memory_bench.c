@@ -4,7 +4,7 @@
  *   footprint lc_knn_memory_bytes() and the resident memory the build added
  *   search    lc_knn_memory_search for n_q queries at once, per query
  *   recall@k  |approximate top-k  intersect  exact top-k| / k, against the exact index
- *   knn attn  lc_knn_attention_run: n_q queries, top_k retrieved + a local window
+ *   knn attn  lc_knn_attention_retrieve: n_q queries, top_k retrieved + a local window
  * and, on the same tokens in the same run, flash attention of the n_q queries over all N
  * keys (the peer a user would otherwise pick) and block retrieval (landmark attention,
  * block means) with its own window. Random Gaussian keys have no cluster structure, the
@@ -49,9 +49,9 @@ static double best_of(lc_status (*f)(const void *), const void *arg, const char 
     return best;
 }
 
-static lc_status run_knn(const void *a) { return lc_knn_attention_run(a); }
+static lc_status run_knn(const void *a) { return lc_knn_attention_retrieve(a); }
 static lc_status run_flash(const void *a) { return lc_attention_flash_alloc(a); }
-static lc_status run_block(const void *a) { return lc_block_attention_alloc(a); }
+static lc_status run_block(const void *a) { return lc_block_attention_retrieve_alloc(a); }
 
 typedef struct search_args {
     const lc_knn_memory *m;
@@ -142,7 +142,7 @@ static int run_size(const opts *o, int threads, int64_t n, row *rows, int nr) {
         size_t rss1 = bench_rss_bytes();
         if (st) {
             fprintf(stderr, "  %s failed: %s\n", r->what, lc_last_error());
-            lc_knn_memory_free(m);
+            lc_knn_memory_destroy(m);
             return -1;
         }
         r->est_bytes = (double)lc_knn_memory_bytes(m);
@@ -163,7 +163,7 @@ static int run_size(const opts *o, int threads, int64_t n, row *rows, int nr) {
         ka.memory = m, ka.top_k = o->top_k, ka.gate = &gate;
         r->attn_ms = best_of(run_knn, &ka, "knn attention") * 1e3;
         print_row(r);
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
     }
 
     row *rb = &rows[nr++], *rf = &rows[nr++];

@@ -34,10 +34,11 @@ static double dgemm_gflops(int n) {
 }
 
 /* Seconds of one call of f, or -1 (said on stderr) when it fails. */
-static double timed(lc_status (*f)(const lc_mla *, const lc_mla_cache *, const float *, const float *, int, float *), const lc_mla *m,
-                    const lc_mla_cache *c, const float *qn, const float *qr, int n_q, float *out) {
+static double timed(lc_status (*f)(const lc_mla_attention *), const lc_mla *m, const lc_mla_cache *c, const float *qn, const float *qr, int n_q,
+                    float *out) {
+    const lc_mla_attention a = {.mla = m, .cache = c, .q_nope = qn, .q_rope = qr, .n_q = n_q, .out = out};
     double t = bench_now();
-    if (f(m, c, qn, qr, n_q, out)) return fprintf(stderr, "mla bench: %s\n", lc_last_error()), -1;
+    if (f(&a)) return fprintf(stderr, "mla bench: %s\n", lc_last_error()), -1;
     return bench_now() - t;
 }
 
@@ -99,8 +100,8 @@ int lc_bench_mla_main(int argc, char **argv) {
         }
         const float *qn1 = qn + (size_t)(nq - 1) * heads * N, *qr1 = qr + (size_t)(nq - 1) * heads * P;
         for (int d = 0; d < 3; d++) {
-            keep_best(&tdec, timed(lc_mla_decode, &m, c, qn1, qr1, 1, dec64));
-            keep_best(&tfdec, timed(lc_mla_decode, &fast, c, qn1, qr1, 1, dec32));
+            keep_best(&tdec, timed(lc_mla_decode_alloc, &m, c, qn1, qr1, 1, dec64));
+            keep_best(&tfdec, timed(lc_mla_decode_alloc, &fast, c, qn1, qr1, 1, dec32));
         }
     }
     int rc = (!decode_only && (t64 <= 0 || t32 <= 0)) || tdec <= 0 || tfdec <= 0;

@@ -68,7 +68,7 @@ static void one_case(test_rng *r, int all_blocks, int landmarks) {
     a.threads = 1 + (int)test_below(r, 3);
     if (landmarks) a.landmarks = mem_test_tensor((lc_dtype)test_below(r, 3), batch, n_kv / a.block + 1, hkv, dk, r);
     memset(a.out.data, 0xff, (size_t)(batch * n_q * hq * dv) * sizeof(float));
-    lc_status st = lc_block_attention_alloc(&a);
+    lc_status st = lc_block_attention_retrieve_alloc(&a);
     CHECK(st == LC_OK, "block attention: %s", lc_last_error());
 
     lc_attention ref = {0};
@@ -109,20 +109,20 @@ static void test_bad_input(test_rng *r) {
     a.q = mem_test_tensor(LC_F32, 1, 4, 2, 8, r), a.k = mem_test_tensor(LC_F32, 1, 10, 2, 8, r);
     a.v = mem_test_tensor(LC_F32, 1, 10, 2, 8, r), a.out = mem_test_tensor(LC_F32, 1, 4, 2, 8, r);
     a.q_offset = 6, a.block = 2, a.window = 2, a.top_blocks = 1;
-    CHECK(lc_block_attention_alloc(&a) == LC_OK, "valid call: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&a) == LC_OK, "valid call: %s", lc_last_error());
     lc_block_attention b = a;
     b.q_offset = 7;
-    CHECK(lc_block_attention_alloc(&b) == LC_ERANGE && strstr(lc_last_error(), "q_offset"), "q past the keys: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&b) == LC_ERANGE && strstr(lc_last_error(), "q_offset"), "q past the keys: %s", lc_last_error());
     b = a, b.block = 0;
-    CHECK(lc_block_attention_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "block=0"), "block 0: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "block=0"), "block 0: %s", lc_last_error());
     b = a, b.window = 0;
-    CHECK(lc_block_attention_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "window=0"), "window 0: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "window=0"), "window 0: %s", lc_last_error());
     b = a, b.q.shape[3] = 7;
-    CHECK(lc_block_attention_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "shape[3]"), "q width: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "shape[3]"), "q width: %s", lc_last_error());
     b = a, b.landmarks = mem_test_tensor(LC_F32, 1, 1, 2, 8, r);
-    CHECK(lc_block_attention_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "landmarks.shape[1]=1"), "too few landmarks: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve_alloc(&b) == LC_EINVAL && strstr(lc_last_error(), "landmarks.shape[1]=1"), "too few landmarks: %s", lc_last_error());
     char small[16];
-    CHECK(lc_block_attention_run(&a, small, sizeof small) == LC_EINVAL && strstr(lc_last_error(), "workspace"), "small workspace: %s", lc_last_error());
+    CHECK(lc_block_attention_retrieve(&a, small, sizeof small) == LC_EINVAL && strstr(lc_last_error(), "workspace"), "small workspace: %s", lc_last_error());
     free(a.q.data), free(a.k.data), free(a.v.data), free(a.out.data), free(b.landmarks.data);
 }
 

@@ -32,7 +32,7 @@ static int same_shape(const lc_model_shape *a, const lc_model_shape *b) {
     return a->layers == b->layers && a->attn_layers == b->attn_layers && a->local_layers == b->local_layers && a->window == b->window &&
            a->hidden == b->hidden && a->heads == b->heads && a->kv_heads == b->kv_heads && a->head_dim_k == b->head_dim_k &&
            a->head_dim_v == b->head_dim_v && a->kv_lora_rank == b->kv_lora_rank && a->qk_rope_dim == b->qk_rope_dim &&
-           a->ssm_inner == b->ssm_inner && a->ssm_state == b->ssm_state && a->ssm_conv == b->ssm_conv;
+           a->ssm_inner == b->ssm_inner && a->ssm_state == b->ssm_state && a->ssm_conv == b->ssm_conv && a->ssm_conv_dim == b->ssm_conv_dim;
 }
 
 typedef struct good_case {
@@ -114,6 +114,11 @@ static void test_params_estimate(void) {
     CHECK(s == LC_EFORMAT && strstr(lc_last_error(), "--params"), "MoE without params: %s", lc_last_error());
     s = lc_model_from_config_file(fixture("jamba-v0.1.json"), 0, &m);
     CHECK(s == LC_EFORMAT && strstr(lc_last_error(), "--params"), "Jamba without params: %s", lc_last_error());
+    /* Mamba-2 (the model runner's fixture): x, B and C go through the conv; the estimate is the
+     * checkpoint's count (2 x 512 x 64 embeddings and head, 64 final norm, 2 layers of 30360) */
+    s = lc_model_from_config_file(fixture("../models/mamba2/config.json"), 0, &m);
+    CHECK(s == LC_OK && m.ssm_inner == 128 && m.ssm_conv_dim == 128 + 2 * 2 * 16 && m.params == 126320.0,
+          "mamba2: %s, inner %lld, conv channels %lld, %.0f params", lc_last_error(), (long long)m.ssm_inner, (long long)m.ssm_conv_dim, m.params);
     /* dropping vocab_size matters only when the parameters are estimated */
     char *text = slurp(fixture("llama-3.1-8b.json"));
     cJSON *root = cJSON_Parse(text);

@@ -154,7 +154,7 @@ static void test_decode(test_rng *g) {
             const int rounds = lc_decode_rounds_query(&d);
             if (variant % 2 == 0 && !rounds) continue; /* the same as query_f32 = 1 */
             memset(out, 0xff, sizeof(float) * (size_t)n_q * hq * c.head_dim);
-            CHECK(lc_decode_alloc(&d) == LC_OK, "%s", lc_last_error());
+            CHECK(lc_decode_attention_alloc(&d) == LC_OK, "%s", lc_last_error());
             /* 1: against float64 over exactly what the cache holds (and the rounded query) */
             const float *want = exp_, *want_lse = lse_ref;
             float *exp_r = NULL, *lse_r = NULL;
@@ -189,7 +189,7 @@ static void test_decode(test_rng *g) {
                 float *e2 = malloc(sizeof(float) * (size_t)hq * c.head_dim), *o1 = malloc(sizeof(float) * (size_t)hq * c.head_dim);
                 lc_decode d1 = d;
                 d1.n_q = 1, d1.q = q + (size_t)(n_q - 1) * hq * c.head_dim, d1.lse = NULL, d1.out = o1;
-                CHECK(lc_decode_alloc(&d1) == LC_OK, "%s", lc_last_error());
+                CHECK(lc_decode_attention_alloc(&d1) == LC_OK, "%s", lc_last_error());
                 reference(d1.q, 1, hq, K, V, len, c.heads_kv, c.head_dim, c.window, c.layout == LC_KV_SINKS ? c.sinks : 0, e2, NULL);
                 err = max_abs_diff(o1, e2, (size_t)hq * c.head_dim, &sc);
                 CHECK(err <= 2e-5 * (sc + 1), "%s vs mask: err %.3g", lc_kv_layout_name(c.layout), err);
@@ -202,7 +202,7 @@ static void test_decode(test_rng *g) {
             if (c.layout == LC_KV_CONTIGUOUS || c.layout == LC_KV_PAGED || kept == len) {
                 lc_decode dr = d;
                 dr.cache = ref, dr.seq = rseq, dr.out = out_f32, dr.lse = NULL;
-                CHECK(lc_decode_alloc(&dr) == LC_OK, "%s", lc_last_error());
+                CHECK(lc_decode_attention_alloc(&dr) == LC_OK, "%s", lc_last_error());
                 /* errors relative to max|v|: a stored value is off by at most eps * |v| */
                 err = max_abs_diff(out, out_f32, (size_t)n_q * hq * c.head_dim, NULL);
                 max_abs_diff(V, V, (size_t)len * row, &sc);
@@ -255,7 +255,7 @@ static void test_paged_fork(test_rng *g) {
                     memcpy(shadow + (size_t)d * 100 * row, shadow + (size_t)s * 100 * row, sizeof(float) * 100 * row);
                 }
             } else if (alive[s]) {
-                CHECK(lc_kv_seq_free(kc, s) == LC_OK, "%s", lc_last_error());
+                CHECK(lc_kv_seq_remove(kc, s) == LC_OK, "%s", lc_last_error());
                 alive[s] = 0;
             }
         }
@@ -269,7 +269,7 @@ static void test_paged_fork(test_rng *g) {
                 double tol = c.dtype == LC_INT8 ? 0.02 * fabs(e) + 0.03 : 0;
                 CHECK(fabs(k[i] - e) <= tol && fabs(v[i] + e) <= tol, "seq %d value %lld: %g vs %g", s, (long long)i, k[i], e);
             }
-            lc_kv_seq_free(kc, s);
+            lc_kv_seq_remove(kc, s);
         }
         CHECK(lc_kv_free_blocks(kc) == c.num_blocks, "leak: %lld of %lld blocks free", (long long)lc_kv_free_blocks(kc), (long long)c.num_blocks);
         free(shadow);
@@ -296,7 +296,7 @@ static void test_paged_fork(test_rng *g) {
     float ka[41 * 4], va[41 * 4], kb[41 * 4], vb[41 * 4];
     gather(kc, a, ka, va, NULL), gather(kc, b, kb, vb, NULL);
     CHECK(!memcmp(ka, kb, 40 * 4 * sizeof(float)) && ka[160] == 4 && kb[160] == 0, "fork contents %g %g", ka[160], kb[160]);
-    lc_kv_seq_free(kc, a), lc_kv_seq_free(kc, b);
+    lc_kv_seq_remove(kc, a), lc_kv_seq_remove(kc, b);
     CHECK(lc_kv_free_blocks(kc) == 8, "leak");
     lc_kv_destroy(kc);
 }
@@ -316,16 +316,16 @@ static void test_errors_and_bytes(void) {
     CHECK(lc_kv_append(kc, 3, 0, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "unknown"), "%s", lc_last_error());
     int t;
     CHECK(lc_kv_seq_new(kc, &t) == LC_ENOMEM && strstr(lc_last_error(), "in use"), "%s", lc_last_error());
-    lc_kv_seq_free(kc, s);
+    lc_kv_seq_remove(kc, s);
     CHECK(lc_kv_append(kc, s, 0, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "unknown"), "%s", lc_last_error());
     lc_decode d = {.cache = kc, .seq = s, .q = x, .out = x, .n_q = 1, .heads_q = 2};
-    CHECK(lc_decode_alloc(&d) == LC_ERANGE && strstr(lc_last_error(), "decode.seq"), "%s", lc_last_error());
+    CHECK(lc_decode_attention_alloc(&d) == LC_ERANGE && strstr(lc_last_error(), "decode.seq"), "%s", lc_last_error());
     lc_kv_seq_new(kc, &s);
     lc_kv_append(kc, s, 0, x, x, 1);
     d.seq = s, d.heads_q = 3;
-    CHECK(lc_decode_alloc(&d) == LC_EINVAL && strstr(lc_last_error(), "heads_q"), "%s", lc_last_error());
+    CHECK(lc_decode_attention_alloc(&d) == LC_EINVAL && strstr(lc_last_error(), "heads_q"), "%s", lc_last_error());
     d.heads_q = 2, d.n_q = 2;
-    CHECK(lc_decode_alloc(&d) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
+    CHECK(lc_decode_attention_alloc(&d) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
     lc_kv_destroy(kc);
     /* paged: the pool runs out -> LC_ENOMEM, nothing written */
     c = (lc_kv_config){.layout = LC_KV_PAGED, .dtype = LC_FP8, .heads_kv = 2, .head_dim = 4, .max_seqs = 2, .capacity = 100, .block_size = 2, .num_blocks = 3};

@@ -104,7 +104,7 @@ static void test_search(test_rng *r, lc_memory_index kind) {
         CHECK(ok, "%s search: heads %lld/%lld d_k=%lld capacity=%lld segment=%lld size=%lld n_q=%lld top_k=%lld", kind_name[kind], (long long)hq,
               (long long)c->heads, (long long)c->d_k, (long long)c->capacity, (long long)c->segment, (long long)size, (long long)n_q, (long long)top_k);
         free(q.data), free(keys.data), free(pos), free(score), free(all);
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
     }
 }
 
@@ -134,7 +134,7 @@ static void test_attention_full(test_rng *r, lc_memory_index kind) {
         mem.q = a.local.q, mem.k = held(m, 0), mem.v = held(m, 1), mem.scale = a.local.scale;
         mem.out = mem_test_tensor(LC_F32, 1, n_q, hq, c->d_v, r);
         loc.out = mem_test_tensor(LC_F32, 1, n_q, hq, c->d_v, r);
-        lc_status st = lc_knn_attention_run(&a), s1 = lc_attention_naive(&mem, 0), s2 = lc_attention_naive(&loc, 0);
+        lc_status st = lc_knn_attention_retrieve(&a), s1 = lc_attention_naive(&mem, 0), s2 = lc_attention_naive(&loc, 0);
         CHECK(st == LC_OK && s1 == LC_OK && s2 == LC_OK, "knn attention %s / naive %s %s: %s", lc_status_str(st), lc_status_str(s1), lc_status_str(s2), lc_last_error());
         double worst = 0;
         int ok = st == LC_OK;
@@ -150,7 +150,7 @@ static void test_attention_full(test_rng *r, lc_memory_index kind) {
               (long long)hq, (long long)c->heads, (long long)c->d_k, (long long)c->d_v, (long long)a.top_k, (long long)n_q, (long long)n_l, worst);
         free(a.local.q.data), free(a.local.k.data), free(a.local.v.data), free(a.local.out.data);
         free(mem.k.data), free(mem.v.data), free(mem.out.data), free(loc.out.data), free(gate);
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
     }
 }
 
@@ -187,7 +187,7 @@ static void test_eviction(test_rng *r) {
         CHECK(same, "%s memory does not hold exactly the last %lld of %lld tokens", kind_name[c.index], (long long)c.capacity, (long long)total);
         CHECK(lc_knn_memory_get(m, 0, total - c.capacity - 1, kr, vr) == LC_ERANGE, "an evicted position is still readable");
         CHECK(lc_knn_memory_get(m, 0, total, kr, vr) == LC_ERANGE, "a future position is readable");
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
         free(k.data), free(v.data);
     }
 }
@@ -273,7 +273,7 @@ static void test_save_load(test_rng *r) {
             spit(path2, b2, n1);
             expect_refused(path2, LC_EFORMAT, "header", "a damaged header");
             free(b1), free(b2);
-            lc_knn_memory_free(m), lc_knn_memory_free(l);
+            lc_knn_memory_destroy(m), lc_knn_memory_destroy(l);
         }
     spit(path2, "# a text file, not a memory\n", 28);
     expect_refused(path2, LC_EFORMAT, "not a longctx", "a foreign file");
@@ -302,7 +302,7 @@ static void test_bad_input(test_rng *r) {
     lc_knn_attention a = {0};
     a.local.q = q, a.local.k = mem_test_tensor(LC_F32, 1, 3, 2, 16, r), a.local.v = mem_test_tensor(LC_F32, 1, 3, 2, 8, r);
     a.local.out = mem_test_tensor(LC_F32, 1, 3, 2, 8, r), a.memory = m, a.top_k = 1, a.gate = gate;
-    CHECK(lc_knn_attention_run(&a) == LC_ESTATE && strstr(lc_last_error(), "empty"), "attention over an empty memory: %s", lc_last_error());
+    CHECK(lc_knn_attention_retrieve(&a) == LC_ESTATE && strstr(lc_last_error(), "empty"), "attention over an empty memory: %s", lc_last_error());
 
     lc_tensor k = mem_test_tensor(LC_F32, 1, 30, 2, 16, r), v = mem_test_tensor(LC_F32, 1, 30, 2, 8, r);
     CHECK(lc_knn_memory_append(m, &k, &v) == LC_OK, "append: %s", lc_last_error());
@@ -332,15 +332,15 @@ static void test_bad_input(test_rng *r) {
     CHECK(lc_knn_memory_search(m, &q_wide, 1, pos, score) == LC_EINVAL && strstr(lc_last_error(), "q.shape[3]=15"), "q width: %s", lc_last_error());
     CHECK(lc_knn_memory_search(m, &q_heads, 1, pos, score) == LC_EINVAL && strstr(lc_last_error(), "q.shape[2]=3"), "q heads: %s", lc_last_error());
     a.top_k = 31;
-    CHECK(lc_knn_attention_run(&a) == LC_ERANGE && strstr(lc_last_error(), "top_k"), "attention top_k > size: %s", lc_last_error());
+    CHECK(lc_knn_attention_retrieve(&a) == LC_ERANGE && strstr(lc_last_error(), "top_k"), "attention top_k > size: %s", lc_last_error());
     a.top_k = 30, gate[1] = 1.5f;
-    CHECK(lc_knn_attention_run(&a) == LC_EINVAL && strstr(lc_last_error(), "gate[1]"), "gate 1.5: %s", lc_last_error());
+    CHECK(lc_knn_attention_retrieve(&a) == LC_EINVAL && strstr(lc_last_error(), "gate[1]"), "gate 1.5: %s", lc_last_error());
     gate[1] = 0.25f, a.local.softcap = 30;
-    CHECK(lc_knn_attention_run(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "softcap"), "softcap: %s", lc_last_error());
+    CHECK(lc_knn_attention_retrieve(&a) == LC_EUNSUPPORTED && strstr(lc_last_error(), "softcap"), "softcap: %s", lc_last_error());
     a.local.softcap = 0;
-    CHECK(lc_knn_attention_run(&a) == LC_OK, "a valid call after the bad ones: %s", lc_last_error());
+    CHECK(lc_knn_attention_retrieve(&a) == LC_OK, "a valid call after the bad ones: %s", lc_last_error());
 
-    lc_knn_memory_free(m);
+    lc_knn_memory_destroy(m);
     void *bufs[] = {q.data, a.local.k.data, a.local.v.data, a.local.out.data, k.data, v.data, before_k.data, before_v.data, k2.data, v2.data, w.data,
                     wide.data, b2.data, after_k.data, after_v.data, q_wide.data, q_heads.data};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);

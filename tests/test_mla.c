@@ -132,12 +132,17 @@ int main(void) {
         double *ref = malloc(sizeof(double) * no), *ref32 = malloc(sizeof(double) * no);
         float *dec = malloc(sizeof(float) * no), *pre = malloc(sizeof(float) * no), *fast = malloc(sizeof(float) * no), *fdec = malloc(sizeof(float) * no);
         naive_mha(&m, lat_s, kr_s, n, qn, qr, n_q, ref, NULL);
-        CHECK(lc_mla_decode(&m, c, qn, qr, n_q, dec) == LC_OK, "%s", lc_last_error());
-        CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, pre) == LC_OK, "%s", lc_last_error());
+        lc_mla_attention a = {.mla = &m, .cache = c, .q_nope = qn, .q_rope = qr, .n_q = n_q};
+        a.out = dec;
+        CHECK(lc_mla_decode_alloc(&a) == LC_OK, "%s", lc_last_error());
+        a.out = pre;
+        CHECK(lc_mla_prefill(&a) == LC_OK, "%s", lc_last_error());
         m.fast_prefill = 1, m.fast_decode = 1;
-        CHECK(lc_mla_prefill(&m, c, qn, qr, n_q, fast) == LC_OK, "%s", lc_last_error());
+        a.out = fast;
+        CHECK(lc_mla_prefill(&a) == LC_OK, "%s", lc_last_error());
         for (size_t t = 0; t < no; t++) fdec[t] = NAN; /* poisoned: every output must be written */
-        CHECK(lc_mla_decode(&m, c, qn, qr, n_q, fdec) == LC_OK, "%s", lc_last_error());
+        a.out = fdec;
+        CHECK(lc_mla_decode_alloc(&a) == LC_OK, "%s", lc_last_error());
         const double sc = max_abs(ref, no), ed = max_err(dec, ref, no), ep = max_err(pre, ref, no), ef = max_err(fast, ref, no);
         const double efd = max_err(fdec, ref, no);
         CHECK(ed <= 1e-6 * sc, "trial %d decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld)", trial, ed, sc, lc_dtype_name(m.dtype), m.heads,
@@ -170,15 +175,16 @@ int main(void) {
     CHECK(lc_mla_cache_create(&m, 2, &c) == LC_OK, "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 1, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "out of order"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 3) == LC_ERANGE && strstr(lc_last_error(), "capacity"), "%s", lc_last_error());
-    CHECK(lc_mla_decode(&m, c, x, x, 1, x) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
+    lc_mla_attention a = {.mla = &m, .cache = c, .q_nope = x, .q_rope = x, .n_q = 1, .out = x};
+    CHECK(lc_mla_decode_alloc(&a) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 1) == LC_OK, "%s", lc_last_error());
     for (int fast = 0; fast < 2; fast++) {
         m.fast_decode = fast;
-        const size_t need = lc_mla_decode_workspace_size(&m, c, 1);
+        const size_t need = lc_mla_decode_workspace_size(&a);
         void *ws = malloc(need);
-        CHECK(need > 0 && lc_mla_decode_run(&m, c, x, x, 1, x, ws, need) == LC_OK, "%s", lc_last_error());
-        CHECK(lc_mla_decode_run(&m, c, x, x, 1, x, ws, need - 1) == LC_EINVAL && strstr(lc_last_error(), "workspace_bytes"), "%s", lc_last_error());
-        CHECK(lc_mla_decode_run(&m, c, x, x, 1, x, NULL, need) == LC_EINVAL && strstr(lc_last_error(), "workspace is NULL"), "%s", lc_last_error());
+        CHECK(need > 0 && lc_mla_decode(&a, ws, need) == LC_OK, "%s", lc_last_error());
+        CHECK(lc_mla_decode(&a, ws, need - 1) == LC_EINVAL && strstr(lc_last_error(), "workspace_bytes"), "%s", lc_last_error());
+        CHECK(lc_mla_decode(&a, NULL, need) == LC_EINVAL && strstr(lc_last_error(), "workspace is NULL"), "%s", lc_last_error());
         free(ws);
     }
     m.dtype = (lc_dtype)7;

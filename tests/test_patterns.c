@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "patterns.h" /* the catalogue: tools/patterns.c, compiled into this test */
 
 static void test_sum_clamped(test_rng *g) {
     for (int it = 0; it < 3000; it++) {
@@ -25,9 +26,9 @@ static void test_catalogue(test_rng *g) {
     int64_t sizes[] = {24, 4, 5, 7, 12, 13, 31, 64, 97, 200};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] + 4; si++) {
         int64_t n = si < sizeof sizes / sizeof sizes[0] ? sizes[si] : 4 + (int64_t)test_below(g, 300);
-        for (int k = 0; k < lc_pattern_count(); k++) {
-            lc_pattern pat;
-            lc_status s = lc_pattern_build(k, n, &pat);
+        for (int k = 0; k < pattern_count(); k++) {
+            pattern pat;
+            lc_status s = pattern_build(k, n, &pat);
             CHECK(s == LC_OK, "pattern %d n=%lld: %s", k, (long long)n, lc_last_error());
             if (s) continue;
             int64_t cells = 0, upper = 0;
@@ -48,14 +49,14 @@ static void test_catalogue(test_rng *g) {
             for (int64_t i = 0; i < n; i++) CHECK(lc_mask_allows(&pat.mask, i, i), "%s n=%lld: row %lld sees itself", pat.name, (long long)n, (long long)i);
         }
     }
-    lc_pattern pat;
-    CHECK(lc_pattern_build(9, 24, &pat) == LC_EINVAL, "pattern index out of range");
-    CHECK(lc_pattern_build(0, 3, &pat) == LC_EINVAL && strstr(lc_last_error(), "n=3"), "grid too small: %s", lc_last_error());
-    CHECK(lc_pattern_build(0, 5000, &pat) == LC_EINVAL, "grid too large");
+    pattern pat;
+    CHECK(pattern_build(9, 24, &pat) == LC_EINVAL, "pattern index out of range");
+    CHECK(pattern_build(0, 3, &pat) == LC_EINVAL && strstr(lc_last_error(), "n=3"), "grid too small: %s", lc_last_error());
+    CHECK(pattern_build(0, 5000, &pat) == LC_EINVAL, "grid too large");
     /* the classic 24 x 24 pictures: full 576, causal 300 */
-    lc_pattern_build(0, 24, &pat);
+    pattern_build(0, 24, &pat);
     CHECK(lc_mask_count(&pat.mask, 24, 24) == 576, "24x24 full = 576");
-    lc_pattern_build(1, 24, &pat);
+    pattern_build(1, 24, &pat);
     CHECK(lc_mask_count(&pat.mask, 24, 24) == 300, "24x24 causal = 300");
 }
 

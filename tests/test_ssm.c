@@ -59,7 +59,7 @@ static void scan_compare(scan_data *d, const char *what, double tol) {
     memcpy(y_ref, d->y, sizeof(float) * ny), memcpy(h_ref, d->h, sizeof(float) * nh);
     memcpy(d->h, h0, sizeof(float) * nh);
     memset(d->y, 0xff, sizeof(float) * ny);
-    lc_status st2 = lc_selective_scan_run(&d->s);
+    lc_status st2 = lc_selective_scan_f32(&d->s);
     CHECK(!st && !st2, "%s: %s", what, lc_last_error());
     double ey = scaled_err(d->y, y_ref, ny, tol, tol), eh = scaled_err(d->h, h_ref, nh, tol, tol);
     CHECK(ey <= 1 && eh <= 1, "%s (b=%lld n=%lld E=%lld N=%lld): scaled error y %g, state %g", what, (long long)d->s.batch, (long long)d->s.n,
@@ -273,9 +273,9 @@ static void test_bad_input(uint64_t seed) {
     scan_data d = scan_make(1, 5, 3, 2, 0, &r);
     lc_selective_scan s = d.s;
     s.h_floats = 5;
-    expect(lc_selective_scan_run(&s), LC_EINVAL, "h_floats", "scan state of the wrong size");
+    expect(lc_selective_scan_f32(&s), LC_EINVAL, "h_floats", "scan state of the wrong size");
     s = d.s, s.B = NULL;
-    expect(lc_selective_scan_run(&s), LC_EINVAL, "B", "scan without B");
+    expect(lc_selective_scan_f32(&s), LC_EINVAL, "B", "scan without B");
     s = d.s, s.state = 0;
     expect(lc_selective_scan_naive(&s), LC_EINVAL, "state", "scan with no state size");
     scan_free(&d);

@@ -154,7 +154,7 @@ static void test_mamba(void) {
                           (int64_t)num(&fx, "conv_kernel"), (int64_t)num(&fx, "time_step_rank"), get(&fx, "in_proj.weight"),
                           get(&fx, "in_proj.bias"), get(&fx, "conv1d.weight"), get(&fx, "conv1d.bias"), get(&fx, "x_proj.weight"),
                           get(&fx, "dt_proj.weight"), get(&fx, "dt_proj.bias"), get(&fx, "A_log"), get(&fx, "D"), get(&fx, "out_proj.weight"),
-                          get(&fx, "out_proj.bias")};
+                          get(&fx, "out_proj.bias"), NULL, NULL, NULL, 0};
     if (lc_mamba_weights_check(&w) == LC_OK)
         compare_all(&fx, &w, w.hidden, lc_mamba_conv_state_floats(&w, 1), lc_mamba_ssm_state_floats(&w, 1), m1_pre, m1_step, "mamba");
     else

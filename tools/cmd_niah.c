@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "\n"
             "  --model DIR          checkpoint directory with its tokenizer.json\n"
             "  --label NAME         the model's name in tables and plots (default: the directory's name)\n"
+            "  --train-length N     the training length named in titles (default: max_position_embeddings)\n"
             "  --lengths LIST       prompt tokens: 4096, 4K, doubling ranges 1K..32K, comma-separated (default 1K..8K)\n"
             "  --depths LIST        percents: 50, ranges with a step 0..100:10 (default), comma-separated\n"
             "  --technique T        repeatable (default full): full, window:W, sinks:S,W, kv:int8, kv:fp8, kv:f16,\n"
@@ -70,7 +71,7 @@ static int parity(const lc_model *m, const lc_tokenizer *t, const char *path, co
     if (!cJSON_IsArray(ps)) return cJSON_Delete(j), fprintf(stderr, "longctx niah: %s has no \"prompts\" array\n", path), 1;
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(j, "max_new");
     int max_new = cJSON_IsNumber(mn) && mn->valueint > 0 ? mn->valueint : 16;
-    int n = cJSON_GetArraySize(ps), same = 0, rc_ = 0;
+    int n = cJSON_GetArraySize(ps), same = 0, rc_ = 0, tok_diff = 0;
     double lc_recall = 0, pt_recall = 0;
     cJSON *out = cJSON_CreateArray();
     for (int i = 0; i < n && !rc_; i++) {
@@ -85,6 +86,15 @@ static int parity(const lc_model *m, const lc_tokenizer *t, const char *path, co
         int32_t *pr = malloc(sizeof(int32_t) * (size_t)np), *g = malloc(sizeof(int32_t) * (size_t)max_new);
         if (!pr || !g) { free(pr), free(g), rc_ = 1; break; }
         for (int k = 0; k < np; k++) pr[k] = (int32_t)cJSON_GetArrayItem(ids, k)->valueint;
+        const cJSON *txt = cJSON_GetObjectItemCaseSensitive(p, "text");
+        if (cJSON_IsString(txt)) { /* the prompt's text through longctx's tokenizer gives the ids PyTorch read */
+            int32_t *mine = NULL;
+            int64_t nm = 0;
+            if (lc_tokenizer_encode_alloc(t, txt->valuestring, strlen(txt->valuestring), 1, &mine, &nm) || nm != np ||
+                memcmp(mine, pr, sizeof(int32_t) * (size_t)np))
+                tok_diff++;
+            free(mine);
+        }
         lc_context_config cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.threads = rc->threads, cfg.max_batch = rc->max_batch;
@@ -123,8 +133,9 @@ static int parity(const lc_model *m, const lc_tokenizer *t, const char *path, co
         free(text), free(ptext), free(pg), free(pr), free(g);
     }
     if (!rc_) {
-        printf("parity: %s: %d prompts; longctx's greedy ids equal PyTorch's on %d; recall longctx %.4f, PyTorch %.4f\n", path, n, same,
-               n ? lc_recall / n : 0, n ? pt_recall / n : 0);
+        printf("parity: %s: %d prompts; longctx's greedy ids equal PyTorch's on %d; recall longctx %.4f, PyTorch %.4f; "
+               "the prompt texts encode to other ids than PyTorch read on %d\n",
+               path, n, same, n ? lc_recall / n : 0, n ? pt_recall / n : 0, tok_diff);
         if (json_out) {
             cJSON *r = cJSON_CreateObject();
             cJSON_AddStringToObject(r, "command", "niah --parity");
@@ -133,6 +144,7 @@ static int parity(const lc_model *m, const lc_tokenizer *t, const char *path, co
             cJSON_AddNumberToObject(r, "same_ids", same);
             cJSON_AddNumberToObject(r, "recall_longctx", n ? lc_recall / n : 0);
             cJSON_AddNumberToObject(r, "recall_pytorch", n ? pt_recall / n : 0);
+            cJSON_AddNumberToObject(r, "text_encodes_to_other_ids", tok_diff);
             cJSON_AddItemToObject(r, "prompts_compared", out);
             out = NULL;
             if (niah_write_json(r, json_out)) rc_ = 1;
@@ -147,6 +159,7 @@ int cmd_niah(int argc, char **argv) {
     const char *model = NULL, *label = NULL, *lengths = "1K..8K", *depths = "0..100:10", *json = NULL, *plot = NULL, *parity_file = NULL;
     const char *techs[64];
     int nt = 0, quiet = 0;
+    long long train_length = 0;
     niah_grid g;
     memset(&g, 0, sizeof g);
     g.samples = 1;
@@ -164,6 +177,7 @@ int cmd_niah(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--label")) label = v;
+        else if (!strcmp(a, "--train-length")) { if (parse_int(v, 1, 1LL << 40, &train_length)) return fail("--train-length must be a positive integer"); }
         else if (!strcmp(a, "--lengths")) lengths = v;
         else if (!strcmp(a, "--depths")) depths = v;
         else if (!strcmp(a, "--technique")) { if (nt == 64) return fail("at most 64 techniques"); techs[nt++] = v; }
@@ -213,7 +227,7 @@ int cmd_niah(int argc, char **argv) {
         if (label) snprintf(g.label, sizeof g.label, "%s", label);
         else base_name(model, g.label, sizeof g.label);
         snprintf(g.model_type, sizeof g.model_type, "%s", mc->model_type);
-        g.params = info.params, g.train_length = mc->max_pos;
+        g.params = info.params, g.train_length = train_length ? train_length : mc->max_pos;
         rcode = niah_grid_run(&g, m, t, &rc, quiet);
         if (!rcode) {
             niah_grid_print(&g, stdout);

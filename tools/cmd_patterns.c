@@ -1,4 +1,4 @@
-/* longctx patterns: every sparse attention pattern of the catalogue (lc_pattern_build),
+/* longctx patterns: every sparse attention pattern of the catalogue (pattern_build),
  * drawn cell by cell from lc_mask_allows, so the picture is what the kernels compute,
  * with its count of active cells against the full grid and the speed-up that implies. */
 #include <stdio.h>
@@ -7,12 +7,13 @@
 
 #include "commands.h"
 #include "longctx.h"
+#include "patterns.h"
 #include "plot.h"
 
 enum { TERMINAL_MAX = 64 };
 
 typedef struct drawn {
-    lc_pattern pat;
+    pattern pat;
     uint8_t *cells; /* n x n, row = query, column = key */
     int64_t active;
 } drawn;
@@ -117,11 +118,11 @@ int cmd_patterns(int argc, char **argv) {
             return help ? 0 : 2;
         }
     }
-    int count = lc_pattern_count(), rc = 0, shown = 0;
+    int count = pattern_count(), rc = 0, shown = 0;
     drawn *all = calloc((size_t)count, sizeof *all);
     for (int k = 0; k < count && !rc; k++) {
         drawn *d = &all[shown];
-        if (lc_pattern_build(k, n, &d->pat)) {
+        if (pattern_build(k, n, &d->pat)) {
             fprintf(stderr, "longctx patterns: %s\n", lc_last_error());
             rc = 2;
             break;

@@ -267,7 +267,7 @@ int cmd_ring(int argc, char **argv) {
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     lc_aligned_free(ws);
     free(all), free(r.attn.q.data), free(r.attn.k.data), free(r.attn.v.data), free(r.attn.out.data);
-    lc_ring_mpi_free(&m);
+    lc_ring_mpi_destroy(&m);
     MPI_Finalize();
     return rc;
 }

@@ -25,8 +25,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: longctx run --model DIR (--tokens IDS | --prompt TEXT | --prompt-file FILE) [OPTIONS]\n"
             "  runs a Hugging Face checkpoint (config.json + safetensors) on the CPU with the library's\n"
-            "  kernels: llama, mistral, qwen2, gemma2 (docs/models.md). Generated tokens stream to\n"
-            "  stdout; timings, peak memory and the KV cache's bytes (and the wall's) go to stderr.\n"
+            "  kernels: llama, mistral, qwen2, gemma2, mamba, mamba2, jamba, deepseek_v2 (docs/models.md).\n"
+            "  Generated tokens stream to stdout; timings, peak memory and the KV cache's bytes (with\n"
+            "  Mamba states and MLA latents; and the wall's) go to stderr.\n"
             "\n"
             "  --model DIR           checkpoint directory\n"
             "  --tokens IDS          the prompt as token ids: \"1 5 9\" or 1,5,9\n"

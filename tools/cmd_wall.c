@@ -329,7 +329,7 @@ static void print_json(const wall_opts *o, const int64_t *fits) {
     } ints[] = {{"layers", m->layers},       {"attn_layers", m->attn_layers}, {"local_layers", m->local_layers}, {"window", m->window},
                 {"hidden", m->hidden},       {"heads", m->heads},             {"kv_heads", m->kv_heads},         {"head_dim_k", m->head_dim_k},
                 {"head_dim_v", m->head_dim_v}, {"kv_lora_rank", m->kv_lora_rank}, {"qk_rope_dim", m->qk_rope_dim}, {"ssm_inner", m->ssm_inner},
-                {"ssm_state", m->ssm_state}, {"ssm_conv", m->ssm_conv}};
+                {"ssm_state", m->ssm_state}, {"ssm_conv", m->ssm_conv}, {"ssm_conv_dim", m->ssm_conv_dim}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) cJSON_AddNumberToObject(jm, ints[i].k, (double)ints[i].v);
     cJSON_AddNumberToObject(jm, "params", m->params);
     cJSON_AddNumberToObject(jm, "active_params", m->active_params);

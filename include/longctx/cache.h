@@ -62,7 +62,7 @@ size_t lc_kv_bytes(const lc_kv_cache *c); /* what it allocated; == lc_kv_footpri
  * sharing src's blocks until one of them writes). */
 lc_status lc_kv_seq_new(lc_kv_cache *c, int *seq);
 lc_status lc_kv_seq_fork(lc_kv_cache *c, int src, int *dst);
-lc_status lc_kv_seq_free(lc_kv_cache *c, int seq);
+lc_status lc_kv_seq_remove(lc_kv_cache *c, int seq);
 /* Tokens written to seq so far (its next position), and tokens kept. */
 int64_t lc_kv_seq_len(const lc_kv_cache *c, int seq);
 int64_t lc_kv_seq_kept(const lc_kv_cache *c, int seq);

@@ -8,7 +8,6 @@
 #define LONGCTX_COST_H
 
 #include "longctx/core.h"
-#include "longctx/mask.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +33,8 @@ typedef struct lc_model_shape {
     int64_t ssm_conv;     /* Mamba d_conv (conv_kernel) */
     double params;        /* parameters held in memory */
     double active_params; /* parameters used per token (MoE: fewer than params) */
+    int64_t ssm_conv_dim; /* channels of the Mamba layers' causal conv, whose state keeps ssm_conv - 1
+                           * inputs of each: 0 = ssm_inner (Mamba); Mamba-2: d_inner + 2 n_groups d_state */
 } lc_model_shape;
 
 /* Names of the built-in presets, NULL-terminated: "llama-3.1-8b", "llama-3.1-70b",
@@ -49,7 +50,7 @@ lc_status lc_model_check(const lc_model_shape *m);
  * num_attention_heads, num_key_value_heads, head_dim or hidden_size, sliding_window,
  * use_sliding_window, layer_types, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
  * v_head_dim, state_size / mamba_d_state, expand / mamba_expand, conv_kernel /
- * mamba_d_conv, attn_layer_period / attn_layer_offset (Jamba). A field the model type
+ * mamba_d_conv, n_groups (Mamba-2), attn_layer_period / attn_layer_offset (Jamba). A field the model type
  * needs and the file lacks is LC_EFORMAT naming it; malformed JSON is LC_EFORMAT; an
  * unreadable file LC_EIO. params is estimated from vocab_size, hidden_size,
  * intermediate_size (dense transformers and Mamba) when `params` <= 0, otherwise taken
@@ -159,24 +160,6 @@ double lc_pairs_sliding(int64_t n, int64_t window); /* causal, `window` keys inc
 double lc_pairs_longformer(int64_t n, int64_t w, int64_t g);
 /* BigBird (bidirectional, lc_mask's bigbird with n_keys = n); exact when block divides n. */
 double lc_pairs_bigbird(int64_t n, int64_t block, int64_t window_blocks, int64_t global_blocks, int64_t random_blocks);
-
-/* ---- the sparse-pattern catalogue drawn by `longctx patterns` ------------------------------- */
-
-typedef struct lc_pattern {
-    const char *name;        /* "full", "causal", "sliding-window", ... */
-    const char *description; /* one line with the parameters used */
-    lc_mask mask;            /* points into the struct's own storage below */
-    int64_t n;               /* the grid it was built for */
-    int64_t global_index[8];
-    uint8_t block_bits[16 * 16];
-    char description_buf[160];
-} lc_pattern;
-
-int lc_pattern_count(void); /* 9 */
-/* Pattern k (0 <= k < lc_pattern_count()) for an n x n grid, 4 <= n <= 4096; the
- * parameters scale with n (window n/5, block n/6, stride ~sqrt(n), ...). The mask points
- * into *out: do not copy the struct, use it where it lies. */
-lc_status lc_pattern_build(int k, int64_t n, lc_pattern *out);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 /* Attention on NVIDIA GPUs (CUDA C, Hopper first), behind the CPU descriptors.
  *
- * The lc_attention descriptor is the same as on the CPU (include/longctx/attention.h):
+ * Flash attention takes the lc_attention descriptor of the CPU (include/longctx/attention.h):
  * its tensors' data and lse are device pointers, the kernels run on `stream`, and the call
  * returns once the work is queued. The mask's block bitmap (mask.blocks.bits) stays a host
- * pointer; it is copied into the caller's device workspace. See docs/cuda.md. */
+ * pointer; it is copied into the caller's device workspace. Decode takes lc_cuda_decode,
+ * whose cache is described by the CPU cache's lc_kv_config (include/longctx/cache.h) and
+ * whose visible keys by an lc_mask. See docs/cuda.md. */
 #ifndef LONGCTX_CUDA_H
 #define LONGCTX_CUDA_H
 
@@ -16,77 +18,83 @@ extern "C" {
 
 typedef struct CUstream_st *lc_cuda_stream; /* the same type as cudaStream_t */
 
-/* Flash attention forward (Dao 2023, FlashAttention-2): bf16 or f16 q, k, v (one dtype),
- * out in that dtype or f32, f32 accumulation, lse in f32. Head dims (d_k, d_v) in
- * {(64, 64), (128, 128), (256, 256), (192, 128)}; unit dim stride; row strides and
- * pointers 16-byte aligned. Masks: causal, window (no dilation), sinks, block bitmap, and
- * their union; tiles the mask empties are skipped. Other mask patterns: LC_EUNSUPPORTED.
- * On compute capability 9.0 with d_k = d_v in {64, 128} and scale > 0 a Hopper kernel
- * (wgmma + TMA, FlashAttention-3) runs instead; LONGCTX_CUDA_FLASH=mma in the environment
- * forces the other.
- * Workspace (device memory, lc_cuda_attention_workspace_size bytes): the bitmap's copy, and
- * for the Hopper kernel without a causal mask, room to split the last, partly filled round
- * of query tiles along the keys (docs/cuda.md); with less, a bitmap mask is refused and
- * otherwise the kernel runs unsplit. */
+/* ---- flash attention forward --------------------------------------------------------------
+ * FlashAttention-2 (Dao 2023) on mma.sync, and on a Hopper GPU FlashAttention-3's (Shah et al.
+ * 2024) form on wgmma + TMA: bf16 or f16 q, k, v (one dtype), out in that dtype or f32, f32
+ * accumulation, lse in f32. Head dims (d_k, d_v) in {(64, 64), (128, 128), (256, 256),
+ * (192, 128)}; unit dim stride; row strides and pointers 16-byte aligned. Masks: causal,
+ * window (no dilation), sinks, block bitmap, and their union; tiles the mask empties are
+ * skipped. Other mask patterns: LC_EUNSUPPORTED.
+ * Workspace (device memory, lc_cuda_attention_workspace_size bytes, enough for any path): the
+ * bitmap's copy, and for the Hopper kernel without a causal mask, room to split the last,
+ * partly filled round of query tiles along the keys (docs/cuda.md); with less, a bitmap mask
+ * is refused and otherwise the kernel runs unsplit. */
+
+/* Which kernel runs: the caller's choice, as lc_attention.isa is on the CPU. */
+typedef enum lc_cuda_path {
+    LC_CUDA_PATH_AUTO = 0, /* the Hopper kernel where it covers the call, else the portable one */
+    LC_CUDA_PATH_MMA = 1,  /* the portable kernel (mma.sync; compute capability 8.0 and later) */
+    LC_CUDA_PATH_SM90 = 2  /* the Hopper kernel: compute capability 9.0, d_k = d_v in {64, 128},
+                            * scale > 0 (0 chooses 1/sqrt(d_k)); elsewhere LC_EUNSUPPORTED */
+} lc_cuda_path;
+
 lc_status lc_cuda_attention_check(const lc_attention *a);
 size_t lc_cuda_attention_workspace_size(const lc_attention *a);
+/* lc_cuda_attention_flash_path with LC_CUDA_PATH_AUTO. */
 lc_status lc_cuda_attention_flash(const lc_attention *a, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+lc_status lc_cuda_attention_flash_path(const lc_attention *a, lc_cuda_path path, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
 
-/* Decode over a contiguous KV cache (flash-decoding, Dao et al. 2023): a few new query
- * tokens q [batch, n_q, heads_q, d] against the cache k, v [batch, n_kv, heads_kv, d] in
- * the same lc_attention descriptor (bf16 or f16; out bf16/f16/f32; usually mask.causal with
- * mask.q_offset = n_kv - n_q; causal, window and sink masks). The keys are split into
- * chunks across thread blocks; each block reads every key and value row of its chunk once
- * for all the heads_q / heads_kv query heads that share it (GQA) and all n_q tokens, and
- * the partial results merge by their log-sum-exp. d in {64, 128, 256};
- * (heads_q / heads_kv) * n_q <= 16. `splits` = 0 picks the chunk count so that the blocks
- * fill the GPU once. */
-lc_status lc_cuda_decode_check(const lc_attention *a);
-size_t lc_cuda_decode_workspace_size(const lc_attention *a, int splits);
-lc_status lc_cuda_decode_attention(const lc_attention *a, int splits, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
-
-/* A KV cache in device memory, laid out as include/longctx/cache.h stores a slot: per
- * token a K row and a V row of heads_kv x head_dim values, and for int8 one f32 scale per
+/* ---- decode --------------------------------------------------------------------------------
+ * Flash-decoding (Dao, Haziza, Massa, Sizov 2023): a few new query tokens of each of `batch`
+ * sequences against their KV cache. The keys are split into chunks across thread blocks; each
+ * block reads every key and value row of its chunk once for all the heads_q / heads_kv query
+ * heads that share it (GQA) and all n_q tokens, and the partial results merge by their
+ * log-sum-exp.
+ *
+ * The cache is laid out in device memory as the CPU cache stores slots: per token a K row
+ * and a V row of heads_kv x head_dim values in cache.dtype, and for int8 one f32 scale per
  * token and kv head for each (value = int8 * scale).
- *   LC_KV_CONTIGUOUS: token j of sequence b is slot b * capacity + j;
+ *   LC_KV_CONTIGUOUS: token j of sequence b is slot b * capacity + j (b < max_seqs), so a
+ *     [batch, capacity, heads_kv, head_dim] tensor is a contiguous cache;
  *   LC_KV_PAGED: token j of sequence b is slot
- *       block_table[b * max_blocks + j / block_size] * block_size + j % block_size
- *   (vLLM's PagedAttention; any block_size >= 1).
- * k, v: [slots, heads_kv, head_dim]; k_scale, v_scale: [slots, heads_kv] (int8 only). */
-typedef struct lc_cuda_kv {
-    lc_kv_layout layout; /* LC_KV_CONTIGUOUS or LC_KV_PAGED */
-    lc_dtype dtype;   /* LC_BF16, LC_F16 or LC_INT8 */
-    int heads_kv, head_dim;
-    const void *k, *v;   /* device, 16-byte aligned */
-    const float *k_scale, *v_scale;
-    int64_t capacity;           /* contiguous: slots per sequence */
-    const int32_t *block_table; /* paged: device [batch, max_blocks] */
-    int block_size, max_blocks;
-} lc_cuda_kv;
-
-/* Decode over such a cache: sequence b holds lens[b] tokens and its n_q queries are its
- * last n_q positions (causal among themselves, like lc_decode on the CPU). */
+ *       block_table[b * max_blocks + j / block_size] * block_size + j % block_size,
+ *     max_blocks = ceil(capacity / block_size), block ids below num_blocks (vLLM's
+ *     PagedAttention; any block_size >= 1): the CPU cache's block table.
+ * Sequence b holds lens[b] tokens (max_len each when lens is NULL) and its n_q queries are
+ * its last n_q positions: the mask's q_offset is lens[b] - n_q for each, so mask.q_offset
+ * must be 0. The mask says which keys a query sees, as lc_mask_allows does: causal
+ * (lc_mask_causal), a window (lc_mask_sliding_window; no dilation), sinks, and their union
+ * (causal + window + sinks: StreamingLLM); other patterns are LC_EUNSUPPORTED.
+ * Workspace: lc_cuda_decode_workspace_size bytes of device memory (the chunks' partial
+ * results), 16-byte aligned. */
 typedef struct lc_cuda_decode {
-    lc_cuda_kv cache;
-    int batch;
-    const int32_t *lens; /* device [batch]: n_q <= lens[b] <= max_len (larger values are clamped) */
-    int64_t max_len;     /* host: the longest sequence; it sizes the split */
-    const void *q;       /* device [batch, n_q, heads_q, head_dim], contiguous */
-    lc_dtype dtype;      /* q's: bf16 or f16 (the cache's type, or either for int8) */
-    int n_q, heads_q;    /* (heads_q / heads_kv) * n_q <= 16 */
-    void *out;           /* device [batch, n_q, heads_q, head_dim] in out_dtype: dtype or f32 */
-    lc_dtype out_dtype;
-    float *lse;          /* optional device [batch, heads_q, n_q], natural log */
-    float scale;         /* 0: 1/sqrt(head_dim) */
-    float softcap;       /* 0: none; else scores are softcap * tanh(s / softcap) */
-    int64_t window;      /* 0: every earlier key; w > 0: a query at position p sees p-w+1 .. p */
-    int64_t sinks;       /* with a window: the first `sinks` keys too (StreamingLLM) */
-    int splits;          /* 0: chosen; at most 65535 */
+    lc_kv_config cache; /* layout LC_KV_CONTIGUOUS or LC_KV_PAGED; dtype LC_BF16, LC_F16 or
+                         * LC_INT8; heads_kv; head_dim 64, 128 or 256; max_seqs, capacity;
+                         * paged: block_size, num_blocks (lc_kv_config_check's rules) */
+    const void *k, *v;              /* device [slots, heads_kv, head_dim], 16-byte aligned */
+    const float *k_scale, *v_scale; /* int8: device [slots, heads_kv] */
+    const int32_t *block_table;     /* paged: device [batch, max_blocks] */
+    int batch;                      /* contiguous: <= cache.max_seqs */
+    const int32_t *lens;            /* device [batch]: n_q <= lens[b] <= max_len (larger values are
+                                     * clamped); NULL: max_len tokens each */
+    int64_t max_len;                /* host: the longest sequence (it sizes the split) */
+    const void *q;                  /* device [batch, n_q, heads_q, head_dim], contiguous */
+    lc_dtype q_dtype;               /* bf16 or f16: the cache's dtype, or either for int8 */
+    int n_q, heads_q;               /* (heads_q / heads_kv) * n_q <= 16 */
+    void *out;                      /* device [batch, n_q, heads_q, head_dim] in out_dtype */
+    lc_dtype out_dtype;             /* q_dtype or f32 */
+    float *lse;                     /* optional device [batch, heads_q, n_q], natural log; -inf
+                                     * where no key is visible */
+    float scale;                    /* 0: 1/sqrt(head_dim) */
+    float softcap;                  /* 0: off; > 0: scores become softcap * tanh(score / softcap) */
+    lc_mask mask;                   /* causal, window, sinks; q_offset 0 */
+    int splits;                     /* key chunks per sequence, at most 65535; 0: as many as fill
+                                     * the GPU once */
 } lc_cuda_decode;
 
-lc_status lc_cuda_decode_cache_check(const lc_cuda_decode *d);
-size_t lc_cuda_decode_cache_workspace_size(const lc_cuda_decode *d);
-lc_status lc_cuda_decode_cache(const lc_cuda_decode *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+lc_status lc_cuda_decode_check(const lc_cuda_decode *d);
+size_t lc_cuda_decode_workspace_size(const lc_cuda_decode *d);
+lc_status lc_cuda_decode_attention(const lc_cuda_decode *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
 
 #ifdef __cplusplus
 }

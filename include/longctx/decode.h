@@ -24,7 +24,10 @@ typedef struct lc_decode {
     float *out;      /* [n_q, heads_q, head_dim], written */
     float *lse;      /* optional [heads_q, n_q], natural log; -inf where no key is visible */
     float scale;     /* 0: 1/sqrt(head_dim) */
-    int64_t split;   /* keys per task; 0: chosen from the length and the thread count */
+    int64_t split;   /* keys per task; 0: chosen from the length and the thread count.
+                      * The result is the same for any thread count with a given split;
+                      * with split = 0 the split follows the thread count, and results may
+                      * differ in the last bits from one thread count to another. */
     int threads;     /* 0: lc_threads_default() */
     lc_isa isa;      /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
     int query_f32;   /* int8 / fp8 / bf16 caches. 0: the AVX-512 path may round the query
@@ -36,12 +39,12 @@ typedef struct lc_decode {
 } lc_decode;
 
 lc_status lc_decode_check(const lc_decode *d);
-/* Caller memory for lc_decode_run; depends on the cache's current length. */
+/* Caller memory for lc_decode_attention; depends on the cache's current length. */
 size_t lc_decode_workspace_size(const lc_decode *d);
-lc_status lc_decode_run(const lc_decode *d, void *workspace, size_t workspace_bytes);
-/* Convenience: lc_decode_run with a workspace it allocates and frees. */
-lc_status lc_decode_alloc(const lc_decode *d);
-/* 1 if lc_decode_run rounds the query for this call (see query_f32), else 0. */
+lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t workspace_bytes);
+/* Convenience: lc_decode_attention with a workspace it allocates and frees. */
+lc_status lc_decode_attention_alloc(const lc_decode *d);
+/* 1 if lc_decode_attention rounds the query for this call (see query_f32), else 0. */
 int lc_decode_rounds_query(const lc_decode *d);
 /* Bytes of cache one call reads (keys, values and scales of every kept token). */
 size_t lc_decode_bytes_read(const lc_decode *d);

@@ -54,7 +54,7 @@ typedef struct lc_knn_memory lc_knn_memory;
 
 lc_status lc_knn_memory_config_check(const lc_knn_memory_config *c);
 lc_status lc_knn_memory_create(const lc_knn_memory_config *c, lc_knn_memory **out);
-void lc_knn_memory_free(lc_knn_memory *m);
+void lc_knn_memory_destroy(lc_knn_memory *m);
 
 const lc_knn_memory_config *lc_knn_memory_config_of(const lc_knn_memory *m); /* defaults resolved */
 int64_t lc_knn_memory_size(const lc_knn_memory *m);  /* tokens held (per head) */
@@ -102,9 +102,10 @@ typedef struct lc_knn_attention {
 } lc_knn_attention;
 
 lc_status lc_knn_attention_check(const lc_knn_attention *a);
-/* Runs the local branch with lc_attention_flash, the search, the attention over the
- * retrieved pairs and the gate. Allocates its scratch. */
-lc_status lc_knn_attention_run(const lc_knn_attention *a);
+/* Retrieves the top_k pairs of each query row and head from the memory (the search), attends
+ * over them, runs the local branch with lc_attention_flash and gates the two. Allocates its
+ * scratch, as the search does: there is no caller-workspace form. */
+lc_status lc_knn_attention_retrieve(const lc_knn_attention *a);
 
 /* ---- block retrieval (landmark attention) ------------------------------------------------ */
 
@@ -124,9 +125,13 @@ typedef struct lc_block_attention {
 } lc_block_attention;
 
 lc_status lc_block_attention_check(const lc_block_attention *a);
+/* Caller memory for lc_block_attention_retrieve: the block means and per-thread rows. */
 size_t lc_block_attention_workspace_size(const lc_block_attention *a);
-lc_status lc_block_attention_run(const lc_block_attention *a, void *workspace, size_t workspace_bytes);
-lc_status lc_block_attention_alloc(const lc_block_attention *a); /* allocates its workspace */
+/* Retrieves, per query and head, the top_blocks blocks by landmark score and attends over
+ * them with the sinks and the local window. */
+lc_status lc_block_attention_retrieve(const lc_block_attention *a, void *workspace, size_t workspace_bytes);
+/* Convenience: lc_block_attention_retrieve with a workspace it allocates and frees. */
+lc_status lc_block_attention_retrieve_alloc(const lc_block_attention *a);
 
 #ifdef __cplusplus
 }

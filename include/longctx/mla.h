@@ -29,7 +29,9 @@ typedef struct lc_mla {
     int fast_prefill;  /* 0: float64 tiles (1e-6 relative); 1: f32 k, v and lc_attention_flash
                         * (1.5-2x faster, ~1e-6 relative, tested to 1e-5; docs/mla.md) */
     int fast_decode;   /* 0: float64 rows (1e-6 relative); 1: f32 sgemm tiles over all heads,
-                        * split-key across threads (tested to 1e-5; docs/mla.md) */
+                        * split-key across threads (tested to 1e-5; docs/mla.md): one chunk
+                        * of keys per thread, so results may differ in the last bits from
+                        * one thread count to another */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
@@ -41,21 +43,37 @@ size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out);
 void lc_mla_cache_destroy(lc_mla_cache *c);
 int64_t lc_mla_cache_len(const lc_mla_cache *c);
+/* Empties the cache (a new sequence; the memory stays). */
+void lc_mla_cache_reset(lc_mla_cache *c);
+/* dst holds src's tokens (a forked sequence): same rank, rope and dtype, dst's capacity
+ * at least src's length. */
+lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src);
 size_t lc_mla_cache_bytes(const lc_mla_cache *c);
 /* Appends n tokens at position pos (== the length): c_kv [n, rank], k_rope [n, rope]
  * (already rotated), rounded to the cache's dtype. */
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n);
 
-/* Queries of the last n_q cached positions, causal among themselves: q_nope
- * [n_q, heads, nope], q_rope [n_q, heads, rope]; out [n_q, heads, v_dim]. */
-lc_status lc_mla_prefill(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
-/* Decode: the same queries through the absorbed weights. The workspace depends on the
- * cache's current length (float64 path) and on the thread count. */
-size_t lc_mla_decode_workspace_size(const lc_mla *m, const lc_mla_cache *c, int n_q);
-lc_status lc_mla_decode_run(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out, void *workspace,
-                            size_t workspace_bytes);
-/* Convenience: lc_mla_decode_run with a workspace it allocates and frees. */
-lc_status lc_mla_decode(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);
+/* One attention call over a latent cache, the same for prefill and decode: the queries of
+ * the last n_q cached positions, causal among themselves. */
+typedef struct lc_mla_attention {
+    const lc_mla *mla;         /* the layer: shapes, weights, scale, threads, options */
+    const lc_mla_cache *cache; /* made for mla's rank and rope */
+    const float *q_nope;       /* [n_q, heads, nope] (may be NULL when nope = 0) */
+    const float *q_rope;       /* [n_q, heads, rope], already rotated (NULL when rope = 0) */
+    int n_q;                   /* 1 <= n_q <= the cache's length */
+    float *out;                /* [n_q, heads, v_dim], written */
+} lc_mla_attention;
+
+lc_status lc_mla_attention_check(const lc_mla_attention *a);
+/* Prefill: k and v up-projected tile by tile (mla->fast_prefill: once, then
+ * lc_attention_flash). Allocates its scratch. */
+lc_status lc_mla_prefill(const lc_mla_attention *a);
+/* Decode through the absorbed weights. The workspace depends on the cache's current length
+ * (float64 path) and on the thread count. */
+size_t lc_mla_decode_workspace_size(const lc_mla_attention *a);
+lc_status lc_mla_decode(const lc_mla_attention *a, void *workspace, size_t workspace_bytes);
+/* Convenience: lc_mla_decode with a workspace it allocates and frees. */
+lc_status lc_mla_decode_alloc(const lc_mla_attention *a);
 
 #ifdef __cplusplus
 }

@@ -8,10 +8,10 @@
  *
  * A model is a sequence of layers; each layer's mixer is attention (MLA, Mamba and Mamba-2
  * slot into the same plan) and its MLP dense (or MoE). Attention runs lc_attention_flash
- * for prompts and lc_decode over lc_kv caches for single tokens, RoPE is lc_rope_apply:
- * src/model/ holds no attention or RoPE of its own. Techniques (sliding window and sinks,
- * KV dtype and layout, RoPE scaling) are context options: they change the context's plan,
- * never the checkpoint. */
+ * for prompts and lc_decode_attention over lc_kv caches for single tokens, RoPE is
+ * lc_rope_apply: src/model/ holds no attention or RoPE of its own. Techniques (sliding
+ * window and sinks, KV dtype and layout, RoPE scaling) are context options: they change the
+ * context's plan, never the checkpoint. */
 #ifndef LONGCTX_MODEL_H
 #define LONGCTX_MODEL_H
 
@@ -30,7 +30,10 @@ extern "C" {
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-typedef enum lc_arch { LC_ARCH_LLAMA = 0, LC_ARCH_MISTRAL = 1, LC_ARCH_QWEN2 = 2, LC_ARCH_GEMMA2 = 3 } lc_arch;
+typedef enum lc_arch {
+    LC_ARCH_LLAMA = 0, LC_ARCH_MISTRAL = 1, LC_ARCH_QWEN2 = 2, LC_ARCH_GEMMA2 = 3,
+    LC_ARCH_MAMBA = 4, LC_ARCH_MAMBA2 = 5, LC_ARCH_JAMBA = 6, LC_ARCH_DEEPSEEK_V2 = 7
+} lc_arch;
 typedef enum lc_mixer { LC_MIXER_ATTENTION = 0, LC_MIXER_MLA = 1, LC_MIXER_MAMBA = 2, LC_MIXER_MAMBA2 = 3 } lc_mixer;
 typedef enum lc_mlp_kind { LC_MLP_DENSE = 0, LC_MLP_MOE = 1, LC_MLP_NONE = 2 } lc_mlp_kind;
 typedef enum lc_activation { LC_ACT_SILU = 0, LC_ACT_GELU_TANH = 1, LC_ACT_GELU = 2 } lc_activation;
@@ -41,6 +44,31 @@ typedef struct lc_layer_plan {
     lc_mlp_kind mlp;
     int64_t window; /* attention: the keys a query sees, itself included; 0 = all (global) */
 } lc_layer_plan;
+
+/* Mamba / Mamba-2 mixers (mamba, mamba2, Jamba's Mamba layers). */
+typedef struct lc_ssm_config {
+    int64_t inner, state, conv, dt_rank; /* d_inner, d_state, d_conv; Mamba: time_step_rank */
+    int64_t heads, head_dim, groups, chunk; /* Mamba-2: num_heads x head_dim = inner, n_groups of B and C, chunk_size */
+    int conv_bias, proj_bias;            /* use_conv_bias, use_bias (in_proj and out_proj) */
+    int inner_norms;                     /* Jamba: RMSNorms on dt, B and C */
+    double dt_min, dt_max;               /* Mamba-2: time_step_limit (0, inf: none) */
+} lc_ssm_config;
+
+/* Mixture-of-experts MLPs (Jamba, DeepSeek-V2): softmax over the router's logits, the top_k
+ * experts weighted by their probabilities (times scale, renormalised when norm_topk), plus
+ * the shared experts' MLP on every token. */
+typedef struct lc_moe_config {
+    int experts, top_k, shared;          /* routed experts, experts per token, shared experts (0: none) */
+    int64_t inter;                       /* each expert's intermediate size (the shared MLP: inter * shared) */
+    int norm_topk;                       /* renormalise the top-k weights to sum 1 */
+    double scale;                        /* routed_scaling_factor */
+    int groups, topk_groups;             /* DeepSeek's group_limited_greedy: n_group, topk_group (0: greedy) */
+} lc_moe_config;
+
+/* Multi-head latent attention (DeepSeek-V2; include/longctx/mla.h). */
+typedef struct lc_mla_config {
+    int q_rank, rank, nope, rope, v_dim; /* q_lora_rank (0: q_proj), kv_lora_rank, qk_nope/rope_head_dim, v_head_dim */
+} lc_mla_config;
 
 /* Everything the runner reads from config.json (and generation_config.json), with
  * transformers' defaults for the model type where a field is absent. The layer kinds, head
@@ -68,6 +96,11 @@ typedef struct lc_model_config {
     int64_t stop[LC_MODEL_MAX_STOP]; /* eos ids: generation_config.json's, else config.json's */
     int n_stop;
     lc_layer_plan layer[LC_MODEL_MAX_LAYERS];
+    /* Mamba, Mamba-2, Jamba and DeepSeek-V2 (src/model/arch_config.c) */
+    int no_rope;              /* Jamba: attention without positions */
+    lc_ssm_config ssm;
+    lc_moe_config moe;
+    lc_mla_config mla;
 } lc_model_config;
 
 /* Reads a config.json text; label names it in sentences. An unknown model_type is
@@ -136,7 +169,7 @@ void lc_context_destroy(lc_context *ctx);
 lc_status lc_context_seq_new(lc_context *ctx, int *seq);
 /* dst continues from src's tokens (paged caches share the blocks until one writes). */
 lc_status lc_context_seq_fork(lc_context *ctx, int src, int *dst);
-lc_status lc_context_seq_free(lc_context *ctx, int seq);
+lc_status lc_context_seq_remove(lc_context *ctx, int seq);
 /* Tokens fed to seq so far (its next position); -1 for a sequence not alive. */
 int64_t lc_context_seq_len(const lc_context *ctx, int seq);
 
@@ -152,8 +185,9 @@ lc_status lc_context_prefill_hidden(lc_context *ctx, int seq, const int32_t *tok
 /* One token for each of n distinct sequences, in one forward; logits[n, vocab]. */
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits);
 
-/* Bytes the kept tokens of seq occupy in the caches (K, V and scales, every layer): what
- * the wall (lc_cost_eval's cache_bytes) predicts for this length, plan and cache dtype. */
+/* Bytes the kept tokens of seq occupy in the caches (K, V and scales, every layer; MLA
+ * latents; the fixed-size Mamba conv and SSM states): what the wall (lc_cost_eval's
+ * cache_bytes) predicts for this length, plan and cache dtype. */
 size_t lc_context_cache_bytes(const lc_context *ctx, int seq);
 /* Bytes the context allocated: caches, then scratch. */
 size_t lc_context_alloc_bytes(const lc_context *ctx);

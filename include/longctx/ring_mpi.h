@@ -7,7 +7,7 @@
  *     lc_ring r = {.attn = ..., .layout = LC_RING_ZIGZAG, .transport = &m.transport};
  *     lc_status st = lc_ring_attention_alloc(&r, &stats);
  *     if (st == LC_EIO) MPI_Abort(MPI_COMM_WORLD, 1);         // a peer failed
- *     lc_ring_mpi_free(&m);
+ *     lc_ring_mpi_destroy(&m);
  *
  * The transport works on its own duplicate of the communicator, with MPI_ERRORS_RETURN, and
  * never blocks inside MPI: every wait is a loop of MPI_Test with a deadline, so a peer
@@ -39,7 +39,7 @@ typedef struct lc_ring_mpi {
 /* Duplicates comm (collectively, bounded by timeout_s; 0: 60 s) and fills the table. */
 lc_status lc_ring_mpi_init(lc_ring_mpi *m, MPI_Comm comm, double timeout_s);
 /* Frees the duplicate; after a failure it is left alone (MPI_Abort is the way out). */
-void lc_ring_mpi_free(lc_ring_mpi *m);
+void lc_ring_mpi_destroy(lc_ring_mpi *m);
 
 #ifdef __cplusplus
 }

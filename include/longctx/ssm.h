@@ -42,7 +42,7 @@ typedef struct lc_selective_scan {
 
 lc_status lc_selective_scan_check(const lc_selective_scan *s);
 /* f32, channels in parallel, each channel's recurrence in order: the prefill and the step. */
-lc_status lc_selective_scan_run(const lc_selective_scan *s);
+lc_status lc_selective_scan_f32(const lc_selective_scan *s);
 /* The same recurrence in float64 (reference; h is read and written as f32). */
 lc_status lc_selective_scan_naive(const lc_selective_scan *s);
 
@@ -91,6 +91,10 @@ typedef struct lc_mamba_weights {
     const float *dt_proj_w, *dt_proj_b;   /* [inner, dt_rank], [inner] */
     const float *A_log, *D;               /* [inner, state], [inner] */
     const float *out_proj_w, *out_proj_b; /* [hidden, inner], [hidden] */
+    /* Jamba's mixer: RMSNorms (weight * x / sqrt(mean(x^2) + norm_eps)) on dt_r, B and C after
+     * x_proj (JambaMambaMixer's dt_layernorm, b_layernorm, c_layernorm); NULL: none (Mamba) */
+    const float *dt_norm_w, *b_norm_w, *c_norm_w; /* [dt_rank], [state], [state] */
+    float norm_eps;
 } lc_mamba_weights;
 
 /* The weights of a transformers Mamba2Mixer. in_proj's rows are [z | x B C | dt]. */

@@ -13,7 +13,7 @@
  * computed by one thread from start to end, so results do not depend on thread count. */
 #include "longctx/attention.h"
 #include "flash_ops.h"
-#include "tensor_io.h"
+#include "../core/tensor_io.h"
 
 #include <cblas.h>
 #include <math.h>

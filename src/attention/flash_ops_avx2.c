@@ -1,8 +1,8 @@
 /* AVX2 + FMA + F16C row operations for the flash kernel (built with -mavx2 -mfma -mf16c;
  * called only when cpuid reports them). Tails run in scalar code. */
 #include "flash_ops.h"
-#include "tensor_io.h"
-#include "vec_math_avx2.h"
+#include "../core/tensor_io.h"
+#include "../core/vec_math_avx2.h"
 
 #include <math.h>
 

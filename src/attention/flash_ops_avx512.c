@@ -1,8 +1,8 @@
 /* AVX-512 row operations for the flash kernel (built with -mavx512f -mavx512bw -mavx512dq
  * -mavx512vl; called only when cpuid reports them). Tails use masked loads and stores. */
 #include "flash_ops.h"
-#include "tensor_io.h"
-#include "vec_math_avx512.h"
+#include "../core/tensor_io.h"
+#include "../core/vec_math_avx512.h"
 
 #include <math.h>
 

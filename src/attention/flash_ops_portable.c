@@ -1,6 +1,6 @@
 /* Portable C row operations for the flash kernel (libm's expf and tanhf). */
 #include "flash_ops.h"
-#include "tensor_io.h"
+#include "../core/tensor_io.h"
 
 #include <math.h>
 

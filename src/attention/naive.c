@@ -1,7 +1,7 @@
 /* The reference: materialise each head's score matrix, softmax and weighted sum, all in
  * float64. Slow and obviously correct; every fast path is tested against it. */
 #include "longctx/attention.h"
-#include "tensor_io.h"
+#include "../core/tensor_io.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -131,7 +131,7 @@ lc_status lc_kv_create(const lc_kv_config *cfg, lc_kv_cache **out) {
 static lc_status check_seq(const lc_kv_cache *c, int seq, const char *what) {
     if (!c) return lc_error(LC_EINVAL, "kv cache is NULL");
     if (seq < 0 || seq >= c->cfg.max_seqs || c->len[seq] < 0)
-        return lc_error(LC_ERANGE, "%s: sequence %d is unknown (not created, or freed; max_seqs=%d)", what, seq, c->cfg.max_seqs);
+        return lc_error(LC_ERANGE, "%s: sequence %d is unknown (not created, or removed; max_seqs=%d)", what, seq, c->cfg.max_seqs);
     return LC_OK;
 }
 
@@ -151,8 +151,8 @@ static void release_block(lc_kv_cache *c, int32_t b) {
     if (--c->refs[b] == 0) c->free_list[c->n_free++] = b;
 }
 
-lc_status lc_kv_seq_free(lc_kv_cache *c, int seq) {
-    lc_status st = check_seq(c, seq, "seq_free");
+lc_status lc_kv_seq_remove(lc_kv_cache *c, int seq) {
+    lc_status st = check_seq(c, seq, "seq_remove");
     if (st) return st;
     if (c->cfg.layout == LC_KV_PAGED) {
         for (int32_t i = 0; i < c->nblocks[seq]; i++) release_block(c, c->table[(int64_t)seq * c->max_blocks + i]);

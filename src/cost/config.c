@@ -96,7 +96,10 @@ static double estimate_params(reader *r, const lc_model_shape *m, const char *ty
                       (double)(m->heads * m->head_dim_v) * h;
         p += (double)m->attn_layers * (attn + 3 * h * inter + 2 * h);
     }
-    if (m->layers > m->attn_layers) { /* Mamba: in_proj, conv, x_proj, dt_proj, A, D, out_proj, norm */
+    if (m->ssm_conv_dim > 0) { /* Mamba-2: in_proj [z | x B C | dt], conv, dt_bias, A_log, D, gated norm, out_proj, norm */
+        double in = (double)m->ssm_inner, cd = (double)m->ssm_conv_dim, nh = (double)need_int(r, "num_heads");
+        p += (double)m->layers * (h * (in + cd + nh) + cd * (double)(m->ssm_conv + 1) + 3 * nh + in + in * h + h);
+    } else if (m->layers > m->attn_layers) { /* Mamba: in_proj, conv, x_proj, dt_proj, A, D, out_proj, norm */
         double in = (double)m->ssm_inner, st = (double)m->ssm_state, dt = (double)((m->hidden + 15) / 16);
         if (!strcmp(type, "mamba") && has(r, "time_step_rank") && cJSON_IsNumber(field(r, "time_step_rank")))
             dt = (double)need_int(r, "time_step_rank");
@@ -132,6 +135,7 @@ lc_status lc_model_from_config_text(const char *json, const char *label, double 
         m.ssm_state = need_int(&r, "state_size");
         m.ssm_conv = need_int(&r, "conv_kernel");
         m.ssm_inner = has(&r, "intermediate_size") ? need_int(&r, "intermediate_size") : need_int(&r, "expand") * m.hidden;
+        if (!strcmp(type, "mamba2")) m.ssm_conv_dim = m.ssm_inner + 2 * need_int(&r, "n_groups") * m.ssm_state; /* x, B and C */
     } else {
         m.attn_layers = m.layers;
         if (jamba) {

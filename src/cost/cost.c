@@ -164,7 +164,8 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
         double inner = (double)(m->ssm_inner > 0 ? m->ssm_inner : 2 * m->hidden);
         double dstate = (double)(m->ssm_inner > 0 ? m->ssm_state : p->mamba_state);
         double conv = (double)(m->ssm_inner > 0 ? m->ssm_conv : 4);
-        double state = B * Ls * inner * (dstate + conv - 1) * cb, per_token = B * Ls * (8 * inner * dstate + 2 * conv * inner);
+        double conv_dim = m->ssm_inner > 0 && m->ssm_conv_dim > 0 ? (double)m->ssm_conv_dim : inner; /* Mamba-2: x, B and C */
+        double state = B * Ls * (inner * dstate + conv_dim * (conv - 1)) * cb, per_token = B * Ls * (8 * inner * dstate + 2 * conv * conv_dim);
         out->cache_bytes += state;
         out->prefill_flops += per_token * N;
         out->decode_flops += per_token;

@@ -9,19 +9,19 @@
 /* Published shapes (the models' config.json on the Hugging Face hub) and parameter counts
  * (model cards; MoE: total and active per token). */
 static const lc_model_shape presets[] = {
-    /* name, layers, attn, local, window, hidden, heads, kv, dk, dv, lora, rope, ssm inner/state/conv, params, active */
-    {"llama-3.1-8b", 32, 32, 0, 0, 4096, 32, 8, 128, 128, 0, 0, 0, 0, 0, 8.030261248e9, 8.030261248e9},
-    {"llama-3.1-70b", 80, 80, 0, 0, 8192, 64, 8, 128, 128, 0, 0, 0, 0, 0, 70.553706496e9, 70.553706496e9},
-    {"mistral-7b-v0.1", 32, 32, 32, 4096, 4096, 32, 8, 128, 128, 0, 0, 0, 0, 0, 7.241732096e9, 7.241732096e9},
+    /* name, layers, attn, local, window, hidden, heads, kv, dk, dv, lora, rope, ssm inner/state/conv, params, active, ssm conv channels */
+    {"llama-3.1-8b", 32, 32, 0, 0, 4096, 32, 8, 128, 128, 0, 0, 0, 0, 0, 8.030261248e9, 8.030261248e9, 0},
+    {"llama-3.1-70b", 80, 80, 0, 0, 8192, 64, 8, 128, 128, 0, 0, 0, 0, 0, 70.553706496e9, 70.553706496e9, 0},
+    {"mistral-7b-v0.1", 32, 32, 32, 4096, 4096, 32, 8, 128, 128, 0, 0, 0, 0, 0, 7.241732096e9, 7.241732096e9, 0},
     /* Gemma-2: layers alternate sliding (4096) and global, starting with sliding */
-    {"gemma-2-9b", 42, 42, 21, 4096, 3584, 16, 8, 256, 256, 0, 0, 0, 0, 0, 9.241705984e9, 9.241705984e9},
+    {"gemma-2-9b", 42, 42, 21, 4096, 3584, 16, 8, 256, 256, 0, 0, 0, 0, 0, 9.241705984e9, 9.241705984e9, 0},
     /* DeepSeek-V2: MLA, qk_nope_head_dim 128 + qk_rope_head_dim 64, v_head_dim 128; 236B total, 21B active */
-    {"deepseek-v2", 60, 60, 0, 0, 5120, 128, 128, 192, 128, 512, 64, 0, 0, 0, 236e9, 21e9},
-    {"mamba-2.8b", 64, 0, 0, 0, 2560, 0, 0, 0, 0, 0, 0, 5120, 16, 4, 2.768345600e9, 2.768345600e9},
+    {"deepseek-v2", 60, 60, 0, 0, 5120, 128, 128, 192, 128, 512, 64, 0, 0, 0, 236e9, 21e9, 0},
+    {"mamba-2.8b", 64, 0, 0, 0, 2560, 0, 0, 0, 0, 0, 0, 5120, 16, 4, 2.768345600e9, 2.768345600e9, 0},
     /* Jamba: attention in layer 4 of every 8 (attn_layer_period 8, offset 4), Mamba elsewhere; 52B total, 12B active */
-    {"jamba-v0.1", 32, 4, 0, 0, 4096, 32, 8, 128, 128, 0, 0, 8192, 16, 4, 51.6e9, 12e9},
+    {"jamba-v0.1", 32, 4, 0, 0, 4096, 32, 8, 128, 128, 0, 0, 8192, 16, 4, 51.6e9, 12e9, 0},
     /* the seeds' illustrative model: 32 layers x 32 heads of 128, multi-head (a Llama-2-7B shape) */
-    {"illustrative-32x32", 32, 32, 0, 0, 4096, 32, 32, 128, 128, 0, 0, 0, 0, 0, 6.738415616e9, 6.738415616e9},
+    {"illustrative-32x32", 32, 32, 0, 0, 4096, 32, 32, 128, 128, 0, 0, 0, 0, 0, 6.738415616e9, 6.738415616e9, 0},
 };
 enum { N_PRESETS = sizeof presets / sizeof presets[0] };
 
@@ -64,6 +64,7 @@ lc_status lc_model_check(const lc_model_shape *m) {
     FIELD_NONNEG(ssm_inner);
     FIELD_NONNEG(ssm_state);
     FIELD_NONNEG(ssm_conv);
+    FIELD_NONNEG(ssm_conv_dim);
     if (m->attn_layers > m->layers)
         return lc_error(LC_EINVAL, "model %s: attn_layers=%lld exceeds layers=%lld", m->name, (long long)m->attn_layers, (long long)m->layers);
     if (m->local_layers > m->attn_layers)

@@ -103,7 +103,7 @@ static void select_top(float *s, int64_t *id, int64_t n, int64_t k) {
     }
 }
 
-lc_status lc_block_attention_run(const lc_block_attention *a, void *workspace, size_t workspace_bytes) {
+lc_status lc_block_attention_retrieve(const lc_block_attention *a, void *workspace, size_t workspace_bytes) {
     lc_status st = lc_block_attention_check(a);
     if (st) return st;
     size_t need = lc_block_attention_workspace_size(a);
@@ -177,13 +177,13 @@ lc_status lc_block_attention_run(const lc_block_attention *a, void *workspace, s
     return LC_OK;
 }
 
-lc_status lc_block_attention_alloc(const lc_block_attention *a) {
+lc_status lc_block_attention_retrieve_alloc(const lc_block_attention *a) {
     lc_status st = lc_block_attention_check(a);
     if (st) return st;
     size_t n = lc_block_attention_workspace_size(a);
     void *w = malloc(n);
     if (!w) return lc_error(LC_ENOMEM, "cannot allocate the block attention's %zu-byte workspace", n);
-    st = lc_block_attention_run(a, w, n);
+    st = lc_block_attention_retrieve(a, w, n);
     free(w);
     return st;
 }

@@ -29,7 +29,7 @@ lc_status lc_knn_attention_check(const lc_knn_attention *a) {
     return LC_OK;
 }
 
-lc_status lc_knn_attention_run(const lc_knn_attention *a) {
+lc_status lc_knn_attention_retrieve(const lc_knn_attention *a) {
     lc_status st = lc_knn_attention_check(a);
     if (st) return st;
     const lc_attention *l = &a->local;

@@ -69,18 +69,18 @@ lc_status lc_knn_memory_create(const lc_knn_memory_config *cfg, lc_knn_memory **
     m->values = lc_aligned_alloc(vb, 64);
     m->index = calloc((size_t)(m->c.heads * m->n_slots), sizeof(FaissIndex *));
     if (!m->keys || !m->values || !m->index) {
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
         return lc_error(LC_ENOMEM, "cannot allocate the memory's %zu bytes of keys and values", kb + vb);
     }
     if (faiss_ParameterSpace_new(&m->space)) {
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
         return lc_error(LC_EINTERNAL, "FAISS: %s", faiss_get_last_error());
     }
     *out = m;
     return LC_OK;
 }
 
-void lc_knn_memory_free(lc_knn_memory *m) {
+void lc_knn_memory_destroy(lc_knn_memory *m) {
     if (!m) return;
     if (m->index)
         for (int64_t i = 0; i < m->c.heads * m->n_slots; i++)

@@ -9,7 +9,7 @@
 #include <faiss/c_api/Index_c.h>
 
 #include "longctx/memory.h"
-#include "../attention/tensor_io.h"
+#include "../core/tensor_io.h"
 
 struct lc_knn_memory {
     lc_knn_memory_config c; /* defaults resolved */

@@ -121,7 +121,7 @@ static lc_status load_open(FILE *f, const char *path, int threads, lc_knn_memory
         }
     }
     if (st) {
-        lc_knn_memory_free(m);
+        lc_knn_memory_destroy(m);
         return st;
     }
     *out = m;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_internal.h"
+#include "arch_internal.h"
 
 static lc_kv_config base_kv(const lc_model_config *m, const lc_context_config *c) {
     lc_kv_config k;
@@ -84,11 +84,12 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
             return lc_error(s, "context.rope (override): %s", why);
         }
     }
-    return LC_OK;
+    return lc_arch_context_check(m, c); /* Mamba states, MLA caches (arch_context.c) */
 }
 
 void lc_context_destroy(lc_context *ctx) {
     if (!ctx) return;
+    lc_arch_context_free(ctx);
     if (ctx->attn)
         for (int64_t l = 0; l < ctx->model->cfg.layers; l++) lc_kv_destroy(ctx->attn[l].cache);
     free(ctx->attn), free(ctx->seq_alive), free(ctx->seq_len), free(ctx->runs), free(ctx->spans);
@@ -134,6 +135,7 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     const int64_t T = c->max_tokens;
     int64_t gather = 0;
     for (int64_t l = 0; l < mc->layers && !s; l++) {
+        if (mc->layer[l].mixer != LC_MIXER_ATTENTION) continue; /* MLA and Mamba layers: arch_context.c */
         lc_attn_plan *p = &ctx->attn[l];
         lc_kv_config k = base_kv(mc, c);
         p->window = layer_window(mc, c, l);
@@ -177,7 +179,7 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     ctx->up = scratch(ctx, R * mc->intermediate, &bad);
     ctx->gk = scratch(ctx, ctx->gather_rows * Hkv * D, &bad);
     ctx->gv = scratch(ctx, ctx->gather_rows * Hkv * D, &bad);
-    if (!bad) { /* flash's workspace depends on the head dims and threads only */
+    if (!bad && Hq > 0) { /* flash's workspace depends on the head dims and threads only */
         lc_attention a;
         memset(&a, 0, sizeof a);
         a.q = lc_tensor_bshd(ctx->att, LC_F32, 1, 1, Hq, D);
@@ -194,6 +196,10 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
         size_t want = ctx->scratch_bytes;
         lc_context_destroy(ctx);
         return lc_error(LC_ENOMEM, "context scratch for max_batch=%lld rows (%zu bytes allocated before failing)", (long long)R, want);
+    }
+    if ((s = lc_arch_context_init(ctx))) {
+        lc_context_destroy(ctx);
+        return s;
     }
     *out = ctx;
     return LC_OK;
@@ -214,10 +220,13 @@ lc_status lc_context_seq_new(lc_context *ctx, int *seq) {
     if (s < 0) return lc_error(LC_ENOMEM, "all %d sequences of the context are in use (context.max_seqs)", ctx->cfg.max_seqs);
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         int got = -1;
+        if (!ctx->attn[l].cache) continue;
         lc_status st = lc_kv_seq_new(ctx->attn[l].cache, &got);
         if (st) return st;
         if (got != s) return lc_error(LC_EINTERNAL, "layer %lld's cache gave sequence %d, the context expected %d", (long long)l, got, s);
     }
+    lc_status st = lc_arch_seq_new(ctx, s);
+    if (st) return st;
     ctx->seq_alive[s] = 1, ctx->seq_len[s] = 0;
     *seq = s;
     return LC_OK;
@@ -233,19 +242,21 @@ lc_status lc_context_seq_fork(lc_context *ctx, int src, int *dst) {
     if (d < 0) return lc_error(LC_ENOMEM, "seq_fork: all %d sequences of the context are in use", ctx->cfg.max_seqs);
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         int got = -1;
+        if (!ctx->attn[l].cache) continue;
         if ((st = lc_kv_seq_fork(ctx->attn[l].cache, src, &got))) return st;
         if (got != d) return lc_error(LC_EINTERNAL, "layer %lld's cache forked into %d, the context expected %d", (long long)l, got, d);
     }
+    if ((st = lc_arch_seq_fork(ctx, src, d))) return st;
     ctx->seq_alive[d] = 1, ctx->seq_len[d] = ctx->seq_len[src];
     *dst = d;
     return LC_OK;
 }
 
-lc_status lc_context_seq_free(lc_context *ctx, int seq) {
-    lc_status st = check_seq(ctx, seq, "seq_free");
+lc_status lc_context_seq_remove(lc_context *ctx, int seq) {
+    lc_status st = check_seq(ctx, seq, "seq_remove");
     if (st) return st;
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++)
-        if ((st = lc_kv_seq_free(ctx->attn[l].cache, seq))) return st;
+        if (ctx->attn[l].cache && (st = lc_kv_seq_remove(ctx->attn[l].cache, seq))) return st;
     ctx->seq_alive[seq] = 0, ctx->seq_len[seq] = 0;
     return LC_OK;
 }
@@ -324,15 +335,16 @@ size_t lc_context_cache_bytes(const lc_context *ctx, int seq) {
     size_t b = 0;
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         const lc_kv_cache *c = ctx->attn[l].cache;
-        b += (size_t)lc_kv_seq_kept(c, seq) * lc_kv_slot_bytes(lc_kv_config_of(c));
+        if (c) b += (size_t)lc_kv_seq_kept(c, seq) * lc_kv_slot_bytes(lc_kv_config_of(c));
     }
-    return b;
+    return b + lc_arch_state_bytes(ctx, seq); /* Mamba states, MLA latents */
 }
 
 size_t lc_context_alloc_bytes(const lc_context *ctx) {
     if (!ctx) return 0;
-    size_t b = ctx->scratch_bytes + ctx->decode_ws_bytes;
-    for (int64_t l = 0; l < ctx->model->cfg.layers; l++) b += lc_kv_bytes(ctx->attn[l].cache);
+    size_t b = ctx->scratch_bytes + ctx->decode_ws_bytes + lc_arch_alloc_bytes(ctx);
+    for (int64_t l = 0; l < ctx->model->cfg.layers; l++)
+        if (ctx->attn[l].cache) b += lc_kv_bytes(ctx->attn[l].cache);
     return b;
 }
 
@@ -357,7 +369,8 @@ lc_status lc_context_cost_problem(const lc_context *ctx, lc_cost_problem *p, lc_
     p->cache_dtype = ctx->cfg.kv_dtype;
     p->weight_dtype = LC_F32;
     *t = LC_TECH_NATIVE;
-    return lc_cost_check(p);
+    lc_status st = lc_arch_cost_check(ctx);
+    return st ? st : lc_cost_check(p);
 }
 
 static const char *rope_name(lc_rope_type t) {

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model_internal.h"
+#include "arch_internal.h"
 
 /* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T + b */
 static void matmul(const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
@@ -57,7 +57,7 @@ static lc_status run_decode(lc_context *ctx, lc_decode *d) {
         lc_aligned_free(ctx->decode_ws);
         ctx->decode_ws = ws, ctx->decode_ws_bytes = need;
     }
-    return lc_decode_run(d, ctx->decode_ws, ctx->decode_ws_bytes);
+    return lc_decode_attention(d, ctx->decode_ws, ctx->decode_ws_bytes);
 }
 
 /* The cache's kept tokens of seq, read back as f32 into gk / gv rows [0, G). */
@@ -151,6 +151,7 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
 
 lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
                            int64_t n_out, float *logits) {
+    if (lc_arch_extended(ctx->model->cfg.arch)) return lc_arch_forward(ctx, tokens, runs, n_runs, rows, out_rows, n_out, logits); /* arch_forward.c */
     const lc_model *m = ctx->model;
     const lc_model_config *c = &m->cfg;
     const int64_t H = c->hidden, Hq = c->heads, Hkv = c->kv_heads, D = c->head_dim, QW = (Hq + 2 * Hkv) * D, FF = c->intermediate;
@@ -205,3 +206,6 @@ lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run 
     }
     return LC_OK;
 }
+
+/* For Jamba's attention layers (arch_forward.c). */
+lc_status lc_llama_attend(lc_context *ctx, int64_t l, const lc_run *r) { return attend(ctx, l, r); }

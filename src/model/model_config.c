@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "longctx/model.h"
+#include "arch_internal.h"
 
 typedef struct rd {
     const cJSON *root;
@@ -110,7 +110,8 @@ static void read_rope(rd *r, lc_model_config *c) {
     lc_rope *o = &c->rope;
     memset(o, 0, sizeof *o);
     o->layout = LC_ROPE_NEOX;
-    o->head_dim = c->head_dim;
+    o->head_dim = c->mla.rope > 0 ? c->mla.rope : c->head_dim; /* DeepSeek-V2: RoPE on qk_rope_head_dim, interleaved */
+    if (c->mla.rope > 0) o->layout = LC_ROPE_GPTJ;
     o->max_pos = c->max_pos;
     o->theta = num(r, p, pre, "rope_theta", num(r, r->root, "", "rope_theta", 10000.0));
     o->partial = num(r, p, pre, "partial_rotary_factor", num(r, r->root, "", "partial_rotary_factor", 1.0));
@@ -168,8 +169,8 @@ lc_rope lc_model_config_rope(const lc_model_config *c) {
 }
 
 const char *lc_arch_name(lc_arch a) {
-    static const char *n[] = {"llama", "mistral", "qwen2", "gemma2"};
-    return (unsigned)a <= LC_ARCH_GEMMA2 ? n[a] : "?";
+    static const char *n[] = {"llama", "mistral", "qwen2", "gemma2", "mamba", "mamba2", "jamba", "deepseek_v2"};
+    return (unsigned)a <= LC_ARCH_DEEPSEEK_V2 ? n[a] : "?";
 }
 
 lc_status lc_model_config_parse(const char *json, const char *label, lc_model_config *out) {
@@ -185,12 +186,12 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
     lc_model_config *c = out;
     const cJSON *mt = get(root, "model_type");
     const char *type = mt && cJSON_IsString(mt) ? mt->valuestring : NULL;
-    static const char *names[] = {"llama", "mistral", "qwen2", "gemma2"};
+    static const char *names[] = {"llama", "mistral", "qwen2", "gemma2", "mamba", "mamba2", "jamba", "deepseek_v2"};
     int arch = -1;
-    for (int i = 0; type && i < 4; i++)
+    for (int i = 0; type && i < 8; i++)
         if (!strcmp(type, names[i])) arch = i;
     if (arch < 0) {
-        lc_status st = type ? lc_error(LC_EUNSUPPORTED, "%s: model_type '%s' is not one longctx runs (llama, mistral, qwen2, gemma2)", label, type)
+        lc_status st = type ? lc_error(LC_EUNSUPPORTED, "%s: model_type '%s' is not one longctx runs (llama, mistral, qwen2, gemma2, mamba, mamba2, jamba, deepseek_v2)", label, type)
                             : lc_error(LC_EFORMAT, "%s: missing field 'model_type'", label);
         cJSON_Delete(root);
         return st;
@@ -213,7 +214,7 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
     c->heads = (int)c->shape.heads;
     c->kv_heads = (int)c->shape.kv_heads;
     c->head_dim = (int)c->shape.head_dim_k;
-    if (c->shape.heads > 4096 || c->shape.kv_heads > 4096 || c->shape.head_dim_k > 4096 || c->shape.head_dim_k != c->shape.head_dim_v)
+    if (c->shape.heads > 4096 || c->shape.kv_heads > 4096 || c->shape.head_dim_k > 4096 || (c->shape.head_dim_k != c->shape.head_dim_v && c->shape.kv_lora_rank == 0))
         r.status = lc_error(LC_EUNSUPPORTED, "%s: %lld heads of %lld (k) / %lld (v) dims is not a shape longctx runs", label,
                             (long long)c->shape.heads, (long long)c->shape.head_dim_k, (long long)c->shape.head_dim_v);
     for (int64_t l = 0; l < c->layers; l++) {
@@ -223,7 +224,7 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
     }
 
     /* transformers' defaults per model type */
-    static const int64_t max_pos_default[] = {2048, 131072, 32768, 8192};
+    static const int64_t max_pos_default[] = {2048, 131072, 32768, 8192, (int64_t)1 << 30, (int64_t)1 << 30, 262144, 2048}; /* Mamba: none (2^30) */
     c->vocab = count(&r, "vocab_size", gemma ? 256000 : c->arch == LC_ARCH_QWEN2 ? 151936 : 32000, 1);
     c->intermediate = count(&r, "intermediate_size", gemma ? 24576 : c->arch == LC_ARCH_QWEN2 ? 22016 : c->arch == LC_ARCH_MISTRAL ? 14336 : 11008, 1);
     c->max_pos = count(&r, "max_position_embeddings", max_pos_default[arch], 1);
@@ -257,7 +258,8 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
         c->final_softcap = f ? num(&r, root, "", "final_logit_softcapping", 0) : f_absent ? 30.0 : 0;
         if (!r.status && (c->attn_softcap < 0 || c->final_softcap < 0)) r.status = lc_error(LC_EFORMAT, "%s: soft-capping values must be >= 0", label);
     }
-    read_rope(&r, c);
+    if (!r.status) r.status = lc_model_config_arch(root, label, c); /* Mamba, Mamba-2, Jamba, DeepSeek-V2 */
+    if (!c->no_rope) read_rope(&r, c);
     c->bos = -1;
     const cJSON *bos = get(root, "bos_token_id");
     if (bos && cJSON_IsNumber(bos) && bos->valuedouble >= 0) c->bos = (int64_t)bos->valuedouble;

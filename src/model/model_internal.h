@@ -33,6 +33,7 @@ struct lc_model {
     void **owned;         /* converted or realigned tensors */
     int n_owned, cap_owned;
     lc_model_info info;
+    struct lc_layer_ext *ext; /* [layers]: Mamba, Mamba-2, MLA and MoE weights (arch_internal.h); NULL for the llama family */
 };
 
 /* One run of a forward: m consecutive tokens of one sequence from position pos. */
@@ -70,6 +71,7 @@ struct lc_context {
     lc_kv_span *spans;       /* [max_spans]: the most any layer's cache needs */
     int64_t max_spans;
     size_t scratch_bytes;
+    struct lc_ctx_ext *ext;  /* recurrent states, latent caches and their scratch (arch_internal.h); NULL for the llama family */
     int want_hidden;         /* lc_context_prefill_hidden: the forward writes final hidden states, not logits */
 };
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_internal.h"
+#include "arch_internal.h"
 
 typedef struct binder {
     lc_model *m;
@@ -122,6 +122,7 @@ void lc_model_destroy(lc_model *m) {
     for (int i = 0; i < m->n_owned; i++) lc_aligned_free(m->owned[i]);
     free(m->owned);
     free(m->layer);
+    free(m->ext);
     lc_safetensors_destroy(m->st);
     free(m);
 }
@@ -135,7 +136,7 @@ lc_status lc_model_load(const char *dir, lc_model **out) {
     if (!s) s = lc_safetensors_open(dir, &m->st);
     const lc_model_config *c = &m->cfg;
     if (!s) {
-        for (int l = 0; l < c->layers && !s; l++)
+        for (int l = 0; l < c->layers && !s && !lc_arch_extended(c->arch); l++)
             if (c->layer[l].mixer != LC_MIXER_ATTENTION || c->layer[l].mlp != LC_MLP_DENSE)
                 s = lc_error(LC_EUNSUPPORTED, "%s: layer %d is not attention + dense MLP, which is all %s has", dir, l, lc_arch_name(c->arch));
         for (int i = 0; i < c->n_stop && !s; i++)
@@ -146,7 +147,9 @@ lc_status lc_model_load(const char *dir, lc_model **out) {
         m->layer = calloc((size_t)c->layers, sizeof *m->layer);
         if (!m->layer) s = lc_error(LC_ENOMEM, "model layers");
     }
-    if (!s) {
+    if (!s && lc_arch_extended(c->arch)) {
+        s = lc_arch_bind(m, dir); /* Mamba, Mamba-2, Jamba, DeepSeek-V2 (arch_load.c) */
+    } else if (!s) {
         binder b = {m, dir, LC_OK};
         m->embed = bind(&b, "model.embed_tokens.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size", 0);
         for (int64_t l = 0; l < c->layers; l++) bind_layer(&b, l);
@@ -160,6 +163,7 @@ lc_status lc_model_load(const char *dir, lc_model **out) {
         return s;
     }
     m->cfg.shape.params = m->cfg.shape.active_params = m->info.params;
+    lc_arch_model_finish(m);
     m->info.mapped_bytes = lc_safetensors_mapped_bytes(m->st);
     m->info.files = lc_safetensors_file_count(m->st);
     *out = m;

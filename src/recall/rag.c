@@ -17,7 +17,7 @@ static lc_status embed(lc_context *ctx, int32_t bos, const int32_t *tokens, int6
     if (!st && bos >= 0) st = lc_context_prefill_hidden(ctx, seq, &bos, 1, scratch), at = 1;
     if (!st) st = lc_context_prefill_hidden(ctx, seq, tokens, n, scratch + at * H);
     if (seq >= 0) {
-        lc_status s2 = lc_context_seq_free(ctx, seq);
+        lc_status s2 = lc_context_seq_remove(ctx, seq);
         if (!st) st = s2;
     }
     if (st) return st;
@@ -104,7 +104,7 @@ lc_status lc_recall_rag_prompt(const lc_model *m, const lc_recall_technique *tec
         *index_bytes = lc_knn_memory_bytes(mem);
         *alloc_bytes = lc_context_alloc_bytes(ctx);
     }
-    lc_knn_memory_free(mem);
+    lc_knn_memory_destroy(mem);
     lc_context_destroy(ctx);
     free(E), free(scratch), free(ones), free(pos), free(scores), free(keep);
     if (st) free(*ids), *ids = NULL;

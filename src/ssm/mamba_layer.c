@@ -1,5 +1,6 @@
 /* The Mamba mixer layer with the equations of transformers' MambaMixer (slow path):
  *   [x | z] = in_proj(u);  x = silu(conv1d(x));  [dt_r | B | C] = x_proj(x);
+ *   (Jamba: dt_r, B, C = RMSNorm(dt_r), RMSNorm(B), RMSNorm(C));
  *   dt = dt_proj.weight dt_r (its bias joins inside the scan's softplus);
  *   y = selective_scan(x, dt, A = -exp(A_log), B, C, D, z);  out = out_proj(y). */
 #include <math.h>
@@ -22,6 +23,8 @@ lc_status lc_mamba_weights_check(const lc_mamba_weights *w) {
     SSM_NEED(w->A_log, "A_log");
     SSM_NEED(w->D, "D");
     SSM_NEED(w->out_proj_w, "out_proj_w");
+    if ((w->dt_norm_w || w->b_norm_w || w->c_norm_w) && !(w->norm_eps >= 0))
+        return lc_error(LC_EINVAL, "norm_eps=%g must be >= 0", (double)w->norm_eps);
     return LC_OK;
 }
 
@@ -55,6 +58,13 @@ static lc_status mamba_tokens(const lc_mamba_weights *w, const lc_mixer_io *io, 
     ssm_linear(io->x + (b * io->n + t0) * H, H, m, H, w->in_proj_w, w->in_proj_b, 2 * E, xz, 2 * E);
     ssm_conv_silu(xz, 2 * E, m, E, w->conv_w, w->conv_b, K, io->conv_state + b * E * (K - 1), xc, E);
     ssm_linear(xc, E, m, E, w->x_proj_w, NULL, P, dbc, P);
+    if (w->dt_norm_w || w->b_norm_w || w->c_norm_w) /* Jamba's inner norms */
+        for (int64_t t = 0; t < m; t++) {
+            float *row = dbc + t * P;
+            if (w->dt_norm_w) ssm_rms_norm(row, R, w->dt_norm_w, w->norm_eps);
+            if (w->b_norm_w) ssm_rms_norm(row + R, N, w->b_norm_w, w->norm_eps);
+            if (w->c_norm_w) ssm_rms_norm(row + R + N, N, w->c_norm_w, w->norm_eps);
+        }
     ssm_linear(dbc, P, m, R, w->dt_proj_w, NULL, E, dt, E);
     for (int64_t t = 0; t < m; t++) {
         memcpy(Bc + t * N, dbc + t * P + R, sizeof(float) * (size_t)N);
@@ -62,7 +72,7 @@ static lc_status mamba_tokens(const lc_mamba_weights *w, const lc_mixer_io *io, 
         memcpy(z + t * E, xz + t * 2 * E + E, sizeof(float) * (size_t)E);
     }
     lc_selective_scan s = {1, m, E, N, xc, dt, w->dt_proj_b, A, Bc, Cc, w->D, z, y, io->ssm_state + b * E * N, E * N, io->threads, LC_ISA_AUTO};
-    lc_status st = lc_selective_scan_run(&s);
+    lc_status st = lc_selective_scan_f32(&s);
     if (st) return st;
     ssm_linear(y, E, m, E, w->out_proj_w, w->out_proj_b, H, io->y + (b * io->n + t0) * H, H);
     return LC_OK;

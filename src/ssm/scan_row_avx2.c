@@ -1,7 +1,7 @@
 /* The selective scan's inner loop over the state with AVX2 + FMA (see scan_row.h). */
 #include <immintrin.h>
 
-#include "../attention/vec_math_avx2.h"
+#include "../core/vec_math_avx2.h"
 #include "scan_row.h"
 
 float ssm_scan_row_avx2(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {

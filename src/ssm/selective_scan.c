@@ -43,7 +43,7 @@ static float scan_row_portable(const float *A, float *h, const float *B, const f
     return y;
 }
 
-lc_status lc_selective_scan_run(const lc_selective_scan *s) {
+lc_status lc_selective_scan_f32(const lc_selective_scan *s) {
     lc_status st = lc_selective_scan_check(s);
     if (st) return st;
     lc_isa isa;

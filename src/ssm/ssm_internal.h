@@ -14,6 +14,14 @@ static inline float ssm_dt(float raw, const float *bias, int64_t i, float lo, fl
     return dt;
 }
 
+/* x[0..n) <- w * x / sqrt(mean(x^2) + eps) in place, as transformers' RMSNorm in f32. */
+static inline void ssm_rms_norm(float *x, int64_t n, const float *w, float eps) {
+    float ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
+    const float r = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int64_t i = 0; i < n; i++) x[i] = w[i] * (x[i] * r);
+}
+
 /* Causal depthwise conv1d of n tokens followed by silu: out[t, c] = silu(b[c] +
  * sum_j w[c, j] in[t - (K-1) + j, c]), where inputs before t = 0 come from state[c, :]
  * (the last K-1 inputs, oldest first), which then receives the last K-1 inputs. */

@@ -302,7 +302,7 @@ int main(int argc, char **argv) {
     MPI_Bcast(&seed, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
     equality_cases(&m, seed);
     bad_input_cases(&m, seed);
-    lc_ring_mpi_free(&m);
+    lc_ring_mpi_destroy(&m);
 
     long fails = test_failures, all = 0;
     MPI_Allreduce(&fails, &all, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);

@@ -1,0 +1,140 @@
+/* MLA (DeepSeek-V2): the latent cache and the f32 up-projecting prefill; the float64
+ * prefill is in mla_prefill.c, the absorbed decode in mla_decode.c (see
+ * include/longctx/mla.h and docs/mla.md). */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "longctx/attention.h"
+#include "mla_internal.h"
+
+lc_status lc_mla_check(const lc_mla *m) {
+    if (!m) return lc_error(LC_EINVAL, "mla is NULL");
+    if (m->heads < 1 || m->rank < 1 || m->nope < 0 || m->rope < 0 || m->v_dim < 1 || m->nope + m->rope < 1)
+        return lc_error(LC_EINVAL, "mla: heads=%d, rank=%d, v_dim=%d must be >= 1 and nope=%d, rope=%d >= 0 with nope+rope >= 1",
+                        m->heads, m->rank, m->v_dim, m->nope, m->rope);
+    if ((m->nope > 0 && !m->w_uk) || !m->w_uv) return lc_error(LC_EINVAL, "mla.w_uk and mla.w_uv must not be NULL");
+    if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
+    if (!lc_dtype_is_float(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
+    return LC_OK;
+}
+
+size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
+    return sizeof(struct lc_mla_cache) + lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope);
+}
+
+lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out) {
+    lc_status st = lc_mla_check(m);
+    if (st) return st;
+    if (!out) return lc_error(LC_EINVAL, "out is NULL");
+    if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
+    lc_mla_cache *c = calloc(1, sizeof *c);
+    if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
+    if (!c || !c->lat) {
+        free(c);
+        return lc_error(LC_ENOMEM, "mla cache of %zu bytes", lc_mla_cache_footprint(m, capacity));
+    }
+    c->rank = m->rank, c->rope = m->rope, c->dtype = m->dtype, c->capacity = capacity;
+    *out = c;
+    return LC_OK;
+}
+
+void lc_mla_cache_destroy(lc_mla_cache *c) {
+    if (c) free(c->lat), free(c);
+}
+
+int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
+void lc_mla_cache_reset(lc_mla_cache *c) {
+    if (c) c->len = 0;
+}
+
+lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
+    if (!dst || !src) return lc_error(LC_EINVAL, "mla cache copy: dst and src must not be NULL");
+    if (dst->rank != src->rank || dst->rope != src->rope || dst->dtype != src->dtype)
+        return lc_error(LC_EINVAL, "mla cache copy: caches differ (rank %d/%d, rope %d/%d, dtype %s/%s)", dst->rank, src->rank, dst->rope, src->rope,
+                        lc_dtype_name(dst->dtype), lc_dtype_name(src->dtype));
+    if (src->len > dst->capacity)
+        return lc_error(LC_ERANGE, "mla cache copy: %lld tokens pass the destination's capacity of %lld", (long long)src->len, (long long)dst->capacity);
+    if (dst != src && src->len > 0) memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->len * (size_t)(src->rank + src->rope));
+    dst->len = src->len;
+    return LC_OK;
+}
+
+size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
+    return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
+}
+
+lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n) {
+    if (!c || !c_kv || (c->rope > 0 && !k_rope)) return lc_error(LC_EINVAL, "mla append: cache, c_kv and k_rope must not be NULL");
+    if (n < 1) return lc_error(LC_EINVAL, "mla append: n=%lld must be >= 1", (long long)n);
+    if (pos != c->len) return lc_error(LC_ERANGE, "mla append: position %lld is out of order; the next position is %lld", (long long)pos, (long long)c->len);
+    if (pos + n > c->capacity) return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld", (long long)n, (long long)pos, (long long)c->capacity);
+    const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
+    for (int64_t t = 0; t < n; t++) {
+        uint8_t *row = (uint8_t *)c->lat + (size_t)(pos + t) * w * es;
+        lc_convert(row, c->dtype, c_kv + t * c->rank, LC_F32, (size_t)c->rank);
+        if (c->rope) lc_convert(row + (size_t)c->rank * es, c->dtype, k_rope + t * c->rope, LC_F32, (size_t)c->rope);
+    }
+    c->len += n;
+    return LC_OK;
+}
+
+lc_status lc_mla_attention_check(const lc_mla_attention *a) {
+    if (!a) return lc_error(LC_EINVAL, "mla attention descriptor is NULL");
+    const lc_mla *m = a->mla;
+    const lc_mla_cache *c = a->cache;
+    lc_status st = lc_mla_check(m);
+    if (st) return st;
+    if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
+    if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
+    if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
+    if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
+    return LC_OK;
+}
+
+/* fast_prefill: up-project every token to f32 k and v (sgemm per head), then
+ * lc_attention_flash. */
+static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
+    lc_status st;
+    const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
+    const int64_t n = c->len;
+    float *k = malloc(sizeof(float) * (size_t)n * H * DK), *v = malloc(sizeof(float) * (size_t)n * H * DV);
+    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
+    if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
+        free(k), free(v), free(q), free(lat32);
+        return lc_error(LC_ENOMEM, "mla prefill: up-projected k and v of %lld tokens", (long long)n);
+    }
+    if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
+    const float *lat = lat32 ? lat32 : (const float *)c->lat;
+    /* up-project: k[:, h, :nope] = C W_UK[h]^T, k[:, h, nope:] = k_rope, v[:, h] = C W_UV[h]^T */
+    for (int h = 0; h < H; h++) {
+        if (N > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, N, R, 1.0f, lat, W, m->w_uk + (size_t)h * N * R, R, 0.0f, k + (size_t)h * DK, H * DK);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, DV, R, 1.0f, lat, W, m->w_uv + (size_t)h * DV * R, R, 0.0f, v + (size_t)h * DV, H * DV);
+        for (int64_t j = 0; j < n; j++) memcpy(k + ((size_t)j * H + h) * DK + N, lat + (size_t)j * W + R, sizeof(float) * (size_t)P);
+    }
+    for (int64_t t = 0; t < (int64_t)n_q * H; t++) {
+        if (N) memcpy(q + t * DK, q_nope + t * N, sizeof(float) * (size_t)N);
+        if (P) memcpy(q + t * DK + N, q_rope + t * P, sizeof(float) * (size_t)P);
+    }
+    lc_attention a = {0};
+    a.q = lc_tensor_bshd(q, LC_F32, 1, n_q, H, DK);
+    a.k = lc_tensor_bshd(k, LC_F32, 1, n, H, DK);
+    a.v = lc_tensor_bshd(v, LC_F32, 1, n, H, DV);
+    a.out = lc_tensor_bshd(out, LC_F32, 1, n_q, H, DV);
+    a.scale = m->scale > 0 ? m->scale : 1.0f / sqrtf((float)DK);
+    a.mask.causal = 1;
+    a.mask.q_offset = n - n_q;
+    a.threads = m->threads;
+    st = lc_attention_flash_alloc(&a);
+    free(k), free(v), free(q), free(lat32);
+    return st;
+}
+
+lc_status lc_mla_prefill(const lc_mla_attention *a) {
+    lc_status st = lc_mla_attention_check(a);
+    if (st) return st;
+    const lc_mla *m = a->mla;
+    return m->fast_prefill ? prefill_f32(m, a->cache, a->q_nope, a->q_rope, a->n_q, a->out) : lc_mla_prefill_f64(m, a->cache, a->q_nope, a->q_rope, a->n_q, a->out);
+}
