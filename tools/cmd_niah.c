@@ -227,7 +227,7 @@ int cmd_niah(int argc, char **argv) {
         if (label) snprintf(g.label, sizeof g.label, "%s", label);
         else base_name(model, g.label, sizeof g.label);
         snprintf(g.model_type, sizeof g.model_type, "%s", mc->model_type);
-        g.params = info.params, g.train_length = train_length ? train_length : mc->max_pos;
+        g.params = info.params, g.train_length = train_length ? train_length : mc->max_pos, g.train_length_given = train_length > 0;
         rcode = niah_grid_run(&g, m, t, &rc, quiet);
         if (!rcode) {
             niah_grid_print(&g, stdout);

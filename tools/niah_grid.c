@@ -218,8 +218,9 @@ static const char *fmt_len(int64_t n, char *buf, size_t cap) {
 
 void niah_grid_print(const niah_grid *g, FILE *f) {
     char b[32];
-    fprintf(f, "# %s (%s, %.3g M parameters, trained to %lld tokens): needle in a haystack, %d key%s, %d value%s, %d sample%s per cell\n",
-            g->label, g->model_type, g->params / 1e6, (long long)g->train_length, g->keys > 1 ? g->keys : 1, g->keys > 1 ? "s" : "",
+    fprintf(f, "# %s (%s, %.3g M parameters, %s %lld tokens): needle in a haystack, %d key%s, %d value%s, %d sample%s per cell\n",
+            g->label, g->model_type, g->params / 1e6, g->train_length_given ? "trained to" : "max_position_embeddings",
+            (long long)g->train_length, g->keys > 1 ? g->keys : 1, g->keys > 1 ? "s" : "",
             g->values > 1 ? g->values : 1, g->values > 1 ? "s" : "", g->samples, g->samples == 1 ? "" : "s");
     for (int ti = 0; ti < g->n_tech; ti++) {
         const niah_tech *T = &g->tech[ti];
@@ -271,7 +272,7 @@ cJSON *niah_grid_json(const niah_grid *g) {
     cJSON_AddStringToObject(j, "label", g->label);
     cJSON_AddStringToObject(j, "model_type", g->model_type);
     cJSON_AddNumberToObject(j, "params", g->params);
-    cJSON_AddNumberToObject(j, "train_length", (double)g->train_length);
+    cJSON_AddNumberToObject(j, g->train_length_given ? "train_length" : "max_position_embeddings", (double)g->train_length);
     cJSON_AddNumberToObject(j, "keys", g->keys > 1 ? g->keys : 1);
     cJSON_AddNumberToObject(j, "values", g->values > 1 ? g->values : 1);
     cJSON_AddNumberToObject(j, "samples", g->samples);
@@ -350,6 +351,8 @@ int niah_grid_from_json(const cJSON *j, const char *label, niah_grid *g) {
     snprintf(g->label, sizeof g->label, "%s", str(j, "label") ? str(j, "label") : label);
     snprintf(g->model_type, sizeof g->model_type, "%s", str(j, "model_type") ? str(j, "model_type") : "?");
     g->params = num(j, "params", 0), g->train_length = (int64_t)num(j, "train_length", 0);
+    g->train_length_given = g->train_length > 0;
+    if (!g->train_length_given) g->train_length = (int64_t)num(j, "max_position_embeddings", 0);
     g->keys = (int)num(j, "keys", 1), g->values = (int)num(j, "values", 1), g->samples = (int)num(j, "samples", 1);
     g->seed = (uint64_t)num(j, "seed", 0);
     g->n_lengths = cJSON_GetArraySize(ls), g->n_depths = cJSON_GetArraySize(ds), g->n_tech = cJSON_GetArraySize(ts);

@@ -39,7 +39,8 @@ typedef struct niah_tech {
 typedef struct niah_grid {
     char model[512], label[64], model_type[32];
     double params;
-    int64_t train_length;     /* config.json's max_position_embeddings */
+    int64_t train_length;     /* --train-length, else config.json's max_position_embeddings */
+    int train_length_given;   /* 1: from --train-length (titles say "trained to") */
     int64_t *lengths;
     int n_lengths;
     double *depths;           /* percent */

@@ -89,8 +89,9 @@ int niah_plot_heatmaps(const niah_grid *g, const char *path) {
     if (!pf) return -1;
     cairo_t *cr = plot_cairo(pf);
     char title[256];
-    snprintf(title, sizeof title, "Needle in a haystack: %s (%s, trained to %lld tokens), %d key%s, %d value%s", g->label, g->model_type,
-             (long long)g->train_length, g->keys > 1 ? g->keys : 1, g->keys > 1 ? "s" : "", g->values > 1 ? g->values : 1, g->values > 1 ? "s" : "");
+    snprintf(title, sizeof title, "Needle in a haystack: %s (%s, %s %lld tokens), %d key%s, %d value%s", g->label, g->model_type,
+             g->train_length_given ? "trained to" : "max_position_embeddings", (long long)g->train_length, g->keys > 1 ? g->keys : 1,
+             g->keys > 1 ? "s" : "", g->values > 1 ? g->values : 1, g->values > 1 ? "s" : "");
     cairo_set_source_rgb(cr, 0, 0, 0);
     plot_text(cr, W / 2.0, 24, 16, 0.5, title);
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
@@ -113,8 +114,7 @@ int niah_plot_heatmaps(const niah_grid *g, const char *path) {
 
 /* ---- the frontier ------------------------------------------------------------------------------- */
 
-static void marker(cairo_t *cr, double x, double y, int shape, const double rgb[3]) {
-    const double r = 5.5;
+static void marker(cairo_t *cr, double x, double y, int shape, const double rgb[3], double r) {
     cairo_new_path(cr);
     switch (shape % 4) {
     case 0: cairo_arc(cr, x, y, r, 0, 2 * PI); break;
@@ -211,11 +211,14 @@ static void frontier_panel(cairo_t *cr, double L, double T, double W, double H, 
         cairo_restore(cr);
     }
     free(on), free(fx), free(fy);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* a marker on top of others is smaller, so that each shows as a ring */
         if (!(pts[i].x[axis] > 0)) continue;
-        double rgb[3];
+        double rgb[3], px = PX(pts[i].x[axis]), py = PY(pts[i].recall);
+        int under = 0;
+        for (int j = 0; j < i; j++)
+            if (pts[j].x[axis] > 0 && fabs(PX(pts[j].x[axis]) - px) < 5 && fabs(PY(pts[j].recall) - py) < 5) under++;
         plot_color(pts[i].tech, rgb);
-        marker(cr, PX(pts[i].x[axis]), PY(pts[i].recall), pts[i].model, rgb);
+        marker(cr, px, py, pts[i].model, rgb, under < 3 ? 7.0 - 1.8 * under : 2.0);
     }
 #undef PX
 #undef PY
@@ -295,7 +298,7 @@ int niah_plot_frontier(const niah_grid *grids, int n, const char *path) {
     plot_text(cr, lx, ly, 12, 0, "models");
     for (int gi = 0; gi < n; gi++) {
         double grey[3] = {0.6, 0.6, 0.6};
-        marker(cr, lx + 8, ly + 18 + 18 * gi - 4, gi, grey);
+        marker(cr, lx + 8, ly + 18 + 18 * gi - 4, gi, grey, 5.5);
         cairo_set_source_rgb(cr, 0, 0, 0);
         snprintf(title, sizeof title, "%s (%s)", grids[gi].label, grids[gi].model_type);
         plot_text(cr, lx + 20, ly + 18 + 18 * gi, 11, 0, title);
@@ -305,7 +308,7 @@ int niah_plot_frontier(const niah_grid *grids, int n, const char *path) {
     for (int i = 0; i < nt; i++) {
         double rgb[3];
         plot_color(i, rgb);
-        marker(cr, lx + 8, ly + 18 + 17 * i - 4, 0, rgb);
+        marker(cr, lx + 8, ly + 18 + 17 * i - 4, 0, rgb, 5.5);
         cairo_set_source_rgb(cr, 0, 0, 0);
         plot_text(cr, lx + 20, ly + 18 + 17 * i, 11, 0, tn[i]);
     }
