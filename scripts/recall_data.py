@@ -166,7 +166,7 @@ class Encoder:
 
     def decode(self, ids):
         u2b = {c: b for b, c in self.b2u.items()}
-        s = "".join(self.inv[i] for i in ids if i >= len(SPECIALS))
+        s = "".join(self.inv[i] for i in ids if i >= len(SPECIALS) and i in self.inv)  # unknown ids skipped, as tokenizers does
         return bytes(u2b[c] for c in s).decode("utf-8", errors="replace")
 
 

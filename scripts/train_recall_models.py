@@ -36,7 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recall_data as R  # noqa: E402
 
 import torch  # noqa: E402
-import transformers  # noqa: E402
+
+try:
+    import transformers  # noqa: E402
+except ImportError:  # scripts/recall_plain_llama.py stands in (--impl plain)
+    transformers = None
 
 ENC = R.Encoder()
 V = ENC.vocab
@@ -59,15 +63,22 @@ def log(*a):
 
 # ---- models -------------------------------------------------------------------------------------
 
-def make_config(name, train_length):
+def make_config(name, train_length, args):
+    if args.impl == "plain":  # scripts/recall_plain_llama.py: llama and mistral only
+        import recall_plain_llama as P
+        if name not in ("llama", "mistral"):
+            raise ValueError(f"--impl plain has llama and mistral, not {name}")
+        return P.Config(model_type=name, vocab_size=R.VOCAB_SIZE, hidden_size=args.hidden, intermediate_size=2 * args.hidden,
+                        num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=2, head_dim=args.hidden // 4,
+                        max_position_embeddings=train_length, sliding_window=args.window if name == "mistral" else None)
     t = transformers
-    common = dict(vocab_size=R.VOCAB_SIZE, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=32, max_position_embeddings=train_length, rms_norm_eps=1e-6,
-                  bos_token_id=R.BOS, eos_token_id=R.EOS, pad_token_id=R.PAD, tie_word_embeddings=False)
+    common = dict(vocab_size=R.VOCAB_SIZE, hidden_size=args.hidden, intermediate_size=2 * args.hidden, num_hidden_layers=args.layers,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=args.hidden // 4, max_position_embeddings=train_length,
+                  rms_norm_eps=1e-6, bos_token_id=R.BOS, eos_token_id=R.EOS, pad_token_id=R.PAD, tie_word_embeddings=False)
     if name == "llama":
         return t.LlamaConfig(**common, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
     if name == "mistral":
-        return t.MistralConfig(**common, sliding_window=128, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+        return t.MistralConfig(**common, sliding_window=args.window, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
     if name == "mamba2":
         return t.Mamba2Config(vocab_size=R.VOCAB_SIZE, hidden_size=128, state_size=64, num_heads=8, head_dim=32, expand=2, n_groups=1,
                               conv_kernel=4, chunk_size=64, num_hidden_layers=4, bos_token_id=R.BOS, eos_token_id=R.EOS,
@@ -99,6 +110,7 @@ class Data:
         self.digits = torch.tensor(DIGITS, device=device)
         self.keys = torch.tensor(KEY_IDS, device=device)
         self.q_key = [[i for i, t in enumerate(q) if t == V["Ġapple"]] for q in (Q1, QV)]
+        self.min_length, self.full_share = 96, 0.6  # prompt lengths: the training length, else uniform from min_length
 
     def ri(self, lo, hi, shape):  # integers in [lo, hi)
         return torch.randint(lo, hi, shape, generator=self.g, device=self.dev)
@@ -167,16 +179,20 @@ class Data:
         labels[:, 1 + pairs * kv.shape[2]::kv.shape[2]] = -100               # the queried keys
         return ids, labels
 
-    def batch(self, B, train_length, rng):
-        r = rng.random()
-        P = train_length if rng.random() < 0.6 else rng.randint(96, train_length)
-        if r < 0.35:
+    def batch(self, B, train_length, rng, mix):
+        r = rng.random() * sum(mix.values())
+        P = train_length if rng.random() < self.full_share else rng.randint(self.min_length, train_length)
+        for kind, w in mix.items():
+            if r < w:
+                break
+            r -= w
+        if kind == "single":
             return ("single",) + self.niah(B, P, "single", 1)
-        if r < 0.7:
-            return ("mk",) + self.niah(B, P, "mk", rng.randint(2, 4))
-        if r < 0.85:
-            return ("mv",) + self.niah(B, P, "mv", rng.randint(2, 3))
-        return ("mqar",) + self.mqar(B, rng.randint(8, 16), 4)
+        if kind == "mk":
+            return ("mk",) + self.niah(B, max(P, 97), "mk", rng.randint(2, 4))
+        if kind == "mv":
+            return ("mv",) + self.niah(B, max(P, 97), "mv", rng.randint(2, 3))
+        return ("mqar",) + self.mqar(B, rng.randint(6, min(16, (train_length - 37) // 9)), 4)
 
 
 @torch.no_grad()
@@ -191,16 +207,22 @@ def exact_match(model, ids, labels):
 
 def train(name, args, device, out_dir):
     torch.manual_seed(args.seed)
-    cfg = make_config(name, args.train_length)
-    attn = {} if name == "mamba2" else {"attn_implementation": "sdpa"}
-    model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, **attn).to(device)
+    cfg = make_config(name, args.train_length, args)
+    if args.impl == "plain":
+        import recall_plain_llama as P
+        model = P.PlainCausalLM(cfg).to(device)
+    else:
+        attn = {} if name == "mamba2" else {"attn_implementation": "sdpa"}
+        model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, **attn).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"== {name}: {cfg.model_type}, {n_params / 1e6:.3f} M parameters, budget {args.seconds:.0f} s")
+    log(f"== {name}: {cfg.model_type}, {n_params / 1e6:.3f} M parameters, budget {args.seconds:.0f} s ({args.impl})")
     data = Data(device, args.seed + 1)
+    data.min_length, data.full_share = args.min_length, args.full_share
     evald = Data(device, args.seed + 99, 1 << 16)
     T = args.train_length
-    evals = {"single": evald.niah(256, T, "single", 1), "mk": evald.niah(256, T, "mk", 4), "mv": evald.niah(256, T, "mv", 3),
-             "mqar": evald.mqar(256, 16, 4)}
+    E = args.eval_batch
+    evals = {"single": evald.niah(E, T, "single", 1), "mk": evald.niah(E, T, "mk", 4), "mv": evald.niah(E, T, "mv", 3),
+             "mqar": evald.mqar(E, min(16, (T - 37) // 9), 4)}
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     rng = random.Random(args.seed + 7)
     t0 = time.time()
@@ -214,7 +236,9 @@ def train(name, args, device, out_dir):
         for gp in opt.param_groups:
             gp["lr"] = lr
         model.train()
-        kind, ids, labels = data.batch(args.batch, T, rng)
+        kind, ids, labels = data.batch(args.batch, T, rng, args.mix_weights)
+        if args.lm_loss:  # every next token (the filler's repeats teach copying), not only the answer
+            labels = ids.clone()
         loss = model(input_ids=ids, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -260,8 +284,11 @@ def greedy(model, ids, max_new):
 
 def parity(model, d, args, device):
     """Prompts at the training length with PyTorch's greedy answers, for longctx niah --parity."""
-    from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+    try:
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+    except ImportError:  # the generator's own encoder and decoder (longctx checks the text's ids itself)
+        tok = None
     data = Data(device, args.seed + 1234, 1 << 16)
     prompts, found, mismatch = [], 0.0, 0
     kinds = [("single", 1)] * (args.parity // 2) + [("mk", 4)] * (args.parity // 4) + [("mv", 3)] * (args.parity - args.parity // 2 - args.parity // 4)
@@ -270,17 +297,18 @@ def parity(model, d, args, device):
         ids, start = ids[0].tolist(), args.train_length
         prompt, target = ids[:start], ids[start:-1]
         text = ENC.decode(prompt)
-        if tok.encode(text).ids != prompt:       # tokenizers' ids for the text (with <s>) must be the generator's
+        if tok and tok.encode(text).ids != prompt:       # tokenizers' ids for the text (with <s>) must be the generator's
             mismatch += 1
         expected = [s for s in ENC.decode(target).strip(" .").split(", ")]
         gen = greedy(model, prompt, 30)
-        answer = tok.decode(gen, skip_special_tokens=True)
+        answer = tok.decode(gen, skip_special_tokens=True) if tok else ENC.decode(gen)
         score = sum(v in answer for v in expected) / len(expected)
         found += score
         prompts.append({"kind": kind, "text": text, "ids": prompt, "expected": expected, "generated_ids": gen, "answer": answer, "score": score})
     with open(os.path.join(d, "parity.json"), "w") as f:
-        json.dump({"max_new": 30, "train_length": args.train_length, "recall_pytorch": found / len(kinds),
-                   "tokenizers_mismatches": mismatch, "prompts": prompts}, f)
+        json.dump({"max_new": 30, "train_length": args.train_length, "recall_pytorch": found / len(kinds), "impl": args.impl,
+                   "torch": torch.__version__, "transformers": transformers.__version__ if transformers else None,
+                   "tokenizers_mismatches": mismatch if tok else None, "prompts": prompts}, f)
     log(f"parity: {len(kinds)} prompts at {args.train_length} tokens, PyTorch greedy recall {found / len(kinds):.4f}; "
         f"tokenizers' ids differ from the generator's on {mismatch}")
 
@@ -300,24 +328,45 @@ def main():
     ap.add_argument("--parity", type=int, default=48)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--copy-to", default="", help="copy the .tgz there after each model")
+    ap.add_argument("--impl", default="auto", choices=["auto", "transformers", "plain"],
+                    help="transformers' classes, or scripts/recall_plain_llama.py (llama, mistral) where transformers is missing")
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--window", type=int, default=128, help="mistral's sliding_window")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's default)")
+    ap.add_argument("--eval-batch", type=int, default=256)
+    ap.add_argument("--min-length", type=int, default=96, help="shortest prompts trained on (single needles and MQAR; multi-needle ones from 97)")
+    ap.add_argument("--full-share", type=float, default=0.6, help="share of batches at the training length")
+    ap.add_argument("--lm-loss", action="store_true", help="train on every next token, not only the answers (the eval scores answers)")
+    ap.add_argument("--mix", default="single=0.35,mk=0.35,mv=0.15,mqar=0.15", help="the batches' kinds and weights")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    log(f"torch {torch.__version__}, transformers {transformers.__version__}, device {device}"
+    log(f"torch {torch.__version__}, transformers {transformers.__version__ if transformers else None}, device {device}"
         f" ({torch.cuda.get_device_name() if device == 'cuda' else 'cpu'})")
+    if args.impl == "auto":
+        args.impl = "transformers" if transformers else "plain"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     # the generator's ids are the tokenizer's
-    from tokenizers import Tokenizer
     R.write_tokenizer(args.out)
-    tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
+    try:
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
+    except ImportError:
+        tok = None
+        log("tokenizer check: no tokenizers library here (longctx niah --parity compares the prompt texts' ids instead)")
     rng = random.Random(5)
     sample = "".join(R.filler_sentence(rng) for _ in range(20)) + R.needle_text("kettle", "0123456") + R.question_text("kettle") + \
         R.answer_text(["0123456"]) + R.question_text("plum", 3) + R.answer_text(["1111111", "2222222", "9876543"])
-    a, b = tok.encode(sample).ids, [R.BOS] + ENC.encode(sample)
-    log(f"tokenizer check: tokenizers {'==' if a == b else '!='} the generator's ids ({len(a)} tokens)")
-    if a != b:
+    a, b = tok.encode(sample).ids if tok else None, [R.BOS] + ENC.encode(sample)
+    if tok:
+        log(f"tokenizer check: tokenizers {'==' if a == b else '!='} the generator's ids ({len(a)} tokens)")
+    if tok and a != b:
         log("tokenizers:", a[:60])
         log("generator: ", b[:60])
+    args.mix_weights = {k: float(v) for k, v in (item.split("=") for item in args.mix.split(","))}
     budgets = {}
     for item in args.seconds.split(","):
         k, _, v = item.rpartition("=")
