@@ -43,8 +43,10 @@ typedef struct lc_matmul {
 lc_status lc_matmul_check(const lc_matmul *d);
 /* Caller memory for lc_matmul_tiled (0 is a valid answer: f32 weights with few rows). */
 size_t lc_matmul_workspace_size(const lc_matmul *d);
-/* The product. Each output element is summed by one thread in a fixed order: the result is
- * bitwise the same for any thread count. */
+/* The product. Each output element is summed by one thread in a fixed order. The streaming
+ * path and the bf16 product give the same bits for any thread count; the sgemm path (m >= 16
+ * without rounding) is OpenBLAS's, threaded its own way, and may differ in the last bits from
+ * one thread count to another. */
 lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_bytes);
 /* Convenience: lc_matmul_tiled with a workspace it allocates and frees. */
 lc_status lc_matmul_tiled_alloc(const lc_matmul *d);

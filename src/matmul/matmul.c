@@ -19,8 +19,10 @@
 #define STREAM_ROWS_PER_TASK 16
 /* Weight rows per task of the bf16 product (a multiple of its 12-row micro-kernel). */
 #define GEMM_ROWS_PER_TASK 48
-/* Weight rows per tile widened to f32 for sgemm: 64 rows of 2048 are 512 KiB. */
-#define TILE_ROWS 64
+/* Weights widened to f32 for sgemm, per chunk: 4 MiB (512 rows of 2048). OpenBLAS packs x once
+ * per sgemm call, so chunks are large: tiles of 64 rows on each thread (x packed 32 times for
+ * 2048 rows) ran at about half the speed. */
+#define CHUNK_FLOATS (1 << 20)
 
 static int64_t or_default(int64_t v, int64_t dflt) { return v ? v : dflt; }
 
@@ -76,7 +78,7 @@ int lc_matmul_rounds_x(const lc_matmul *d) {
 }
 
 /* The plan of a call: which path, and the workspace's parts. */
-typedef enum path { STREAM, GEMM_BF16, SGEMM_TILES } path;
+typedef enum path { STREAM, GEMM_BF16, SGEMM_CHUNKS } path;
 
 typedef struct plan {
     path path;
@@ -84,7 +86,7 @@ typedef struct plan {
     int64_t ldq;          /* STREAM with rounding: elements per rounded row */
     int64_t blocks, pairs;/* GEMM_BF16: blocks of 16 rows, column pairs */
     size_t bytes;         /* the workspace (without alignment slack) */
-    size_t tile_floats;   /* SGEMM_TILES: per thread */
+    int64_t chunk_rows;   /* SGEMM_CHUNKS: weight rows widened per sgemm call */
 } plan;
 
 static plan make_plan(const lc_matmul *n) {
@@ -99,8 +101,13 @@ static plan make_plan(const lc_matmul *n) {
         p.blocks = (n->m + LC_MATMUL_MB - 1) / LC_MATMUL_MB, p.pairs = (n->k + 1) / 2;
         p.bytes = (size_t)(p.blocks * p.pairs * LC_MATMUL_MB) * sizeof(uint32_t);
     } else {
-        p.path = SGEMM_TILES;
-        if (n->w_dtype != LC_F32) p.tile_floats = (size_t)(TILE_ROWS * n->k), p.bytes = p.tile_floats * sizeof(float) * (size_t)n->threads;
+        p.path = SGEMM_CHUNKS;
+        p.chunk_rows = n->n;
+        if (n->w_dtype != LC_F32) {
+            p.chunk_rows = CHUNK_FLOATS / n->k / 16 * 16;
+            p.chunk_rows = p.chunk_rows < 16 ? 16 : p.chunk_rows > n->n ? n->n : p.chunk_rows;
+            p.bytes = (size_t)(p.chunk_rows * n->k) * sizeof(float);
+        }
     }
     return p;
 }
@@ -110,20 +117,6 @@ size_t lc_matmul_workspace_size(const lc_matmul *d) {
     lc_matmul n = normalised(d);
     plan p = make_plan(&n);
     return p.bytes ? p.bytes + ALIGN : 0;
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static void add_bias(const lc_matmul *d, int64_t n0, int64_t n1) {
-    if (!d->bias) return;
-    for (int64_t i = 0; i < d->m; i++)
-        for (int64_t j = n0; j < n1; j++) d->y[i * d->ldy + j] += d->bias[j];
 }
 
 lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_bytes) {
@@ -162,29 +155,34 @@ lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_
         }
         return LC_OK;
     }
-    /* sgemm on tiles of TILE_ROWS weight rows, each thread its own (widened from f16 / bf16) */
-    const int64_t tasks = (n.n + TILE_ROWS - 1) / TILE_ROWS;
+    /* sgemm over chunks of weight rows, f16 / bf16 widened first; OpenBLAS threads each call
+     * (over rows and columns of y: every element summed by one thread) */
     const size_t es = lc_dtype_size(n.w_dtype);
-#pragma omp parallel num_threads(nt < tasks ? nt : (int)tasks)
-    {
+    float *tile = (float *)ws;
 #ifdef _OPENMP
-        omp_set_num_threads(1); /* sgemm on this thread alone (flash.c says why) */
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(nt);
 #endif
-        float *tile = p.tile_floats ? (float *)ws + p.tile_floats * (size_t)thread_id() : NULL;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t j0 = t * TILE_ROWS, rows = j0 + TILE_ROWS < n.n ? TILE_ROWS : n.n - j0;
-            const uint8_t *w = (const uint8_t *)n.w + (size_t)(j0 * n.ldw) * es;
-            const float *b = (const float *)w;
-            int64_t ldb = n.ldw;
-            if (tile) {
-                for (int64_t r = 0; r < rows; r++) ops->widen(tile + r * n.k, w + (size_t)(r * n.ldw) * es, n.w_dtype, n.k);
-                b = tile, ldb = n.k;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n.m, (blasint)rows, (blasint)n.k, 1.0f, n.x, (blasint)n.ldx, b,
-                        (blasint)ldb, 0.0f, n.y + j0, (blasint)n.ldy);
-            add_bias(&n, j0, j0 + rows);
+    for (int64_t j0 = 0; j0 < n.n; j0 += p.chunk_rows) {
+        const int64_t rows = j0 + p.chunk_rows < n.n ? p.chunk_rows : n.n - j0;
+        const uint8_t *w = (const uint8_t *)n.w + (size_t)(j0 * n.ldw) * es;
+        const float *b = (const float *)w;
+        int64_t ldb = n.ldw;
+        if (n.w_dtype != LC_F32) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (int64_t r = 0; r < rows; r++) ops->widen(tile + r * n.k, w + (size_t)(r * n.ldw) * es, n.w_dtype, n.k);
+            b = tile, ldb = n.k;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n.m, (blasint)rows, (blasint)n.k, 1.0f, n.x, (blasint)n.ldx, b,
+                    (blasint)ldb, 0.0f, n.y + j0, (blasint)n.ldy);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(outer);
+#endif
+    if (n.bias) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t i = 0; i < n.m; i++)
+            for (int64_t j = 0; j < n.n; j++) n.y[i * n.ldy + j] += n.bias[j];
     }
     return LC_OK;
 }
