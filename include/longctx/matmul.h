@@ -41,7 +41,8 @@ typedef struct lc_matmul {
 } lc_matmul;
 
 lc_status lc_matmul_check(const lc_matmul *d);
-/* Caller memory for lc_matmul_tiled (0 is a valid answer: f32 weights with few rows). */
+/* Caller memory for lc_matmul_tiled (0 is a valid answer: f32 weights, or few rows of x kept
+ * f32). It depends on m, n, k, w_dtype, x_f32, threads and isa only: the pointers may be unset. */
 size_t lc_matmul_workspace_size(const lc_matmul *d);
 /* The product. Each output element is summed by one thread in a fixed order. The streaming
  * path and the bf16 product give the same bits for any thread count; the sgemm path (m >= 16
@@ -53,7 +54,8 @@ lc_status lc_matmul_tiled_alloc(const lc_matmul *d);
 /* The reference: float64 sums of x (rounded to bf16 first where lc_matmul_rounds_x says so)
  * times the stored weights, stored to f32. */
 lc_status lc_matmul_naive(const lc_matmul *d);
-/* 1 if lc_matmul_tiled rounds x to bf16 for this call (see x_f32), else 0. */
+/* 1 if lc_matmul_tiled rounds x to bf16 for this call (see x_f32), else 0; like the workspace,
+ * a question about the shape, dtype and ISA only. */
 int lc_matmul_rounds_x(const lc_matmul *d);
 
 #ifdef __cplusplus

@@ -39,14 +39,14 @@ static int overlaps(const void *a, size_t abytes, const void *b, size_t bbytes) 
     return a && b && a0 < b0 + bbytes && b0 < a0 + abytes;
 }
 
-lc_status lc_matmul_check(const lc_matmul *d) {
+/* What the plan depends on: the shapes, dtype, threads and ISA. */
+static lc_status check_shape(const lc_matmul *d) {
     if (!d) return lc_error(LC_EINVAL, "matmul: descriptor is NULL");
     if (d->m <= 0 || d->n <= 0 || d->k <= 0)
         return lc_error(LC_EINVAL, "matmul: m=%lld, n=%lld and k=%lld must be > 0", (long long)d->m, (long long)d->n, (long long)d->k);
     if (d->k > INT_MAX || d->n > INT_MAX || d->m > INT_MAX)
         return lc_error(LC_EUNSUPPORTED, "matmul: m, n and k must be below 2^31 (m=%lld, n=%lld, k=%lld)", (long long)d->m, (long long)d->n,
                         (long long)d->k);
-    if (!d->x || !d->w || !d->y) return lc_error(LC_EINVAL, "matmul: x, w and y must not be NULL");
     if (!lc_dtype_is_float(d->w_dtype))
         return lc_error(LC_EUNSUPPORTED, "matmul: w_dtype=%s; the weights must be f32, f16 or bf16", lc_dtype_name(d->w_dtype));
     const struct { const char *name; int64_t ld, min; } ld[3] = {{"ldx", d->ldx, d->k}, {"ldw", d->ldw, d->k}, {"ldy", d->ldy, d->n}};
@@ -54,6 +54,14 @@ lc_status lc_matmul_check(const lc_matmul *d) {
         if (ld[i].ld != 0 && (ld[i].ld < ld[i].min || ld[i].ld > INT_MAX))
             return lc_error(LC_EINVAL, "matmul: %s=%lld must be 0 or in [%lld, 2^31)", ld[i].name, (long long)ld[i].ld, (long long)ld[i].min);
     if (d->threads < 0) return lc_error(LC_EINVAL, "matmul: threads=%d must be >= 0", d->threads);
+    lc_isa isa;
+    return lc_isa_resolve(d->isa, &isa);
+}
+
+lc_status lc_matmul_check(const lc_matmul *d) {
+    lc_status st = check_shape(d);
+    if (st) return st;
+    if (!d->x || !d->w || !d->y) return lc_error(LC_EINVAL, "matmul: x, w and y must not be NULL");
     const size_t es = lc_dtype_size(d->w_dtype);
     if ((uintptr_t)d->w % es || (uintptr_t)d->x % sizeof(float) || (uintptr_t)d->y % sizeof(float) || (uintptr_t)d->bias % sizeof(float))
         return lc_error(LC_EINVAL, "matmul: x, y and bias must be aligned to 4 bytes and w to its element size (%zu)", es);
@@ -62,8 +70,7 @@ lc_status lc_matmul_check(const lc_matmul *d) {
                  yb = (size_t)((n.m - 1) * n.ldy + n.n) * sizeof(float);
     if (overlaps(d->y, yb, d->x, xb) || overlaps(d->y, yb, d->w, wb) || overlaps(d->y, yb, d->bias, (size_t)n.n * sizeof(float)))
         return lc_error(LC_EINVAL, "matmul: y overlaps x, w or bias");
-    lc_isa isa;
-    return lc_isa_resolve(d->isa, &isa);
+    return LC_OK;
 }
 
 static const lc_matmul_ops *ops_of(const lc_matmul *d) {
@@ -73,7 +80,7 @@ static const lc_matmul_ops *ops_of(const lc_matmul *d) {
 }
 
 int lc_matmul_rounds_x(const lc_matmul *d) {
-    if (lc_matmul_check(d) || d->x_f32 || d->w_dtype != LC_BF16) return 0;
+    if (check_shape(d) || d->x_f32 || d->w_dtype != LC_BF16) return 0;
     return ops_of(d)->gemm_bf16 != NULL;
 }
 
@@ -113,7 +120,7 @@ static plan make_plan(const lc_matmul *n) {
 }
 
 size_t lc_matmul_workspace_size(const lc_matmul *d) {
-    if (lc_matmul_check(d)) return 0;
+    if (check_shape(d)) return 0;
     lc_matmul n = normalised(d);
     plan p = make_plan(&n);
     return p.bytes ? p.bytes + ALIGN : 0;
