@@ -1,7 +1,7 @@
 /* lc_matmul: the tiled product against the float64 reference on random shapes (odd sizes, one
  * row, rows around the streaming limit, row strides wider than k), every weight dtype, every
  * instruction-set path this CPU runs, x kept f32 and rounded to bf16; the same bits on 1 and 3
- * threads (the library's own loops); bad descriptors. */
+ * threads (OpenMP or an lc_pool; the library's own loops); bad descriptors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,8 @@ static void test_random(uint64_t seed) {
     static const int64_t ns[] = {1, 3, 4, 5, 11, 12, 13, 25, 47, 64, 130};
     double worst = 0;
     int rounded = 0;
+    lc_pool *pool = NULL;
+    lc_pool_create(3, &pool);
     for (int trial = 0; trial < 60; trial++) {
         lc_matmul d;
         memset(&d, 0, sizeof d);
@@ -81,8 +83,10 @@ static void test_random(uint64_t seed) {
                     st = lc_matmul_tiled_alloc(&d);
                     CHECK(st == LC_OK, "tiled: %s", lc_last_error());
                     d.y = y3, d.threads = 3;
+                    if (trial % 2) d.pool = pool; /* 3 threads too */
                     st = lc_matmul_tiled_alloc(&d);
                     CHECK(st == LC_OK, "tiled, 3 threads: %s", lc_last_error());
+                    d.pool = NULL;
                     int ok = 1, same = 1;
                     for (int64_t i = 0; i < d.m; i++) { /* only the view's elements are compared: the gaps stay NaN */
                         for (int64_t j = 0; j < d.n; j++) same &= !memcmp(&y[i * ldy + j], &y3[i * ldy + j], sizeof(float));
@@ -103,6 +107,7 @@ static void test_random(uint64_t seed) {
         }
         free(x), free(bias), free(ref), free(y), free(y3);
     }
+    lc_pool_destroy(pool);
     printf("test_matmul: worst error %.3f of the bound; %d calls rounded x to bf16\n", worst, rounded);
     /* rounding happens exactly where the CPU has the bf16 dot product */
     lc_matmul d = {.m = 1, .n = 1, .k = 1, .x = (const float[]){1}, .w = (const uint16_t[]){0x3f80}, .w_dtype = LC_BF16, .y = (float[1]){0}};

@@ -32,6 +32,8 @@ typedef struct lc_matmul {
     float *y;           /* [m, n] f32, rows ldy apart, written; must not overlap x, w or bias */
     int64_t ldy;        /* 0: n */
     int threads;        /* 0: lc_threads_default() */
+    lc_pool *pool;      /* NULL: OpenMP threads; else the library's own loops run on the pool's threads
+                         * (threads then ignored), for callers that make many short calls */
     lc_isa isa;         /* LC_ISA_AUTO: the best path this CPU runs (AVX-512, AVX2, portable) */
     int x_f32;          /* bf16 weights. 0: on CPUs with AVX512-BF16 x is rounded to bf16 once per
                          * call and the products are bf16 pairs with f32 sums (vdpbf16ps), as

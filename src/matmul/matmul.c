@@ -30,7 +30,7 @@ static int64_t or_default(int64_t v, int64_t dflt) { return v ? v : dflt; }
 static lc_matmul normalised(const lc_matmul *d) {
     lc_matmul n = *d;
     n.ldx = or_default(d->ldx, d->k), n.ldw = or_default(d->ldw, d->k), n.ldy = or_default(d->ldy, d->n);
-    n.threads = lc_threads_resolve(d->threads);
+    n.threads = d->pool ? lc_pool_threads(d->pool) : lc_threads_resolve(d->threads);
     return n;
 }
 
@@ -126,6 +126,33 @@ size_t lc_matmul_workspace_size(const lc_matmul *d) {
     return p.bytes ? p.bytes + ALIGN : 0;
 }
 
+/* One call's shared state, for the tasks of its paths. */
+typedef struct job {
+    const lc_matmul *d;
+    const lc_matmul_ops *ops;
+    uint16_t *xq;  /* STREAM: rounded rows of x, or NULL */
+    int64_t ldq;
+    uint32_t *xp;  /* GEMM_BF16: packed x */
+    int64_t blocks;
+} job;
+
+static void stream_task(void *arg, int64_t t) {
+    const job *j = arg;
+    const int64_t j0 = t * STREAM_ROWS_PER_TASK, j1 = j0 + STREAM_ROWS_PER_TASK < j->d->n ? j0 + STREAM_ROWS_PER_TASK : j->d->n;
+    j->ops->stream(j->d, j->xq, j->ldq, j0, j1);
+}
+
+static void pack_task(void *arg, int64_t b) {
+    const job *j = arg;
+    j->ops->pack_bf16(j->d, j->xp, b, b + 1);
+}
+
+static void gemm_task(void *arg, int64_t t) {
+    const job *j = arg;
+    const int64_t j0 = t * GEMM_ROWS_PER_TASK, j1 = j0 + GEMM_ROWS_PER_TASK < j->d->n ? j0 + GEMM_ROWS_PER_TASK : j->d->n;
+    j->ops->gemm_bf16(j->d, j->xp, j0, j1);
+}
+
 lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_bytes) {
     lc_status st = lc_matmul_check(d);
     if (st) return st;
@@ -137,28 +164,27 @@ lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_
     uint8_t *ws = (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     const int nt = n.threads;
     if (p.path == STREAM) {
-        uint16_t *xq = p.rounds ? (uint16_t *)ws : NULL;
-        for (int64_t i = 0; xq && i < n.m; i++) ops->round_bf16(xq + i * p.ldq, n.x + i * n.ldx, n.k, p.ldq);
+        job j = {&n, ops, p.rounds ? (uint16_t *)ws : NULL, p.ldq, NULL, 0};
+        for (int64_t i = 0; j.xq && i < n.m; i++) ops->round_bf16(j.xq + i * p.ldq, n.x + i * n.ldx, n.k, p.ldq);
         const int64_t tasks = (n.n + STREAM_ROWS_PER_TASK - 1) / STREAM_ROWS_PER_TASK;
+        if (n.pool) return lc_pool_run(n.pool, tasks, stream_task, &j);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt < tasks ? nt : (int)tasks)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t j0 = t * STREAM_ROWS_PER_TASK, j1 = j0 + STREAM_ROWS_PER_TASK < n.n ? j0 + STREAM_ROWS_PER_TASK : n.n;
-            ops->stream(&n, xq, p.ldq, j0, j1);
-        }
+        for (int64_t t = 0; t < tasks; t++) stream_task(&j, t);
         return LC_OK;
     }
     if (p.path == GEMM_BF16) {
-        uint32_t *xp = (uint32_t *)ws;
+        job j = {&n, ops, NULL, 0, (uint32_t *)ws, p.blocks};
         const int64_t tasks = (n.n + GEMM_ROWS_PER_TASK - 1) / GEMM_ROWS_PER_TASK;
+        if (n.pool) {
+            lc_status st2 = lc_pool_run(n.pool, p.blocks, pack_task, &j);
+            return st2 ? st2 : lc_pool_run(n.pool, tasks, gemm_task, &j);
+        }
 #pragma omp parallel num_threads(nt)
         {
 #pragma omp for schedule(static)
-            for (int64_t b = 0; b < p.blocks; b++) ops->pack_bf16(&n, xp, b, b + 1);
+            for (int64_t b = 0; b < p.blocks; b++) pack_task(&j, b);
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < tasks; t++) {
-                const int64_t j0 = t * GEMM_ROWS_PER_TASK, j1 = j0 + GEMM_ROWS_PER_TASK < n.n ? j0 + GEMM_ROWS_PER_TASK : n.n;
-                ops->gemm_bf16(&n, xp, j0, j1);
-            }
+            for (int64_t t = 0; t < tasks; t++) gemm_task(&j, t);
         }
         return LC_OK;
     }

@@ -96,6 +96,7 @@ void lc_context_destroy(lc_context *ctx) {
     float *bufs[] = {ctx->x, ctx->h, ctx->qkv, ctx->att, ctx->tmp, ctx->gate, ctx->up, ctx->gk, ctx->gv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lc_aligned_free(bufs[i]);
     lc_aligned_free(ctx->flash_ws), lc_aligned_free(ctx->decode_ws), lc_aligned_free(ctx->matmul_ws);
+    lc_pool_destroy(ctx->pool);
     free(ctx);
 }
 
@@ -131,6 +132,10 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     if (!ctx->attn || !ctx->seq_alive || !ctx->seq_len || !ctx->runs) {
         lc_context_destroy(ctx);
         return lc_error(LC_ENOMEM, "context tables");
+    }
+    if ((s = lc_pool_create(ctx->threads, &ctx->pool))) {
+        lc_context_destroy(ctx);
+        return s;
     }
     const int64_t T = c->max_tokens;
     int64_t gather = 0;

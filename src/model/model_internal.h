@@ -62,6 +62,7 @@ struct lc_context {
     double rope_factors[2][LC_MODEL_MAX_ROPE_FACTORS];
     lc_attn_plan *attn;      /* [layers] */
     int threads;
+    lc_pool *pool;           /* threads threads: the weight products, norms and activations of a forward */
     int *seq_alive;          /* [max_seqs] */
     int64_t *seq_len;        /* [max_seqs] */
     /* scratch, sized at creation for max_batch rows (R) */
