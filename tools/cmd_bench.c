@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "memory_bench.h"
 #include "mla_bench.h"
+#include "model_bench.h"
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "attention")) return lc_bench_attention_main(argc - 1, argv + 1);
@@ -15,6 +16,7 @@ int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "decode")) return lc_bench_decode_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "linear")) return lc_bench_linear_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "mla")) return lc_bench_mla_main(argc - 1, argv + 1);
-    fprintf(stderr, "usage: longctx bench attention|memory|decode|linear|mla [OPTIONS]   (--help for the options)\n");
+    if (argc >= 2 && !strcmp(argv[1], "model")) return lc_bench_model_main(argc - 1, argv + 1);
+    fprintf(stderr, "usage: longctx bench attention|memory|decode|linear|mla|model [OPTIONS]   (--help for the options)\n");
     return 2;
 }
