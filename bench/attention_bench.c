@@ -5,6 +5,7 @@
  * peak resident memory the call added above its inputs and output. The cases are
  * tests/cases/attention_cases.c's (ATTN_BENCH_CPU*); --lengths and --dims replace its grid's. */
 #include "attention_bench.h"
+#include "args.h"
 #include "attention_cases.h"
 #include "bench_util.h"
 
@@ -95,41 +96,59 @@ static void print_row(const bench_case *b) {
     fflush(stdout);
 }
 
-/* The lengths and head dims stay empty unless given: then the table's grid runs over them. */
+static void usage(FILE *f) {
+    fprintf(f, "usage: attention [--quick] [--lengths 1K,2K,...] [--dims 64,128] [--naive-max N]\n"
+               "                 [--threads N] [--no-128k] [--json FILE]\n"
+               "  flash vs naive vs the OpenBLAS sgemm ceiling; a table on stdout, and JSON to FILE when\n"
+               "  --json is given (nothing is written otherwise). Lengths in [1, 1M], dims in [1, 1024],\n"
+               "  --threads 0 (all processors) .. %d. Exit status: 0 done, 1 a case failed (nothing is\n"
+               "  written), 2 a bad option.\n",
+            ARGS_MAX_THREADS);
+}
+
+/* The lengths and head dims stay empty unless given: then the table's grid runs over them.
+ * 0, or ARGS_USAGE (said), or -1 for --help (printed). */
 static int parse(int argc, char **argv, bench_opts *o) {
+    static const char *cmd = "bench attention";
     o->n_lengths = 0, o->n_dims = 0;
     o->naive_max = 4096;
     o->threads = 0, o->quick = 0, o->big = 1;
-    o->json = "bench/results/attention.json";
-    for (int i = 1; i < argc; i++) {
+    o->json = NULL;
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return usage(stdout), -1;
         if (!strcmp(arg, "--quick")) {
             o->quick = 1, o->big = 0;
             o->naive_max = 700;
-        } else if (!strcmp(arg, "--no-128k")) {
-            o->big = 0;
-        } else if (!strcmp(arg, "--lengths") && val) {
-            if ((o->n_lengths = bench_parse_lengths(val, o->lengths, 32)) <= 0) return fprintf(stderr, "bad --lengths '%s'\n", val), -1;
-            i++;
-        } else if (!strcmp(arg, "--dims") && val) {
-            if ((o->n_dims = bench_parse_lengths(val, o->dims, 8)) <= 0) return fprintf(stderr, "bad --dims '%s'\n", val), -1;
-            i++;
-        } else if (!strcmp(arg, "--naive-max") && val) {
-            o->naive_max = atoll(val), i++;
-        } else if (!strcmp(arg, "--threads") && val) {
-            o->threads = atoi(val), i++;
-        } else if (!strcmp(arg, "--json") && val) {
-            o->json = val, i++;
-        } else {
-            fprintf(stderr,
-                    "usage: attention [--quick] [--lengths 1K,2K,...] [--dims 64,128] [--naive-max N]\n"
-                    "                 [--threads N] [--no-128k] [--json PATH]\n"
-                    "  flash vs naive vs the OpenBLAS sgemm ceiling; table on stdout, JSON to PATH\n"
-                    "  (default bench/results/attention.json)\n");
-            return -1;
+            continue;
         }
+        if (!strcmp(arg, "--no-128k")) {
+            o->big = 0;
+            continue;
+        }
+        if (strcmp(arg, "--lengths") && strcmp(arg, "--dims") && strcmp(arg, "--naive-max") && strcmp(arg, "--threads") && strcmp(arg, "--json")) {
+            fprintf(stderr, "%s: unknown option '%s'\n", cmd, arg);
+            return usage(stderr), ARGS_USAGE;
+        }
+        if (!val) return args_missing(cmd, arg);
+        i++;
+        if (!strcmp(arg, "--lengths")) rc = args_counts(cmd, arg, val, 1, (int64_t)1 << 20, o->lengths, 32, &o->n_lengths);
+        else if (!strcmp(arg, "--dims")) rc = args_counts(cmd, arg, val, 1, 1024, o->dims, 8, &o->n_dims);
+        else if (!strcmp(arg, "--naive-max")) rc = args_count(cmd, arg, val, 0, (int64_t)1 << 20, &o->naive_max);
+        else if (!strcmp(arg, "--threads")) rc = args_threads(cmd, arg, val, &o->threads);
+        else o->json = val;
     }
-    return 0;
+    if (rc) return rc;
+    int64_t n = o->quick ? 1024 : o->big ? 131072 : 65536, dmax = 128, naive_top = 0; /* the window cases and the 128K case too */
+    for (int i = 0; i < o->n_lengths; i++) {
+        if (o->lengths[i] > n) n = o->lengths[i];
+        if (o->lengths[i] <= o->naive_max && o->lengths[i] > naive_top) naive_top = o->lengths[i];
+    }
+    for (int i = 0; i < o->n_dims; i++) dmax = o->dims[i] > dmax ? o->dims[i] : dmax;
+    double need = 8.0 * (double)n * (double)dmax * sizeof(float), naive = (double)naive_top * (double)naive_top * sizeof(double);
+    return args_fits(cmd, "--lengths and --dims (q, k, v and out of the largest case), with the naive n x n scores up to --naive-max",
+                     need + naive);
 }
 
 static cJSON *case_json(const bench_case *b) {
@@ -154,7 +173,8 @@ static cJSON *case_json(const bench_case *b) {
 
 int lc_bench_attention_main(int argc, char **argv) {
     bench_opts o;
-    if (parse(argc, argv, &o)) return 2;
+    int prc = parse(argc, argv, &o);
+    if (prc) return prc < 0 ? 0 : prc;
     int threads = lc_threads_resolve(o.threads);
 
     /* the table's cases (tests/cases/attention_cases.c); naive beside flash up to --naive-max */
@@ -192,13 +212,18 @@ int lc_bench_attention_main(int argc, char **argv) {
         fprintf(stderr, "[%d/%d %.0fs] %s n=%lld d=%lld %s %s\n", i + 1, nc, bench_now() - t0, cases[i].method, (long long)c->n_q,
                 (long long)c->dk, attn_case_mask_name(c, m, sizeof m), lc_dtype_name(c->tq));
         run_case(&cases[i], threads, ceiling);
+        if (cases[i].skipped) {
+            fprintf(stderr, "bench attention: case %d of %d failed; no results are written\n", i + 1, nc);
+            free(cases);
+            return 1;
+        }
         print_row(&cases[i]);
     }
 
-    double growth = 0;
+    double growth = NAN; /* measured only with two window cases: otherwise not in the JSON */
     if (window[1] >= 0) {
         const attn_case *wa = &cases[window[0]].c, *wb = &cases[window[1]].c;
-        growth = cases[window[0]].seconds > 0 ? cases[window[1]].seconds / cases[window[0]].seconds : 0;
+        growth = cases[window[1]].seconds / cases[window[0]].seconds;
         printf("sliding window %lld: time grows %.2fx from n=%lld to n=%lld (linear would be %.2fx)\n", (long long)wa->window, growth,
                (long long)wa->n_q, (long long)wb->n_q, (double)wb->n_q / (double)wa->n_q);
     }
@@ -208,13 +233,17 @@ int lc_bench_attention_main(int argc, char **argv) {
                bench_bytes_str(cases[big_case].peak_bytes, mem, sizeof mem));
     }
 
+    if (!o.json) {
+        free(cases);
+        return 0;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "benchmark", "attention");
     cJSON_AddNumberToObject(root, "threads", threads);
     cJSON_AddStringToObject(root, "isa", lc_isa_name(lc_isa_best()));
     cJSON_AddNumberToObject(root, "sgemm_gflops", ceiling);
     cJSON_AddStringToObject(root, "openblas_core", bench_blas_core());
-    cJSON_AddNumberToObject(root, "window_growth", growth);
+    if (isfinite(growth)) cJSON_AddNumberToObject(root, "window_growth", growth);
     cJSON *arr = cJSON_AddArrayToObject(root, "cases");
     for (int i = 0; i < nc; i++) cJSON_AddItemToArray(arr, case_json(&cases[i]));
     free(cases);

@@ -16,6 +16,7 @@
  * (paired). The copy also leaves the cache cold for the step, as the rest of a model does
  * between two decode steps of one layer. The cases are tests/cases/decode_cases.c's
  * (DECODE_BENCH_CPU*); --lengths replaces its cache lengths. */
+#include "args.h"
 #include "bench_util.h"
 #include "decode_bench.h"
 #include "decode_cases.h"
@@ -45,39 +46,50 @@ static int run_case(dcase *b, int threads, lc_isa isa, const bench_copy *cb) {
         return 1;
     }
     int seq;
-    lc_kv_seq_new(kc, &seq);
     const int64_t chunk = 2048;
     size_t row = (size_t)hkv * d;
-    float *k = malloc(sizeof(float) * chunk * row), *v = malloc(sizeof(float) * chunk * row);
-    lc_rng_fill_normal(k, chunk * row, 1, 0, 0, 1, 0);
-    lc_rng_fill_normal(v, chunk * row, 2, 0, 0, 1, 0);
-    for (int64_t p = 0; p < c->len; p += chunk) lc_kv_append(kc, seq, p, k, v, c->len - p < chunk ? c->len - p : chunk);
     const size_t qn = (size_t)c->n_q * hq * d;
+    float *k = malloc(sizeof(float) * chunk * row), *v = malloc(sizeof(float) * chunk * row);
     float *q = malloc(sizeof(float) * qn), *out = malloc(sizeof(float) * qn);
-    lc_rng_fill_normal(q, qn, 3, 0, 0, 1, 0);
-    lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = c->n_q, .heads_q = hq, .out = out, .split = c->split,
+    lc_status st = !k || !v || !q || !out ? lc_error(LC_ENOMEM, "cannot allocate %zu bytes of keys, values and queries", sizeof(float) * (2 * chunk * row + 2 * qn))
+                                          : lc_kv_seq_new(kc, &seq);
+    if (!st) {
+        lc_rng_fill_normal(k, chunk * row, 1, 0, 0, 1, 0);
+        lc_rng_fill_normal(v, chunk * row, 2, 0, 0, 1, 0);
+        lc_rng_fill_normal(q, qn, 3, 0, 0, 1, 0);
+    }
+    for (int64_t p = 0; !st && p < c->len; p += chunk) st = lc_kv_append(kc, seq, p, k, v, c->len - p < chunk ? c->len - p : chunk);
+    lc_decode dec = {.cache = kc, .seq = st ? 0 : seq, .q = q, .n_q = c->n_q, .heads_q = hq, .out = out, .split = c->split,
                      .threads = threads, .isa = isa, .query_f32 = c->query_f32};
-    b->rounded = lc_decode_rounds_query(&dec);
-    size_t wsb = lc_decode_workspace_size(&dec);
-    void *ws = lc_aligned_alloc(wsb, 64);
-    b->bytes = (double)lc_decode_bytes_read(&dec);
+    size_t wsb = st ? 0 : lc_decode_workspace_size(&dec);
+    void *ws = st ? NULL : lc_aligned_alloc(wsb, 64);
+    if (!st && !ws) st = LC_ENOMEM; /* lc_aligned_alloc said how many bytes */
     enum { MAX_STEPS = 30 };
     double best = 1e30, total = 0, ratio[MAX_STEPS];
     int reps = 0;
     b->memcpy_gbs = 0;
-    for (; reps < MAX_STEPS && (reps < 3 || total < 1.0); reps++) {
+    if (!st) {
+        b->rounded = lc_decode_rounds_query(&dec);
+        b->bytes = (double)lc_decode_bytes_read(&dec);
+    }
+    for (; !st && reps < MAX_STEPS && (reps < 3 || total < 1.0); reps++) {
         const double copy = bench_copy_once(cb, lc_threads_resolve(threads));
         if (copy > b->memcpy_gbs) b->memcpy_gbs = copy;
         double t = bench_now();
-        lc_status st = lc_decode_attention(&dec, ws, wsb);
+        st = lc_decode_attention(&dec, ws, wsb);
         t = bench_now() - t;
-        if (st) {
-            fprintf(stderr, "decode bench: %s\n", lc_last_error());
-            break;
-        }
+        if (st) break;
         total += t;
         if (t < best) best = t;
         ratio[reps] = b->bytes / t / 1e9 / copy;
+    }
+    if (st) {
+        fprintf(stderr, "decode bench: %s %s n=%lld: %s: %s\n", lc_kv_layout_name(c->layout), lc_dtype_name(c->dtype), (long long)c->len,
+                lc_status_str(st), lc_last_error());
+        lc_aligned_free(ws);
+        free(k), free(v), free(q), free(out);
+        lc_kv_destroy(kc);
+        return 1;
     }
     b->seconds = best;
     b->paired = bench_median(ratio, reps);
@@ -99,39 +111,77 @@ static int wanted(const char *list, const char *name) {
     return 0;
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512]\n"
+               "              [--max-f32 512K] [--dtypes f16,int8,...] [--grid] [--json FILE]\n"
+               "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape. A table on stdout;\n"
+               "  JSON to FILE only when --json is given. Lengths in [16, 64M], --threads 0 (all) .. %d.\n"
+               "  Exit status: 0 done, 1 a case failed (nothing is written), 2 a bad option.\n",
+            ARGS_MAX_THREADS);
+}
+
 int lc_bench_decode_main(int argc, char **argv) {
+    static const char *cmd = "bench decode";
     int64_t lengths[16], max_f32 = 524288;
-    int nl = 0, threads = 0, grid = 0, quick = 0;
+    int nl = 0, threads = 0, grid = 0, quick = 0, rc = 0;
     lc_isa isa = LC_ISA_AUTO;
-    const char *json = "bench/results/decode.json", *dtypes = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--lengths") && i + 1 < argc) {
-            nl = bench_parse_lengths(argv[++i], lengths, 16);
-            if (nl < 1) { fprintf(stderr, "decode bench: bad --lengths\n"); return 2; }
-        } else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--max-f32") && i + 1 < argc) {
-            if (bench_parse_lengths(argv[++i], &max_f32, 1) != 1) { fprintf(stderr, "decode bench: bad --max-f32\n"); return 2; }
+    const char *json = NULL, *dtypes = NULL;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
+        if (!strcmp(a, "--quick")) {
+            quick = 1;
+            continue;
         }
-        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--dtypes") && i + 1 < argc) dtypes = argv[++i];
-        else if (!strcmp(argv[i], "--grid")) grid = 1;
-        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
-            const char *n = argv[++i];
-            isa = !strcmp(n, "portable") ? LC_ISA_PORTABLE : !strcmp(n, "avx2") ? LC_ISA_AVX2 : !strcmp(n, "avx512") ? LC_ISA_AVX512 : LC_ISA_AUTO;
+        if (!strcmp(a, "--grid")) {
+            grid = 1;
+            continue;
         }
-        else {
-            fprintf(stderr, "usage: decode [--lengths 32K,64K,1M] [--quick] [--threads N] [--isa auto|portable|avx2|avx512]\n"
-                            "              [--max-f32 512K] [--dtypes f16,int8,...] [--grid] [--json FILE]\n"
-                            "  one new token, d=128, 8 KV heads, 32 query heads; plus the 16K f16 shape\n");
-            return 2;
+        if (strcmp(a, "--lengths") && strcmp(a, "--threads") && strcmp(a, "--max-f32") && strcmp(a, "--json") && strcmp(a, "--dtypes") &&
+            strcmp(a, "--isa")) {
+            fprintf(stderr, "%s: unknown option '%s'\n", cmd, a);
+            return usage(stderr), ARGS_USAGE;
+        }
+        if (!v) return args_missing(cmd, a);
+        i++;
+        if (!strcmp(a, "--lengths")) rc = args_counts(cmd, a, v, 16, (int64_t)1 << 26, lengths, 16, &nl);
+        else if (!strcmp(a, "--threads")) rc = args_threads(cmd, a, v, &threads);
+        else if (!strcmp(a, "--max-f32")) rc = args_count(cmd, a, v, 0, (int64_t)1 << 26, &max_f32);
+        else if (!strcmp(a, "--json")) json = v;
+        else if (!strcmp(a, "--dtypes")) {
+            dtypes = v;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            int named = 0;
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), named++)
+                if (!wanted("f32,f16,bf16,int8,fp8", t)) {
+                    fprintf(stderr, "%s: --dtypes must be a comma-separated list of f32, f16, bf16, int8, fp8; got '%s'\n", cmd, t);
+                    return ARGS_USAGE;
+                }
+            if (!named) {
+                fprintf(stderr, "%s: --dtypes must name at least one of f32, f16, bf16, int8, fp8\n", cmd);
+                return ARGS_USAGE;
+            }
+        } else {
+            isa = !strcmp(v, "auto") ? LC_ISA_AUTO : !strcmp(v, "portable") ? LC_ISA_PORTABLE : !strcmp(v, "avx2") ? LC_ISA_AVX2
+                : !strcmp(v, "avx512") ? LC_ISA_AVX512 : (lc_isa)-1;
+            if ((int)isa < 0) {
+                fprintf(stderr, "%s: --isa must be auto, portable, avx2 or avx512; got '%s'\n", cmd, v);
+                return ARGS_USAGE;
+            }
         }
     }
+    if (rc) return rc;
+    int64_t n_top = quick ? 16384 : 1048576;
+    for (int li = 0; li < nl; li++) n_top = lengths[li] > n_top ? lengths[li] : n_top;
+    /* the largest case's cache (f32 up to --max-f32, else 2 bytes; d=128, 8 KV heads) and the 1 GiB copy buffers */
+    double per_token = 2.0 * 8 * 128 * (n_top <= max_f32 ? 4 : 2);
+    if ((rc = args_fits(cmd, "--lengths (the largest KV cache) with the two 1 GiB copy buffers", per_token * (double)n_top + 2.0 * (1 << 30)))) return rc;
     int th = lc_threads_resolve(threads);
     lc_isa path;
     if (lc_isa_resolve(isa, &path)) {
-        fprintf(stderr, "decode bench: %s\n", lc_last_error());
-        return 2;
+        fprintf(stderr, "%s: --isa: %s\n", cmd, lc_last_error());
+        return ARGS_USAGE;
     }
     /* the table's cases (tests/cases/decode_cases.c), less the dtypes not asked for and the
      * f32 caches above --max-f32 */
@@ -171,7 +221,13 @@ int lc_bench_decode_main(int argc, char **argv) {
         dcase *b = &cases[i];
         const decode_case *c = &b->c;
         fprintf(stderr, "  %s %s n=%lld ...\n", lc_kv_layout_name(c->layout), lc_dtype_name(c->dtype), (long long)c->len);
-        if (run_case(b, threads, isa, &cb)) continue;
+        if (run_case(b, threads, isa, &cb)) {
+            fprintf(stderr, "%s: case %d of %d failed; no results are written\n", cmd, i + 1, nc);
+            cJSON_Delete(root);
+            bench_copy_free(&cb);
+            free(cases);
+            return 1;
+        }
         if (b->memcpy_gbs > peak->valuedouble) cJSON_SetNumberValue(peak, b->memcpy_gbs);
         char by[32];
         printf("%-11s %-5s %-7s %9lld %10.3f %12s %8.2f %8.2f %6.0f%% %6.0f%% %8.2f\n", lc_kv_layout_name(c->layout), lc_dtype_name(c->dtype),

@@ -17,6 +17,7 @@
 #include "longctx/cuda.h"
 #include "attention_cases.h"
 #include "cuda_ok.h"
+#include "gpu_args.h"
 #include "gpu_timing.h"
 
 static double gemm_tflops(void) {
@@ -67,11 +68,15 @@ static lc_tensor device_tensor(lc_dtype t, int64_t b, int64_t s, int64_t h, int6
 int main(int argc, char **argv) {
     int quick = 0;
     int64_t only_n = 0;
-    const char *json = "bench/results/gpu_attention.json";
+    const char *json = NULL; // written only when asked
+    int n_arg = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--n") && i + 1 < argc) only_n = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) {
+            if ((rc = gpu_arg_int("gpu_attention", "--n", argv[++i], 1, 1 << 20, &n_arg))) return rc;
+            only_n = n_arg;
+        }
         else {
             fprintf(stderr, "usage: gpu_attention [--quick] [--n N] [--json PATH]\n");
             return 2;
@@ -130,6 +135,7 @@ int main(int argc, char **argv) {
     }
     free(cases);
 
+    if (!json) return 0;
     FILE *f = fopen(json, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", json);

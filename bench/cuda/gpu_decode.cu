@@ -19,6 +19,7 @@
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
 #include "decode_cases.h"
+#include "gpu_args.h"
 #include "gpu_timing.h"
 
 // Random bits -> bf16 values in [-2, 2), int8 in [-127, 127],
@@ -52,18 +53,21 @@ struct result {
 
 int main(int argc, char **argv) {
     int N = 0, B = 0, HKV = 0, D = 0;  // 0: the table's
-    const char *json = "bench/results/gpu_decode.json";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--n") && i + 1 < argc) N = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--heads-kv") && i + 1 < argc) HKV = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--d") && i + 1 < argc) D = atoi(argv[++i]);
+    const char *json = NULL; // written only when asked
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        if (!strcmp(argv[i], "--n") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--n", argv[++i], 1, 1 << 26, &N);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--batch", argv[++i], 1, 1024, &B);
+        else if (!strcmp(argv[i], "--heads-kv") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--heads-kv", argv[++i], 1, 256, &HKV);
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) rc = gpu_arg_int("gpu_decode", "--d", argv[++i], 64, 256, &D);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else {
             fprintf(stderr, "usage: gpu_decode [--n TOKENS] [--batch B] [--heads-kv H] [--d 64|128|256] [--json PATH]\n");
             return 2;
         }
     }
+    if (rc) return rc;
+    if (D != 64 && D != 128 && D != 256) return fprintf(stderr, "gpu_decode: --d must be 64, 128 or 256; got %d\n", D), 2;
     // the table's cases (tests/cases/decode_cases.c), the command line's shape over theirs
     int n_cases;
     decode_case *cases = decode_cases_select(DECODE_BENCH_GPU, CASE_FULL, NULL, &n_cases);
@@ -156,6 +160,7 @@ int main(int argc, char **argv) {
         if (table_dev) cudaFree(table_dev);
     }
 
+    if (!json) return 0;
     FILE *f = fopen(json, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", json);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/overlap.h"
 #include "scan_row.h"
 #include "ssm_internal.h"
 
@@ -18,6 +19,9 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
     if (s->n <= 0) return lc_error(LC_EINVAL, "n=%lld must be > 0", (long long)s->n);
     if (s->channels <= 0) return lc_error(LC_EINVAL, "channels=%lld must be > 0", (long long)s->channels);
     if (s->state <= 0 || s->state > 1024) return lc_error(LC_EINVAL, "state=%lld must be in 1..1024", (long long)s->state);
+    if ((double)s->batch * (double)s->n * (double)s->channels > 0x1p50 || (double)s->batch * (double)s->channels * (double)s->state > 0x1p50)
+        return lc_error(LC_EINVAL, "batch=%lld x n=%lld x channels=%lld is past any machine's memory", (long long)s->batch, (long long)s->n,
+                        (long long)s->channels);
     SSM_NEED(s->x, "x");
     SSM_NEED(s->dt, "dt");
     SSM_NEED(s->A, "A");
@@ -29,6 +33,19 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
         return lc_error(LC_EINVAL, "h_floats=%lld must be batch*channels*state = %lld", (long long)s->h_floats,
                         (long long)(s->batch * s->channels * s->state));
     if (s->threads < 0) return lc_error(LC_EINVAL, "threads=%d must be >= 0 (0 is the default)", s->threads);
+    /* the outputs (y, h) must not alias an input or each other */
+    const size_t f = sizeof(float), xc = (size_t)(s->batch * s->n * s->channels) * f, bs = (size_t)(s->batch * s->n * s->state) * f;
+    const size_t cs = (size_t)(s->channels * s->state) * f, hb = (size_t)s->h_floats * f, ch = (size_t)s->channels * f;
+    const struct {
+        const void *p;
+        size_t bytes;
+        const char *name;
+    } in[] = {{s->x, xc, "x"}, {s->dt, xc, "dt"}, {s->z, xc, "z"}, {s->B, bs, "B"}, {s->C, bs, "C"}, {s->A, cs, "A"}, {s->D, ch, "D"}, {s->dt_bias, ch, "dt_bias"}};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        if (lc_overlaps(s->y, xc, in[i].p, in[i].bytes)) return lc_error(LC_EINVAL, "y overlaps %s: the output must not alias an input", in[i].name);
+        if (lc_overlaps(s->h, hb, in[i].p, in[i].bytes)) return lc_error(LC_EINVAL, "h overlaps %s: the state must not alias an input", in[i].name);
+    }
+    if (lc_overlaps(s->y, xc, s->h, hb)) return lc_error(LC_EINVAL, "y overlaps h");
     return LC_OK;
 }
 
