@@ -1,4 +1,4 @@
-/* longctx core: status codes, dtypes, strided tensor views, threads, CPU features,
+/* longctx core: status codes, dtypes, strided tensor views, threads and pools, CPU features,
  * aligned allocation and a counter-based RNG. */
 #ifndef LONGCTX_CORE_H
 #define LONGCTX_CORE_H
@@ -86,9 +86,10 @@ lc_tensor lc_tensor_bshd(void *data, lc_dtype t, int64_t batch, int64_t seq, int
 /* A contiguous [batch, heads, seq, dim] buffer seen as [batch, seq, heads, dim] (BHSD). */
 lc_tensor lc_tensor_bhsd(void *data, lc_dtype t, int64_t batch, int64_t seq, int64_t heads, int64_t dim);
 
-/* Validates a view: data set, known dtype, sizes > 0, strides >= 0, every element below
- * capacity, no offset overflow. When `writable`, distinct indices must also address
- * distinct elements. `name` labels the sentence ("q", "out"). */
+/* Validates a view: t and data set, data aligned to the dtype's element size, known dtype,
+ * sizes > 0, strides >= 0, every element below capacity, no offset overflow. When
+ * `writable`, distinct indices must also address distinct elements. `name` labels the
+ * sentence ("q", "out"). */
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable);
 
 /* Element offset of index (b, s, h, d); no checking. */
@@ -113,11 +114,31 @@ void *lc_stream_alloc(size_t bytes);
 
 /* ---- threads ---------------------------------------------------------------------------- */
 
+/* The most threads any kernel runs: a larger request (a descriptor's `threads`, or
+ * $LONGCTX_THREADS) is clamped to it. */
+#define LC_THREADS_MAX 1024
 /* The thread count used when a descriptor says 0: $LONGCTX_THREADS when set to a
- * positive integer, otherwise the number of processors OpenMP reports. */
+ * positive integer, otherwise the number of processors OpenMP reports (at most
+ * LC_THREADS_MAX either way). */
 int lc_threads_default(void);
-/* `requested` if positive, else lc_threads_default(). */
+/* `requested` if positive (clamped to LC_THREADS_MAX), else lc_threads_default(). */
 int lc_threads_resolve(int requested);
+
+/* A pool of worker threads for a caller that runs many short parallel steps (a model's decode:
+ * ~200 per token). OpenMP ends each parallel region in a barrier of its whole team and
+ * libgomp's idle threads spin for milliseconds (OMP_WAIT_POLICY is read once at process start);
+ * on a machine with more runnable threads than cores that costs a time slice per region. A
+ * pool's job ends when its tasks are done, whichever threads ran them (a worker not yet
+ * scheduled holds nothing up), and its idle threads yield their core, then sleep. One caller at
+ * a time per pool. */
+typedef struct lc_pool lc_pool;
+/* threads in all, the caller included (threads - 1 workers are started); 0: the default. */
+lc_status lc_pool_create(int threads, lc_pool **out);
+void lc_pool_destroy(lc_pool *p);
+int lc_pool_threads(const lc_pool *p);
+/* fn(arg, task) for every task in [0, tasks) (tasks < 2^20), on the caller and the workers;
+ * returns when all are done. */
+lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task), void *arg);
 
 /* ---- CPU features ------------------------------------------------------------------------ */
 

@@ -332,6 +332,11 @@ def fmt_tokens(t):
     return "%d" % v
 
 
+def _fit_text(fit):
+    """max_context in the command's CSV: the length, or "unbounded" (never a -1 placeholder)."""
+    return "%d" % fit if fit >= 0 else "unbounded"
+
+
 class Wall:
     """The result of wall(): the cost of each technique at each length, and the longest
     context that fits on the device.
@@ -427,7 +432,7 @@ class Wall:
                  "cache_bytes,weight_bytes,total_bytes,prefill_flops,decode_flops,decode_bytes,fits,max_context"]
         for r in self.rows:
             lines.append(",".join([r["technique"], "%d" % r["n"]] + [_g17(r[k]) for k in ROW_FIELDS] +
-                                  ["%d" % r["fits"], "%d" % self.max_context[r["technique"]]]))
+                                  ["%d" % r["fits"], _fit_text(self.max_context[r["technique"]])]))
         return "\n".join(lines) + "\n"
 
     def as_dict(self):
@@ -442,7 +447,8 @@ class Wall:
                     d.update({k: r[k] for k in ROW_FIELDS[1:]})
                     d["fits"] = r["fits"]
                     rows.append(d)
-            techs.append({"name": t, "max_context": self.max_context[t], "rows": rows})
+            fit = self.max_context[t]  # the command writes null (and "unbounded": true) where nothing walls it
+            techs.append({"name": t, "max_context": fit if fit >= 0 else None, "unbounded": fit < 0, "rows": rows})
         p = self.problem
         return {"model": m, "device": self.device_name, "device_bytes": self.device_bytes, "batch": p.batch,
                 "score_dtype": p.score_dtype, "cache_dtype": p.cache_dtype, "weight_dtype": p.weight_dtype,
