@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "longctx.h"
 #include "niah_grid.h"
@@ -44,15 +45,6 @@ static void usage(FILE *f) {
 static int fail(const char *what) {
     fprintf(stderr, "longctx niah: %s\n", what);
     return 2;
-}
-
-static int parse_int(const char *s, long long lo, long long hi, long long *out) {
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    if (e == s || *e || errno || v < lo || v > hi || s[0] == '+' || s[0] == ' ') return -1;
-    *out = v;
-    return 0;
 }
 
 static void base_name(const char *dir, char *out, size_t cap) {
@@ -159,14 +151,13 @@ int cmd_niah(int argc, char **argv) {
     const char *model = NULL, *label = NULL, *lengths = "1K..8K", *depths = "0..100:10", *json = NULL, *plot = NULL, *parity_file = NULL;
     const char *techs[64];
     int nt = 0, quiet = 0;
-    long long train_length = 0;
+    int64_t train_length = 0;
     niah_grid g;
     memset(&g, 0, sizeof g);
     g.samples = 1;
     lc_niah_run_config rc = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long long x;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!v || strncmp(a, "--", 2)) {
@@ -177,17 +168,17 @@ int cmd_niah(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--label")) label = v;
-        else if (!strcmp(a, "--train-length")) { if (parse_int(v, 1, 1LL << 40, &train_length)) return fail("--train-length must be a positive integer"); }
+        else if (!strcmp(a, "--train-length")) { if (args_i64("longctx niah", a, v, 1, (int64_t)1 << 40, &train_length)) return 2; }
         else if (!strcmp(a, "--lengths")) lengths = v;
         else if (!strcmp(a, "--depths")) depths = v;
         else if (!strcmp(a, "--technique")) { if (nt == 64) return fail("at most 64 techniques"); techs[nt++] = v; }
-        else if (!strcmp(a, "--keys")) { if (parse_int(v, 1, 64, &x)) return fail("--keys must be an integer in [1, 64]"); g.keys = (int)x; }
-        else if (!strcmp(a, "--values")) { if (parse_int(v, 1, LC_NIAH_MAX_NEEDLES, &x)) return fail("--values must be an integer in [1, 32]"); g.values = (int)x; }
-        else if (!strcmp(a, "--samples")) { if (parse_int(v, 1, 100000, &x)) return fail("--samples must be an integer in [1, 100000]"); g.samples = (int)x; }
-        else if (!strcmp(a, "--seed")) { if (parse_int(v, 0, (1LL << 53), &x)) return fail("--seed must be an integer in [0, 2^53]"); g.seed = (uint64_t)x; }
-        else if (!strcmp(a, "--max-new")) { if (parse_int(v, 1, 100000, &x)) return fail("--max-new must be an integer in [1, 100000]"); rc.max_new = (int)x; }
-        else if (!strcmp(a, "--threads")) { if (parse_int(v, 1, 4096, &x)) return fail("--threads must be an integer in [1, 4096]"); rc.threads = (int)x; }
-        else if (!strcmp(a, "--batch")) { if (parse_int(v, 1, 1 << 20, &x)) return fail("--batch must be an integer in [1, 2^20]"); rc.max_batch = x; }
+        else if (!strcmp(a, "--keys")) { if (args_int("longctx niah", a, v, 1, 64, &g.keys)) return 2; }
+        else if (!strcmp(a, "--values")) { if (args_int("longctx niah", a, v, 1, LC_NIAH_MAX_NEEDLES, &g.values)) return 2; }
+        else if (!strcmp(a, "--samples")) { if (args_int("longctx niah", a, v, 1, 100000, &g.samples)) return 2; }
+        else if (!strcmp(a, "--seed")) { if (args_u64("longctx niah", a, v, &g.seed)) return 2; }
+        else if (!strcmp(a, "--max-new")) { if (args_int("longctx niah", a, v, 1, 100000, &rc.max_new)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (args_int("longctx niah", a, v, 1, ARGS_MAX_THREADS, &rc.threads)) return 2; }
+        else if (!strcmp(a, "--batch")) { if (args_i64("longctx niah", a, v, 1, 1 << 20, &rc.max_batch)) return 2; }
         else if (!strcmp(a, "--json")) json = v;
         else if (!strcmp(a, "--plot")) { if (!plot_path_ok(v)) return fail("--plot must name a .png or .svg file"); plot = v; }
         else if (!strcmp(a, "--parity")) parity_file = v;

@@ -1,11 +1,11 @@
 /* longctx recall: the recall-versus-memory frontier. For each model x technique, recall (mean
  * over depths) against the KV / state bytes per token and the time per token at each length:
  * runs the niah grid of every model, or reads the JSON files longctx niah wrote (--inputs). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "longctx.h"
 #include "niah_grid.h"
@@ -32,15 +32,6 @@ static void usage(FILE *f) {
 static int fail(const char *what) {
     fprintf(stderr, "longctx recall: %s\n", what);
     return 2;
-}
-
-static int parse_int(const char *s, long long lo, long long hi, long long *out) {
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    if (e == s || *e || errno || v < lo || v > hi || s[0] == '+' || s[0] == ' ') return -1;
-    *out = v;
-    return 0;
 }
 
 /* Splits a comma list into a malloc'd copy and pointers into it. */
@@ -112,7 +103,6 @@ int cmd_recall(int argc, char **argv) {
     lc_niah_run_config rc = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long long x;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!v || strncmp(a, "--", 2)) {
@@ -126,13 +116,13 @@ int cmd_recall(int argc, char **argv) {
         else if (!strcmp(a, "--lengths")) lengths = v;
         else if (!strcmp(a, "--depths")) depths = v;
         else if (!strcmp(a, "--technique")) { if (nt == 64) return fail("at most 64 techniques"); techs[nt++] = v; }
-        else if (!strcmp(a, "--keys")) { if (parse_int(v, 1, 64, &x)) return fail("--keys must be an integer in [1, 64]"); keys = (int)x; }
-        else if (!strcmp(a, "--values")) { if (parse_int(v, 1, LC_NIAH_MAX_NEEDLES, &x)) return fail("--values must be an integer in [1, 32]"); values = (int)x; }
-        else if (!strcmp(a, "--samples")) { if (parse_int(v, 1, 100000, &x)) return fail("--samples must be an integer in [1, 100000]"); samples = (int)x; }
-        else if (!strcmp(a, "--seed")) { if (parse_int(v, 0, (1LL << 53), &x)) return fail("--seed must be an integer in [0, 2^53]"); seed = (uint64_t)x; }
-        else if (!strcmp(a, "--max-new")) { if (parse_int(v, 1, 100000, &x)) return fail("--max-new must be an integer in [1, 100000]"); rc.max_new = (int)x; }
-        else if (!strcmp(a, "--threads")) { if (parse_int(v, 1, 4096, &x)) return fail("--threads must be an integer in [1, 4096]"); rc.threads = (int)x; }
-        else if (!strcmp(a, "--batch")) { if (parse_int(v, 1, 1 << 20, &x)) return fail("--batch must be an integer in [1, 2^20]"); rc.max_batch = x; }
+        else if (!strcmp(a, "--keys")) { if (args_int("longctx recall", a, v, 1, 64, &keys)) return 2; }
+        else if (!strcmp(a, "--values")) { if (args_int("longctx recall", a, v, 1, LC_NIAH_MAX_NEEDLES, &values)) return 2; }
+        else if (!strcmp(a, "--samples")) { if (args_int("longctx recall", a, v, 1, 100000, &samples)) return 2; }
+        else if (!strcmp(a, "--seed")) { if (args_u64("longctx recall", a, v, &seed)) return 2; }
+        else if (!strcmp(a, "--max-new")) { if (args_int("longctx recall", a, v, 1, 100000, &rc.max_new)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (args_int("longctx recall", a, v, 1, ARGS_MAX_THREADS, &rc.threads)) return 2; }
+        else if (!strcmp(a, "--batch")) { if (args_i64("longctx recall", a, v, 1, 1 << 20, &rc.max_batch)) return 2; }
         else if (!strcmp(a, "--json")) json = v;
         else if (!strcmp(a, "--plot")) { if (!plot_path_ok(v)) return fail("--plot must name a .png or .svg file"); plot = v; }
         else {
