@@ -143,7 +143,7 @@ lc_status lc_niah_build(const lc_tokenizer *t, const lc_niah_config *c, lc_niah_
         out->haystack_begin = at;
         for (int r = 0; r < N; r++) {
             lc_niah_needle *e = &nd[idx[r]];
-            memcpy(o + at, fill + f, sizeof(int32_t) * (size_t)(e->offset - f));
+            if (e->offset > f) memcpy(o + at, fill + f, sizeof(int32_t) * (size_t)(e->offset - f));
             at += e->offset - f, f = e->offset;
             e->pos = at;
             memcpy(o + at, np[idx[r]].ids, sizeof(int32_t) * (size_t)e->len);
