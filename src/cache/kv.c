@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "longctx/cache.h"
+#include "../core/machine.h"
 
 #include <math.h>
 
@@ -108,6 +109,8 @@ lc_status lc_kv_create(const lc_kv_config *cfg, lc_kv_cache **out) {
     if (st) return st;
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     *out = NULL;
+    if (lc_past_machine((double)lc_kv_footprint(cfg)))
+        return lc_error(LC_ENOMEM, "kv cache of %zu bytes is more than this machine's %.0f bytes of memory", lc_kv_footprint(cfg), lc_machine_memory());
     lc_kv_cache *c = calloc(1, sizeof *c);
     if (!c) return lc_error(LC_ENOMEM, "kv cache struct");
     c->cfg = *cfg;

@@ -7,6 +7,7 @@
  * segment's first token is evicted. The newest segment (still filling) and the oldest one
  * (partly evicted) are scanned exactly here with sgemm, so eviction is exact to the token
  * and the search over all segments merges into one top-k per query. */
+#include "../core/machine.h"
 #include "memory_internal.h"
 
 #include <cblas.h>
@@ -59,9 +60,15 @@ lc_status lc_knn_memory_create(const lc_knn_memory_config *cfg, lc_knn_memory **
     *out = NULL;
     lc_status st = lc_knn_memory_config_check(cfg);
     if (st) return st;
+    const lc_knn_memory_config rc = resolved(cfg);
+    const double ring = (double)rc.heads * (double)rc.capacity * (double)(rc.d_k + rc.d_v) * 4.0,
+                 table = (double)rc.heads * (double)((rc.capacity + rc.segment - 1) / rc.segment + 1) * sizeof(void *);
+    if (lc_past_machine(ring + table))
+        return lc_error(LC_ENOMEM, "the memory's %.0f bytes of keys, values and index table (capacity=%lld) are more than this machine's %.0f",
+                        ring + table, (long long)rc.capacity, lc_machine_memory());
     lc_knn_memory *m = calloc(1, sizeof *m);
     if (!m) return lc_error(LC_ENOMEM, "cannot allocate the memory object");
-    m->c = resolved(cfg);
+    m->c = rc;
     m->n_slots = (m->c.capacity + m->c.segment - 1) / m->c.segment + 1;
     size_t kb = (size_t)(m->c.heads * m->c.capacity * m->c.d_k) * sizeof(float);
     size_t vb = (size_t)(m->c.heads * m->c.capacity * m->c.d_v) * sizeof(float);

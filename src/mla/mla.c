@@ -8,6 +8,7 @@
 
 #include "longctx/attention.h"
 #include "mla_internal.h"
+#include "../core/machine.h"
 #include "../core/overlap.h"
 
 lc_status lc_mla_check(const lc_mla *m) {
@@ -32,7 +33,8 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
     const double want = (double)lc_dtype_size(m->dtype) * (double)capacity * (double)(m->rank + m->rope);
-    if (want > 0x1p60) return lc_error(LC_ENOMEM, "mla cache of %.4g bytes (capacity=%lld) is past any machine's memory", want, (long long)capacity);
+    if (want > 0x1p60 || lc_past_machine(want))
+        return lc_error(LC_ENOMEM, "mla cache of %.0f bytes (capacity=%lld) is more than this machine's memory", want, (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
     if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
     if (!c || !c->lat) {

@@ -58,7 +58,7 @@ static void read_ids(rd *r, const cJSON *obj, const char *label, const char *nam
     int k = 0, items = cJSON_IsArray(f) ? cJSON_GetArraySize(f) : 1;
     for (int i = 0; i < items && k < LC_MODEL_MAX_STOP; i++) {
         if (cJSON_IsArray(f)) one = cJSON_GetArrayItem(f, i);
-        if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble != floor(one->valuedouble)) {
+        if (!cJSON_IsNumber(one) || !(one->valuedouble >= 0 && one->valuedouble <= INT32_MAX) || one->valuedouble != floor(one->valuedouble)) {
             r->status = lc_error(LC_EFORMAT, "%s: field '%s' must be a token id or a list of them", label, name);
             return;
         }
@@ -132,8 +132,11 @@ static void read_rope(rd *r, lc_model_config *c) {
         return;
     }
     o->factor = num(r, p, pre, "factor", 0);
-    o->original_max_pos = (int64_t)num(r, p, pre, "original_max_position_embeddings",
-                                       num(r, r->root, "", "original_max_position_embeddings", o->type == LC_ROPE_YARN ? (double)c->max_pos : 0));
+    const double omp = num(r, p, pre, "original_max_position_embeddings",
+                           num(r, r->root, "", "original_max_position_embeddings", o->type == LC_ROPE_YARN ? (double)c->max_pos : 0));
+    if (!r->status && !(omp >= 0 && omp <= 0x1p40)) /* before the conversion: a double past int64 has no int64 */
+        r->status = lc_error(LC_EFORMAT, "%s: field '%soriginal_max_position_embeddings'=%g must be in [0, 2^40]", r->label, pre, omp);
+    o->original_max_pos = r->status ? 0 : (int64_t)omp;
     o->attention_factor = num(r, p, pre, "attention_factor", 0);
     o->beta_fast = num(r, p, pre, "beta_fast", 0);
     o->beta_slow = num(r, p, pre, "beta_slow", 0);
@@ -263,7 +266,7 @@ lc_status lc_model_config_parse(const char *json, const char *label, lc_model_co
     if (!c->no_rope) read_rope(&r, c);
     c->bos = -1;
     const cJSON *bos = get(root, "bos_token_id");
-    if (bos && cJSON_IsNumber(bos) && bos->valuedouble >= 0) c->bos = (int64_t)bos->valuedouble;
+    if (bos && cJSON_IsNumber(bos) && bos->valuedouble >= 0 && bos->valuedouble <= INT32_MAX) c->bos = (int64_t)bos->valuedouble;
     read_ids(&r, root, label, "eos_token_id", c->stop, &c->n_stop);
     s = r.status;
     cJSON_Delete(root);

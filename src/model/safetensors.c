@@ -252,7 +252,7 @@ static lc_status read_file(lc_safetensors *st, const char *path) {
             s = lc_error(LC_EFORMAT, "%s: %llu data bytes after the last tensor belong to no tensor", path, (unsigned long long)(data_size - at));
     }
     free(spans);
-    if (!s) { /* a name twice in one header */
+    if (!s && st->n_tensors > first) { /* a name twice in one header (none: st->tensors may still be NULL) */
         qsort(st->tensors + first, (size_t)(st->n_tensors - first), sizeof *st->tensors, by_name);
         for (int64_t i = first + 1; i < st->n_tensors && !s; i++)
             if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name))
@@ -339,7 +339,7 @@ static lc_status read_index(lc_safetensors *st, const char *index_path) {
     }
     free(names);
     if (!s) {
-        qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
+        if (st->n_tensors > 0) qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
         for (int64_t i = 1; i < st->n_tensors && !s; i++)
             if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name))
                 s = lc_error(LC_EFORMAT, "%s: tensor '%s' appears in both %s and %s", index_path, st->tensors[i].name, st->tensors[i - 1].file,
@@ -387,7 +387,7 @@ lc_status lc_safetensors_open(const char *path, lc_safetensors **out) {
         s = read_index(st, path);
     } else {
         s = read_file(st, path);
-        if (!s) qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
+        if (!s && st->n_tensors > 0) qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
     }
     if (s) {
         lc_safetensors_destroy(st);

@@ -35,7 +35,8 @@ static lc_status get_bool(const loader *L, const cJSON *o, const char *name, con
 
 /* An integer field in [lo, hi]. */
 static lc_status get_int(const loader *L, const cJSON *f, const char *field, double lo, double hi, int64_t *out) {
-    if (!cJSON_IsNumber(f) || f->valuedouble != (double)(int64_t)f->valuedouble || f->valuedouble < lo || f->valuedouble > hi)
+    /* the range first: converting a double past int64 to int64 is undefined */
+    if (!cJSON_IsNumber(f) || !(f->valuedouble >= lo && f->valuedouble <= hi) || f->valuedouble != (double)(int64_t)f->valuedouble)
         return lc_error(LC_EFORMAT, "%s: field '%s' must be an integer in [%.0f, %.0f]", L->file, field, lo, hi);
     *out = (int64_t)f->valuedouble;
     return LC_OK;
