@@ -15,7 +15,9 @@
 #include "longctx/decode.h"
 #include "longctx/mla.h"
 #include "longctx/linear.h"
+#include "longctx/matmul.h"
 #include "longctx/ssm.h"
 #include "longctx/tokenizer.h"
+#include "longctx/recall.h"
 
 #endif

@@ -1,4 +1,4 @@
-/* longctx core: status codes, dtypes, strided tensor views, threads, CPU features,
+/* longctx core: status codes, dtypes, strided tensor views, threads and pools, CPU features,
  * aligned allocation and a counter-based RNG. */
 #ifndef LONGCTX_CORE_H
 #define LONGCTX_CORE_H
@@ -123,6 +123,22 @@ void *lc_stream_alloc(size_t bytes);
 int lc_threads_default(void);
 /* `requested` if positive (clamped to LC_THREADS_MAX), else lc_threads_default(). */
 int lc_threads_resolve(int requested);
+
+/* A pool of worker threads for a caller that runs many short parallel steps (a model's decode:
+ * ~200 per token). OpenMP ends each parallel region in a barrier of its whole team and
+ * libgomp's idle threads spin for milliseconds (OMP_WAIT_POLICY is read once at process start);
+ * on a machine with more runnable threads than cores that costs a time slice per region. A
+ * pool's job ends when its tasks are done, whichever threads ran them (a worker not yet
+ * scheduled holds nothing up), and its idle threads yield their core, then sleep. One caller at
+ * a time per pool. */
+typedef struct lc_pool lc_pool;
+/* threads in all, the caller included (threads - 1 workers are started); 0: the default. */
+lc_status lc_pool_create(int threads, lc_pool **out);
+void lc_pool_destroy(lc_pool *p);
+int lc_pool_threads(const lc_pool *p);
+/* fn(arg, task) for every task in [0, tasks) (tasks < 2^20), on the caller and the workers;
+ * returns when all are done. */
+lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task), void *arg);
 
 /* ---- CPU features ------------------------------------------------------------------------ */
 

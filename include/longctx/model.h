@@ -1,7 +1,7 @@
 /* Models: Hugging Face checkpoints run on the CPU from the library's own kernels
  * (docs/models.md).
  *
- *   lc_model_load(dir)       config.json + safetensors (mmap'd; f32 weights used in place)
+ *   lc_model_load(dir)       config.json + safetensors (mmap'd; f32, f16 and bf16 weights used in place)
  *   lc_context_create(model) the caches of one or more sequences, and every scratch buffer
  *   lc_context_prefill / lc_context_decode   tokens in, float32 logits out
  *   lc_sample                greedy, or seeded temperature / top-k / top-p (Philox)
@@ -118,17 +118,22 @@ typedef struct lc_model lc_model;
 
 typedef struct lc_model_info {
     double params;        /* elements of the tensors the architecture uses */
-    size_t weight_bytes;  /* bytes of those tensors as the kernels read them (f32) */
+    size_t weight_bytes;  /* bytes of those tensors as the kernels read them (matrices as stored, f32, f16 or
+                             bf16, for the llama family; f32 otherwise) */
     size_t mapped_bytes;  /* safetensors files mapped */
-    size_t copied_bytes;  /* weights converted or realigned into owned memory (0 for aligned f32) */
+    size_t copied_bytes;  /* weights converted or realigned into owned memory: the f16 / bf16 norms and
+                             biases (to f32), tensors at misaligned offsets; every f16 / bf16 tensor for
+                             the architectures beyond the llama family */
     int files;            /* safetensors files */
 } lc_model_info;
 
 /* Loads a checkpoint directory (config.json, model.safetensors or shards with
  * model.safetensors.index.json, generation_config.json when present). Every tensor the
  * architecture needs must be present with the shape config.json implies (LC_EFORMAT naming
- * the tensor, its shape and the config fields otherwise). f32 tensors are used in place in
- * the mapping; f16 / bf16 ones are converted to f32 once. */
+ * the tensor, its shape and the config fields otherwise). Weight matrices are used in place
+ * in the mapping, f32, f16 or bf16 (lc_matmul multiplies them as stored; llama, mistral, qwen2,
+ * gemma2); norms and biases, and every tensor of the other architectures, are converted to
+ * f32 once when not f32. */
 lc_status lc_model_load(const char *dir, lc_model **out);
 void lc_model_destroy(lc_model *m);
 const lc_model_config *lc_model_config_of(const lc_model *m);
@@ -160,6 +165,10 @@ typedef struct lc_context_config {
     lc_rope rope;
     int threads;              /* 0: lc_threads_default() (attention kernels and element-wise steps) */
     int query_f32;            /* lc_decode's query_f32 */
+    int activations_f32;      /* bf16 weights: lc_matmul's x_f32. 0: on CPUs with AVX512-BF16 the activations
+                                 are rounded to bf16 for the weight products (vdpbf16ps, as llama.cpp and
+                                 PyTorch multiply bf16 weights); 1: they stay f32 (exact products, slower
+                                 prompts) */
 } lc_context_config;
 
 lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c);
@@ -178,6 +187,10 @@ int64_t lc_context_seq_len(const lc_context *ctx, int seq);
  * logits[n, vocab]. A prompt that the caches cannot hold is LC_ERANGE before anything is
  * written. */
 lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *logits, int all_logits);
+/* Feeds n tokens as lc_context_prefill does, and writes each token's final hidden state (after
+ * the model's last norm: what the LM head reads) to hidden[n, hidden_size] instead of logits.
+ * For embeddings (e.g. mean-pooled over a chunk of text, as the recall harness's RAG does). */
+lc_status lc_context_prefill_hidden(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *hidden);
 /* One token for each of n distinct sequences, in one forward; logits[n, vocab]. */
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits);
 

@@ -217,7 +217,8 @@ class CModelInfo(S):
 class CContextConfig(S):
     _fields_ = [("max_seqs", c_int), ("max_tokens", c_int64), ("max_batch", c_int64), ("kv_dtype", c_enum),
                 ("kv_layout", c_enum), ("block_size", c_int), ("window", c_int64), ("sinks", c_int64),
-                ("rope_override", c_int), ("rope", CRope), ("threads", c_int), ("query_f32", c_int)]
+                ("rope_override", c_int), ("rope", CRope), ("threads", c_int), ("query_f32", c_int),
+                ("activations_f32", c_int)]
 
 
 class CSampler(S):

@@ -14,9 +14,9 @@
 
 void lc_arch_linear(const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
     if (rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)l->out, (blasint)l->in, 1.0f, l->w, (blasint)l->in, x, 1, 0.0f, y, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)l->out, (blasint)l->in, 1.0f, (const float *)l->w, (blasint)l->in, x, 1, 0.0f, y, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)l->out, (blasint)l->in, 1.0f, x, (blasint)ldx, l->w,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)l->out, (blasint)l->in, 1.0f, x, (blasint)ldx, (const float *)l->w,
                     (blasint)l->in, 0.0f, y, (blasint)ldy);
     if (l->b)
         for (int64_t r = 0; r < rows; r++)
@@ -66,7 +66,7 @@ lc_status lc_arch_forward(lc_context *ctx, const int32_t *tokens, const lc_run *
     const int64_t H = c->hidden;
     const int nt = ctx->threads;
     float *x = ctx->x, *h = ctx->h, *tmp = ctx->tmp;
-    for (int64_t r = 0; r < rows; r++) memcpy(x + r * H, m->embed + (int64_t)tokens[r] * H, sizeof(float) * (size_t)H);
+    for (int64_t r = 0; r < rows; r++) memcpy(x + r * H, (const float *)m->embed + (int64_t)tokens[r] * H, sizeof(float) * (size_t)H);
     lc_status st = LC_OK;
     for (int64_t l = 0; l < c->layers && !st; l++) {
         const lc_layer_weights *w = &m->layer[l];
@@ -89,6 +89,10 @@ lc_status lc_arch_forward(lc_context *ctx, const int32_t *tokens, const lc_run *
     for (int64_t i = 0; i < n_out; i++) /* the rows whose logits are asked for */
         memcpy(tmp + i * H, x + (out_rows ? out_rows[i] : i) * H, sizeof(float) * (size_t)H);
     lc_arch_rms_norm(tmp, n_out, H, H, m->norm_out, c->norm_eps, h, H, nt);
+    if (ctx->want_hidden) { /* lc_context_prefill_hidden */
+        memcpy(logits, h, sizeof(float) * (size_t)(n_out * H));
+        return LC_OK;
+    }
     lc_arch_linear(h, n_out, H, &m->lm_head, logits, c->vocab);
     return LC_OK;
 }

@@ -88,7 +88,7 @@ static const float *vec(binder *b, const char *prefix, const char *suffix, int64
 /* prefix.weight [out, in] (+ prefix.bias [out]). */
 static lc_linear lin(binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
     char name[512];
-    lc_linear l = {NULL, NULL, out, in};
+    lc_linear l = {NULL, NULL, out, in, LC_F32};
     int64_t d[2] = {out, in};
     snprintf(name, sizeof name, "%s.weight", prefix);
     l.w = get(b, name, 2, d, why, 0);
@@ -186,7 +186,7 @@ static void bind_mla(binder *b, const char *p, lc_mla_weights *w) {
     float *uk = own(b, sizeof(float) * (size_t)(NH * a->nope * R + 1)), *uv = own(b, sizeof(float) * (size_t)(NH * a->v_dim * R));
     if (!uk || !uv) return;
     for (int64_t h = 0; h < NH; h++) {
-        const float *src = kvb.w + h * (a->nope + a->v_dim) * R;
+        const float *src = (const float *)kvb.w + h * (a->nope + a->v_dim) * R;
         memcpy(uk + h * a->nope * R, src, sizeof(float) * (size_t)(a->nope * R));
         memcpy(uv + h * a->v_dim * R, src + a->nope * R, sizeof(float) * (size_t)(a->v_dim * R));
     }
@@ -278,7 +278,7 @@ lc_status lc_arch_bind(lc_model *m, const char *dir) {
     }
     snprintf(n, sizeof n, "%s.%s.weight", root, ssm ? "norm_f" : jamba ? "final_layernorm" : "norm");
     m->norm_out = get(&b, n, 1, &ev[1], "hidden_size", 0);
-    m->lm_head = (lc_linear){m->embed, NULL, c->vocab, H};
+    m->lm_head = (lc_linear){m->embed, NULL, c->vocab, H, LC_F32};
     if (!c->tie_embeddings) m->lm_head.w = get(&b, "lm_head.weight", 2, ev, "vocab_size x hidden_size (tie_word_embeddings false)", 0);
     if (!b.status) { /* the layer kernels' own checks, now that every pointer is set */
         for (int64_t l = 0; l < c->layers && !b.status; l++) {

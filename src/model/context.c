@@ -95,7 +95,8 @@ void lc_context_destroy(lc_context *ctx) {
     free(ctx->attn), free(ctx->seq_alive), free(ctx->seq_len), free(ctx->runs), free(ctx->spans);
     float *bufs[] = {ctx->x, ctx->h, ctx->qkv, ctx->att, ctx->tmp, ctx->gate, ctx->up, ctx->gk, ctx->gv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lc_aligned_free(bufs[i]);
-    lc_aligned_free(ctx->flash_ws), lc_aligned_free(ctx->decode_ws);
+    lc_aligned_free(ctx->flash_ws), lc_aligned_free(ctx->decode_ws), lc_aligned_free(ctx->matmul_ws);
+    lc_pool_destroy(ctx->pool);
     free(ctx);
 }
 
@@ -131,6 +132,10 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     if (!ctx->attn || !ctx->seq_alive || !ctx->seq_len || !ctx->runs) {
         lc_context_destroy(ctx);
         return lc_error(LC_ENOMEM, "context tables");
+    }
+    if ((s = lc_pool_create(ctx->threads, &ctx->pool))) {
+        lc_context_destroy(ctx);
+        return s;
     }
     const int64_t T = c->max_tokens;
     int64_t gather = 0;
@@ -191,6 +196,14 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
         ctx->flash_ws = lc_aligned_alloc(ctx->flash_ws_bytes ? ctx->flash_ws_bytes : 64, 64);
         bad = !ctx->flash_ws || !ctx->flash_ws_bytes;
         ctx->scratch_bytes += ctx->flash_ws_bytes;
+    }
+    if (!bad) { /* the weight products' (bf16 x, or f16 / bf16 tiles widened for sgemm) */
+        ctx->matmul_ws_bytes = lc_model_linear_workspace(m, R, ctx->threads, c->activations_f32);
+        if (ctx->matmul_ws_bytes) {
+            ctx->matmul_ws = lc_aligned_alloc(ctx->matmul_ws_bytes, 64);
+            bad = !ctx->matmul_ws;
+            ctx->scratch_bytes += ctx->matmul_ws_bytes;
+        }
     }
     if (bad) {
         size_t want = ctx->scratch_bytes;
@@ -290,7 +303,7 @@ lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, in
         lc_run run = {seq, len + done, m, 0};
         int last = done + m == n;
         if (all_logits) {
-            st = lc_llama_forward(ctx, tokens + done, &run, 1, m, NULL, m, logits + done * V);
+            st = lc_llama_forward(ctx, tokens + done, &run, 1, m, NULL, m, logits + done * (ctx->want_hidden ? ctx->model->cfg.hidden : V));
         } else {
             out_rows[0] = m - 1;
             st = lc_llama_forward(ctx, tokens + done, &run, 1, m, out_rows, last ? 1 : 0, logits);
@@ -300,6 +313,14 @@ lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, in
         done += m;
     }
     return LC_OK;
+}
+
+lc_status lc_context_prefill_hidden(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *hidden) {
+    if (ctx && !hidden) return lc_error(LC_EINVAL, "prefill_hidden: hidden must not be NULL");
+    if (ctx) ctx->want_hidden = 1;
+    lc_status st = lc_context_prefill(ctx, seq, tokens, n, hidden, 1);
+    if (ctx) ctx->want_hidden = 0;
+    return st;
 }
 
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits) {

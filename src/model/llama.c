@@ -7,37 +7,82 @@
  *   logits = norm(x) W_lm      (Gemma 2: cap * tanh(logits / cap))
  *
  * RMSNorm as transformers: x / sqrt(mean(x^2) + eps) * w, Gemma: * (1 + w). Matrix products
- * are OpenBLAS sgemm / sgemv on the weights in place ([out, in] row-major: y = x W^T). */
-#include <cblas.h>
+ * are lc_matmul on the weights in place, f32, f16 or bf16 ([out, in] row-major: y = x W^T). */
 #include <math.h>
 #include <string.h>
 
 #include "arch_internal.h"
 
-/* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T + b */
-static void matmul(const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
-    if (rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)l->out, (blasint)l->in, 1.0f, l->w, (blasint)l->in, x, 1, 0.0f, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)l->out, (blasint)l->in, 1.0f, x, (blasint)ldx, l->w,
-                    (blasint)l->in, 0.0f, y, (blasint)ldy);
-    if (l->b)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < l->out; j++) y[r * ldy + j] += l->b[j];
+static lc_matmul product(const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy, int threads, int x_f32) {
+    lc_matmul d;
+    memset(&d, 0, sizeof d);
+    d.m = rows, d.n = l->out, d.k = l->in;
+    d.x = x, d.ldx = ldx, d.w = l->w, d.w_dtype = l->dtype, d.bias = l->b, d.y = y, d.ldy = ldy;
+    d.threads = threads, d.x_f32 = x_f32;
+    return d;
 }
 
-static void rms_norm(const lc_model_config *c, const float *x, int64_t rows, const float *w, float *out, int threads) {
-    const int64_t n = c->hidden;
-    const float eps = (float)c->norm_eps, one = c->norm_unit_offset ? 1.0f : 0.0f;
-#pragma omp parallel for num_threads(threads) schedule(static) if (rows > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float *o = out + r * n;
+static lc_matmul product_on(const lc_context *ctx, const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
+    lc_matmul d = product(x, rows, ldx, l, y, ldy, ctx->threads, ctx->cfg.activations_f32);
+    d.pool = ctx->pool;
+    return d;
+}
+
+lc_status lc_model_linear(const lc_context *ctx, const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy) {
+    lc_matmul d = product_on(ctx, x, rows, ldx, l, y, ldy);
+    return lc_matmul_tiled(&d, ctx->matmul_ws, ctx->matmul_ws_bytes);
+}
+
+size_t lc_model_linear_workspace(const lc_model *m, int64_t rows, int threads, int activations_f32) {
+    if (lc_arch_extended(m->cfg.arch)) return 0; /* f32 weights through cblas (arch_forward.c) */
+    const int64_t counts[2] = {rows < LC_MATMUL_STREAM_ROWS ? rows : LC_MATMUL_STREAM_ROWS - 1, rows};
+    size_t most = 0;
+    for (int64_t l = 0; l <= m->cfg.layers; l++) {
+        const lc_layer_weights *w = &m->layer[l < m->cfg.layers ? l : 0];
+        const lc_linear *ls[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+        for (int i = 0; i < (l < m->cfg.layers ? 7 : 1); i++)
+            for (int c = 0; c < 2; c++) {
+                const lc_linear *one = l < m->cfg.layers ? ls[i] : &m->lm_head;
+                lc_matmul d = product(NULL, counts[c], one->in, one, NULL, one->out, threads, activations_f32);
+                size_t b = lc_matmul_workspace_size(&d);
+                if (b > most) most = b;
+            }
+    }
+    return most;
+}
+
+/* Rows of a norm or of the activation per pool task. */
+/* Kept keys from which a token's attention runs on an OpenMP team (lc_decode's threads) rather
+ * than on the calling thread: 4096 f32 keys of 4 KV heads of 64 are 8 MiB per layer, about a
+ * tenth of a 1B model's layer of bf16 weights. */
+#define DECODE_TEAM_KEYS 4096
+#define ROWS_PER_TASK 8
+
+typedef struct norm_job {
+    const lc_model_config *c;
+    const float *x, *w;
+    float *out;
+    int64_t rows;
+} norm_job;
+
+static void rms_norm_rows(void *arg, int64_t t) {
+    const norm_job *j = arg;
+    const int64_t n = j->c->hidden, r1 = (t + 1) * ROWS_PER_TASK < j->rows ? (t + 1) * ROWS_PER_TASK : j->rows;
+    const float eps = (float)j->c->norm_eps, one = j->c->norm_unit_offset ? 1.0f : 0.0f;
+    for (int64_t r = t * ROWS_PER_TASK; r < r1; r++) {
+        const float *xr = j->x + r * n;
+        float *o = j->out + r * n;
         double ss = 0;
         for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
         float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-        for (int64_t i = 0; i < n; i++) o[i] = (xr[i] * inv) * (w[i] + one);
+        for (int64_t i = 0; i < n; i++) o[i] = (xr[i] * inv) * (j->w[i] + one);
     }
+}
+
+/* RMSNorm of rows rows of hidden values, on the context's pool. */
+static void rms_norm(lc_context *ctx, const float *x, int64_t rows, const float *w, float *out) {
+    norm_job j = {&ctx->model->cfg, x, w, out, rows};
+    lc_pool_run(ctx->pool, (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rms_norm_rows, &j);
 }
 
 static float activation(lc_activation a, float x) {
@@ -46,6 +91,19 @@ static float activation(lc_activation a, float x) {
     case LC_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
     default: return x / (1.0f + expf(-x));
     }
+}
+
+typedef struct act_job {
+    lc_activation act;
+    float *g;
+    const float *u;
+    int64_t rows, width;
+} act_job;
+
+static void gate_rows(void *arg, int64_t t) {
+    const act_job *j = arg;
+    const int64_t r1 = (t + 1) * ROWS_PER_TASK < j->rows ? (t + 1) * ROWS_PER_TASK : j->rows;
+    for (int64_t i = t * ROWS_PER_TASK * j->width; i < r1 * j->width; i++) j->g[i] = activation(j->act, j->g[i]) * j->u[i];
 }
 
 static lc_status run_decode(lc_context *ctx, lc_decode *d) {
@@ -94,11 +152,13 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
         lc_decode d;
         memset(&d, 0, sizeof d);
         d.cache = p->cache, d.seq = r->seq, d.q = q, d.n_q = 1, d.heads_q = (int)Hq, d.out = out;
-        /* lc_decode cuts the keys into ranges of at least 256: no more threads than ranges (idle
-         * team members only cost a barrier, which on a loaded machine costs a time slice) */
-        int64_t ranges = (lc_kv_seq_kept(p->cache, r->seq) + 255) / 256;
+        /* lc_decode cuts the keys into ranges of at least 256: no more threads than ranges. Below
+         * DECODE_TEAM_KEYS keys it runs on this thread alone: the weight products around it run
+         * on the context's pool, and an OpenMP team's idle threads would spin for milliseconds
+         * beside the pool's (src/core/pool.c) */
+        const int64_t kept = lc_kv_seq_kept(p->cache, r->seq), ranges = (kept + 255) / 256;
         d.scale = (float)c->attn_scale, d.query_f32 = ctx->cfg.query_f32;
-        d.threads = ranges < ctx->threads ? (int)ranges : ctx->threads;
+        d.threads = kept < DECODE_TEAM_KEYS ? 1 : ranges < ctx->threads ? (int)ranges : ctx->threads;
         return run_decode(ctx, &d);
     }
     /* a prompt chunk (or a soft-capped token): flash over the cache's keys and the chunk's */
@@ -155,20 +215,21 @@ lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run 
     const lc_model *m = ctx->model;
     const lc_model_config *c = &m->cfg;
     const int64_t H = c->hidden, Hq = c->heads, Hkv = c->kv_heads, D = c->head_dim, QW = (Hq + 2 * Hkv) * D, FF = c->intermediate;
-    const int nt = ctx->threads;
     float *x = ctx->x, *h = ctx->h, *qkv = ctx->qkv, *att = ctx->att, *tmp = ctx->tmp, *g = ctx->gate, *u = ctx->up;
     const float es = (float)c->embed_scale;
     for (int64_t r = 0; r < rows; r++) {
-        const float *e = m->embed + (int64_t)tokens[r] * H;
-        for (int64_t i = 0; i < H; i++) x[r * H + i] = e[i] * es;
+        lc_convert(x + r * H, LC_F32, (const uint8_t *)m->embed + (size_t)((int64_t)tokens[r] * H) * lc_dtype_size(m->embed_dtype), m->embed_dtype,
+                   (size_t)H);
+        if (es != 1.0f)
+            for (int64_t i = 0; i < H; i++) x[r * H + i] *= es;
     }
     lc_status st;
     for (int64_t l = 0; l < c->layers; l++) {
         const lc_layer_weights *w = &m->layer[l];
-        rms_norm(c, x, rows, w->norm_in, h, nt);
-        matmul(h, rows, H, &w->q, qkv, QW);
-        matmul(h, rows, H, &w->k, qkv + Hq * D, QW);
-        matmul(h, rows, H, &w->v, qkv + (Hq + Hkv) * D, QW);
+        rms_norm(ctx, x, rows, w->norm_in, h);
+        if ((st = lc_model_linear(ctx, h, rows, H, &w->q, qkv, QW))) return st;
+        if ((st = lc_model_linear(ctx, h, rows, H, &w->k, qkv + Hq * D, QW))) return st;
+        if ((st = lc_model_linear(ctx, h, rows, H, &w->v, qkv + (Hq + Hkv) * D, QW))) return st;
         for (int i = 0; i < n_runs; i++) {
             const lc_run *r = &runs[i];
             /* q and k heads of the run's rows, one view: [1, m, Hq + Hkv, D] with row stride QW */
@@ -177,25 +238,28 @@ lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run 
             if ((st = lc_rope_apply(&ctx->rope, &qk, NULL, r->pos, r->pos + r->m))) return st;
             if ((st = attend(ctx, l, r))) return st;
         }
-        matmul(att, rows, Hq * D, &w->o, tmp, H);
-        if (c->sandwich_norms) rms_norm(c, tmp, rows, w->norm_attn_out, tmp, nt);
+        if ((st = lc_model_linear(ctx, att, rows, Hq * D, &w->o, tmp, H))) return st;
+        if (c->sandwich_norms) rms_norm(ctx, tmp, rows, w->norm_attn_out, tmp);
         for (int64_t i = 0; i < rows * H; i++) x[i] += tmp[i];
-        rms_norm(c, x, rows, w->norm_mlp_in, h, nt);
-        matmul(h, rows, H, &w->gate, g, FF);
-        matmul(h, rows, H, &w->up, u, FF);
-        const lc_activation act = c->act;
-#pragma omp parallel for num_threads(nt) schedule(static) if (rows * FF > 65536)
-        for (int64_t i = 0; i < rows * FF; i++) g[i] = activation(act, g[i]) * u[i];
-        matmul(g, rows, FF, &w->down, tmp, H);
-        if (c->sandwich_norms) rms_norm(c, tmp, rows, w->norm_mlp_out, tmp, nt);
+        rms_norm(ctx, x, rows, w->norm_mlp_in, h);
+        if ((st = lc_model_linear(ctx, h, rows, H, &w->gate, g, FF))) return st;
+        if ((st = lc_model_linear(ctx, h, rows, H, &w->up, u, FF))) return st;
+        act_job aj = {c->act, g, u, rows, FF};
+        lc_pool_run(ctx->pool, (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gate_rows, &aj);
+        if ((st = lc_model_linear(ctx, g, rows, FF, &w->down, tmp, H))) return st;
+        if (c->sandwich_norms) rms_norm(ctx, tmp, rows, w->norm_mlp_out, tmp);
         for (int64_t i = 0; i < rows * H; i++) x[i] += tmp[i];
     }
     if (n_out == 0) return LC_OK;
     for (int64_t i = 0; i < n_out; i++) /* the rows whose logits are asked for */
         memcpy(tmp + i * H, x + (out_rows ? out_rows[i] : i) * H, sizeof(float) * (size_t)H);
-    rms_norm(c, tmp, n_out, m->norm_out, h, nt);
+    rms_norm(ctx, tmp, n_out, m->norm_out, h);
+    if (ctx->want_hidden) { /* lc_context_prefill_hidden */
+        memcpy(logits, h, sizeof(float) * (size_t)(n_out * H));
+        return LC_OK;
+    }
     const int64_t V = c->vocab;
-    matmul(h, n_out, H, &m->lm_head, logits, V);
+    if ((st = lc_model_linear(ctx, h, n_out, H, &m->lm_head, logits, V))) return st;
     if (c->final_softcap > 0) {
         const float cap = (float)c->final_softcap;
         for (int64_t i = 0; i < n_out * V; i++) logits[i] = tanhf(logits[i] / cap) * cap;

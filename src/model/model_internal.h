@@ -4,14 +4,18 @@
 
 #include "longctx/attention.h"
 #include "longctx/decode.h"
+#include "longctx/matmul.h"
 #include "longctx/model.h"
 #include "longctx/safetensors.h"
 
-/* A linear layer's weight as HF stores it: [out, in] row-major f32, y = x W^T (+ b). */
+/* A linear layer's weight as HF stores it: [out, in] row-major, y = x W^T (+ b). The llama
+ * family keeps f16 / bf16 weights as stored (lc_matmul reads them); the extended architectures
+ * (arch_load.c) convert theirs to f32. */
 typedef struct lc_linear {
-    const float *w;
+    const void *w;
     const float *b; /* NULL: no bias */
     int64_t out, in;
+    lc_dtype dtype; /* of w: f32 (0), f16 or bf16 */
 } lc_linear;
 
 typedef struct lc_layer_weights {
@@ -26,7 +30,8 @@ typedef struct lc_layer_weights {
 struct lc_model {
     lc_model_config cfg;
     lc_safetensors *st;
-    const float *embed;   /* [vocab, hidden] */
+    const void *embed;    /* [vocab, hidden], embed_dtype */
+    lc_dtype embed_dtype; /* f32; f16 / bf16 as stored (llama family) */
     const float *norm_out;/* model.norm */
     lc_linear lm_head;    /* [vocab, hidden] */
     lc_layer_weights *layer;
@@ -57,6 +62,7 @@ struct lc_context {
     double rope_factors[2][LC_MODEL_MAX_ROPE_FACTORS];
     lc_attn_plan *attn;      /* [layers] */
     int threads;
+    lc_pool *pool;           /* threads threads: the weight products, norms and activations of a forward */
     int *seq_alive;          /* [max_seqs] */
     int64_t *seq_len;        /* [max_seqs] */
     /* scratch, sized at creation for max_batch rows (R) */
@@ -65,6 +71,8 @@ struct lc_context {
     float *gk, *gv;          /* [gather_rows, Hkv D]: cached keys / values read back plus the chunk's */
     void *flash_ws;
     size_t flash_ws_bytes;
+    void *matmul_ws;         /* lc_matmul_tiled's, the most any weight product of up to R rows needs */
+    size_t matmul_ws_bytes;
     void *decode_ws;         /* grows when lc_decode_workspace_size asks for more */
     size_t decode_ws_bytes;
     lc_run *runs;            /* [R] */
@@ -72,10 +80,18 @@ struct lc_context {
     int64_t max_spans;
     size_t scratch_bytes;
     struct lc_ctx_ext *ext;  /* recurrent states, latent caches and their scratch (arch_internal.h); NULL for the llama family */
+    int want_hidden;         /* lc_context_prefill_hidden: the forward writes final hidden states, not logits */
 };
 
+/* y[rows, l->out] (row stride ldy) = x[rows, l->in] (row stride ldx) W^T + b through lc_matmul
+ * on the context's threads and workspace (llama.c). */
+lc_status lc_model_linear(const lc_context *ctx, const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy);
+/* The workspace lc_model_linear needs for any product of up to rows rows with the model's weights. */
+size_t lc_model_linear_workspace(const lc_model *m, int64_t rows, int threads, int activations_f32);
+
 /* The forward of a batch of runs through every layer (llama.c): rows of x in, the logits of
- * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]. */
+ * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]; with ctx->want_hidden,
+ * their final hidden states (after the last norm) into logits[n_out, hidden] instead. */
 lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
                            int64_t n_out, float *logits);
 

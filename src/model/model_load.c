@@ -1,6 +1,7 @@
 /* Loading a checkpoint: config.json, then every tensor the architecture needs bound to its
- * place with the shape config.json implies. Aligned f32 tensors are used in the mapping;
- * the rest are converted (or realigned) to f32 once. */
+ * place with the shape config.json implies. Weight matrices (f32, f16, bf16) are used in the
+ * mapping as stored, lc_matmul multiplies them so; norms and biases are converted to f32
+ * once when stored otherwise; a tensor at an offset misaligned for its dtype is copied. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,33 @@ static const char *shape_str(const int64_t *d, int n, char *buf, size_t cap) {
     return buf;
 }
 
-/* The f32 data of tensor `name` of shape [d0] or [d0, d1] (n = 1 or 2); `why` says which
- * config fields imply the shape. NULL (status set) when absent, misshapen or out of memory;
- * NULL without a status when optional and absent. */
-static const float *bind(binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional) {
+/* Memory the model frees (lc_model_destroy frees m->owned); NULL with the status set. */
+static void *own(binder *b, size_t bytes, const char *name) {
+    void *copy = lc_aligned_alloc(bytes ? bytes : 64, 64);
+    if (b->m->n_owned == b->m->cap_owned) {
+        int cap = b->m->cap_owned ? 2 * b->m->cap_owned : 64;
+        void **o = realloc(b->m->owned, sizeof *o * (size_t)cap);
+        if (!o) {
+            lc_aligned_free(copy);
+            b->status = lc_error(LC_ENOMEM, "%s: weight table", b->dir);
+            return NULL;
+        }
+        b->m->owned = o, b->m->cap_owned = cap;
+    }
+    if (!copy) {
+        b->status = lc_error(LC_ENOMEM, "%s: copying tensor '%s' (%zu bytes)", b->dir, name, bytes);
+        return NULL;
+    }
+    b->m->owned[b->m->n_owned++] = copy;
+    return copy;
+}
+
+/* The data of tensor `name` of shape [d0] or [d0, d1] (n = 1 or 2); `why` says which config
+ * fields imply the shape. With `as_stored`, an f32, f16 or bf16 matrix as it lies in the
+ * mapping (*as_stored set to its dtype; copied only when misaligned), else f32 (converted when
+ * stored otherwise). NULL (status set) when absent, misshapen or out of memory; NULL without a
+ * status when optional and absent. */
+static const void *bind_as(binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional, lc_dtype *as_stored) {
     if (b->status) return NULL;
     const lc_st_tensor *t = lc_safetensors_find(b->m->st, name);
     if (!t) {
@@ -41,25 +65,19 @@ static const float *bind(binder *b, const char *name, int n, int64_t d0, int64_t
         return NULL;
     }
     b->m->info.params += (double)t->numel;
+    size_t es = lc_dtype_size(t->dtype);
+    if (as_stored) { /* a matrix lc_matmul reads as stored */
+        *as_stored = t->dtype;
+        b->m->info.weight_bytes += (size_t)t->numel * es;
+        if ((uintptr_t)t->data % es == 0) return t->data;
+        void *copy = own(b, t->bytes, name); /* realigned */
+        if (copy) memcpy(copy, t->data, t->bytes), b->m->info.copied_bytes += t->bytes;
+        return copy;
+    }
     b->m->info.weight_bytes += (size_t)t->numel * sizeof(float);
     if (t->dtype == LC_F32 && (uintptr_t)t->data % _Alignof(float) == 0) return t->data;
-    float *copy = lc_aligned_alloc(t->numel > 0 ? (size_t)t->numel * sizeof(float) : 64, 64);
-    if (b->m->n_owned == b->m->cap_owned) {
-        int cap = b->m->cap_owned ? 2 * b->m->cap_owned : 64;
-        void **o = realloc(b->m->owned, sizeof *o * (size_t)cap);
-        if (!o) {
-            lc_aligned_free(copy);
-            b->status = lc_error(LC_ENOMEM, "%s: weight table", b->dir);
-            return NULL;
-        }
-        b->m->owned = o, b->m->cap_owned = cap;
-    }
-    if (!copy) {
-        b->status = lc_error(LC_ENOMEM, "%s: converting tensor '%s' (%lld values) to f32", b->dir, name, (long long)t->numel);
-        return NULL;
-    }
-    b->m->owned[b->m->n_owned++] = copy;
-    size_t es = lc_dtype_size(t->dtype);
+    float *copy = own(b, (size_t)t->numel * sizeof(float), name);
+    if (!copy) return NULL;
     if ((uintptr_t)t->data % es == 0) {
         lc_convert(copy, LC_F32, t->data, t->dtype, (size_t)t->numel);
     } else { /* odd offsets: the raw bytes into the buffer's upper half, converted forward from there */
@@ -71,11 +89,15 @@ static const float *bind(binder *b, const char *name, int n, int64_t d0, int64_t
     return copy;
 }
 
+static const float *bind(binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional) {
+    return bind_as(b, name, n, d0, d1, why, optional, NULL);
+}
+
 static lc_linear linear(binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
     char name[300];
-    lc_linear l = {NULL, NULL, out, in};
+    lc_linear l = {NULL, NULL, out, in, LC_F32};
     snprintf(name, sizeof name, "%s.weight", prefix);
-    l.w = bind(b, name, 2, out, in, why, 0);
+    l.w = bind_as(b, name, 2, out, in, why, 0, &l.dtype);
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
         l.b = bind(b, name, 1, out, 0, why, 0);
@@ -151,11 +173,13 @@ lc_status lc_model_load(const char *dir, lc_model **out) {
         s = lc_arch_bind(m, dir); /* Mamba, Mamba-2, Jamba, DeepSeek-V2 (arch_load.c) */
     } else if (!s) {
         binder b = {m, dir, LC_OK};
-        m->embed = bind(&b, "model.embed_tokens.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size", 0);
+        m->embed = bind_as(&b, "model.embed_tokens.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size", 0, &m->embed_dtype);
         for (int64_t l = 0; l < c->layers; l++) bind_layer(&b, l);
         m->norm_out = bind(&b, "model.norm.weight", 1, c->hidden, 0, "hidden_size", 0);
-        m->lm_head = (lc_linear){m->embed, NULL, c->vocab, c->hidden};
-        if (!c->tie_embeddings) m->lm_head.w = bind(&b, "lm_head.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size (tie_word_embeddings false)", 0);
+        m->lm_head = (lc_linear){m->embed, NULL, c->vocab, c->hidden, m->embed_dtype};
+        if (!c->tie_embeddings)
+            m->lm_head.w = bind_as(&b, "lm_head.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size (tie_word_embeddings false)", 0,
+                                   &m->lm_head.dtype);
         s = b.status;
     }
     if (s) {
