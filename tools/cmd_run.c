@@ -209,6 +209,10 @@ static char *read_file(const char *path, size_t *len) {
     size_t n = 0, cap = 0;
     for (;;) {
         if (n + 65536 + 1 > cap) {
+            if (cap >= ((size_t)1 << 30)) { /* a prompt of more than 1 GiB (or /dev/zero): refused, not read into all of memory */
+                free(t), fclose(f), errno = EFBIG;
+                return NULL;
+            }
             char *b = realloc(t, cap = cap ? 2 * cap : 1 << 20);
             if (!b) return free(t), fclose(f), NULL;
             t = b;

@@ -24,6 +24,10 @@ static char *read_file(const char *path, size_t *len) {
     for (size_t k; p && (k = fread(p + n, 1, cap - n, f)) > 0;) {
         n += k;
         if (n == cap) {
+            if (cap >= ((size_t)1 << 30)) { /* a text of more than 1 GiB (or /dev/zero): refused, not read into all of memory */
+                fclose(f), free(p), errno = EFBIG;
+                return NULL;
+            }
             char *q = realloc(p, cap *= 2);
             if (!q) free(p);
             p = q;
@@ -108,7 +112,7 @@ int cmd_tokenize(int argc, char **argv) {
         size_t len = text ? strlen(text) : 0;
         char *buf = NULL;
         if (text_file && !(buf = read_file(text_file, &len))) {
-            fprintf(stderr, "longctx tokenize: cannot read '%s'\n", text_file);
+            fprintf(stderr, "longctx tokenize: cannot read '%s': %s\n", text_file, errno == EFBIG ? "larger than 1 GiB" : strerror(errno));
             rc = 1;
         } else if ((st = lc_tokenizer_encode_alloc(t, buf ? buf : text, len, special, &ids, &n))) {
             fprintf(stderr, "longctx tokenize: %s: %s\n", lc_status_str(st), lc_last_error());
