@@ -2,6 +2,8 @@
 #include "bench_util.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
@@ -43,14 +45,31 @@ int bench_peak_reset(void) {
     return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed) {
-    size_t count = (size_t)(n * heads * d);
-    float *f = malloc(count * sizeof(float));
-    void *buf = malloc(count * lc_dtype_size(t));
-    if (!f || !buf) {
-        fprintf(stderr, "out of memory for a %lld x %lld x %lld tensor\n", (long long)n, (long long)heads, (long long)d);
+/* Elements and bytes of an n x heads x d tensor of t, or exits (status 1) saying what was asked. */
+static size_t tensor_bytes(lc_dtype t, int64_t n, int64_t heads, int64_t d, size_t *count) {
+    double want = (double)n * (double)heads * (double)d * (double)lc_dtype_size(t);
+    if (n < 1 || heads < 1 || d < 1 || want > (double)(SIZE_MAX / 8)) {
+        fprintf(stderr, "a %lld x %lld x %lld %s tensor (%.0f bytes) is not one this machine can hold\n", (long long)n, (long long)heads,
+                (long long)d, lc_dtype_name(t), want);
         exit(1);
     }
+    *count = (size_t)n * (size_t)heads * (size_t)d;
+    return *count * lc_dtype_size(t);
+}
+
+static void *must_alloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory: %s needs %zu bytes\n", what, bytes);
+        exit(1);
+    }
+    return p;
+}
+
+lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed) {
+    size_t count, bytes = tensor_bytes(t, n, heads, d, &count);
+    float *f = must_alloc(count * sizeof(float), "a random input tensor (f32 draws)");
+    void *buf = must_alloc(bytes, "a random input tensor");
     lc_rng_fill_normal(f, count, seed, 0, 0.0f, 1.0f, 0);
     lc_convert(buf, t, f, LC_F32, count);
     free(f);
@@ -58,12 +77,8 @@ lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, u
 }
 
 lc_tensor bench_tensor_output(lc_dtype t, int64_t n, int64_t heads, int64_t d) {
-    size_t bytes = (size_t)(n * heads * d) * lc_dtype_size(t);
-    void *buf = malloc(bytes);
-    if (!buf) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
+    size_t count, bytes = tensor_bytes(t, n, heads, d, &count);
+    void *buf = must_alloc(bytes, "an output tensor");
     memset(buf, 0xff, bytes);
     return lc_tensor_bshd(buf, t, 1, n, heads, d);
 }
@@ -94,24 +109,6 @@ double bench_sgemm_gflops(int n, int reps) {
     return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
-int bench_parse_lengths(const char *text, int64_t *out, int max) {
-    int count = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v <= 0) return -1;
-        if (*end == 'K' || *end == 'k') v *= 1024, end++;
-        else if (*end == 'M' || *end == 'm') v *= 1024 * 1024, end++;
-        if (count == max) return -1;
-        out[count++] = v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        p = end;
-    }
-    return count;
-}
-
 const char *bench_bytes_str(double bytes, char *buf, size_t n) {
     const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;
@@ -134,20 +131,14 @@ const char *bench_blas_hint(void) {
 
 int bench_write_json(cJSON *root, const char *path) {
     char *text = cJSON_Print(root);
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (f && text) {
-        fputs(text, f);
-        fputc('\n', f);
-        fprintf(stderr, "wrote %s\n", path);
-    } else {
-        fprintf(stderr, "could not write %s\n", path);
-        rc = 1;
-    }
-    if (f) fclose(f);
+    FILE *f = text ? fopen(path, "w") : NULL;
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    if (ok) fprintf(stderr, "wrote %s\n", path);
+    else fprintf(stderr, "could not write %s: %s\n", path, text ? strerror(errno) : "out of memory");
     free(text);
     cJSON_Delete(root);
-    return rc;
+    return ok ? 0 : 1;
 }
 
 int bench_copy_init(bench_copy *c, size_t bytes) {

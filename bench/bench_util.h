@@ -19,7 +19,9 @@ size_t bench_peak_rss_bytes(void);
 int bench_peak_reset(void);
 
 /* A [1, n, heads, d] tensor of the given dtype filled with normal draws (mean 0, sd 1)
- * under seed; the buffer is owned by the returned view (free with bench_tensor_free). */
+ * under seed; the buffer is owned by the returned view (free with bench_tensor_free).
+ * Out of memory, it exits with status 1 saying how many bytes were asked for (the
+ * commands check their sizes against the machine's memory before they start). */
 lc_tensor bench_tensor_random(lc_dtype t, int64_t n, int64_t heads, int64_t d, uint64_t seed);
 /* An output tensor, every byte 0xff (NaN in f32, f16 and bf16: an element a kernel fails to
  * write shows), its pages touched before any timed run. */
@@ -44,7 +46,8 @@ double bench_median(const double *x, int n);
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
 /* Writes `root` as JSON to `path` (says so on stderr), then frees it; 0 on success, 1 if the
- * file could not be written. */
+ * file could not be written (said on stderr). Benchmarks call it only with the path given
+ * with --json, after every case succeeded. */
 int bench_write_json(cJSON *root, const char *path);
 
 /* The kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
@@ -52,10 +55,6 @@ const char *bench_blas_core(void);
 /* A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (an
  * OPENBLAS_CORETYPE in the environment, or a CPU it does not know), else NULL. */
 const char *bench_blas_hint(void);
-
-/* Parses "1K,2K,64K" or "1024,2048" into lengths (K = 1024, M = 1048576). Returns the
- * count, or -1 on bad text. */
-int bench_parse_lengths(const char *text, int64_t *out, int max);
 
 /* "1.5 GiB", "512 KiB" into buf. */
 const char *bench_bytes_str(double bytes, char *buf, size_t n);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The peers of bench/gpu_attention, on the same shapes: PyTorch SDPA with its flash backend,
-SDPA with its cuDNN backend, and FlexAttention for the sliding window. Run on the GPU machine
-(PyTorch is there); prints a table and writes JSON.
+"""The peers of bench/cuda/gpu_attention.cu, on the same shapes (its cases in
+tests/cases/attention_cases.c): PyTorch SDPA with its flash backend, SDPA with its cuDNN
+backend, and FlexAttention for the sliding window. Run on the GPU machine (PyTorch is
+there); prints a table and writes JSON.
 
     python3 bench/gpu_attention_peers.py [--quick] [--json bench/results/gpu_attention_peers.json]
 """

@@ -10,6 +10,7 @@
  * d, FAVOR+ m = d random features); Mamba's scan has heads*d channels and state 16;
  * Mamba-2's SSD heads heads of dimension d, one group, state d, chunk 64. */
 #include "linear_bench.h"
+#include "args.h"
 #include "bench_util.h"
 
 #include <cJSON.h>
@@ -105,7 +106,7 @@ static void run_linear(lin_result *r, const lin_opts *o, int favor) {
     float *omega = NULL;
     c.a.causal = 1, c.a.normalize = 1, c.a.threads = o->threads;
     if (favor) {
-        omega = malloc(sizeof(float) * (size_t)(d * d));
+        omega = alloc_normal((size_t)(d * d), 0, 0, 1);
         lc_favor_draw(omega, d, d, 42, 0);
         c.a.feature = LC_FEATURE_FAVOR, c.a.features = d, c.a.omega = omega;
     }
@@ -113,7 +114,8 @@ static void run_linear(lin_result *r, const lin_opts *o, int favor) {
     c.state = calloc((size_t)c.state_floats, sizeof(float));
     c.one = c.a;
     c.one.q.shape[1] = c.one.k.shape[1] = c.one.v.shape[1] = c.one.out.shape[1] = 1;
-    if (time_it(lin_prefill, &c, &r->seconds, &r->peak_bytes)) r->skipped = "error";
+    if (!c.state || (favor && !omega)) r->skipped = "error", fprintf(stderr, "  out of memory for the state (%lld floats) or the features\n", (long long)c.state_floats);
+    else if (time_it(lin_prefill, &c, &r->seconds, &r->peak_bytes)) r->skipped = "error";
     else {
         r->decode_seconds = time_decode(lin_decode, &c);
         r->decode_bytes = (double)c.state_floats * sizeof(float);
@@ -243,41 +245,56 @@ static int64_t crossover(const lin_result *r, int nr, const lin_opts *o, int met
     return any ? cross : 0;
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: linear [--quick] [--lengths 1K,...,1M] [--heads 2] [--dim 64] [--flash-max 64K]\n"
+               "              [--threads N] [--json FILE]\n"
+               "  causal prefill and decode of linear attention (elu1, FAVOR+), Mamba's scan and\n"
+               "  Mamba-2's SSD against flash attention of the same width; a table on stdout, JSON to\n"
+               "  FILE only when --json is given. Lengths in [1, 16M], --heads in [1, 1024], --dim in\n"
+               "  [1, 256], --threads 0 (all) .. %d. Exit status: 0 done, 1 a case failed (nothing is\n"
+               "  written), 2 a bad option.\n",
+            ARGS_MAX_THREADS);
+}
+
+/* 0, ARGS_USAGE (said) or -1 for --help (printed). */
 static int parse(int argc, char **argv, lin_opts *o) {
+    static const char *cmd = "bench linear";
     o->n_lengths = 0;
     for (int64_t n = 1024; n <= 1048576; n *= 2) o->lengths[o->n_lengths++] = n;
     o->heads = 2, o->d = 64, o->flash_max = 65536, o->mamba_state = 16, o->threads = 0;
-    o->json = "bench/results/linear.json";
-    for (int i = 1; i < argc; i++) {
+    o->json = NULL;
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return usage(stdout), -1;
         if (!strcmp(arg, "--quick")) {
             o->lengths[0] = 256, o->lengths[1] = 512, o->lengths[2] = 1024, o->n_lengths = 3, o->flash_max = 1024;
-        } else if (!strcmp(arg, "--lengths") && val) {
-            if ((o->n_lengths = bench_parse_lengths(val, o->lengths, 32)) <= 0) return fprintf(stderr, "bad --lengths '%s'\n", val), -1;
-            i++;
-        } else if (!strcmp(arg, "--heads") && val) {
-            o->heads = atoll(val), i++;
-        } else if (!strcmp(arg, "--dim") && val) {
-            o->d = atoll(val), i++;
-        } else if (!strcmp(arg, "--flash-max") && val) {
-            int64_t v;
-            if (bench_parse_lengths(val, &v, 1) != 1) return fprintf(stderr, "bad --flash-max '%s'\n", val), -1;
-            o->flash_max = v, i++;
-        } else if (!strcmp(arg, "--threads") && val) {
-            o->threads = atoi(val), i++;
-        } else if (!strcmp(arg, "--json") && val) {
-            o->json = val, i++;
-        } else {
-            fprintf(stderr, "usage: linear [--quick] [--lengths 1K,...,1M] [--heads 2] [--dim 64] [--flash-max 64K]\n"
-                            "              [--threads N] [--json PATH]\n"
-                            "  causal prefill and decode of linear attention (elu1, FAVOR+), Mamba's scan and\n"
-                            "  Mamba-2's SSD against flash attention of the same width; table on stdout, JSON to\n"
-                            "  PATH (default bench/results/linear.json)\n");
-            return -1;
+            continue;
         }
+        if (strcmp(arg, "--lengths") && strcmp(arg, "--heads") && strcmp(arg, "--dim") && strcmp(arg, "--flash-max") && strcmp(arg, "--threads") &&
+            strcmp(arg, "--json")) {
+            fprintf(stderr, "%s: unknown option '%s'\n", cmd, arg);
+            return usage(stderr), ARGS_USAGE;
+        }
+        if (!val) return args_missing(cmd, arg);
+        i++;
+        if (!strcmp(arg, "--lengths")) rc = args_counts(cmd, arg, val, 1, (int64_t)1 << 24, o->lengths, 32, &o->n_lengths);
+        else if (!strcmp(arg, "--heads")) rc = args_i64(cmd, arg, val, 1, 1024, &o->heads);
+        else if (!strcmp(arg, "--dim")) rc = args_i64(cmd, arg, val, 1, 256, &o->d);
+        else if (!strcmp(arg, "--flash-max")) rc = args_count(cmd, arg, val, 0, (int64_t)1 << 24, &o->flash_max);
+        else if (!strcmp(arg, "--threads")) rc = args_threads(cmd, arg, val, &o->threads);
+        else o->json = val;
     }
-    if (o->heads <= 0 || o->d <= 0 || o->d > 256) return fprintf(stderr, "--heads must be > 0 and --dim in 1..256\n"), -1;
-    return 0;
+    if (rc) return rc;
+    for (int a = 1; a < o->n_lengths; a++) /* ascending: the crossover walks them from the top */
+        for (int b = a; b > 0 && o->lengths[b] < o->lengths[b - 1]; b--) {
+            int64_t t = o->lengths[b];
+            o->lengths[b] = o->lengths[b - 1], o->lengths[b - 1] = t;
+        }
+    int64_t n = o->lengths[o->n_lengths - 1];
+    /* the largest case: q, k, v, out and the f32 draws of one (flash, linear), or Mamba's eight n x heads*d inputs */
+    double need = 9.0 * (double)n * (double)o->heads * (double)o->d * sizeof(float);
+    return args_fits(cmd, "--lengths, --heads and --dim (the largest case's inputs and outputs)", need);
 }
 
 static void print_row(const lin_result *r) {
@@ -293,13 +310,15 @@ static void print_row(const lin_result *r) {
 
 int lc_bench_linear_main(int argc, char **argv) {
     lin_opts o;
-    if (parse(argc, argv, &o)) return 2;
+    int prc = parse(argc, argv, &o);
+    if (prc) return prc < 0 ? 0 : prc;
     const int threads = lc_threads_resolve(o.threads);
     printf("machine: %d threads, vector path %s, OpenBLAS %s\n", threads, lc_isa_name(lc_isa_best()), bench_blas_core());
     printf("width: %lld heads x d=%lld (mamba: %lld channels, state %lld; mamba2: state %lld, chunk 64; favor: m=%lld)\n", (long long)o.heads,
            (long long)o.d, (long long)(o.heads * o.d), (long long)o.mamba_state, (long long)o.d, (long long)o.d);
     printf("%-13s %8s %11s %12s %12s %12s %12s\n", "method", "n", "prefill ms", "ns/token", "peak extra", "decode us/tok", "decode mem");
     lin_result *res = calloc((size_t)(M_COUNT * o.n_lengths), sizeof *res);
+    if (!res) return fprintf(stderr, "bench linear: out of memory\n"), 1;
     int nr = 0;
     const double t0 = bench_now();
     for (int li = 0; li < o.n_lengths; li++)
@@ -313,6 +332,11 @@ int lc_bench_linear_main(int argc, char **argv) {
             case M_MAMBA: run_mamba(r, &o); break;
             case M_SSD: run_ssd(r, &o); break;
             default: run_flash(r, &o); break;
+            }
+            if ((r->skipped && !strcmp(r->skipped, "error")) || (!r->skipped && !isfinite(r->decode_seconds))) {
+                fprintf(stderr, "bench linear: %s at n=%lld failed; no results are written\n", method_name[m], (long long)r->n);
+                free(res);
+                return 1;
             }
             print_row(r);
         }
@@ -336,20 +360,27 @@ int lc_bench_linear_main(int argc, char **argv) {
             snprintf(pre, sizeof pre, cp > 0 ? "from n=%lld" : cp < 0 ? "not up to %lld" : "no flash data", (long long)(cp > 0 ? cp : o.flash_max));
             snprintf(dec, sizeof dec, cd > 0 ? "from n=%lld" : cd < 0 ? "not up to %lld" : "no flash data", (long long)(cd > 0 ? cd : o.flash_max));
         }
-        printf("%-13s %14.3f (%2d pts) %22s %22s\n", method_name[m], s, pts, pre, dec);
+        char slope_text[32] = "-"; /* fewer than 2 points: no slope */
+        if (isfinite(s)) snprintf(slope_text, sizeof slope_text, "%.3f", s);
+        printf("%-13s %14s (%2d pts) %22s %22s\n", method_name[m], slope_text, pts, pre, dec);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "method", method_name[m]);
-        cJSON_AddNumberToObject(j, "slope", isfinite(s) ? s : -1);
+        if (isfinite(s)) cJSON_AddNumberToObject(j, "slope", s);
+        else cJSON_AddNullToObject(j, "slope");
         cJSON_AddNumberToObject(j, "slope_from_n", (double)fit_from);
         cJSON_AddNumberToObject(j, "slope_points", pts);
-        if (m != M_FLASH) {
-            cJSON_AddNumberToObject(j, "prefill_cheaper_than_flash_from_n", (double)cp);
-            cJSON_AddNumberToObject(j, "decode_cheaper_than_flash_from_n", (double)cd);
+        if (m != M_FLASH) { /* the n from which it is cheaper, or null with the reason in the text */
+            if (cp > 0) cJSON_AddNumberToObject(j, "prefill_cheaper_than_flash_from_n", (double)cp);
+            else cJSON_AddNullToObject(j, "prefill_cheaper_than_flash_from_n");
+            if (cd > 0) cJSON_AddNumberToObject(j, "decode_cheaper_than_flash_from_n", (double)cd);
+            else cJSON_AddNullToObject(j, "decode_cheaper_than_flash_from_n");
+            cJSON_AddStringToObject(j, "prefill_vs_flash", pre);
+            cJSON_AddStringToObject(j, "decode_vs_flash", dec);
         }
         cJSON_AddItemToArray(summary, j);
     }
     printf("(slope fitted over n >= %lld; crossover: smallest measured n from which the method is faster at every measured n up to\n"
-           " flash's largest, -1/'not up to' if never; flash measured up to n=%lld)\n",
+           " flash's largest, 'not up to' if never; flash measured up to n=%lld)\n",
            (long long)fit_from, (long long)o.flash_max);
     cJSON *arr = cJSON_AddArrayToObject(root, "cases");
     for (int i = 0; i < nr; i++) {
@@ -366,7 +397,9 @@ int lc_bench_linear_main(int argc, char **argv) {
         }
         cJSON_AddItemToArray(arr, j);
     }
-    int rc = bench_write_json(root, o.json);
+    int rc = 0;
+    if (o.json) rc = bench_write_json(root, o.json);
+    else cJSON_Delete(root);
     free(res);
     return rc;
 }

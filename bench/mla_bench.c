@@ -8,6 +8,7 @@
  * and sgemm on 1024^2 matrices, best of 10 before and after the paths. The f32 path's difference from the float64 one, relative
  * to max |out|, is printed: the fast path's error at these shapes. */
 #include "mla_bench.h"
+#include "args.h"
 #include "bench_util.h"
 
 #include <cJSON.h>
@@ -46,23 +47,45 @@ static void keep_best(double *best, double t) {
     if (t >= 0 && (*best <= 0 || t < *best)) *best = t;
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: mla [--tokens N (4096)] [--heads H (16)] [--threads T] [--reps R (1)] [--decode-only] [--json FILE]\n"
+               "  DeepSeek-V2 MLA shapes: float64 and f32 prefill, float64 and f32 absorbed decode over N tokens;\n"
+               "  a table on stdout, JSON to FILE only when --json is given. --tokens in [1, 1M], --heads in\n"
+               "  [1, 128], --reps in [1, 100], --threads 0 (all) .. %d. Exit status: 0 done, 1 a step failed\n"
+               "  (nothing is written), 2 a bad option.\n",
+            ARGS_MAX_THREADS);
+}
+
 int lc_bench_mla_main(int argc, char **argv) {
+    static const char *cmd = "bench mla";
     int64_t n = 4096;
-    int heads = 16, threads = 0, reps = 1, decode_only = 0;
-    const char *json = "bench/results/mla.json";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--heads") && i + 1 < argc) heads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--decode-only")) decode_only = 1;
-        else {
-            fprintf(stderr, "usage: mla [--tokens N (4096)] [--heads H (16)] [--threads T] [--reps R (1)] [--decode-only] [--json PATH]\n");
-            return 2;
+    int heads = 16, threads = 0, reps = 1, decode_only = 0, rc = 0;
+    const char *json = NULL;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
+        if (!strcmp(a, "--decode-only")) {
+            decode_only = 1;
+            continue;
         }
+        if (strcmp(a, "--tokens") && strcmp(a, "--heads") && strcmp(a, "--threads") && strcmp(a, "--reps") && strcmp(a, "--json")) {
+            fprintf(stderr, "%s: unknown option '%s'\n", cmd, a);
+            return usage(stderr), ARGS_USAGE;
+        }
+        if (!v) return args_missing(cmd, a);
+        i++;
+        if (!strcmp(a, "--tokens")) rc = args_count(cmd, a, v, 1, (int64_t)1 << 20, &n);
+        else if (!strcmp(a, "--heads")) rc = args_int(cmd, a, v, 1, 128, &heads);
+        else if (!strcmp(a, "--threads")) rc = args_threads(cmd, a, v, &threads);
+        else if (!strcmp(a, "--reps")) rc = args_int(cmd, a, v, 1, 100, &reps);
+        else json = v;
     }
-    if (n < 1 || heads < 1 || reps < 1) return fprintf(stderr, "mla bench: tokens, heads and reps must be >= 1\n"), 2;
+    if (rc) return rc;
+    {
+        const double nq = decode_only ? 1 : (double)n; /* latents + rope keys, queries, two outputs, and the float64 prefill's K and V */
+        double need = (double)n * (512 + 64) * 4 + nq * heads * (128 + 64 + 2 * 128) * 4 + (decode_only ? 0 : (double)n * heads * (192 + 128) * 8);
+        if ((rc = args_fits(cmd, "--tokens and --heads (the latent cache, queries, outputs and the prefill's keys and values)", need))) return rc;
+    }
     lc_mla m = {.heads = heads, .rank = 512, .nope = 128, .rope = 64, .v_dim = 128, .threads = threads};
     const int R = m.rank, P = m.rope, N = m.nope, DV = m.v_dim, DK = N + P;
     float *wuk = malloc(sizeof(float) * (size_t)heads * N * R), *wuv = malloc(sizeof(float) * (size_t)heads * DV * R);
@@ -72,7 +95,11 @@ int lc_bench_mla_main(int argc, char **argv) {
     float *o64 = malloc(sizeof(float) * (size_t)nq * heads * DV), *o32 = malloc(sizeof(float) * (size_t)nq * heads * DV);
     float *dec64 = malloc(sizeof(float) * (size_t)heads * DV), *dec32 = malloc(sizeof(float) * (size_t)heads * DV); /* one decode step */
     lc_mla_cache *c = NULL;
-    if (!wuk || !wuv || !lat || !kr || !qn || !qr || !o64 || !o32 || !dec64 || !dec32) return fprintf(stderr, "mla bench: out of memory\n"), 1;
+    if (!wuk || !wuv || !lat || !kr || !qn || !qr || !o64 || !o32 || !dec64 || !dec32) {
+        fprintf(stderr, "mla bench: out of memory for the weights, latents, queries and outputs of %lld tokens\n", (long long)n);
+        rc = 1;
+        goto done;
+    }
     lc_rng_fill_normal(wuk, (size_t)heads * N * R, 1, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(wuv, (size_t)heads * DV * R, 2, 0, 0, 1.0f / sqrtf((float)R), 0);
     lc_rng_fill_normal(lat, (size_t)n * R, 3, 0, 0, 1, 0);
@@ -80,7 +107,11 @@ int lc_bench_mla_main(int argc, char **argv) {
     lc_rng_fill_normal(qn, (size_t)nq * heads * N, 5, 0, 0, 1, 0);
     lc_rng_fill_normal(qr, (size_t)nq * heads * P, 6, 0, 0, 1, 0);
     m.w_uk = wuk, m.w_uv = wuv;
-    if (lc_mla_cache_create(&m, n, &c) || lc_mla_cache_append(c, 0, lat, kr, n)) return fprintf(stderr, "mla bench: %s\n", lc_last_error()), 1;
+    if (lc_mla_cache_create(&m, n, &c) || lc_mla_cache_append(c, 0, lat, kr, n)) {
+        fprintf(stderr, "mla bench: %s\n", lc_last_error());
+        rc = 1;
+        goto done;
+    }
 
     fprintf(stderr, "mla bench: peers (dgemm, sgemm 1024)...\n");
     double dpeak = dgemm_gflops(1024), speak = bench_sgemm_gflops(1024, 10);
@@ -104,8 +135,11 @@ int lc_bench_mla_main(int argc, char **argv) {
             keep_best(&tfdec, timed(lc_mla_decode_alloc, &fast, c, qn1, qr1, 1, dec32));
         }
     }
-    int rc = (!decode_only && (t64 <= 0 || t32 <= 0)) || tdec <= 0 || tfdec <= 0;
-    if (rc) goto done;
+    rc = (!decode_only && (t64 <= 0 || t32 <= 0)) || tdec <= 0 || tfdec <= 0;
+    if (rc) {
+        fprintf(stderr, "mla bench: a step failed; no results are written\n");
+        goto done;
+    }
     /* the machine may be shared: the peers' best before or after the paths */
     dpeak = fmax(dpeak, dgemm_gflops(1024)), speak = fmax(speak, bench_sgemm_gflops(1024, 10));
     double sc = 0, diff = 0;
@@ -138,7 +172,7 @@ int lc_bench_mla_main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "decode_f32_s", tfdec), cJSON_AddNumberToObject(root, "decode_f32_vs_f64_rel_diff", ddiff);
     cJSON_AddNumberToObject(root, "prefill_flops", pf_flops), cJSON_AddNumberToObject(root, "decode_flops", dec_flops);
     if (!decode_only) cJSON_AddNumberToObject(root, "f32_vs_f64_rel_diff", diff);
-    rc = bench_write_json(root, json);
+    rc = json ? bench_write_json(root, json) : (cJSON_Delete(root), 0);
 done:
     free(wuk), free(wuv), free(lat), free(kr), free(qn), free(qr), free(o64), free(o32), free(dec64), free(dec32);
     lc_mla_cache_destroy(c);

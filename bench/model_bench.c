@@ -17,6 +17,7 @@
  * weights on CPUs with AVX512-BF16) and kept f32 (activations_f32). Prefill is the best of
  * --reps prompts. Table on stdout, progress on stderr, JSON with --json FILE. */
 #include "model_bench.h"
+#include "args.h"
 #include "bench_util.h"
 
 #include <cJSON.h>
@@ -237,10 +238,19 @@ int lc_bench_model_main(int argc, char **argv) {
             if (lc_dtype_parse(v, &dt) || !lc_dtype_is_float(dt)) return fprintf(stderr, "model bench: --dtype %s: bf16, f16 or f32\n", v), 2;
             i++;
         } else if (!strcmp(a, "--quick")) quick = 1;
-        else if (!strcmp(a, "--prompt") && v) prompt = atoll(v), i++;
-        else if (!strcmp(a, "--decode") && v) decode = atoi(v), i++;
-        else if (!strcmp(a, "--reps") && v) reps = atoi(v), i++;
-        else if (!strcmp(a, "--threads") && v) threads = atoi(v), i++;
+        else if (!strcmp(a, "--prompt") && v) {
+            if (args_i64("model bench", a, v, 1, 8192, &prompt)) return 2;
+            i++;
+        } else if (!strcmp(a, "--decode") && v) {
+            if (args_int("model bench", a, v, 0, 1024, &decode)) return 2;
+            i++;
+        } else if (!strcmp(a, "--reps") && v) {
+            if (args_int("model bench", a, v, 1, 1000, &reps)) return 2;
+            i++;
+        } else if (!strcmp(a, "--threads") && v) {
+            if (args_threads("model bench", a, v, &threads)) return 2;
+            i++;
+        }
         else if (!strcmp(a, "--plans") && v) plans = v, i++;
         else if (!strcmp(a, "--json") && v) json = v, i++;
         else return usage();

@@ -18,5 +18,6 @@
 #include "longctx/matmul.h"
 #include "longctx/ssm.h"
 #include "longctx/tokenizer.h"
+#include "longctx/recall.h"
 
 #endif

@@ -13,6 +13,8 @@ packages=(
   openmpi-bin              # mpirun, for `longctx ring` and the ring tests
   libcairo2-dev            # PNG/SVG plots of `longctx wall` and `longctx patterns`
   libfaiss-dev             # FAISS nearest-neighbour search for the kNN memory (src/memory)
+  python3-numpy            # the Python package (python/) and its tests
+  python3-pytest           # runs the Python package's tests (ctest's `python`)
 )
 
 missing=()

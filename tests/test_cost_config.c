@@ -1,6 +1,10 @@
 /* config.json reading (tests/fixtures/config/): the published configs give the presets'
- * shapes; every field a model type needs, removed, is an error naming it; malformed,
- * truncated (at every byte) and ill-typed files are LC_EFORMAT, never a crash. */
+ * shapes; every field a model type needs (and transformers has no default for), removed, is
+ * an error naming it; the defaults transformers has (num_key_value_heads, head_dim), GPT-2's
+ * names and a multimodal text_config are read as transformers reads them and said in the
+ * notes; the parameter count from the config's own fields equals the tensors of the tiny
+ * checkpoints and the published counts (MoE and MLA too); malformed, truncated (at every
+ * byte), ill-typed and absurd files are LC_EFORMAT, never a crash. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,16 +45,15 @@ typedef struct good_case {
 } good_case;
 
 static const good_case goods[] = {
-    {"llama-3.1-8b.json", "llama-3.1-8b", {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads"}},
-    {"mistral-7b-v0.1.json", "mistral-7b-v0.1", {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads"}},
-    {"gemma-2-9b.json", "gemma-2-9b", {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads"}},
+    {"llama-3.1-8b.json", "llama-3.1-8b", {"num_hidden_layers", "hidden_size", "num_attention_heads"}},
+    {"mistral-7b-v0.1.json", "mistral-7b-v0.1", {"num_hidden_layers", "hidden_size", "num_attention_heads"}},
+    {"gemma-2-9b.json", "gemma-2-9b", {"num_hidden_layers", "hidden_size", "num_attention_heads"}},
     {"deepseek-v2.json", "deepseek-v2",
-     {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "kv_lora_rank", "qk_rope_head_dim",
-      "qk_nope_head_dim", "v_head_dim"}},
-    {"mamba-2.8b.json", "mamba-2.8b", {"num_hidden_layers", "hidden_size", "state_size", "conv_kernel"}},
+     {"num_hidden_layers", "hidden_size", "num_attention_heads", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"}},
+    {"mamba-2.8b.json", "mamba-2.8b", {"hidden_size", "state_size", "conv_kernel"}}, /* n_layer stands in for num_hidden_layers */
     {"jamba-v0.1.json", "jamba-v0.1",
-     {"num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "attn_layer_period", "attn_layer_offset",
-      "mamba_d_state", "mamba_d_conv", "mamba_expand"}},
+     {"num_hidden_layers", "hidden_size", "num_attention_heads", "attn_layer_period", "attn_layer_offset", "mamba_d_state", "mamba_d_conv",
+      "mamba_expand"}},
 };
 
 static void test_good_files(void) {
@@ -109,11 +112,22 @@ static void test_params_estimate(void) {
         CHECK(s || (m.params <= cases[c].want && m.params >= cases[c].want - cases[c].tolerance), "%s: %.0f params, want %.0f",
               cases[c].file, m.params, cases[c].want);
     }
+    /* mixtures of experts and MLA: counted from the config's own fields, total and active, as
+     * published (DeepSeek-V2 236B / 21B, Jamba 52B / 12B, Mixtral 46.7B / 12.9B) */
+    struct {
+        const char *file;
+        double total, active;
+    } moe[] = {{"deepseek-v2.json", 235741434880.0, 21375800320.0},
+               {"jamba-v0.1.json", 51570323328.0, 12110311296.0},
+               {"mixtral-8x7b-v0.1.json", 46702792704.0, 12879925248.0}};
     lc_model_shape m;
-    lc_status s = lc_model_from_config_file(fixture("deepseek-v2.json"), 0, &m);
-    CHECK(s == LC_EFORMAT && strstr(lc_last_error(), "--params"), "MoE without params: %s", lc_last_error());
-    s = lc_model_from_config_file(fixture("jamba-v0.1.json"), 0, &m);
-    CHECK(s == LC_EFORMAT && strstr(lc_last_error(), "--params"), "Jamba without params: %s", lc_last_error());
+    lc_status s;
+    for (size_t c = 0; c < sizeof moe / sizeof moe[0]; c++) {
+        char notes[512];
+        s = lc_model_from_config_file_noted(fixture(moe[c].file), 0, &m, notes, sizeof notes);
+        CHECK(s == LC_OK && m.params == moe[c].total && m.active_params == moe[c].active && strstr(notes, "active per token"),
+              "%s: %s, %.0f params, %.0f active, notes '%s'", moe[c].file, lc_last_error(), m.params, m.active_params, notes);
+    }
     /* Mamba-2 (the model runner's fixture): x, B and C go through the conv; the estimate is the
      * checkpoint's count (2 x 512 x 64 embeddings and head, 64 final norm, 2 layers of 30360) */
     s = lc_model_from_config_file(fixture("../models/mamba2/config.json"), 0, &m);
@@ -127,6 +141,71 @@ static void test_params_estimate(void) {
     CHECK(lc_model_from_config_text(cut, "x", 0, &m) == LC_EFORMAT && strstr(lc_last_error(), "'vocab_size'"), "vocab: %s", lc_last_error());
     CHECK(lc_model_from_config_text(cut, "x", 8e9, &m) == LC_OK, "vocab not needed with params");
     free(cut), free(text), cJSON_Delete(root);
+}
+
+/* The tiny checkpoints of tests/fixtures/models/: the count from config.json equals the sum of
+ * their tensors (every family the runner knows: dense, sliding, Gemma-2, MLA with experts,
+ * Mamba, Mamba-2, Jamba with experts). */
+static void test_params_match_checkpoints(void) {
+    static const char *models[] = {"llama", "mistral", "qwen2", "gemma2", "deepseek_v2", "mamba", "mamba2", "jamba"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/fixtures/models/%s", dir, models[i]);
+        lc_safetensors *st = NULL;
+        lc_status s = lc_safetensors_open(path, &st);
+        CHECK(s == LC_OK, "%s: %s", models[i], lc_last_error());
+        if (s) continue;
+        double numel = 0;
+        for (int64_t t = 0; t < lc_safetensors_count(st); t++) numel += (double)lc_safetensors_at(st, t)->numel;
+        lc_safetensors_destroy(st);
+        snprintf(path, sizeof path, "%s/fixtures/models/%s/config.json", dir, models[i]);
+        lc_model_shape m;
+        s = lc_model_from_config_file(path, 0, &m);
+        CHECK(s == LC_OK && m.params == numel, "%s: %s; %.0f params counted, the checkpoint holds %.0f", models[i], lc_last_error(), m.params, numel);
+    }
+}
+
+/* What transformers accepts: its defaults, GPT-2's names, a multimodal text_config; each
+ * default said in the notes. */
+static void test_transformers_defaults(void) {
+    lc_model_shape m;
+    char notes[512];
+    /* Llama-1: no num_key_value_heads (multi-head), no head_dim */
+    lc_status s = lc_model_from_config_file_noted(fixture("llama-7b-v1.json"), 0, &m, notes, sizeof notes);
+    CHECK(s == LC_OK && m.kv_heads == 32 && m.heads == 32 && m.head_dim_k == 128 && m.params == 6738415616.0, "llama-1: %s kv %lld %.0f",
+          lc_last_error(), (long long)m.kv_heads, m.params);
+    CHECK(s || (strstr(notes, "num_key_value_heads = num_attention_heads = 32") && strstr(notes, "head_dim = hidden_size / num_attention_heads = 128")),
+          "llama-1 notes: '%s'", notes);
+    /* GPT-2: n_layer, n_head, n_embd, n_positions; n_inner = 4 n_embd; biases and learned positions: 124,439,808 */
+    s = lc_model_from_config_file_noted(fixture("gpt2.json"), 0, &m, notes, sizeof notes);
+    CHECK(s == LC_OK && m.layers == 12 && m.heads == 12 && m.hidden == 768 && m.head_dim_k == 64 && m.params == 124439808.0,
+          "gpt2: %s, %lld layers, %.0f params", lc_last_error(), (long long)m.layers, m.params);
+    CHECK(s || strstr(notes, "n_inner = 4 * n_embd"), "gpt2 notes: '%s'", notes);
+    /* LLaVA: the text model under text_config */
+    s = lc_model_from_config_file_noted(fixture("multimodal-text-config.json"), 0, &m, notes, sizeof notes);
+    CHECK(s == LC_OK && m.layers == 32 && m.hidden == 4096 && m.kv_heads == 32 && m.params == 6738939904.0, "text_config: %s %.0f", lc_last_error(),
+          m.params);
+    CHECK(s || strstr(notes, "text_config"), "text_config notes: '%s'", notes);
+    const char *nested_missing = "{\"model_type\": \"llava\", \"text_config\": {\"hidden_size\": 64, \"num_attention_heads\": 4}}";
+    CHECK(lc_model_from_config_text(nested_missing, "n", 1e6, &m) == LC_EFORMAT && strstr(lc_last_error(), "'text_config.num_hidden_layers'"),
+          "nested missing: %s", lc_last_error());
+    /* nothing defaulted: no notes */
+    s = lc_model_from_config_file_noted(fixture("llama-3.1-8b.json"), 8e9, &m, notes, sizeof notes);
+    CHECK(s == LC_OK && !strstr(notes, "num_key_value_heads"), "llama-3.1 notes: '%s'", notes);
+    /* absurd values are refused, naming the field and the bound */
+    const char *absurd[][2] = {
+        {"{\"num_hidden_layers\": 1099511627776, \"hidden_size\": 4096, \"num_attention_heads\": 32}", "'num_hidden_layers'=1099511627776"},
+        {"{\"num_hidden_layers\": 32, \"hidden_size\": 4194304, \"num_attention_heads\": 32}", "'hidden_size'=4194304"},
+        {"{\"num_hidden_layers\": 32, \"hidden_size\": 4096, \"num_attention_heads\": 32, \"num_key_value_heads\": 64}", "exceeds"},
+        {"{\"num_hidden_layers\": 32, \"hidden_size\": 4096, \"num_attention_heads\": 32, \"vocab_size\": 1e13}", "'vocab_size'"},
+        {"{\"num_hidden_layers\": 2, \"hidden_size\": 64, \"num_attention_heads\": 4, \"vocab_size\": 10, \"intermediate_size\": 8,"
+         " \"num_local_experts\": 4, \"num_experts_per_tok\": 9}", "num_experts_per_tok=9"},
+    };
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        s = lc_model_from_config_text(absurd[i][0], "a", 0, &m);
+        CHECK(s == LC_EFORMAT && strstr(lc_last_error(), absurd[i][1]), "absurd %zu: %s '%s'", i, lc_status_str(s), lc_last_error());
+    }
+    CHECK(lc_model_from_config_text("{}", "p", 2e15, &m) == LC_EINVAL && strstr(lc_last_error(), "1e15"), "params too large: %s", lc_last_error());
 }
 
 static void test_bad_files(void) {
@@ -171,6 +250,8 @@ int main(void) {
     test_seed("test_cost_config");
     test_good_files();
     test_params_estimate();
+    test_params_match_checkpoints();
+    test_transformers_defaults();
     test_bad_files();
     return test_finish("test_cost_config");
 }

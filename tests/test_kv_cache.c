@@ -5,11 +5,13 @@
  * stay within the bound docs/kv-cache.md states); ring and sinks also against the full
  * sequence under the equivalent window / sinks mask; paged fork and free checked
  * token by token against a shadow copy under random operations, and for leaks; bad
- * calls refused with a sentence. */
+ * calls refused with a sentence. The decode cases and their tolerances are
+ * tests/cases/decode_cases.c's; the inputs are drawn here, fresh from the run's seed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode_cases.h"
 #include "harness.h"
 #include "longctx/decode.h"
 
@@ -95,23 +97,17 @@ static void round_like_decode(lc_dtype t, float *q, size_t rows, int D, float *k
 }
 
 static void test_decode(test_rng *g) {
-    for (int trial = 0; trial < 300; trial++) {
+    for (int trial = 0; trial < DECODE_CPU_TRIALS; trial++) {
+        const decode_case dc = decode_case_random_cpu(trial, g->seed, &g->counter);
+        const decode_tolerance *tol = decode_tolerance_of(&dc);
         lc_kv_config c = {0};
-        c.layout = (lc_kv_layout)(trial % 4);
-        c.dtype = (lc_dtype)((trial / 4) % 5);
-        c.heads_kv = (int[]){1, 2, 3, 4, 8}[test_below(g, trial % 3 ? 4 : 5)];
-        int G = trial % 3 ? 1 + (int)test_below(g, 8) : 4; /* a third: 4 rows per head, one query (a 32/8 GQA model's decode step, the shape the benchmarks time) */
-        int dims[] = {1, 7, 16, 33, 64, 128, 129};
-        c.head_dim = dims[test_below(g, 7)];
-        c.max_seqs = 1 + (int)test_below(g, 3);
-        int64_t len = 1 + (int64_t)test_below(g, trial % 10 == 0 ? 1500 : 300);
-        c.capacity = len + (int64_t)test_below(g, 5);
-        c.block_size = (int[]){1, 3, 16}[test_below(g, 3)];
+        c.layout = dc.layout, c.dtype = dc.dtype, c.heads_kv = dc.heads_kv, c.head_dim = dc.head_dim, c.max_seqs = dc.batch;
+        const int G = dc.group, n_q = dc.n_q;
+        const int64_t len = dc.len;
+        c.capacity = len + dc.spare;
+        c.block_size = dc.block_size;
         c.num_blocks = c.max_seqs * ((c.capacity + c.block_size - 1) / c.block_size);
-        int n_q = trial % 3 ? 1 + (int)test_below(g, 3) : 1;
-        if (n_q > len) n_q = (int)len;
-        c.window = n_q + (int64_t)test_below(g, 200);
-        c.sinks = (int64_t)test_below(g, 6);
+        c.window = dc.window, c.sinks = dc.sinks;
         lc_kv_cache *kc = NULL, *ref = NULL;
         CHECK(lc_kv_create(&c, &kc) == LC_OK, "%s", lc_last_error());
         lc_kv_config rc = c;
@@ -144,8 +140,8 @@ static void test_decode(test_rng *g) {
         for (int64_t t = 1; t < kept; t++) CHECK(gp[t] > gp[t - 1], "spans out of position order");
         CHECK(gp[kept - 1] == len - 1, "last kept position %lld, len %lld", (long long)gp[kept - 1], (long long)len);
         reference(q, n_q, hq, gk, gv, kept, c.heads_kv, c.head_dim, -1, 0, exp_, lse_ref);
-        int64_t split = (int64_t[]){0, len > 300 ? 2 : 1, 5, 64}[test_below(g, 4)];
-        int threads = 1 + (int)test_below(g, 3);
+        const int64_t split = dc.split;
+        const int threads = dc.threads;
         for (int variant = 0; variant < 8; variant++) { /* every vector path this CPU runs, query f32 or rounded */
             lc_isa isa = (lc_isa)(LC_ISA_PORTABLE + variant / 2);
             if (isa > LC_ISA_AVX512 || !lc_isa_supported(isa)) continue;
@@ -172,16 +168,13 @@ static void test_decode(test_rng *g) {
                 if (e / (vs + 1e-30) > worst_round[c.dtype]) worst_round[c.dtype] = e / (vs + 1e-30);
                 free(qr), free(kr), free(vr);
             }
-            double sc, err = max_abs_diff(out, want, (size_t)n_q * hq * c.head_dim, &sc), tol = 2e-5 * (sc + 1);
+            double sc, err = max_abs_diff(out, want, (size_t)n_q * hq * c.head_dim, &sc), bound = tol->out * (sc + 1);
             if (rounds) { /* + P.V with rounded probabilities */
                 double vmax;
                 max_abs_diff(gv, gv, (size_t)kept * row, &vmax);
-                if (c.dtype == LC_INT8) /* int16, step max p / 32767 per block, independent roundings: 6 sigma of their sum */
-                    tol += 6 * sqrt((double)kept) / (32767 * sqrt(12.0)) * vmax;
-                else /* bf16 (8 significant bits): each p within 2^-8 of itself, so the output within 2^-8 max|v| */
-                    tol += 0x1p-8 * vmax;
+                bound += decode_tolerance_rounded_p(c.dtype, kept, vmax);
             }
-            CHECK(err <= tol, "trial %d %s%s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa), rounds ? " (rounded query)" : "",
+            CHECK(err <= bound, "trial %d %s%s %s/%s H%d G%d D%d len %lld nq %d split %lld: err %.3g", trial, lc_isa_name(isa), rounds ? " (rounded query)" : "",
                   lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), c.heads_kv, G, c.head_dim, (long long)len, n_q,
                   (long long)split, err);
             /* 2: ring and sinks, n_q = 1: the full sequence under a window / sinks mask */
@@ -192,9 +185,9 @@ static void test_decode(test_rng *g) {
                 CHECK(lc_decode_attention_alloc(&d1) == LC_OK, "%s", lc_last_error());
                 reference(d1.q, 1, hq, K, V, len, c.heads_kv, c.head_dim, c.window, c.layout == LC_KV_SINKS ? c.sinks : 0, e2, NULL);
                 err = max_abs_diff(o1, e2, (size_t)hq * c.head_dim, &sc);
-                CHECK(err <= 2e-5 * (sc + 1), "%s vs mask: err %.3g", lc_kv_layout_name(c.layout), err);
+                CHECK(err <= tol->out * (sc + 1), "%s vs mask: err %.3g", lc_kv_layout_name(c.layout), err);
                 err = max_abs_diff(o1, out + (size_t)(n_q - 1) * hq * c.head_dim, (size_t)hq * c.head_dim, &sc);
-                CHECK(err <= 2e-5 * (sc + 1), "%s: last query alone vs with the others: err %.3g", lc_kv_layout_name(c.layout), err);
+                CHECK(err <= tol->out * (sc + 1), "%s: last query alone vs with the others: err %.3g", lc_kv_layout_name(c.layout), err);
                 free(e2), free(o1);
             }
             /* 3: against the contiguous f32 cache of the same tokens (all layouts keep all
@@ -206,12 +199,11 @@ static void test_decode(test_rng *g) {
                 /* errors relative to max|v|: a stored value is off by at most eps * |v| */
                 err = max_abs_diff(out, out_f32, (size_t)n_q * hq * c.head_dim, NULL);
                 max_abs_diff(V, V, (size_t)len * row, &sc);
-                double bound = c.dtype == LC_F32 ? 1e-6 : c.dtype == LC_F16 ? 2e-3 : c.dtype == LC_BF16 ? 1.5e-2 : c.dtype == LC_INT8 ? 3e-2 : 8e-2;
                 if (err / (sc + 1e-30) > worst_q[c.dtype]) worst_q[c.dtype] = err / (sc + 1e-30);
-                CHECK(err <= bound * sc + 1e-6, "%s %s/%s vs contiguous f32: err %.3g (scale %.3g) len %lld kept %lld nq %d W %lld S %lld", lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), err, sc, (long long)len, (long long)kept, n_q, (long long)c.window, (long long)c.sinks);
+                CHECK(err <= tol->vs_f32[c.dtype] * sc + tol->vs_f32_abs, "%s %s/%s vs contiguous f32: err %.3g (scale %.3g) len %lld kept %lld nq %d W %lld S %lld", lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), err, sc, (long long)len, (long long)kept, n_q, (long long)c.window, (long long)c.sinks);
             }
             for (int i = 0; i < n_q * hq; i++)
-                CHECK(isfinite(lse[i]) && fabs(lse[i] - want_lse[i]) <= 2e-5 * (1 + fabs(want_lse[i])), "%s lse %g, reference %g", lc_isa_name(isa), lse[i], want_lse[i]);
+                CHECK(isfinite(lse[i]) && fabs(lse[i] - want_lse[i]) <= tol->lse * (1 + fabs(want_lse[i])), "%s lse %g, reference %g", lc_isa_name(isa), lse[i], want_lse[i]);
             free(exp_r), free(lse_r);
         }
         free(K), free(V), free(q), free(out), free(exp_), free(out_f32), free(lse), free(lse_ref), free(gk), free(gv), free(gp);

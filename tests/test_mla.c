@@ -169,13 +169,13 @@ int main(void) {
     fprintf(stderr, "test_mla: prefill error against f32 latents, worst relative to max |out|: f32 %.2e, f16 %.2e, bf16 %.2e\n", storage_err[0],
             storage_err[1], storage_err[2]);
     /* errors */
-    float w[4] = {1, 2, 3, 4}, x[4] = {0};
+    float w[4] = {1, 2, 3, 4}, x[4] = {0}, o[4];
     lc_mla m = {.heads = 1, .rank = 2, .nope = 1, .rope = 1, .v_dim = 2, .w_uk = w, .w_uv = w};
     lc_mla_cache *c;
     CHECK(lc_mla_cache_create(&m, 2, &c) == LC_OK, "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 1, x, x, 1) == LC_ERANGE && strstr(lc_last_error(), "out of order"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 3) == LC_ERANGE && strstr(lc_last_error(), "capacity"), "%s", lc_last_error());
-    lc_mla_attention a = {.mla = &m, .cache = c, .q_nope = x, .q_rope = x, .n_q = 1, .out = x};
+    lc_mla_attention a = {.mla = &m, .cache = c, .q_nope = x, .q_rope = x, .n_q = 1, .out = o};
     CHECK(lc_mla_decode_alloc(&a) == LC_ERANGE && strstr(lc_last_error(), "n_q"), "%s", lc_last_error());
     CHECK(lc_mla_cache_append(c, 0, x, x, 1) == LC_OK, "%s", lc_last_error());
     for (int fast = 0; fast < 2; fast++) {

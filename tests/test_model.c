@@ -747,7 +747,8 @@ static void test_bad(uint64_t seed) {
         {"\"rope_theta\": 10000.0", "\"rope_scaling\": {\"rope_type\": \"su2\"}", LC_EUNSUPPORTED, "rope type 'su2'"},
         {"\"rope_theta\": 10000.0", "\"rope_scaling\": {\"rope_type\": \"linear\"}", LC_EFORMAT, "factor"},
         {"\"rope_theta\": 10000.0", "\"rope_theta\": \"big\"", LC_EFORMAT, "'rope_theta' must be a number"},
-        {"\"num_key_value_heads\": 2,", "", LC_EFORMAT, "'num_key_value_heads'"},
+        /* no num_key_value_heads: transformers' default, one per attention head, which the tensors then contradict */
+        {"\"num_key_value_heads\": 2,", "", LC_EFORMAT, "config.json implies [32, 32] (num_key_value_heads*head_dim"},
         {"\"hidden_size\": 32", "\"hidden_size\": 48", LC_EFORMAT, "config.json implies"},
         {"\"vocab_size\": 61", "\"vocab_size\": 62", LC_EFORMAT, "'model.embed_tokens.weight' has shape [61, 32], config.json implies [62, 32]"},
         {"\"eos_token_id\": 2", "\"eos_token_id\": 99", LC_EFORMAT, "eos_token_id 99"},

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "longctx.h"
 #include "patterns.h"
@@ -99,10 +100,10 @@ int cmd_patterns(int argc, char **argv) {
     const char *plot = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end;
         if (!strcmp(argv[i], "--n") && v) {
-            n = strtoll(v, &end, 10), i++;
-            if (*end || n < 4 || n > 4096) return fprintf(stderr, "longctx patterns: --n must be an integer in [4, 4096]\n"), 2;
+            int rc = args_i64("longctx patterns", "--n", v, 4, 4096, &n);
+            if (rc) return rc;
+            i++;
         } else if (!strcmp(argv[i], "--plot") && v) {
             plot = v, i++;
             if (!plot_path_ok(plot)) return fprintf(stderr, "longctx patterns: --plot: the file name must end in .png or .svg\n"), 2;
@@ -120,6 +121,7 @@ int cmd_patterns(int argc, char **argv) {
     }
     int count = pattern_count(), rc = 0, shown = 0;
     drawn *all = calloc((size_t)count, sizeof *all);
+    if (!all) return fprintf(stderr, "longctx patterns: out of memory\n"), ARGS_FAILED;
     for (int k = 0; k < count && !rc; k++) {
         drawn *d = &all[shown];
         if (pattern_build(k, n, &d->pat)) {
@@ -129,6 +131,11 @@ int cmd_patterns(int argc, char **argv) {
         }
         if (only && strcmp(only, d->pat.name)) continue;
         d->cells = malloc((size_t)(n * n));
+        if (!d->cells) {
+            fprintf(stderr, "longctx patterns: out of memory for %lld x %lld cells\n", (long long)n, (long long)n);
+            rc = ARGS_FAILED;
+            break;
+        }
         d->active = draw_cells(d);
         int64_t counted = lc_mask_count(&d->pat.mask, n, n);
         if (counted != d->active) { /* the cell-by-cell truth and the tile counter must agree */

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "args.h"
 #include "commands.h"
 #include "longctx.h"
 
@@ -54,30 +55,14 @@ static void usage(FILE *f) {
             "  --batch N             prompt tokens per forward (default 512)\n"
             "  --threads N           attention and element-wise threads (default: all; OpenBLAS\n"
             "                        follows OPENBLAS_NUM_THREADS / OMP_NUM_THREADS)\n"
-            "  --quiet               no tokens on stdout\n");
+            "  --quiet               no tokens on stdout\n"
+            "exit status: 0 done; 1 the checkpoint, tokenizer or prompt file cannot be read, or a step\n"
+            "failed (an unfinished --logits file is removed); 2 a bad option or value\n");
 }
 
 static int fail(const char *what) {
     fprintf(stderr, "longctx run: %s\n", what);
     return 2;
-}
-
-static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    if (e == s || *e || errno || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_f64(const char *s, double lo, double hi, double *out) {
-    char *e;
-    errno = 0;
-    double v = strtod(s, &e);
-    if (e == s || *e || errno || !isfinite(v) || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
 }
 
 /* "1 5 9" or "1,5,9" into a malloc'd array. */
@@ -129,7 +114,7 @@ static int parse_rope(const char *text, lc_context_config *c) {
     for (int i = 0; i < 5; i++)
         if ((size_t)(colon - text) == strlen(t[i].name) && !strncmp(text, t[i].name, strlen(t[i].name))) found = i;
     double f;
-    if (found < 0 || parse_f64(colon + 1, 1e-6, 1e6, &f)) return -1;
+    if (found < 0 || args_f64("longctx run", "--rope-scaling's factor", colon + 1, 1e-6, 1e6, &f)) return -1;
     memset(&c->rope, 0, sizeof c->rope);
     c->rope_override = 1;
     c->rope.type = t[found].type;
@@ -153,16 +138,18 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             return 2;
         }
         i++;
+        static const char *cmd = "longctx run";
         int64_t x;
         lc_dtype dt;
+        int rc = 0;
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--prompt-file")) o->prompt_file = v;
         else if (!strcmp(a, "--logits")) o->logits = v;
-        else if (!strcmp(a, "-n")) { if (parse_i64(v, 0, (int64_t)1 << 30, &o->n_gen)) return fail("-n must be an integer in [0, 2^30]"); }
-        else if (!strcmp(a, "--window")) { if (parse_i64(v, 1, (int64_t)1 << 40, &o->cfg.window)) return fail("--window must be a positive number of tokens"); }
-        else if (!strcmp(a, "--sinks")) { if (parse_i64(v, 0, (int64_t)1 << 40, &o->cfg.sinks)) return fail("--sinks must be a number of tokens >= 0"); }
+        else if (!strcmp(a, "-n")) rc = args_i64(cmd, a, v, 0, (int64_t)1 << 30, &o->n_gen);
+        else if (!strcmp(a, "--window")) rc = args_count(cmd, a, v, 1, (int64_t)1 << 40, &o->cfg.window);
+        else if (!strcmp(a, "--sinks")) rc = args_count(cmd, a, v, 0, (int64_t)1 << 40, &o->cfg.sinks);
         else if (!strcmp(a, "--kv-dtype")) {
             if (lc_dtype_parse(v, &dt) || !(dt == LC_F32 || dt == LC_F16 || dt == LC_BF16 || dt == LC_INT8 || dt == LC_FP8))
                 return fail("--kv-dtype must be f32, f16, bf16, int8 or fp8");
@@ -171,25 +158,23 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             if (!strcmp(v, "contiguous")) o->cfg.kv_layout = LC_KV_CONTIGUOUS;
             else if (!strcmp(v, "paged")) o->cfg.kv_layout = LC_KV_PAGED;
             else return fail("--kv-layout must be contiguous or paged (ring and sinks caches come with --window and --sinks)");
-        } else if (!strcmp(a, "--block-size")) { if (parse_i64(v, 1, 65536, &x)) return fail("--block-size must be an integer in [1, 65536]"); o->cfg.block_size = (int)x; }
+        } else if (!strcmp(a, "--block-size")) { if (!(rc = args_i64(cmd, a, v, 1, 65536, &x))) o->cfg.block_size = (int)x; }
         else if (!strcmp(a, "--rope-scaling")) { if (parse_rope(v, &o->cfg)) return fail("--rope-scaling must be TYPE:FACTOR (linear, dynamic, ntk, yarn, llama3) or none"); o->rope_text = v; }
-        else if (!strcmp(a, "--temperature")) { if (parse_f64(v, 0, 1e6, &o->sampler.temperature)) return fail("--temperature must be a number >= 0"); }
-        else if (!strcmp(a, "--top-k")) { if (parse_i64(v, 0, INT32_MAX, &x)) return fail("--top-k must be an integer >= 0"); o->sampler.top_k = (int)x; }
-        else if (!strcmp(a, "--top-p")) { if (parse_f64(v, 0, 1, &o->sampler.top_p)) return fail("--top-p must be a number in [0, 1]"); }
+        else if (!strcmp(a, "--temperature")) rc = args_f64(cmd, a, v, 0, 1e6, &o->sampler.temperature);
+        else if (!strcmp(a, "--top-k")) { if (!(rc = args_i64(cmd, a, v, 0, INT32_MAX, &x))) o->sampler.top_k = (int)x; }
+        else if (!strcmp(a, "--top-p")) rc = args_f64(cmd, a, v, 0, 1, &o->sampler.top_p);
         else if (!strcmp(a, "--seed")) {
-            char *e;
-            errno = 0;
-            unsigned long long s = strtoull(v, &e, 10);
-            if (e == v || *e || errno || v[0] == '-') return fail("--seed must be a non-negative integer");
-            o->sampler.seed = s;
-        } else if (!strcmp(a, "--max-tokens")) { if (parse_i64(v, 1, (int64_t)1 << 40, &o->cfg.max_tokens)) return fail("--max-tokens must be a positive integer"); }
-        else if (!strcmp(a, "--batch")) { if (parse_i64(v, 1, 1 << 20, &o->cfg.max_batch)) return fail("--batch must be an integer in [1, 2^20]"); }
-        else if (!strcmp(a, "--threads")) { if (parse_i64(v, 1, 4096, &x)) return fail("--threads must be an integer in [1, 4096]"); o->cfg.threads = (int)x; }
+            uint64_t seed;
+            if (!(rc = args_u64(cmd, a, v, &seed))) o->sampler.seed = seed;
+        } else if (!strcmp(a, "--max-tokens")) rc = args_count(cmd, a, v, 1, (int64_t)1 << 40, &o->cfg.max_tokens);
+        else if (!strcmp(a, "--batch")) rc = args_count(cmd, a, v, 1, 1 << 20, &o->cfg.max_batch);
+        else if (!strcmp(a, "--threads")) rc = args_threads(cmd, a, v, &o->cfg.threads);
         else {
             fprintf(stderr, "longctx run: unknown option '%s'\n\n", a);
             usage(stderr);
             return 2;
         }
+        if (rc) return rc;
     }
     if (!o->model) return fail("--model DIR is required");
     int sources = !!o->tokens + !!o->prompt + !!o->prompt_file;
@@ -249,16 +234,18 @@ typedef struct text_stream {
     size_t printed;
 } text_stream;
 
-static void stream_token(text_stream *ts, int32_t id, int last) {
+/* 0, or 1 when the text could not be decoded (said on stderr). */
+static int stream_token(text_stream *ts, int32_t id, int last) {
     if (ts->n == ts->cap) {
-        int32_t *b = realloc(ts->ids, sizeof(int32_t) * (size_t)(ts->cap = ts->cap ? 2 * ts->cap : 256));
-        if (!b) return;
-        ts->ids = b;
+        int64_t cap = ts->cap ? 2 * ts->cap : 256;
+        int32_t *b = realloc(ts->ids, sizeof(int32_t) * (size_t)cap);
+        if (!b) return fprintf(stderr, "longctx run: out of memory for %lld generated ids\n", (long long)cap), 1;
+        ts->ids = b, ts->cap = cap;
     }
     ts->ids[ts->n++] = id;
     char *text = NULL;
     size_t len = 0;
-    if (lc_tokenizer_decode_alloc(ts->tok, ts->ids, ts->n, 1, &text, &len)) return;
+    if (lc_tokenizer_decode_alloc(ts->tok, ts->ids, ts->n, 1, &text, &len)) return runtime_fail("decoding the generated text");
     int partial = len >= 3 && !memcmp(text + len - 3, "\xEF\xBF\xBD", 3);
     if ((!partial || last) && len > ts->printed) {
         fwrite(text + ts->printed, 1, len - ts->printed, stdout);
@@ -266,6 +253,7 @@ static void stream_token(text_stream *ts, int32_t id, int last) {
         ts->printed = len;
     }
     free(text);
+    return 0;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -336,7 +324,10 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "longctx run: cannot open '%s' for the logits: %s\n", o.logits, strerror(errno));
         rc = 1;
     }
-    if (!logits || !ws) rc = 1, fprintf(stderr, "longctx run: out of memory for %lld x %lld logits\n", (long long)np, (long long)V);
+    if (!logits || !ws)
+        rc = 1, fprintf(stderr, "longctx run: out of memory for %lld x %lld logits (%.0f bytes) and the sampler's %zu bytes\n",
+                        (long long)(o.logits ? (np < chunk ? np : chunk) : 1), (long long)V,
+                        4.0 * (double)V * (double)(o.logits ? (np < chunk ? np : chunk) : 1), wsb);
     double t_prompt = 0, t_gen = 0;
     int64_t generated = 0, rows = 0;
     int stopped = 0;
@@ -363,7 +354,7 @@ int cmd_run(int argc, char **argv) {
             int stop = 0;
             for (int e = 0; e < mc->n_stop && !o.ignore_eos; e++) stop |= t == mc->stop[e];
             if (!o.quiet && tok && !o.ids) {
-                stream_token(&ts, t, stop || i + 1 == o.n_gen);
+                if ((rc = stream_token(&ts, t, stop || i + 1 == o.n_gen))) break;
             } else if (!o.quiet) {
                 printf(i ? " %d" : "%d", (int)t);
                 fflush(stdout);
@@ -379,6 +370,7 @@ int cmd_run(int argc, char **argv) {
         if (!o.quiet && generated) printf("\n");
     }
     if (lf && fclose(lf) && !rc) rc = 1, fprintf(stderr, "longctx run: closing '%s' failed\n", o.logits);
+    if (lf && rc && !remove(o.logits)) fprintf(stderr, "longctx run: removed the unfinished '%s'\n", o.logits);
     if (!rc) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);

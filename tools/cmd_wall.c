@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "longctx.h"
 #include "plot.h"
@@ -64,62 +65,17 @@ static const char *fmt_fit(int64_t fit, char *buf, int n) {
 
 /* ---- parsing ------------------------------------------------------------------------------- */
 
+static const char *cmd = "longctx wall";
+
 static int fail(const char *what) {
-    fprintf(stderr, "longctx wall: %s\n", what);
-    return 2;
+    fprintf(stderr, "%s: %s\n", cmd, what);
+    return ARGS_USAGE;
 }
 
-/* One length: digits with an optional K / M / G (binary) suffix, in [1, LC_COST_MAX_TOKENS]. */
-static int parse_length(const char *s, const char *end, int64_t *out) {
-    char *e;
-    double v = strtod(s, &e);
-    if (e == s) return -1;
-    if (e < end && (*e == 'K' || *e == 'k')) v *= 1024, e++;
-    else if (e < end && (*e == 'M' || *e == 'm')) v *= 1048576, e++;
-    else if (e < end && (*e == 'G' || *e == 'g')) v *= 1073741824, e++;
-    if (e != end || !(v >= 1) || v > (double)LC_COST_MAX_TOKENS || v != floor(v)) return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
-/* "1K,4K,1M" or "1K..2M" (doubling). */
-static int parse_lengths(const char *text, wall_opts *o) {
-    const char *dots = strstr(text, "..");
-    if (dots) {
-        int64_t a, b;
-        if (parse_length(text, dots, &a) || parse_length(dots + 2, dots + 2 + strlen(dots + 2), &b) || b < a) return -1;
-        o->n_lengths = 0;
-        for (int64_t n = a; n <= b && o->n_lengths < MAX_LENGTHS; n *= 2) o->lengths[o->n_lengths++] = n;
-        return 0;
-    }
-    o->n_lengths = 0;
-    for (const char *p = text; *p;) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        if (o->n_lengths == MAX_LENGTHS || parse_length(p, end, &o->lengths[o->n_lengths++])) return -1;
-        p = comma ? comma + 1 : end;
-        if (comma && !*p) return -1;
-    }
-    for (int a = 1; a < o->n_lengths; a++) /* ascending, for the table and the plot's axis */
-        for (int b = a; b > 0 && o->lengths[b] < o->lengths[b - 1]; b--) {
-            int64_t t = o->lengths[b];
-            o->lengths[b] = o->lengths[b - 1], o->lengths[b - 1] = t;
-        }
-    return o->n_lengths > 0 ? 0 : -1;
-}
-
-/* A parameter count: 8B, 70.6B, 236e9, 7000M. */
-static int parse_params(const char *s, double *out) {
-    char *e;
-    double v = strtod(s, &e);
-    if (e == s) return -1;
-    if (*e == 'K' || *e == 'k') v *= 1e3, e++;
-    else if (*e == 'M' || *e == 'm') v *= 1e6, e++;
-    else if (*e == 'B' || *e == 'b' || *e == 'G' || *e == 'g') v *= 1e9, e++;
-    else if (*e == 'T' || *e == 't') v *= 1e12, e++;
-    if (*e || !(v > 0) || v > 1e15) return -1;
-    *out = v;
-    return 0;
+/* A config.json that cannot be read or is not one the wall can price: a run-time failure. */
+static int fail_file(const char *what) {
+    fprintf(stderr, "%s: %s\n", cmd, what);
+    return ARGS_FAILED;
 }
 
 static void usage(FILE *f) {
@@ -129,9 +85,10 @@ static void usage(FILE *f) {
             "  longest context that fits next to the weights (formulas: docs/cost-model.md)\n"
             "\n"
             "  --model NAME          a preset (default llama-3.1-8b); --list shows them\n"
-            "  --config FILE         a Hugging Face config.json instead\n"
+            "  --config FILE         a Hugging Face config.json instead (fields it lacks and transformers\n"
+            "                        defaults are said on stderr)\n"
             "  --params N            parameter count for the weights (8B, 70.6B, 236e9); a config\n"
-            "                        without it is estimated from its shape (dense models only)\n"
+            "                        without it is counted from its shape (dense, MoE, MLA and Mamba)\n"
             "  --active-params N     parameters used per token (mixture of experts)\n"
             "  --lengths L           1K,4K,128K or 1K..2M (doubling); default 1K..2M\n"
             "  --batch B             sequences (default 1)\n"
@@ -145,9 +102,13 @@ static void usage(FILE *f) {
             "  --kv-heads K          gqa: KV heads (default the model's, else 8)\n"
             "  --techniques a,b      some of: native standard flash mha gqa mqa sliding longformer\n"
             "                        bigbird linear mamba mla kv-quant (default all that apply)\n"
-            "  --csv | --json        machine-readable output on stdout instead of the table\n"
+            "  --csv | --json        machine-readable output on stdout instead of the table; max_context is\n"
+            "                        the longest context that fits (0: not even the weights), \"unbounded\"\n"
+            "                        in CSV and null with \"unbounded\": true in JSON when nothing walls it\n"
             "  --plot FILE           total memory vs length, log-log, .png or .svg\n"
-            "  --list                the presets and GPUs\n");
+            "  --list                the presets and GPUs\n"
+            "exit status: 0 done; 1 the config cannot be read or priced, or the plot not written;\n"
+            "2 a bad option or value\n");
 }
 
 static int set_dtype(const char *v, lc_dtype *out) {
@@ -165,14 +126,14 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
     int64_t batch = 1, window = 0, kv_heads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), -1;
         if (!strcmp(a, "--list")) {
             printf("presets:");
             for (const char *const *n = lc_model_preset_names(); *n; n++) printf(" %s", *n);
             printf("\ngpus:");
             for (const char *const *n = lc_cost_gpu_names(); *n; n++) printf(" %s", *n);
             printf("\n");
-            return 1;
+            return -1;
         }
         if (!strcmp(a, "--csv")) { o->csv = 1; continue; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
@@ -182,15 +143,21 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
             return 2;
         }
         i++;
-        char *end;
+        int rc = 0;
         if (!strcmp(a, "--model")) model = v, config = NULL;
         else if (!strcmp(a, "--config")) config = v;
-        else if (!strcmp(a, "--params")) { if (parse_params(v, &params)) return fail("--params must be a positive count like 8B or 70.6e9"); }
-        else if (!strcmp(a, "--active-params")) { if (parse_params(v, &active)) return fail("--active-params must be a positive count like 21B"); }
-        else if (!strcmp(a, "--lengths")) { if (parse_lengths(v, o)) return fail("--lengths must be lengths in [1, 2^40] like 1K,4K,1M or 1K..2M"); }
-        else if (!strcmp(a, "--batch")) { batch = strtoll(v, &end, 10); if (*end || batch <= 0 || batch > (1 << 24)) return fail("--batch must be an integer in [1, 2^24]"); }
-        else if (!strcmp(a, "--window")) { window = strtoll(v, &end, 10); if (*end || window <= 0 || window > LC_COST_MAX_TOKENS) return fail("--window must be a positive number of tokens"); }
-        else if (!strcmp(a, "--kv-heads")) { kv_heads = strtoll(v, &end, 10); if (*end || kv_heads <= 0) return fail("--kv-heads must be a positive integer"); }
+        else if (!strcmp(a, "--params")) rc = args_params(cmd, a, v, &params);
+        else if (!strcmp(a, "--active-params")) rc = args_params(cmd, a, v, &active);
+        else if (!strcmp(a, "--lengths")) {
+            rc = args_counts(cmd, a, v, 1, LC_COST_MAX_TOKENS, o->lengths, MAX_LENGTHS, &o->n_lengths);
+            for (int x = 1; !rc && x < o->n_lengths; x++) /* ascending, for the table and the plot's axis */
+                for (int y = x; y > 0 && o->lengths[y] < o->lengths[y - 1]; y--) {
+                    int64_t t = o->lengths[y];
+                    o->lengths[y] = o->lengths[y - 1], o->lengths[y - 1] = t;
+                }
+        } else if (!strcmp(a, "--batch")) rc = args_count(cmd, a, v, 1, (int64_t)1 << 24, &batch);
+        else if (!strcmp(a, "--window")) rc = args_count(cmd, a, v, 1, LC_COST_MAX_TOKENS, &window);
+        else if (!strcmp(a, "--kv-heads")) rc = args_i64(cmd, a, v, 1, (int64_t)1 << 20, &kv_heads);
         else if (!strcmp(a, "--gpu")) gpu = v, mem = NULL;
         else if (!strcmp(a, "--mem")) mem = v;
         else if (!strcmp(a, "--score-dtype")) sd = v;
@@ -204,11 +171,18 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
             usage(stderr);
             return 2;
         }
+        if (rc) return rc;
     }
     if (o->csv && o->json) return fail("--csv and --json exclude each other");
     if (o->plot && !plot_path_ok(o->plot)) return fail("--plot: the file name must end in .png or .svg");
     lc_model_shape m;
-    if (config ? lc_model_from_config_file(config, params, &m) : lc_model_preset(model, &m)) return fail(lc_last_error());
+    if (config) {
+        char notes[512] = "";
+        if (lc_model_from_config_file_noted(config, params, &m, notes, sizeof notes)) return fail_file(lc_last_error());
+        if (*notes) fprintf(stderr, "%s: %s\n", cmd, notes);
+    } else if (lc_model_preset(model, &m)) {
+        return fail(lc_last_error());
+    }
     if (params > 0) m.params = params, m.active_params = params < m.active_params ? params : m.active_params;
     if (active > 0) m.active_params = active;
     if (m.active_params > m.params) return fail("--active-params must not exceed the parameter count");
@@ -225,6 +199,7 @@ static int parse_args(int argc, char **argv, wall_opts *o) {
     if (lc_cost_check(&o->p)) return fail(lc_last_error());
     if (mem) {
         if (lc_cost_parse_bytes(mem, &o->device)) return fail(lc_last_error());
+        if (!(o->device >= 1) || o->device > 1e18) return fail("--mem must be a memory size in [1 B, 1 EB] like 80GB or 141GiB");
         snprintf(o->device_name, sizeof o->device_name, "memory");
     } else {
         if (lc_cost_gpu_memory(gpu, &o->device)) return fail(lc_last_error());
@@ -311,10 +286,12 @@ static void print_csv(const wall_opts *o, const int64_t *fits) {
         for (int li = 0; li < o->n_lengths; li++) {
             lc_cost_row r;
             lc_cost_eval(&o->p, (lc_technique)k, o->lengths[li], &r);
-            printf("%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%lld\n", lc_technique_name((lc_technique)k),
+            char fit[32] = "unbounded"; /* no wall up to 2^40 tokens */
+            if (fits[k] >= 0) snprintf(fit, sizeof fit, "%lld", (long long)fits[k]);
+            printf("%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%s\n", lc_technique_name((lc_technique)k),
                    (long long)o->lengths[li], r.pairs, r.score_matrix_bytes, r.score_layer_bytes, r.score_model_bytes, r.workspace_bytes,
                    r.cache_bytes, r.weight_bytes, r.total_bytes, r.prefill_flops, r.decode_flops, r.decode_bytes,
-                   r.total_bytes <= o->device, (long long)fits[k]);
+                   r.total_bytes <= o->device, fit);
         }
     }
 }
@@ -344,7 +321,9 @@ static void print_json(const wall_opts *o, const int64_t *fits) {
         if (!o->use[k]) continue;
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "name", lc_technique_name((lc_technique)k));
-        cJSON_AddNumberToObject(t, "max_context", (double)fits[k]); /* -1: unbounded, 0: the weights do not fit */
+        if (fits[k] >= 0) cJSON_AddNumberToObject(t, "max_context", (double)fits[k]); /* 0: the weights alone do not fit */
+        else cJSON_AddNullToObject(t, "max_context");                                  /* no wall up to 2^40 tokens */
+        cJSON_AddBoolToObject(t, "unbounded", fits[k] < 0);
         cJSON *rows = cJSON_AddArrayToObject(t, "rows");
         for (int li = 0; li < o->n_lengths; li++) {
             lc_cost_row r;
@@ -446,11 +425,25 @@ static int draw_plot(const wall_opts *o, const int64_t *fits) {
 
 int cmd_wall(int argc, char **argv) {
     wall_opts o;
-    int rc = parse_args(argc, argv, &o);
-    if (rc) return rc == 1 ? 0 : rc;
+    int rc = parse_args(argc, argv, &o); /* -1: --help or --list, printed */
+    if (rc) return rc < 0 ? 0 : rc;
     int64_t fits[LC_TECH_COUNT];
-    for (int k = 0; k < LC_TECH_COUNT; k++)
-        if (o.use[k] && lc_cost_max_context(&o.p, (lc_technique)k, o.device, &fits[k])) return fail(lc_last_error());
+    for (int k = 0; k < LC_TECH_COUNT; k++) {
+        if (!o.use[k]) continue;
+        if (lc_cost_max_context(&o.p, (lc_technique)k, o.device, &fits[k])) return fail_file(lc_last_error());
+        for (int li = 0; li < o.n_lengths; li++) { /* every row the outputs print, evaluated and finite before any is printed */
+            lc_cost_row r;
+            if (lc_cost_eval(&o.p, (lc_technique)k, o.lengths[li], &r)) return fail_file(lc_last_error());
+            const double v[] = {r.pairs, r.score_matrix_bytes, r.score_layer_bytes, r.score_model_bytes, r.workspace_bytes, r.cache_bytes,
+                                r.weight_bytes, r.total_bytes, r.prefill_flops, r.decode_flops, r.decode_bytes};
+            for (size_t x = 0; x < sizeof v / sizeof v[0]; x++)
+                if (!isfinite(v[x]) || v[x] < 0) {
+                    fprintf(stderr, "%s: %s at n=%lld gives a cost of %g: the shape is too large to price\n", cmd, lc_technique_name((lc_technique)k),
+                            (long long)o.lengths[li], v[x]);
+                    return ARGS_FAILED;
+                }
+        }
+    }
     if (o.csv) print_csv(&o, fits);
     else if (o.json) print_json(&o, fits);
     else print_table(&o, fits);

@@ -9,5 +9,7 @@ int cmd_wall(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_niah(int argc, char **argv);
+int cmd_recall(int argc, char **argv);
 
 #endif

@@ -18,8 +18,21 @@ static void usage(FILE *f) {
             "  run               a Hugging Face checkpoint on the CPU: generate, or write every position's logits\n"
             "  patterns          every sparse attention pattern drawn from lc_mask, active cells and speed-up\n"
             "  tokenize          text to token ids and back with a Hugging Face tokenizer.json\n"
+            "  niah              needle-in-a-haystack recall of a checkpoint per technique: depth x length heatmaps\n"
+            "  recall            the recall-versus-memory frontier across models and techniques\n"
             "  version           print the library version\n"
-            "  help              this text; `longctx COMMAND --help` for a command's options\n");
+            "  help              this text; `longctx COMMAND --help` for a command's options\n"
+            "\n"
+            "Every number is checked whole (no trailing text, no overflow, no inf or nan) against its\n"
+            "range; sizes that need more memory than this machine has are refused before anything runs;\n"
+            "--threads takes 0 (all processors) up to 1024. Benchmarks write JSON only with --json FILE.\n"
+            "\n"
+            "exit status, every command:\n"
+            "  0  done (and --help)\n"
+            "  1  a step failed at run time: a file that cannot be read or is malformed, out of memory,\n"
+            "     a kernel's error, a check that found a difference; nothing is reported as a result\n"
+            "  2  the command line is wrong: an unknown option, a value malformed or out of range, or a\n"
+            "     size that needs more memory than this machine has\n");
 }
 
 int main(int argc, char **argv) {
@@ -32,6 +45,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "patterns")) return cmd_patterns(argc - 1, argv + 1);
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "niah")) return cmd_niah(argc - 1, argv + 1);
+    if (!strcmp(c, "recall")) return cmd_recall(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("longctx %s\n", lc_version());
         return 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "ring_run.cuh"
+#include "gpu_args.h"
 
 __global__ void fill_bf16(uint16_t *x, size_t n, uint32_t salt) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -68,10 +69,13 @@ static double single_gpu_ms(int64_t N, lc_mask m, int reps) {
 
 int main(int argc, char **argv) {
     int quick = 0, only_n = 0;
-    const char *json = "bench/results/gpu_ring.json";
+    const char *json = NULL; // written only when asked
+    int rc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--n-local") && i + 1 < argc) only_n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n-local") && i + 1 < argc) {
+            if ((rc = gpu_arg_int("gpu_ring", "--n-local", argv[++i], 1, 1 << 24, &only_n))) return rc;
+        }
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else {
             fprintf(stderr, "usage: gpu_ring [--quick] [--n-local N] [--json PATH]\n");
@@ -137,6 +141,7 @@ int main(int argc, char **argv) {
                        x.single_ms, x.single_tflops, x.speedup, x.wait_ms);
                 fflush(stdout);
             }
+    if (!json) return 0;
     FILE *f = fopen(json, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", json);

@@ -1,4 +1,4 @@
-// Timing for the GPU benchmarks (METHOD.md): device events around each run, warm-ups first,
+// Timing for the GPU benchmarks: device events around each run, warm-ups first,
 // the median of the runs; and the device's copy ceiling measured with it.
 #pragma once
 

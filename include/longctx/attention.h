@@ -5,7 +5,12 @@
  *   lse[b, h, i] = log sum_j exp(s_ij)
  *
  * with h_kv = h / (heads_q / heads_kv) (GQA; MQA when heads_kv = 1). A row whose keys are
- * all masked gives out = 0 and lse = -inf (never NaN). See docs/attention.md. */
+ * all masked gives out = 0 and lse = -inf (never NaN). Non-finite inputs are not refused
+ * (scanning them would cost a pass over q, k and v); they propagate: a NaN or Inf in q, or in
+ * a key or value a row sees, makes that row's out (and lse, for NaN) non-finite, never a
+ * finite lie. The flash kernel's tile products may also carry a non-finite key or value
+ * into the other rows of its 128-row tile (0 x Inf); the float64 reference does not.
+ * See docs/attention.md. */
 #ifndef LONGCTX_ATTENTION_H
 #define LONGCTX_ATTENTION_H
 

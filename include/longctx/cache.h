@@ -67,8 +67,11 @@ lc_status lc_kv_seq_remove(lc_kv_cache *c, int seq);
 int64_t lc_kv_seq_len(const lc_kv_cache *c, int seq);
 int64_t lc_kv_seq_kept(const lc_kv_cache *c, int seq);
 
-/* Appends n tokens at positions pos .. pos+n-1; pos must equal lc_kv_seq_len. k, v:
- * f32 [n, heads_kv, head_dim] contiguous, converted (or quantised) into the cache. */
+/* Appends n tokens (1 <= n <= 2^40) at positions pos .. pos+n-1; pos must equal
+ * lc_kv_seq_len. k, v: f32 [n, heads_kv, head_dim] contiguous, converted (or quantised)
+ * into the cache. A NaN or Inf in k or v is refused (LC_EINVAL naming the token and head)
+ * before anything is written: the cache holds finite rows only, so that quantised storage
+ * and decode never turn them into garbage. */
 lc_status lc_kv_append(lc_kv_cache *c, int seq, int64_t pos, const float *k, const float *v, int64_t n);
 
 /* The kept tokens of seq as spans, at most max_spans of them; *count gets how many

@@ -86,9 +86,10 @@ lc_tensor lc_tensor_bshd(void *data, lc_dtype t, int64_t batch, int64_t seq, int
 /* A contiguous [batch, heads, seq, dim] buffer seen as [batch, seq, heads, dim] (BHSD). */
 lc_tensor lc_tensor_bhsd(void *data, lc_dtype t, int64_t batch, int64_t seq, int64_t heads, int64_t dim);
 
-/* Validates a view: data set, known dtype, sizes > 0, strides >= 0, every element below
- * capacity, no offset overflow. When `writable`, distinct indices must also address
- * distinct elements. `name` labels the sentence ("q", "out"). */
+/* Validates a view: t and data set, data aligned to the dtype's element size, known dtype,
+ * sizes > 0, strides >= 0, every element below capacity, no offset overflow. When
+ * `writable`, distinct indices must also address distinct elements. `name` labels the
+ * sentence ("q", "out"). */
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable);
 
 /* Element offset of index (b, s, h, d); no checking. */
@@ -113,10 +114,14 @@ void *lc_stream_alloc(size_t bytes);
 
 /* ---- threads ---------------------------------------------------------------------------- */
 
+/* The most threads any kernel runs: a larger request (a descriptor's `threads`, or
+ * $LONGCTX_THREADS) is clamped to it. */
+#define LC_THREADS_MAX 1024
 /* The thread count used when a descriptor says 0: $LONGCTX_THREADS when set to a
- * positive integer, otherwise the number of processors OpenMP reports. */
+ * positive integer, otherwise the number of processors OpenMP reports (at most
+ * LC_THREADS_MAX either way). */
 int lc_threads_default(void);
-/* `requested` if positive, else lc_threads_default(). */
+/* `requested` if positive (clamped to LC_THREADS_MAX), else lc_threads_default(). */
 int lc_threads_resolve(int requested);
 
 /* A pool of worker threads for a caller that runs many short parallel steps (a model's decode:

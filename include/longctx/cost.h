@@ -46,17 +46,36 @@ lc_status lc_model_preset(const char *name, lc_model_shape *out);
 /* Validates a shape; the sentence names the first wrong field. */
 lc_status lc_model_check(const lc_model_shape *m);
 
-/* A Hugging Face config.json (text or file). Reads model_type, num_hidden_layers,
- * num_attention_heads, num_key_value_heads, head_dim or hidden_size, sliding_window,
- * use_sliding_window, layer_types, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
- * v_head_dim, state_size / mamba_d_state, expand / mamba_expand, conv_kernel /
- * mamba_d_conv, n_groups (Mamba-2), attn_layer_period / attn_layer_offset (Jamba). A field the model type
- * needs and the file lacks is LC_EFORMAT naming it; malformed JSON is LC_EFORMAT; an
- * unreadable file LC_EIO. params is estimated from vocab_size, hidden_size,
- * intermediate_size (dense transformers and Mamba) when `params` <= 0, otherwise taken
- * as given (with active_params = params). */
+/* A Hugging Face config.json (text or file), read as transformers reads it. The text model
+ * of a multimodal config is read from its "text_config"; GPT-2-style names stand for the
+ * usual ones (n_layer, n_head, n_embd, n_inner, n_positions; MPT's n_layers, n_heads,
+ * d_model; Falcon's num_kv_heads). Reads model_type, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads (default: num_attention_heads), head_dim
+ * (default: hidden_size / num_attention_heads), sliding_window, use_sliding_window,
+ * layer_types, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, state_size /
+ * mamba_d_state, expand / mamba_expand, conv_kernel / mamba_d_conv, n_groups (Mamba-2),
+ * attn_layer_period / attn_layer_offset (Jamba). A field the model type needs and the file
+ * lacks (with no transformers default) is LC_EFORMAT naming it; so is a value past a sane
+ * bound (num_hidden_layers above 16384, hidden_size above 2^20, heads above 65536, ...),
+ * malformed JSON, or a file over 64 MiB; an unreadable file is LC_EIO.
+ *
+ * params <= 0: the parameters are counted from the config's own fields: vocab_size,
+ * hidden_size, intermediate_size, tie_word_embeddings (transformers' default per family),
+ * and for mixtures of experts (n_routed_experts / num_local_experts / num_experts,
+ * num_experts_per_tok, moe_intermediate_size, n_shared_experts or
+ * shared_expert_intermediate_size, first_k_dense_replace / moe_layer_freq,
+ * decoder_sparse_step / mlp_only_layers, expert_layer_period / offset) the total and the
+ * active per token; MLA's q_lora_rank; GPT-2's biases and learned positions. params > 0
+ * (at most 1e15) is taken as given, with active_params = params.
+ *
+ * The _noted forms also write to notes (NUL-terminated, cap bytes; may be NULL) what was
+ * not in the file and what was used instead, "; "-separated, e.g. "num_key_value_heads =
+ * num_attention_heads = 32; head_dim = hidden_size / num_attention_heads = 128"; "" when
+ * nothing was defaulted. */
 lc_status lc_model_from_config_text(const char *json, const char *label, double params, lc_model_shape *out);
 lc_status lc_model_from_config_file(const char *path, double params, lc_model_shape *out);
+lc_status lc_model_from_config_text_noted(const char *json, const char *label, double params, lc_model_shape *out, char *notes, size_t cap);
+lc_status lc_model_from_config_file_noted(const char *path, double params, lc_model_shape *out, char *notes, size_t cap);
 
 /* What each layer of a config.json is, by the same rules that give attn_layers and
  * local_layers above (so the two never disagree): layer_types when present, else Gemma-2's

@@ -6,7 +6,10 @@
  *               whose position <= the query's position (len - n_q + i)
  *
  * with the K/V head h / (heads_q / heads_kv) (GQA): each loaded key serves every query
- * head of its group. */
+ * head of its group.
+ *
+ * Refused by lc_decode_check (LC_EINVAL with a sentence): a non-finite query (the fast
+ * paths round or quantise it), out or lse overlapping q or each other, threads < 0. */
 #ifndef LONGCTX_DECODE_H
 #define LONGCTX_DECODE_H
 

@@ -187,6 +187,10 @@ int64_t lc_context_seq_len(const lc_context *ctx, int seq);
  * logits[n, vocab]. A prompt that the caches cannot hold is LC_ERANGE before anything is
  * written. */
 lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *logits, int all_logits);
+/* Feeds n tokens as lc_context_prefill does, and writes each token's final hidden state (after
+ * the model's last norm: what the LM head reads) to hidden[n, hidden_size] instead of logits.
+ * For embeddings (e.g. mean-pooled over a chunk of text, as the recall harness's RAG does). */
+lc_status lc_context_prefill_hidden(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *hidden);
 /* One token for each of n distinct sequences, in one forward; logits[n, vocab]. */
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits);
 

@@ -58,5 +58,6 @@ lc_status lc_attention_check(const lc_attention *a) {
 }
 
 int64_t lc_attention_active_pairs(const lc_attention *a) {
+    if (!a) return 0;
     return lc_mask_count(&a->mask, a->q.shape[1], a->k.shape[1]) * a->q.shape[0] * a->q.shape[2];
 }

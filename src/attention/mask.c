@@ -176,6 +176,7 @@ static int allows_row(const lc_mask *m, const row_ctx *c, int64_t j) {
 }
 
 int lc_mask_allows(const lc_mask *m, int64_t i, int64_t j) {
+    if (!m) return 0;
     row_ctx c;
     c.qb = -1;
     row_ctx_init(m, i, &c);
@@ -191,6 +192,11 @@ static int is_interval_mask(const lc_mask *m) {
 }
 
 void lc_mask_fill_tile(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, int64_t cols, uint8_t *out, int64_t ld) {
+    if (!out || rows <= 0 || cols <= 0) return;
+    if (!m) { /* no mask: nothing visible */
+        for (int64_t r = 0; r < rows; r++) memset(out + r * ld, 0, (size_t)cols);
+        return;
+    }
     if (is_interval_mask(m)) {
         for (int64_t r = 0; r < rows; r++) {
             uint8_t *o = out + r * ld;
@@ -277,7 +283,7 @@ static lc_tile_class classify_blocks(const lc_mask_blocks *b, int64_t p0, int64_
 }
 
 lc_tile_class lc_mask_classify_tile(const lc_mask *m, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    if (i1 <= i0 || j1 <= j0) return LC_TILE_EMPTY;
+    if (!m || i1 <= i0 || j1 <= j0) return LC_TILE_EMPTY;
     if (i1 - i0 == 1 && j1 - j0 == 1) return lc_mask_allows(m, i0, j0) ? LC_TILE_FULL : LC_TILE_EMPTY;
     int64_t p0 = m->q_offset + i0, p1 = m->q_offset + i1 - 1, k0 = j0, k1 = j1 - 1;
     lc_tile_class causal = LC_TILE_FULL;
@@ -297,6 +303,7 @@ lc_tile_class lc_mask_classify_tile(const lc_mask *m, int64_t i0, int64_t i1, in
 }
 
 int64_t lc_mask_count(const lc_mask *m, int64_t n_q, int64_t n_kv) {
+    if (!m || n_q <= 0 || n_kv <= 0) return 0;
     enum { T = 256 };
     uint8_t tile[T * T];
     int64_t count = 0;

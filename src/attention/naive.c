@@ -25,6 +25,7 @@ static void naive_head(const lc_attention *a, int64_t b, int64_t h, double *S, d
         double qrow[LC_NAIVE_MAX_DIM];
         for (int64_t d = 0; d < dk; d++) qrow[d] = lc_load_elem(a->q.data, a->q.dtype, lc_tensor_offset(&a->q, b, i, h, d));
         double *Si = S + i * n_kv, m = -INFINITY;
+        int nan = 0; /* a NaN score, which the max skips: the row is NaN, never a silent 0 */
         for (int64_t j = 0; j < n_kv; j++) {
             if (!lc_mask_allows(&a->mask, i, j)) {
                 Si[j] = -INFINITY;
@@ -37,9 +38,13 @@ static void naive_head(const lc_attention *a, int64_t b, int64_t h, double *S, d
             if (cap > 0) s = cap * tanh(s / cap);
             Si[j] = s;
             if (s > m) m = s;
+            nan |= isnan(s);
         }
         double orow[LC_NAIVE_MAX_DIM] = {0}, l = 0;
-        if (m != -INFINITY) {
+        if (nan) {
+            m = l = NAN;
+            for (int64_t d = 0; d < dv; d++) orow[d] = NAN;
+        } else if (m != -INFINITY) {
             for (int64_t j = 0; j < n_kv; j++) {
                 if (Si[j] == -INFINITY) continue;
                 double p = exp(Si[j] - m);
@@ -49,7 +54,7 @@ static void naive_head(const lc_attention *a, int64_t b, int64_t h, double *S, d
             for (int64_t d = 0; d < dv; d++) orow[d] /= l;
         }
         for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i, h, d), (float)orow[d]);
-        if (a->lse) a->lse[(b * a->q.shape[2] + h) * n_q + i] = m == -INFINITY ? -INFINITY : (float)(m + log(l));
+        if (a->lse) a->lse[(b * a->q.shape[2] + h) * n_q + i] = nan ? NAN : m == -INFINITY ? -INFINITY : (float)(m + log(l));
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "longctx/decode.h"
+#include "../core/overlap.h"
 #include "../core/lse_merge.h"
 #include "decode_ops.h"
 
@@ -167,6 +168,18 @@ lc_status lc_decode_check(const lc_decode *d) {
         return lc_error(LC_EINVAL, "decode.heads_q=%d must be a positive multiple of the cache's heads_kv=%d", d->heads_q, g->heads_kv);
     if (d->scale < 0 || !isfinite(d->scale)) return lc_error(LC_EINVAL, "decode.scale=%g must be finite and >= 0", d->scale);
     if (d->split < 0) return lc_error(LC_EINVAL, "decode.split=%lld must be >= 0", (long long)d->split);
+    if (d->threads < 0) return lc_error(LC_EINVAL, "decode.threads=%d must be >= 0 (0 is the default)", d->threads);
+    /* a non-finite query would be rounded or quantised into garbage by the fast paths: refused */
+    const int64_t nq_elems = (int64_t)d->n_q * d->heads_q * g->head_dim;
+    for (int64_t i = 0; i < nq_elems; i++)
+        if (!isfinite(d->q[i]))
+            return lc_error(LC_EINVAL, "decode.q[%lld] (query %lld, head %lld) is %g: queries must be finite", (long long)i,
+                            (long long)(i / ((int64_t)d->heads_q * g->head_dim)), (long long)(i / g->head_dim % d->heads_q), (double)d->q[i]);
+    /* outputs must not alias inputs (or each other): q is read after out is written */
+    const size_t rows = (size_t)d->n_q * (size_t)d->heads_q, qb = rows * (size_t)g->head_dim * sizeof(float), lb = rows * sizeof(float);
+    if (lc_overlaps(d->out, qb, d->q, qb)) return lc_error(LC_EINVAL, "decode.out overlaps decode.q: the output must not alias an input");
+    if (d->lse && lc_overlaps(d->lse, lb, d->q, qb)) return lc_error(LC_EINVAL, "decode.lse overlaps decode.q: the output must not alias an input");
+    if (d->lse && lc_overlaps(d->lse, lb, d->out, qb)) return lc_error(LC_EINVAL, "decode.lse overlaps decode.out");
     return LC_OK;
 }
 

@@ -6,6 +6,8 @@
 
 #include "longctx/cache.h"
 
+#include <math.h>
+
 struct lc_kv_cache {
     lc_kv_config cfg;
     size_t row_bytes, bytes;
@@ -48,10 +50,23 @@ lc_status lc_kv_config_check(const lc_kv_config *c) {
         if (c->window < 1) return lc_error(LC_EINVAL, "kv.window=%lld must be >= 1 for a %s cache", (long long)c->window, lc_kv_layout_name(c->layout));
         break;
     }
+    /* sizes no machine holds are refused before any product of them can overflow */
+    const double tokens_max = 0x1p40, bytes_max = 0x1p60;
+    if ((double)c->capacity > tokens_max || (double)c->window > tokens_max || (double)c->sinks > tokens_max)
+        return lc_error(LC_EINVAL, "kv.capacity=%lld, kv.window=%lld and kv.sinks=%lld must be at most 2^40 tokens", (long long)c->capacity,
+                        (long long)c->window, (long long)c->sinks);
+    double slots = c->layout == LC_KV_CONTIGUOUS ? (double)c->max_seqs * (double)c->capacity
+                   : c->layout == LC_KV_PAGED    ? (double)c->num_blocks * (double)c->block_size
+                   : c->layout == LC_KV_RING     ? (double)c->max_seqs * (double)c->window
+                                                 : (double)c->max_seqs * (double)(c->sinks + c->window);
+    double bytes = slots * 2.0 * (double)c->heads_kv * ((double)c->head_dim * (double)lc_dtype_size(c->dtype) + (quantised(c->dtype) ? 4.0 : 0.0));
+    if (c->layout == LC_KV_PAGED) bytes += 4.0 * (double)c->max_seqs * ((double)c->capacity / (double)c->block_size + 1);
+    if (bytes > bytes_max) return lc_error(LC_EINVAL, "kv cache of %.4g bytes (%.4g slots) is past any machine's memory (at most 2^60 bytes)", bytes, slots);
     return LC_OK;
 }
 
 int64_t lc_kv_slots(const lc_kv_config *c) {
+    if (!c) return 0;
     switch (c->layout) {
     case LC_KV_CONTIGUOUS: return c->max_seqs * c->capacity;
     case LC_KV_PAGED: return c->num_blocks * c->block_size;
@@ -64,20 +79,22 @@ int64_t lc_kv_slots(const lc_kv_config *c) {
 static size_t row_bytes(const lc_kv_config *c) { return (size_t)c->heads_kv * (size_t)c->head_dim * lc_dtype_size(c->dtype); }
 
 size_t lc_kv_slot_bytes(const lc_kv_config *c) {
+    if (!c) return 0;
     return 2 * row_bytes(c) + (quantised(c->dtype) ? 2 * sizeof(float) * (size_t)c->heads_kv : 0);
 }
 
 static int64_t max_blocks(const lc_kv_config *c) { return (c->capacity + c->block_size - 1) / c->block_size; }
 
 size_t lc_kv_footprint(const lc_kv_config *c) {
+    if (!c) return 0;
     size_t b = sizeof(struct lc_kv_cache) + (size_t)lc_kv_slots(c) * lc_kv_slot_bytes(c) + sizeof(int64_t) * (size_t)c->max_seqs;
     if (c->layout == LC_KV_PAGED)
         b += sizeof(int32_t) * ((size_t)c->max_seqs * (size_t)max_blocks(c) + (size_t)c->max_seqs + 2 * (size_t)c->num_blocks);
     return b;
 }
 
-size_t lc_kv_bytes(const lc_kv_cache *c) { return c->bytes; }
-const lc_kv_config *lc_kv_config_of(const lc_kv_cache *c) { return &c->cfg; }
+size_t lc_kv_bytes(const lc_kv_cache *c) { return c ? c->bytes : 0; }
+const lc_kv_config *lc_kv_config_of(const lc_kv_cache *c) { return c ? &c->cfg : NULL; }
 
 void lc_kv_destroy(lc_kv_cache *c) {
     if (!c) return;
@@ -245,12 +262,12 @@ lc_status lc_kv_append(lc_kv_cache *c, int seq, int64_t pos, const float *k, con
     lc_status st = check_seq(c, seq, "append");
     if (st) return st;
     if (!k || !v) return lc_error(LC_EINVAL, "append: k and v must not be NULL");
-    if (n < 1) return lc_error(LC_EINVAL, "append: n=%lld tokens must be >= 1", (long long)n);
+    if (n < 1 || n > ((int64_t)1 << 40)) return lc_error(LC_EINVAL, "append: n=%lld tokens must be in [1, 2^40]", (long long)n);
     if (pos != c->len[seq])
         return lc_error(LC_ERANGE, "append: position %lld is out of order: sequence %d holds %lld tokens, so the next position is %lld",
                         (long long)pos, seq, (long long)c->len[seq], (long long)c->len[seq]);
     const lc_kv_config *g = &c->cfg;
-    if ((g->layout == LC_KV_CONTIGUOUS || g->layout == LC_KV_PAGED) && pos + n > g->capacity)
+    if ((g->layout == LC_KV_CONTIGUOUS || g->layout == LC_KV_PAGED) && n > g->capacity - pos)
         return lc_error(LC_ERANGE, "append: %lld tokens at position %lld pass the capacity of %lld tokens per sequence",
                         (long long)n, (long long)pos, (long long)g->capacity);
     if (g->layout == LC_KV_PAGED) {
@@ -261,6 +278,11 @@ lc_status lc_kv_append(lc_kv_cache *c, int seq, int64_t pos, const float *k, con
                             (long long)need, (long long)c->n_free);
     }
     const int H = g->heads_kv, D = g->head_dim;
+    for (int64_t i = 0; i < n * H * D; i++) /* before anything is written: the cache holds finite rows only */
+        if (!isfinite(k[i]) || !isfinite(v[i]))
+            return lc_error(LC_EINVAL, "append: %s of token %lld (position %lld), head %lld is %g: keys and values must be finite",
+                            isfinite(k[i]) ? "the value" : "the key", (long long)(i / ((int64_t)H * D)), (long long)(pos + i / ((int64_t)H * D)),
+                            (long long)(i / D % H), (double)(isfinite(k[i]) ? v[i] : k[i]));
     const size_t hb = (size_t)D * lc_dtype_size(g->dtype);
     for (int64_t t = 0; t < n; t++) {
         int64_t p = pos + t, slot = g->layout == LC_KV_PAGED ? paged_slot(c, seq, p) : fixed_slot(c, seq, p);

@@ -31,6 +31,7 @@ float lc_fp8e4m3_to_f32(uint8_t x) {
 }
 
 void lc_kv_store_row(void *dst, float *scale, lc_dtype t, const float *src, int n) {
+    if (n <= 0 || !dst || !src) return;
     switch (t) {
     case LC_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
     case LC_F16: lc_convert(dst, LC_F16, src, LC_F32, (size_t)n); return;
@@ -58,6 +59,7 @@ void lc_kv_store_row(void *dst, float *scale, lc_dtype t, const float *src, int 
 }
 
 void lc_kv_load_row(float *dst, const void *src, float scale, lc_dtype t, int n) {
+    if (n <= 0 || !dst || !src) return;
     switch (t) {
     case LC_F32: memcpy(dst, src, sizeof(float) * (size_t)n); return;
     case LC_F16: lc_convert(dst, LC_F32, src, LC_F16, (size_t)n); return;

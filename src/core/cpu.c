@@ -1,13 +1,23 @@
 /* Which vector paths this CPU runs, asked once through cpuid (GCC/Clang builtins). */
 #include "longctx/core.h"
 
+#if defined(__x86_64__) && defined(LONGCTX_HAVE_X86_PATHS)
+#include <cpuid.h>
+
+/* F16C through cpuid itself: clang before 16 does not know "f16c" in __builtin_cpu_supports. */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 int lc_isa_supported(lc_isa isa) {
     switch (isa) {
     case LC_ISA_AUTO:
     case LC_ISA_PORTABLE: return 1;
 #if defined(__x86_64__) && defined(LONGCTX_HAVE_X86_PATHS)
     case LC_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case LC_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
@@ -36,6 +46,7 @@ const char *lc_isa_name(lc_isa isa) {
 }
 
 lc_status lc_isa_resolve(lc_isa requested, lc_isa *resolved) {
+    if (!resolved) return lc_error(LC_EINVAL, "lc_isa_resolve: resolved must not be NULL");
     if (requested == LC_ISA_AUTO) {
         *resolved = lc_isa_best();
         return LC_OK;

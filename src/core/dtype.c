@@ -25,6 +25,7 @@ const char *lc_dtype_name(lc_dtype t) { return (unsigned)t < LC_DTYPE_COUNT ? dt
 int lc_dtype_is_float(lc_dtype t) { return t == LC_F32 || t == LC_F16 || t == LC_BF16; }
 
 lc_status lc_dtype_parse(const char *text, lc_dtype *out) {
+    if (!out) return lc_error(LC_EINVAL, "lc_dtype_parse: out must not be NULL");
     for (int i = 0; text && i < LC_DTYPE_COUNT; i++)
         if (!strcasecmp(text, dtypes[i].name) || (dtypes[i].alias1 && !strcasecmp(text, dtypes[i].alias1)) ||
             (dtypes[i].alias2 && !strcasecmp(text, dtypes[i].alias2))) {
@@ -115,6 +116,7 @@ static void store_one(void *dst, lc_dtype t, size_t i, float x) {
 }
 
 void lc_convert(void *dst, lc_dtype dst_type, const void *src, lc_dtype src_type, size_t n) {
+    if (n == 0 || !dst || !src) return;
     if (dst_type == src_type) {
         memmove(dst, src, n * lc_dtype_size(src_type));
         return;

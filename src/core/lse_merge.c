@@ -17,6 +17,10 @@ void lc_lse_fold(float *a, float *m_a, float *l_a, const float *b, float m_b, fl
 }
 
 float lc_lse_finish(float *out, const float *acc, float m, float l, int64_t d) {
+    if (isnan(l) || isnan(m)) { /* a NaN that reached the row stays there: never a silent 0 */
+        for (int64_t e = 0; e < d; e++) out[e] = NAN;
+        return NAN;
+    }
     if (!(l > 0) || m == -INFINITY) {
         memset(out, 0, sizeof(float) * (size_t)d);
         return -INFINITY;

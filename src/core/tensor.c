@@ -14,8 +14,12 @@ lc_tensor lc_tensor_bhsd(void *data, lc_dtype t, int64_t batch, int64_t seq, int
 static const char *const axis_name[4] = {"batch", "seq", "heads", "dim"};
 
 lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable) {
+    if (!name) name = "tensor";
+    if (!t) return lc_error(LC_EINVAL, "%s is NULL", name);
     if (!t->data) return lc_error(LC_EINVAL, "%s.data is NULL", name);
     if (!lc_dtype_is_float(t->dtype)) return lc_error(LC_EINVAL, "%s.dtype=%d is not f32, f16 or bf16", name, (int)t->dtype);
+    if ((uintptr_t)t->data % lc_dtype_size(t->dtype))
+        return lc_error(LC_EINVAL, "%s.data=%p is not aligned to its %zu-byte %s elements", name, t->data, lc_dtype_size(t->dtype), lc_dtype_name(t->dtype));
     if (t->capacity <= 0) return lc_error(LC_EINVAL, "%s.capacity=%lld must be the number of elements in the buffer (> 0)", name, (long long)t->capacity);
     int64_t last = 0; /* offset of the last element */
     for (int a = 0; a < 4; a++) {
@@ -52,9 +56,14 @@ lc_status lc_tensor_check(const lc_tensor *t, const char *name, int writable) {
 }
 
 void lc_tensor_byte_range(const lc_tensor *t, uintptr_t *lo, uintptr_t *hi) {
+    if (!t) { /* nothing: an empty range */
+        if (lo) *lo = 0;
+        if (hi) *hi = 0;
+        return;
+    }
     int64_t last = 0;
     for (int a = 0; a < 4; a++) last += (t->shape[a] - 1) * t->stride[a];
     size_t es = lc_dtype_size(t->dtype);
-    *lo = (uintptr_t)t->data;
-    *hi = (uintptr_t)t->data + (uintptr_t)(last + 1) * es;
+    if (lo) *lo = (uintptr_t)t->data;
+    if (hi) *hi = (uintptr_t)t->data + (uintptr_t)(last + 1) * es;
 }

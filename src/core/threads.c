@@ -1,4 +1,6 @@
-/* Thread counts: the caller's, or $LONGCTX_THREADS, or what OpenMP reports. */
+/* Thread counts: the caller's, or $LONGCTX_THREADS, or what OpenMP reports; never more
+ * than LC_THREADS_MAX (a count in the tens of thousands overflows the OpenMP runtime's
+ * stacks: a crash, not an error). */
 #include "longctx/core.h"
 
 #include <stdlib.h>
@@ -11,13 +13,17 @@ int lc_threads_default(void) {
     if (env && *env) {
         char *end;
         long n = strtol(env, &end, 10);
-        if (*end == '\0' && n > 0 && n <= 4096) return (int)n;
+        if (*end == '\0' && n > 0) return n < LC_THREADS_MAX ? (int)n : LC_THREADS_MAX;
     }
 #ifdef _OPENMP
-    return omp_get_num_procs();
+    int procs = omp_get_num_procs();
+    return procs < 1 ? 1 : procs < LC_THREADS_MAX ? procs : LC_THREADS_MAX;
 #else
     return 1;
 #endif
 }
 
-int lc_threads_resolve(int requested) { return requested > 0 ? requested : lc_threads_default(); }
+int lc_threads_resolve(int requested) {
+    if (requested <= 0) return lc_threads_default();
+    return requested < LC_THREADS_MAX ? requested : LC_THREADS_MAX;
+}

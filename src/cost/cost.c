@@ -17,7 +17,9 @@ static double kv_token_bytes(lc_dtype t, double kvh, double dk, double dv, int64
 }
 
 void lc_cost_defaults(lc_cost_problem *p, const lc_model_shape *m) {
+    if (!p) return;
     memset(p, 0, sizeof *p);
+    if (!m) return; /* an all-zero problem: lc_cost_check refuses it */
     p->model = *m;
     p->batch = 1;
     p->score_dtype = LC_F32;
@@ -75,6 +77,7 @@ lc_status lc_cost_check(const lc_cost_problem *p) {
 }
 
 int lc_cost_applies(const lc_cost_problem *p, lc_technique t) {
+    if (!p || (unsigned)t >= LC_TECH_COUNT) return 0;
     if (t == LC_TECH_NATIVE || t == LC_TECH_MAMBA) return 1;
     return p->model.attn_layers > 0;
 }
@@ -90,6 +93,7 @@ typedef struct attn_group {
 lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_cost_row *out) {
     lc_status s = lc_cost_check(p);
     if (s) return s;
+    if (!out) return lc_error(LC_EINVAL, "cost: out must not be NULL");
     if ((unsigned)t >= LC_TECH_COUNT) return lc_error(LC_EINVAL, "cost: technique=%d is unknown", (int)t);
     if (n <= 0 || n > LC_COST_MAX_TOKENS)
         return lc_error(LC_EINVAL, "cost: context n=%lld must be in [1, %lld]", (long long)n, (long long)LC_COST_MAX_TOKENS);
@@ -191,7 +195,8 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
 }
 
 lc_status lc_cost_max_context(const lc_cost_problem *p, lc_technique t, double device_bytes, int64_t *n_out) {
-    if (!(device_bytes > 0)) return lc_error(LC_EINVAL, "cost: device memory %g bytes must be positive", device_bytes);
+    if (!n_out) return lc_error(LC_EINVAL, "cost: n_out must not be NULL");
+    if (!(device_bytes > 0) || !(device_bytes < 1e30)) return lc_error(LC_EINVAL, "cost: device memory %g bytes must be positive", device_bytes);
     lc_cost_row r;
     lc_status s = lc_cost_eval(p, t, 1, &r);
     if (s) return s;

@@ -13,6 +13,7 @@ static const char *const tech_names[LC_TECH_COUNT] = {"native", "standard", "fla
 const char *lc_technique_name(lc_technique t) { return (unsigned)t < LC_TECH_COUNT ? tech_names[t] : "?"; }
 
 lc_status lc_technique_parse(const char *text, lc_technique *out) {
+    if (!out) return lc_error(LC_EINVAL, "lc_technique_parse: out must not be NULL");
     for (int i = 0; text && i < LC_TECH_COUNT; i++)
         if (!strcasecmp(text, tech_names[i])) {
             *out = (lc_technique)i;
@@ -31,16 +32,19 @@ lc_status lc_cost_parse_bytes(const char *text, double *out) {
     } units[] = {{"", 1},           {"B", 1},         {"KB", 1e3},         {"MB", 1e6},         {"GB", 1e9},
                  {"TB", 1e12},      {"KiB", 1024.0},  {"MiB", 1048576.0},  {"GiB", 1073741824.0},
                  {"TiB", 1099511627776.0}, {"K", 1e3}, {"M", 1e6},         {"G", 1e9},          {"T", 1e12}};
+    if (!out) return lc_error(LC_EINVAL, "lc_cost_parse_bytes: out must not be NULL");
     if (!text || !*text) return lc_error(LC_EINVAL, "memory size is empty");
     char *end;
     errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || errno || !isfinite(v) || v <= 0)
+    /* decimal digits only: strtod would also take blanks, hexadecimal, inf and nan */
+    double v = (*text >= '0' && *text <= '9') || *text == '.' ? strtod(text, &end) : 0;
+    if (v == 0 || errno || !isfinite(v) || v <= 0 || strpbrk(text, "xX") || ((*end == 'e' || *end == 'E') && end[1]))
         return lc_error(LC_EINVAL, "memory size '%s' must be a positive number with an optional unit (80GB, 80GiB)", text);
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcasecmp(end, units[i].suffix)) {
-            *out = v * units[i].scale;
-            if (*out > 1e18) return lc_error(LC_EINVAL, "memory size '%s' is absurd (more than an exabyte)", text);
+            double bytes = v * units[i].scale;
+            if (bytes > 1e18) return lc_error(LC_EINVAL, "memory size '%s' is absurd (more than an exabyte)", text);
+            *out = bytes;
             return LC_OK;
         }
     return lc_error(LC_EINVAL, "memory size '%s': unknown unit '%s' (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", text, end);
@@ -65,6 +69,7 @@ const char *const *lc_cost_gpu_names(void) {
 }
 
 lc_status lc_cost_gpu_memory(const char *name, double *bytes) {
+    if (!bytes) return lc_error(LC_EINVAL, "lc_cost_gpu_memory: bytes must not be NULL");
     for (int i = 0; name && i < N_GPUS; i++)
         if (!strcasecmp(name, gpus[i].name)) {
             *bytes = gpus[i].bytes;

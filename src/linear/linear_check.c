@@ -61,9 +61,10 @@ lc_status lc_linear_attention_check(const lc_linear_attention *a) {
     return LC_OK;
 }
 
-int64_t lc_linear_features(const lc_linear_attention *a) { return a->feature == LC_FEATURE_FAVOR ? a->features : a->q.shape[3]; }
+int64_t lc_linear_features(const lc_linear_attention *a) { return !a ? 0 : a->feature == LC_FEATURE_FAVOR ? a->features : a->q.shape[3]; }
 
 int64_t lc_linear_state_floats(const lc_linear_attention *a) {
+    if (!a) return 0;
     int64_t f = lc_linear_features(a);
     return f * a->v.shape[3] + f + 1;
 }

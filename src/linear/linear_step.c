@@ -9,6 +9,28 @@
 
 #include "linear_internal.h"
 
+/* The plan of one call: one job per (sequence, head), on threads only from
+ * MIN_PARALLEL_WORK state updates (batch x heads x tokens x features x d_v) up. A decode
+ * token is microseconds of work: threads cost more than they save, and one that the busy
+ * machine deschedules stalls the barrier for a whole time slice. Measured with
+ * bench/linear --lengths 1024 --heads 16 --dim 64 (a token of 16 heads, 64 features x d_v
+ * 64; the best of 3 means over 64 calls) in 4 runs on a shared 2-core machine: elu+1
+ * 23-25 us and FAVOR+ 64-273 us on one thread; with the threshold at 0, on two threads,
+ * 22-29 us and 50-241 us, and 2.9 ms in one FAVOR+ run. The threshold itself (about 15
+ * tokens of that layer) was chosen, not measured. */
+enum { MIN_PARALLEL_WORK = 1000000 };
+
+typedef struct step_plan {
+    int threads, parallel;
+} step_plan;
+
+static step_plan make_plan(const lc_linear_attention *a, int64_t F, int64_t dv) {
+    step_plan p;
+    p.threads = lc_threads_resolve(a->threads);
+    p.parallel = (double)a->q.shape[0] * a->q.shape[2] * a->q.shape[1] * F * dv >= MIN_PARALLEL_WORK;
+    return p;
+}
+
 lc_status lc_linear_attention_step(const lc_linear_attention *a, float *state, int64_t state_floats) {
     lc_status st = lc_linear_attention_check(a);
     if (st) return st;
@@ -18,13 +40,11 @@ lc_status lc_linear_attention_step(const lc_linear_attention *a, float *state, i
     if (!state) return lc_error(LC_EINVAL, "state is NULL: the recurrent form needs batch*heads*(F*d_v+F+1) floats");
     if (state_floats != B * H * per)
         return lc_error(LC_EINVAL, "state_floats=%lld must be batch*heads*(F*d_v+F+1) = %lld", (long long)state_floats, (long long)(B * H * per));
-    const int nt = lc_threads_resolve(a->threads);
+    const step_plan plan = make_plan(a, F, dv);
+    const int nt = plan.threads;
     float *scratch = malloc(sizeof(float) * (size_t)(2 * F + dv) * (size_t)nt);
     if (!scratch) return lc_error(LC_ENOMEM, "linear attention step: %zu bytes of scratch", sizeof(float) * (size_t)((2 * F + dv) * nt));
-    /* a decode token is microseconds of work: threads would cost more than they save, and a
-     * descheduled one stalls the barrier for a whole time slice on a busy machine */
-    const int par = (double)B * H * n * F * dv >= 1e6;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (par)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (plan.parallel)
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
         float *qf = scratch + (2 * F + dv) * omp_get_thread_num(), *kf = qf + F, *acc = kf + F;

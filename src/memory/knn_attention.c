@@ -44,7 +44,9 @@ lc_status lc_knn_attention_retrieve(const lc_knn_attention *a) {
     float *score = malloc((size_t)(hq * n_q * K) * sizeof(float));
     double *acc = malloc((size_t)(threads * dv) * sizeof(double));
     float *qrow = malloc((size_t)(threads * (dk + dv)) * sizeof(float));
-    if (!local || !pos || !score || !acc || !qrow) st = lc_error(LC_ENOMEM, "cannot allocate the knn attention's scratch");
+    if (!local || !pos || !score || !acc || !qrow)
+        st = lc_error(LC_ENOMEM, "cannot allocate the knn attention's %.0f bytes of scratch",
+                      (double)(n_q * hq * dv) * 4 + (double)(hq * n_q * K) * 12 + (double)(threads * dv) * 8 + (double)(threads * (dk + dv)) * 4);
     if (!st) {
         lc_attention la = *l;
         la.out = lc_tensor_bshd(local, LC_F32, 1, n_q, hq, dv);

@@ -314,7 +314,10 @@ lc_status lc_knn_memory_search(const lc_knn_memory *m, const lc_tensor *q, int64
     float *D = malloc((size_t)(n_q * (seg_k > SCAN_CHUNK ? seg_k : SCAN_CHUNK)) * sizeof(float));
     int64_t *L = malloc((size_t)(n_q * seg_k) * sizeof(int64_t));
     topk *heaps = malloc((size_t)n_q * sizeof(topk));
-    if (!Q || !hs || !hp || !D || !L || !heaps) st = lc_error(LC_ENOMEM, "cannot allocate the search's scratch for %lld queries x top_k=%lld", (long long)n_q, (long long)top_k);
+    if (!Q || !hs || !hp || !D || !L || !heaps)
+        st = lc_error(LC_ENOMEM, "cannot allocate the search's %.0f bytes of scratch for %lld queries x top_k=%lld",
+                      (double)n_q * ((double)dk * 4 + (double)top_k * 12 + (double)(seg_k > SCAN_CHUNK ? seg_k : SCAN_CHUNK) * 4 + (double)seg_k * 8 + sizeof(topk)),
+                      (long long)n_q, (long long)top_k);
     int saved_threads = omp_get_max_threads();
     omp_set_num_threads(m->c.threads);
     for (int64_t h = 0; !st && h < hq; h++) {

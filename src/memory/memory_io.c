@@ -84,9 +84,21 @@ static lc_status load_open(FILE *f, const char *path, int threads, lc_knn_memory
     if (st) return st;
     lc_knn_memory_config c = {fl[0], fl[1], fl[2], fl[3], fl[4], (lc_memory_index)fl[5], (int)fl[6], (int)fl[7], (int)fl[8], (int)fl[9], threads};
     int64_t first = fl[10], end = fl[11];
-    if (lc_knn_memory_config_check(&c) || fl[6] != c.hnsw_m || fl[7] != c.hnsw_ef_search || fl[8] != c.ivf_lists || fl[9] != c.ivf_probe ||
-        first < 0 || end < first || end - first > c.capacity || fl[12] || fl[13])
-        return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (%s)", path, lc_last_error());
+    /* each refusal says its own reason: never a sentence left by an earlier call */
+    if (lc_knn_memory_config_check(&c)) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", lc_last_error());
+        return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (%s)", path, why);
+    }
+    if (fl[6] != c.hnsw_m || fl[7] != c.hnsw_ef_search || fl[8] != c.ivf_lists || fl[9] != c.ivf_probe)
+        return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (hnsw_m=%lld, hnsw_ef_search=%lld, ivf_lists=%lld, ivf_probe=%lld must be ints)",
+                        path, (long long)fl[6], (long long)fl[7], (long long)fl[8], (long long)fl[9]);
+    if (first < 0 || end < first || end - first > c.capacity)
+        return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (held positions [%lld, %lld) must be at most capacity=%lld tokens from 0 on)",
+                        path, (long long)first, (long long)end, (long long)c.capacity);
+    if (fl[12] || fl[13])
+        return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (reserved fields %lld, %lld must be 0)", path, (long long)fl[12], (long long)fl[13]);
+    if (end > ((int64_t)1 << 62)) return lc_error(LC_EFORMAT, "'%s' has an inconsistent header (end=%lld is past 2^62)", path, (long long)end);
 
     /* The file's size must be exactly what the header says, before anything is allocated. */
     long here = ftell(f);

@@ -8,6 +8,7 @@
 
 #include "longctx/attention.h"
 #include "mla_internal.h"
+#include "../core/overlap.h"
 
 lc_status lc_mla_check(const lc_mla *m) {
     if (!m) return lc_error(LC_EINVAL, "mla is NULL");
@@ -21,6 +22,7 @@ lc_status lc_mla_check(const lc_mla *m) {
 }
 
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
+    if (!m || capacity < 0) return 0;
     return sizeof(struct lc_mla_cache) + lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope);
 }
 
@@ -29,6 +31,8 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (st) return st;
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
+    const double want = (double)lc_dtype_size(m->dtype) * (double)capacity * (double)(m->rank + m->rope);
+    if (want > 0x1p60) return lc_error(LC_ENOMEM, "mla cache of %.4g bytes (capacity=%lld) is past any machine's memory", want, (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
     if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
     if (!c || !c->lat) {
@@ -62,6 +66,7 @@ lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
 }
 
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
+    if (!c) return 0;
     return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
 }
 
@@ -90,6 +95,9 @@ lc_status lc_mla_attention_check(const lc_mla_attention *a) {
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
     if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
     if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
+    const size_t rows = (size_t)a->n_q * (size_t)m->heads, ob = rows * (size_t)m->v_dim * sizeof(float);
+    if (lc_overlaps(a->out, ob, a->q_nope, rows * (size_t)m->nope * sizeof(float)) || lc_overlaps(a->out, ob, a->q_rope, rows * (size_t)m->rope * sizeof(float)))
+        return lc_error(LC_EINVAL, "mla: out overlaps q_nope or q_rope: the output must not alias an input");
     return LC_OK;
 }
 
@@ -103,7 +111,8 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
     if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
         free(k), free(v), free(q), free(lat32);
-        return lc_error(LC_ENOMEM, "mla prefill: up-projected k and v of %lld tokens", (long long)n);
+        return lc_error(LC_ENOMEM, "mla prefill: %.0f bytes for the up-projected k and v of %lld tokens",
+                        4.0 * ((double)n * H * (DK + DV) + (double)n_q * H * DK + (c->dtype == LC_F32 ? 0 : (double)n * W)), (long long)n);
     }
     if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
     const float *lat = lat32 ? lat32 : (const float *)c->lat;

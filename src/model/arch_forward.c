@@ -89,6 +89,10 @@ lc_status lc_arch_forward(lc_context *ctx, const int32_t *tokens, const lc_run *
     for (int64_t i = 0; i < n_out; i++) /* the rows whose logits are asked for */
         memcpy(tmp + i * H, x + (out_rows ? out_rows[i] : i) * H, sizeof(float) * (size_t)H);
     lc_arch_rms_norm(tmp, n_out, H, H, m->norm_out, c->norm_eps, h, H, nt);
+    if (ctx->want_hidden) { /* lc_context_prefill_hidden */
+        memcpy(logits, h, sizeof(float) * (size_t)(n_out * H));
+        return LC_OK;
+    }
     lc_arch_linear(h, n_out, H, &m->lm_head, logits, c->vocab);
     return LC_OK;
 }

@@ -303,7 +303,7 @@ lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, in
         lc_run run = {seq, len + done, m, 0};
         int last = done + m == n;
         if (all_logits) {
-            st = lc_llama_forward(ctx, tokens + done, &run, 1, m, NULL, m, logits + done * V);
+            st = lc_llama_forward(ctx, tokens + done, &run, 1, m, NULL, m, logits + done * (ctx->want_hidden ? ctx->model->cfg.hidden : V));
         } else {
             out_rows[0] = m - 1;
             st = lc_llama_forward(ctx, tokens + done, &run, 1, m, out_rows, last ? 1 : 0, logits);
@@ -313,6 +313,14 @@ lc_status lc_context_prefill(lc_context *ctx, int seq, const int32_t *tokens, in
         done += m;
     }
     return LC_OK;
+}
+
+lc_status lc_context_prefill_hidden(lc_context *ctx, int seq, const int32_t *tokens, int64_t n, float *hidden) {
+    if (ctx && !hidden) return lc_error(LC_EINVAL, "prefill_hidden: hidden must not be NULL");
+    if (ctx) ctx->want_hidden = 1;
+    lc_status st = lc_context_prefill(ctx, seq, tokens, n, hidden, 1);
+    if (ctx) ctx->want_hidden = 0;
+    return st;
 }
 
 lc_status lc_context_decode(lc_context *ctx, int n, const int *seqs, const int32_t *tokens, float *logits) {

@@ -256,6 +256,10 @@ lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run 
     for (int64_t i = 0; i < n_out; i++) /* the rows whose logits are asked for */
         memcpy(tmp + i * H, x + (out_rows ? out_rows[i] : i) * H, sizeof(float) * (size_t)H);
     rms_norm(ctx, tmp, n_out, m->norm_out, h);
+    if (ctx->want_hidden) { /* lc_context_prefill_hidden */
+        memcpy(logits, h, sizeof(float) * (size_t)(n_out * H));
+        return LC_OK;
+    }
     const int64_t V = c->vocab;
     if ((st = lc_model_linear(ctx, h, n_out, H, &m->lm_head, logits, V))) return st;
     if (c->final_softcap > 0) {

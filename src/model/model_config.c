@@ -163,6 +163,7 @@ static void read_rope(rd *r, lc_model_config *c) {
 }
 
 lc_rope lc_model_config_rope(const lc_model_config *c) {
+    if (!c) return (lc_rope){0}; /* no rope: lc_rope_check refuses it */
     lc_rope r = c->rope;
     if (r.type == LC_ROPE_LONGROPE) r.short_factor = c->rope_short, r.long_factor = c->rope_long;
     return r;

@@ -80,6 +80,7 @@ struct lc_context {
     int64_t max_spans;
     size_t scratch_bytes;
     struct lc_ctx_ext *ext;  /* recurrent states, latent caches and their scratch (arch_internal.h); NULL for the llama family */
+    int want_hidden;         /* lc_context_prefill_hidden: the forward writes final hidden states, not logits */
 };
 
 /* y[rows, l->out] (row stride ldy) = x[rows, l->in] (row stride ldx) W^T + b through lc_matmul
@@ -89,7 +90,8 @@ lc_status lc_model_linear(const lc_context *ctx, const float *x, int64_t rows, i
 size_t lc_model_linear_workspace(const lc_model *m, int64_t rows, int threads, int activations_f32);
 
 /* The forward of a batch of runs through every layer (llama.c): rows of x in, the logits of
- * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]. */
+ * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]; with ctx->want_hidden,
+ * their final hidden states (after the last norm) into logits[n_out, hidden] instead. */
 lc_status lc_llama_forward(lc_context *ctx, const int32_t *tokens, const lc_run *runs, int n_runs, int64_t rows, const int64_t *out_rows,
                            int64_t n_out, float *logits);
 

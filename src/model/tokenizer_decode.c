@@ -18,10 +18,10 @@ static lc_status sl_open(slist *l) {
     if (l->n == l->cap) {
         size_t c = l->cap ? l->cap * 2 : 64;
         size_t *o = realloc(l->off, c * sizeof *o);
-        if (!o) return lc_error(LC_ENOMEM, "tokenizer: out of memory decoding");
+        if (!o) return lc_error(LC_ENOMEM, "tokenizer: out of memory decoding (%zu bytes of offsets)", c * sizeof *o);
         l->off = o;
         size_t *n = realloc(l->len, c * sizeof *n);
-        if (!n) return lc_error(LC_ENOMEM, "tokenizer: out of memory decoding");
+        if (!n) return lc_error(LC_ENOMEM, "tokenizer: out of memory decoding (%zu bytes of lengths)", c * sizeof *n);
         l->len = n, l->cap = c;
     }
     l->off[l->n] = l->buf.n;

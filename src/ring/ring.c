@@ -110,6 +110,15 @@ static void signature(const lc_ring *r, lc_status st, int64_t sig[SIG_N]) {
     memcpy(sig, v, sizeof v);
 }
 
+/* A transport call's status with a sentence of its own: the transport is the caller's code
+ * (or MPI's, NCCL's), which may fail without setting one; the sentence is cleared first, so
+ * a failure never carries an earlier call's text. */
+#define TRANSPORT(what, call) from_transport((lc_error(LC_OK, "%s", ""), (call)), what)
+static lc_status from_transport(lc_status st, const char *what) {
+    if (st && !*lc_last_error()) return lc_error(st, "ring: the %s failed (%s) without saying why", what, lc_status_str(st));
+    return st;
+}
+
 /* Every rank gathers every signature and judges them the same way, so all agree. */
 static lc_status agree_on_problem(const lc_ring *r, lc_status own, int64_t *all, double *wait_s) {
     const lc_ring_transport *t = r->transport;
@@ -118,7 +127,7 @@ static lc_status agree_on_problem(const lc_ring *r, lc_status own, int64_t *all,
     snprintf(why, sizeof why, "%s", own ? lc_last_error() : "");
     signature(r, own, mine);
     double t0 = now_s();
-    lc_status st = t->allgather(t->ctx, mine, all, sizeof mine, timeout_of(r));
+    lc_status st = TRANSPORT("transport's allgather", t->allgather(t->ctx, mine, all, sizeof mine, timeout_of(r)));
     *wait_s += now_s() - t0;
     if (own) return lc_error(own, "%s", why); /* this rank's own refusal, in its own words */
     if (st) return st;
@@ -139,7 +148,7 @@ static lc_status agree_on_outcome(const lc_ring *r, lc_status own, int64_t *all,
     char why[512];
     snprintf(why, sizeof why, "%s", own ? lc_last_error() : "");
     double t0 = now_s();
-    lc_status st = t->allgather(t->ctx, &mine, all, sizeof mine, timeout_of(r));
+    lc_status st = TRANSPORT("transport's allgather", t->allgather(t->ctx, &mine, all, sizeof mine, timeout_of(r)));
     *wait_s += now_s() - t0;
     if (own) return lc_error(own, "%s", why); /* this rank's own failure, in its own words */
     if (st) return st;
@@ -165,7 +174,7 @@ static lc_status attend_slice(const lc_ring *r, const ring_ws *w, const void *bu
             lc_attention call = block_call(r, buf, x, y, qs, ks, w->part_out, w->part_lse);
             lc_ring_rows g = {a->q.shape[0], a->q.shape[2], a->v.shape[3], n, x * c, c};
             double t0 = now_s();
-            lc_status st = cp->attend(cp->ctx, &call, w->attend_ws, w->attend_bytes);
+            lc_status st = TRANSPORT("compute table's attend", cp->attend(cp->ctx, &call, w->attend_ws, w->attend_bytes));
             if (!st) cp->merge(cp->ctx, w->acc_out, w->acc_lse, w->part_out, w->part_lse, &g);
             s->compute_s += now_s() - t0;
             if (st) return st;
@@ -178,7 +187,7 @@ static lc_status attend_slice(const lc_ring *r, const ring_ws *w, const void *bu
 
 static lc_status timed_wait(const lc_ring *r, int slot, lc_ring_stats *s) {
     double t0 = now_s();
-    lc_status st = r->transport->wait(r->transport->ctx, slot, timeout_of(r));
+    lc_status st = TRANSPORT("transport's wait", r->transport->wait(r->transport->ctx, slot, timeout_of(r)));
     s->wait_s += now_s() - t0;
     return st;
 }
@@ -197,9 +206,9 @@ static lc_status run_ring(const lc_ring *r, const ring_ws *w, lc_ring_stats *s) 
         /* buf[(step+1) % 2] was sent on during the previous step: that send must be done. */
         if (send_pending && (st = timed_wait(r, LC_RING_SEND, s))) break;
         send_pending = 0;
-        if (recv_next && (st = t->start_recv(t->ctx, other, w->kv_bytes, prev, step + 1))) break;
+        if (recv_next && (st = TRANSPORT("transport's start_recv", t->start_recv(t->ctx, other, w->kv_bytes, prev, step + 1)))) break;
         if (send_next) {
-            if ((st = t->start_send(t->ctx, cur, w->kv_bytes, next, step + 1))) break;
+            if ((st = TRANSPORT("transport's start_send", t->start_send(t->ctx, cur, w->kv_bytes, next, step + 1)))) break;
             send_pending = 1;
             s->bytes_sent += (int64_t)w->kv_bytes;
         }

@@ -52,6 +52,8 @@ lc_mask lc_ring_block_mask(const lc_mask *m, int64_t qs, int64_t ks) {
 }
 
 int lc_ring_needs(const lc_ring *r, int q_rank, int kv_rank) {
+    if (!r || !r->transport || r->transport->size < 1 || q_rank < 0 || kv_rank < 0 || q_rank >= r->transport->size || kv_rank >= r->transport->size)
+        return 0;
     const int size = r->transport->size, nc = lc_ring_chunks(r->layout);
     const int64_t n_local = r->attn.q.shape[LC_SEQ], c = n_local / nc;
     for (int a = 0; a < nc; a++)
@@ -63,6 +65,7 @@ int lc_ring_needs(const lc_ring *r, int q_rank, int kv_rank) {
 }
 
 int lc_ring_last_hop(const lc_ring *r, int kv_rank) {
+    if (!r || !r->transport || r->transport->size < 1) return -1;
     const int size = r->transport->size;
     for (int t = size - 1; t >= 0; t--)
         if (lc_ring_needs(r, (kv_rank + t) % size, kv_rank)) return t;

@@ -23,6 +23,12 @@ lc_status lc_rope_check(const lc_rope *r) {
     if (r->layout != LC_ROPE_NEOX && r->layout != LC_ROPE_GPTJ)
         return lc_error(LC_EINVAL, "rope.layout=%d must be LC_ROPE_NEOX or LC_ROPE_GPTJ", (int)r->layout);
     if (r->head_dim < 2) return lc_error(LC_EINVAL, "rope.head_dim=%d must be >= 2", r->head_dim);
+    const double num[] = {r->partial, r->theta, r->factor, r->attention_factor, r->beta_fast, r->beta_slow, r->mscale, r->mscale_all_dim,
+                          r->low_freq_factor, r->high_freq_factor};
+    static const char *const num_name[] = {"partial", "theta", "factor", "attention_factor", "beta_fast", "beta_slow", "mscale",
+                                           "mscale_all_dim", "low_freq_factor", "high_freq_factor"};
+    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
+        if (!isfinite(num[i])) return lc_error(LC_EINVAL, "rope.%s=%g must be finite", num_name[i], num[i]);
     if (r->partial < 0 || r->partial > 1) return lc_error(LC_EINVAL, "rope.partial=%g must lie in (0, 1] (0: 1)", r->partial);
     int dim = lc_rope_dim(r);
     if (dim < 2 || dim % 2) return lc_error(LC_EINVAL, "rope: head_dim*partial=%d rotated dims must be even and >= 2", dim);

@@ -35,8 +35,8 @@ lc_status lc_mamba2_weights_check(const lc_mamba2_weights *w) {
     return LC_OK;
 }
 
-int64_t lc_mamba2_conv_state_floats(const lc_mamba2_weights *w, int64_t batch) { return batch * conv_dim(w) * (w->conv_kernel - 1); }
-int64_t lc_mamba2_ssm_state_floats(const lc_mamba2_weights *w, int64_t batch) { return batch * w->heads * w->head_dim * w->state; }
+int64_t lc_mamba2_conv_state_floats(const lc_mamba2_weights *w, int64_t batch) { return !w ? 0 : batch * conv_dim(w) * (w->conv_kernel - 1); }
+int64_t lc_mamba2_ssm_state_floats(const lc_mamba2_weights *w, int64_t batch) { return !w ? 0 : batch * w->heads * w->head_dim * w->state; }
 
 /* Scratch floats for m tokens. */
 static size_t scratch_floats(const lc_mamba2_weights *w, int64_t m) {

@@ -28,8 +28,8 @@ lc_status lc_mamba_weights_check(const lc_mamba_weights *w) {
     return LC_OK;
 }
 
-int64_t lc_mamba_conv_state_floats(const lc_mamba_weights *w, int64_t batch) { return batch * w->inner * (w->conv_kernel - 1); }
-int64_t lc_mamba_ssm_state_floats(const lc_mamba_weights *w, int64_t batch) { return batch * w->inner * w->state; }
+int64_t lc_mamba_conv_state_floats(const lc_mamba_weights *w, int64_t batch) { return !w ? 0 : batch * w->inner * (w->conv_kernel - 1); }
+int64_t lc_mamba_ssm_state_floats(const lc_mamba_weights *w, int64_t batch) { return !w ? 0 : batch * w->inner * w->state; }
 
 /* Checks io against the state sizes the layer needs. */
 lc_status ssm_io_check(const lc_mixer_io *io, int64_t conv_floats, int64_t ssm_floats) {

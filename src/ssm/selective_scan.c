@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/overlap.h"
 #include "scan_row.h"
 #include "ssm_internal.h"
 
@@ -18,6 +19,9 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
     if (s->n <= 0) return lc_error(LC_EINVAL, "n=%lld must be > 0", (long long)s->n);
     if (s->channels <= 0) return lc_error(LC_EINVAL, "channels=%lld must be > 0", (long long)s->channels);
     if (s->state <= 0 || s->state > 1024) return lc_error(LC_EINVAL, "state=%lld must be in 1..1024", (long long)s->state);
+    if ((double)s->batch * (double)s->n * (double)s->channels > 0x1p50 || (double)s->batch * (double)s->channels * (double)s->state > 0x1p50)
+        return lc_error(LC_EINVAL, "batch=%lld x n=%lld x channels=%lld is past any machine's memory", (long long)s->batch, (long long)s->n,
+                        (long long)s->channels);
     SSM_NEED(s->x, "x");
     SSM_NEED(s->dt, "dt");
     SSM_NEED(s->A, "A");
@@ -29,10 +33,46 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
         return lc_error(LC_EINVAL, "h_floats=%lld must be batch*channels*state = %lld", (long long)s->h_floats,
                         (long long)(s->batch * s->channels * s->state));
     if (s->threads < 0) return lc_error(LC_EINVAL, "threads=%d must be >= 0 (0 is the default)", s->threads);
+    /* the outputs (y, h) must not alias an input or each other */
+    const size_t f = sizeof(float), xc = (size_t)(s->batch * s->n * s->channels) * f, bs = (size_t)(s->batch * s->n * s->state) * f;
+    const size_t cs = (size_t)(s->channels * s->state) * f, hb = (size_t)s->h_floats * f, ch = (size_t)s->channels * f;
+    const struct {
+        const void *p;
+        size_t bytes;
+        const char *name;
+    } in[] = {{s->x, xc, "x"}, {s->dt, xc, "dt"}, {s->z, xc, "z"}, {s->B, bs, "B"}, {s->C, bs, "C"}, {s->A, cs, "A"}, {s->D, ch, "D"}, {s->dt_bias, ch, "dt_bias"}};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        if (lc_overlaps(s->y, xc, in[i].p, in[i].bytes)) return lc_error(LC_EINVAL, "y overlaps %s: the output must not alias an input", in[i].name);
+        if (lc_overlaps(s->h, hb, in[i].p, in[i].bytes)) return lc_error(LC_EINVAL, "h overlaps %s: the state must not alias an input", in[i].name);
+    }
+    if (lc_overlaps(s->y, xc, s->h, hb)) return lc_error(LC_EINVAL, "y overlaps h");
     return LC_OK;
 }
 
-enum { CH_BLOCK = 16 };
+/* The plan of one call: jobs of CH_BLOCK channels of one sequence, each running its
+ * channels' states over every token in order, on threads only from MIN_PARALLEL_WORK state
+ * updates (batch x tokens x channels x state) up. Below that (one decode token of Jamba's
+ * 8192 channels x state 16 is 131072) threads cost more than they save, and one that the
+ * busy machine deschedules stalls the call for a time slice. Measured with bench/linear
+ * --lengths 1024 --heads 16 --dim 64 (a token of 1024 channels x state 16; the best of 3
+ * means over 64 calls) in 4 runs on a shared 2-core machine: 28-37 us on one thread; with
+ * the threshold at 0, on two threads, 30-33 us in two runs, 7.2 and 15.6 ms in the other
+ * two. The threshold itself (about 15 tokens of that layer) and CH_BLOCK were chosen, not
+ * measured. */
+enum { CH_BLOCK = 16, MIN_PARALLEL_WORK = 250000 };
+
+typedef struct scan_plan {
+    int64_t blocks; /* jobs per sequence */
+    int threads, parallel;
+} scan_plan;
+
+static scan_plan make_plan(const lc_selective_scan *s) {
+    scan_plan p;
+    p.blocks = (s->channels + CH_BLOCK - 1) / CH_BLOCK;
+    p.threads = lc_threads_resolve(s->threads);
+    p.parallel = (double)s->batch * s->n * s->channels * s->state >= MIN_PARALLEL_WORK;
+    return p;
+}
 
 static float scan_row_portable(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {
     float y = 0;
@@ -53,9 +93,9 @@ lc_status lc_selective_scan_f32(const lc_selective_scan *s) {
     if (isa == LC_ISA_AVX512) row_fn = ssm_scan_row_avx512;
     else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
 #endif
-    const int64_t n = s->n, E = s->channels, N = s->state, blocks = (E + CH_BLOCK - 1) / CH_BLOCK;
-    const int par = (double)s->batch * n * E * N >= 2.5e5; /* no threads for a decode token */
-#pragma omp parallel for num_threads(lc_threads_resolve(s->threads)) schedule(dynamic, 1) if (par)
+    const scan_plan plan = make_plan(s);
+    const int64_t n = s->n, E = s->channels, N = s->state, blocks = plan.blocks;
+#pragma omp parallel for num_threads(plan.threads) schedule(dynamic, 1) if (plan.parallel)
     for (int64_t job = 0; job < s->batch * blocks; job++) {
         const int64_t b = job / blocks, d0 = (job % blocks) * CH_BLOCK, d1 = d0 + CH_BLOCK < E ? d0 + CH_BLOCK : E;
         float *h = s->h + b * E * N;

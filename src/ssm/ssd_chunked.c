@@ -23,7 +23,7 @@ static size_t thread_floats(const lc_ssd *s) {
 }
 
 size_t lc_ssd_workspace_size(const lc_ssd *s) {
-    if (lc_ssd_check(s)) return 0;
+    if (ssm_ssd_check_shapes(s)) return 0; /* the shapes: a probe's pointers need not be real */
     return sizeof(float) * thread_floats(s) * (size_t)lc_threads_resolve(s->threads);
 }
 

@@ -6,6 +6,9 @@
 
 #include "longctx/ssm.h"
 
+/* lc_ssd_check without the pointers' overlap checks: what a workspace size depends on. */
+lc_status ssm_ssd_check_shapes(const lc_ssd *s);
+
 static inline float ssm_silu(float x) { return x / (1.0f + expf(-x)); }
 
 static inline float ssm_dt(float raw, const float *bias, int64_t i, float lo, float hi) {

@@ -1,7 +1,9 @@
 // The CUDA kernels against the CPU float64 reference (lc_attention_naive) on fresh random
 // inputs over a grid of shapes and masks. Outputs are poisoned (all bits set: NaN) before
-// each run, so an element the kernel fails to write fails the comparison. Runs on the GPU
-// machine; without a GPU it exits 77 (CTest: skipped).
+// each run, so an element the kernel fails to write fails the comparison. The cases and
+// their tolerance are tests/cases/attention_cases.c's (ATTN_GPU_*); the inputs are drawn
+// here, fresh from the run's seed. Runs on the GPU machine; without a GPU it exits 77
+// (CTest: skipped).
 //
 //   test_gpu_attention [--quick | --smoke] [--seed S]
 #include <cuda_runtime.h>
@@ -14,6 +16,7 @@
 
 #include "longctx.h"
 #include "longctx/cuda.h"
+#include "attention_cases.h"
 #include "cuda_ok.h"
 #include "flash_sm90.h"  // white-box: sm90_request, to run every block of the Hopper kernel
 
@@ -27,12 +30,6 @@ struct variant {
     lc_cuda::sm90_request req;
 };
 static const variant AUTO = {"auto", LC_CUDA_PATH_AUTO, {}};
-
-struct shape {
-    int b, n_q, n_kv, hq, hkv, dk, dv;
-    lc_dtype t, tout;
-    float softcap;
-};
 
 // A host tensor [b, s, h, d] in dtype t with normal draws, and its device copy.
 struct pair {
@@ -65,23 +62,27 @@ static const char *mask_name(const lc_mask *m, char *buf, size_t n) {
 }
 
 // One comparison; returns 1 when the GPU agrees with the reference.
-static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t *counter, const variant &run) {
-    pair q = make(s.t, s.b, s.n_q, s.hq, s.dk, seed, counter), k = make(s.t, s.b, s.n_kv, s.hkv, s.dk, seed, counter),
-         v = make(s.t, s.b, s.n_kv, s.hkv, s.dv, seed, counter), o = make(s.tout, s.b, s.n_q, s.hq, s.dv, seed, counter);
-    const size_t rows = (size_t)s.b * s.hq * s.n_q, out_n = rows * s.dv;
+static int compare(const attn_case &s, uint64_t seed, uint64_t *counter, const variant &run) {
+    const lc_mask mask = attn_case_mask(&s);
+    const attn_tolerance *tol = attn_tolerance_gpu(&s);
+    const int b = (int)s.batch, n_q = (int)s.n_q, n_kv = (int)s.n_kv, hq = (int)s.hq, hkv = (int)s.hkv, dk = (int)s.dk, dv = (int)s.dv;
+    CHECK(s.layout == ATTN_BSHD, "%s: layout %d (the GPU test runs BSHD)", s.name, s.layout);
+    pair q = make(s.tq, b, n_q, hq, dk, seed, counter), k = make(s.tk, b, n_kv, hkv, dk, seed, counter),
+         v = make(s.tv, b, n_kv, hkv, dv, seed, counter), o = make(s.tout, b, n_q, hq, dv, seed, counter);
+    const size_t rows = (size_t)b * hq * n_q, out_n = rows * dv;
     float *lse_dev;
     CUDA_OK(cudaMalloc(&lse_dev, rows * sizeof(float)));
     CUDA_OK(cudaMemset(lse_dev, 0xff, rows * sizeof(float)));
     CUDA_OK(cudaMemset(o.dev.data, 0xff, out_n * lc_dtype_size(s.tout)));
 
     lc_attention g = {};
-    g.q = q.dev, g.k = k.dev, g.v = v.dev, g.out = o.dev, g.lse = lse_dev, g.mask = mask, g.softcap = s.softcap;
+    g.q = q.dev, g.k = k.dev, g.v = v.dev, g.out = o.dev, g.lse = lse_dev, g.mask = mask, g.scale = s.scale, g.softcap = s.softcap;
     const bool planned = !run.req.block && !run.req.no_clusters && !run.req.tail_tiles;  // the public entry points
     size_t ws_bytes = planned ? lc_cuda_attention_workspace_size(&g) : lc_cuda::attention_workspace(&g, run.req);
     void *ws = NULL;
     if (ws_bytes) CUDA_OK(cudaMalloc(&ws, ws_bytes));
     lc_status st = planned ? lc_cuda_attention_flash_path(&g, run.path, ws, ws_bytes, 0) : lc_cuda::attention_flash(&g, run.path, run.req, ws, ws_bytes, 0);
-    CHECK(st == LC_OK, "%s: %s", run.name, lc_last_error());
+    CHECK(st == LC_OK, "%s (%s): %s", s.name, run.name, lc_last_error());
     CUDA_OK(cudaDeviceSynchronize());
 
     std::vector<float> got(out_n), want(out_n), lse_got(rows), lse_want(rows);
@@ -91,11 +92,11 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
     CUDA_OK(cudaMemcpy(lse_got.data(), lse_dev, rows * sizeof(float), cudaMemcpyDeviceToHost));
 
     lc_attention r = g;
-    r.q = q.host, r.k = k.host, r.v = v.host, r.out = lc_tensor_bshd(want.data(), LC_F32, s.b, s.n_q, s.hq, s.dv), r.lse = lse_want.data();
+    r.q = q.host, r.k = k.host, r.v = v.host, r.out = lc_tensor_bshd(want.data(), LC_F32, b, n_q, hq, dv), r.lse = lse_want.data();
     CHECK(lc_attention_naive(&r, 0) == LC_OK, "reference: %s", lc_last_error());
 
-    double max_err = 0, max_ref = 0, lse_err = 0;
-    int bad_inf = 0;
+    double max_err = 0, max_ref = 0, lse_err = 0, lse_bound = 0;
+    int bad_inf = 0, bad_lse = 0;
     for (size_t i = 0; i < out_n; i++) {
         double e = fabs((double)got[i] - want[i]);
         if (!(e <= max_err)) max_err = e;  // NaN propagates
@@ -106,19 +107,32 @@ static int compare(const shape &s, const lc_mask &mask, uint64_t seed, uint64_t 
             bad_inf += !(isinf(lse_got[i]) && lse_got[i] < 0);
             continue;
         }
-        double e = fabs((double)lse_got[i] - lse_want[i]);
-        if (!(e <= lse_err)) lse_err = e;
+        double e = fabs((double)lse_got[i] - lse_want[i]), bound = tol->lse_abs + tol->lse_rel * fabs(lse_want[i]);
+        bad_lse += !(e <= bound);
+        if (!(e <= lse_err)) lse_err = e, lse_bound = bound;
     }
     double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
-    int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !bad_inf;
+    int ok = st == LC_OK && rel <= tol->out_norm && !bad_lse && !bad_inf;
     char mb[96];
-    CHECK(ok, "flash (%s) b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s->%s softcap=%g mask=%s: rel err %.3g, lse err %.3g, %d rows lost -inf", run.name, s.b,
-          s.n_q, s.n_kv, s.hq, s.hkv, s.dk, s.dv, lc_dtype_name(s.t), lc_dtype_name(s.tout), (double)s.softcap,
-          mask_name(&mask, mb, sizeof mb), rel, lse_err, bad_inf);
+    CHECK(ok, "%s, flash (%s) b=%d n_q=%d n_kv=%d hq=%d hkv=%d dk=%d dv=%d %s/%s/%s->%s softcap=%g mask=%s: rel err %.3g (tol %g), lse err %.3g (tol %g), %d rows lost -inf",
+          s.name, run.name, b, n_q, n_kv, hq, hkv, dk, dv, lc_dtype_name(s.tq), lc_dtype_name(s.tk), lc_dtype_name(s.tv), lc_dtype_name(s.tout),
+          (double)s.softcap, mask_name(&mask, mb, sizeof mb), rel, tol->out_norm, lse_err, lse_bound, bad_inf);
     release(&q), release(&k), release(&v), release(&o);
     cudaFree(lse_dev);
     if (ws) cudaFree(ws);
     return ok;
+}
+
+// The table's cases of `group` at `level`, each through `run`; returns how many ran.
+static long run_group(unsigned group, int level, uint64_t seed, uint64_t *counter, const variant &run, int only_dk = 0) {
+    int n;
+    attn_case *cases = attn_cases_select(group, level, NULL, &n);
+    CHECK(cases != NULL, "the case table: out of memory");
+    long ran = 0;
+    for (int i = 0; cases && i < n; i++)
+        if (!only_dk || cases[i].dk == only_dk) compare(cases[i], seed, counter, run), ran++;
+    free(cases);
+    return ran;
 }
 
 // Configurations the kernel does not take are refused with LC_EUNSUPPORTED, before a launch.
@@ -153,81 +167,21 @@ static void test_refusals(void) {
     cudaFree(d);
 }
 
-// The flash kernel over head dims, lengths (across the 64- and 128-key tiles), GQA, every
-// mask kind, offsets, dtypes, soft-capping; returns the number of cases.
-static long flash_grid(int quick, uint64_t seed, uint64_t *counter_p, const variant &run) {
+// The Hopper blocks in clusters of 2 sharing K / V copies: auto's 176-key d = 128 block and
+// ws3 at d = 64, each with the tail split off and forced (its R rounded up to whole
+// clusters); then the same blocks unclustered.
+static long cluster_grid(int level, uint64_t seed, uint64_t *counter_p) {
     long cases = 0;
-    const int dims[][2] = {{64, 64}, {128, 128}, {256, 256}, {192, 128}};
-    const int lengths[] = {1, 17, 100, 257, 64, 1000};
-    const int n_len = quick == 2 ? 2 : quick ? 4 : 6;
-    uint8_t bits[16 * 16];
-    for (int i = 0; i < 256; i++) bits[i] = (uint8_t)((i * 7 + i / 16) % 3 == 0);
-    for (int di = 0; di < 4; di++)
-        for (int li = 0; li < n_len; li++)
-            for (int kind = 0; kind < 6; kind++) {
-                shape s = {1 + (kind % 2), lengths[li], lengths[li], 4, kind % 3 == 0 ? 4 : kind % 3 == 1 ? 2 : 1, dims[di][0], dims[di][1],
-                           kind == 3 ? LC_F16 : LC_BF16, kind == 4 ? LC_F32 : (kind == 3 ? LC_F16 : LC_BF16), kind == 5 ? 20.f : 0.f};
-                lc_mask m = lc_mask_full();
-                switch (kind) {
-                case 1: m = lc_mask_causal(); break;
-                case 2: m = lc_mask_sliding_window(37); break;
-                case 3: m = lc_mask_sliding_window(50), m.sinks = 4; break;
-                case 4:  // prefill of n_q new tokens into a cache: offset, n_q != n_kv
-                    s.n_kv = s.n_q + 300, m = lc_mask_causal(), m.q_offset = 300;
-                    break;
-                case 5:  // block bitmap with empty rows (fully masked queries), non-causal
-                    m.blocks.bits = bits, m.blocks.block_q = m.blocks.block_k = 64, m.blocks.n_qb = m.blocks.n_kb = 16;
-                    break;
-                }
-                compare(s, m, seed, counter_p, run);
-                cases++;
-            }
-    if (quick == 2) return cases;
-    // longer sequences: tiles skipped by the window, GQA 8:1
-    shape big = {1, quick ? 2048 : 4099, quick ? 2048 : 4099, 8, 1, 128, 128, LC_BF16, LC_BF16, 0.f};
-    compare(big, lc_mask_sliding_window(300), seed, counter_p, run), cases++;
-    compare(big, lc_mask_causal(), seed, counter_p, run), cases++;
-    // several 128-row blocks against a longer cache (offset, GQA 4:1), and a non-causal
-    // n_q < n_kv with neither a multiple of any tile
-    shape prefill = {2, 700, 1333, 8, 2, 64, 64, LC_BF16, LC_F32, 0.f}, cross = {1, 300, 1111, 4, 4, 128, 128, LC_F16, LC_F16, 0.f};
-    lc_mask pm = lc_mask_causal();
-    pm.q_offset = 633;
-    compare(prefill, pm, seed, counter_p, run), cases++;
-    compare(cross, lc_mask_full(), seed, counter_p, run), cases++;
-    return cases;
-}
-
-// The blocks in clusters of 2 sharing K / V copies (on a Hopper: auto's 176-key d = 128
-// block and ws3 at d = 64, no causal mask, window or bitmap, an even number of query tiles
-// per head; n_q = 512 at d = 64 is 3 tiles, unclustered): key counts whose last tile is
-// empty, shorter or longer than a block's half of it, GQA and MQA, sinks alone, dtypes, and
-// the tail split forced (its R rounded up to whole clusters).
-static long cluster_grid(int quick, uint64_t seed, uint64_t *counter_p) {
-    long cases = 0;
-    const int n_q[] = {256, 512, 1000}, n_kv[] = {1, 60, 176, 300, 2000};
     const int tails[][2] = {{0, 0}, {3, 2}, {4, 5}};
     for (int d : {128, 64})
         for (const auto &tail : tails) {
             variant run = {d == 64 ? "ws3, clusters" : "auto, clusters", LC_CUDA_PATH_AUTO, {d == 64 ? lc_cuda::SM90_WS3 : lc_cuda::SM90_AUTO, false, tail[0], tail[1]}};
             printf("flash kernel: %s, tail split %d:%d\n", run.name, tail[0], tail[1]);
-            for (int qi = 0; qi < 3; qi++)
-                for (int ki = 0; ki < 5; ki++) {
-                    const int kind = (qi * 5 + ki) % 4;
-                    if (quick && (qi + ki) % 2) continue;
-                    shape s = {1 + kind % 2, n_q[qi], n_kv[ki], 4, kind < 2 ? 4 - 2 * kind : 1, d, d, kind == 2 ? LC_F16 : LC_BF16,
-                               kind == 3 ? LC_F32 : (kind == 2 ? LC_F16 : LC_BF16), 0.f};
-                    lc_mask m = lc_mask_full();
-                    if (kind == 1) m.sinks = 4;  // only the first 4 keys: the other tiles are skipped
-                    compare(s, m, seed, counter_p, run), cases++;
-                }
+            cases += run_group(ATTN_GPU_CLUSTERS, level, seed, counter_p, run, d);
         }
-    // the same blocks unclustered
     const variant alone = {"auto, no clusters", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_AUTO, true, 0, 0}};
     printf("flash kernel: %s\n", alone.name);
-    for (int ki = 0; ki < 5; ki += 2) {
-        shape s = {2, 512, n_kv[ki], 4, 2, 128, 128, LC_BF16, LC_BF16, 0.f};
-        compare(s, lc_mask_full(), seed, counter_p, alone), cases++;
-    }
+    cases += run_group(ATTN_GPU_UNCLUSTERED, level, seed, counter_p, alone);
     return cases;
 }
 
@@ -237,11 +191,13 @@ int main(int argc, char **argv) {
     if (gpu_test_begin("test_gpu_attention", argc, argv, &quick, &seed)) return 77;
     uint64_t counter = 0;
     test_refusals();
+    const int level = quick == 2 ? CASE_SMOKE : quick ? CASE_QUICK : CASE_FULL;
 
-    // The flash grid runs once per kernel: on a Hopper (9.0) device the wgmma kernel for
-    // d = 64 and 128 (other dims: the mma.sync kernel) with each of its blocks requested,
-    // ws176 the d = 128 block on 176-key tiles (d = 64: as ws), ws3 3 consumer warpgroups
-    // (d = 64; d = 128: as ws), ws 2; then the mma.sync kernel (LC_CUDA_PATH_MMA).
+    // The flash grid (ATTN_GPU_GRID) runs once per kernel: on a Hopper (9.0) device the
+    // wgmma kernel for d = 64 and 128 (other dims: the mma.sync kernel) with each of its
+    // blocks requested, ws176 the d = 128 block on 176-key tiles (d = 64: as ws), ws3 3
+    // consumer warpgroups (d = 64; d = 128: as ws), ws 2; then the mma.sync kernel
+    // (LC_CUDA_PATH_MMA).
     cudaDeviceProp prop;
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     const bool hopper = prop.major == 9 && prop.minor == 0;
@@ -252,7 +208,7 @@ int main(int argc, char **argv) {
     long cases = 0;
     for (int v = hopper ? 0 : 3; v < 4; v++) {
         printf("flash kernel: %s\n", variants[v].name);
-        cases += flash_grid(quick, seed, &counter, variants[v]);
+        cases += run_group(ATTN_GPU_GRID, level, seed, &counter, variants[v]);
     }
     // the wgmma kernel's tail split (last tiles of the grid over several key ranges, then
     // merged), forced on shapes too small to ask for it: the last R tiles in S ranges
@@ -263,14 +219,13 @@ int main(int argc, char **argv) {
                                  {"ws176, tail split 3:4", LC_CUDA_PATH_AUTO, {lc_cuda::SM90_WS176, false, 3, 4}}};
         for (const variant &tv : tails) {
             printf("flash kernel: %s\n", tv.name);
-            cases += flash_grid(quick, seed, &counter, tv);
+            cases += run_group(ATTN_GPU_GRID, level, seed, &counter, tv);
         }
-        if (quick != 2) cases += cluster_grid(quick, seed, &counter);
+        cases += cluster_grid(level, seed, &counter);
         // the public entry points: the planned kernel, and the Hopper path asked for by name
         const variant sm90 = {"sm90", LC_CUDA_PATH_SM90, {}};
-        shape s = {2, 333, 1111, 8, 2, 64, 64, LC_BF16, LC_BF16, 0.f};
-        compare(s, lc_mask_causal(), seed, &counter, AUTO), cases++;
-        compare(s, lc_mask_sliding_window(100), seed, &counter, sm90), cases++;
+        cases += run_group(ATTN_GPU_PLANNED, level, seed, &counter, AUTO);
+        cases += run_group(ATTN_GPU_SM90, level, seed, &counter, sm90);
     }
     printf("test_gpu_attention: %ld cases, %ld checks, %ld failed\n", cases, checks, failures);
     return failures ? 1 : 0;

@@ -4,7 +4,9 @@
 // without lens), GQA groups, several new tokens, block sizes that do and do not divide the
 // lengths, blocks placed in a shuffled pool, causal masks, windows with sinks, sinks alone,
 // bidirectional windows, soft-capping, forced split counts. Outputs are poisoned before
-// each run. Without a GPU it exits 77 (CTest: skipped).
+// each run. The cases and their tolerance are tests/cases/decode_cases.c's
+// (DECODE_GPU_*); the inputs are drawn here, fresh from the run's seed. Without a GPU it
+// exits 77 (CTest: skipped).
 //
 //   test_gpu_decode [--quick | --smoke] [--seed S]
 #include <cuda_runtime.h>
@@ -19,28 +21,9 @@
 #include "longctx.h"
 #include "longctx/cuda.h"
 #include "cuda_ok.h"
+#include "decode_cases.h"
 
 #include "gpu_check.h"
-
-struct config {
-    lc_kv_layout layout;
-    lc_dtype dtype;
-    lc_dtype q_dtype, out_dtype;
-    int batch, heads_kv, group, n_q, d, block_size, max_len, splits;
-    int64_t window, sinks;  // window > 0: causal + the last `window` keys (+ sinks); else causal
-    float softcap;
-    int no_lens;            // lens NULL: every sequence holds max_len tokens
-    int mask_kind;          // 0: as window / sinks say; 1: full; 2: window {left 40, right 2}; 3: causal + sinks alone
-};
-
-static lc_mask mask_of(const config &c) {
-    lc_mask m = c.window > 0 ? lc_mask_sliding_window(c.window) : lc_mask_causal();
-    m.sinks = c.sinks;
-    if (c.mask_kind == 1) m = lc_mask_full();
-    if (c.mask_kind == 2) m = lc_mask_full(), m.window.enabled = 1, m.window.left = 40, m.window.right = 2;
-    if (c.mask_kind == 3) m = lc_mask_causal(), m.sinks = 1 + c.sinks;
-    return m;
-}
 
 template <typename T> static T *to_device(const std::vector<T> &h) {
     T *p;
@@ -49,26 +32,27 @@ template <typename T> static T *to_device(const std::vector<T> &h) {
     return p;
 }
 
-static uint64_t draw(uint64_t *s) {  // splitmix64: the test's own shape and layout choices
+static uint64_t draw(uint64_t *s) {  // splitmix64: the sequences' lengths and the pool's order
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-static int run(const config &c, uint64_t seed, uint64_t *counter) {
-    const int B = c.batch, H = c.heads_kv, D = c.d, HQ = H * c.group, NQ = c.n_q;
+static int run(const decode_case &c, uint64_t seed, uint64_t *counter) {
+    const int B = c.batch, H = c.heads_kv, D = c.head_dim, HQ = H * c.group, NQ = c.n_q, max_len = (int)c.len;
+    const decode_tolerance *tol = decode_tolerance_of(&c);
     const size_t esz = lc_dtype_size(c.dtype), row = (size_t)H * D;
     uint64_t rs = seed ^ (*counter * 7919);
     std::vector<int32_t> lens(B);
-    for (int b = 0; b < B; b++) lens[b] = b == 0 || c.no_lens ? c.max_len : NQ + (int)(draw(&rs) % (uint64_t)(c.max_len - NQ + 1));
+    for (int b = 0; b < B; b++) lens[b] = b == 0 || c.no_lens ? max_len : NQ + (int)(draw(&rs) % (uint64_t)(max_len - NQ + 1));
 
     // slots: contiguous b * max_len + j; paged: blocks of a shuffled pool with spare blocks
     std::vector<int32_t> table;
     int max_blocks = 0, pool = 0;
-    int64_t slots = (int64_t)B * c.max_len;
+    int64_t slots = (int64_t)B * max_len;
     if (c.layout == LC_KV_PAGED) {
-        max_blocks = (c.max_len + c.block_size - 1) / c.block_size;
+        max_blocks = (max_len + c.block_size - 1) / c.block_size;
         pool = B * max_blocks + 3;
         std::vector<int32_t> ids(pool);
         for (int i = 0; i < pool; i++) ids[i] = i;
@@ -80,7 +64,7 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
     }
     auto slot_of = [&](int b, int j) -> int64_t {
         return c.layout == LC_KV_PAGED ? (int64_t)table[(size_t)b * max_blocks + j / c.block_size] * c.block_size + j % c.block_size
-                                       : (int64_t)b * c.max_len + j;
+                                       : (int64_t)b * max_len + j;
     };
 
     // the stored cache (quantised by the CPU cache's own row conversion) and, per sequence,
@@ -125,13 +109,13 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
 
     lc_cuda_decode dd = {};
     dd.cache.layout = c.layout, dd.cache.dtype = c.dtype, dd.cache.heads_kv = H, dd.cache.head_dim = D;
-    dd.cache.max_seqs = B, dd.cache.capacity = c.max_len, dd.cache.block_size = c.block_size, dd.cache.num_blocks = pool;
+    dd.cache.max_seqs = B, dd.cache.capacity = max_len, dd.cache.block_size = c.block_size, dd.cache.num_blocks = pool;
     dd.k = k_dev, dd.v = v_dev;
     if (c.dtype == LC_INT8) dd.k_scale = ks_dev, dd.v_scale = vs_dev;
     dd.block_table = table_dev;
-    dd.batch = B, dd.lens = c.no_lens ? NULL : lens_dev, dd.max_len = c.max_len, dd.q = q_dev, dd.q_dtype = c.q_dtype, dd.n_q = NQ, dd.heads_q = HQ;
-    dd.out = out_dev, dd.out_dtype = c.out_dtype, dd.lse = lse_dev, dd.softcap = c.softcap, dd.mask = mask_of(c);
-    dd.splits = c.splits;
+    dd.batch = B, dd.lens = c.no_lens ? NULL : lens_dev, dd.max_len = max_len, dd.q = q_dev, dd.q_dtype = c.q_dtype, dd.n_q = NQ, dd.heads_q = HQ;
+    dd.out = out_dev, dd.out_dtype = c.out_dtype, dd.lse = lse_dev, dd.softcap = c.softcap, dd.mask = decode_case_mask(&c);
+    dd.splits = (int)c.split;
     const size_t ws_bytes = lc_cuda_decode_workspace_size(&dd);
     void *ws = NULL;
     CUDA_OK(cudaMalloc(&ws, ws_bytes ? ws_bytes : 16));
@@ -155,7 +139,7 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
         r.v = lc_tensor_bshd(vf[b].data(), LC_F32, 1, lens[b], H, D);
         r.out = lc_tensor_bshd(want.data(), LC_F32, 1, NQ, HQ, D);
         r.lse = lse_want.data();
-        r.mask = mask_of(c);
+        r.mask = decode_case_mask(&c);
         r.mask.q_offset = lens[b] - NQ;
         r.softcap = c.softcap;
         CHECK(lc_attention_naive(&r, 0) == LC_OK, "reference: %s", lc_last_error());
@@ -175,10 +159,10 @@ static int run(const config &c, uint64_t seed, uint64_t *counter) {
         }
     }
     const double rel = max_err / (max_ref > 0 ? max_ref : 1.0);
-    const int ok = st == LC_OK && rel <= 1e-2 && lse_err <= 1e-3 && !lost_inf;
-    CHECK(ok, "%s %s q=%s out=%s B=%d hkv=%d group=%d n_q=%d d=%d block=%d max_len=%d window=%lld sinks=%lld mask=%d lens=%s softcap=%g splits=%d: rel err %.3g, lse err %.3g, %d rows lost -inf",
-          lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), lc_dtype_name(c.q_dtype), lc_dtype_name(c.out_dtype), B, H, c.group, NQ, D, c.block_size,
-          c.max_len, (long long)c.window, (long long)c.sinks, c.mask_kind, c.no_lens ? "none" : "yes", (double)c.softcap, c.splits, rel, lse_err, lost_inf);
+    const int ok = st == LC_OK && rel <= tol->out_norm && lse_err <= tol->lse_abs && !lost_inf;
+    CHECK(ok, "%s: %s %s q=%s out=%s B=%d hkv=%d group=%d n_q=%d d=%d block=%d max_len=%d window=%lld sinks=%lld mask=%d lens=%s softcap=%g splits=%d: rel err %.3g, lse err %.3g, %d rows lost -inf",
+          c.name, lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), lc_dtype_name(c.q_dtype), lc_dtype_name(c.out_dtype), B, H, c.group, NQ, D, c.block_size,
+          max_len, (long long)c.window, (long long)c.sinks, c.mask_kind, c.no_lens ? "none" : "yes", (double)c.softcap, (int)c.split, rel, lse_err, lost_inf);
     cudaFree(k_dev), cudaFree(v_dev), cudaFree(ks_dev), cudaFree(vs_dev), cudaFree(lens_dev), cudaFree(q_dev), cudaFree(out_dev), cudaFree(lse_dev), cudaFree(ws);
     if (table_dev) cudaFree(table_dev);
     return ok;
@@ -244,73 +228,17 @@ int main(int argc, char **argv) {
     if (gpu_test_begin("test_gpu_decode", argc, argv, &quick, &seed)) return 77;
     test_refusals();
 
-    uint64_t counter = 1, rs = seed;
-    const int trials = quick == 2 ? 12 : quick ? 60 : 240;
-    const lc_dtype dtypes[] = {LC_BF16, LC_F16, LC_INT8};
-    const int dims[] = {64, 128, 256}, blocks[] = {16, 24, 64, 1, 256}, lens[] = {1, 15, 16, 17, 100, 1000, 3001};
-    for (int t = 0; t < trials; t++) {
-        config c = {};
-        c.layout = t % 2 ? LC_KV_PAGED : LC_KV_CONTIGUOUS;
-        c.dtype = dtypes[(t / 2) % 3];
-        c.q_dtype = c.dtype == LC_F16 ? LC_F16 : c.dtype == LC_BF16 ? LC_BF16 : (draw(&rs) % 2 ? LC_F16 : LC_BF16);
-        c.out_dtype = draw(&rs) % 3 == 0 ? LC_F32 : c.q_dtype;
-        c.d = dims[(t / 6) % 3];
-        c.batch = 1 + (int)(draw(&rs) % 3);
-        const int heads[] = {1, 2, 3, 4, 8};  // int8 with 4 or 8: 4 kv heads per block
-        c.heads_kv = heads[draw(&rs) % 5];
-        c.n_q = 1 + (int)(draw(&rs) % 3);
-        const int groups[] = {1, 2, 4, 5, 8, 16};
-        do c.group = groups[draw(&rs) % 6];
-        while (c.group * c.n_q > 16);
-        c.block_size = blocks[draw(&rs) % 5];
-        c.max_len = lens[draw(&rs) % 7] + c.n_q;
-        c.splits = draw(&rs) % 4 == 0 ? 1 + (int)(draw(&rs) % 5) : 0;
-        if (draw(&rs) % 3 == 0) c.window = 1 + (int64_t)(draw(&rs) % 200), c.sinks = (int64_t)(draw(&rs) % 8);
-        if (draw(&rs) % 5 == 0) c.softcap = 30.f;
-        if (draw(&rs) % 4 == 0) c.no_lens = 1;
-        if (draw(&rs) % 4 == 0) c.mask_kind = 1 + (int)(draw(&rs) % 3);
-        run(c, seed, &counter);
-    }
-    if (quick == 2) {
-        printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials, checks, failures);
-        return failures ? 1 : 0;
-    }
-    // a contiguous [batch, n_kv, heads_kv, d] tensor as the cache (no lens): head dims,
-    // lengths, 1 to 4 new tokens, GQA filling the 16 rows, dtypes, a window with sinks,
-    // soft-capping, a forced split
-    int grid_cases = 0;
-    const int grid_kv[] = {1, 100, 1000, 5003};
-    for (int di = 0; di < 3; di++)
-        for (int ki = 0; ki < 4; ki++)
-            for (int n_new : {1, 2, 4}) {
-                config g = {};
-                g.layout = LC_KV_CONTIGUOUS, g.dtype = ki % 2 ? LC_F16 : LC_BF16, g.q_dtype = g.dtype, g.out_dtype = ki == 2 ? LC_F32 : g.dtype;
-                g.batch = 2, g.heads_kv = 2, g.n_q = n_new, g.d = dims[di];
-                g.group = g.d == 256 ? 8 / n_new : 16 / n_new / (n_new == 4 ? 1 : 2);
-                g.max_len = grid_kv[ki] + n_new, g.splits = ki == 1 ? 3 : 0, g.no_lens = 1;
-                if (ki == 2) g.window = 64, g.sinks = 4;
-                if (ki == 3) g.softcap = 30.f;
-                run(g, seed, &counter), grid_cases++;
-            }
-    // long sequences: many splits, a window far from the sinks
-    config big = {LC_KV_PAGED, LC_BF16, LC_BF16, LC_BF16, 2, 2, 4, 1, 128, 16, quick ? 20000 : 70001, 0, 0, 0, 0.f, 0, 0};
-    run(big, seed, &counter);
-    big.dtype = LC_INT8, big.layout = LC_KV_CONTIGUOUS, big.window = 4096, big.sinks = 4;
-    run(big, seed, &counter);
-    big.layout = LC_KV_PAGED, big.heads_kv = 4, big.group = 2, big.window = 0, big.sinks = 0;
-    run(big, seed, &counter);
-    big.heads_kv = 8, big.window = 4096, big.sinks = 4;  // two 4-head blocks per sequence and split
-    run(big, seed, &counter);
-    big.layout = LC_KV_CONTIGUOUS;
-    run(big, seed, &counter);
-    // int8, 4 kv heads per block: sinks spanning whole tiles, a window, 3 new tokens; paged
-    // with pages of 24 keys and of 32 (a power of two), and contiguous
-    for (int paged = 1; paged >= 0; paged--) {
-        config sw = {paged ? LC_KV_PAGED : LC_KV_CONTIGUOUS, LC_INT8, LC_F16, LC_F32, 2, 4, 4, 3, 128, 24, 3001, 3, 300, 40, 0.f, 0, 0};
-        run(sw, seed, &counter);
-        sw.block_size = 32, sw.splits = 0, sw.d = 64, sw.q_dtype = sw.out_dtype = LC_BF16, sw.softcap = 30.f;
-        run(sw, seed, &counter);
-    }
-    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + grid_cases + 9, checks, failures);
+    const int level = quick == 2 ? CASE_SMOKE : quick ? CASE_QUICK : CASE_FULL;
+    uint64_t counter = 1, shapes = 0;
+    const int trials = decode_gpu_trials(level);
+    for (int t = 0; t < trials; t++) run(decode_case_random_gpu(t, seed ^ 0x9E3779B97F4A7C15ull, &shapes), seed, &counter);
+    // the fixed cases: a contiguous tensor as the cache, long caches, int8 with 4 kv heads per block
+    int n;
+    decode_case *fixed = decode_cases_select(DECODE_GPU_FIXED, level, NULL, &n);
+    CHECK(fixed != NULL, "the case table: out of memory");
+    const int n_fixed = fixed ? n : 0;
+    for (int i = 0; i < n_fixed; i++) run(fixed[i], seed, &counter);
+    free(fixed);
+    printf("test_gpu_decode: %d cases, %ld checks, %ld failed\n", trials + n_fixed, checks, failures);
     return failures ? 1 : 0;
 }

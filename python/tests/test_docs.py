@@ -1,0 +1,25 @@
+"""docs/python.md's examples run: every ```python block, in order, as one session (in a
+temporary directory, since some write files)."""
+import os
+import re
+
+import pytest
+
+DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "docs", "python.md")
+
+
+@pytest.mark.skipif(not os.path.exists(DOC), reason="docs/python.md is not next to the package")
+def test_docs_python_examples_run(tmp_path, monkeypatch, capsys):
+    text = open(DOC).read()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) >= 8
+    monkeypatch.chdir(tmp_path)
+    ns = {"__name__": "__docs__"}
+    for i, code in enumerate(blocks):
+        try:
+            exec(compile(code, "%s[python block %d]" % (DOC, i + 1), "exec"), ns)
+        except Exception as e:  # name the block in the failure
+            raise AssertionError("docs/python.md python block %d failed: %r" % (i + 1, e)) from e
+    out = capsys.readouterr().out
+    assert "LC_EINVAL - k.shape[2]=3 must divide q heads=8" in out
+    assert os.path.exists(tmp_path / "wall.svg") and os.path.exists(tmp_path / "memory.bin")
