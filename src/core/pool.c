@@ -96,7 +96,7 @@ static void *worker(void *vp) {
 lc_status lc_pool_create(int threads, lc_pool **out) {
     if (!out) return lc_error(LC_EINVAL, "lc_pool_create: out must not be NULL");
     *out = NULL;
-    if (threads < 0 || threads > 4096) return lc_error(LC_EINVAL, "pool threads=%d must lie in [0, 4096] (0: the default)", threads);
+    if (threads < 0 || threads > LC_THREADS_MAX) return lc_error(LC_EINVAL, "pool threads=%d must lie in [0, %d] (0: the default)", threads, LC_THREADS_MAX);
     lc_pool *p = calloc(1, sizeof *p);
     if (!p) return lc_error(LC_ENOMEM, "pool");
     p->threads = lc_threads_resolve(threads);
