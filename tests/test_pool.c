@@ -13,10 +13,12 @@ typedef struct counts {
     int job;
     _Atomic int *wrong_job;
     _Atomic int *current;
+    int threads;
 } counts;
 
-static void count_task(void *arg, int64_t t) {
+static void count_task(void *arg, int64_t t, int thread) {
     counts *c = arg;
+    if (thread < 0 || thread >= c->threads) atomic_fetch_add(c->wrong_job, 1);
     if (atomic_load(c->current) != c->job) atomic_fetch_add(c->wrong_job, 1);
     atomic_fetch_add(&c->hits[t], 1);
 }
@@ -29,7 +31,7 @@ static void run_jobs(lc_pool *p, test_rng *r, int jobs, int pause_every) {
         int64_t tasks = (int64_t)test_below(r, MAXT);
         for (int64_t t = 0; t < tasks; t++) atomic_store(&hits[t], 0);
         atomic_store(&current, j);
-        counts c = {hits, j, &wrong, &current};
+        counts c = {hits, j, &wrong, &current, lc_pool_threads(p)};
         lc_status st = lc_pool_run(p, tasks, count_task, &c);
         for (int64_t t = 0; t < tasks; t++) bad += atomic_load(&hits[t]) != 1;
         CHECK(st == LC_OK, "job %d: %s", j, lc_last_error());
@@ -39,7 +41,7 @@ static void run_jobs(lc_pool *p, test_rng *r, int jobs, int pause_every) {
         }
     }
     CHECK(bad == 0, "%d tasks ran other than once over %d jobs on %d threads", bad, jobs, lc_pool_threads(p));
-    CHECK(atomic_load(&wrong) == 0, "%d tasks ran outside their job", atomic_load(&wrong));
+    CHECK(atomic_load(&wrong) == 0, "%d tasks ran outside their job or with a thread number out of range", atomic_load(&wrong));
 }
 
 int main(void) {

@@ -136,9 +136,10 @@ typedef struct lc_pool lc_pool;
 lc_status lc_pool_create(int threads, lc_pool **out);
 void lc_pool_destroy(lc_pool *p);
 int lc_pool_threads(const lc_pool *p);
-/* fn(arg, task) for every task in [0, tasks) (tasks < 2^20), on the caller and the workers;
- * returns when all are done. */
-lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task), void *arg);
+/* fn(arg, task, thread) for every task in [0, tasks) (tasks < 2^20), on the caller (thread 0)
+ * and the workers (threads 1 .. lc_pool_threads - 1: per-thread scratch); returns when all are
+ * done. */
+lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task, int thread), void *arg);
 
 /* ---- CPU features ------------------------------------------------------------------------ */
 

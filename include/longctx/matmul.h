@@ -7,8 +7,8 @@
  * A few rows of x (decode: m < LC_MATMUL_STREAM_ROWS) stream each weight row once, the output
  * rows split over the threads: the product runs at the memory's speed. Many rows (prefill)
  * run as a matrix product: on CPUs with AVX-512 BF16, bf16 weights multiply a bf16 copy of x
- * with `vdpbf16ps` (no conversion of W); otherwise tiles of W widened to f32 go through
- * OpenBLAS sgemm on each thread (f32 weights: sgemm in place). */
+ * with `vdpbf16ps` (no conversion of W); otherwise tiles of W (widened to f32 from f16 / bf16,
+ * f32 in place) go through OpenBLAS sgemm, one tile per call on one thread. */
 #ifndef LONGCTX_MATMUL_H
 #define LONGCTX_MATMUL_H
 
@@ -46,10 +46,9 @@ lc_status lc_matmul_check(const lc_matmul *d);
 /* Caller memory for lc_matmul_tiled (0 is a valid answer: f32 weights, or few rows of x kept
  * f32). It depends on m, n, k, w_dtype, x_f32, threads and isa only: the pointers may be unset. */
 size_t lc_matmul_workspace_size(const lc_matmul *d);
-/* The product. Each output element is summed by one thread in a fixed order. The streaming
- * path and the bf16 product give the same bits for any thread count; the sgemm path (m >= 16
- * without rounding) is OpenBLAS's, threaded its own way, and may differ in the last bits from
- * one thread count to another. */
+/* The product. Each output element is summed by one thread in a fixed order (sgemm: tiles of
+ * 128 weight rows, each one single-threaded call): the result is bitwise the same for any
+ * thread count. */
 lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_bytes);
 /* Convenience: lc_matmul_tiled with a workspace it allocates and frees. */
 lc_status lc_matmul_tiled_alloc(const lc_matmul *d);

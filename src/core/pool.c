@@ -26,7 +26,7 @@
  * idle context costs nothing. While it waits it yields its core to any other runnable thread. */
 #define YIELD_NS 2000000
 
-typedef void (*pool_fn)(void *arg, int64_t task);
+typedef void (*pool_fn)(void *arg, int64_t task, int thread);
 
 struct lc_pool {
     int threads; /* the caller and threads - 1 workers */
@@ -39,6 +39,7 @@ struct lc_pool {
     _Atomic int64_t done;      /* tasks of the current job finished */
     _Atomic int stop;
     _Atomic int sleepers;
+    _Atomic int next_index;    /* workers' thread numbers: 1 .. threads - 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -50,13 +51,13 @@ static uint64_t now_ns(void) {
 }
 
 /* Claims and runs tasks of epoch e until none is left; returns how many it ran. */
-static int64_t drain(lc_pool *p, uint64_t e, pool_fn fn, void *arg) {
+static int64_t drain(lc_pool *p, uint64_t e, pool_fn fn, void *arg, int thread) {
     int64_t ran = 0;
     uint64_t t = atomic_load(&p->ticket);
     for (;;) {
         if (t >> EPOCH_SHIFT != e || (t & MASK) >= ((t >> TASK_BITS) & MASK)) break;
         if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue; /* t reloaded */
-        fn(arg, (int64_t)(t & MASK));
+        fn(arg, (int64_t)(t & MASK), thread);
         ran++;
         t = atomic_load(&p->ticket);
     }
@@ -65,6 +66,7 @@ static int64_t drain(lc_pool *p, uint64_t e, pool_fn fn, void *arg) {
 
 static void *worker(void *vp) {
     lc_pool *p = vp;
+    const int thread = atomic_fetch_add(&p->next_index, 1);
     uint64_t seen = 0;
     for (;;) {
         uint64_t e = atomic_load(&p->epoch);
@@ -86,7 +88,7 @@ static void *worker(void *vp) {
         seen = e;
         pool_fn fn = atomic_load(&p->fn);
         void *arg = atomic_load(&p->arg);
-        int64_t ran = drain(p, e, fn, arg);
+        int64_t ran = drain(p, e, fn, arg, thread);
         if (ran) atomic_fetch_add(&p->done, ran);
     }
 }
@@ -94,10 +96,11 @@ static void *worker(void *vp) {
 lc_status lc_pool_create(int threads, lc_pool **out) {
     if (!out) return lc_error(LC_EINVAL, "lc_pool_create: out must not be NULL");
     *out = NULL;
-    if (threads < 0 || threads > 4096) return lc_error(LC_EINVAL, "pool threads=%d must lie in [0, 4096] (0: the default)", threads);
+    if (threads < 0 || threads > LC_THREADS_MAX) return lc_error(LC_EINVAL, "pool threads=%d must lie in [0, %d] (0: the default)", threads, LC_THREADS_MAX);
     lc_pool *p = calloc(1, sizeof *p);
     if (!p) return lc_error(LC_ENOMEM, "pool");
     p->threads = lc_threads_resolve(threads);
+    atomic_store(&p->next_index, 1);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->workers = calloc((size_t)p->threads, sizeof *p->workers);
@@ -129,12 +132,12 @@ void lc_pool_destroy(lc_pool *p) {
 
 int lc_pool_threads(const lc_pool *p) { return p ? p->threads : 0; }
 
-lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task), void *arg) {
+lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t task, int thread), void *arg) {
     if (!p || !fn) return lc_error(LC_EINVAL, "lc_pool_run: pool and fn must not be NULL");
     if (tasks < 0 || tasks > (int64_t)MASK) return lc_error(LC_EINVAL, "lc_pool_run: tasks=%lld must lie in [0, 2^20)", (long long)tasks);
     if (tasks == 0) return LC_OK;
     if (p->threads == 1 || tasks == 1) { /* nobody to wake */
-        for (int64_t t = 0; t < tasks; t++) fn(arg, t);
+        for (int64_t t = 0; t < tasks; t++) fn(arg, t, 0);
         return LC_OK;
     }
     const uint64_t e = (atomic_load(&p->epoch) + 1) & ((UINT64_C(1) << (64 - EPOCH_SHIFT)) - 1);
@@ -148,7 +151,7 @@ lc_status lc_pool_run(lc_pool *p, int64_t tasks, void (*fn)(void *arg, int64_t t
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    int64_t ran = drain(p, e, fn, arg);
+    int64_t ran = drain(p, e, fn, arg, 0);
     atomic_fetch_add(&p->done, ran);
     for (int i = 0; atomic_load(&p->done) < tasks; i++) /* tasks other threads claimed and still run */
         if (i > 16) sched_yield();

@@ -19,10 +19,12 @@
 #define STREAM_ROWS_PER_TASK 16
 /* Weight rows per task of the bf16 product (a multiple of its 12-row micro-kernel). */
 #define GEMM_ROWS_PER_TASK 48
-/* Weights widened to f32 for sgemm, per chunk: 4 MiB (512 rows of 2048). OpenBLAS packs x once
- * per sgemm call, so chunks are large: tiles of 64 rows on each thread (x packed 32 times for
- * 2048 rows) ran at about half the speed. */
-#define CHUNK_FLOATS (1 << 20)
+/* Weight rows per sgemm tile, each an sgemm call on one thread (widened first from f16 / bf16
+ * into that thread's scratch). OpenBLAS packs x again for every call: 128 rows keep that to
+ * 1/256 of the tile's FLOPs; chunks of 512 rows widened by all threads, then one threaded sgemm
+ * each, ran at 26 GFLOP/s against 67 for one threaded sgemm over all of W (512 x 2048 x 2048,
+ * a loaded machine: every call's team waits for its threads to be scheduled). */
+#define TILE_ROWS 128
 
 static int64_t or_default(int64_t v, int64_t dflt) { return v ? v : dflt; }
 
@@ -85,7 +87,7 @@ int lc_matmul_rounds_x(const lc_matmul *d) {
 }
 
 /* The plan of a call: which path, and the workspace's parts. */
-typedef enum path { STREAM, GEMM_BF16, SGEMM_CHUNKS } path;
+typedef enum path { STREAM, GEMM_BF16, SGEMM_TILES } path;
 
 typedef struct plan {
     path path;
@@ -93,7 +95,7 @@ typedef struct plan {
     int64_t ldq;          /* STREAM with rounding: elements per rounded row */
     int64_t blocks, pairs;/* GEMM_BF16: blocks of 16 rows, column pairs */
     size_t bytes;         /* the workspace (without alignment slack) */
-    int64_t chunk_rows;   /* SGEMM_CHUNKS: weight rows widened per sgemm call */
+    size_t tile_floats;   /* SGEMM_TILES: each thread's widened tile (0: f32 weights, used in place) */
 } plan;
 
 static plan make_plan(const lc_matmul *n) {
@@ -108,12 +110,10 @@ static plan make_plan(const lc_matmul *n) {
         p.blocks = (n->m + LC_MATMUL_MB - 1) / LC_MATMUL_MB, p.pairs = (n->k + 1) / 2;
         p.bytes = (size_t)(p.blocks * p.pairs * LC_MATMUL_MB) * sizeof(uint32_t);
     } else {
-        p.path = SGEMM_CHUNKS;
-        p.chunk_rows = n->n;
+        p.path = SGEMM_TILES;
         if (n->w_dtype != LC_F32) {
-            p.chunk_rows = CHUNK_FLOATS / n->k / 16 * 16;
-            p.chunk_rows = p.chunk_rows < 16 ? 16 : p.chunk_rows > n->n ? n->n : p.chunk_rows;
-            p.bytes = (size_t)(p.chunk_rows * n->k) * sizeof(float);
+            p.tile_floats = (size_t)((TILE_ROWS < n->n ? TILE_ROWS : n->n) * n->k + 16) / 16 * 16;
+            p.bytes = p.tile_floats * sizeof(float) * (size_t)n->threads;
         }
     }
     return p;
@@ -134,23 +134,56 @@ typedef struct job {
     int64_t ldq;
     uint32_t *xp;  /* GEMM_BF16: packed x */
     int64_t blocks;
+    float *tiles;  /* SGEMM_TILES: tile_floats per thread, or NULL */
+    size_t tile_floats;
 } job;
 
-static void stream_task(void *arg, int64_t t) {
+static void stream_task(void *arg, int64_t t, int thread) {
+    (void)thread;
     const job *j = arg;
     const int64_t j0 = t * STREAM_ROWS_PER_TASK, j1 = j0 + STREAM_ROWS_PER_TASK < j->d->n ? j0 + STREAM_ROWS_PER_TASK : j->d->n;
     j->ops->stream(j->d, j->xq, j->ldq, j0, j1);
 }
 
-static void pack_task(void *arg, int64_t b) {
+static void pack_task(void *arg, int64_t b, int thread) {
+    (void)thread;
     const job *j = arg;
     j->ops->pack_bf16(j->d, j->xp, b, b + 1);
 }
 
-static void gemm_task(void *arg, int64_t t) {
+static void gemm_task(void *arg, int64_t t, int thread) {
+    (void)thread;
     const job *j = arg;
     const int64_t j0 = t * GEMM_ROWS_PER_TASK, j1 = j0 + GEMM_ROWS_PER_TASK < j->d->n ? j0 + GEMM_ROWS_PER_TASK : j->d->n;
     j->ops->gemm_bf16(j->d, j->xp, j0, j1);
+}
+
+/* One sgemm tile: weight rows [t TILE_ROWS, ...) on this thread alone. */
+static void sgemm_task(void *arg, int64_t t, int thread) {
+    const job *j = arg;
+    const lc_matmul *d = j->d;
+    const int64_t j0 = t * TILE_ROWS, rows = j0 + TILE_ROWS < d->n ? TILE_ROWS : d->n - j0;
+    const size_t es = lc_dtype_size(d->w_dtype);
+    const uint8_t *w = (const uint8_t *)d->w + (size_t)(j0 * d->ldw) * es;
+    const float *b = (const float *)w;
+    int64_t ldb = d->ldw;
+    if (j->tiles) {
+        float *tile = j->tiles + j->tile_floats * (size_t)thread;
+        for (int64_t r = 0; r < rows; r++) j->ops->widen(tile + r * d->k, w + (size_t)(r * d->ldw) * es, d->w_dtype, d->k);
+        b = tile, ldb = d->k;
+    }
+#ifdef _OPENMP
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(1); /* OpenBLAS follows this thread's count: one, inside a task */
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)d->m, (blasint)rows, (blasint)d->k, 1.0f, d->x, (blasint)d->ldx, b, (blasint)ldb,
+                0.0f, d->y + j0, (blasint)d->ldy);
+#ifdef _OPENMP
+    omp_set_num_threads(outer);
+#endif
+    if (d->bias)
+        for (int64_t i = 0; i < d->m; i++)
+            for (int64_t c = j0; c < j0 + rows; c++) d->y[i * d->ldy + c] += d->bias[c];
 }
 
 lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_bytes) {
@@ -164,16 +197,16 @@ lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_
     uint8_t *ws = (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     const int nt = n.threads;
     if (p.path == STREAM) {
-        job j = {&n, ops, p.rounds ? (uint16_t *)ws : NULL, p.ldq, NULL, 0};
+        job j = {&n, ops, p.rounds ? (uint16_t *)ws : NULL, p.ldq, NULL, 0, NULL, 0};
         for (int64_t i = 0; j.xq && i < n.m; i++) ops->round_bf16(j.xq + i * p.ldq, n.x + i * n.ldx, n.k, p.ldq);
         const int64_t tasks = (n.n + STREAM_ROWS_PER_TASK - 1) / STREAM_ROWS_PER_TASK;
         if (n.pool) return lc_pool_run(n.pool, tasks, stream_task, &j);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt < tasks ? nt : (int)tasks)
-        for (int64_t t = 0; t < tasks; t++) stream_task(&j, t);
+        for (int64_t t = 0; t < tasks; t++) stream_task(&j, t, 0);
         return LC_OK;
     }
     if (p.path == GEMM_BF16) {
-        job j = {&n, ops, NULL, 0, (uint32_t *)ws, p.blocks};
+        job j = {&n, ops, NULL, 0, (uint32_t *)ws, p.blocks, NULL, 0};
         const int64_t tasks = (n.n + GEMM_ROWS_PER_TASK - 1) / GEMM_ROWS_PER_TASK;
         if (n.pool) {
             lc_status st2 = lc_pool_run(n.pool, p.blocks, pack_task, &j);
@@ -182,40 +215,23 @@ lc_status lc_matmul_tiled(const lc_matmul *d, void *workspace, size_t workspace_
 #pragma omp parallel num_threads(nt)
         {
 #pragma omp for schedule(static)
-            for (int64_t b = 0; b < p.blocks; b++) pack_task(&j, b);
+            for (int64_t b = 0; b < p.blocks; b++) pack_task(&j, b, 0);
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < tasks; t++) gemm_task(&j, t);
+            for (int64_t t = 0; t < tasks; t++) gemm_task(&j, t, 0);
         }
         return LC_OK;
     }
-    /* sgemm over chunks of weight rows, f16 / bf16 widened first; OpenBLAS threads each call
-     * (over rows and columns of y: every element summed by one thread) */
-    const size_t es = lc_dtype_size(n.w_dtype);
-    float *tile = (float *)ws;
+    /* sgemm on tiles of weight rows, each on one thread */
+    job j = {&n, ops, NULL, 0, NULL, 0, p.tile_floats ? (float *)ws : NULL, p.tile_floats};
+    const int64_t tasks = (n.n + TILE_ROWS - 1) / TILE_ROWS;
+    if (n.pool) return lc_pool_run(n.pool, tasks, sgemm_task, &j);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt < tasks ? nt : (int)tasks)
+    for (int64_t t = 0; t < tasks; t++) {
 #ifdef _OPENMP
-    const int outer = omp_get_max_threads();
-    omp_set_num_threads(nt);
+        sgemm_task(&j, t, omp_get_thread_num());
+#else
+        sgemm_task(&j, t, 0);
 #endif
-    for (int64_t j0 = 0; j0 < n.n; j0 += p.chunk_rows) {
-        const int64_t rows = j0 + p.chunk_rows < n.n ? p.chunk_rows : n.n - j0;
-        const uint8_t *w = (const uint8_t *)n.w + (size_t)(j0 * n.ldw) * es;
-        const float *b = (const float *)w;
-        int64_t ldb = n.ldw;
-        if (n.w_dtype != LC_F32) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-            for (int64_t r = 0; r < rows; r++) ops->widen(tile + r * n.k, w + (size_t)(r * n.ldw) * es, n.w_dtype, n.k);
-            b = tile, ldb = n.k;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n.m, (blasint)rows, (blasint)n.k, 1.0f, n.x, (blasint)n.ldx, b,
-                    (blasint)ldb, 0.0f, n.y + j0, (blasint)n.ldy);
-    }
-#ifdef _OPENMP
-    omp_set_num_threads(outer);
-#endif
-    if (n.bias) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t i = 0; i < n.m; i++)
-            for (int64_t j = 0; j < n.n; j++) n.y[i * n.ldy + j] += n.bias[j];
     }
     return LC_OK;
 }

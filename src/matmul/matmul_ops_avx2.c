@@ -6,7 +6,6 @@
 #include "matmul_ops.h"
 
 #define INLINE static inline __attribute__((always_inline))
-#define JW 4 /* weight rows per pass */
 #define MR 4 /* rows of x per pass */
 
 /* 8 weights from element e on, as f32 (n < 8: the first n, the rest zero). */
@@ -41,54 +40,44 @@ INLINE float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* rows j .. j + nj - 1 (nj <= JW) of W against rows i .. i + R - 1 of x */
-INLINE void pass(const lc_matmul *d, lc_dtype t, int64_t j, int nj, int64_t i, const int R) {
-    const size_t es = lc_dtype_size(t);
-    const uint8_t *wr[JW];
+/* One weight row j against rows i .. i + R - 1 of x, in address order (rows side by side
+ * stream from memory at half the speed), 16 columns a step in two sums per row of x. */
+INLINE void row(const lc_matmul *d, lc_dtype t, int64_t j, int64_t i, const int R) {
+    const uint8_t *wr = (const uint8_t *)d->w + (size_t)(j * d->ldw) * lc_dtype_size(t);
     const float *xr[MR];
-    for (int a = 0; a < JW; a++) wr[a] = (const uint8_t *)d->w + (size_t)((j + (a < nj ? a : nj - 1)) * d->ldw) * es;
     for (int b = 0; b < R; b++) xr[b] = d->x + (i + b) * d->ldx;
-    __m256 acc[JW][MR];
-    for (int a = 0; a < JW; a++)
-        for (int b = 0; b < R; b++) acc[a][b] = _mm256_setzero_ps();
+    __m256 acc[2][MR];
+    for (int b = 0; b < R; b++) acc[0][b] = _mm256_setzero_ps(), acc[1][b] = _mm256_setzero_ps();
     const int64_t k = d->k;
     int64_t e = 0;
-    for (; e + 8 <= k; e += 8) {
-        __m256 w[JW];
-        for (int a = 0; a < JW; a++) w[a] = ld_w(wr[a], t, e, 8);
+    for (; e + 16 <= k; e += 16) {
+        const __m256 w0 = ld_w(wr, t, e, 8), w1 = ld_w(wr, t, e + 8, 8);
         for (int b = 0; b < R; b++) {
-            __m256 xv = _mm256_loadu_ps(xr[b] + e);
-            for (int a = 0; a < JW; a++) acc[a][b] = _mm256_fmadd_ps(w[a], xv, acc[a][b]);
+            acc[0][b] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr[b] + e), acc[0][b]);
+            acc[1][b] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xr[b] + e + 8), acc[1][b]);
         }
     }
-    if (e < k) {
-        const int n = (int)(k - e);
-        __m256 w[JW];
-        for (int a = 0; a < JW; a++) w[a] = ld_w(wr[a], t, e, n);
-        for (int b = 0; b < R; b++) {
-            __m256 xv = ld_x(xr[b], e, n);
-            for (int a = 0; a < JW; a++) acc[a][b] = _mm256_fmadd_ps(w[a], xv, acc[a][b]);
-        }
+    for (; e < k; e += 8) {
+        const int n = k - e < 8 ? (int)(k - e) : 8;
+        const __m256 w0 = ld_w(wr, t, e, n);
+        for (int b = 0; b < R; b++) acc[0][b] = _mm256_fmadd_ps(w0, ld_x(xr[b], e, n), acc[0][b]);
     }
-    for (int a = 0; a < nj; a++)
-        for (int b = 0; b < R; b++) {
-            float s = hsum(acc[a][b]);
-            d->y[(i + b) * d->ldy + j + a] = d->bias ? s + d->bias[j + a] : s;
-        }
+    for (int b = 0; b < R; b++) {
+        float s = hsum(_mm256_add_ps(acc[0][b], acc[1][b]));
+        d->y[(i + b) * d->ldy + j] = d->bias ? s + d->bias[j] : s;
+    }
 }
 
 INLINE void stream_t(const lc_matmul *d, lc_dtype t, int64_t n0, int64_t n1) {
-    for (int64_t j = n0; j < n1; j += JW) {
-        const int nj = n1 - j < JW ? (int)(n1 - j) : JW;
+    for (int64_t j = n0; j < n1; j++)
         for (int64_t i = 0; i < d->m; i += MR) {
             switch (d->m - i < MR ? d->m - i : MR) {
-            case 1: pass(d, t, j, nj, i, 1); break;
-            case 2: pass(d, t, j, nj, i, 2); break;
-            case 3: pass(d, t, j, nj, i, 3); break;
-            default: pass(d, t, j, nj, i, 4); break;
+            case 1: row(d, t, j, i, 1); break;
+            case 2: row(d, t, j, i, 2); break;
+            case 3: row(d, t, j, i, 3); break;
+            default: row(d, t, j, i, 4); break;
             }
         }
-    }
 }
 
 static void stream(const lc_matmul *d, const uint16_t *xq, int64_t ldq, int64_t n0, int64_t n1) {

@@ -4,7 +4,9 @@
  * `vdpbf16ps` multiplies 32 bf16 pairs and adds them into 16 f32 sums, the weights read as
  * stored:
  *
- *   streaming (few rows): 4 weight rows x up to 4 rows of x per pass, 32 columns per step;
+ *   streaming (few rows): one weight row at a time, in address order (4 rows read side by side
+ *   streamed from memory at half the speed: 11 against 23-31 GB/s on 2 threads), against up to
+ *   4 rows of x, two sums each;
  *   the matrix product: a 2 x 12 micro-kernel, 32 rows of x (two packed blocks of 16, one
  *   vector each per column pair) against 12 weight rows (each pair broadcast from the row
  *   where it lies), 24 sums held in registers over the whole of k. */
@@ -15,7 +17,6 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define BF16 __attribute__((target("avx512bf16")))
-#define JW 4 /* weight rows per streaming pass */
 #define MR 4 /* rows of x per streaming pass */
 #define GR 12 /* weight rows of the micro-kernel */
 
@@ -29,45 +30,44 @@ INLINE __m512 ld_w(const void *w, lc_dtype t, int64_t e, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* rows j .. j + nj - 1 (nj <= JW) of W against rows i .. i + R - 1 of x */
-INLINE void pass_f32(const lc_matmul *d, lc_dtype t, int64_t j, int nj, int64_t i, const int R) {
-    const size_t es = lc_dtype_size(t);
-    const uint8_t *wr[JW];
+/* One weight row j against rows i .. i + R - 1 of x, in address order, 32 columns a step in
+ * two sums per row of x. */
+INLINE void row_f32(const lc_matmul *d, lc_dtype t, int64_t j, int64_t i, const int R) {
+    const uint8_t *wr = (const uint8_t *)d->w + (size_t)(j * d->ldw) * lc_dtype_size(t);
     const float *xr[MR];
-    for (int a = 0; a < JW; a++) wr[a] = (const uint8_t *)d->w + (size_t)((j + (a < nj ? a : nj - 1)) * d->ldw) * es;
     for (int b = 0; b < R; b++) xr[b] = d->x + (i + b) * d->ldx;
-    __m512 acc[JW][MR];
-    for (int a = 0; a < JW; a++)
-        for (int b = 0; b < R; b++) acc[a][b] = _mm512_setzero_ps();
+    __m512 acc[2][MR];
+    for (int b = 0; b < R; b++) acc[0][b] = _mm512_setzero_ps(), acc[1][b] = _mm512_setzero_ps();
     const int64_t k = d->k;
-    for (int64_t e = 0; e < k; e += 16) {
-        const __mmask16 m = k - e >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - e)) - 1);
-        __m512 w[JW];
-        for (int a = 0; a < JW; a++) w[a] = ld_w(wr[a], t, e, m);
+    int64_t e = 0;
+    for (; e + 32 <= k; e += 32) {
+        const __m512 w0 = ld_w(wr, t, e, 0xffff), w1 = ld_w(wr, t, e + 16, 0xffff);
         for (int b = 0; b < R; b++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, xr[b] + e);
-            for (int a = 0; a < JW; a++) acc[a][b] = _mm512_fmadd_ps(w[a], xv, acc[a][b]);
+            acc[0][b] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xr[b] + e), acc[0][b]);
+            acc[1][b] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xr[b] + e + 16), acc[1][b]);
         }
     }
-    for (int a = 0; a < nj; a++)
-        for (int b = 0; b < R; b++) {
-            float s = _mm512_reduce_add_ps(acc[a][b]);
-            d->y[(i + b) * d->ldy + j + a] = d->bias ? s + d->bias[j + a] : s;
-        }
+    for (; e < k; e += 16) {
+        const __mmask16 m = k - e >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - e)) - 1);
+        const __m512 w0 = ld_w(wr, t, e, m);
+        for (int b = 0; b < R; b++) acc[0][b] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, xr[b] + e), acc[0][b]);
+    }
+    for (int b = 0; b < R; b++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
+        d->y[(i + b) * d->ldy + j] = d->bias ? s + d->bias[j] : s;
+    }
 }
 
 INLINE void stream_f32_t(const lc_matmul *d, lc_dtype t, int64_t n0, int64_t n1) {
-    for (int64_t j = n0; j < n1; j += JW) {
-        const int nj = n1 - j < JW ? (int)(n1 - j) : JW;
+    for (int64_t j = n0; j < n1; j++)
         for (int64_t i = 0; i < d->m; i += MR) {
             switch (d->m - i < MR ? d->m - i : MR) {
-            case 1: pass_f32(d, t, j, nj, i, 1); break;
-            case 2: pass_f32(d, t, j, nj, i, 2); break;
-            case 3: pass_f32(d, t, j, nj, i, 3); break;
-            default: pass_f32(d, t, j, nj, i, 4); break;
+            case 1: row_f32(d, t, j, i, 1); break;
+            case 2: row_f32(d, t, j, i, 2); break;
+            case 3: row_f32(d, t, j, i, 3); break;
+            default: row_f32(d, t, j, i, 4); break;
             }
         }
-    }
 }
 
 static void stream_f32(const lc_matmul *d, int64_t n0, int64_t n1) {
@@ -164,43 +164,43 @@ const lc_matmul_ops lc_matmul_ops_avx512 = {stream, widen, round_bf16, lc_matmul
 
 INLINE BF16 __m512 dot(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 
-/* rows j .. j + nj - 1 of W against rounded rows i .. i + R - 1 (ldq apart, zero-padded) */
-INLINE BF16 void pass_bf16(const lc_matmul *d, const uint16_t *xq, int64_t ldq, int64_t j, int nj, int64_t i, const int R) {
-    const uint16_t *wr[JW], *xr[MR];
-    for (int a = 0; a < JW; a++) wr[a] = (const uint16_t *)d->w + (j + (a < nj ? a : nj - 1)) * d->ldw;
+/* One weight row j against rounded rows i .. i + R - 1, in address order, 64 columns a step
+ * in two sums per row of x. */
+INLINE BF16 void row_bf16(const lc_matmul *d, const uint16_t *xq, int64_t ldq, int64_t j, int64_t i, const int R) {
+    const uint16_t *wr = (const uint16_t *)d->w + j * d->ldw, *xr[MR];
     for (int b = 0; b < R; b++) xr[b] = xq + (i + b) * ldq;
-    __m512 acc[JW][MR];
-    for (int a = 0; a < JW; a++)
-        for (int b = 0; b < R; b++) acc[a][b] = _mm512_setzero_ps();
+    __m512 acc[2][MR];
+    for (int b = 0; b < R; b++) acc[0][b] = _mm512_setzero_ps(), acc[1][b] = _mm512_setzero_ps();
     const int64_t k = d->k;
-    for (int64_t e = 0; e < k; e += 32) {
-        const __mmask32 m = k - e >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (k - e)) - 1);
-        __m512i w[JW];
-        for (int a = 0; a < JW; a++) w[a] = _mm512_maskz_loadu_epi16(m, wr[a] + e);
+    int64_t e = 0;
+    for (; e + 64 <= k; e += 64) {
+        const __m512i w0 = _mm512_loadu_si512(wr + e), w1 = _mm512_loadu_si512(wr + e + 32);
         for (int b = 0; b < R; b++) {
-            __m512i xv = _mm512_loadu_si512(xr[b] + e);
-            for (int a = 0; a < JW; a++) acc[a][b] = dot(acc[a][b], xv, w[a]);
+            acc[0][b] = dot(acc[0][b], _mm512_loadu_si512(xr[b] + e), w0);
+            acc[1][b] = dot(acc[1][b], _mm512_loadu_si512(xr[b] + e + 32), w1);
         }
     }
-    for (int a = 0; a < nj; a++)
-        for (int b = 0; b < R; b++) {
-            float s = _mm512_reduce_add_ps(acc[a][b]);
-            d->y[(i + b) * d->ldy + j + a] = d->bias ? s + d->bias[j + a] : s;
-        }
+    for (; e < k; e += 32) {
+        const __mmask32 m = k - e >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (k - e)) - 1);
+        const __m512i w0 = _mm512_maskz_loadu_epi16(m, wr + e);
+        for (int b = 0; b < R; b++) acc[0][b] = dot(acc[0][b], _mm512_loadu_si512(xr[b] + e), w0);
+    }
+    for (int b = 0; b < R; b++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
+        d->y[(i + b) * d->ldy + j] = d->bias ? s + d->bias[j] : s;
+    }
 }
 
 static BF16 void stream_bf16x(const lc_matmul *d, const uint16_t *xq, int64_t ldq, int64_t n0, int64_t n1) {
-    for (int64_t j = n0; j < n1; j += JW) {
-        const int nj = n1 - j < JW ? (int)(n1 - j) : JW;
+    for (int64_t j = n0; j < n1; j++)
         for (int64_t i = 0; i < d->m; i += MR) {
             switch (d->m - i < MR ? d->m - i : MR) {
-            case 1: pass_bf16(d, xq, ldq, j, nj, i, 1); break;
-            case 2: pass_bf16(d, xq, ldq, j, nj, i, 2); break;
-            case 3: pass_bf16(d, xq, ldq, j, nj, i, 3); break;
-            default: pass_bf16(d, xq, ldq, j, nj, i, 4); break;
+            case 1: row_bf16(d, xq, ldq, j, i, 1); break;
+            case 2: row_bf16(d, xq, ldq, j, i, 2); break;
+            case 3: row_bf16(d, xq, ldq, j, i, 3); break;
+            default: row_bf16(d, xq, ldq, j, i, 4); break;
             }
         }
-    }
 }
 
 static void stream_x(const lc_matmul *d, const uint16_t *xq, int64_t ldq, int64_t n0, int64_t n1) {

@@ -65,7 +65,8 @@ typedef struct norm_job {
     int64_t rows;
 } norm_job;
 
-static void rms_norm_rows(void *arg, int64_t t) {
+static void rms_norm_rows(void *arg, int64_t t, int thread) {
+    (void)thread;
     const norm_job *j = arg;
     const int64_t n = j->c->hidden, r1 = (t + 1) * ROWS_PER_TASK < j->rows ? (t + 1) * ROWS_PER_TASK : j->rows;
     const float eps = (float)j->c->norm_eps, one = j->c->norm_unit_offset ? 1.0f : 0.0f;
@@ -100,7 +101,8 @@ typedef struct act_job {
     int64_t rows, width;
 } act_job;
 
-static void gate_rows(void *arg, int64_t t) {
+static void gate_rows(void *arg, int64_t t, int thread) {
+    (void)thread;
     const act_job *j = arg;
     const int64_t r1 = (t + 1) * ROWS_PER_TASK < j->rows ? (t + 1) * ROWS_PER_TASK : j->rows;
     for (int64_t i = t * ROWS_PER_TASK * j->width; i < r1 * j->width; i++) j->g[i] = activation(j->act, j->g[i]) * j->u[i];
