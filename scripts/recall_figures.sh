@@ -19,8 +19,8 @@ TRAIN=${TRAIN:-128}
 for model in llama mistral mamba2; do
   [ -f "$M/$model/config.json" ] || continue
   case $model in
-    llama) T="full window:64 sinks:4,60 kv:int8 kv:fp8 rope:linear:4 rope:ntk:4 rope:dynamic:4 rope:yarn:4 rope:yarn:16 rag:2,32" ;;
-    mistral) T="full sinks:4,60 kv:int8 kv:fp8 rope:yarn:4 rag:2,32" ;;
+    llama) T="full window:64 sinks:4,60 window:64+knn:16 window:64+blocks:2,32 kv:int8 kv:fp8 rope:linear:4 rope:ntk:4 rope:dynamic:4 rope:yarn:4 rope:yarn:16 rag:2,32" ;;
+    mistral) T="full sinks:4,60 knn:16 blocks:2,32 kv:int8 kv:fp8 rope:yarn:4 rag:2,32" ;;
     *) T="full rag:2,32" ;;
   esac
   args=""

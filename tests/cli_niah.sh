@@ -38,7 +38,7 @@ expect "--lengths" niah --model "$m" --lengths 1K,,2K
 expect "--depths" niah --model "$m" --depths 101
 expect "--depths" niah --model "$m" --depths 0..100:0
 expect "unknown technique" niah --model "$m" --technique dilated:3
-expect "not implemented" niah --model "$m" --technique knn
+expect "knn:K" niah --model "$m" --technique knn:0
 expect "window" niah --model "$m" --technique window:0
 expect "--keys" niah --model "$m" --keys 0
 expect "--samples" niah --model "$m" --samples x

@@ -239,11 +239,65 @@ static void write_checkpoint(const spec *s, const ckpt *c, const char *dir) {
 
 /* ---- the float64 reference forward ------------------------------------------------------------- */
 
+enum { NTOK = 14, NSPEC = 7 }; /* tokens of the synthetic tests, checkpoints */
+
 typedef struct ref_opts {
     int64_t window; /* override: every layer min(own, window) */
     int64_t sinks;
     const lc_rope *rope; /* NULL: the spec's */
+    lc_retrieval retrieval; /* windowed layers: the keys or blocks each query adds (include/longctx/model.h) */
 } ref_opts;
+
+/* Set by ref_forward when a retrieval's choice is a near tie (the k-th and the next best within
+ * 1e-4): float32 may choose the other, so that comparison is skipped, not failed. */
+static int ref_near_tie;
+
+typedef struct ranked {
+    double score;
+    int at;
+} ranked;
+
+static int by_score_desc(const void *a, const void *b) {
+    double x = ((const ranked *)a)->score, y = ((const ranked *)b)->score;
+    return (x < y) - (x > y);
+}
+
+/* Marks visible (vis[at] = 1) the best k of r[0, n) by score. */
+static void ref_pick(ranked *r, int n, int64_t k, int *vis, int per, int base) {
+    qsort(r, (size_t)n, sizeof *r, by_score_desc);
+    if (k < n && fabs(r[k - 1].score - r[k].score) < 1e-4 * fmax(1.0, fabs(r[k].score))) ref_near_tie = 1;
+    for (int i = 0; i < n && i < k; i++)
+        for (int j = 0; j < per; j++) vis[base + r[i].at * per + j] = 1;
+}
+
+/* Which keys j <= i query i sees in a windowed layer with retrieval; q and k its head's rows. */
+static void ref_retrieval_visible(const ref_opts *o, int64_t win, int i, const double *qi, const double *k, int kstride, int D, int *vis) {
+    ranked r[NTOK];
+    int n = 0;
+    if (o->retrieval.kind == LC_RETRIEVAL_KNN) { /* the top_k keys outside the window and the sinks */
+        for (int j = 0; j <= i; j++) {
+            if (vis[j]) continue;
+            double sc = 0;
+            for (int d = 0; d < D; d++) sc += qi[d] * k[(size_t)j * kstride + d];
+            r[n++] = (ranked){sc, j};
+        }
+        ref_pick(r, n, o->retrieval.top_k, vis, 1, 0);
+        return;
+    }
+    /* blocks: the window reaches back to a block boundary; complete blocks before it compete by mean key */
+    const int B = (int)o->retrieval.block, w0 = i - win + 1 > 0 ? (int)(i - win + 1) : 0, start = B * (w0 / B);
+    for (int j = start; j <= i; j++) vis[j] = 1;
+    for (int b = 0; (b + 1) * B <= start; b++) {
+        double sc = 0;
+        for (int d = 0; d < D; d++) {
+            double mean = 0;
+            for (int j = b * B; j < (b + 1) * B; j++) mean += k[(size_t)j * kstride + d];
+            sc += qi[d] * mean / B;
+        }
+        r[n++] = (ranked){sc, b};
+    }
+    ref_pick(r, n, o->retrieval.top_k, vis, B, 0);
+}
 
 static void ref_norm(const double *x, const float *w, int n, double eps, int gemma, double *out) {
     double ss = 0;
@@ -305,9 +359,11 @@ static void ref_forward(const spec *s, const ckpt *c, const int32_t *tok, int n,
                 const double *qi = q + ((size_t)i * Hq + hh) * D;
                 int kh = hh / G;
                 double mx = -INFINITY, sum = 0;
+                int vis[NTOK];
+                for (int j = 0; j <= i; j++) vis[j] = win == 0 || i - j < win || (o && j < o->sinks);
+                if (win > 0 && o && o->retrieval.kind) ref_retrieval_visible(o, win, i, qi, k + (size_t)kh * D, Hkv * D, D, vis);
                 for (int j = 0; j <= i; j++) {
-                    int vis = win == 0 || i - j < win || (o && j < o->sinks);
-                    if (!vis) { p[j] = -INFINITY; continue; }
+                    if (!vis[j]) { p[j] = -INFINITY; continue; }
                     double sc = 0;
                     for (int d = 0; d < D; d++) sc += qi[d] * k[((size_t)j * Hkv + kh) * D + d];
                     sc *= scale;
@@ -398,7 +454,6 @@ static spec base_spec(const char *name, const char *type) {
     return s;
 }
 
-enum { NTOK = 14, NSPEC = 7 };
 
 static const double lr_short[4] = {1.0, 1.2, 1.5, 2.0}, lr_long[4] = {1.0, 2.5, 5.0, 9.0};
 
@@ -443,6 +498,65 @@ static int cost_matches(lc_context *ctx, int seq, int64_t n) {
     lc_cost_row row;
     if (lc_context_cost_problem(ctx, &p, &t) || lc_cost_eval(&p, t, n, &row)) return 0;
     return (double)lc_context_cache_bytes(ctx, seq) == row.cache_bytes;
+}
+
+/* Retrieval beyond a window of 3 (+ sinks): the kNN memory and block retrieval against the
+ * reference's choice of keys, one prefill, chunks of 4 (the gap between the memory and each
+ * query's window) and decode; everything retrieved equals the model without a window. */
+static void test_retrieval(const spec *s, const ckpt *c, const lc_model *m, const int32_t *tok, double *ref, float *got) {
+    const int n = NTOK, V = s->vocab;
+    struct {
+        lc_retrieval r;
+        int64_t sinks;
+    } plans[] = {{{LC_RETRIEVAL_KNN, 2, 0}, 0}, {{LC_RETRIEVAL_KNN, 3, 0}, 2}, {{LC_RETRIEVAL_KNN, 1, 0}, 1},
+                 {{LC_RETRIEVAL_BLOCKS, 1, 2}, 0}, {{LC_RETRIEVAL_BLOCKS, 2, 3}, 1}};
+    for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+        lc_context_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.max_tokens = 32, cfg.activations_f32 = 1, cfg.window = 3, cfg.sinks = plans[k].sinks, cfg.retrieval = plans[k].r;
+        const char *kind = plans[k].r.kind == LC_RETRIEVAL_KNN ? "knn" : "blocks";
+        if (plans[k].r.kind == LC_RETRIEVAL_BLOCKS && s->attn_cap > 0) {
+            lc_context *ctx = NULL;
+            lc_status st = lc_context_create(m, &cfg, &ctx);
+            CHECK(st == LC_EUNSUPPORTED && strstr(lc_last_error(), "soft-capped"), "%s: blocks with soft-capped scores: %s", s->name, lc_last_error());
+            lc_context_destroy(ctx);
+            continue;
+        }
+        ref_opts o = {3, plans[k].sinks, NULL, plans[k].r};
+        ref_near_tie = 0;
+        ref_forward(s, c, tok, n, &o, ref);
+        if (ref_near_tie) {
+            printf("test_model: %s: %s top %lld: a near tie in the reference's choice, comparison skipped\n", s->name, kind, (long long)plans[k].r.top_k);
+            continue;
+        }
+        const int64_t batches[] = {0, 4};
+        for (size_t b = 0; b < 2; b++) {
+            cfg.max_batch = batches[b];
+            lc_status st = run_prefill(m, &cfg, tok, n, got);
+            double e = rel_err(got, ref, (int64_t)n * V);
+            CHECK(st == LC_OK && e < 1e-5, "%s: %s top %lld sinks %lld, prefill in chunks of %lld: %s, rel err %.3g", s->name, kind,
+                  (long long)plans[k].r.top_k, (long long)plans[k].sinks, (long long)cfg.max_batch, lc_last_error(), e);
+        }
+        cfg.max_batch = 0;
+        lc_status st = run_decode(m, &cfg, tok, 5, n, got);
+        double e = rel_err(got, ref, (int64_t)n * V);
+        CHECK(st == LC_OK && e < 1e-5, "%s: %s top %lld sinks %lld, prefill 5 + decode: %s, rel err %.3g", s->name, kind, (long long)plans[k].r.top_k,
+              (long long)plans[k].sinks, lc_last_error(), e);
+    }
+    /* everything retrieved: causal attention over every key (the model's own windows too) */
+    ref_opts all = {3, 0, NULL, {LC_RETRIEVAL_KNN, n, 0}};
+    ref_forward(s, c, tok, n, &all, ref);
+    for (int kind = LC_RETRIEVAL_KNN; kind <= LC_RETRIEVAL_BLOCKS; kind++) {
+        if (kind == LC_RETRIEVAL_BLOCKS && s->attn_cap > 0) continue;
+        lc_context_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.max_tokens = 32, cfg.activations_f32 = 1, cfg.window = 3, cfg.max_batch = 4;
+        cfg.retrieval = (lc_retrieval){(lc_retrieval_kind)kind, n, 1};
+        lc_status st = run_prefill(m, &cfg, tok, n, got);
+        double e = rel_err(got, ref, (int64_t)n * V);
+        CHECK(st == LC_OK && e < 1e-5, "%s: %s retrieving every key vs causal attention: %s, rel err %.3g", s->name, kind == LC_RETRIEVAL_KNN ? "knn" : "blocks",
+              lc_last_error(), e);
+    }
 }
 
 static void test_synthetic(uint64_t seed) {
@@ -499,7 +613,7 @@ static void test_synthetic(uint64_t seed) {
             CHECK(st == LC_OK && e < 1e-6, "%s: window %d >= length vs none: rel err %.3g", s->name, n, e);
             /* window 3 (+ 2 sinks): against the reference with the same mask, prefill and decode */
             for (int sinks = 0; sinks <= 2; sinks += 2) {
-                ref_opts o = {3, sinks, NULL};
+                ref_opts o = {3, sinks, NULL, {LC_RETRIEVAL_NONE, 0, 0}};
                 ref_forward(s, &c, tok, n, &o, ref);
                 cfg.window = 3, cfg.sinks = sinks;
                 st = run_prefill(m, &cfg, tok, n, got2);
@@ -515,6 +629,7 @@ static void test_synthetic(uint64_t seed) {
                 cfg.max_batch = 0;
             }
             cfg.window = 0, cfg.sinks = 0;
+            test_retrieval(s, &c, m, tok, ref, got2);
             ref_forward(s, &c, tok, n, NULL, ref);
 
             /* KV dtypes and the paged layout, through prefill and decode. The lossy dtypes' error
@@ -540,7 +655,7 @@ static void test_synthetic(uint64_t seed) {
         yarn.type = LC_ROPE_YARN, yarn.factor = 2, yarn.original_max_pos = 16, yarn.max_pos = 64;
         yarn.low_freq_factor = yarn.high_freq_factor = 0;
         if (!strcmp(s->name, "llama-bf16-shards-llama3")) yarn.theta = 500000;
-        ref_opts ro = {0, 0, &yarn};
+        ref_opts ro = {0, 0, &yarn, {LC_RETRIEVAL_NONE, 0, 0}};
         ref_forward(s, &c, tok, n, &ro, ref);
         cfg.rope_override = 1, cfg.rope = yarn;
         cfg.rope.theta = 0; /* the model's base is kept whatever the override says */

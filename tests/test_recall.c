@@ -244,8 +244,16 @@ static void test_techniques(void) {
                          "rope:cubic:2", "rope:yarn:0.5", "rag:0", "rag:2,1", "full+", "+full", "nothing", "window:8++kv:int8"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(lc_recall_technique_parse(bad[i], &x) == LC_EINVAL, "'%s' refused", bad[i]);
-    CHECK(lc_recall_technique_parse("knn", &x) == LC_EUNSUPPORTED && strstr(lc_last_error(), "not implemented"), "knn named, not implemented");
-    CHECK(lc_recall_technique_parse("landmark", &x) == LC_EUNSUPPORTED, "landmark");
+    CHECK(!lc_recall_technique_parse("window:64+knn:16", &x) && x.ctx.window == 64 && x.ctx.retrieval.kind == LC_RETRIEVAL_KNN &&
+              x.ctx.retrieval.top_k == 16,
+          "window:64+knn:16");
+    CHECK(!lc_recall_technique_parse("sinks:4,60+blocks:2,32", &x) && x.ctx.sinks == 4 && x.ctx.retrieval.kind == LC_RETRIEVAL_BLOCKS &&
+              x.ctx.retrieval.top_k == 2 && x.ctx.retrieval.block == 32,
+          "sinks:4,60+blocks:2,32");
+    CHECK(!lc_recall_technique_parse("window:8+blocks:3", &x) && x.ctx.retrieval.block == 0, "blocks:3 leaves the block size to the context");
+    const char *bad_retrieval[] = {"knn", "knn:0", "knn:-1", "knn:2x", "blocks:", "blocks:2,", "blocks:2,0", "blocks:,4", "landmark:2"};
+    for (size_t i = 0; i < sizeof bad_retrieval / sizeof bad_retrieval[0]; i++)
+        CHECK(lc_recall_technique_parse(bad_retrieval[i], &x) == LC_EINVAL, "'%s' refused", bad_retrieval[i]);
 }
 
 /* lc_context_prefill_hidden: the hidden states through lm_head give prefill's logits. */

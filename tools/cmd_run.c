@@ -41,6 +41,9 @@ static void usage(FILE *f) {
             "                        the prompt's, then each generated token fed back\n"
             "  --window W            every attention layer sees at most the last W keys (ring cache)\n"
             "  --sinks S             with a window: the first S tokens stay visible (StreamingLLM)\n"
+            "  --retrieval R         with a window: knn:K (each query also attends to the top K keys the\n"
+            "                        window evicted, from a kNN memory) or blocks:K[,B] (the top K blocks of\n"
+            "                        B keys by mean key; full caches)\n"
             "  --kv-dtype T          KV cache storage: f32 (default) f16 bf16 int8 fp8\n"
             "  --kv-layout L         contiguous (default) or paged\n"
             "  --block-size B        paged: tokens per block (default 16)\n"
@@ -150,6 +153,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-n")) rc = args_i64(cmd, a, v, 0, (int64_t)1 << 30, &o->n_gen);
         else if (!strcmp(a, "--window")) rc = args_count(cmd, a, v, 1, (int64_t)1 << 40, &o->cfg.window);
         else if (!strcmp(a, "--sinks")) rc = args_count(cmd, a, v, 0, (int64_t)1 << 40, &o->cfg.sinks);
+        else if (!strcmp(a, "--retrieval")) { if (lc_retrieval_parse(v, &o->cfg.retrieval)) return fail(lc_last_error()); }
         else if (!strcmp(a, "--kv-dtype")) {
             if (lc_dtype_parse(v, &dt) || !(dt == LC_F32 || dt == LC_F16 || dt == LC_BF16 || dt == LC_INT8 || dt == LC_FP8))
                 return fail("--kv-dtype must be f32, f16, bf16, int8 or fp8");

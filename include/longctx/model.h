@@ -145,6 +145,28 @@ void lc_model_get_info(const lc_model *m, lc_model_info *out);
  * model is read-only and may serve any number of contexts at once. */
 typedef struct lc_context lc_context;
 
+/* Retrieval over the keys the window of a windowed attention layer leaves out (needs a window:
+ * the model's, or context.window). Both leave global layers as they are. See docs/models.md.
+ *   LC_RETRIEVAL_KNN: the keys and values the window evicts move into a kNN memory
+ *     (include/longctx/memory.h, exact inner-product search); each query attends, in one
+ *     softmax, over its window, the sinks and the top_k keys of everything older (the memory
+ *     of Memorizing Transformers, Wu et al. 2022, without the trained gate). With top_k at
+ *     least the sequence's length this is exactly causal attention. One sequence per context.
+ *   LC_RETRIEVAL_BLOCKS: the cache keeps every key; each query attends over the sinks, its
+ *     window and the top_k blocks of `block` keys whose mean key scores highest against it
+ *     (lc_block_attention: landmark-style block retrieval, Mohtashami & Jaggi 2023, with block
+ *     means as landmarks). Not for soft-capped attention (Gemma 2). */
+typedef enum lc_retrieval_kind { LC_RETRIEVAL_NONE = 0, LC_RETRIEVAL_KNN = 1, LC_RETRIEVAL_BLOCKS = 2 } lc_retrieval_kind;
+typedef struct lc_retrieval {
+    lc_retrieval_kind kind;
+    int64_t top_k;            /* keys (KNN) or blocks (BLOCKS) retrieved per query and head, >= 1 */
+    int64_t block;            /* BLOCKS: tokens per block; 0: 64 */
+} lc_retrieval;
+
+/* "knn:K" or "blocks:K[,B]" (B default 64), as `longctx run --retrieval` and the recall harness's
+ * techniques write them; "none" is the zeroed struct. */
+lc_status lc_retrieval_parse(const char *text, lc_retrieval *out);
+
 /* A context's plan. A zeroed struct is the model as published: f32 contiguous caches for
  * one sequence of up to max_position_embeddings tokens (at most 4096: set max_tokens for
  * more, since contiguous caches are allocated whole). */
@@ -169,6 +191,7 @@ typedef struct lc_context_config {
                                  are rounded to bf16 for the weight products (vdpbf16ps, as llama.cpp and
                                  PyTorch multiply bf16 weights); 1: they stay f32 (exact products, slower
                                  prompts) */
+    lc_retrieval retrieval;   /* retrieval over the keys a window leaves out; zeroed: none */
 } lc_context_config;
 
 lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c);

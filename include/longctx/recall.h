@@ -96,8 +96,9 @@ typedef struct lc_recall_technique {
 
 /* Parses a technique: items joined by '+':
  *   full | window:W | sinks:S,W | kv:DTYPE (f16, bf16, int8, fp8) |
- *   rope:TYPE:FACTOR (linear or pi, ntk, dynamic, yarn, llama3) | rag:K[,CHUNK]
- * "knn" and "landmark" are named but not implemented (LC_EUNSUPPORTED). */
+ *   rope:TYPE:FACTOR (linear or pi, ntk, dynamic, yarn, llama3) | knn:K | blocks:K[,B] | rag:K[,CHUNK]
+ * knn and blocks are lc_context_config.retrieval (include/longctx/model.h): they need a window,
+ * the model's or one joined to them (window:64+knn:16). */
 lc_status lc_recall_technique_parse(const char *text, lc_recall_technique *out);
 
 /* ---- one prompt through a model ------------------------------------------------------------ */

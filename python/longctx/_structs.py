@@ -214,11 +214,15 @@ class CModelInfo(S):
                 ("copied_bytes", c_size_t), ("files", c_int)]
 
 
+class CRetrieval(S):
+    _fields_ = [("kind", c_enum), ("top_k", c_int64), ("block", c_int64)]
+
+
 class CContextConfig(S):
     _fields_ = [("max_seqs", c_int), ("max_tokens", c_int64), ("max_batch", c_int64), ("kv_dtype", c_enum),
                 ("kv_layout", c_enum), ("block_size", c_int), ("window", c_int64), ("sinks", c_int64),
                 ("rope_override", c_int), ("rope", CRope), ("threads", c_int), ("query_f32", c_int),
-                ("activations_f32", c_int)]
+                ("activations_f32", c_int), ("retrieval", CRetrieval)]
 
 
 class CSampler(S):
@@ -265,6 +269,7 @@ C_STRUCTS = {
     "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention, "lc_layer_plan": CLayerPlan,
     "lc_ssm_config": CSsmConfig, "lc_moe_config": CMoeConfig, "lc_mla_config": CMlaConfig,
     "lc_model_config": CModelConfig, "lc_model_info": CModelInfo, "lc_context_config": CContextConfig,
+    "lc_retrieval": CRetrieval,
     "lc_sampler": CSampler, "lc_st_tensor": CStTensor, "lc_ring_transport": CRingTransport, "lc_ring": CRing,
     "lc_ring_stats": CRingStats,
 }

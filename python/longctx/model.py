@@ -8,8 +8,9 @@ import numpy as np
 
 from . import _array
 from ._lib import Handle, InvalidState, call, fn, refuse
-from ._structs import (CContextConfig, CCostProblem, CModelConfig, CModelInfo, CSampler, P_f32, POINTER, c_int,
+from ._structs import (CContextConfig, CCostProblem, CRetrieval, CModelConfig, CModelInfo, CSampler, P_f32, POINTER, c_int,
                        c_int64, c_size_t, c_void_p)
+from ctypes import c_char_p
 from .cache import LAYOUTS as _KV_LAYOUTS
 from .cost import CostProblem, technique_names
 from .rope import Rope, TYPES as _ROPE_TYPES, LAYOUTS as _ROPE_LAYOUTS
@@ -22,6 +23,7 @@ _info = fn("lc_model_get_info", None, [c_void_p, POINTER(CModelInfo)])
 _arch_name = fn("lc_arch_name", ctypes.c_char_p, [c_int])
 _ctx_check = fn("lc_context_config_check", c_int, [c_void_p, POINTER(CContextConfig)])
 _ctx_create = fn("lc_context_create", c_int, [c_void_p, POINTER(CContextConfig), POINTER(c_void_p)])
+_retrieval_parse = fn("lc_retrieval_parse", c_int, [c_char_p, POINTER(CRetrieval)])
 _ctx_destroy = fn("lc_context_destroy", None, [c_void_p])
 _seq_new = fn("lc_context_seq_new", c_int, [c_void_p, POINTER(c_int)])
 _seq_fork = fn("lc_context_seq_fork", c_int, [c_void_p, c_int, POINTER(c_int)])
@@ -138,7 +140,7 @@ class Model(Handle):
         return self._tokenizer
 
     def context(self, *, max_seqs=1, max_tokens=0, max_batch=0, kv_dtype="f32", kv_layout="contiguous", block_size=0,
-                window=0, sinks=0, rope=None, threads=0, query_f32=False):
+                window=0, sinks=0, rope=None, retrieval=None, threads=0, query_f32=False):
         """A Context: the caches of up to max_seqs sequences of max_tokens tokens (0:
         min(max_position_embeddings, 4096)) and every scratch buffer. The techniques are
         overrides of the plan, never of the checkpoint:
@@ -148,10 +150,12 @@ class Model(Handle):
           sinks       with a window: the first `sinks` tokens stay visible (StreamingLLM)
           rope        a Rope whose type, factor and parameters replace the model's scaling
                       (theta, head_dim and partial stay the model's)
+          retrieval   with a window: "knn:K" (the top K keys the window evicted, from a kNN
+                      memory) or "blocks:K[,B]" (the top K blocks of B keys by mean key)
           max_batch   tokens per forward (longer prompts run in chunks; 0: 512)"""
         return Context(self, max_seqs=max_seqs, max_tokens=max_tokens, max_batch=max_batch, kv_dtype=kv_dtype,
                        kv_layout=kv_layout, block_size=block_size, window=window, sinks=sinks, rope=rope,
-                       threads=threads, query_f32=query_f32)
+                       retrieval=retrieval, threads=threads, query_f32=query_f32)
 
     def logits(self, tokens, **context):
         """float32 [len(tokens), vocab]: the logits of every position of one prefill over
@@ -236,6 +240,10 @@ class Context(Handle):
                 refuse("rope must be a longctx.Rope, not %s" % type(rope).__name__)
             c.rope_override = 1
             c.rope = rope._c()
+        if kw["retrieval"] is not None:
+            if not isinstance(kw["retrieval"], str):
+                refuse("retrieval must be a string such as 'knn:16' or 'blocks:4,64', not %s" % type(kw["retrieval"]).__name__)
+            call(_retrieval_parse, kw["retrieval"].encode(), ctypes.byref(c.retrieval))
         c.threads, c.query_f32 = int(kw["threads"]), int(bool(kw["query_f32"]))
         self._cfg = c
         h = c_void_p()

@@ -145,6 +145,24 @@ def test_contexts_techniques_and_the_wall():
     assert m.config["layers"] == 2 and m.config["stop"] == [1] and m.info["copied_bytes"] == 0
 
 
+def test_retrieval_beyond_the_window():
+    d, g, ids, ref = _golden("llama")
+    m = lc.Model(d)
+    n = len(ids)
+    tol = 1e-4 * np.abs(ref).max()
+    # retrieving every key the window leaves out is the model itself
+    np.testing.assert_allclose(m.logits(ids, window=8, retrieval="knn:%d" % n, max_batch=5), ref, atol=tol, rtol=0)
+    np.testing.assert_allclose(m.logits(ids, window=8, retrieval="blocks:%d,1" % n), ref, atol=tol, rtol=0)
+    # fewer keys: not the window alone, not the model
+    knn = m.logits(ids, window=8, retrieval="knn:2")
+    assert np.abs(knn - m.logits(ids, window=8)).max() > tol and np.abs(knn - ref).max() > tol
+    assert "kNN memory" in m.context(window=8, retrieval="knn:4").describe()
+    with pytest.raises(lc.InvalidArgument, match="knn:K"):
+        m.context(window=8, retrieval="knn:0")
+    with pytest.raises(lc.InvalidArgument, match="needs a window|leaves out"):
+        m.context(retrieval="knn:4")
+
+
 def test_sampling(rng):
     logits = np.array([1.0, 2.0, 0.5, 2.0, -1.0], np.float32)
     assert lc.argmax(logits) == 1 and lc.sample(logits) == 1  # greedy: the lowest of equal maxima

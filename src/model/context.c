@@ -1,6 +1,8 @@
 /* Contexts: the plan (which cache each attention layer gets, how it is read), every scratch
  * buffer allocated once, sequences, and the prefill / decode calls that cut work into
  * forwards of at most max_batch rows (src/model/llama.c runs them). */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ static lc_context_config resolved(const lc_model *m, const lc_context_config *c)
     if (r.max_batch == 0) r.max_batch = 512;
     if (r.max_batch < r.max_seqs) r.max_batch = r.max_seqs;
     if (r.block_size == 0) r.block_size = 16;
+    if (r.retrieval.kind == LC_RETRIEVAL_BLOCKS && r.retrieval.block == 0) r.retrieval.block = 64;
     return r;
 }
 
@@ -74,6 +77,24 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
     if (c->sinks > 0 && !windowed)
         return lc_error(LC_EINVAL, "context.sinks=%lld needs a window: %s has no sliding-window layer, set context.window", (long long)c->sinks,
                         lc_arch_name(mc->arch));
+    const lc_retrieval *rv = &c->retrieval;
+    if (rv->kind != LC_RETRIEVAL_NONE) {
+        const char *name = rv->kind == LC_RETRIEVAL_KNN ? "knn" : "blocks";
+        if (rv->kind != LC_RETRIEVAL_KNN && rv->kind != LC_RETRIEVAL_BLOCKS)
+            return lc_error(LC_EINVAL, "context.retrieval.kind=%d is none (0), knn (1) or blocks (2)", (int)rv->kind);
+        if (rv->top_k < 1 || rv->top_k > ((int64_t)1 << 40))
+            return lc_error(LC_EINVAL, "context.retrieval.top_k=%lld must lie in [1, 2^40]", (long long)rv->top_k);
+        if (rv->block < 0 || rv->block > ((int64_t)1 << 30))
+            return lc_error(LC_EINVAL, "context.retrieval.block=%lld must lie in [0, 2^30] (0: 64)", (long long)rv->block);
+        if (!windowed)
+            return lc_error(LC_EINVAL, "context.retrieval %s retrieves what a window leaves out: %s has no sliding-window layer, set context.window",
+                            name, lc_arch_name(mc->arch));
+        if (rv->kind == LC_RETRIEVAL_KNN && c->max_seqs > 1)
+            return lc_error(LC_EUNSUPPORTED, "context.retrieval knn keeps one memory per layer: context.max_seqs=%d must be 1", c->max_seqs);
+        if (rv->kind == LC_RETRIEVAL_BLOCKS && mc->attn_softcap > 0)
+            return lc_error(LC_EUNSUPPORTED, "context.retrieval blocks has no soft-capped scores (%s caps attention at %g)", lc_arch_name(mc->arch),
+                            mc->attn_softcap);
+    }
     if (c->rope_override) {
         double f[2][LC_MODEL_MAX_ROPE_FACTORS];
         lc_rope r = context_rope(m, c, f);
@@ -87,13 +108,46 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
     return lc_arch_context_check(m, c); /* Mamba states, MLA caches (arch_context.c) */
 }
 
+static int parse_count(const char *s, int64_t *out) {
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (e == s || *e || errno || v < 1 || v > ((long long)1 << 40) || !isdigit((unsigned char)s[0])) return -1;
+    *out = v;
+    return 0;
+}
+
+lc_status lc_retrieval_parse(const char *text, lc_retrieval *out) {
+    if (!text || !out) return lc_error(LC_EINVAL, "retrieval: text and out must not be NULL");
+    memset(out, 0, sizeof *out);
+    char buf[64];
+    if (strlen(text) >= sizeof buf) return lc_error(LC_EINVAL, "retrieval '%.40s...' is too long: knn:K or blocks:K[,B]", text);
+    snprintf(buf, sizeof buf, "%s", text);
+    if (!strcmp(buf, "none")) return LC_OK;
+    if (!strncmp(buf, "knn:", 4) && !parse_count(buf + 4, &out->top_k)) {
+        out->kind = LC_RETRIEVAL_KNN;
+        return LC_OK;
+    }
+    if (!strncmp(buf, "blocks:", 7)) {
+        char *comma = strchr(buf + 7, ',');
+        if (comma) *comma = 0;
+        if (!parse_count(buf + 7, &out->top_k) && (!comma || !parse_count(comma + 1, &out->block))) {
+            out->kind = LC_RETRIEVAL_BLOCKS;
+            return LC_OK;
+        }
+    }
+    memset(out, 0, sizeof *out);
+    return lc_error(LC_EINVAL, "retrieval '%s': knn:K (the top K evicted keys) or blocks:K[,B] (the top K blocks of B keys, default 64), K and B >= 1",
+                    text);
+}
+
 void lc_context_destroy(lc_context *ctx) {
     if (!ctx) return;
     lc_arch_context_free(ctx);
     if (ctx->attn)
-        for (int64_t l = 0; l < ctx->model->cfg.layers; l++) lc_kv_destroy(ctx->attn[l].cache);
+        for (int64_t l = 0; l < ctx->model->cfg.layers; l++) lc_kv_destroy(ctx->attn[l].cache), lc_knn_memory_destroy(ctx->attn[l].memory);
     free(ctx->attn), free(ctx->seq_alive), free(ctx->seq_len), free(ctx->runs), free(ctx->spans);
-    float *bufs[] = {ctx->x, ctx->h, ctx->qkv, ctx->att, ctx->tmp, ctx->gate, ctx->up, ctx->gk, ctx->gv};
+    float *bufs[] = {ctx->x, ctx->h, ctx->qkv, ctx->att, ctx->tmp, ctx->gate, ctx->up, ctx->gk, ctx->gv, ctx->lse};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lc_aligned_free(bufs[i]);
     lc_aligned_free(ctx->flash_ws), lc_aligned_free(ctx->decode_ws), lc_aligned_free(ctx->matmul_ws);
     lc_pool_destroy(ctx->pool);
@@ -144,8 +198,8 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
         lc_attn_plan *p = &ctx->attn[l];
         lc_kv_config k = base_kv(mc, c);
         p->window = layer_window(mc, c, l);
-        if (p->window > 0) { /* ring, or sinks + ring, never larger than the sequence can grow */
-            p->sinks = c->sinks;
+        if (p->window > 0) p->retrieval = c->retrieval.kind, p->sinks = c->sinks, p->memory_end = c->sinks;
+        if (p->window > 0 && p->retrieval != LC_RETRIEVAL_BLOCKS) { /* ring, or sinks + ring, never larger than the sequence can grow */
             k.layout = p->sinks > 0 ? LC_KV_SINKS : LC_KV_RING;
             k.window = p->window < T ? p->window : T;
             k.sinks = p->sinks < T ? p->sinks : T;
@@ -158,7 +212,7 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
             }
         }
         int plain = c->kv_dtype == LC_F32 || c->kv_dtype == LC_F16 || c->kv_dtype == LC_BF16;
-        p->direct = k.layout == LC_KV_CONTIGUOUS && plain;
+        p->direct = k.layout == LC_KV_CONTIGUOUS && plain && !p->retrieval;
         if (!p->direct) {
             int64_t kept = k.layout == LC_KV_RING ? k.window : k.layout == LC_KV_SINKS ? k.window + k.sinks : T;
             if (kept > gather) gather = kept;
@@ -184,6 +238,7 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     ctx->up = scratch(ctx, R * mc->intermediate, &bad);
     ctx->gk = scratch(ctx, ctx->gather_rows * Hkv * D, &bad);
     ctx->gv = scratch(ctx, ctx->gather_rows * Hkv * D, &bad);
+    ctx->lse = scratch(ctx, R * Hq, &bad);
     if (!bad && Hq > 0) { /* flash's workspace depends on the head dims and threads only */
         lc_attention a;
         memset(&a, 0, sizeof a);
@@ -270,6 +325,7 @@ lc_status lc_context_seq_remove(lc_context *ctx, int seq) {
     if (st) return st;
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++)
         if (ctx->attn[l].cache && (st = lc_kv_seq_remove(ctx->attn[l].cache, seq))) return st;
+    lc_model_retrieval_reset(ctx); /* knn contexts hold one sequence */
     ctx->seq_alive[seq] = 0, ctx->seq_len[seq] = 0;
     return LC_OK;
 }
@@ -349,6 +405,7 @@ size_t lc_context_cache_bytes(const lc_context *ctx, int seq) {
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         const lc_kv_cache *c = ctx->attn[l].cache;
         if (c) b += (size_t)lc_kv_seq_kept(c, seq) * lc_kv_slot_bytes(lc_kv_config_of(c));
+        if (ctx->attn[l].memory) b += lc_knn_memory_bytes(ctx->attn[l].memory);
     }
     return b + lc_arch_state_bytes(ctx, seq); /* Mamba states, MLA latents */
 }
@@ -364,6 +421,9 @@ size_t lc_context_alloc_bytes(const lc_context *ctx) {
 lc_status lc_context_cost_problem(const lc_context *ctx, lc_cost_problem *p, lc_technique *t) {
     if (!ctx || !p || !t) return lc_error(LC_EINVAL, "lc_context_cost_problem: context, p and t must not be NULL");
     const lc_model_config *mc = &ctx->model->cfg;
+    if (ctx->cfg.retrieval.kind)
+        return lc_error(LC_EUNSUPPORTED, "the wall has no model of retrieval (%s): its bytes are the caches' and the memory's as kept",
+                        ctx->cfg.retrieval.kind == LC_RETRIEVAL_KNN ? "a kNN memory" : "block retrieval over full caches");
     lc_model_shape shape = mc->shape;
     int64_t keep = 0, local = 0;
     for (int64_t l = 0; l < mc->layers; l++) {
@@ -411,6 +471,10 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
                               (long long)mc->layers);
     if (k < cap && windowed && !c->sinks) k += (size_t)snprintf(buf + k, cap - k, " (ring caches)");
     if (k < cap && c->sinks) k += (size_t)snprintf(buf + k, cap - k, " + %lld sinks", (long long)c->sinks);
+    if (k < cap && c->retrieval.kind == LC_RETRIEVAL_KNN)
+        k += (size_t)snprintf(buf + k, cap - k, " + kNN memory of evicted keys, top %lld", (long long)c->retrieval.top_k);
+    if (k < cap && c->retrieval.kind == LC_RETRIEVAL_BLOCKS)
+        k += (size_t)snprintf(buf + k, cap - k, " + top %lld blocks of %lld keys (full caches)", (long long)c->retrieval.top_k, (long long)c->retrieval.block);
     if (k < cap) k += (size_t)snprintf(buf + k, cap - k, ", rope %s", rope_name(ctx->rope.type));
     if (k < cap && ctx->rope.factor > 0) k += (size_t)snprintf(buf + k, cap - k, " x%g", ctx->rope.factor);
     if (k < cap) k += (size_t)snprintf(buf + k, cap - k, "; overrides:");
@@ -424,6 +488,10 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
         if (k < cap && ctx->rope.factor > 0) k += (size_t)snprintf(buf + k, cap - k, ":%g", ctx->rope.factor);
         any = 1;
     }
+    if (k < cap && c->retrieval.kind == LC_RETRIEVAL_KNN)
+        k += (size_t)snprintf(buf + k, cap - k, " retrieval=knn:%lld", (long long)c->retrieval.top_k), any = 1;
+    if (k < cap && c->retrieval.kind == LC_RETRIEVAL_BLOCKS)
+        k += (size_t)snprintf(buf + k, cap - k, " retrieval=blocks:%lld,%lld", (long long)c->retrieval.top_k, (long long)c->retrieval.block), any = 1;
     if (k < cap && !any) snprintf(buf + k, cap - k, " none");
     return buf;
 }

@@ -120,8 +120,7 @@ static lc_status run_decode(lc_context *ctx, lc_decode *d) {
     return lc_decode_attention(d, ctx->decode_ws, ctx->decode_ws_bytes);
 }
 
-/* The cache's kept tokens of seq, read back as f32 into gk / gv rows [0, G). */
-static lc_status gather(lc_context *ctx, const lc_kv_cache *cache, int seq, int64_t *G) {
+lc_status lc_model_gather(lc_context *ctx, const lc_kv_cache *cache, int seq, int64_t *G) {
     const lc_kv_config *g = lc_kv_config_of(cache);
     const int H = g->heads_kv, D = g->head_dim;
     const size_t es = lc_dtype_size(g->dtype), row = (size_t)H * D * es;
@@ -149,6 +148,7 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
     const int64_t Hq = c->heads, Hkv = c->kv_heads, D = c->head_dim, QW = (Hq + 2 * Hkv) * D, KW = Hkv * D;
     float *q = ctx->qkv + r->row * QW, *out = ctx->att + r->row * Hq * D;
     lc_status st;
+    if (p->retrieval) return lc_model_attend_retrieval(ctx, l, r, q, out); /* retrieval.c */
     if (r->m == 1 && c->attn_softcap == 0) { /* one token: append, then the decode kernel over the cache */
         if ((st = lc_kv_append(p->cache, r->seq, r->pos, q + Hq * D, q + Hq * D + KW, 1))) return st;
         lc_decode d;
@@ -172,7 +172,7 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
     if (p->direct) {
         ck = ctx->gk, cv = ctx->gv;
     } else {
-        if ((st = gather(ctx, p->cache, r->seq, &G))) return st;
+        if ((st = lc_model_gather(ctx, p->cache, r->seq, &G))) return st;
         ck = ctx->gk + G * KW, cv = ctx->gv + G * KW;
     }
     for (int64_t t = 0; t < r->m; t++) {

@@ -5,6 +5,7 @@
 #include "longctx/attention.h"
 #include "longctx/decode.h"
 #include "longctx/matmul.h"
+#include "longctx/memory.h"
 #include "longctx/model.h"
 #include "longctx/safetensors.h"
 
@@ -53,6 +54,9 @@ typedef struct lc_attn_plan {
     int64_t window;     /* keys seen, itself included; 0 = all */
     int64_t sinks;      /* with window: the first sinks tokens stay visible */
     int direct;         /* prefill reads the cache in place (contiguous, f32/f16/bf16, no window) */
+    lc_retrieval_kind retrieval; /* windowed layers: what attends beyond the window (retrieval.c) */
+    lc_knn_memory *memory;       /* KNN: the evicted keys, positions [sinks, memory_end); created at the first eviction */
+    int64_t memory_end;
 } lc_attn_plan;
 
 struct lc_context {
@@ -81,6 +85,7 @@ struct lc_context {
     size_t scratch_bytes;
     struct lc_ctx_ext *ext;  /* recurrent states, latent caches and their scratch (arch_internal.h); NULL for the llama family */
     int want_hidden;         /* lc_context_prefill_hidden: the forward writes final hidden states, not logits */
+    float *lse;              /* [Hq, R]: the window's log-sum-exp, for retrieval's merge */
 };
 
 /* y[rows, l->out] (row stride ldy) = x[rows, l->in] (row stride ldx) W^T + b through lc_matmul
@@ -88,6 +93,14 @@ struct lc_context {
 lc_status lc_model_linear(const lc_context *ctx, const float *x, int64_t rows, int64_t ldx, const lc_linear *l, float *y, int64_t ldy);
 /* The workspace lc_model_linear needs for any product of up to rows rows with the model's weights. */
 size_t lc_model_linear_workspace(const lc_model *m, int64_t rows, int threads, int activations_f32);
+
+/* The cache's kept tokens of seq, read back as f32 into ctx->gk / ctx->gv rows [0, G) (llama.c). */
+lc_status lc_model_gather(lc_context *ctx, const lc_kv_cache *cache, int seq, int64_t *G);
+/* Attention of one run in a layer with retrieval (retrieval.c): q rows [m, QW] (RoPE applied) in,
+ * out rows [m, Hq D]; appends the run's keys and values to the layer's cache. */
+lc_status lc_model_attend_retrieval(lc_context *ctx, int64_t l, const lc_run *r, const float *q, float *out);
+/* Forgets the kNN memories (a sequence removed). */
+void lc_model_retrieval_reset(lc_context *ctx);
 
 /* The forward of a batch of runs through every layer (llama.c): rows of x in, the logits of
  * the rows listed in out_rows (n_out of them) into logits[n_out, vocab]; with ctx->want_hidden,

@@ -1,5 +1,6 @@
 /* The recall harness's techniques, one flag each (include/longctx/recall.h): items joined by
- * '+', each a context override (window, sinks, KV dtype, RoPE scaling) or retrieval (rag). */
+ * '+', each a context override (window, sinks, KV dtype, RoPE scaling, retrieval beyond the window) or
+ * retrieval-augmented generation (rag). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -92,10 +93,14 @@ static lc_status item(const char *s, size_t n, lc_recall_technique *t) {
         t->rag_chunk = comma ? b : 64;
         return LC_OK;
     }
-    if ((n == 3 && !strncmp(s, "knn", 3)) || starts(s, n, "knn:") || (n == 8 && !strncmp(s, "landmark", 8)) || starts(s, n, "landmark:"))
-        return lc_error(LC_EUNSUPPORTED, "technique '%.*s' is not implemented: the kNN memory and block retrieval (include/longctx/memory.h) "
-                        "are not wired into the model's context yet", (int)n, s);
-    return lc_error(LC_EINVAL, "unknown technique '%.*s': full, window:W, sinks:S,W, kv:DTYPE, rope:TYPE:FACTOR or rag:K[,CHUNK], joined by '+'",
+    if (starts(s, n, "knn:") || starts(s, n, "blocks:")) {
+        char r[64];
+        if (n >= sizeof r) return lc_error(LC_EINVAL, "technique '%.*s' is too long", (int)n, s);
+        memcpy(r, s, n), r[n] = 0;
+        return lc_retrieval_parse(r, &t->ctx.retrieval);
+    }
+    return lc_error(LC_EINVAL,
+                    "unknown technique '%.*s': full, window:W, sinks:S,W, kv:DTYPE, rope:TYPE:FACTOR, knn:K, blocks:K[,B] or rag:K[,CHUNK], joined by '+'",
                     (int)n, s);
 }
 
