@@ -469,7 +469,7 @@ const char *lc_context_describe(const lc_context *ctx, char *buf, size_t cap) {
     else if (k < cap && windowed)
         k += (size_t)snprintf(buf + k, cap - k, ", windows %lld..%lld on %lld/%lld layers", (long long)lo, (long long)hi, (long long)windowed,
                               (long long)mc->layers);
-    if (k < cap && windowed && !c->sinks) k += (size_t)snprintf(buf + k, cap - k, " (ring caches)");
+    if (k < cap && windowed && !c->sinks && c->retrieval.kind != LC_RETRIEVAL_BLOCKS) k += (size_t)snprintf(buf + k, cap - k, " (ring caches)");
     if (k < cap && c->sinks) k += (size_t)snprintf(buf + k, cap - k, " + %lld sinks", (long long)c->sinks);
     if (k < cap && c->retrieval.kind == LC_RETRIEVAL_KNN)
         k += (size_t)snprintf(buf + k, cap - k, " + kNN memory of evicted keys, top %lld", (long long)c->retrieval.top_k);

@@ -113,7 +113,8 @@ static lc_status evict(lc_context *ctx, lc_attn_plan *p, int64_t s0, int64_t fir
     if (!p->memory) {
         lc_knn_memory_config mc;
         memset(&mc, 0, sizeof mc);
-        mc.heads = Hkv, mc.d_k = mc.d_v = D, mc.capacity = ctx->cfg.max_tokens, mc.index = LC_MEMORY_EXACT, mc.threads = ctx->threads;
+        /* one thread: FAISS's OpenMP team would spin beside the context's pool (src/core/pool.c) */
+        mc.heads = Hkv, mc.d_k = mc.d_v = D, mc.capacity = ctx->cfg.max_tokens, mc.index = LC_MEMORY_EXACT, mc.threads = 1;
         lc_status st = lc_knn_memory_create(&mc, &p->memory);
         if (st) return st;
     }
@@ -142,7 +143,7 @@ static lc_status attend_knn(lc_context *ctx, lc_attn_plan *p, const lc_run *r, c
     a.lse = ctx->lse;
     a.scale = (float)c->attn_scale;
     a.softcap = (float)c->attn_softcap;
-    a.threads = ctx->threads;
+    a.threads = m == 1 ? 1 : ctx->threads; /* one token: an OpenMP team would cost more than it does */
     lc_status st = lc_attention_flash(&a, ctx->flash_ws, ctx->flash_ws_bytes);
     if (st) return st;
     /* gathered rows: the sinks [0, s0) at their positions, then consecutive positions from `first` */
@@ -193,7 +194,7 @@ static lc_status attend_blocks(lc_context *ctx, const lc_attn_plan *p, const lc_
     b.window = p->window;
     b.sinks = p->sinks;
     b.scale = (float)c->attn_scale;
-    b.threads = ctx->threads;
+    b.threads = m == 1 ? 1 : ctx->threads;
     return lc_block_attention_retrieve_alloc(&b);
 }
 
