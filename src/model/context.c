@@ -1,12 +1,11 @@
 /* Contexts: the plan (which cache each attention layer gets, how it is read), every scratch
  * buffer allocated once, sequences, and the prefill / decode calls that cut work into
  * forwards of at most max_batch rows (src/model/llama.c runs them). */
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/parse.h"
 #include "arch_internal.h"
 
 static lc_kv_config base_kv(const lc_model_config *m, const lc_context_config *c) {
@@ -108,30 +107,22 @@ lc_status lc_context_config_check(const lc_model *m, const lc_context_config *c)
     return lc_arch_context_check(m, c); /* Mamba states, MLA caches (arch_context.c) */
 }
 
-static int parse_count(const char *s, int64_t *out) {
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    if (e == s || *e || errno || v < 1 || v > ((long long)1 << 40) || !isdigit((unsigned char)s[0])) return -1;
-    *out = v;
-    return 0;
-}
-
 lc_status lc_retrieval_parse(const char *text, lc_retrieval *out) {
     if (!text || !out) return lc_error(LC_EINVAL, "retrieval: text and out must not be NULL");
     memset(out, 0, sizeof *out);
     char buf[64];
     if (strlen(text) >= sizeof buf) return lc_error(LC_EINVAL, "retrieval '%.40s...' is too long: knn:K or blocks:K[,B]", text);
     snprintf(buf, sizeof buf, "%s", text);
+    const int64_t most = (int64_t)1 << 40;
     if (!strcmp(buf, "none")) return LC_OK;
-    if (!strncmp(buf, "knn:", 4) && !parse_count(buf + 4, &out->top_k)) {
+    if (!strncmp(buf, "knn:", 4) && !lc_parse_i64(buf + 4, strlen(buf + 4), 1, most, &out->top_k)) {
         out->kind = LC_RETRIEVAL_KNN;
         return LC_OK;
     }
     if (!strncmp(buf, "blocks:", 7)) {
-        char *comma = strchr(buf + 7, ',');
-        if (comma) *comma = 0;
-        if (!parse_count(buf + 7, &out->top_k) && (!comma || !parse_count(comma + 1, &out->block))) {
+        char *k = buf + 7, *comma = strchr(k, ',');
+        size_t kn = comma ? (size_t)(comma - k) : strlen(k);
+        if (!lc_parse_i64(k, kn, 1, most, &out->top_k) && (!comma || !lc_parse_i64(comma + 1, strlen(comma + 1), 1, 1 << 30, &out->block))) {
             out->kind = LC_RETRIEVAL_BLOCKS;
             return LC_OK;
         }

@@ -1,35 +1,12 @@
 /* The recall harness's techniques, one flag each (include/longctx/recall.h): items joined by
  * '+', each a context override (window, sinks, KV dtype, RoPE scaling, retrieval beyond the window) or
  * retrieval-augmented generation (rag). */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/parse.h"
 #include "longctx/recall.h"
-
-static int parse_i64(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *out) {
-    char buf[32], *e;
-    if (n == 0 || n >= sizeof buf) return -1;
-    memcpy(buf, s, n), buf[n] = 0;
-    errno = 0;
-    long long v = strtoll(buf, &e, 10);
-    if (e == buf || *e || errno || v < lo || v > hi || buf[0] == '+' || buf[0] == ' ') return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_f64(const char *s, size_t n, double lo, double hi, double *out) {
-    char buf[32], *e;
-    if (n == 0 || n >= sizeof buf) return -1;
-    memcpy(buf, s, n), buf[n] = 0;
-    errno = 0;
-    double v = strtod(buf, &e);
-    if (e == buf || *e || errno || !isfinite(v) || v < lo || v > hi || buf[0] == ' ') return -1;
-    *out = v;
-    return 0;
-}
 
 static int starts(const char *s, size_t n, const char *p) {
     size_t k = strlen(p);
@@ -42,14 +19,14 @@ static lc_status item(const char *s, size_t n, lc_recall_technique *t) {
     const char *comma;
     if (n == 4 && !strncmp(s, "full", 4)) return LC_OK;
     if (starts(s, n, "window:")) {
-        if (parse_i64(s + 7, n - 7, 1, (int64_t)1 << 40, &a)) return lc_error(LC_EINVAL, "technique 'window:W': W must be a positive number of tokens");
+        if (lc_parse_i64(s + 7, n - 7, 1, (int64_t)1 << 40, &a)) return lc_error(LC_EINVAL, "technique 'window:W': W must be a positive number of tokens");
         t->ctx.window = a;
         return LC_OK;
     }
     if (starts(s, n, "sinks:")) {
         comma = memchr(s + 6, ',', n - 6);
-        if (!comma || parse_i64(s + 6, (size_t)(comma - s - 6), 0, (int64_t)1 << 40, &a) ||
-            parse_i64(comma + 1, n - (size_t)(comma + 1 - s), 1, (int64_t)1 << 40, &b))
+        if (!comma || lc_parse_i64(s + 6, (size_t)(comma - s - 6), 0, (int64_t)1 << 40, &a) ||
+            lc_parse_i64(comma + 1, n - (size_t)(comma + 1 - s), 1, (int64_t)1 << 40, &b))
             return lc_error(LC_EINVAL, "technique 'sinks:S,W': S sink tokens (>= 0) and a window of W tokens (> 0)");
         t->ctx.sinks = a, t->ctx.window = b;
         return LC_OK;
@@ -75,7 +52,7 @@ static lc_status item(const char *s, size_t n, lc_recall_technique *t) {
         int found = -1;
         for (size_t i = 0; colon && i < sizeof types / sizeof types[0]; i++)
             if ((size_t)(colon - s - 5) == strlen(types[i].name) && !strncmp(s + 5, types[i].name, strlen(types[i].name))) found = (int)i;
-        if (found < 0 || parse_f64(colon + 1, n - (size_t)(colon + 1 - s), 1, 1e6, &f))
+        if (found < 0 || lc_parse_f64(colon + 1, n - (size_t)(colon + 1 - s), 1, 1e6, &f))
             return lc_error(LC_EINVAL, "technique 'rope:TYPE:FACTOR': TYPE is linear (or pi), ntk, dynamic, yarn or llama3, FACTOR a number >= 1");
         memset(&t->ctx.rope, 0, sizeof t->ctx.rope);
         t->ctx.rope_override = 1;
@@ -87,7 +64,7 @@ static lc_status item(const char *s, size_t n, lc_recall_technique *t) {
     if (starts(s, n, "rag:")) {
         comma = memchr(s + 4, ',', n - 4);
         size_t kn = comma ? (size_t)(comma - s - 4) : n - 4;
-        if (parse_i64(s + 4, kn, 1, 4096, &a) || (comma && parse_i64(comma + 1, n - (size_t)(comma + 1 - s), 2, 1 << 20, &b)))
+        if (lc_parse_i64(s + 4, kn, 1, 4096, &a) || (comma && lc_parse_i64(comma + 1, n - (size_t)(comma + 1 - s), 2, 1 << 20, &b)))
             return lc_error(LC_EINVAL, "technique 'rag:K[,CHUNK]': K chunks in [1, 4096], CHUNK tokens in [2, 2^20] (default 64)");
         t->rag_top_k = (int)a;
         t->rag_chunk = comma ? b : 64;
