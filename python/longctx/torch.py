@@ -54,6 +54,14 @@ def _on_gpu(device, *named):
                    "takes NumPy arrays on the CPU)" % (name, t.device, device))
 
 
+def _four_dims(**named):
+    for name, t in named.items():
+        if not isinstance(t, torch.Tensor):
+            refuse("%s must be a torch.Tensor, not %s" % (name, type(t).__name__))
+        if t.dim() != 4:
+            refuse("%s must be 4-D [batch, seq, heads, dim], has shape %s" % (name, list(t.shape)))
+
+
 def _view(t, name):
     """An lc_tensor viewing a 4-D [batch, seq, heads, dim] tensor where it lies: data_ptr and
     strides in elements (a size-1 axis gets stride 0, which is what it is: never stepped)."""
@@ -124,6 +132,7 @@ def _flash_descriptor(q, k, v, out, lse, causal, window, left, right, sinks, q_o
 @torch.library.custom_op("longctx::flash_attention", mutates_args=())
 def _flash_op(q: Tensor, k: Tensor, v: Tensor, causal: bool, window: bool, left: int, right: int, sinks: int,
               q_offset: int, scale: float, softcap: float, out_f32: bool, path: int) -> typing.Tuple[Tensor, Tensor]:
+    _four_dims(q=q, k=k, v=v)
     B, S, H = q.shape[0], q.shape[1], q.shape[2]
     out = torch.empty((B, S, H, v.shape[3]), dtype=torch.float32 if out_f32 else q.dtype, device=q.device)
     lse = torch.empty((B, H, S), dtype=torch.float32, device=q.device)
@@ -175,6 +184,7 @@ def flash_attention(q, k, v, *, causal=False, window=None, sinks=0, softcap=0.0,
 
     out is a new contiguous [batch, n_q, heads_q, d_v] tensor, computed on the current stream.
     The operator is torch.ops.longctx.flash_attention (traceable by torch.compile)."""
+    _four_dims(q=q, k=k, v=v)
     en, left, right = _window(window)
     if out_dtype is not None and out_dtype not in (torch.float32, q.dtype):
         refuse("out_dtype=%s: the output is q's dtype (%s) or torch.float32" % (out_dtype, q.dtype))
@@ -189,6 +199,7 @@ def flash_attention(q, k, v, *, causal=False, window=None, sinks=0, softcap=0.0,
 def flash_attention_workspace_size(q, k, v, *, causal=False, window=None, sinks=0, q_offset=0):
     """Device bytes of workspace flash_attention takes from PyTorch's allocator for this call
     (lc_cuda_attention_workspace_size); checks the call as the kernels would."""
+    _four_dims(q=q, k=k, v=v)
     en, left, right = _window(window)
     a = _flash_descriptor(q, k, v, None, None, causal, en, left, right, int(sinks), int(q_offset), 0.0, 0.0)
     with torch.cuda.device(q.device):
@@ -275,6 +286,7 @@ def _decode_op(q: Tensor, k: Tensor, v: Tensor, k_scale: typing.Optional[Tensor]
                block_table: typing.Optional[Tensor], lens: typing.Optional[Tensor], max_len: int, causal: bool,
                window: bool, left: int, right: int, sinks: int, scale: float, softcap: float, out_f32: bool,
                splits: int) -> typing.Tuple[Tensor, Tensor]:
+    _four_dims(q=q, k_cache=k, v_cache=v)
     q = q.contiguous()  # a few tokens: the one copy the pointer descriptor needs, when it needs one
     B, n_q, H = q.shape[0], q.shape[1], q.shape[2]
     out = torch.empty((B, n_q, H, q.shape[3]), dtype=torch.float32 if out_f32 else q.dtype, device=q.device)
@@ -332,6 +344,7 @@ def decode(q, k_cache, v_cache, *, lens=None, max_len=None, block_table=None, k_
 
     out is [batch, n_q, heads_q, head_dim]; lse float32 [batch, heads_q, n_q]. The operator is
     torch.ops.longctx.decode (traceable by torch.compile)."""
+    _four_dims(q=q, k_cache=k_cache, v_cache=v_cache)
     en, left, right = _window(window)
     if out_dtype is not None and out_dtype not in (torch.float32, q.dtype):
         refuse("out_dtype=%s: the output is q's dtype (%s) or torch.float32" % (out_dtype, q.dtype))
@@ -347,6 +360,7 @@ def decode_workspace_size(q, k_cache, v_cache, *, lens=None, max_len=None, block
                           v_scale=None, causal=True, window=None, sinks=0, splits=0):
     """Device bytes of workspace decode takes from PyTorch's allocator for this call (the key
     chunks' partial results, lc_cuda_decode_workspace_size); checks the call as the kernel would."""
+    _four_dims(q=q, k_cache=k_cache, v_cache=v_cache)
     en, left, right = _window(window)
     if max_len is None:
         max_len = _capacity(k_cache, block_table)
