@@ -241,7 +241,7 @@ def test_flash_attention_runs_on_the_current_stream():
     with torch.cuda.stream(s):
         got = LCT.flash_attention(q, q, q, causal=True)
     torch.cuda.current_stream().wait_stream(s)
-    assert torch.equal(got, want)
+    assert (got.float() - want.float()).abs().max().item() <= 1e-3 * want.float().abs().max().item()
 
 
 @gpu

@@ -9,6 +9,7 @@
  * loaded tokenizer's BOS and EOS are -1 or in its vocabulary, and encoding with special
  * tokens gives the plain encoding with at most the BOS before it and the EOS after it; a
  * read config has 0..LC_MODEL_MAX_STOP stop ids, each a non-negative int32. */
+#include <stdio.h>
 #include <string.h>
 
 #include "fuzz_util.h"
@@ -33,7 +34,8 @@ static const char config_json[] =
 
 static void tokenizer_config(const uint8_t *data, size_t size) {
     static const char text[] = "abc ab<s>cab";
-    const char *json = fuzz_write("tokenizer.json", tokenizer_json, sizeof tokenizer_json - 1);
+    static char json[512]; /* written once: it lies in this process's directory until exit */
+    if (!json[0]) snprintf(json, sizeof json, "%s", fuzz_write("tokenizer.json", tokenizer_json, sizeof tokenizer_json - 1));
     fuzz_write("tokenizer_config.json", data, size);
     lc_tokenizer *t = (lc_tokenizer *)&t;
     fuzz_stale();
@@ -64,7 +66,8 @@ static void tokenizer_config(const uint8_t *data, size_t size) {
 }
 
 static void generation_config(const uint8_t *data, size_t size) {
-    fuzz_write("config.json", config_json, sizeof config_json - 1);
+    static int written;
+    if (!written++) fuzz_write("config.json", config_json, sizeof config_json - 1);
     fuzz_write("generation_config.json", data, size);
     static lc_model_config c; /* large: a plan per layer */
     fuzz_stale();
