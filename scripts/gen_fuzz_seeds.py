@@ -152,12 +152,50 @@ def tokenizer_seeds():
         put("tokenizer", name + "-no-text", struct.pack("<H", 0) + j)
 
 
+def side_config_seeds():
+    """fuzz_side_config: mode 0 + a tokenizer_config.json, mode 1 + a generation_config.json;
+    the fixtures' files, then the forms transformers writes and a few it does not."""
+    for d in sorted(os.listdir(os.path.join(FIX, "models"))):
+        for mode, name in ((0, "tokenizer_config.json"), (1, "generation_config.json")):
+            p = os.path.join(FIX, "models", d, name)
+            if os.path.exists(p):
+                with open(p) as fh:
+                    put("side_config", "%s-%s" % (d, name.split("_")[0]), bytes([mode]) + compact(json.load(fh)).encode())
+    tok = {
+        "strings-add-both": {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "add_eos_token": True},
+        "content-objects": {"bos_token": {"content": "<|begin_of_text|>", "lstrip": False, "__type": "AddedToken"},
+                            "eos_token": {"content": "<|end_of_text|>"}, "add_bos_token": True},
+        "null-bos-eos-only": {"bos_token": None, "eos_token": "<|endoftext|>", "add_eos_token": True},
+        "unknown-tokens": {"bos_token": "<nope>", "eos_token": 7, "add_bos_token": "yes"},
+        "empty-object": {},
+    }
+    for name, obj in tok.items():
+        put("side_config", "tok-" + name, b"\x00" + compact(obj).encode())
+    put("side_config", "tok-not-an-object", b"\x00[1, 2]")
+    put("side_config", "tok-truncated", b"\x00{\"bos_token\": \"<s")
+    gen = {
+        "eos-list": {"bos_token_id": 0, "eos_token_id": [1, 2, 3]},
+        "eos-int": {"eos_token_id": 5},
+        "eos-many": {"eos_token_id": list(range(20))},
+        "eos-negative": {"eos_token_id": -1},
+        "eos-float": {"eos_token_id": 2.5},
+        "eos-huge": {"eos_token_id": 4e62},
+        "eos-string": {"eos_token_id": "</s>"},
+        "no-eos": {"do_sample": True, "temperature": 0.6},
+    }
+    for name, obj in gen.items():
+        put("side_config", "gen-" + name, b"\x01" + compact(obj).encode())
+    put("side_config", "gen-not-an-object", b"\x01\"text\"")
+    put("side_config", "gen-empty", b"\x01")
+
+
 if __name__ == "__main__":
     config_seeds()
     memory_seeds()
     args_seeds()
     safetensors_seeds()
     tokenizer_seeds()
+    side_config_seeds()
     for h in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, h)
         files = os.listdir(d)

@@ -50,6 +50,8 @@ Reference (help(longctx.<name>) for each; docs/python.md has runnable examples)
                 pairs_bigbird, sum_clamped
   Core          version, threads_default, isa_best, isa_supported, dtype_name, to_bf16,
                 from_bf16, to_fp8, from_fp8, rng_uniform, rng_normal, library_path
+  PyTorch       longctx.torch (imported on its own; PyTorch 2.4+, a GPU and liblongctx_cuda):
+                flash_attention, decode on CUDA tensors as torch.compile-able custom operators
 """
 from ._lib import (Error, InvalidArgument, OutOfMemory, Unsupported, OutOfRange, InvalidState, IOError,  # noqa: A004
                    FormatError, InternalError, library_path)

@@ -148,6 +148,14 @@ class CDecode(S):
                 ("isa", c_enum), ("query_f32", c_int)]
 
 
+# ---- cuda.h (device pointers as plain addresses)
+class CCudaDecode(S):
+    _fields_ = [("cache", CKvConfig), ("k", c_void_p), ("v", c_void_p), ("k_scale", c_void_p), ("v_scale", c_void_p),
+                ("block_table", c_void_p), ("batch", c_int), ("lens", c_void_p), ("max_len", c_int64), ("q", c_void_p),
+                ("q_dtype", c_enum), ("n_q", c_int), ("heads_q", c_int), ("out", c_void_p), ("out_dtype", c_enum),
+                ("lse", c_void_p), ("scale", c_float), ("softcap", c_float), ("mask", CMask), ("splits", c_int)]
+
+
 # ---- mla.h
 class CMla(S):
     _fields_ = [("heads", c_int), ("rank", c_int), ("nope", c_int), ("rope", c_int), ("v_dim", c_int),
@@ -264,7 +272,8 @@ C_STRUCTS = {
     "lc_rope": CRope, "lc_linear_attention": CLinearAttention, "lc_selective_scan": CSelectiveScan, "lc_ssd": CSsd,
     "lc_mamba_weights": CMambaWeights, "lc_mamba2_weights": CMamba2Weights, "lc_mixer_io": CMixerIO,
     "lc_model_shape": CModelShape, "lc_cost_problem": CCostProblem, "lc_cost_row": CCostRow,
-    "lc_kv_config": CKvConfig, "lc_kv_span": CKvSpan, "lc_decode": CDecode, "lc_mla": CMla,
+    "lc_kv_config": CKvConfig, "lc_kv_span": CKvSpan, "lc_decode": CDecode, "lc_cuda_decode": CCudaDecode,
+    "lc_mla": CMla,
     "lc_knn_memory_config": CKnnMemoryConfig, "lc_knn_attention": CKnnAttention,
     "lc_block_attention": CBlockAttention, "lc_mla_attention": CMlaAttention, "lc_layer_plan": CLayerPlan,
     "lc_ssm_config": CSsmConfig, "lc_moe_config": CMoeConfig, "lc_mla_config": CMlaConfig,
