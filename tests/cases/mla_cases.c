@@ -64,7 +64,9 @@ mla_case mla_case_random_gpu(int t, int level, uint64_t seed, uint64_t *k) {
 /* DeepSeek-V2/V3's attention (128 heads, nope 128, v 128) over a paged bf16 cache of 64-token
  * pages, and absorbed; 16 heads and 2 new tokens (multi-token prediction) over a long f16
  * cache (--quick 20000 tokens, else 70001: many splits); one head, one token; 33 heads x 2
- * tokens (rows 66: two 64-row blocks, the second nearly empty) with 24-token pages. */
+ * tokens (rows 66: two 64-row blocks, the second nearly empty) with 24-token pages. The
+ * two-token caches end a 32-key tile at the first query's last key (20000 and 1504 tokens),
+ * where a block's rows stop seeing the same keys. */
 static void gpu_fixed(table *t) {
     mla_case c = make("deepseek 128 heads", MLA_GPU_FIXED, CASE_FULL_QUICK, LC_KV_PAGED, LC_BF16);
     c.batch = 2, c.heads = 128, c.len = 5000;
@@ -80,7 +82,7 @@ static void gpu_fixed(table *t) {
     one.heads = 1, one.len = 77, one.block_size = 16;
     add(t, &one);
     mla_case odd = make("66 rows", MLA_GPU_FIXED, CASE_FULL_QUICK, LC_KV_PAGED, LC_BF16);
-    odd.batch = 3, odd.heads = 33, odd.n_q = 2, odd.len = 1500, odd.block_size = 24, odd.nope = 64, odd.v_dim = 96;
+    odd.batch = 3, odd.heads = 33, odd.n_q = 2, odd.len = 1504, odd.block_size = 24, odd.nope = 64, odd.v_dim = 96;
     add(t, &odd);
 }
 
@@ -127,6 +129,6 @@ mla_case *mla_cases_select(unsigned groups, int level, int *count) {
     return t.out ? t.out : malloc(sizeof(mla_case)); /* an empty selection is not a failure */
 }
 
-static const mla_tolerance tol_bf16 = {1e-2}, tol_f16 = {4e-3};
+static const mla_tolerance tol_bf16 = {5e-3}, tol_f16 = {1.5e-3};
 
 const mla_tolerance *mla_tolerance_of(const mla_case *c) { return c->dtype == LC_F16 ? &tol_f16 : &tol_bf16; }

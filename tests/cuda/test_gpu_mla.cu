@@ -1,5 +1,6 @@
 // GPU MLA decode (lc_cuda_mla_decode) over contiguous and paged latent caches (bf16, f16)
-// against a float64 reference on the latents as the cache stores them, fresh random inputs
+// against a float64 reference on the latents as the cache stores them and the query rounded
+// to the cache's dtype as the kernel rounds it, fresh random inputs
 // each run: batches of sequences of different lengths (or all of one, without lens), 1 to
 // 128 heads, 1-3 new tokens (causal among themselves), nope 0 / 16 / 128, v_dim 1 / 64 / 128,
 // block sizes that do and do not divide the lengths in a shuffled pool with spare blocks,
@@ -63,8 +64,10 @@ struct problem {
 };
 
 // Row (b, i, h) of the reference in float64, absorbed: q_lat = W_UK^T q_nope, scores over the
-// latents, o_lat = sum p c, out = W_UV o_lat (absorbed: o_lat).
-static void reference_row(const problem &pr, int b, int i, int h, double *out) {
+// latents, o_lat = sum p c, out = W_UV o_lat (absorbed: o_lat). round_q: [q_lat ; q_rope]
+// rounded to the cache's dtype first, as the kernel rounds it (cuda.h); the definition check
+// below takes it unrounded.
+static void reference_row(const problem &pr, int b, int i, int h, double *out, bool round_q = true) {
     const int H = pr.H, N = pr.N, qd = pr.absorbed ? R : N;
     const int64_t q = ((int64_t)b * pr.NQ + i) * H + h, last = pr.lens[b] - pr.NQ + i;
     std::vector<double> ql(W), ol(R, 0.0), s(last + 1);
@@ -77,6 +80,14 @@ static void reference_row(const problem &pr, int b, int i, int h, double *out) {
         ql[r] = x;
     }
     for (int e = 0; e < P; e++) ql[R + e] = qr[e];
+    if (round_q)
+        for (int k = 0; k < W; k++) {
+            float x = (float)ql[k];
+            uint16_t t;
+            lc_convert(&t, pr.c.dtype, &x, LC_F32, 1);
+            lc_convert(&x, LC_F32, &t, pr.c.dtype, 1);
+            ql[k] = x;
+        }
     const float *lat = pr.lat[b].data();
     double mx = -INFINITY, l = 0;
     for (int64_t j = 0; j <= last; j++) {
@@ -132,7 +143,7 @@ static double definition_vs_reference(const problem &pr, int b) {
                 s[j] = dot * pr.scale, mx = fmax(mx, s[j]);
             }
             for (int j = 0; j <= last; j++) s[j] = exp(s[j] - mx), l += s[j];
-            reference_row(pr, b, i, h, ref.data());
+            reference_row(pr, b, i, h, ref.data(), false);
             for (int e = 0; e < DV; e++) {
                 double o = 0;
                 for (int j = 0; j <= last; j++) o += s[j] * v[(size_t)j * DV + e];
