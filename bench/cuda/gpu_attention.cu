@@ -6,7 +6,6 @@
 // The peers (PyTorch SDPA flash / cuDNN, FlexAttention) run from bench/gpu_attention_peers.py.
 //
 //   gpu_attention [--quick] [--n N (one length)] [--json PATH]
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,33 +16,9 @@
 #include "longctx/cuda.h"
 #include "attention_cases.h"
 #include "cuda_ok.h"
+#include "gemm_ceiling.h"
 #include "gpu_args.h"
 #include "gpu_timing.h"
-
-static double gemm_tflops(void) {
-    const int n = 8192;
-    void *A, *B, *C;
-    CUDA_OK(cudaMalloc(&A, (size_t)n * n * 2));
-    CUDA_OK(cudaMalloc(&B, (size_t)n * n * 2));
-    CUDA_OK(cudaMalloc(&C, (size_t)n * n * 2));
-    std::vector<float> f((size_t)n * n);
-    lc_rng_fill_normal(f.data(), f.size(), 1, 0, 0.f, 1.f, 0);
-    std::vector<uint16_t> h(f.size());
-    lc_convert(h.data(), LC_BF16, f.data(), LC_F32, f.size());
-    CUDA_OK(cudaMemcpy(A, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(B, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
-    cublasHandle_t handle;
-    cublasCreate(&handle);
-    const float one = 1.f, zero = 0.f;
-    double ms = time_ms([&] {
-        cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_16BF, n, B, CUDA_R_16BF, n, &zero, C, CUDA_R_16BF, n,
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    });
-    cublasDestroy(handle);
-    cudaFree(A), cudaFree(B), cudaFree(C);
-    return 2.0 * n * n * (double)n / (ms * 1e-3) * 1e-12;
-}
-
 
 struct result {
     attn_case c;

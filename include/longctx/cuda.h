@@ -5,12 +5,14 @@
  * returns once the work is queued. The mask's block bitmap (mask.blocks.bits) stays a host
  * pointer; it is copied into the caller's device workspace. Decode takes lc_cuda_decode,
  * whose cache is described by the CPU cache's lc_kv_config (include/longctx/cache.h) and
- * whose visible keys by an lc_mask. See docs/cuda.md. */
+ * whose visible keys by an lc_mask. MLA decode takes lc_cuda_mla, whose layer is the CPU's lc_mla
+ * (include/longctx/mla.h). See docs/cuda.md and docs/mla.md. */
 #ifndef LONGCTX_CUDA_H
 #define LONGCTX_CUDA_H
 
 #include "longctx/attention.h"
 #include "longctx/cache.h"
+#include "longctx/mla.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,6 +97,62 @@ typedef struct lc_cuda_decode {
 lc_status lc_cuda_decode_check(const lc_cuda_decode *d);
 size_t lc_cuda_decode_workspace_size(const lc_cuda_decode *d);
 lc_status lc_cuda_decode_attention(const lc_cuda_decode *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+
+/* ---- MLA decode ------------------------------------------------------------------------------
+ * Multi-head latent attention (DeepSeek-V2) in the absorbed form lc_mla_decode computes on the
+ * CPU (docs/mla.md, "Decode"): q_lat = W_UK^T q_nope per head, then every query head of a
+ * sequence scores and gathers the same latent rows [c_j ; k^R_j] (multi-query attention with
+ * d_k = rank + rope, d_v = rank), then out = W_UV o_lat. Each thread block reads a chunk of a
+ * sequence's latents once for up to 64 of its query rows (heads x new tokens) on the tensor
+ * cores (mma.sync); the keys are split into chunks across blocks (flash-decoding) and the
+ * chunks' partial results merge by their log-sum-exp.
+ *
+ * The layer is the CPU's lc_mla: heads, nope, v_dim, scale and the cache's storage dtype (bf16
+ * or f16), rank 512 and rope 64 (DeepSeek-V2/V3's kv_lora_rank and qk_rope_head_dim); its
+ * w_uk [heads, nope, rank] and w_uv [heads, v_dim, rank] are device pointers (f32, the CPU's
+ * layout); threads, fast_prefill and fast_decode are not read.
+ *
+ * The cache is device memory laid out as lc_mla_cache stores a token: one row of rank + rope
+ * values in mla->dtype, c_kv then the rotated k_rope (lc_mla_cache_append), in slots:
+ *   LC_KV_CONTIGUOUS: token j of sequence b is slot b * capacity + j (the CPU cache's layout,
+ *     one such cache per sequence side by side);
+ *   LC_KV_PAGED: token j of sequence b is slot
+ *       block_table[b * max_blocks + j / block_size] * block_size + j % block_size,
+ *     max_blocks = ceil(capacity / block_size), block ids below num_blocks (vLLM's
+ *     PagedAttention; any block_size >= 1), as lc_cuda_decode's paged cache.
+ * Sequence b holds lens[b] tokens (max_len each when lens is NULL; values are clamped to
+ * [n_q, max_len]) and its n_q queries are its last n_q positions, causal among themselves
+ * (query i sees keys 0 .. lens[b] - n_q + i), as lc_mla_attention's.
+ * Workspace: lc_cuda_mla_decode_workspace_size bytes of device memory, 16-byte aligned (the
+ * absorbed queries, the chunks' partials, the merged o_lat). */
+typedef struct lc_cuda_mla {
+    const lc_mla *mla;          /* host struct; its w_uk and w_uv are device pointers */
+    lc_kv_layout layout;        /* LC_KV_CONTIGUOUS or LC_KV_PAGED */
+    const void *latent;         /* device [slots, rank + rope] in mla->dtype, 16-byte aligned */
+    int64_t capacity;           /* tokens per sequence (>= max_len): contiguous, the slots between
+                                 * sequences; paged, the reach of a block table row */
+    const int32_t *block_table; /* paged: device [batch, max_blocks] */
+    int block_size;             /* paged: tokens per block */
+    int64_t num_blocks;         /* paged: blocks in the pool */
+    int batch;                  /* sequences, at most 65535 */
+    const int32_t *lens;        /* device [batch] or NULL */
+    int64_t max_len;            /* host: the longest sequence (it sizes the split), < 2^30 */
+    const float *q_nope;        /* device [batch, n_q, heads, nope] f32 (NULL when nope = 0);
+                                 * absorbed: [batch, n_q, heads, rank], q_lat = W_UK^T q_nope */
+    const float *q_rope;        /* device [batch, n_q, heads, rope] f32, already rotated */
+    int n_q;                    /* new tokens per sequence, >= 1 */
+    float *out;                 /* device [batch, n_q, heads, v_dim] f32; absorbed: [.., rank],
+                                 * o_lat = sum_j p_j c_j (the caller applies W_UV) */
+    int absorbed;               /* 0: W_UK and W_UV applied here (f32 products, one per head);
+                                 * 1: q_nope and out are in the latent space, as FlashMLA's
+                                 * interface has them (w_uk and w_uv are not read) */
+    int splits;                 /* key chunks per sequence, at most 65535; 0: chosen (docs/mla.md) */
+} lc_cuda_mla;
+
+/* The call's check is named for its kernel (decode; a GPU prefill would have its own). */
+lc_status lc_cuda_mla_decode_check(const lc_cuda_mla *d);
+size_t lc_cuda_mla_decode_workspace_size(const lc_cuda_mla *d);
+lc_status lc_cuda_mla_decode(const lc_cuda_mla *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,33 @@
+/* MLA's descriptor checks (lc_mla_check, lc_mla_attention_check): apart from the kernels, so
+ * that the standalone CUDA build (src/cuda/CMakeLists.txt, no OpenBLAS) checks lc_mla too. */
+#include <math.h>
+
+#include "mla_internal.h"
+#include "../core/overlap.h"
+
+lc_status lc_mla_check(const lc_mla *m) {
+    if (!m) return lc_error(LC_EINVAL, "mla is NULL");
+    if (m->heads < 1 || m->rank < 1 || m->nope < 0 || m->rope < 0 || m->v_dim < 1 || m->nope + m->rope < 1)
+        return lc_error(LC_EINVAL, "mla: heads=%d, rank=%d, v_dim=%d must be >= 1 and nope=%d, rope=%d >= 0 with nope+rope >= 1",
+                        m->heads, m->rank, m->v_dim, m->nope, m->rope);
+    if ((m->nope > 0 && !m->w_uk) || !m->w_uv) return lc_error(LC_EINVAL, "mla.w_uk and mla.w_uv must not be NULL");
+    if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
+    if (!lc_dtype_is_float(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
+    return LC_OK;
+}
+
+lc_status lc_mla_attention_check(const lc_mla_attention *a) {
+    if (!a) return lc_error(LC_EINVAL, "mla attention descriptor is NULL");
+    const lc_mla *m = a->mla;
+    const lc_mla_cache *c = a->cache;
+    lc_status st = lc_mla_check(m);
+    if (st) return st;
+    if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
+    if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
+    if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
+    if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
+    const size_t rows = (size_t)a->n_q * (size_t)m->heads, ob = rows * (size_t)m->v_dim * sizeof(float);
+    if (lc_overlaps(a->out, ob, a->q_nope, rows * (size_t)m->nope * sizeof(float)) || lc_overlaps(a->out, ob, a->q_rope, rows * (size_t)m->rope * sizeof(float)))
+        return lc_error(LC_EINVAL, "mla: out overlaps q_nope or q_rope: the output must not alias an input");
+    return LC_OK;
+}
