@@ -134,10 +134,11 @@ typedef struct fpoint {
     int tech, model;
 } fpoint;
 
+/* decimal units: the axis ticks are powers of ten */
 static const char *fmt_bytes(double b, char *buf, int cap) {
-    static const char *u[] = {"B", "KiB", "MiB", "GiB"};
+    static const char *u[] = {"B", "kB", "MB", "GB"};
     int k = 0;
-    while (b >= 1024 && k < 3) b /= 1024, k++;
+    while (b >= 1000 && k < 3) b /= 1000, k++;
     snprintf(buf, (size_t)cap, "%g %s", b, u[k]);
     return buf;
 }
