@@ -149,12 +149,15 @@ int main(void) {
               m.rank, m.nope, m.rope, m.v_dim, (long long)n);
         CHECK(ep <= 1e-6 * sc, "trial %d prefill: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld n_q%d)", trial, ep, sc, lc_dtype_name(m.dtype),
               m.heads, m.rank, m.nope, m.rope, m.v_dim, (long long)n, n_q);
-        CHECK(ef <= 1e-5 * sc, "trial %d fast prefill: err %.3g scale %.3g", trial, ef, sc);
-        CHECK(efd <= 1e-5 * sc, "trial %d fast decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d n%lld n_q%d threads %d)", trial, efd, sc,
-              lc_dtype_name(m.dtype), m.heads, m.rank, m.nope, m.rope, (long long)n, n_q, m.threads);
-        worst_fast_decode = fmax(worst_fast_decode, efd / sc);
         double sens;
         naive_mha(&m, lat, kr, n, qn, qr, n_q, ref32, &sens);
+        /* the fast paths reassociate the absorbed products: f32 rounding of each term, over sums of
+         * up to `rank` terms, bounded through the output's sensitivity to relative perturbations */
+        const double fast_bound = 1e-5 * sc + 64 * 0x1p-24 * sens;
+        CHECK(ef <= fast_bound, "trial %d fast prefill: err %.3g scale %.3g bound %.3g", trial, ef, sc, fast_bound);
+        CHECK(efd <= fast_bound, "trial %d fast decode: err %.3g scale %.3g bound %.3g (%s H%d r%d nope%d rope%d n%lld n_q%d threads %d)", trial, efd,
+              sc, fast_bound, lc_dtype_name(m.dtype), m.heads, m.rank, m.nope, m.rope, (long long)n, n_q, m.threads);
+        worst_fast_decode = fmax(worst_fast_decode, efd / sc);
         const double es = max_err(pre, ref32, no), eps = m.dtype == LC_F16 ? 0x1p-11 : m.dtype == LC_BF16 ? 0x1p-8 : 0;
         const double bound = 1e-6 * sc + 2 * eps * sens;
         CHECK(es <= bound, "trial %d %s storage: err %.3g against f32 latents, bound %.3g", trial, lc_dtype_name(m.dtype), es, bound);
