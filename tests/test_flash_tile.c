@@ -41,13 +41,13 @@ static int64_t draw_count(test_rng *r, int64_t max) {
 }
 
 /* pack_q and scores_t: the layout exactly, the products within f32 rounding of the sum of
- * |terms|. Returns the count of wrong elements. */
+ * |terms| (a NaN key now and then: its scores NaN), the column maxima exactly. Returns the count of wrong elements. */
 static long check_scores(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r) {
     const int64_t rows = draw_count(r, 140), cols = draw_count(r, 300), dk = draw_dim(r);
     const int64_t ldq = dk + (int64_t)test_below(r, 3), ldk = dk + (int64_t)test_below(r, 3);
     const int64_t npad = (rows + t->panel - 1) / t->panel * t->panel, lds = npad + 16 * (int64_t)test_below(r, 2);
     const float scale = (float)(0.05 + test_uniform(r));
-    float *q = alloc_f(rows * ldq), *k = alloc_f(cols * ldk), *qp = alloc_f(npad * dk), *st = alloc_f(cols * lds);
+    float *q = alloc_f(rows * ldq), *k = alloc_f(cols * ldk), *qp = alloc_f(npad * dk), *st = alloc_f(cols * lds), *colmax = alloc_f(npad);
     draw(q, rows * ldq, r), draw(k, cols * ldk, r);
     memset(qp, 0xff, sizeof(float) * (size_t)(npad * dk)); /* NaN: an unwritten element shows */
     memset(st, 0xff, sizeof(float) * (size_t)(cols * lds));
@@ -58,7 +58,8 @@ static long check_scores(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r) {
             const float want = i < rows ? scale * q[i * ldq + d] : 0.0f, got = qp[(i / t->panel) * t->panel * dk + d * t->panel + i % t->panel];
             bad += got != want;
         }
-    t->scores_t(st, lds, k, ldk, cols, qp, npad, dk);
+    if (test_below(r, 4) == 0) k[test_below(r, (uint64_t)(cols * ldk))] = NAN; /* a NaN key: its column max skips it */
+    t->scores_t(st, lds, colmax, k, ldk, cols, qp, npad, dk);
     for (int64_t j = 0; j < cols; j++)
         for (int64_t i = 0; i < npad; i++) {
             double want = 0, mag = 0;
@@ -67,11 +68,17 @@ static long check_scores(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r) {
                 want += term, mag += fabs(term);
             }
             const double got = st[j * lds + i];
-            bad += !(fabs(got - want) <= 1e-6 * (double)dk * mag + 1e-30);
+            if (isnan(want)) bad += !isnan(got);
+            else bad += !(fabs(got - want) <= 1e-6 * (double)dk * mag + 1e-30);
         }
+    for (int64_t i = 0; i < npad; i++) { /* the column maximum of what was stored, exactly */
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < cols; j++) mx = st[j * lds + i] > mx ? st[j * lds + i] : mx;
+        bad += memcmp(&mx, &colmax[i], sizeof mx) != 0;
+    }
     CHECK(bad == 0, "%s: pack_q / scores_t rows=%lld cols=%lld dk=%lld ldq=%lld ldk=%lld lds=%lld: %ld wrong", lc_isa_name(isa), (long long)rows,
           (long long)cols, (long long)dk, (long long)ldq, (long long)ldk, (long long)lds, bad);
-    free(q), free(k), free(qp), free(st);
+    free(q), free(k), free(qp), free(st), free(colmax);
     products_run++;
     return bad;
 }
@@ -103,7 +110,16 @@ static long check_softmax(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r) {
     }
     for (int64_t e = 0; e < cols * lds; e++) ref[e] = st[e];
     memcpy(m, m0, sizeof(float) * (size_t)npad), memcpy(l, l0, sizeof(float) * (size_t)npad);
-    t->softmax_t(st, lds, cols, npad, m, l, alpha);
+    float *colmax = NULL; /* half the time the column maxima are given, as scores_t finds them */
+    if (test_below(r, 2)) {
+        colmax = alloc_f(npad);
+        for (int64_t i = 0; i < npad; i++) {
+            colmax[i] = -INFINITY;
+            for (int64_t j = 0; j < cols; j++) colmax[i] = st[j * lds + i] > colmax[i] ? st[j * lds + i] : colmax[i];
+        }
+    }
+    t->softmax_t(st, lds, cols, npad, colmax, m, l, alpha);
+    free(colmax);
     long bad = 0;
     for (int64_t i = 0; i < npad; i++) {
         double mx = -INFINITY;

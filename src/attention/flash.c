@@ -61,19 +61,19 @@ typedef struct tile_ws {
     float *v;      /* tile_k x dv */
     float *st;     /* tile_k x npad: scores, then probabilities, key-major */
     float *o;      /* tile_q x dv: unnormalised output */
-    float *m, *l, *alpha; /* npad each */
+    float *m, *l, *alpha, *colmax; /* npad each */
     uint8_t *mask; /* tile_k x tile_q, key-major */
 } tile_ws;
 
 static size_t carve(const flash_plan *p, uint8_t *base, int64_t dk, int64_t dv, tile_ws *w) {
     const size_t f = sizeof(float);
-    const size_t sizes[10] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
+    const size_t sizes[11] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
                               f * (size_t)(p->tile_k * p->npad), f * (size_t)(p->tile_q * dv), f * (size_t)p->npad, f * (size_t)p->npad,
-                              f * (size_t)p->npad, (size_t)(p->tile_q * p->tile_k)};
-    void **parts[10] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st,
-                        (void **)&w->o, (void **)&w->m, (void **)&w->l, (void **)&w->alpha, (void **)&w->mask};
+                              f * (size_t)p->npad, f * (size_t)p->npad, (size_t)(p->tile_q * p->tile_k)};
+    void **parts[11] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st, (void **)&w->o,
+                        (void **)&w->m, (void **)&w->l, (void **)&w->alpha, (void **)&w->colmax, (void **)&w->mask};
     size_t off = 0;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         if (base) *parts[i] = base + off;
         off += round_up(sizes[i]);
     }
@@ -178,14 +178,15 @@ static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws
         const int64_t j0 = t0 + lo, cols = hi - lo;
         const float *k = tile_rows(p->row, w->k, &a->k, b, j0, cols, hk, &ldk);
         const float *v = tile_rows(p->row, w->v, &a->v, b, j0, cols, hk, &ldv);
-        p->tile->scores_t(w->st, npad, k, ldk, cols, w->qp, npad, dk);
+        p->tile->scores_t(w->st, npad, w->colmax, k, ldk, cols, w->qp, npad, dk);
         if (a->softcap > 0)
             for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * npad, npad, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
             lc_mask_fill_tile_keys(&a->mask, i0, rows, j0, cols, w->mask, p->tile_q);
             mask_scores(w->st, npad, w->mask, p->tile_q, rows, cols);
         }
-        p->tile->softmax_t(w->st, npad, cols, npad, w->m, w->l, w->alpha);
+        const int changed = a->softcap > 0 || cls == LC_TILE_PARTIAL; /* the scores' maximum is no longer scores_t's */
+        p->tile->softmax_t(w->st, npad, cols, npad, changed ? NULL : w->colmax, w->m, w->l, w->alpha);
         p->tile->accumulate(w->o, dv, w->alpha, w->st, npad, rows, v, ldv, cols, dv);
     }
 

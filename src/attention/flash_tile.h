@@ -7,7 +7,7 @@
  * columns with the queries in the vector lanes and needs no horizontal reductions:
  *
  *   Qp    = scale Q, packed in panels of `panel` queries         pack_q     (once per query tile)
- *   S^T   = K Qp^T                                               scores_t
+ *   S^T   = K Qp^T, and colmax S^T                               scores_t
  *   m'    = max(m, colmax S^T);  P^T = exp(S^T - m');            softmax_t
  *   alpha = exp(m - m');  l = alpha l + colsum P^T
  *   O     = alpha O + P V                                        accumulate
@@ -26,14 +26,16 @@ typedef struct lc_flash_tile_ops {
      * (queries p panel .. p panel + panel - 1) at qp + p panel dk, its query r's column d at
      * [d panel + r]; zeros for the queries from rows up to the next multiple of panel. */
     void (*pack_q)(float *qp, const float *q, int64_t ldq, int64_t rows, int64_t dk, float scale);
-    /* st[j lds + i] = sum_d k[j ldk + d] qp(i, d) for keys j < cols and queries i < npad. */
-    void (*scores_t)(float *st, int64_t lds, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk);
+    /* st[j lds + i] = sum_d k[j ldk + d] qp(i, d) for keys j < cols and queries i < npad, and
+     * colmax[i] = max_j st[j lds + i] (NaN skipped; -inf when all are). */
+    void (*scores_t)(float *st, int64_t lds, float *colmax, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk);
     /* The online softmax down the columns i < npad of st[j lds + i], j < cols:
      * m'_i = max(m_i, max_j st), st = exp(st - m'_i), alpha_i = exp(m_i - m'_i),
      * l_i = alpha_i l_i + sum_j st, m_i = m'_i. A column whose keys are all masked so far
      * (m'_i = -inf) becomes 0 with alpha_i = 0 and l_i = 0; a NaN score (which the max skips)
-     * makes l_i NaN, and so the query's output. cols >= 1. */
-    void (*softmax_t)(float *st, int64_t lds, int64_t cols, int64_t npad, float *m, float *l, float *alpha);
+     * makes l_i NaN, and so the query's output. cols >= 1. colmax: max_j st as scores_t gave
+     * it, or NULL (the scores were changed since: masked, soft-capped) to find it here. */
+    void (*softmax_t)(float *st, int64_t lds, int64_t cols, int64_t npad, const float *colmax, float *m, float *l, float *alpha);
     /* o[i ldo + n] = alpha[i] o[i ldo + n] + sum_j pt[j ldp + i] v[j ldv + n] for queries
      * i < rows, n < dv and keys j < cols (cols may be 0: then o = alpha o). */
     void (*accumulate)(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,

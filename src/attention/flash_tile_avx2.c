@@ -21,7 +21,7 @@ static void pack_q(float *qp, const float *q, int64_t ldq, int64_t rows, int64_t
     }
 }
 
-INLINE void scores_micro(float *st, int64_t lds, const float *k, int64_t ldk, const float *qp, int64_t dk, const int R) {
+INLINE void scores_micro(float *st, int64_t lds, float *cm, const float *k, int64_t ldk, const float *qp, int64_t dk, const int R) {
     __m256 s0[MR], s1[MR];
 #pragma GCC unroll 6
     for (int a = 0; a < R; a++) s0[a] = _mm256_setzero_ps(), s1[a] = _mm256_setzero_ps();
@@ -34,31 +34,38 @@ INLINE void scores_micro(float *st, int64_t lds, const float *k, int64_t ldk, co
             s1[a] = _mm256_fmadd_ps(b, q1, s1[a]);
         }
     }
+    __m256 c0 = _mm256_loadu_ps(cm), c1 = _mm256_loadu_ps(cm + 8);
 #pragma GCC unroll 6
-    for (int a = 0; a < R; a++) _mm256_storeu_ps(st + a * lds, s0[a]), _mm256_storeu_ps(st + a * lds + 8, s1[a]);
+    for (int a = 0; a < R; a++) {
+        _mm256_storeu_ps(st + a * lds, s0[a]), _mm256_storeu_ps(st + a * lds + 8, s1[a]);
+        c0 = _mm256_max_ps(s0[a], c0), c1 = _mm256_max_ps(s1[a], c1); /* NaN skipped (second operand) */
+    }
+    _mm256_storeu_ps(cm, c0), _mm256_storeu_ps(cm + 8, c1);
 }
 
 #define SCORES(R)                                                                                                                  \
-    static void scores_##R(float *st, int64_t lds, const float *k, int64_t ldk, const float *qp, int64_t dk) {                     \
-        scores_micro(st, lds, k, ldk, qp, dk, R);                                                                                  \
+    static void scores_##R(float *st, int64_t lds, float *cm, const float *k, int64_t ldk, const float *qp, int64_t dk) {          \
+        scores_micro(st, lds, cm, k, ldk, qp, dk, R);                                                                              \
     }
 SCORES(1) SCORES(2) SCORES(3) SCORES(4) SCORES(5) SCORES(6)
-typedef void (*scores_fn)(float *, int64_t, const float *, int64_t, const float *, int64_t);
+typedef void (*scores_fn)(float *, int64_t, float *, const float *, int64_t, const float *, int64_t);
 static const scores_fn scores_r[MR + 1] = {NULL, scores_1, scores_2, scores_3, scores_4, scores_5, scores_6};
 
-static void scores_t(float *st, int64_t lds, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
-    for (int64_t p0 = 0; p0 < npad; p0 += PANEL)
+static void scores_t(float *st, int64_t lds, float *colmax, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
+    for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
+        _mm256_storeu_ps(colmax + p0, _mm256_set1_ps(-INFINITY)), _mm256_storeu_ps(colmax + p0 + 8, _mm256_set1_ps(-INFINITY));
         for (int64_t j = 0; j < cols; j += MR) {
             const int r = cols - j < MR ? (int)(cols - j) : MR;
-            scores_r[r](st + j * lds + p0, lds, k + j * ldk, ldk, qp + p0 * dk, dk);
+            scores_r[r](st + j * lds + p0, lds, colmax + p0, k + j * ldk, ldk, qp + p0 * dk, dk);
         }
+    }
 }
 
-static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, float *m, float *l, float *alpha) {
+static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const float *colmax, float *m, float *l, float *alpha) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int64_t i = 0; i < npad; i += 8) {
-        __m256 mx = ninf;
-        for (int64_t j = 0; j < cols; j++) mx = _mm256_max_ps(_mm256_loadu_ps(st + j * lds + i), mx); /* NaN skipped (second operand) */
+        __m256 mx = colmax ? _mm256_loadu_ps(colmax + i) : ninf;
+        for (int64_t j = 0; !colmax && j < cols; j++) mx = _mm256_max_ps(_mm256_loadu_ps(st + j * lds + i), mx); /* NaN skipped (second operand) */
         const __m256 mo = _mm256_loadu_ps(m + i);
         const __m256 mn = _mm256_blendv_ps(mx, mo, _mm256_cmp_ps(mo, mx, _CMP_GT_OQ));
         const __m256 meff = _mm256_blendv_ps(mn, _mm256_setzero_ps(), _mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ));

@@ -14,7 +14,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "../core/vec_math_avx512.h"
 #include "flash_tile.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -29,8 +28,8 @@ static void pack_q(float *qp, const float *q, int64_t ldq, int64_t rows, int64_t
     }
 }
 
-/* Keys k[0 .. R) against one panel: st[a lds + 0 .. 32). */
-INLINE void scores_micro(float *st, int64_t lds, const float *k, int64_t ldk, const float *qp, int64_t dk, const int R) {
+/* Keys k[0 .. R) against one panel: st[a lds + 0 .. 32), and their maximum into cm[0 .. 32). */
+INLINE void scores_micro(float *st, int64_t lds, float *cm, const float *k, int64_t ldk, const float *qp, int64_t dk, const int R) {
     __m512 s0[MR], s1[MR];
 #pragma GCC unroll 12
     for (int a = 0; a < R; a++) s0[a] = _mm512_setzero_ps(), s1[a] = _mm512_setzero_ps();
@@ -43,35 +42,55 @@ INLINE void scores_micro(float *st, int64_t lds, const float *k, int64_t ldk, co
             s1[a] = _mm512_fmadd_ps(b, q1, s1[a]);
         }
     }
+    __m512 c0 = _mm512_loadu_ps(cm), c1 = _mm512_loadu_ps(cm + 16);
 #pragma GCC unroll 12
-    for (int a = 0; a < R; a++) _mm512_storeu_ps(st + a * lds, s0[a]), _mm512_storeu_ps(st + a * lds + 16, s1[a]);
+    for (int a = 0; a < R; a++) {
+        _mm512_storeu_ps(st + a * lds, s0[a]), _mm512_storeu_ps(st + a * lds + 16, s1[a]);
+        c0 = _mm512_max_ps(s0[a], c0), c1 = _mm512_max_ps(s1[a], c1); /* NaN skipped (second operand) */
+    }
+    _mm512_storeu_ps(cm, c0), _mm512_storeu_ps(cm + 16, c1);
 }
 
 #define SCORES(R)                                                                                                                  \
-    static void scores_##R(float *st, int64_t lds, const float *k, int64_t ldk, const float *qp, int64_t dk) {                     \
-        scores_micro(st, lds, k, ldk, qp, dk, R);                                                                                  \
+    static void scores_##R(float *st, int64_t lds, float *cm, const float *k, int64_t ldk, const float *qp, int64_t dk) {          \
+        scores_micro(st, lds, cm, k, ldk, qp, dk, R);                                                                              \
     }
 SCORES(1) SCORES(2) SCORES(3) SCORES(4) SCORES(5) SCORES(6) SCORES(7) SCORES(8) SCORES(9) SCORES(10) SCORES(11) SCORES(12)
-typedef void (*scores_fn)(float *, int64_t, const float *, int64_t, const float *, int64_t);
+typedef void (*scores_fn)(float *, int64_t, float *, const float *, int64_t, const float *, int64_t);
 static const scores_fn scores_r[MR + 1] = {NULL, scores_1, scores_2, scores_3, scores_4, scores_5, scores_6,
                                            scores_7, scores_8, scores_9, scores_10, scores_11, scores_12};
 
-static void scores_t(float *st, int64_t lds, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
-    for (int64_t p0 = 0; p0 < npad; p0 += PANEL)
-        for (int64_t j = 0; j < cols; j += MR) {
-            const int r = cols - j < MR ? (int)(cols - j) : MR;
-            scores_r[r](st + j * lds + p0, lds, k + j * ldk, ldk, qp + p0 * dk, dk);
-        }
+static void scores_t(float *st, int64_t lds, float *colmax, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
+    for (int64_t p0 = 0; p0 < npad; p0 += 16) _mm512_storeu_ps(colmax + p0, _mm512_set1_ps(-INFINITY));
+    for (int64_t j = 0; j < cols; j += MR) {
+        const int r = cols - j < MR ? (int)(cols - j) : MR;
+        for (int64_t p0 = 0; p0 < npad; p0 += PANEL) scores_r[r](st + j * lds + p0, lds, colmax + p0, k + j * ldk, ldk, qp + p0 * dk, dk);
+    }
 }
 
-/* exp(x) for the softmax (x <= 0 or NaN; -inf gives 0): lc_exp512 without its upper clamp. */
-INLINE __m512 exp_neg(__m512 x) { return lc_exp512(x); }
+/* exp(x) for x <= 0 (and NaN, which stays NaN) for the softmax: lc_exp512's reduction and
+ * polynomial without its upper clamp and underflow mask. x is raised to -120 at least, whose
+ * 2^n scaling underflows to exactly 0 (so -inf gives 0). */
+INLINE __m512 exp_neg(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-120.0f), x); /* NaN stays NaN (second operand) */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(y, n);
+}
 
-static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, float *m, float *l, float *alpha) {
+static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const float *colmax, float *m, float *l, float *alpha) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     for (int64_t i = 0; i < npad; i += 16) {
-        __m512 mx = ninf;
-        for (int64_t j = 0; j < cols; j++) mx = _mm512_max_ps(_mm512_loadu_ps(st + j * lds + i), mx); /* NaN skipped (second operand) */
+        __m512 mx = colmax ? _mm512_loadu_ps(colmax + i) : ninf;
+        for (int64_t j = 0; !colmax && j < cols; j++) mx = _mm512_max_ps(_mm512_loadu_ps(st + j * lds + i), mx); /* NaN skipped (second operand) */
         const __m512 mo = _mm512_loadu_ps(m + i);
         const __m512 mn = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mo, mx, _CMP_GT_OQ), mx, mo);
         const __m512 meff = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mn, ninf, _CMP_EQ_OQ), mn, _mm512_setzero_ps());

@@ -15,25 +15,28 @@ static void pack_q(float *qp, const float *q, int64_t ldq, int64_t rows, int64_t
     }
 }
 
-static void scores_t(float *st, int64_t lds, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
+static void scores_t(float *st, int64_t lds, float *colmax, const float *k, int64_t ldk, int64_t cols, const float *qp, int64_t npad, int64_t dk) {
     for (int64_t p0 = 0; p0 < npad; p0 += PANEL) {
         const float *blk = qp + p0 * dk;
+        float mx[PANEL];
+        for (int r = 0; r < PANEL; r++) mx[r] = -INFINITY;
         for (int64_t j = 0; j < cols; j++) {
             float acc[PANEL] = {0};
             for (int64_t d = 0; d < dk; d++) {
                 const float kv = k[j * ldk + d];
                 for (int r = 0; r < PANEL; r++) acc[r] += kv * blk[d * PANEL + r];
             }
-            for (int r = 0; r < PANEL; r++) st[j * lds + p0 + r] = acc[r];
+            for (int r = 0; r < PANEL; r++) st[j * lds + p0 + r] = acc[r], mx[r] = acc[r] > mx[r] ? acc[r] : mx[r];
         }
+        for (int r = 0; r < PANEL; r++) colmax[p0 + r] = mx[r];
     }
 }
 
-static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, float *m, float *l, float *alpha) {
+static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const float *colmax, float *m, float *l, float *alpha) {
     for (int64_t i0 = 0; i0 < npad; i0 += PANEL) {
         float mx[PANEL], meff[PANEL], sum[PANEL];
-        for (int r = 0; r < PANEL; r++) mx[r] = -INFINITY, sum[r] = 0;
-        for (int64_t j = 0; j < cols; j++)
+        for (int r = 0; r < PANEL; r++) mx[r] = colmax ? colmax[i0 + r] : -INFINITY, sum[r] = 0;
+        for (int64_t j = 0; !colmax && j < cols; j++)
             for (int r = 0; r < PANEL; r++) {
                 const float x = st[j * lds + i0 + r];
                 mx[r] = x > mx[r] ? x : mx[r]; /* NaN skipped */
