@@ -63,8 +63,8 @@ static void scan_compare(scan_data *d, const char *what, double tol) {
     lc_status st2 = lc_selective_scan_f32(&d->s);
     CHECK(!st && !st2, "%s: %s", what, lc_last_error());
     double ey = scaled_err(d->y, y_ref, ny, tol, tol), eh = scaled_err(d->h, h_ref, nh, tol, tol);
-    CHECK(ey <= 1 && eh <= 1, "%s (b=%lld n=%lld E=%lld N=%lld): scaled error y %g, state %g", what, (long long)d->s.batch, (long long)d->s.n,
-          (long long)d->s.channels, (long long)d->s.state, ey, eh);
+    CHECK(ey <= 1 && eh <= 1, "%s (b=%lld n=%lld E=%lld N=%lld isa=%s threads=%d): scaled error y %g, state %g", what, (long long)d->s.batch,
+          (long long)d->s.n, (long long)d->s.channels, (long long)d->s.state, lc_isa_name(d->s.isa), d->s.threads, ey, eh);
     free(h0), free(y_ref), free(h_ref);
 }
 
@@ -79,6 +79,20 @@ static void test_scan(uint64_t seed) {
         if (test_below(&r, 4) == 0) d.s.z = NULL;
         if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
         scan_compare(&d, "random scan", 1e-4);
+        scan_free(&d);
+    }
+    /* the shapes of real layers and ragged ones: state 16 (Mamba's, a register-held path on
+     * AVX-512) and others, channels around the vector widths, 1-3 threads, one token (decoding)
+     * and a few, on every vector path */
+    static const int64_t states[] = {16, 16, 16, 8, 32, 5}, channels[] = {16, 48, 100, 256, 17, 1};
+    for (int i = 0; i < 12; i++) {
+        const int64_t N = states[test_below(&r, 6)], E = channels[test_below(&r, 6)], n = test_below(&r, 2) ? 1 : 1 + (int64_t)test_below(&r, 9);
+        scan_data d = scan_make(1 + (int64_t)test_below(&r, 2), n, E, N, -1, &r);
+        d.s.threads = 1 + (int)test_below(&r, 3);
+        if (test_below(&r, 4) == 0) d.s.z = NULL;
+        if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
+        for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++)
+            if (lc_isa_supported(isa)) d.s.isa = isa, scan_compare(&d, "layer-sized scan", 1e-4);
         scan_free(&d);
     }
     static const float extreme[] = {-40, 30, 80}; /* dt ~ e^-40, ~30, ~80 (exp(dt A) underflows to 0) */
