@@ -313,6 +313,7 @@ int lc_bench_linear_main(int argc, char **argv) {
     int prc = parse(argc, argv, &o);
     if (prc) return prc < 0 ? 0 : prc;
     const int threads = lc_threads_resolve(o.threads);
+    bench_blas_warn("bench linear");
     printf("machine: %d threads, vector path %s, OpenBLAS %s\n", threads, lc_isa_name(lc_isa_best()), bench_blas_core());
     printf("width: %lld heads x d=%lld (mamba: %lld channels, state %lld; mamba2: state %lld, chunk 64; favor: m=%lld)\n", (long long)o.heads,
            (long long)o.d, (long long)(o.heads * o.d), (long long)o.mamba_state, (long long)o.d, (long long)o.d);

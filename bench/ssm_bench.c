@@ -229,6 +229,7 @@ int lc_bench_ssm_main(int argc, char **argv) {
     int prc = parse(argc, argv, &o);
     if (prc) return prc < 0 ? 0 : prc;
     const int threads = lc_threads_resolve(o.threads), batches = o.quick ? 5 : 40, calls = o.quick ? 8 : 32, reps = o.quick ? 2 : 10;
+    bench_blas_warn("bench ssm");
     printf("machine: %d threads, vector path %s\n", threads, lc_isa_name(lc_isa_best()));
     printf("mamba2: %lld heads x %lld, state %lld, %lld group(s); mamba: %lld channels, state %lld\n", (long long)o.heads, (long long)o.head_dim,
            (long long)o.state, (long long)o.groups, (long long)o.channels, (long long)o.mamba_state);

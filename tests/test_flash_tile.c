@@ -154,7 +154,9 @@ static long check_accumulate(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r
     for (int64_t e = 0; e < cols * ldp; e++) pt[e] = (float)test_uniform(r);
     for (int64_t i = 0; i < rows; i++) alpha[i] = test_below(r, 4) == 0 ? 1.0f : test_below(r, 6) == 0 ? 0.0f : (float)test_uniform(r);
     memcpy(o0, o, sizeof(float) * (size_t)(rows * ldo));
-    t->accumulate(o, ldo, alpha, pt, ldp, rows, v, ldv, cols, dv);
+    float *vp = lc_aligned_alloc(sizeof(float) * (size_t)((cols > 0 ? cols : 1) * t->vpanel), 64);
+    t->accumulate(o, ldo, alpha, pt, ldp, rows, v, ldv, cols, dv, vp);
+    lc_aligned_free(vp);
     long bad = 0;
     for (int64_t i = 0; i < rows; i++) {
         for (int64_t n = 0; n < dv; n++) {

@@ -19,6 +19,12 @@
 #include "../core/tensor_io.h"
 
 #include <math.h>
+#include <x86intrin.h>
+double lc_dbg_t[8];
+float lc_dbg_s[4][200000];
+int lc_dbg_n[4];
+#include <x86intrin.h>
+double lc_dbg_t[8];
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -35,6 +41,8 @@ enum { ALIGN = 64 };
 typedef struct flash_plan {
     int64_t tile_q, tile_k, trim;
     int64_t npad; /* tile_q rounded up to the panel of the tile products */
+    int64_t lds;  /* floats between the rows of S^T: npad and one vector more, so rows a power of
+                   * two apart (npad = 128: 512 bytes) do not crowd a few L1 sets */
     const lc_flash_ops *row;
     const lc_flash_tile_ops *tile;
 } flash_plan;
@@ -48,6 +56,7 @@ static flash_plan make_plan(const lc_attention *a) {
     p.tile = lc_flash_tile_ops_for(isa);
     p.tile_q = 128, p.tile_k = 256, p.trim = 16;
     p.npad = (p.tile_q + p.tile->panel - 1) / p.tile->panel * p.tile->panel;
+    p.lds = p.npad + 16;
     return p;
 }
 
@@ -59,21 +68,22 @@ typedef struct tile_ws {
     float *qp;     /* npad x dk: scaled Q in panels */
     float *k;      /* tile_k x dk: K rows when they cannot be read in place */
     float *v;      /* tile_k x dv */
-    float *st;     /* tile_k x npad: scores, then probabilities, key-major */
+    float *st;     /* tile_k x lds: scores, then probabilities, key-major */
     float *o;      /* tile_q x dv: unnormalised output */
     float *m, *l, *alpha, *colmax; /* npad each */
+    float *vp;     /* tile_k x vpanel: a packed panel of V */
     uint8_t *mask; /* tile_k x tile_q, key-major */
 } tile_ws;
 
 static size_t carve(const flash_plan *p, uint8_t *base, int64_t dk, int64_t dv, tile_ws *w) {
     const size_t f = sizeof(float);
-    const size_t sizes[11] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
-                              f * (size_t)(p->tile_k * p->npad), f * (size_t)(p->tile_q * dv), f * (size_t)p->npad, f * (size_t)p->npad,
-                              f * (size_t)p->npad, f * (size_t)p->npad, (size_t)(p->tile_q * p->tile_k)};
-    void **parts[11] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st, (void **)&w->o,
-                        (void **)&w->m, (void **)&w->l, (void **)&w->alpha, (void **)&w->colmax, (void **)&w->mask};
+    const size_t sizes[12] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
+                              f * (size_t)(p->tile_k * p->lds), f * (size_t)(p->tile_q * dv), f * (size_t)p->npad, f * (size_t)p->npad,
+                              f * (size_t)p->npad, f * (size_t)p->npad, f * (size_t)(p->tile_k * p->tile->vpanel), (size_t)(p->tile_q * p->tile_k)};
+    void **parts[12] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st, (void **)&w->o, (void **)&w->m,
+                        (void **)&w->l, (void **)&w->alpha, (void **)&w->colmax, (void **)&w->vp, (void **)&w->mask};
     size_t off = 0;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
         if (base) *parts[i] = base + off;
         off += round_up(sizes[i]);
     }
@@ -178,16 +188,24 @@ static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws
         const int64_t j0 = t0 + lo, cols = hi - lo;
         const float *k = tile_rows(p->row, w->k, &a->k, b, j0, cols, hk, &ldk);
         const float *v = tile_rows(p->row, w->v, &a->v, b, j0, cols, hk, &ldv);
-        p->tile->scores_t(w->st, npad, w->colmax, k, ldk, cols, w->qp, npad, dk);
+        const int64_t lds = p->lds;
+        uint64_t c0 = __rdtsc();
+        p->tile->scores_t(w->st, lds, w->colmax, k, ldk, cols, w->qp, npad, dk);
+        uint64_t c1 = __rdtsc();
         if (a->softcap > 0)
-            for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * npad, npad, a->softcap);
+            for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * lds, npad, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
             lc_mask_fill_tile_keys(&a->mask, i0, rows, j0, cols, w->mask, p->tile_q);
-            mask_scores(w->st, npad, w->mask, p->tile_q, rows, cols);
+            mask_scores(w->st, lds, w->mask, p->tile_q, rows, cols);
         }
+        uint64_t c2 = __rdtsc();
         const int changed = a->softcap > 0 || cls == LC_TILE_PARTIAL; /* the scores' maximum is no longer scores_t's */
-        p->tile->softmax_t(w->st, npad, cols, npad, changed ? NULL : w->colmax, w->m, w->l, w->alpha);
-        p->tile->accumulate(w->o, dv, w->alpha, w->st, npad, rows, v, ldv, cols, dv);
+        p->tile->softmax_t(w->st, lds, cols, npad, changed ? NULL : w->colmax, w->m, w->l, w->alpha);
+        uint64_t c3 = __rdtsc();
+        p->tile->accumulate(w->o, dv, w->alpha, w->st, lds, rows, v, ldv, cols, dv, w->vp);
+        uint64_t c4 = __rdtsc();
+        lc_dbg_t[0] += c1 - c0, lc_dbg_t[1] += c2 - c1, lc_dbg_t[2] += c3 - c2, lc_dbg_t[3] += c4 - c3;
+        if (lc_dbg_n[0] < 200000) { int q_ = lc_dbg_n[0]++; lc_dbg_s[0][q_] = c1 - c0, lc_dbg_s[1][q_] = c2 - c1, lc_dbg_s[2][q_] = c3 - c2, lc_dbg_s[3][q_] = c4 - c3; }
     }
 
     for (int64_t r = 0; r < rows; r++) {

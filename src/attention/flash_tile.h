@@ -37,9 +37,14 @@ typedef struct lc_flash_tile_ops {
      * it, or NULL (the scores were changed since: masked, soft-capped) to find it here. */
     void (*softmax_t)(float *st, int64_t lds, int64_t cols, int64_t npad, const float *colmax, float *m, float *l, float *alpha);
     /* o[i ldo + n] = alpha[i] o[i ldo + n] + sum_j pt[j ldp + i] v[j ldv + n] for queries
-     * i < rows, n < dv and keys j < cols (cols may be 0: then o = alpha o). */
+     * i < rows, n < dv and keys j < cols (cols may be 0: then o = alpha o). vp: scratch of
+     * cols x vpanel floats, 64-byte aligned, where a panel of V's columns is copied so the
+     * micro-kernel reads it in address order (V's rows themselves are dv or more apart, and
+     * rows a power of two apart share a few L1 sets). */
     void (*accumulate)(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,
-                       int64_t cols, int64_t dv);
+                       int64_t cols, int64_t dv, float *vp);
+    /* Columns of V per packed panel (the scratch of accumulate: cols x vpanel floats). */
+    int64_t vpanel;
 } lc_flash_tile_ops;
 
 extern const lc_flash_tile_ops lc_flash_tile_portable;

@@ -1,8 +1,8 @@
 /* The flash kernel's tile products with AVX2 + FMA (flash_tile.h; built with -mavx2 -mfma,
  * called only when cpuid reports them). The micro-kernels of flash_tile_avx512.c at half the
  * width, sized for 16 registers: 6 keys x 16 queries (one panel) for the scores, 6 queries x
- * 16 columns of V for the products, 12 sums held over the inner dimension; ragged columns of
- * V through masked loads and stores. */
+ * 16 columns of V for the products (a panel of V copied in address order first), 12 sums
+ * held over the inner dimension; ragged columns of V through masked loads and stores. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -89,17 +89,19 @@ static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const 
     }
 }
 
-INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *v, int64_t ldv, int64_t cols,
-                     __m256i m0, __m256i m1, const int R) {
+/* Queries i < R against a packed panel of 16 columns of V (vp[j 16 + ..], zeros past dv);
+ * the output's ragged columns through masked loads and stores (m0, m1), full ones plain. */
+INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *vp, int64_t cols, __m256i m0, __m256i m1,
+                     const int R, const int full) {
     __m256 s0[MR], s1[MR];
 #pragma GCC unroll 6
     for (int a = 0; a < R; a++) {
         const __m256 al = _mm256_broadcast_ss(alpha + a);
-        s0[a] = _mm256_mul_ps(al, _mm256_maskload_ps(o + a * ldo, m0));
-        s1[a] = _mm256_mul_ps(al, _mm256_maskload_ps(o + a * ldo + 8, m1));
+        s0[a] = _mm256_mul_ps(al, full ? _mm256_loadu_ps(o + a * ldo) : _mm256_maskload_ps(o + a * ldo, m0));
+        s1[a] = _mm256_mul_ps(al, full ? _mm256_loadu_ps(o + a * ldo + 8) : _mm256_maskload_ps(o + a * ldo + 8, m1));
     }
     for (int64_t j = 0; j < cols; j++) {
-        const __m256 v0 = _mm256_maskload_ps(v + j * ldv, m0), v1 = _mm256_maskload_ps(v + j * ldv + 8, m1);
+        const __m256 v0 = _mm256_load_ps(vp + j * 16), v1 = _mm256_load_ps(vp + j * 16 + 8);
 #pragma GCC unroll 6
         for (int a = 0; a < R; a++) {
             const __m256 b = _mm256_broadcast_ss(pt + j * ldp + a);
@@ -108,55 +110,41 @@ INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt,
         }
     }
 #pragma GCC unroll 6
-    for (int a = 0; a < R; a++) _mm256_maskstore_ps(o + a * ldo, m0, s0[a]), _mm256_maskstore_ps(o + a * ldo + 8, m1, s1[a]);
-}
-
-/* The same with full vectors (plain loads: no mask on the hot path). */
-INLINE void pv_micro_full(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *v, int64_t ldv, int64_t cols,
-                          const int R) {
-    __m256 s0[MR], s1[MR];
-#pragma GCC unroll 6
     for (int a = 0; a < R; a++) {
-        const __m256 al = _mm256_broadcast_ss(alpha + a);
-        s0[a] = _mm256_mul_ps(al, _mm256_loadu_ps(o + a * ldo));
-        s1[a] = _mm256_mul_ps(al, _mm256_loadu_ps(o + a * ldo + 8));
+        if (full) _mm256_storeu_ps(o + a * ldo, s0[a]), _mm256_storeu_ps(o + a * ldo + 8, s1[a]);
+        else _mm256_maskstore_ps(o + a * ldo, m0, s0[a]), _mm256_maskstore_ps(o + a * ldo + 8, m1, s1[a]);
     }
-    for (int64_t j = 0; j < cols; j++) {
-        const __m256 v0 = _mm256_loadu_ps(v + j * ldv), v1 = _mm256_loadu_ps(v + j * ldv + 8);
-#pragma GCC unroll 6
-        for (int a = 0; a < R; a++) {
-            const __m256 b = _mm256_broadcast_ss(pt + j * ldp + a);
-            s0[a] = _mm256_fmadd_ps(b, v0, s0[a]);
-            s1[a] = _mm256_fmadd_ps(b, v1, s1[a]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int a = 0; a < R; a++) _mm256_storeu_ps(o + a * ldo, s0[a]), _mm256_storeu_ps(o + a * ldo + 8, s1[a]);
 }
 
 #define PV(R)                                                                                                                      \
-    static void pv_##R(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *v, int64_t ldv, int64_t cols, \
-                       int64_t left) {                                                                                             \
-        if (left >= 16) {                                                                                                          \
-            pv_micro_full(o, ldo, alpha, pt, ldp, v, ldv, cols, R);                                                                \
-            return;                                                                                                                \
-        }                                                                                                                          \
-        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                                             \
-        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), idx);                                                  \
-        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left - 8), idx);                                              \
-        pv_micro(o, ldo, alpha, pt, ldp, v, ldv, cols, m0, m1, R);                                                                 \
+    static void pv_##R(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *vp, int64_t cols, __m256i m0, \
+                       __m256i m1, int full) {                                                                                     \
+        if (full) pv_micro(o, ldo, alpha, pt, ldp, vp, cols, m0, m1, R, 1);                                                        \
+        else pv_micro(o, ldo, alpha, pt, ldp, vp, cols, m0, m1, R, 0);                                                             \
     }
 PV(1) PV(2) PV(3) PV(4) PV(5) PV(6)
-typedef void (*pv_fn)(float *, int64_t, const float *, const float *, int64_t, const float *, int64_t, int64_t, int64_t);
+typedef void (*pv_fn)(float *, int64_t, const float *, const float *, int64_t, const float *, int64_t, __m256i, __m256i, int);
 static const pv_fn pv_r[MR + 1] = {NULL, pv_1, pv_2, pv_3, pv_4, pv_5, pv_6};
 
-static void accumulate(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,
-                       int64_t cols, int64_t dv) {
-    for (int64_t n = 0; n < dv; n += 16)
-        for (int64_t i = 0; i < rows; i += MR) {
-            const int r = rows - i < MR ? (int)(rows - i) : MR;
-            pv_r[r](o + i * ldo + n, ldo, alpha + i, pt + i, ldp, v + n, ldv, cols, dv - n);
-        }
+/* Lanes [0, left) of a vector, as a maskload / maskstore mask. */
+static inline __m256i lanes(int64_t left) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : left <= 0 ? 0 : (int)left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-const lc_flash_tile_ops lc_flash_tile_avx2 = {PANEL, pack_q, scores_t, softmax_t, accumulate};
+static void accumulate(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,
+                       int64_t cols, int64_t dv, float *vp) {
+    for (int64_t n = 0; n < dv; n += 16) {
+        const __m256i m0 = lanes(dv - n), m1 = lanes(dv - n - 8);
+        const int full = dv - n >= 16;
+        for (int64_t j = 0; j < cols; j++) { /* the panel, in address order; zeros past dv */
+            _mm256_store_ps(vp + j * 16, full ? _mm256_loadu_ps(v + j * ldv + n) : _mm256_maskload_ps(v + j * ldv + n, m0));
+            _mm256_store_ps(vp + j * 16 + 8, full ? _mm256_loadu_ps(v + j * ldv + n + 8) : _mm256_maskload_ps(v + j * ldv + n + 8, m1));
+        }
+        for (int64_t i = 0; i < rows; i += MR) {
+            const int r = rows - i < MR ? (int)(rows - i) : MR;
+            pv_r[r](o + i * ldo + n, ldo, alpha + i, pt + i, ldp, vp, cols, m0, m1, full);
+        }
+    }
+}
+
+const lc_flash_tile_ops lc_flash_tile_avx2 = {PANEL, pack_q, scores_t, softmax_t, accumulate, 16};

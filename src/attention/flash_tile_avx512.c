@@ -114,10 +114,11 @@ static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const 
     }
 }
 
-/* Queries i < R against 32 columns of V (lanes outside m0, m1 left alone):
- * o[a ldo + ..] = alpha[a] o[..] + sum_j pt[j ldp + a] v[j ldv + ..]. */
-INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *v, int64_t ldv, int64_t cols,
-                     __mmask16 m0, __mmask16 m1, const int R) {
+/* Queries i < R against a packed panel of 32 columns of V (vp[j 32 + ..], zeros past dv):
+ * o[a ldo + ..] = alpha[a] o[..] + sum_j pt[j ldp + a] vp[j 32 + ..], lanes outside m0, m1
+ * left alone. */
+INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *vp, int64_t cols, __mmask16 m0,
+                     __mmask16 m1, const int R) {
     __m512 s0[MR], s1[MR];
 #pragma GCC unroll 12
     for (int a = 0; a < R; a++) {
@@ -126,7 +127,7 @@ INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt,
         s1[a] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(m1, o + a * ldo + 16));
     }
     for (int64_t j = 0; j < cols; j++) {
-        const __m512 v0 = _mm512_maskz_loadu_ps(m0, v + j * ldv), v1 = _mm512_maskz_loadu_ps(m1, v + j * ldv + 16);
+        const __m512 v0 = _mm512_load_ps(vp + j * 32), v1 = _mm512_load_ps(vp + j * 32 + 16);
 #pragma GCC unroll 12
         for (int a = 0; a < R; a++) {
             const __m512 b = _mm512_set1_ps(pt[j * ldp + a]);
@@ -139,25 +140,29 @@ INLINE void pv_micro(float *o, int64_t ldo, const float *alpha, const float *pt,
 }
 
 #define PV(R)                                                                                                                      \
-    static void pv_##R(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *v, int64_t ldv, int64_t cols, \
-                       __mmask16 m0, __mmask16 m1) {                                                                               \
-        pv_micro(o, ldo, alpha, pt, ldp, v, ldv, cols, m0, m1, R);                                                                 \
+    static void pv_##R(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, const float *vp, int64_t cols, __mmask16 m0, \
+                       __mmask16 m1) {                                                                                             \
+        pv_micro(o, ldo, alpha, pt, ldp, vp, cols, m0, m1, R);                                                                     \
     }
 PV(1) PV(2) PV(3) PV(4) PV(5) PV(6) PV(7) PV(8) PV(9) PV(10) PV(11) PV(12)
-typedef void (*pv_fn)(float *, int64_t, const float *, const float *, int64_t, const float *, int64_t, int64_t, __mmask16, __mmask16);
+typedef void (*pv_fn)(float *, int64_t, const float *, const float *, int64_t, const float *, int64_t, __mmask16, __mmask16);
 static const pv_fn pv_r[MR + 1] = {NULL, pv_1, pv_2, pv_3, pv_4, pv_5, pv_6, pv_7, pv_8, pv_9, pv_10, pv_11, pv_12};
 
 static inline __mmask16 lanes(int64_t left) { return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u); }
 
 static void accumulate(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,
-                       int64_t cols, int64_t dv) {
+                       int64_t cols, int64_t dv, float *vp) {
     for (int64_t n = 0; n < dv; n += 32) {
         const __mmask16 m0 = lanes(dv - n), m1 = lanes(dv - n - 16);
+        for (int64_t j = 0; j < cols; j++) { /* the panel, in address order; zeros past dv */
+            _mm512_store_ps(vp + j * 32, _mm512_maskz_loadu_ps(m0, v + j * ldv + n));
+            _mm512_store_ps(vp + j * 32 + 16, _mm512_maskz_loadu_ps(m1, v + j * ldv + n + 16));
+        }
         for (int64_t i = 0; i < rows; i += MR) {
             const int r = rows - i < MR ? (int)(rows - i) : MR;
-            pv_r[r](o + i * ldo + n, ldo, alpha + i, pt + i, ldp, v + n, ldv, cols, m0, m1);
+            pv_r[r](o + i * ldo + n, ldo, alpha + i, pt + i, ldp, vp, cols, m0, m1);
         }
     }
 }
 
-const lc_flash_tile_ops lc_flash_tile_avx512 = {PANEL, pack_q, scores_t, softmax_t, accumulate};
+const lc_flash_tile_ops lc_flash_tile_avx512 = {PANEL, pack_q, scores_t, softmax_t, accumulate, 32};

@@ -58,7 +58,8 @@ static void softmax_t(float *st, int64_t lds, int64_t cols, int64_t npad, const 
 }
 
 static void accumulate(float *o, int64_t ldo, const float *alpha, const float *pt, int64_t ldp, int64_t rows, const float *v, int64_t ldv,
-                       int64_t cols, int64_t dv) {
+                       int64_t cols, int64_t dv, float *vp) {
+    (void)vp; /* V's rows are read where they lie */
     for (int64_t i = 0; i < rows; i++) {
         float *oi = o + i * ldo;
         for (int64_t n = 0; n < dv; n++) oi[n] *= alpha[i];
@@ -70,7 +71,7 @@ static void accumulate(float *o, int64_t ldo, const float *alpha, const float *p
     }
 }
 
-const lc_flash_tile_ops lc_flash_tile_portable = {PANEL, pack_q, scores_t, softmax_t, accumulate};
+const lc_flash_tile_ops lc_flash_tile_portable = {PANEL, pack_q, scores_t, softmax_t, accumulate, 1};
 
 const lc_flash_tile_ops *lc_flash_tile_ops_for(lc_isa isa) {
     switch (isa) {
