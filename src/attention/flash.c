@@ -19,12 +19,6 @@
 #include "../core/tensor_io.h"
 
 #include <math.h>
-#include <x86intrin.h>
-double lc_dbg_t[8];
-float lc_dbg_s[4][200000];
-int lc_dbg_n[4];
-#include <x86intrin.h>
-double lc_dbg_t[8];
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -189,23 +183,16 @@ static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws
         const float *k = tile_rows(p->row, w->k, &a->k, b, j0, cols, hk, &ldk);
         const float *v = tile_rows(p->row, w->v, &a->v, b, j0, cols, hk, &ldv);
         const int64_t lds = p->lds;
-        uint64_t c0 = __rdtsc();
         p->tile->scores_t(w->st, lds, w->colmax, k, ldk, cols, w->qp, npad, dk);
-        uint64_t c1 = __rdtsc();
         if (a->softcap > 0)
             for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * lds, npad, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
             lc_mask_fill_tile_keys(&a->mask, i0, rows, j0, cols, w->mask, p->tile_q);
             mask_scores(w->st, lds, w->mask, p->tile_q, rows, cols);
         }
-        uint64_t c2 = __rdtsc();
         const int changed = a->softcap > 0 || cls == LC_TILE_PARTIAL; /* the scores' maximum is no longer scores_t's */
         p->tile->softmax_t(w->st, lds, cols, npad, changed ? NULL : w->colmax, w->m, w->l, w->alpha);
-        uint64_t c3 = __rdtsc();
         p->tile->accumulate(w->o, dv, w->alpha, w->st, lds, rows, v, ldv, cols, dv, w->vp);
-        uint64_t c4 = __rdtsc();
-        lc_dbg_t[0] += c1 - c0, lc_dbg_t[1] += c2 - c1, lc_dbg_t[2] += c3 - c2, lc_dbg_t[3] += c4 - c3;
-        if (lc_dbg_n[0] < 200000) { int q_ = lc_dbg_n[0]++; lc_dbg_s[0][q_] = c1 - c0, lc_dbg_s[1][q_] = c2 - c1, lc_dbg_s[2][q_] = c3 - c2, lc_dbg_s[3][q_] = c4 - c3; }
     }
 
     for (int64_t r = 0; r < rows; r++) {
