@@ -205,7 +205,7 @@ int lc_bench_attention_main(int argc, char **argv) {
     fprintf(stderr, "measuring the ceilings on %d threads: OpenBLAS sgemm, longctx's tile product...\n", threads);
     double ceiling = 0, tile_ceiling = 0;
     for (int r = 0; r < (o.quick ? 1 : 3); r++) { /* alternately, best of each */
-        ceiling = fmax(ceiling, bench_sgemm_gflops(o.quick ? 512 : 2048, 2));
+        ceiling = fmax(ceiling, bench_sgemm_gflops_on(o.quick ? 512 : 2048, 2, threads));
         tile_ceiling = fmax(tile_ceiling, bench_tile_gflops(threads, 5));
     }
     printf("machine: %d threads, vector path %s; ceilings: OpenBLAS %s sgemm %.1f GFLOP/s, longctx tile product %.1f GFLOP/s\n", threads,

@@ -113,6 +113,20 @@ double bench_sgemm_gflops(int n, int reps) {
     return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
+double bench_sgemm_gflops_on(int n, int reps, int threads) {
+#ifdef _OPENMP
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    const double g = bench_sgemm_gflops(n, reps);
+#ifdef _OPENMP
+    omp_set_num_threads(outer);
+#endif
+    return g;
+}
+
 const char *bench_bytes_str(double bytes, char *buf, size_t n) {
     const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;

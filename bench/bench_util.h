@@ -45,6 +45,8 @@ double bench_median(const double *x, int n);
 
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
+/* The same on `threads` threads (OpenBLAS's OpenMP build follows omp_set_num_threads). */
+double bench_sgemm_gflops_on(int n, int reps, int threads);
 /* Writes `root` as JSON to `path` (says so on stderr), then frees it; 0 on success, 1 if the
  * file could not be written (said on stderr). Benchmarks call it only with the path given
  * with --json, after every case succeeded. */
