@@ -25,7 +25,7 @@
 typedef struct peer_row {
     const char *name;
     const char *ggml_op, *ggml_params; /* test-backend-ops -o and -p (a regex over its parameters) */
-    double seconds, ggml_seconds;      /* ggml_seconds 0: not measured */
+    double seconds, mean, ggml_seconds; /* best and mean of longctx's runs; ggml's mean (0: not measured) */
 } peer_row;
 
 static float *alloc_normal(size_t n, uint64_t seed, float mean, float sd) {
@@ -38,8 +38,8 @@ static float *alloc_normal(size_t n, uint64_t seed, float mean, float sd) {
     return x;
 }
 
-/* The flash prefill: best seconds of reps, or -1 on an error (said). */
-static double time_prefill(int64_t n_kv, int threads, int reps) {
+/* The flash prefill: best seconds of reps (*mean: their mean), or -1 on an error (said). */
+static double time_prefill(int64_t n_kv, int threads, int reps, double *mean) {
     const int64_t nq = 512, H = 8, d = 128;
     lc_tensor q = bench_tensor_random(LC_F32, nq, H, d, 1), k = bench_tensor_random(LC_F16, n_kv, H, d, 2);
     lc_tensor v = bench_tensor_random(LC_F16, n_kv, H, d, 3), o = bench_tensor_output(LC_F32, nq, H, d);
@@ -48,7 +48,7 @@ static double time_prefill(int64_t n_kv, int threads, int reps) {
     a.mask = lc_mask_causal(), a.mask.q_offset = n_kv - nq;
     const size_t ws = lc_attention_flash_workspace_size(&a);
     void *w = lc_aligned_alloc(ws, 64);
-    double best = -1;
+    double best = -1, total = 0;
     for (int r = 0; w && r < reps; r++) {
         double t = bench_now();
         if (lc_attention_flash(&a, w, ws)) {
@@ -58,14 +58,17 @@ static double time_prefill(int64_t n_kv, int threads, int reps) {
         }
         t = bench_now() - t;
         if (best < 0 || t < best) best = t;
+        total += t;
     }
+    *mean = total / reps;
     lc_aligned_free(w);
     bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
     return best;
 }
 
-/* The Mamba-2 layer's scan (n tokens, chunked) or step (n = 1): best seconds, -1 on error. */
-static double time_ssd(int64_t n, int threads, int reps) {
+/* The Mamba-2 layer's scan (n tokens, chunked) or step (n = 1): best seconds (*mean: the
+ * mean), -1 on error. */
+static double time_ssd(int64_t n, int threads, int reps, double *mean) {
     const int64_t H = 48, P = 64, N = 128;
     float *A = alloc_normal((size_t)H, 5, 0, 1);
     for (int64_t i = 0; i < H; i++) A[i] = -expf(A[i]);
@@ -75,7 +78,7 @@ static double time_ssd(int64_t n, int threads, int reps) {
     const size_t ws = n > 1 ? lc_ssd_workspace_size(&s) : 0;
     void *w = ws ? malloc(ws) : NULL;
     const int calls = n > 1 ? 1 : 64; /* a step is timed over a batch of calls */
-    double best = -1;
+    double best = -1, total = 0;
     for (int r = 0; r < reps && (!ws || w); r++) {
         double t = bench_now();
         for (int c = 0; c < calls; c++) {
@@ -88,7 +91,9 @@ static double time_ssd(int64_t n, int threads, int reps) {
         }
         t = (bench_now() - t) / calls;
         if (best < 0 || t < best) best = t;
+        total += t;
     }
+    *mean = total / reps;
     free(w), free((void *)s.x), free((void *)s.dt), free(A), free((void *)s.B), free((void *)s.C), free((void *)s.D), free(s.y), free(s.h);
     return best;
 }
@@ -144,31 +149,33 @@ int lc_bench_cpu_peers_main(int argc, char **argv) {
     bench_blas_warn(cmd);
     const int nt = lc_threads_resolve(threads);
     peer_row rows[] = {
-        {"flash prefill 512 x 4K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=4096,nb=512,.*type_K=f16,type_V=f16", 0, 0},
-        {"flash prefill 512 x 16K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=16384,nb=512,.*type_K=f16,type_V=f16", 0, 0},
-        {"mamba2 scan 512", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0},
-        {"mamba2 step", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0},
+        {"flash prefill 512 x 4K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=4096,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"flash prefill 512 x 16K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=16384,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"mamba2 scan 512", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
+        {"mamba2 step", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
     };
     const int nr = (int)(sizeof rows / sizeof rows[0]);
     for (int i = 0; i < nr; i++) {
         fprintf(stderr, "[%d/%d] %s\n", i + 1, nr, rows[i].name);
-        rows[i].seconds = i < 2 ? time_prefill(i ? 16384 : 4096, nt, reps) : time_ssd(i == 2 ? 512 : 1, nt, reps);
+        rows[i].seconds = i < 2 ? time_prefill(i ? 16384 : 4096, nt, reps, &rows[i].mean) : time_ssd(i == 2 ? 512 : 1, nt, reps, &rows[i].mean);
         if (rows[i].seconds < 0) return ARGS_FAILED;
         if (ggml) rows[i].ggml_seconds = ggml_time(ggml, rows[i].ggml_op, rows[i].ggml_params);
     }
     printf("machine: %d threads (longctx), vector path %s%s%s\n", nt, lc_isa_name(lc_isa_best()), ggml ? "; ggml: " : "", ggml ? ggml : "");
-    printf("%-26s %14s %14s %14s\n", "shape", "longctx", "ggml", "ggml/longctx");
+    printf("%-26s %14s %14s %14s %14s\n", "shape", "longctx best", "longctx mean", "ggml mean", "ggml/longctx");
     for (int i = 0; i < nr; i++) {
-        const double s = rows[i].seconds, g = rows[i].ggml_seconds;
+        const double s = rows[i].seconds, m = rows[i].mean, g = rows[i].ggml_seconds;
         const int us = s < 1e-3;
-        char a[32], b[32] = "-", c[32] = "-";
+        char a[32], am[32], b[32] = "-", c[32] = "-";
         snprintf(a, sizeof a, us ? "%.1f us" : "%.2f ms", us ? s * 1e6 : s * 1e3);
-        if (g > 0) snprintf(b, sizeof b, us ? "%.1f us" : "%.2f ms", us ? g * 1e6 : g * 1e3), snprintf(c, sizeof c, "%.2f", g / s);
-        printf("%-26s %14s %14s %14s\n", rows[i].name, a, b, c);
+        snprintf(am, sizeof am, us ? "%.1f us" : "%.2f ms", us ? m * 1e6 : m * 1e3);
+        if (g > 0) snprintf(b, sizeof b, us ? "%.1f us" : "%.2f ms", us ? g * 1e6 : g * 1e3), snprintf(c, sizeof c, "%.2f", g / m);
+        printf("%-26s %14s %14s %14s %14s\n", rows[i].name, a, am, b, c);
     }
     if (ggml)
-        printf("(ggml: its perf mode's mean for the case of that shape; \"-\": the binary's perf list holds no such case. longctx:\n"
-               " the best of %d runs; the prefill is causal, ggml's FLASH_ATTN_EXT uses the mask its test draws)\n",
-               reps);
+        printf("(ggml: its perf mode's mean for the case of that shape, \"-\" where the binary's perf list holds no such case;\n"
+               " the ratio is of the means. longctx: %d runs (a step: %d batches of 64 calls); its prefill is causal, ggml's\n"
+               " FLASH_ATTN_EXT uses the mask its test draws)\n",
+               reps, reps);
     return 0;
 }
