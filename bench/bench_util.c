@@ -1,7 +1,11 @@
 /* Timing, resident-memory and input helpers shared by the benchmarks and the command. */
 #include "bench_util.h"
+#include "../src/attention/flash_tile.h" /* the micro-kernel whose peak is one ceiling */
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +113,20 @@ double bench_sgemm_gflops(int n, int reps) {
     return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
+double bench_sgemm_gflops_on(int n, int reps, int threads) {
+#ifdef _OPENMP
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    const double g = bench_sgemm_gflops(n, reps);
+#ifdef _OPENMP
+    omp_set_num_threads(outer);
+#endif
+    return g;
+}
+
 const char *bench_bytes_str(double bytes, char *buf, size_t n) {
     const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;
@@ -127,6 +145,99 @@ const char *bench_blas_hint(void) {
                ? "note: OPENBLAS_CORETYPE in the environment makes OpenBLAS run AVX2 kernels on this AVX-512 CPU; "
                  "unset it or set SkylakeX for its AVX-512 kernels"
                : "note: OpenBLAS runs AVX2 kernels on this AVX-512 CPU; OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 ones";
+}
+
+double bench_tile_gflops(int threads, int reps) {
+    enum { NQ = 128, NK = 256, D = 128 };
+    lc_isa isa;
+    lc_isa_resolve(LC_ISA_AUTO, &isa);
+    const lc_flash_tile_ops *t = lc_flash_tile_ops_for(isa);
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double seconds = 0;
+        int ok = 1;
+#pragma omp parallel num_threads(threads) reduction(max : seconds) reduction(&& : ok)
+        {
+            float *qp = lc_aligned_alloc(sizeof(float) * NQ * D, 64), *k = lc_aligned_alloc(sizeof(float) * NK * D, 64);
+            float *st = lc_aligned_alloc(sizeof(float) * NK * (NQ + 16), 64), *cm = lc_aligned_alloc(sizeof(float) * NQ, 64);
+            ok = qp && k && st && cm;
+            if (ok) {
+                for (int i = 0; i < NQ * D; i++) qp[i] = 1e-3f * (float)(i % 7);
+                for (int i = 0; i < NK * D; i++) k[i] = 1e-3f * (float)(i % 5);
+                t->scores_t(st, NQ + 16, cm, k, D, NK, qp, NQ, D); /* warm */
+#pragma omp barrier
+                double t0 = bench_now();
+                for (int i = 0; i < 8; i++) t->scores_t(st, NQ + 16, cm, k, D, NK, qp, NQ, D);
+                seconds = (bench_now() - t0) / 8;
+            }
+            lc_aligned_free(qp), lc_aligned_free(k), lc_aligned_free(st), lc_aligned_free(cm);
+        }
+        if (!ok) return 0;
+        const double g = 2.0 * NQ * NK * D * threads / seconds * 1e-9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+/* One thread's sgemm: n^3, best of reps (OpenBLAS runs single-threaded in a one-thread team). */
+static double sgemm_one_thread(int n, int reps) {
+    double best = 0;
+#pragma omp parallel num_threads(1)
+    {
+#ifdef _OPENMP
+        omp_set_num_threads(1);
+#endif
+        float *a = malloc(sizeof(float) * (size_t)n * (size_t)n), *b = malloc(sizeof(float) * (size_t)n * (size_t)n),
+              *c = malloc(sizeof(float) * (size_t)n * (size_t)n);
+        if (a && b && c) {
+            lc_rng_fill_uniform(a, (size_t)n * (size_t)n, 1, 0, -1, 1, 0);
+            lc_rng_fill_uniform(b, (size_t)n * (size_t)n, 2, 0, -1, 1, 0);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+            for (int r = 0; r < reps; r++) {
+                double t = bench_now();
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+                t = bench_now() - t;
+                const double g = 2.0 * n * (double)n * n / t * 1e-9;
+                if (g > best) best = g;
+            }
+        }
+        free(a), free(b), free(c);
+    }
+    return best;
+}
+
+const bench_blas_speed *bench_blas_measure(void) {
+    static bench_blas_speed s;
+    static int done;
+    if (!done) {
+        s.core = bench_blas_core();
+        for (int r = 0; r < 3; r++) { /* alternately, so both see the same machine */
+            const double g = sgemm_one_thread(512, 2), o = bench_tile_gflops(1, 2);
+            if (g > s.sgemm_gflops) s.sgemm_gflops = g;
+            if (o > s.own_gflops) s.own_gflops = o;
+        }
+        s.slow = s.own_gflops > 0 && s.sgemm_gflops < BENCH_BLAS_SLOW * s.own_gflops;
+        done = 1;
+    }
+    return &s;
+}
+
+const bench_blas_speed *bench_blas_warn(const char *who) {
+    static int said;
+    const bench_blas_speed *s = bench_blas_measure();
+    if (!s->slow || said) return s;
+    said = 1;
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    const char *fix = lc_isa_supported(LC_ISA_AVX512) ? "SkylakeX" : lc_isa_supported(LC_ISA_AVX2) ? "Haswell" : NULL;
+    fprintf(stderr,
+            "%s: note: OpenBLAS (%s kernels%s) runs sgemm at %.0f GFLOP/s on one thread, %.0f%% of the %.0f GFLOP/s of longctx's own "
+            "micro-kernel on this CPU. Flash attention and decoding do not use it; chunked linear attention, the chunked SSD, MLA "
+            "prefill and model layers with f32 / f16 weights do, and run that much slower.",
+            who, s->core, env ? ", chosen by OPENBLAS_CORETYPE in the environment" : ", as OpenBLAS detected this CPU", s->sgemm_gflops,
+            100 * s->sgemm_gflops / s->own_gflops, s->own_gflops);
+    if (fix && (!env || strcmp(env, fix))) fprintf(stderr, " OPENBLAS_CORETYPE=%s selects its kernels for this CPU's vector units.", fix);
+    fputc('\n', stderr);
+    return s;
 }
 
 int bench_write_json(cJSON *root, const char *path) {

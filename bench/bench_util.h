@@ -45,6 +45,8 @@ double bench_median(const double *x, int n);
 
 /* OpenBLAS sgemm on square n x n matrices with all threads: GFLOP/s (best of reps). */
 double bench_sgemm_gflops(int n, int reps);
+/* The same on `threads` threads (OpenBLAS's OpenMP build follows omp_set_num_threads). */
+double bench_sgemm_gflops_on(int n, int reps, int threads);
 /* Writes `root` as JSON to `path` (says so on stderr), then frees it; 0 on success, 1 if the
  * file could not be written (said on stderr). Benchmarks call it only with the path given
  * with --json, after every case succeeded. */
@@ -55,6 +57,26 @@ const char *bench_blas_core(void);
 /* A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (an
  * OPENBLAS_CORETYPE in the environment, or a CPU it does not know), else NULL. */
 const char *bench_blas_hint(void);
+
+/* The peak of longctx's own matrix micro-kernel (the flash kernel's score product, on tiles
+ * of 128 queries x 256 keys x d 128 that stay in cache, each thread its own), on `threads`
+ * threads: GFLOP/s, best of reps. The other ceiling beside OpenBLAS's sgemm. */
+double bench_tile_gflops(int threads, int reps);
+
+/* Whether OpenBLAS runs at this CPU's speed: a 512^3 sgemm on one thread against longctx's
+ * own micro-kernel on one thread (bench_tile_gflops), measured once per process. */
+typedef struct bench_blas_speed {
+    const char *core;      /* OpenBLAS's kernel family */
+    double sgemm_gflops;   /* one thread */
+    double own_gflops;     /* one thread */
+    int slow;              /* sgemm below BENCH_BLAS_SLOW of own */
+} bench_blas_speed;
+#define BENCH_BLAS_SLOW 0.6
+const bench_blas_speed *bench_blas_measure(void);
+/* Measures (once) and, when OpenBLAS is slow, says so on stderr (once) with the figures,
+ * which kernels still depend on it, and how to pick OpenBLAS's right kernels; `who` starts
+ * the line ("bench attention"). Returns the measurement. */
+const bench_blas_speed *bench_blas_warn(const char *who);
 
 /* "1.5 GiB", "512 KiB" into buf. */
 const char *bench_bytes_str(double bytes, char *buf, size_t n);

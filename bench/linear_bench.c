@@ -171,7 +171,7 @@ static void run_ssd(lin_result *r, const lin_opts *o) {
     for (int64_t i = 0; i < H; i++) A[i] = -expf(A[i]);
     lc_ssd s = {1, n, H, P, 1, N, alloc_normal((size_t)(n * H * P), 1, 0, 1), alloc_normal((size_t)(n * H), 2, -2, 1), NULL, 0, 0, A,
                 alloc_normal((size_t)(n * N), 3, 0, 1), alloc_normal((size_t)(n * N), 4, 0, 1), alloc_normal((size_t)H, 6, 0, 1),
-                alloc_normal((size_t)(n * H * P), 7, 0, 1), calloc((size_t)(H * P * N), sizeof(float)), H * P * N, 64, o->threads};
+                alloc_normal((size_t)(n * H * P), 7, 0, 1), calloc((size_t)(H * P * N), sizeof(float)), H * P * N, 64, o->threads, LC_ISA_AUTO};
     c.s = s, c.one = s, c.one.n = 1;
     if (time_it(ssd_prefill, &c, &r->seconds, &r->peak_bytes)) r->skipped = "error";
     else {
@@ -313,6 +313,7 @@ int lc_bench_linear_main(int argc, char **argv) {
     int prc = parse(argc, argv, &o);
     if (prc) return prc < 0 ? 0 : prc;
     const int threads = lc_threads_resolve(o.threads);
+    bench_blas_warn("bench linear");
     printf("machine: %d threads, vector path %s, OpenBLAS %s\n", threads, lc_isa_name(lc_isa_best()), bench_blas_core());
     printf("width: %lld heads x d=%lld (mamba: %lld channels, state %lld; mamba2: state %lld, chunk 64; favor: m=%lld)\n", (long long)o.heads,
            (long long)o.d, (long long)(o.heads * o.d), (long long)o.mamba_state, (long long)o.d, (long long)o.d);

@@ -235,6 +235,7 @@ int lc_bench_memory_main(int argc, char **argv) {
     int prc = parse(argc, argv, &o);
     if (prc) return prc < 0 ? 0 : prc;
     int threads = lc_threads_resolve(o.threads);
+    bench_blas_warn("bench memory");
     printf("memory benchmark: %d threads, d=%lld, %lld queries, top_k=%lld, local window %lld; block b=%lld, top %lld blocks, 4 sinks\n", threads,
            (long long)o.d, (long long)o.n_q, (long long)o.top_k, (long long)o.window, (long long)o.block, (long long)o.top_blocks);
     printf("%9s %-6s %8s %11s %11s %10s %8s %10s\n", "N", "method", "build s", "footprint", "rss added", "us/query", "recall", "attn ms");

@@ -113,6 +113,7 @@ int lc_bench_mla_main(int argc, char **argv) {
         goto done;
     }
 
+    bench_blas_warn("bench mla");
     fprintf(stderr, "mla bench: peers (dgemm, sgemm 1024)...\n");
     double dpeak = dgemm_gflops(1024), speak = bench_sgemm_gflops(1024, 10);
     const double pairs = (double)n * (double)(n + 1) / 2;

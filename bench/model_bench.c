@@ -303,9 +303,9 @@ int lc_bench_model_main(int argc, char **argv) {
     /* ceilings */
     fprintf(stderr, "model bench: sgemm ceiling (2048^3, OpenBLAS's threads) ...\n");
     double sgemm = bench_sgemm_gflops(2048, 3);
-    const char *core = bench_blas_core(), *hint = bench_blas_hint();
+    const char *core = bench_blas_core();
     fprintf(stderr, "model bench: sgemm %.1f GFLOP/s with OpenBLAS's %s kernels (measured again before every prompt)\n", sgemm, core);
-    if (hint) fprintf(stderr, "model bench: %s (the ceiling is that of the kernels OpenBLAS chose)\n", hint);
+    bench_blas_warn("model bench");
     bench_copy cb;
     if (bench_copy_init(&cb, (size_t)512 << 20)) {
         lc_model_destroy(m);

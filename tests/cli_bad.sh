@@ -79,6 +79,13 @@ expect 2 "--heads" bench linear --heads 5000
 expect 2 "--tokens" bench mla --tokens 0
 expect 2 "--heads" bench mla --heads 1x
 expect 2 "--reps" bench mla --reps 100000
+expect 0 "" bench ssm --help
+expect 0 "" bench peers --help
+expect 2 "--groups 5 must divide --heads 48" bench ssm --groups 5
+expect 2 "--state" bench ssm --state 0
+expect 2 "unknown option" bench ssm --frob
+expect 2 "--reps" bench peers --reps 0
+expect 2 "unknown option" bench peers --frob
 # patterns
 expect 2 "--n" patterns --n 2
 expect 2 "--n" patterns --n 12abc

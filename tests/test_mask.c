@@ -1,4 +1,4 @@
-/* Masks: the tile classification and the tile fill agree with lc_mask_allows (the single
+/* Masks: the tile classification and the tile fills (query-major and key-major) agree with lc_mask_allows (the single
  * truth) on random masks of every kind; the patterns mean what their papers say; bad
  * masks are refused with a sentence. */
 #include <stdlib.h>
@@ -17,9 +17,9 @@ static int tile_truth(const lc_mask *m, int64_t i0, int64_t i1, int64_t j0, int6
 
 static void test_tiles_agree(uint64_t seed) {
     test_rng r = {seed, 0};
-    uint8_t fill[64 * 64];
+    uint8_t fill[64 * 64], fill_keys[64 * 64];
     for (int kind = 0; kind < TEST_MASK_KINDS; kind++) {
-        long wrong_class = 0, wrong_fill = 0, empty_missed = 0;
+        long wrong_class = 0, wrong_fill = 0, wrong_keys = 0, empty_missed = 0;
         for (int trial = 0; trial < 60; trial++) {
             int64_t n_q = 1 + (int64_t)test_below(&r, 150), n_kv = 1 + (int64_t)test_below(&r, 150);
             test_mask_store st;
@@ -38,17 +38,20 @@ static void test_tiles_agree(uint64_t seed) {
                     /* interval masks are classified exactly: no empty tile is missed */
                     if ((kind <= 2 || single) && truth == 2 && c != LC_TILE_EMPTY) empty_missed++;
                     lc_mask_fill_tile(&m, i0, i1 - i0, j0, j1 - j0, fill, 64);
+                    lc_mask_fill_tile_keys(&m, i0, i1 - i0, j0, j1 - j0, fill_keys, 64);
                     for (int64_t i = i0; i < i1; i++)
                         for (int64_t j = j0; j < j1; j++) {
                             int a = lc_mask_allows(&m, i, j);
                             count += a;
                             if (fill[(i - i0) * 64 + (j - j0)] != a) wrong_fill++;
+                            if (fill_keys[(j - j0) * 64 + (i - i0)] != a) wrong_keys++;
                         }
                 }
             CHECK(lc_mask_count(&m, n_q, n_kv) == count, "%s: lc_mask_count %lld vs %lld", test_mask_kind_name[kind], (long long)lc_mask_count(&m, n_q, n_kv), (long long)count);
         }
         CHECK(wrong_class == 0, "%s: %ld tiles misclassified", test_mask_kind_name[kind], wrong_class);
         CHECK(wrong_fill == 0, "%s: %ld filled entries differ from lc_mask_allows", test_mask_kind_name[kind], wrong_fill);
+        CHECK(wrong_keys == 0, "%s: %ld key-major filled entries differ from lc_mask_allows", test_mask_kind_name[kind], wrong_keys);
         CHECK(empty_missed == 0, "%s: %ld empty tiles not classified empty", test_mask_kind_name[kind], empty_missed);
     }
 }

@@ -1,7 +1,8 @@
 /* Mamba's selective scan and Mamba-2's SSD against their float64 sequential recurrences on
  * fresh random inputs: odd lengths, n = 1, chunk sizes that do not divide n, groups,
  * extreme dt (tiny, huge, clamped), states carried across calls, 64K-token recurrences at
- * small width; the mixer layers' prefill continued by steps against one prefill over all
+ * small width; the step on every vector path at the shapes of real layers (state 128, head
+ * dim 64) and ragged ones, on 1-3 threads; the mixer layers' prefill continued by steps against one prefill over all
  * tokens (outputs token by token, conv and SSM states); NaN propagation; bad input.
  * The comparison with transformers itself is test_ssm_golden. */
 #include <math.h>
@@ -62,8 +63,8 @@ static void scan_compare(scan_data *d, const char *what, double tol) {
     lc_status st2 = lc_selective_scan_f32(&d->s);
     CHECK(!st && !st2, "%s: %s", what, lc_last_error());
     double ey = scaled_err(d->y, y_ref, ny, tol, tol), eh = scaled_err(d->h, h_ref, nh, tol, tol);
-    CHECK(ey <= 1 && eh <= 1, "%s (b=%lld n=%lld E=%lld N=%lld): scaled error y %g, state %g", what, (long long)d->s.batch, (long long)d->s.n,
-          (long long)d->s.channels, (long long)d->s.state, ey, eh);
+    CHECK(ey <= 1 && eh <= 1, "%s (b=%lld n=%lld E=%lld N=%lld isa=%s threads=%d): scaled error y %g, state %g", what, (long long)d->s.batch,
+          (long long)d->s.n, (long long)d->s.channels, (long long)d->s.state, lc_isa_name(d->s.isa), d->s.threads, ey, eh);
     free(h0), free(y_ref), free(h_ref);
 }
 
@@ -78,6 +79,20 @@ static void test_scan(uint64_t seed) {
         if (test_below(&r, 4) == 0) d.s.z = NULL;
         if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
         scan_compare(&d, "random scan", 1e-4);
+        scan_free(&d);
+    }
+    /* the shapes of real layers and ragged ones: state 16 (Mamba's, a register-held path on
+     * AVX-512) and others, channels around the vector widths, 1-3 threads, one token (decoding)
+     * and a few, on every vector path */
+    static const int64_t states[] = {16, 16, 16, 8, 32, 5}, channels[] = {16, 48, 100, 256, 17, 1};
+    for (int i = 0; i < 12; i++) {
+        const int64_t N = states[test_below(&r, 6)], E = channels[test_below(&r, 6)], n = test_below(&r, 2) ? 1 : 1 + (int64_t)test_below(&r, 9);
+        scan_data d = scan_make(1 + (int64_t)test_below(&r, 2), n, E, N, -1, &r);
+        d.s.threads = 1 + (int)test_below(&r, 3);
+        if (test_below(&r, 4) == 0) d.s.z = NULL;
+        if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
+        for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++)
+            if (lc_isa_supported(isa)) d.s.isa = isa, scan_compare(&d, "layer-sized scan", 1e-4);
         scan_free(&d);
     }
     static const float extreme[] = {-40, 30, 80}; /* dt ~ e^-40, ~30, ~80 (exp(dt A) underflows to 0) */
@@ -109,7 +124,7 @@ static ssd_data ssd_make(int64_t batch, int64_t n, int64_t H, int64_t P, int64_t
     d.C = randn((size_t)(batch * n * G * N), r, 0, 1), d.D = randn((size_t)H, r, 0, 1), d.y = randn((size_t)(batch * n * H * P), r, 0, 1);
     d.h = randn((size_t)(batch * H * P * N), r, 0, 1);
     for (int64_t i = 0; i < H; i++) d.A[i] = -expf(d.A[i]);
-    lc_ssd s = {batch, n, H, P, G, N, d.x, d.dt, d.bias, 0, 0, d.A, d.B, d.C, d.D, d.y, d.h, batch * H * P * N, 0, 2};
+    lc_ssd s = {batch, n, H, P, G, N, d.x, d.dt, d.bias, 0, 0, d.A, d.B, d.C, d.D, d.y, d.h, batch * H * P * N, 0, 2, LC_ISA_AUTO};
     d.s = s;
     return d;
 }
@@ -126,16 +141,20 @@ static void ssd_compare(ssd_data *d, const char *what, double tol) {
     lc_status st = lc_ssd_naive(&d->s);
     CHECK(!st, "%s: naive %s", what, lc_last_error());
     memcpy(y_ref, d->y, sizeof(float) * ny), memcpy(h_ref, d->h, sizeof(float) * nh);
-    for (int form = 0; form < 2; form++) {
+    /* form 0: chunked; 1, 2, 3: the step on the portable, AVX2 and AVX-512 paths */
+    for (int form = 0; form < 4; form++) {
+        if (form && !lc_isa_supported((lc_isa)form)) continue;
+        d->s.isa = form ? (lc_isa)form : LC_ISA_AUTO;
         memcpy(d->h, h0, sizeof(float) * nh);
         memset(d->y, 0xff, sizeof(float) * ny);
         st = form ? lc_ssd_step(&d->s) : lc_ssd_chunked_alloc(&d->s);
         CHECK(!st, "%s: %s", what, lc_last_error());
         double ey = scaled_err(d->y, y_ref, ny, tol, tol), eh = scaled_err(d->h, h_ref, nh, tol, tol);
-        CHECK(ey <= 1 && eh <= 1, "%s %s (b=%lld n=%lld H=%lld P=%lld G=%lld N=%lld chunk=%lld): scaled error y %g, state %g", what,
-              form ? "step" : "chunked", (long long)d->s.batch, (long long)d->s.n, (long long)d->s.heads, (long long)d->s.head_dim,
-              (long long)d->s.groups, (long long)d->s.state, (long long)d->s.chunk, ey, eh);
+        CHECK(ey <= 1 && eh <= 1, "%s %s (b=%lld n=%lld H=%lld P=%lld G=%lld N=%lld chunk=%lld threads=%d): scaled error y %g, state %g", what,
+              form ? lc_isa_name((lc_isa)form) : "chunked", (long long)d->s.batch, (long long)d->s.n, (long long)d->s.heads,
+              (long long)d->s.head_dim, (long long)d->s.groups, (long long)d->s.state, (long long)d->s.chunk, d->s.threads, ey, eh);
     }
+    d->s.isa = LC_ISA_AUTO;
     free(h0), free(y_ref), free(h_ref);
 }
 
@@ -150,6 +169,19 @@ static void test_ssd(uint64_t seed) {
         if (test_below(&r, 4) == 0) d.s.D = NULL, d.s.dt_bias = NULL;
         if (test_below(&r, 4) == 0) d.s.dt_min = 0.01f, d.s.dt_max = 0.5f;
         ssd_compare(&d, "random ssd", 1e-4);
+        ssd_free(&d);
+    }
+    /* the shapes of real layers and ragged ones around the vector widths: head dims that are
+     * not a multiple of the step's four rows, states of 16, 64, 128 and odd sizes; one token
+     * (decoding) and a few, on 1-3 threads, with enough heads to run them in parallel */
+    static const int64_t states[] = {16, 64, 128, 7, 17, 33, 100, 129}, dims[] = {64, 1, 3, 6, 13, 32};
+    for (int i = 0; i < 16; i++) {
+        const int64_t N = states[test_below(&r, 8)], P = dims[test_below(&r, 6)], G = 1 + (int64_t)test_below(&r, 2);
+        const int64_t H = G * (i < 4 ? 24 : 1 + (int64_t)test_below(&r, 4)), n = test_below(&r, 2) ? 1 : 1 + (int64_t)test_below(&r, 9);
+        ssd_data d = ssd_make(1 + (int64_t)test_below(&r, 2), n, H, P, G, N, -1, &r);
+        d.s.threads = 1 + (int)test_below(&r, 3);
+        if (test_below(&r, 4) == 0) d.s.D = NULL;
+        ssd_compare(&d, "layer-sized ssd", 1e-4);
         ssd_free(&d);
     }
     static const float extreme[] = {-40, 30, 80};

@@ -4,15 +4,17 @@
 
 #include "args.h"
 #include "attention_bench.h"
+#include "cpu_peers_bench.h"
 #include "commands.h"
 #include "decode_bench.h"
 #include "linear_bench.h"
 #include "memory_bench.h"
 #include "mla_bench.h"
 #include "model_bench.h"
+#include "ssm_bench.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: longctx bench attention|memory|decode|linear|mla|model [OPTIONS]   (longctx bench WHAT --help for its options)\n"
+    fprintf(f, "usage: longctx bench attention|memory|decode|linear|mla|model|ssm|peers [OPTIONS]   (longctx bench WHAT --help for its options)\n"
                "  each prints a table on stdout and writes JSON only to the file given with --json FILE\n");
 }
 
@@ -23,6 +25,8 @@ int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "linear")) return lc_bench_linear_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "mla")) return lc_bench_mla_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "model")) return lc_bench_model_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "ssm")) return lc_bench_ssm_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "peers")) return lc_bench_cpu_peers_main(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return usage(stdout), 0;
     if (argc >= 2) fprintf(stderr, "longctx bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "bench_util.h"
 #include "commands.h"
 #include "longctx.h"
 #include "niah_grid.h"
@@ -190,6 +191,7 @@ int cmd_niah(int argc, char **argv) {
         }
     }
     if (!model) return fail("--model DIR is required");
+    bench_blas_warn("longctx niah");
     if (nt == 0) techs[nt++] = "full";
     if (niah_parse_lengths(lengths, &g.lengths, &g.n_lengths) || niah_parse_depths(depths, &g.depths, &g.n_depths)) return niah_grid_free(&g), 2;
     if (!(g.tech = calloc((size_t)nt, sizeof(niah_tech)))) return niah_grid_free(&g), fail("out of memory");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "bench_util.h"
 #include "commands.h"
 #include "longctx.h"
 #include "niah_grid.h"
@@ -168,6 +169,7 @@ int cmd_recall(int argc, char **argv) {
         for (int i = 0; i < nt; i++) lc_recall_technique_parse(techs[i], &g->tech[i].tech);
         lc_model *m = NULL;
         lc_tokenizer *t = NULL;
+        bench_blas_warn("longctx recall"); /* measured once, said once */
         if (lc_model_load(dir, &m) || lc_tokenizer_load(dir, &t)) {
             fprintf(stderr, "longctx recall: cannot load '%s': %s\n", dir, lc_last_error());
             lc_model_destroy(m);

@@ -107,7 +107,6 @@ int cmd_report(int argc, char **argv) {
         fflush(stdout);
         bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
     }
-    if (bench_blas_hint()) printf("\n%s.\n", bench_blas_hint());
     printf("\nnaive memory grows as n^2 (the float64 score matrix); flash memory stays at its tiles.\n"
            "Time grows as n^2 for both: exact attention does n^2 work; `longctx bench attention`\n"
            "shows how close flash runs to this machine's matrix-multiply ceiling.\n");

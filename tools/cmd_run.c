@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "bench_util.h"
 #include "commands.h"
 #include "longctx.h"
 
@@ -272,6 +273,7 @@ int cmd_run(int argc, char **argv) {
     int64_t np = 0;
     if (o.tokens && parse_ids(o.tokens, &prompt, &np)) return fail("--tokens must be token ids (non-negative integers) separated by spaces or commas");
     if (lc_sampler_check(&o.sampler)) return free(prompt), fail(lc_last_error());
+    bench_blas_warn("longctx run");
     lc_tokenizer *tok = NULL;
     if (!o.tokens) { /* a text prompt: the checkpoint's tokenizer.json */
         size_t len = 0;

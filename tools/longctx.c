@@ -11,7 +11,7 @@ static void usage(FILE *f) {
             "\n"
             "  report            exact attention, naive and flash, at growing lengths on this machine:\n"
             "                    time and peak memory, the quadratic wall and the way past it (default)\n"
-            "  bench attention   flash vs naive vs the OpenBLAS sgemm ceiling; table and JSON\n"
+            "  bench attention   flash vs naive vs the OpenBLAS sgemm and tile-product ceilings; table and JSON\n"
             "  ring              ring attention over MPI: mpirun -np P longctx ring [--check]\n"
             "  wall              memory and FLOPs of every long-context technique, 1K..2M tokens, and where\n"
             "                    each hits the device's memory (--plot wall.png)\n"

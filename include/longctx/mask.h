@@ -93,6 +93,9 @@ lc_tile_class lc_mask_classify_tile(const lc_mask *m, int64_t i0, int64_t i1, in
 /* out[r*ld + c] = lc_mask_allows(m, i0 + r, j0 + c) for r < rows, c < cols, with fast
  * paths for interval masks (causal, contiguous window, sinks). */
 void lc_mask_fill_tile(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, int64_t cols, uint8_t *out, int64_t ld);
+/* The same tile key-major: out[c*ld + r] = lc_mask_allows(m, i0 + r, j0 + c) (what a kernel
+ * holding its scores transposed needs), with the same fast paths. */
+void lc_mask_fill_tile_keys(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, int64_t cols, uint8_t *out, int64_t ld);
 
 /* Number of allowed (query, key) pairs for n_q rows over n_kv keys, counted tile by tile
  * (exact). The useful work of an attention call is proportional to it. */

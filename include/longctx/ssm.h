@@ -66,12 +66,14 @@ typedef struct lc_ssd {
     int64_t h_floats;
     int64_t chunk;        /* chunked form: tokens per chunk, 0 = 64 */
     int threads;
+    lc_isa isa;           /* the step's vector path; LC_ISA_AUTO: the best the CPU has */
 } lc_ssd;
 
 lc_status lc_ssd_check(const lc_ssd *s);
 /* The naive sequential recurrence in float64 (reference). */
 lc_status lc_ssd_naive(const lc_ssd *s);
-/* The recurrence in f32, token by token: decoding. */
+/* The recurrence in f32, token by token: decoding. Heads in parallel (from a size where
+ * threads pay), each head's state rows vectorised over the state (AVX2 / AVX-512). */
 lc_status lc_ssd_step(const lc_ssd *s);
 /* The chunked algorithm (SSD paper, section 6): inside a chunk the quadratic form
  * (C B^T .* L) X with L the decay mask, between chunks the state. Needs

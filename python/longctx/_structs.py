@@ -82,7 +82,7 @@ class CSsd(S):
     _fields_ = [("batch", c_int64), ("n", c_int64), ("heads", c_int64), ("head_dim", c_int64), ("groups", c_int64),
                 ("state", c_int64), ("x", P_f32), ("dt", P_f32), ("dt_bias", P_f32), ("dt_min", c_float),
                 ("dt_max", c_float), ("A", P_f32), ("B", P_f32), ("C", P_f32), ("D", P_f32), ("y", P_f32),
-                ("h", P_f32), ("h_floats", c_int64), ("chunk", c_int64), ("threads", c_int)]
+                ("h", P_f32), ("h_floats", c_int64), ("chunk", c_int64), ("threads", c_int), ("isa", c_enum)]
 
 
 class CMambaWeights(S):

@@ -95,7 +95,7 @@ def selective_scan(x, dt, A, B, C, *, D=None, z=None, dt_bias=None, state=None, 
     return y, h
 
 
-def _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads):
+def _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads, isa="auto"):
     xa, _ = _array.f32(x, "x", shape=(None, None, None, None))
     batch, n, H, P = xa.shape
     Ba, _ = _array.f32(B, "B", shape=(batch, n, None, None))
@@ -112,12 +112,12 @@ def _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, thr
         setattr(s, name, _array.ptr(a))
     s.dt_min, s.dt_max = float(dt_min), float(dt_max)
     s.y, s.h, s.h_floats = _array.ptr(y), _array.ptr(h), h.size
-    s.chunk, s.threads = int(chunk), int(threads)
+    s.chunk, s.threads, s.isa = int(chunk), int(threads), isa_code(isa)
     return s, y, h, arrs
 
 
 def ssd(x, dt, A, B, C, *, D=None, dt_bias=None, dt_min=0.0, dt_max=0.0, state=None, chunk=0, method="chunked",
-        out=None, threads=0, workspace=None):
+        out=None, threads=0, workspace=None, isa="auto"):
     """Mamba-2's state-space duality (Dao and Gu 2024): returns (y, state). For head p in group
     g = p // (heads // groups):
 
@@ -130,10 +130,11 @@ def ssd(x, dt, A, B, C, *, D=None, dt_bias=None, dt_min=0.0, dt_max=0.0, state=N
     D, dt_bias  float32 [heads] or None
     state   float32 [batch, heads, head_dim, state]: start state, updated in place (None: zeros)
     method  "chunked" (the SSD algorithm: chunks of `chunk` tokens, 0: 64, any length),
-            "step" (the recurrence in f32, token by token: decoding) or "naive" (float64)
+            "step" (the recurrence in f32, token by token: decoding; heads in parallel, the
+            AVX-512/AVX2 path `isa` or the best the CPU has) or "naive" (float64)
     workspace  "chunked": a uint8 array of ssd_workspace_size(...) bytes to reuse (default:
             the call allocates its own)"""
-    s, y, h, keep = _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads)
+    s, y, h, keep = _ssd_desc(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, state, chunk, out, threads, isa)
     f = {"chunked": _ssd_chunked_alloc, "step": _ssd_step, "naive": _ssd_naive}.get(method)
     if f is None:
         refuse("method '%s' is not 'chunked', 'step' or 'naive'" % method)

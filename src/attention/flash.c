@@ -1,72 +1,101 @@
 /* Flash attention on the CPU (Dao et al. 2022, Algorithm 1; online softmax of Milakov and
- * Gimelshein 2018). For one (batch, head, query tile) a thread keeps the running row
- * maximum m, the running sum l and the unnormalised output O, and for each key tile the
- * mask does not rule out:
+ * Gimelshein 2018). For one (batch, head, query tile) a thread keeps the running maximum m,
+ * the running sum l and the unnormalised output O of each query, and for each key tile the
+ * mask does not rule out (trimmed to the keys some query of the tile may see):
  *
- *     S  = scale Q K^T                            (OpenBLAS sgemm on the tile)
+ *     S  = scale Q K^T                            (flash_tile.h: our own micro-kernels)
  *     S  = cap tanh(S / cap), masked entries -inf
  *     m' = max(m, rowmax S);  P = exp(S - m');  l = l e^{m - m'} + rowsum P
- *     O  = O e^{m - m'} + P V                     (sgemm, beta = 1)
+ *     O  = O e^{m - m'} + P V
  *
- * and finally out = O / l, lse = m + log l. Memory beyond inputs and output is the
- * per-thread tile workspace, independent of the sequence length. Each query tile is
- * computed by one thread from start to end, so results do not depend on thread count. */
+ * and finally out = O / l, lse = m + log l. The scores are held transposed (key-major) so
+ * the softmax runs with the queries in the vector lanes (flash_tile.h). Memory beyond inputs
+ * and output is the per-thread tile workspace, independent of the sequence length. Each
+ * query tile is computed by one thread from start to end, so results do not depend on the
+ * thread count. */
 #include "longctx/attention.h"
 #include "flash_ops.h"
+#include "flash_tile.h"
 #include "../core/tensor_io.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* The plan: tiles of TILE_Q queries x TILE_K keys, one query tile of one (batch, head)
- * per task. Larger tiles run sgemm nearer its peak and classify fewer tiles against the
- * mask; smaller ones keep a thread's scratch (Q, K, V, S, O and the mask: 0.53 MiB at
- * d = 128) in L2 and skip more of a causal or window mask's empty area. Measured with
- * bench/attention --quick --lengths 2048 --dims 128 --threads 1 (full f32, best of 5
- * alternating runs on a shared 2-core AVX-512 machine): 128 x 256 32.7 ms, 256 x 256 32.9,
- * 64 x 256 33.8, 128 x 128 40.9, 64 x 128 40.5; the causal and bf16 rows, and n = 4096
- * on two threads, moved less between the sizes than from run to run. */
-enum { TILE_Q = 128, TILE_K = 256, ALIGN = 64 };
+enum { ALIGN = 64 };
+
+/* The plan: tiles of tile_q queries x tile_k keys, one query tile of one (batch, head) per
+ * task; a partial tile is trimmed to the keys its queries may see in steps of `trim` keys.
+ * Larger tiles amortise packing Q and the per-tile softmax bookkeeping; smaller ones keep a
+ * thread's scratch (packed Q, K and V tiles when converted, S^T, O) in L2 and skip more of a
+ * causal or window mask's empty area. Measured one thread, n = 4096, d = 64 / 128 / 256, full
+ * and causal, f32 (the best of 8 runs of each, the sizes alternating, on a 2-core AVX-512
+ * machine loaded by other work): 128 x 256, 64 x 256, 256 x 256, 128 x 128, 128 x 512,
+ * 64 x 128 and 256 x 128 all within one another's run-to-run spread (no size ahead on every
+ * row); 128 x 256 stays, as with the sgemm tiles before. Rows of S^T are one vector longer
+ * than npad: a power of two apart (npad = 128: 512 bytes), the rows a micro-kernel walks
+ * share a few L1 sets. */
+typedef struct flash_plan {
+    int64_t tile_q, tile_k, trim;
+    int64_t npad; /* tile_q rounded up to the panel of the tile products */
+    int64_t lds;  /* floats between the rows of S^T: npad and one vector more */
+    const lc_flash_ops *row;
+    const lc_flash_tile_ops *tile;
+} flash_plan;
+
+static flash_plan make_plan(const lc_attention *a) {
+    flash_plan p;
+    lc_isa isa;
+    lc_isa_resolve(a->isa, &isa);
+    p.row = lc_flash_ops_for(isa);
+    p.tile = lc_flash_tile_ops_for(isa);
+    p.tile_q = 128, p.tile_k = 256, p.trim = 16;
+    p.npad = (p.tile_q + p.tile->panel - 1) / p.tile->panel * p.tile->panel;
+    p.lds = p.npad + 16;
+    return p;
+}
 
 static size_t round_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
 
 /* One thread's scratch, carved from the caller's workspace. */
 typedef struct tile_ws {
-    float *q;    /* TILE_Q x dk (inputs that sgemm cannot read in place) */
-    float *k;    /* TILE_K x dk */
-    float *v;    /* TILE_K x dv */
-    float *s;    /* TILE_Q x TILE_K: scores, then probabilities */
-    float *o;    /* TILE_Q x dv: unnormalised output */
-    float *m, *l; /* TILE_Q each */
-    uint8_t *mask; /* TILE_Q x TILE_K */
+    float *q;      /* tile_q x dk: Q rows when they cannot be read in place */
+    float *qp;     /* npad x dk: scaled Q in panels */
+    float *k;      /* tile_k x dk: K rows when they cannot be read in place */
+    float *v;      /* tile_k x dv */
+    float *st;     /* tile_k x lds: scores, then probabilities, key-major */
+    float *o;      /* tile_q x dv: unnormalised output */
+    float *m, *l, *alpha, *colmax; /* npad each */
+    float *vp;     /* tile_k x vpanel: a packed panel of V */
+    uint8_t *mask; /* tile_k x tile_q, key-major */
 } tile_ws;
 
-static size_t thread_ws_bytes(int64_t dk, int64_t dv) {
-    return round_up(sizeof(float) * TILE_Q * (size_t)dk) + round_up(sizeof(float) * TILE_K * (size_t)dk) +
-           round_up(sizeof(float) * TILE_K * (size_t)dv) + round_up(sizeof(float) * TILE_Q * TILE_K) +
-           round_up(sizeof(float) * TILE_Q * (size_t)dv) + 2 * round_up(sizeof(float) * TILE_Q) + round_up(TILE_Q * TILE_K);
+static size_t carve(const flash_plan *p, uint8_t *base, int64_t dk, int64_t dv, tile_ws *w) {
+    const size_t f = sizeof(float);
+    const size_t sizes[12] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
+                              f * (size_t)(p->tile_k * p->lds), f * (size_t)(p->tile_q * dv), f * (size_t)p->npad, f * (size_t)p->npad,
+                              f * (size_t)p->npad, f * (size_t)p->npad, f * (size_t)(p->tile_k * p->tile->vpanel), (size_t)(p->tile_q * p->tile_k)};
+    void **parts[12] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st, (void **)&w->o, (void **)&w->m,
+                        (void **)&w->l, (void **)&w->alpha, (void **)&w->colmax, (void **)&w->vp, (void **)&w->mask};
+    size_t off = 0;
+    for (int i = 0; i < 12; i++) {
+        if (base) *parts[i] = base + off;
+        off += round_up(sizes[i]);
+    }
+    return off;
 }
 
-static tile_ws carve(uint8_t *base, int64_t dk, int64_t dv) {
+static size_t thread_ws_bytes(const flash_plan *p, int64_t dk, int64_t dv) {
     tile_ws w;
-    w.q = (float *)base, base += round_up(sizeof(float) * TILE_Q * (size_t)dk);
-    w.k = (float *)base, base += round_up(sizeof(float) * TILE_K * (size_t)dk);
-    w.v = (float *)base, base += round_up(sizeof(float) * TILE_K * (size_t)dv);
-    w.s = (float *)base, base += round_up(sizeof(float) * TILE_Q * TILE_K);
-    w.o = (float *)base, base += round_up(sizeof(float) * TILE_Q * (size_t)dv);
-    w.m = (float *)base, base += round_up(sizeof(float) * TILE_Q);
-    w.l = (float *)base, base += round_up(sizeof(float) * TILE_Q);
-    w.mask = base;
-    return w;
+    return carve(p, NULL, dk, dv, &w);
 }
 
 size_t lc_attention_flash_workspace_size(const lc_attention *a) {
     if (lc_attention_check(a)) return 0;
-    return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(a->q.shape[3], a->v.shape[3]);
+    const flash_plan p = make_plan(a);
+    return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(&p, a->q.shape[3], a->v.shape[3]);
 }
 
 /* Rows [s0, s0+rows) of one (b, h) into dst (row stride `ld`), converted to f32. */
@@ -103,52 +132,81 @@ void lc_flash_softmax_rows(const lc_flash_ops *ops, float *s, int64_t lds, int64
     }
 }
 
-/* Rows [s0, s0+rows) of one (b, h) as a row-major matrix for sgemm: the tensor itself when
- * it is f32 with unit dim stride (no copy), else converted into `scratch`. */
-static const float *tile_rows(const lc_flash_ops *ops, float *scratch, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h, int *ld) {
-    if (t->dtype == LC_F32 && t->stride[3] == 1 && t->stride[1] >= t->shape[3] && t->stride[1] <= INT32_MAX) {
-        *ld = (int)t->stride[1];
+/* Rows [s0, s0+rows) of one (b, h) as f32 rows: the tensor itself when it is f32 with unit
+ * dim stride (no copy), else converted into `scratch`. */
+static const float *tile_rows(const lc_flash_ops *ops, float *scratch, const lc_tensor *t, int64_t b, int64_t s0, int64_t rows, int64_t h, int64_t *ld) {
+    if (t->dtype == LC_F32 && t->stride[3] == 1 && t->stride[1] >= t->shape[3]) {
+        *ld = t->stride[1];
         return (const float *)t->data + lc_tensor_offset(t, b, s0, h, 0);
     }
-    *ld = (int)t->shape[3];
+    *ld = t->shape[3];
     load_rows(ops, scratch, t->shape[3], t, b, s0, rows, h);
     return scratch;
 }
 
-/* One (batch, head, query tile), start to finish. */
-static void flash_tile(const lc_attention *a, const lc_flash_ops *ops, const tile_ws *w, int64_t b, int64_t h, int64_t i0, float scale) {
-    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dv = a->v.shape[3];
-    const int64_t hk = h / (a->q.shape[2] / a->k.shape[2]);
-    const int64_t rows = n_q - i0 < TILE_Q ? n_q - i0 : TILE_Q;
+/* Keys [*lo, *hi) of the tile [j0, j0 + cols) that some query of rows [i0, i0 + rows) may
+ * see, in steps of `trim` from either end (a partial tile's empty margins: the far side of a
+ * causal diagonal, the near side of a window). */
+static void trim_keys(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, int64_t cols, int64_t trim, int64_t *lo, int64_t *hi) {
+    int64_t a = 0, b = cols;
+    while (b - a > trim && lc_mask_classify_tile(m, i0, i0 + rows, j0 + b - trim, j0 + b) == LC_TILE_EMPTY) b -= trim;
+    while (b - a > trim && lc_mask_classify_tile(m, i0, i0 + rows, j0 + a, j0 + a + trim) == LC_TILE_EMPTY) a += trim;
+    *lo = a, *hi = b;
+}
 
-    int ldq, ldk, ldv;
-    const float *q = tile_rows(ops, w->q, &a->q, b, i0, rows, h, &ldq);
-    for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
+/* -inf into the scores st[j lds + i] where mask[j ldm + i] is 0 (both key-major). */
+static void mask_scores(float *st, int64_t lds, const uint8_t *mask, int64_t ldm, int64_t rows, int64_t cols) {
+    for (int64_t j = 0; j < cols; j++) {
+        float *s = st + j * lds;
+        const uint8_t *mj = mask + j * ldm;
+        for (int64_t i = 0; i < rows; i++) s[i] = mj[i] ? s[i] : -INFINITY;
+    }
+}
+
+/* One (batch, head, query tile), start to finish. */
+static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws *w, int64_t b, int64_t h, int64_t i0, float scale) {
+    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dk = a->q.shape[3], dv = a->v.shape[3];
+    const int64_t hk = h / (a->q.shape[2] / a->k.shape[2]);
+    const int64_t rows = n_q - i0 < p->tile_q ? n_q - i0 : p->tile_q;
+    const int64_t panel = p->tile->panel, npad = (rows + panel - 1) / panel * panel;
+
+    int64_t ldq, ldk, ldv;
+    const float *q = tile_rows(p->row, w->q, &a->q, b, i0, rows, h, &ldq);
+    p->tile->pack_q(w->qp, q, ldq, rows, dk, scale);
+    for (int64_t r = 0; r < npad; r++) w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->o, 0, sizeof(float) * (size_t)(rows * dv));
 
-    for (int64_t j0 = 0; j0 < n_kv; j0 += TILE_K) {
-        const int64_t cols = n_kv - j0 < TILE_K ? n_kv - j0 : TILE_K;
-        lc_tile_class cls = lc_mask_classify_tile(&a->mask, i0, i0 + rows, j0, j0 + cols);
+    for (int64_t t0 = 0; t0 < n_kv; t0 += p->tile_k) {
+        const int64_t tcols = n_kv - t0 < p->tile_k ? n_kv - t0 : p->tile_k;
+        const lc_tile_class cls = lc_mask_classify_tile(&a->mask, i0, i0 + rows, t0, t0 + tcols);
         if (cls == LC_TILE_EMPTY) continue;
-        const float *k = tile_rows(ops, w->k, &a->k, b, j0, cols, hk, &ldk);
-        const float *v = tile_rows(ops, w->v, &a->v, b, j0, cols, hk, &ldv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)a->q.shape[3], scale, q, ldq, k, ldk, 0.0f, w->s, TILE_K);
+        int64_t lo = 0, hi = tcols;
+        if (cls == LC_TILE_PARTIAL) trim_keys(&a->mask, i0, rows, t0, tcols, p->trim, &lo, &hi);
+        const int64_t j0 = t0 + lo, cols = hi - lo;
+        const float *k = tile_rows(p->row, w->k, &a->k, b, j0, cols, hk, &ldk);
+        const float *v = tile_rows(p->row, w->v, &a->v, b, j0, cols, hk, &ldv);
+        const int64_t lds = p->lds;
+        p->tile->scores_t(w->st, lds, w->colmax, k, ldk, cols, w->qp, npad, dk);
         if (a->softcap > 0)
-            for (int64_t r = 0; r < rows; r++) ops->softcap(w->s + r * TILE_K, cols, a->softcap);
+            for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * lds, npad, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
-            lc_mask_fill_tile(&a->mask, i0, rows, j0, cols, w->mask, TILE_K);
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < cols; c++)
-                    if (!w->mask[r * TILE_K + c]) w->s[r * TILE_K + c] = -INFINITY;
+            lc_mask_fill_tile_keys(&a->mask, i0, rows, j0, cols, w->mask, p->tile_q);
+            mask_scores(w->st, lds, w->mask, p->tile_q, rows, cols);
         }
-        lc_flash_softmax_rows(ops, w->s, TILE_K, rows, cols, w->m, w->l, w->o, dv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f, w->s, TILE_K, v, ldv, 1.0f, w->o, (int)dv);
+        const int changed = a->softcap > 0 || cls == LC_TILE_PARTIAL; /* the scores' maximum is no longer scores_t's */
+        p->tile->softmax_t(w->st, lds, cols, npad, changed ? NULL : w->colmax, w->m, w->l, w->alpha);
+        p->tile->accumulate(w->o, dv, w->alpha, w->st, lds, rows, v, ldv, cols, dv, w->vp);
     }
 
     for (int64_t r = 0; r < rows; r++) {
         float l = w->l[r], inv = isnan(l) ? NAN : l > 0 ? 1.0f / l : 0.0f; /* fully masked row: zeros; NaN stays NaN */
         const float *o = w->o + r * dv;
-        for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i0 + r, h, d), o[d] * inv);
+        if (a->out.dtype == LC_F32 && a->out.stride[3] == 1) { /* the common case in a loop the compiler vectorises */
+            float *dst = (float *)a->out.data + lc_tensor_offset(&a->out, b, i0 + r, h, 0);
+            for (int64_t d = 0; d < dv; d++) dst[d] = o[d] * inv;
+        } else {
+            for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i0 + r, h, d), o[d] * inv);
+        }
         if (a->lse) a->lse[(b * a->q.shape[2] + h) * n_q + i0 + r] = isnan(l) ? NAN : l > 0 ? w->m[r] + logf(l) : -INFINITY;
     }
 }
@@ -159,14 +217,12 @@ lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t work
     size_t need = lc_attention_flash_workspace_size(a);
     if (!workspace) return lc_error(LC_EINVAL, "workspace is NULL: flash attention needs %zu bytes (lc_attention_flash_workspace_size)", need);
     if (workspace_bytes < need) return lc_error(LC_EINVAL, "workspace_bytes=%zu is less than the %zu bytes flash attention needs", workspace_bytes, need);
-    lc_isa isa;
-    lc_isa_resolve(a->isa, &isa);
-    const lc_flash_ops *ops = lc_flash_ops_for(isa);
+    const flash_plan p = make_plan(a);
     const int64_t dk = a->q.shape[3], dv = a->v.shape[3];
     const float scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)dk);
-    const int64_t n_qt = (a->q.shape[1] + TILE_Q - 1) / TILE_Q, heads = a->q.shape[2];
+    const int64_t n_qt = (a->q.shape[1] + p.tile_q - 1) / p.tile_q, heads = a->q.shape[2];
     const int64_t tasks = a->q.shape[0] * heads * n_qt;
-    const size_t per_thread = thread_ws_bytes(dk, dv);
+    const size_t per_thread = thread_ws_bytes(&p, dk, dv);
     uint8_t *base = (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     const int nt = lc_threads_resolve(a->threads);
 
@@ -174,18 +230,16 @@ lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t work
     {
 #ifdef _OPENMP
         const int tid = omp_get_thread_num();
-        /* Tile products run on this thread alone: OpenBLAS reads this (task-local) ICV,
-         * and a one-thread team is not "in parallel" to it. */
-        omp_set_num_threads(1);
 #else
         const int tid = 0;
 #endif
-        tile_ws w = carve(base + (size_t)tid * per_thread, dk, dv);
+        tile_ws w;
+        carve(&p, base + (size_t)tid * per_thread, dk, dv, &w);
         /* Later query tiles see more keys under a causal mask: hand them out first. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t qt = n_qt - 1 - t % n_qt, bh = t / n_qt;
-            flash_tile(a, ops, &w, bh / heads, bh % heads, qt * TILE_Q, scale);
+            flash_tile(a, &p, &w, bh / heads, bh % heads, qt * p.tile_q, scale);
         }
     }
     return LC_OK;

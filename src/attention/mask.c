@@ -2,6 +2,7 @@
  * classification the kernels use to skip empty tiles. See include/longctx/mask.h. */
 #include "longctx/mask.h"
 
+#include <stdint.h>
 #include <string.h>
 
 lc_mask lc_mask_full(void) {
@@ -223,6 +224,50 @@ void lc_mask_fill_tile(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, i
     for (int64_t r = 0; r < rows; r++) {
         row_ctx_init(m, i0 + r, &c);
         for (int64_t k = 0; k < cols; k++) out[r * ld + k] = (uint8_t)allows_row(m, &c, j0 + k);
+    }
+}
+
+static int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+void lc_mask_fill_tile_keys(const lc_mask *m, int64_t i0, int64_t rows, int64_t j0, int64_t cols, uint8_t *out, int64_t ld) {
+    if (!out || rows <= 0 || cols <= 0) return;
+    if (!m) {
+        for (int64_t c = 0; c < cols; c++) memset(out + c * ld, 0, (size_t)rows);
+        return;
+    }
+    if (is_interval_mask(m) && cols <= INT32_MAX) {
+        /* each row's visible keys as tile columns: [lo, hi) and the sinks [0, s); then each
+         * key's row of the output in one loop over the queries */
+        enum { CHUNK = 256 };
+        int32_t lo[CHUNK], hi[CHUNK], s[CHUNK]; /* clamped to [0, cols]: 32 bits, so the loop below vectorises */
+        const int64_t n_cols = cols;
+        for (int64_t r0 = 0; r0 < rows; r0 += CHUNK) {
+            const int64_t n = rows - r0 < CHUNK ? rows - r0 : CHUNK;
+            for (int64_t r = 0; r < n; r++) {
+                const int64_t p = m->q_offset + i0 + r0 + r, cap = m->causal ? p + 1 : j0 + cols;
+                int64_t a = j0, b = j0 + cols;
+                if (m->window.enabled) {
+                    if (m->window.left >= 0 && p - m->window.left > a) a = p - m->window.left;
+                    if (m->window.right >= 0 && p + m->window.right + 1 < b) b = p + m->window.right + 1;
+                } else if (m->sinks > 0) {
+                    b = a; /* only the sinks */
+                }
+                if (b > cap) b = cap;
+                const int64_t sk = m->sinks < cap ? m->sinks : cap;
+                lo[r] = (int32_t)clamp64(a - j0, 0, n_cols), hi[r] = (int32_t)clamp64(b - j0, 0, n_cols), s[r] = (int32_t)clamp64(sk - j0, 0, n_cols);
+            }
+            for (int32_t c = 0; c < (int32_t)n_cols; c++) {
+                uint8_t *o = out + c * ld + r0;
+                for (int64_t r = 0; r < n; r++) o[r] = (uint8_t)(((c >= lo[r]) & (c < hi[r])) | (c < s[r]));
+            }
+        }
+        return;
+    }
+    row_ctx c;
+    c.qb = -1;
+    for (int64_t r = 0; r < rows; r++) {
+        row_ctx_init(m, i0 + r, &c);
+        for (int64_t k = 0; k < cols; k++) out[k * ld + r] = (uint8_t)allows_row(m, &c, j0 + k);
     }
 }
 

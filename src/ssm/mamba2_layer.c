@@ -58,7 +58,7 @@ static lc_status mamba2_tokens(const lc_mamba2_weights *w, const lc_mixer_io *io
     }
     const int64_t hf = NH * w->head_dim * w->state;
     lc_ssd s = {1, m, NH, w->head_dim, w->groups, w->state, x, dt, w->dt_bias, w->dt_min, w->dt_max, A, Bm, Cm, w->D, y,
-                io->ssm_state + b * hf, hf, w->chunk, io->threads};
+                io->ssm_state + b * hf, hf, w->chunk, io->threads, LC_ISA_AUTO};
     lc_status st = chunked ? lc_ssd_chunked(&s, ws, ws_bytes) : lc_ssd_step(&s);
     if (st) return st;
     /* gated RMSNorm (MambaRMSNormGated): g = y silu(z), normalised over groups of width gw */
@@ -86,7 +86,7 @@ static lc_status mamba2_run(const lc_mamba2_weights *w, const lc_mixer_io *io, i
     size_t ws_bytes = 0;
     if (!per_token) {
         lc_ssd probe = {1, m, NH, w->head_dim, w->groups, w->state, io->x, io->x, NULL, 0, 0, io->x, io->x, io->x, NULL, io->y,
-                        io->ssm_state, NH * w->head_dim * w->state, w->chunk, io->threads};
+                        io->ssm_state, NH * w->head_dim * w->state, w->chunk, io->threads, LC_ISA_AUTO};
         ws_bytes = lc_ssd_workspace_size(&probe);
     }
     const size_t floats = (size_t)NH + scratch_floats(w, m) + ws_bytes / sizeof(float) + 16;

@@ -49,38 +49,54 @@ lc_status lc_selective_scan_check(const lc_selective_scan *s) {
     return LC_OK;
 }
 
-/* The plan of one call: jobs of CH_BLOCK channels of one sequence, each running its
- * channels' states over every token in order, on threads only from MIN_PARALLEL_WORK state
- * updates (batch x tokens x channels x state) up. Below that (one decode token of Jamba's
- * 8192 channels x state 16 is 131072) threads cost more than they save, and one that the
- * busy machine deschedules stalls the call for a time slice. Measured with bench/linear
- * --lengths 1024 --heads 16 --dim 64 (a token of 1024 channels x state 16; the best of 3
- * means over 64 calls) in 4 runs on a shared 2-core machine: 28-37 us on one thread; with
- * the threshold at 0, on two threads, 30-33 us in two runs, 7.2 and 15.6 ms in the other
- * two. The threshold itself (about 15 tokens of that layer) and CH_BLOCK were chosen, not
- * measured. */
-enum { CH_BLOCK = 16, MIN_PARALLEL_WORK = 250000 };
+/* The plan of one call: jobs of `block` channels of one sequence, each running its channels'
+ * states over every token in order, on threads only from MIN_PARALLEL_WORK state updates
+ * (batch x tokens x channels x state) up: below it threads cost more than they save, and one
+ * that a busy machine deschedules stalls the call for a time slice. Measured one token of
+ * channels x state 16 (best of 300 batches of 8 calls, a loaded 2-core AVX-512 machine), 1
+ * thread against 2: 512 channels (8192 updates) 4.8 / 6.0 us, 1024 8.2 / 8.1 us, 2048 13.9 /
+ * 11.6 us, 5120 31.9 / 20.5 us. A block is a multiple of 16 channels (the vector width),
+ * about JOBS_PER_THREAD jobs per thread per sequence: few enough that taking a job costs
+ * nothing next to it, enough that a descheduled thread leaves the others work to take. */
+enum { MIN_PARALLEL_WORK = 20000, JOBS_PER_THREAD = 4 };
 
 typedef struct scan_plan {
-    int64_t blocks; /* jobs per sequence */
+    int64_t block, blocks; /* channels per job, jobs per sequence */
     int threads, parallel;
+    ssm_scan_block_fn fn;
 } scan_plan;
 
-static scan_plan make_plan(const lc_selective_scan *s) {
+static scan_plan make_plan(const lc_selective_scan *s, lc_isa isa) {
     scan_plan p;
-    p.blocks = (s->channels + CH_BLOCK - 1) / CH_BLOCK;
     p.threads = lc_threads_resolve(s->threads);
     p.parallel = (double)s->batch * s->n * s->channels * s->state >= MIN_PARALLEL_WORK;
+    const int64_t per = (s->channels + (int64_t)p.threads * JOBS_PER_THREAD - 1) / ((int64_t)p.threads * JOBS_PER_THREAD);
+    p.block = p.parallel ? (per + 15) / 16 * 16 : s->channels;
+    p.blocks = (s->channels + p.block - 1) / p.block;
+    p.fn = ssm_scan_block_portable;
+#ifdef LONGCTX_HAVE_X86_PATHS
+    if (isa == LC_ISA_AVX512) p.fn = ssm_scan_block_avx512;
+    else if (isa == LC_ISA_AVX2) p.fn = ssm_scan_block_avx2;
+#else
+    (void)isa;
+#endif
     return p;
 }
 
-static float scan_row_portable(const float *A, float *h, const float *B, const float *C, float dt, float dx, int64_t N) {
-    float y = 0;
-    for (int64_t i = 0; i < N; i++) {
-        h[i] = expf(A[i] * dt) * h[i] + dx * B[i];
-        y += h[i] * C[i];
+void ssm_scan_block_portable(const lc_selective_scan *s, const float *x, const float *dtr, const float *z, const float *B, const float *C, float *y,
+                             float *h, int64_t d0, int64_t d1) {
+    const int64_t N = s->state;
+    for (int64_t d = d0; d < d1; d++) {
+        const float dt = ssm_dt(dtr[d], s->dt_bias, d, 0, 0), dx = dt * x[d], *A = s->A + d * N;
+        float *hd = h + d * N, acc = 0;
+        for (int64_t i = 0; i < N; i++) {
+            hd[i] = expf(A[i] * dt) * hd[i] + dx * B[i];
+            acc += hd[i] * C[i];
+        }
+        if (s->D) acc += x[d] * s->D[d];
+        if (z) acc *= ssm_silu(z[d]);
+        y[d] = acc;
     }
-    return y;
 }
 
 lc_status lc_selective_scan_f32(const lc_selective_scan *s) {
@@ -88,27 +104,15 @@ lc_status lc_selective_scan_f32(const lc_selective_scan *s) {
     if (st) return st;
     lc_isa isa;
     if ((st = lc_isa_resolve(s->isa, &isa))) return st;
-    ssm_scan_row_fn row_fn = scan_row_portable;
-#ifdef LONGCTX_HAVE_X86_PATHS
-    if (isa == LC_ISA_AVX512) row_fn = ssm_scan_row_avx512;
-    else if (isa == LC_ISA_AVX2) row_fn = ssm_scan_row_avx2;
-#endif
-    const scan_plan plan = make_plan(s);
+    const scan_plan plan = make_plan(s, isa);
     const int64_t n = s->n, E = s->channels, N = s->state, blocks = plan.blocks;
 #pragma omp parallel for num_threads(plan.threads) schedule(dynamic, 1) if (plan.parallel)
     for (int64_t job = 0; job < s->batch * blocks; job++) {
-        const int64_t b = job / blocks, d0 = (job % blocks) * CH_BLOCK, d1 = d0 + CH_BLOCK < E ? d0 + CH_BLOCK : E;
+        const int64_t b = job / blocks, d0 = (job % blocks) * plan.block, d1 = d0 + plan.block < E ? d0 + plan.block : E;
         float *h = s->h + b * E * N;
         for (int64_t t = 0; t < n; t++) {
             const int64_t row = (b * n + t) * E;
-            const float *Bt = s->B + (b * n + t) * N, *Ct = s->C + (b * n + t) * N;
-            for (int64_t d = d0; d < d1; d++) {
-                const float dt = ssm_dt(s->dt[row + d], s->dt_bias, d, 0, 0), x = s->x[row + d], dx = dt * x;
-                float y = row_fn(s->A + d * N, h + d * N, Bt, Ct, dt, dx, N);
-                if (s->D) y += x * s->D[d];
-                if (s->z) y *= ssm_silu(s->z[row + d]);
-                s->y[row + d] = y;
-            }
+            plan.fn(s, s->x + row, s->dt + row, s->z ? s->z + row : NULL, s->B + (b * n + t) * N, s->C + (b * n + t) * N, s->y + row, h, d0, d1);
         }
     }
     return LC_OK;

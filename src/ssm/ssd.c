@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "../core/overlap.h"
+#include "scan_row.h"
 #include "ssm_internal.h"
 
 lc_status ssm_ssd_check_shapes(const lc_ssd *s) {
@@ -90,33 +91,53 @@ lc_status lc_ssd_naive(const lc_ssd *s) {
     return LC_OK;
 }
 
+void ssm_ssd_rows_portable(float *h, int64_t P, int64_t N, float dA, float dt, const float *x, const float *B, const float *C, float *y) {
+    for (int64_t d = 0; d < P; d++) {
+        float *hd = h + d * N, acc = 0;
+        const float dx = dt * x[d];
+        for (int64_t i = 0; i < N; i++) {
+            hd[i] = dA * hd[i] + dx * B[i];
+            acc += C[i] * hd[i];
+        }
+        y[d] = acc;
+    }
+}
+
 /* The plan of lc_ssd_step: one job per (sequence, head), on threads only from
- * MIN_PARALLEL_WORK state updates (batch x tokens x heads x head_dim x state) up. Below
- * that, a decode token, threads cost more than they save, and one that the busy machine
- * deschedules stalls the call for a time slice. Measured with bench/linear --lengths 1024
- * --heads 16 --dim 64 (a token of 16 heads x 64 dims x state 64; the best of 3 means over
- * 64 calls) in 4 runs on a shared 2-core machine: 22-34 us on one thread; with the
- * threshold at 0, on two threads, 18-23 us in three runs and 11.8 ms in the fourth. The
- * threshold itself (about 15 tokens of that layer) was chosen, not measured. */
-enum { MIN_PARALLEL_WORK = 1000000 };
+ * MIN_PARALLEL_WORK state updates (batch x tokens x heads x head_dim x state) up: below it
+ * one thread finishes before a second would have paid for itself, and one that a busy machine
+ * deschedules stalls the call for a time slice. Measured one token of heads x 64 x state
+ * 128 (best of 300 batches of 8 calls, a loaded 2-core AVX-512 machine), 1 thread against 2:
+ * 8 heads (65536 updates) 6.96 / 7.10 us, 16 heads 14.2 / 11.2 us, 48 heads 46.8 / 26.5 us. */
+enum { MIN_PARALLEL_WORK = 100000 };
 
 typedef struct step_plan {
     int threads, parallel;
+    ssm_ssd_rows_fn rows;
 } step_plan;
 
-static step_plan make_step_plan(const lc_ssd *s) {
+static step_plan make_step_plan(const lc_ssd *s, lc_isa isa) {
     step_plan p;
     p.threads = lc_threads_resolve(s->threads);
     p.parallel = (double)s->batch * s->n * s->heads * s->head_dim * s->state >= MIN_PARALLEL_WORK;
+    p.rows = ssm_ssd_rows_portable;
+#ifdef LONGCTX_HAVE_X86_PATHS
+    if (isa == LC_ISA_AVX512) p.rows = ssm_ssd_rows_avx512;
+    else if (isa == LC_ISA_AVX2) p.rows = ssm_ssd_rows_avx2;
+#else
+    (void)isa;
+#endif
     return p;
 }
 
 lc_status lc_ssd_step(const lc_ssd *s) {
     lc_status st = lc_ssd_check(s);
     if (st) return st;
+    lc_isa isa;
+    if ((st = lc_isa_resolve(s->isa, &isa))) return st;
     const int64_t n = s->n, H = s->heads, P = s->head_dim, G = s->groups, N = s->state;
-    const step_plan plan = make_step_plan(s);
-#pragma omp parallel for num_threads(plan.threads) schedule(dynamic, 1) if (plan.parallel)
+    const step_plan plan = make_step_plan(s, isa);
+#pragma omp parallel for num_threads(plan.threads) schedule(static) if (plan.parallel)
     for (int64_t bp = 0; bp < s->batch * H; bp++) {
         const int64_t b = bp / H, p = bp % H, gr = p / (H / G);
         float *h = s->h + bp * P * N;
@@ -124,15 +145,9 @@ lc_status lc_ssd_step(const lc_ssd *s) {
             const float dt = ssm_dt(s->dt[(b * n + t) * H + p], s->dt_bias, p, s->dt_min, s->dt_max), dA = expf(dt * s->A[p]);
             const float *x = s->x + ((b * n + t) * H + p) * P, *Bt = s->B + ((b * n + t) * G + gr) * N, *Ct = s->C + ((b * n + t) * G + gr) * N;
             float *y = s->y + ((b * n + t) * H + p) * P;
-            for (int64_t d = 0; d < P; d++) {
-                float *hd = h + d * N, acc = 0;
-                const float dx = dt * x[d];
-                for (int64_t i = 0; i < N; i++) {
-                    hd[i] = dA * hd[i] + dx * Bt[i];
-                    acc += Ct[i] * hd[i];
-                }
-                y[d] = acc + (s->D ? s->D[p] * x[d] : 0.0f);
-            }
+            plan.rows(h, P, N, dA, dt, x, Bt, Ct, y);
+            if (s->D)
+                for (int64_t d = 0; d < P; d++) y[d] += s->D[p] * x[d];
         }
     }
     return LC_OK;
