@@ -105,7 +105,7 @@ static double time_linear(const linear_case &c, int64_t n, int report) {
 
 static double time_ssd(const ssm_case &c, int64_t n, int report) {
     const int64_t H = c.heads, P = c.head_dim, G = c.bc_groups, N = c.state;
-    float *x = device_normal((size_t)(n * H * P), 1, 0, 1), *dt = device_normal((size_t)(n * H), 2, -1, 1), *A = device_normal((size_t)H, 3, -1, 0.5f);
+    float *x = device_normal((size_t)(n * H * P), 1, 0, 1), *dt = device_normal((size_t)(n * H), 2, -1, 1), *A = device_normal((size_t)H, 3, -1, 0.1f);
     float *Bm = device_normal((size_t)(n * G * N), 4, 0, 1), *Cm = device_normal((size_t)(n * G * N), 5, 0, 1), *D = device_normal((size_t)H, 6, 0, 1);
     float *bias = device_normal((size_t)H, 7, 0, 0.5f), *h = device_normal((size_t)(H * P * N), 8, 0, 1);
     float *y = (float *)device_alloc(sizeof(float) * (size_t)(n * H * P));
@@ -136,7 +136,7 @@ static double time_ssd(const ssm_case &c, int64_t n, int report) {
 static double time_scan(const ssm_case &c, int64_t n, int report) {
     const int64_t E = c.channels, N = c.state;
     float *x = device_normal((size_t)(n * E), 1, 0, 1), *dt = device_normal((size_t)(n * E), 2, -1, 1), *z = device_normal((size_t)(n * E), 3, 0, 1);
-    float *A = device_normal((size_t)(E * N), 4, -1, 0.5f), *Bm = device_normal((size_t)(n * N), 5, 0, 1), *Cm = device_normal((size_t)(n * N), 6, 0, 1);
+    float *A = device_normal((size_t)(E * N), 4, -1, 0.1f), *Bm = device_normal((size_t)(n * N), 5, 0, 1), *Cm = device_normal((size_t)(n * N), 6, 0, 1);
     float *D = device_normal((size_t)E, 7, 0, 1), *bias = device_normal((size_t)E, 8, 0, 0.5f), *h = device_normal((size_t)(E * N), 9, 0, 1);
     float *y = (float *)device_alloc(sizeof(float) * (size_t)(n * E));
     lc_selective_scan s = {1, n, E, N, x, dt, bias, A, Bm, Cm, D, z, y, h, E * N, 0, LC_ISA_AUTO};
