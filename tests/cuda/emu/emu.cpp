@@ -1,9 +1,11 @@
 // The CPU stand-in's runtime (cuda_runtime.h): memory, and a launch's blocks with their
-// threads as ucontext coroutines. A thread runs until it reaches a barrier (or returns); a
-// block barrier opens when every thread of the block that has not returned waits at it, a
-// warp's when its 32 lanes do (the shuffles).
+// threads as coroutines (started by makecontext / swapcontext, then switched by _setjmp /
+// _longjmp, which save no signal mask and so make no system call). A thread runs until it
+// reaches a barrier (or returns); a block barrier opens when every thread of the block that
+// has not returned waits at it, a warp's when its 32 lanes do (the shuffles).
 #include "cuda_runtime.h"
 
+#include <setjmp.h>
 #include <stdio.h>
 #include <ucontext.h>
 
@@ -15,7 +17,9 @@ namespace {
 
 enum state { RUNNABLE, AT_BLOCK, AT_WARP, DONE };
 struct coro {
-    ucontext_t ctx;
+    ucontext_t ctx;  // the first start
+    jmp_buf jb;      // where it waits
+    int started;
     state st;
     dim3 tid;
     float shfl;
@@ -24,6 +28,7 @@ struct coro {
 std::vector<coro> threads;
 std::vector<char *> stacks;
 ucontext_t scheduler;
+jmp_buf scheduler_jb;
 int current;
 const std::function<void()> *body;
 std::vector<char> dynamic_shared;
@@ -32,12 +37,21 @@ constexpr size_t STACK = 512 * 1024;
 void entry() {
     (*body)();
     threads[current].st = DONE;
-    swapcontext(&threads[current].ctx, &scheduler);
+    _longjmp(scheduler_jb, 1);
 }
 
 void wait(state s) {
     threads[current].st = s;
-    swapcontext(&threads[current].ctx, &scheduler);
+    if (!_setjmp(threads[current].jb)) _longjmp(scheduler_jb, 1);
+}
+
+void resume(int i) {
+    current = i;
+    threadIdx = threads[i].tid;
+    if (_setjmp(scheduler_jb)) return;  // back from the thread
+    if (threads[i].started) _longjmp(threads[i].jb, 1);
+    threads[i].started = 1;
+    swapcontext(&scheduler, &threads[i].ctx);
 }
 
 void run_block(const emu_cfg &c) {
@@ -47,6 +61,7 @@ void run_block(const emu_cfg &c) {
     for (int i = 0; i < n; i++) {
         coro &t = threads[i];
         t.st = RUNNABLE;
+        t.started = 0;
         t.tid = dim3(i % c.block.x, (i / c.block.x) % c.block.y, i / (c.block.x * c.block.y));
         getcontext(&t.ctx);
         t.ctx.uc_stack.ss_sp = stacks[i];
@@ -56,11 +71,7 @@ void run_block(const emu_cfg &c) {
     }
     for (;;) {
         for (int i = 0; i < n; i++)
-            if (threads[i].st == RUNNABLE) {
-                current = i;
-                threadIdx = threads[i].tid;
-                swapcontext(&scheduler, &threads[i].ctx);
-            }
+            if (threads[i].st == RUNNABLE) resume(i);
         int released = 0, live = 0, at_block = 0;
         for (int w = 0; w * 32 < n; w++) {  // a warp whose live lanes all wait at a shuffle goes on
             int lanes = 0, waiting = 0;
