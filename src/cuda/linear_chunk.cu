@@ -369,7 +369,8 @@ lc_status lc_cuda_linear_attention_check(const lc_linear_attention *a) {
     const int64_t L = lin_chunk(a), chunks = ceil_div(n, L);
     const int64_t tiles = ceil_div(F, TILE) * ceil_div(dv + 1, TILE) > ceil_div(L, TILE) * ceil_div(dv, TILE) ? ceil_div(F, TILE) * ceil_div(dv + 1, TILE)
                                                                                                               : ceil_div(L, TILE) * ceil_div(dv, TILE);
-    if ((double)chunks * (double)tiles > 2147483647.0 || (double)B * H * n * (F > dv ? F : dv) > 0x1p46)
+    const int64_t width = F > dv ? (F > a->q.shape[3] ? F : a->q.shape[3]) : (dv > a->q.shape[3] ? dv : a->q.shape[3]);
+    if ((double)chunks * (double)tiles > 2147483647.0 || (double)B * H * n * width > 0x1p38)
         return lc_error(LC_EUNSUPPORTED, "n=%lld: too many tokens for one call on the GPU", (long long)n);
     return LC_OK;
 }

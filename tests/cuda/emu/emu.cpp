@@ -26,7 +26,12 @@ struct coro {
     int flag;
 };
 std::vector<coro> threads;
-std::vector<char *> stacks;
+struct stack_pool {  // the threads' stacks, kept from block to block, freed at exit
+    std::vector<char *> v;
+    ~stack_pool() {
+        for (char *p : v) free(p);
+    }
+} stacks;
 ucontext_t scheduler;
 jmp_buf scheduler_jb;
 int current;
@@ -57,14 +62,14 @@ void resume(int i) {
 void run_block(const emu_cfg &c) {
     const int n = (int)(c.block.x * c.block.y * c.block.z);
     threads.resize(n);
-    while ((int)stacks.size() < n) stacks.push_back((char *)malloc(STACK));
+    while ((int)stacks.v.size() < n) stacks.v.push_back((char *)malloc(STACK));
     for (int i = 0; i < n; i++) {
         coro &t = threads[i];
         t.st = RUNNABLE;
         t.started = 0;
         t.tid = dim3(i % c.block.x, (i / c.block.x) % c.block.y, i / (c.block.x * c.block.y));
         getcontext(&t.ctx);
-        t.ctx.uc_stack.ss_sp = stacks[i];
+        t.ctx.uc_stack.ss_sp = stacks.v[i];
         t.ctx.uc_stack.ss_size = STACK;
         t.ctx.uc_link = NULL;
         makecontext(&t.ctx, entry, 0);

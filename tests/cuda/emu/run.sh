@@ -9,9 +9,8 @@
 #   tests/cuda/emu/run.sh [--asan] [test flags: --smoke | --quick, --seed S]
 set -eo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
-flags="-O2 -g"
-if [ "${1:-}" = "--asan" ]; then flags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"; shift; fi
-out=$root/build-emu${flags//[^a-z]/}
+flags="-O2 -g" out=$root/build-emu
+if [ "${1:-}" = "--asan" ]; then flags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" out=$root/build-emu-asan; shift; fi
 mkdir -p "$out"
 emu=$root/tests/cuda/emu
 inc="-I$emu -I$root/include -I$root/src/cuda -I$root/tests/cuda -I$root/tests/cases"
