@@ -555,6 +555,28 @@ static void test_ssm(void) {
     CHECK(isfinite(y[0]) && isnan(y[E]) && isnan(y[2 * E]) && isfinite(y[E + 1]), "NaN reaches its channel from its token on");
     x[E] = 1;
 
+    /* the causal conv1d in front of the scans */
+    float cst[E * 3], cw[E * 4];
+    memset(cst, 0, sizeof cst);
+    for (int i = 0; i < E * 4; i++) cw[i] = 0.25f;
+    lc_causal_conv1d cv = {B, N, E, 4, x, E, cw, NULL, y, E, cst, B * E * 3};
+    REFUSED(lc_causal_conv1d_check(NULL));
+    REFUSED(lc_causal_conv1d_f32(NULL));
+    OK(lc_causal_conv1d_f32(&cv));
+    lc_causal_conv1d cb = cv;
+    cb.n = -1;
+    REFUSED(lc_causal_conv1d_f32(&cb));
+    cb = cv, cb.w = NULL;
+    REFUSED(lc_causal_conv1d_f32(&cb));
+    cb = cv, cb.kernel = 0;
+    REFUSED(lc_causal_conv1d_f32(&cb));
+    cb = cv, cb.y_stride = E - 1;
+    REFUSED(lc_causal_conv1d_f32(&cb));
+    cb = cv, cb.x_stride = (int64_t)1 << 60;
+    REFUSED(lc_causal_conv1d_f32(&cb));
+    cb = cv, cb.state = y; /* the state aliases the output */
+    REFUSED(lc_causal_conv1d_f32(&cb));
+
     float xs[B * N * 2 * 2], dts[B * N * 2], As[2] = {-1, -1}, Bs[B * N * S], Cs[B * N * S], ys[B * N * 2 * 2], hs[B * 2 * 2 * S];
     for (int i = 0; i < B * N * 4; i++) xs[i] = 1;
     for (int i = 0; i < B * N * 2; i++) dts[i] = 0.1f;

@@ -2,8 +2,9 @@
  * fresh random inputs: odd lengths, n = 1, chunk sizes that do not divide n, groups,
  * extreme dt (tiny, huge, clamped), states carried across calls, 64K-token recurrences at
  * small width; the step on every vector path at the shapes of real layers (state 128, head
- * dim 64) and ragged ones, on 1-3 threads; the mixer layers' prefill continued by steps against one prefill over all
- * tokens (outputs token by token, conv and SSM states); NaN propagation; bad input.
+ * dim 64) and ragged ones, on 1-3 threads; the mixer layers' prefill continued by steps against
+ * one prefill over all tokens (outputs token by token, conv and SSM states); the causal conv1d
+ * against a float64 convolution, its state carried over two calls; NaN propagation; bad input.
  * The comparison with transformers itself is test_ssm_golden. */
 #include <math.h>
 #include <stdlib.h>
@@ -295,6 +296,53 @@ static void test_layers(uint64_t seed) {
 
 /* ---- bad input --------------------------------------------------------------------------- */
 
+/* ---- the causal conv1d: against a float64 convolution, the state carried over two calls ----- */
+
+static void test_conv1d(uint64_t seed) {
+    test_rng r = {seed ^ 0xc0417, 0};
+    for (int i = 0; i < 40; i++) {
+        const int64_t n = 1 + (int64_t)test_below(&r, i % 4 ? 100 : 3), C = 1 + (int64_t)test_below(&r, 20);
+        const int64_t K = ((int64_t[]){1, 2, 4, 7, 64})[test_below(&r, 5)], S = K - 1, xs = C + (int64_t)test_below(&r, 3), ys = C + (int64_t)test_below(&r, 3);
+        const int64_t B = 1 + (int64_t)test_below(&r, 2), n1 = (int64_t)test_below(&r, (uint64_t)n + 1); /* the first call's tokens */
+        float *x = randn((size_t)(B * n * xs), &r, 0, 1), *w = randn((size_t)(C * K), &r, 0, 0.5f), *b = randn((size_t)C, &r, 0, 0.5f);
+        float *s0 = randn((size_t)(B * C * S), &r, 0, 1), *st = malloc(sizeof(float) * (size_t)(B * C * S + 1)), *y = malloc(sizeof(float) * (size_t)(B * n * ys));
+        const float *bias = test_below(&r, 2) ? b : NULL;
+        memcpy(st, s0, sizeof(float) * (size_t)(B * C * S));
+        /* the batch in two calls: tokens [0, n1), then [n1, n) (one call when n1 is 0 or n) */
+        for (int part = 0; part < 2; part++) {
+            const int64_t t0 = part ? n1 : 0, t1 = part ? n : n1;
+            if (t1 <= t0) continue;
+            float *xp = malloc(sizeof(float) * (size_t)(B * (t1 - t0) * xs)), *yp = malloc(sizeof(float) * (size_t)(B * (t1 - t0) * ys));
+            for (int64_t bb = 0; bb < B; bb++) memcpy(xp + bb * (t1 - t0) * xs, x + (bb * n + t0) * xs, sizeof(float) * (size_t)((t1 - t0) * xs));
+            lc_causal_conv1d c = {B, t1 - t0, C, K, xp, xs, w, bias, yp, ys, S ? st : NULL, B * C * S};
+            CHECK(lc_causal_conv1d_f32(&c) == LC_OK, "conv1d: %s", lc_last_error());
+            for (int64_t bb = 0; bb < B; bb++) memcpy(y + (bb * n + t0) * ys, yp + bb * (t1 - t0) * ys, sizeof(float) * (size_t)((t1 - t0) * ys));
+            free(xp), free(yp);
+        }
+        double worst = 0;
+        int state_ok = 1;
+        for (int64_t bb = 0; bb < B; bb++)
+            for (int64_t ch = 0; ch < C; ch++) {
+                for (int64_t t = 0; t < n; t++) {
+                    double acc = bias ? bias[ch] : 0;
+                    for (int64_t j = 0; j < K; j++) {
+                        const int64_t idx = t - S + j;
+                        acc += (double)w[ch * K + j] * (idx >= 0 ? x[(bb * n + idx) * xs + ch] : s0[(bb * C + ch) * S + S + idx]);
+                    }
+                    const double want = acc / (1 + exp(-acc)), e = fabs(y[(bb * n + t) * ys + ch] - want) / (1e-6 + 1e-5 * fabs(want));
+                    if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                }
+                for (int64_t j = 0; j < S; j++) {
+                    const int64_t idx = n - S + j;
+                    state_ok &= st[(bb * C + ch) * S + j] == (idx >= 0 ? x[(bb * n + idx) * xs + ch] : s0[(bb * C + ch) * S + S + idx]);
+                }
+            }
+        CHECK(worst <= 1 && state_ok, "conv1d b=%lld n=%lld C=%lld K=%lld split at %lld: scaled error %g, state %s", (long long)B, (long long)n, (long long)C,
+              (long long)K, (long long)n1, worst, state_ok ? "right" : "wrong");
+        free(x), free(w), free(b), free(s0), free(st), free(y);
+    }
+}
+
 static void expect(lc_status got, lc_status want, const char *word, const char *what) {
     CHECK(got == want && strstr(lc_last_error(), word), "%s: got %s '%s', want %s naming '%s'", what, lc_status_str(got), lc_last_error(),
           lc_status_str(want), word);
@@ -349,6 +397,21 @@ static void test_bad_input(uint64_t seed) {
     w2 = L.w2, io.n = 0;
     expect(lc_mamba2_prefill(&w2, &io), LC_EINVAL, "n=0", "mamba2 with no tokens");
     layers_free(&L);
+
+    float cx[24], cw[8], cy[24], cst[6];
+    lc_causal_conv1d c = {1, 4, 2, 4, cx, 3, cw, NULL, cy, 2, cst, 6};
+    memset(cx, 0, sizeof cx), memset(cw, 0, sizeof cw), memset(cst, 0, sizeof cst);
+    CHECK(lc_causal_conv1d_f32(&c) == LC_OK, "conv1d on good input: %s", lc_last_error());
+    c.kernel = 65;
+    expect(lc_causal_conv1d_check(&c), LC_EINVAL, "kernel", "conv1d kernel 65");
+    c.kernel = 4, c.x_stride = 1;
+    expect(lc_causal_conv1d_f32(&c), LC_EINVAL, "x_stride", "conv1d rows narrower than the channels");
+    c.x_stride = 3, c.state_floats = 5;
+    expect(lc_causal_conv1d_f32(&c), LC_EINVAL, "state_floats", "conv1d state of the wrong size");
+    c.state_floats = 6, c.y = cx;
+    expect(lc_causal_conv1d_f32(&c), LC_EINVAL, "overlaps", "conv1d y aliasing x");
+    c.y = cy, c.state = NULL;
+    expect(lc_causal_conv1d_f32(&c), LC_EINVAL, "state", "conv1d without its state");
 }
 
 int main(void) {
@@ -356,6 +419,7 @@ int main(void) {
     test_scan(seed);
     test_ssd(seed);
     test_layers(seed);
+    test_conv1d(seed);
     test_bad_input(seed);
     return test_finish("test_ssm");
 }

@@ -1,4 +1,5 @@
-/* Attention on NVIDIA GPUs (CUDA C, Hopper first), behind the CPU descriptors.
+/* Attention, linear attention and state-space scans on NVIDIA GPUs (CUDA C, Hopper first),
+ * behind the CPU descriptors.
  *
  * Flash attention takes the lc_attention descriptor of the CPU (include/longctx/attention.h):
  * its tensors' data and lse are device pointers, the kernels run on `stream`, and the call
@@ -6,13 +7,17 @@
  * pointer; it is copied into the caller's device workspace. Decode takes lc_cuda_decode,
  * whose cache is described by the CPU cache's lc_kv_config (include/longctx/cache.h) and
  * whose visible keys by an lc_mask. MLA decode takes lc_cuda_mla, whose layer is the CPU's lc_mla
- * (include/longctx/mla.h). See docs/cuda.md and docs/mla.md. */
+ * (include/longctx/mla.h). Linear attention, Mamba-2's SSD, Mamba's selective scan and the
+ * causal conv1d in front of the scans take their CPU descriptors (linear.h, ssm.h) with device
+ * pointers (docs/linear-attention.md, docs/ssm.md). See docs/cuda.md and docs/mla.md. */
 #ifndef LONGCTX_CUDA_H
 #define LONGCTX_CUDA_H
 
 #include "longctx/attention.h"
 #include "longctx/cache.h"
+#include "longctx/linear.h"
 #include "longctx/mla.h"
+#include "longctx/ssm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -153,6 +158,48 @@ typedef struct lc_cuda_mla {
 lc_status lc_cuda_mla_decode_check(const lc_cuda_mla *d);
 size_t lc_cuda_mla_decode_workspace_size(const lc_cuda_mla *d);
 lc_status lc_cuda_mla_decode(const lc_cuda_mla *d, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+
+/* ---- linear attention ----------------------------------------------------------------------
+ * The lc_linear_attention descriptor (linear.h) with q, k, v, out, omega (FAVOR+) and `state`
+ * in device memory; `decay` (per head, optional) stays a host array, read when the call is
+ * made (at most LC_CUDA_LINEAR_MAX_HEADS heads with a decay). Tensors f32, any strides; at most
+ * 4096 features (F) and d_v <= 4096; `threads` is ignored. The state has the CPU's layout and
+ * meaning (lc_linear_state_floats per (batch, head): S, z and the log-scale c), so a state moves
+ * between the CPU and GPU forms. The prefill runs chunkwise (lc_linear_attention.chunk tokens a
+ * chunk, 0 = 64): the features once, each chunk's own state in parallel, a pass over the chunks
+ * for the states between them, then every chunk's outputs in parallel; it needs
+ * lc_cuda_linear_attention_workspace_size bytes of device workspace. The step is the
+ * recurrence, one block per (batch, head), token after token. */
+enum { LC_CUDA_LINEAR_MAX_HEADS = 512 };
+lc_status lc_cuda_linear_attention_check(const lc_linear_attention *a);
+size_t lc_cuda_linear_attention_workspace_size(const lc_linear_attention *a);
+lc_status lc_cuda_linear_attention_forward(const lc_linear_attention *a, float *state, int64_t state_floats, void *workspace, size_t workspace_bytes,
+                                           lc_cuda_stream stream);
+lc_status lc_cuda_linear_attention_step(const lc_linear_attention *a, float *state, int64_t state_floats, lc_cuda_stream stream);
+
+/* ---- Mamba-2's SSD -------------------------------------------------------------------------
+ * The lc_ssd descriptor (ssm.h) with every array in device memory; head_dim and state at most
+ * 256; `threads` is ignored. lc_cuda_ssd_chunked is the chunked algorithm of ssm.h (chunk
+ * tokens a chunk, 0 = 64; any chunk up to 1024): each chunk's state in parallel, a pass over the
+ * chunks, then every chunk's outputs in parallel, with lc_cuda_ssd_workspace_size bytes of
+ * device workspace. lc_cuda_ssd_step is the recurrence (decoding: any n, typically 1). */
+lc_status lc_cuda_ssd_check(const lc_ssd *s);
+size_t lc_cuda_ssd_workspace_size(const lc_ssd *s);
+lc_status lc_cuda_ssd_chunked(const lc_ssd *s, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+lc_status lc_cuda_ssd_step(const lc_ssd *s, lc_cuda_stream stream);
+
+/* ---- Mamba's selective scan and the causal conv1d -----------------------------------------
+ * lc_selective_scan (ssm.h) with every array in device memory, state at most 64; `threads` and
+ * `isa` are ignored. One call is the prefill and the step: a thread runs one channel's state
+ * over a span of tokens; when batch x channels threads do not fill the GPU the tokens are cut
+ * into spans run in parallel from zero states, then joined by a pass over the spans, which
+ * needs lc_cuda_selective_scan_workspace_size bytes of device workspace (0 when one span
+ * suffices, a decode step). lc_cuda_causal_conv1d is lc_causal_conv1d_f32 on the GPU. */
+lc_status lc_cuda_selective_scan_check(const lc_selective_scan *s);
+size_t lc_cuda_selective_scan_workspace_size(const lc_selective_scan *s);
+lc_status lc_cuda_selective_scan(const lc_selective_scan *s, void *workspace, size_t workspace_bytes, lc_cuda_stream stream);
+lc_status lc_cuda_causal_conv1d_check(const lc_causal_conv1d *c);
+lc_status lc_cuda_causal_conv1d(const lc_causal_conv1d *c, lc_cuda_stream stream);
 
 #ifdef __cplusplus
 }

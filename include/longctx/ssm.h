@@ -82,6 +82,30 @@ size_t lc_ssd_workspace_size(const lc_ssd *s);
 lc_status lc_ssd_chunked(const lc_ssd *s, void *workspace, size_t workspace_bytes);
 lc_status lc_ssd_chunked_alloc(const lc_ssd *s);
 
+/* ---- the causal convolution in front of both scans --------------------------------------- */
+
+/* Depthwise causal conv1d over n tokens, then silu, as both mixers run it (Mamba's conv1d
+ * with padding kernel - 1):
+ *   y[b,t,c] = silu(bias[c] + sum_j w[c,j] x[b, t-(K-1)+j, c])
+ * where the inputs before t = 0 come from state[b,c,:] (the last K-1 inputs, oldest first),
+ * which then receives the last K-1 inputs, so a prefill is continued by steps. Rows of x and
+ * y lie x_stride and y_stride floats apart (a mixer reads x out of its wider projection). */
+typedef struct lc_causal_conv1d {
+    int64_t batch, n, channels, kernel; /* kernel K in 1..64 */
+    const float *x;                     /* [batch, n, x_stride]: channels from column 0 */
+    int64_t x_stride;                   /* >= channels */
+    const float *w;                     /* [channels, K] */
+    const float *bias;                  /* [channels] or NULL */
+    float *y;                           /* [batch, n, y_stride], written (columns below channels) */
+    int64_t y_stride;                   /* >= channels */
+    float *state;                       /* [batch, channels, K-1]: zeros start a sequence; NULL when K = 1 */
+    int64_t state_floats;
+} lc_causal_conv1d;
+
+lc_status lc_causal_conv1d_check(const lc_causal_conv1d *c);
+/* f32, channel by channel (the mixers' own convolution). */
+lc_status lc_causal_conv1d_f32(const lc_causal_conv1d *c);
+
 /* ---- the mixer layers --------------------------------------------------------------------- */
 
 /* The weights of a transformers MambaMixer (names as in its state_dict); biases may be NULL. */

@@ -1,7 +1,6 @@
 /* Mamba's selective scan (Gu and Dao 2023, algorithm 2; the discretisation of section 2,
  * A_bar = exp(dt A), B_bar x = dt B x, as transformers' MambaMixer computes it), in f32 and
- * in float64, and the small layer helpers (softplus, depthwise conv, linear). */
-#include <cblas.h>
+ * in float64, and softplus. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -147,35 +146,4 @@ lc_status lc_selective_scan_naive(const lc_selective_scan *s) {
         }
     free(h);
     return LC_OK;
-}
-
-void ssm_conv_silu(const float *in, int64_t ld_in, int64_t n, int64_t ch, const float *w, const float *b, int64_t K, float *state,
-                   float *out, int64_t ld_out) {
-    const int64_t S = K - 1;
-    for (int64_t c = 0; c < ch; c++) {
-        const float *wc = w + c * K;
-        float *sc = state + c * S;
-        for (int64_t t = 0; t < n; t++) {
-            float acc = b ? b[c] : 0.0f;
-            for (int64_t j = 0; j < K; j++) {
-                int64_t idx = t - S + j;
-                acc += wc[j] * (idx >= 0 ? in[idx * ld_in + c] : sc[S + idx]);
-            }
-            out[t * ld_out + c] = ssm_silu(acc);
-        }
-        /* the last K-1 inputs: from the new tokens, or shifted from the old state */
-        float keep[64];
-        for (int64_t j = 0; j < S; j++) {
-            int64_t idx = n - S + j;
-            keep[j] = idx >= 0 ? in[idx * ld_in + c] : sc[S + idx];
-        }
-        memcpy(sc, keep, sizeof(float) * (size_t)S);
-    }
-}
-
-void ssm_linear(const float *x, int64_t ldx, int64_t n, int64_t cols, const float *W, const float *bias, int64_t rows, float *y, int64_t ldy) {
-    if (bias)
-        for (int64_t t = 0; t < n; t++) memcpy(y + t * ldy, bias, sizeof(float) * (size_t)rows);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f, x, (int)ldx, W, (int)cols, bias ? 1.0f : 0.0f,
-                y, (int)ldy);
 }
