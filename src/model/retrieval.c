@@ -74,7 +74,8 @@ static void knn_row(void *arg, int64_t t, int thread) {
         const float *md = j->mem_dot + (h * m + t) * j->kk;
         int64_t a = 0, b = 0, k = 0;
         while (k < K && (a < n || b < j->kk)) {
-            if (b >= j->kk || (a < n && cand[a].dot >= md[b])) top[k++] = cand[a++];
+            if (b < j->kk && mp[b] < 0) b++; /* a search that found fewer keys than asked */
+            else if (b >= j->kk || (a < n && cand[a].dot >= md[b])) top[k++] = cand[a++];
             else top[k] = (candidate){md[b], -1 - mp[b]}, k++, b++;
         }
         if (k == 0) continue;
