@@ -3,6 +3,8 @@ temporary directory, since some write files); the ```python torch blocks likewis
 longctx.torch loads and PyTorch sees a GPU."""
 import os
 import re
+import sys
+import types
 
 import pytest
 
@@ -27,7 +29,7 @@ def test_docs_python_examples_run(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.skipif(not os.path.exists(DOC), reason="docs/python.md is not next to the package")
-def test_docs_python_torch_examples_run(capsys):
+def test_docs_python_torch_examples_run(capsys, monkeypatch):
     try:
         import longctx.torch  # noqa: F401
         import torch
@@ -37,7 +39,10 @@ def test_docs_python_torch_examples_run(capsys):
         pytest.skip("PyTorch sees no CUDA device")
     blocks = re.findall(r"^```python torch\n(.*?)^```", open(DOC).read(), flags=re.S | re.M)
     assert len(blocks) >= 3
-    ns = {"__name__": "__docs__"}
+    # a real module: torch.compile looks up the globals of the functions it traces by module name
+    module = types.ModuleType("__docs_torch__")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    ns = module.__dict__
     for i, code in enumerate(blocks):
         try:
             exec(compile(code, "%s[python torch block %d]" % (DOC, i + 1), "exec"), ns)
