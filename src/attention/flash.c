@@ -28,15 +28,19 @@ enum { ALIGN = 64 };
 
 /* The plan: tiles of tile_q queries x tile_k keys, one query tile of one (batch, head) per
  * task; a partial tile is trimmed to the keys its queries may see in steps of `trim` keys.
- * Larger tiles amortise packing Q and the per-tile softmax bookkeeping; smaller ones keep a
- * thread's scratch (packed Q, K and V tiles when converted, S^T, O) in L2 and skip more of a
- * causal or window mask's empty area. Measured one thread, n = 4096, d = 64 / 128 / 256, full
- * and causal, f32 (the best of 8 runs of each, the sizes alternating, on a 2-core AVX-512
- * machine loaded by other work): 128 x 256, 64 x 256, 256 x 256, 128 x 128, 128 x 512,
- * 64 x 128 and 256 x 128 all within one another's run-to-run spread (no size ahead on every
- * row); 128 x 256 stays, as with the sgemm tiles before. Rows of S^T are one vector longer
- * than npad: a power of two apart (npad = 128: 512 bytes), the rows a micro-kernel walks
+ * Every query tile reads all of its head's K and V: once they no longer fit in the caches
+ * near the core, taller query tiles read them fewer times; shorter ones waste less of a
+ * causal diagonal (a tile computes its diagonal block whole) and keep the scratch (packed Q,
+ * S^T, O) small. Measured on one thread, f32, the sizes alternating in one process (best of
+ * 3-10 runs, GFLOP/s, 128 x 256 / 256 x 256): n = 16K, d = 64 / 128 / 256, full 183 / 193,
+ * 160 / 177, 131 / 160; causal 160 / 159, 165 / 184, 140 / 161; n = 4K full 173 / 178,
+ * 166 / 170, 169 / 179, causal 159 / 158, 170 / 167, 179 / 183; n = 1K causal 167 / 151,
+ * 181 / 165, 175 / 162 (full within 3 %). 256 x 128, 384 x 128 and 512 x 128 were within a
+ * few percent of 256 x 256 at 4K-16K and further behind under a causal mask at 1K. So:
+ * TILE_Q_TALL query rows once a head's K and V pass TALL_KV_BYTES, else TILE_Q. Rows of S^T are one
+ * vector longer than npad: a power of two apart (512 bytes), the rows a micro-kernel walks
  * share a few L1 sets. */
+enum { TILE_Q = 128, TILE_Q_TALL = 256, TILE_K = 256, TRIM = 16, TALL_KV_BYTES = 4 << 20 };
 typedef struct flash_plan {
     int64_t tile_q, tile_k, trim;
     int64_t npad; /* tile_q rounded up to the panel of the tile products */
@@ -51,7 +55,8 @@ static flash_plan make_plan(const lc_attention *a) {
     lc_isa_resolve(a->isa, &isa);
     p.row = lc_flash_ops_for(isa);
     p.tile = lc_flash_tile_ops_for(isa);
-    p.tile_q = 128, p.tile_k = 256, p.trim = 16;
+    const double kv_bytes = (double)a->k.shape[1] * (double)(a->q.shape[3] + a->v.shape[3]) * sizeof(float);
+    p.tile_q = kv_bytes > TALL_KV_BYTES ? TILE_Q_TALL : TILE_Q, p.tile_k = TILE_K, p.trim = TRIM;
     p.npad = (p.tile_q + p.tile->panel - 1) / p.tile->panel * p.tile->panel;
     p.lds = p.npad + 16;
     return p;
@@ -72,11 +77,14 @@ typedef struct tile_ws {
     uint8_t *mask; /* tile_k x tile_q, key-major */
 } tile_ws;
 
+/* The parts of one thread's scratch, laid out for the taller query tile whichever the plan
+ * chose, so that the workspace does not depend on the sequence length. */
 static size_t carve(const flash_plan *p, uint8_t *base, int64_t dk, int64_t dv, tile_ws *w) {
     const size_t f = sizeof(float);
-    const size_t sizes[12] = {f * (size_t)(p->tile_q * dk), f * (size_t)(p->npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
-                              f * (size_t)(p->tile_k * p->lds), f * (size_t)(p->tile_q * dv), f * (size_t)p->npad, f * (size_t)p->npad,
-                              f * (size_t)p->npad, f * (size_t)p->npad, f * (size_t)(p->tile_k * p->tile->vpanel), (size_t)(p->tile_q * p->tile_k)};
+    const int64_t rows = TILE_Q_TALL, npad = (rows + p->tile->panel - 1) / p->tile->panel * p->tile->panel, lds = npad + 16;
+    const size_t sizes[12] = {f * (size_t)(rows * dk), f * (size_t)(npad * dk), f * (size_t)(p->tile_k * dk), f * (size_t)(p->tile_k * dv),
+                              f * (size_t)(p->tile_k * lds), f * (size_t)(rows * dv), f * (size_t)npad, f * (size_t)npad,
+                              f * (size_t)npad, f * (size_t)npad, f * (size_t)(p->tile_k * p->tile->vpanel), (size_t)(rows * p->tile_k)};
     void **parts[12] = {(void **)&w->q, (void **)&w->qp, (void **)&w->k, (void **)&w->v, (void **)&w->st, (void **)&w->o, (void **)&w->m,
                         (void **)&w->l, (void **)&w->alpha, (void **)&w->colmax, (void **)&w->vp, (void **)&w->mask};
     size_t off = 0;

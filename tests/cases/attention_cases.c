@@ -85,6 +85,9 @@ static void cpu_named(table *t) {
     NAMED("soft-capping 5, scale 1"), c.softcap = 5.0f, c.scale = 1.0f, c.n_q = c.n_kv = 140, add(t, &c);
     NAMED("n = 4097 causal"), c.n_q = c.n_kv = 4097, c.hq = c.hkv = 1, c.dk = c.dv = 32, add(t, &c);
     NAMED("n = 4097 window 700"), c.n_q = c.n_kv = 4097, c.hq = c.hkv = 1, c.dk = c.dv = 32, c.mask = ATTN_SLIDING, c.window = 700, add(t, &c);
+    /* K and V past 4 MiB a head: the CPU kernel's 256-query tiles (and a ragged second one) */
+    NAMED("prefill of 300 into 4100 keys, d 256"), c.n_q = 300, c.n_kv = 4100, c.q_offset = 3800, c.hq = c.hkv = 1, c.dk = c.dv = 256,
+                                                    c.tk = c.tv = LC_BF16, add(t, &c);
 #undef NAMED
     attn_case det = square("thread determinism", ATTN_CPU_DETERMINISM, lv, 2, 333, 2, 64, LC_F32, ATTN_CAUSAL);
     det.hq = 4;
