@@ -137,16 +137,6 @@ const char *bench_bytes_str(double bytes, char *buf, size_t n) {
 
 const char *bench_blas_core(void) { return openblas_get_corename(); }
 
-const char *bench_blas_hint(void) {
-    const char *core = bench_blas_core();
-    int avx2_family = !strcmp(core, "Haswell") || !strncmp(core, "Zen", 3);
-    if (!avx2_family || !lc_isa_supported(LC_ISA_AVX512)) return NULL;
-    return getenv("OPENBLAS_CORETYPE")
-               ? "note: OPENBLAS_CORETYPE in the environment makes OpenBLAS run AVX2 kernels on this AVX-512 CPU; "
-                 "unset it or set SkylakeX for its AVX-512 kernels"
-               : "note: OpenBLAS runs AVX2 kernels on this AVX-512 CPU; OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 ones";
-}
-
 double bench_tile_gflops(int threads, int reps) {
     enum { NQ = 128, NK = 256, D = 128 };
     lc_isa isa;

@@ -54,9 +54,6 @@ int bench_write_json(cJSON *root, const char *path);
 
 /* The kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...). */
 const char *bench_blas_core(void);
-/* A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (an
- * OPENBLAS_CORETYPE in the environment, or a CPU it does not know), else NULL. */
-const char *bench_blas_hint(void);
 
 /* The peak of longctx's own matrix micro-kernel (the flash kernel's score product, on tiles
  * of 128 queries x 256 keys x d 128 that stay in cache, each thread its own), on `threads`

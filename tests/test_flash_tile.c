@@ -2,12 +2,14 @@
  * runs, against float64 references on fresh random inputs: awkward shapes (one query or key,
  * counts that are not a multiple of the panel or of the micro-kernels' rows, head dims 64,
  * 128, 256 and odd ones, leading dimensions wider than the rows), running states with
- * masked (-inf) scores, columns masked throughout and NaN scores. The whole kernel is
- * tested through lc_attention_flash by test_attention. */
+ * masked (-inf) scores, columns masked throughout and NaN scores; and the output rows'
+ * conversion bit for bit. The whole kernel is tested through lc_attention_flash by
+ * test_attention. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/attention/flash_ops.h"
 #include "../src/attention/flash_tile.h"
 #include "harness.h"
 
@@ -176,6 +178,45 @@ static long check_accumulate(lc_isa isa, const lc_flash_tile_ops *t, test_rng *r
     return bad;
 }
 
+/* store_row (the output rows): bit for bit what lc_f32_to_f16 / lc_f32_to_bf16 give for
+ * src * scale, on values with ties, NaN, infinities, denormals and overflow, any length. */
+static long check_store_row(lc_isa isa, test_rng *r) {
+    const lc_flash_ops *ops = lc_flash_ops_for(isa);
+    long bad = 0;
+    for (int rep = 0; rep < 30; rep++) {
+        const int64_t n = 1 + (int64_t)test_below(r, 70);
+        const float scale = rep % 3 ? (float)(0.25 + test_uniform(r)) : 1.0f;
+        float src[70];
+        for (int64_t c = 0; c < n; c++) {
+            uint32_t u = (uint32_t)(test_below(r, 1ull << 32));
+            switch (test_below(r, 6)) {
+            case 0: u = (u & 0xffff0000u) | 0x8000u; break; /* a bf16 tie */
+            case 1: u = (u & 0xffffe000u) | 0x1000u; break; /* an f16 tie (where normal) */
+            case 2: u = test_below(r, 2) ? 0x7fc00001u : 0xff800000u; break; /* NaN, -inf */
+            case 3: u &= 0x807fffffu; break; /* denormal */
+            default: break;
+            }
+            memcpy(&src[c], &u, sizeof u);
+        }
+        for (int t = 0; t < 3; t++) {
+            const lc_dtype dt = (lc_dtype)t;
+            union {
+                float f[70];
+                uint16_t h[70];
+            } out;
+            ops->store_row(&out, dt, src, scale, n);
+            for (int64_t c = 0; c < n; c++) {
+                const float x = src[c] * scale;
+                if (dt == LC_F32) bad += memcmp(&out.f[c], &x, sizeof x) != 0 && !(isnan(x) && isnan(out.f[c]));
+                else if (dt == LC_F16) bad += out.h[c] != lc_f32_to_f16(x) && !(isnan(x) && isnan(lc_f16_to_f32(out.h[c])));
+                else bad += out.h[c] != lc_f32_to_bf16(x) && !(isnan(x) && isnan(lc_bf16_to_f32(out.h[c]))); /* NaN payloads may differ */
+            }
+        }
+    }
+    CHECK(bad == 0, "%s: store_row: %ld elements differ from lc_f32_to_f16 / lc_f32_to_bf16", lc_isa_name(isa), bad);
+    return bad;
+}
+
 int main(void) {
     test_rng r = {test_seed("test_flash_tile"), 0};
     for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++) {
@@ -186,6 +227,7 @@ int main(void) {
         const lc_flash_tile_ops *t = lc_flash_tile_ops_for(isa);
         long bad = 0;
         for (int rep = 0; rep < 60; rep++) bad += check_scores(isa, t, &r) + check_softmax(isa, t, &r) + check_accumulate(isa, t, &r);
+        bad += check_store_row(isa, &r);
         printf("%s: panel %lld, 180 products, %ld wrong elements\n", lc_isa_name(isa), (long long)t->panel, bad);
     }
     printf("%ld tile products against the float64 references\n", products_run);

@@ -209,9 +209,9 @@ static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws
     for (int64_t r = 0; r < rows; r++) {
         float l = w->l[r], inv = isnan(l) ? NAN : l > 0 ? 1.0f / l : 0.0f; /* fully masked row: zeros; NaN stays NaN */
         const float *o = w->o + r * dv;
-        if (a->out.dtype == LC_F32 && a->out.stride[3] == 1) { /* the common case in a loop the compiler vectorises */
-            float *dst = (float *)a->out.data + lc_tensor_offset(&a->out, b, i0 + r, h, 0);
-            for (int64_t d = 0; d < dv; d++) dst[d] = o[d] * inv;
+        if (a->out.stride[3] == 1) {
+            p->row->store_row((uint8_t *)a->out.data + (size_t)lc_tensor_offset(&a->out, b, i0 + r, h, 0) * lc_dtype_size(a->out.dtype), a->out.dtype,
+                              o, inv, dv);
         } else {
             for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i0 + r, h, d), o[d] * inv);
         }

@@ -14,6 +14,9 @@ typedef struct lc_flash_ops {
     float (*exp_sum)(float *s, int64_t n, float m);
     /* s[c] = cap * tanh(s[c] / cap). */
     void (*softcap)(float *s, int64_t n, float cap);
+    /* dst[c] = src[c] * scale for c < n, converted to dtype t (f16 / bf16: rounded to
+     * nearest, ties to even, as lc_f32_to_f16 / lc_f32_to_bf16); dst contiguous. */
+    void (*store_row)(void *dst, lc_dtype t, const float *src, float scale, int64_t n);
 } lc_flash_ops;
 
 const lc_flash_ops *lc_flash_ops_portable(void);

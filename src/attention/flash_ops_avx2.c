@@ -70,6 +70,26 @@ static void softcap(float *s, int64_t n, float cap) {
     for (; c < n; c++) s[c] = cap * tanhf(s[c] / cap);
 }
 
-static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap};
+static void store_row(void *dst, lc_dtype t, const float *src, float scale, int64_t n) {
+    const __m256 s = _mm256_set1_ps(scale);
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(src + c), s);
+        if (t == LC_F32) {
+            _mm256_storeu_ps((float *)dst + c, x);
+        } else if (t == LC_F16) {
+            _mm_storeu_si128((__m128i *)((uint16_t *)dst + c), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        } else { /* bf16: add 0x7fff and the lowest kept bit (ties to even); NaN quiet */
+            const __m256i u = _mm256_castps_si256(x);
+            __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)))), 16);
+            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+            r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x0040)), nan);
+            _mm_storeu_si128((__m128i *)((uint16_t *)dst + c), _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+        }
+    }
+    for (; c < n; c++) lc_store_elem(dst, t, c, src[c] * scale);
+}
+
+static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap, store_row};
 
 const lc_flash_ops *lc_flash_ops_avx2(void) { return &ops; }

@@ -53,6 +53,25 @@ static void softcap(float *s, int64_t n, float cap) {
     }
 }
 
-static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap};
+static void store_row(void *dst, lc_dtype t, const float *src, float scale, int64_t n) {
+    const __m512 s = _mm512_set1_ps(scale);
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 k = tail_mask(n - c);
+        const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, src + c), s);
+        if (t == LC_F32) {
+            _mm512_mask_storeu_ps((float *)dst + c, k, x);
+        } else if (t == LC_F16) {
+            _mm256_mask_storeu_epi16((uint16_t *)dst + c, k, _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        } else { /* bf16: add 0x7fff and the lowest kept bit (ties to even); NaN quiet */
+            const __m512i u = _mm512_castps_si512(x);
+            const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)))), 16);
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+            const __m512i b = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x0040));
+            _mm256_mask_storeu_epi16((uint16_t *)dst + c, k, _mm512_cvtepi32_epi16(b));
+        }
+    }
+}
+
+static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap, store_row};
 
 const lc_flash_ops *lc_flash_ops_avx512(void) { return &ops; }

@@ -28,7 +28,11 @@ static void softcap(float *s, int64_t n, float cap) {
     for (int64_t c = 0; c < n; c++) s[c] = cap * tanhf(s[c] * inv);
 }
 
-static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap};
+static void store_row(void *dst, lc_dtype t, const float *src, float scale, int64_t n) {
+    for (int64_t c = 0; c < n; c++) lc_store_elem(dst, t, c, src[c] * scale);
+}
+
+static const lc_flash_ops ops = {load_row, row_max, exp_sum, softcap, store_row};
 
 const lc_flash_ops *lc_flash_ops_portable(void) { return &ops; }
 

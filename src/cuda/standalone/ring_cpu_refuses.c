@@ -1,5 +1,6 @@
-/* The standalone CUDA build (cmake -S src/cuda) has no CPU flash kernel (it needs cblas), so
- * the ring driver's default compute table refuses; the GPU ring always passes its own. */
+/* The standalone CUDA build (cmake -S src/cuda) has no CPU flash kernel (it leaves out its
+ * vector paths), so the ring driver's default compute table refuses; the GPU ring always
+ * passes its own. */
 #include "longctx/ring.h"
 
 static size_t no_workspace(void *ctx, const lc_attention *a) {
