@@ -28,9 +28,7 @@
 
 namespace lc_cuda {
 
-// The reduction slice of the staged products: 32 rows, so that the two operand slices fill
-// exactly one 64-row tile, which the output kernel reuses for the value tile.
-constexpr int LIN_KT = 32;
+constexpr int LIN_KT = 16;  // reduction slice of the staged products
 
 lin_decay make_lin_decay(const lc_linear_attention *a) {
     lin_decay d;
@@ -232,11 +230,8 @@ __global__ void lin_pass_kernel(const lin_args p, const lin_decay dec) {
 
 // 64 rows of one chunk x 64 value columns: block per (chunk, row tile, column tile), head.
 __global__ void __launch_bounds__(TILE_THREADS, 2) lin_output_kernel(const lin_args p, const lin_decay dec) {
-    // As | Bs (the reductions' operand slices) and later the value tile share one 64-row buffer
-    __shared__ __align__(16) float stage[2 * LIN_KT * TILE_LD], Ps[TILE * TILE_LD];
-    __shared__ float zs[LIN_KT], base[TILE], fr[TILE], pre[TILE], before;
-    static_assert(2 * LIN_KT == TILE, "the value tile reuses the operand slices");
-    float *As = stage, *Bs = stage + LIN_KT * TILE_LD, *Vs = stage;
+    __shared__ __align__(16) float As[LIN_KT * TILE_LD], Bs[LIN_KT * TILE_LD], Ps[TILE * TILE_LD], Vs[TILE * TILE_LD];
+    __shared__ float zs[LIN_KT], base[TILE], fr[TILE];
     const int W = p.dv + 1, tv = (p.dv + TILE - 1) / TILE;
     const int64_t rtiles = (p.L + TILE - 1) / TILE, per_chunk = rtiles * tv;
     const int64_t c = blockIdx.x / per_chunk, rt = (blockIdx.x % per_chunk) / tv, bh = blockIdx.y;
@@ -250,27 +245,17 @@ __global__ void __launch_bounds__(TILE_THREADS, 2) lin_output_kernel(const lin_a
     const float cin = p.causal ? p.cin[bh * p.chunks + c] : p.cfin[bh];
     const int ty = tile_ty(), tx = tile_tx();
 
-    // base_r = max(c_in + g (r+1), g r + max_{t<=r} (ks_t - g t)); f_r = exp(c_in + g (r+1) - base_r).
-    // The max over the chunk's rows before this tile by warp 0, then each row's own prefix.
-    if (p.causal) {
-        if (threadIdx.x < 32) {
-            float m = -INFINITY;
-            for (int64_t t = cstart + threadIdx.x; t < r0; t += 32) m = max_nan(m, ks[t] - g * (float)(t - cstart));
-            for (int o = 16; o > 0; o >>= 1) m = max_nan(m, __shfl_xor_sync(0xffffffffu, m, o));
-            if (threadIdx.x == 0) before = m;
-        }
-        if (threadIdx.x < TILE) pre[threadIdx.x] = r0 + threadIdx.x < r1 ? ks[r0 + threadIdx.x] - g * (float)(r0 + threadIdx.x - cstart) : -INFINITY;
-        __syncthreads();
-    }
-    if (threadIdx.x < TILE && r0 + threadIdx.x < r1) {
-        const int row = threadIdx.x;
-        if (p.causal) {
-            float run = before;
-            for (int j = 0; j <= row; j++) run = max_nan(run, pre[j]);
-            const float rl = (float)(r0 + row - cstart), carried = cin + g * (rl + 1.0f), b = max_nan(g * rl + run, carried);
-            base[row] = b, fr[row] = expf(carried - b);
-        } else {
-            base[row] = cin, fr[row] = 1.0f;
+    // base_r = max(c_in + g (r+1), g r + max_{t<=r} (ks_t - g t)); f_r = exp(c_in + g (r+1) - base_r)
+    if (threadIdx.x == 0) {
+        float run = -INFINITY;
+        for (int64_t t = cstart; t < r1; t++) {
+            const float rl = (float)(t - cstart);
+            if (p.causal) run = max_nan(run, ks[t] - g * rl);
+            if (t >= r0) {
+                const float carried = cin + g * (rl + 1.0f);
+                const float b = p.causal ? max_nan(g * rl + run, carried) : cin;
+                base[t - r0] = b, fr[t - r0] = p.causal ? expf(carried - b) : 1.0f;
+            }
         }
     }
     __syncthreads();
@@ -338,7 +323,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2) lin_output_kernel(const lin_a
                 for (int o = 8; o > 0; o >>= 1) rowsum += __shfl_xor_sync(0xffffffffu, rowsum, o);  // the 16 threads of the row
                 den[a] += rowsum;
             }
-            for (int e = threadIdx.x; e < TILE * TILE; e += TILE_THREADS) {  // over the slices, read by now
+            for (int e = threadIdx.x; e < TILE * TILE; e += TILE_THREADS) {
                 const int k = e / TILE, col = e % TILE;
                 const int64_t t = k0 + k;
                 Vs[k * TILE_LD + col] = t < k1 && e0 + col < p.dv ? vf[t * p.dv + e0 + col] : 0.0f;
@@ -346,7 +331,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2) lin_output_kernel(const lin_a
             __syncthreads();
             if (k0 == r0) tile_fma_causal(acc, Ps, Vs, TILE);
             else tile_fma(acc, Ps, Vs, TILE);
-            __syncthreads();  // before the next key tile's slices overwrite Vs
+            __syncthreads();
         }
 
     const float *qs = p.qs + bh * p.n;

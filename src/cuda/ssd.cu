@@ -19,9 +19,7 @@
 namespace lc_cuda {
 
 constexpr int SSD_MAX_DIM = 256;  // head_dim and state: 4 tiles of 64 (the step: 8 per lane)
-// The reduction slice of the staged products: 32 rows, so that the two operand slices fill
-// exactly one 64-row tile, which the output kernel reuses for the X tile.
-constexpr int SSD_KT = 32;
+constexpr int SSD_KT = 16;        // reduction slice of the staged products
 
 struct ssd_args {
     const float *x, *dt, *dt_bias, *A, *B, *C, *D;
@@ -115,10 +113,7 @@ __global__ void ssd_pass_kernel(const ssd_args p) {
 
 // Outputs of 64 rows of one chunk x 64 head channels: block per (chunk, row tile, channel tile), (sequence, head).
 __global__ void __launch_bounds__(TILE_THREADS, 2) ssd_output_kernel(const ssd_args p) {
-    // As | Bs (the reductions' operand slices) and later the X tile share one 64-row buffer
-    __shared__ __align__(16) float stage[2 * SSD_KT * TILE_LD], Ms[TILE * TILE_LD];
-    static_assert(2 * SSD_KT == TILE, "the X tile reuses the operand slices");
-    float *As = stage, *Bs = stage + SSD_KT * TILE_LD, *Xs = stage;
+    __shared__ __align__(16) float As[SSD_KT * TILE_LD], Bs[SSD_KT * TILE_LD], Ms[TILE * TILE_LD], Xs[TILE * TILE_LD];
     const int tp = (p.P + TILE - 1) / TILE;
     const int64_t rtiles = (p.L + TILE - 1) / TILE, per_chunk = rtiles * tp;
     const int64_t c = blockIdx.x / per_chunk, rt = (blockIdx.x % per_chunk) / tp;
@@ -174,7 +169,6 @@ __global__ void __launch_bounds__(TILE_THREADS, 2) ssd_output_kernel(const ssd_a
             __syncthreads();
         }
         // M[r][t] = C_r.B_t exp(s_r - s_t) dt_t for t <= r, stored as Ms[t][r]; X tile Xs[t][p]
-        // (over the operand slices, which every thread has finished reading)
 #pragma unroll
         for (int a = 0; a < 4; a++)
 #pragma unroll
@@ -192,7 +186,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2) ssd_output_kernel(const ssd_a
         __syncthreads();
         if (k0 == r0) tile_fma_causal(acc, Ms, Xs, TILE);  // the diagonal tile
         else tile_fma(acc, Ms, Xs, TILE);
-        __syncthreads();  // before the next key tile's slices overwrite Xs
+        __syncthreads();
     }
 
     const float Dh = p.D ? p.D[h] : 0.0f;
