@@ -36,7 +36,7 @@ typedef struct knn_job {
     const lc_run *r;
     const float *q;          /* [m, QW] */
     float *out;              /* [m, Hq D] */
-    int64_t G, s0, first;    /* gathered rows; first non-sink row and its position */
+    int64_t s0, first;       /* the first non-sink gathered row and its position */
     int64_t kk;              /* memory results per (head, row) */
     const int64_t *mem_pos;  /* [Hq, m, kk] */
     const float *mem_dot;
@@ -149,7 +149,7 @@ static lc_status attend_knn(lc_context *ctx, lc_attn_plan *p, const lc_run *r, c
     if (st) return st;
     /* gathered rows: the sinks [0, s0) at their positions, then consecutive positions from `first` */
     const int64_t s0 = G < p->sinks ? G : p->sinks, first = r->pos - (G - s0);
-    knn_job j = {ctx, p, r, q, out, G, s0, first, 0, NULL, NULL, NULL, 0, NULL};
+    knn_job j = {ctx, p, r, q, out, s0, first, 0, NULL, NULL, NULL, 0, NULL};
     const int64_t held = p->memory ? lc_knn_memory_size(p->memory) : 0;
     const int64_t K = ctx->cfg.retrieval.top_k;
     j.kk = held < K ? held : K;
