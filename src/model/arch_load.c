@@ -10,83 +10,22 @@
 
 #include "arch_internal.h"
 
-typedef struct binder {
-    lc_model *m;
-    const char *dir;
-    lc_status status;
-} binder;
 
-/* Memory the model frees (lc_model_destroy frees m->owned). */
-static void *own(binder *b, size_t bytes) {
-    if (b->status) return NULL;
-    void *p = lc_aligned_alloc(bytes ? bytes : 64, 64);
-    if (b->m->n_owned == b->m->cap_owned) {
-        int cap = b->m->cap_owned ? 2 * b->m->cap_owned : 64;
-        void **o = realloc(b->m->owned, sizeof *o * (size_t)cap);
-        if (!o) {
-            lc_aligned_free(p);
-            b->status = lc_error(LC_ENOMEM, "%s: weight table", b->dir);
-            return NULL;
-        }
-        b->m->owned = o, b->m->cap_owned = cap;
-    }
-    if (!p) {
-        b->status = lc_error(LC_ENOMEM, "%s: %zu bytes of converted weights", b->dir, bytes);
-        return NULL;
-    }
-    b->m->owned[b->m->n_owned++] = p;
-    return p;
+static void *own(lc_binder *b, size_t bytes) { return lc_binder_own(b, bytes, "converted weights"); }
+
+/* The f32 data of tensor `name` of shape d[0..nd) (`why`: the config fields that imply it). */
+static const float *get(lc_binder *b, const char *name, int nd, const int64_t *d, const char *why, int optional) {
+    return lc_binder_tensor(b, name, nd, d, why, optional, NULL);
 }
 
-static const char *shape_str(const int64_t *d, int n, char *buf, size_t cap) {
-    size_t k = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, i ? ", %lld" : "%lld", (long long)d[i]);
-    if (k < cap) snprintf(buf + k, cap - k, "]");
-    return buf;
-}
-
-/* The f32 data of tensor `name` of shape d[0..nd) (`why`: the config fields that imply it).
- * NULL with the status set when absent (unless optional), misshapen or out of memory. */
-static const float *get(binder *b, const char *name, int nd, const int64_t *d, const char *why, int optional) {
-    if (b->status) return NULL;
-    const lc_st_tensor *t = lc_safetensors_find(b->m->st, name);
-    if (!t) {
-        if (!optional) b->status = lc_error(LC_EFORMAT, "%s: the checkpoint has no tensor '%s'", b->dir, name);
-        return NULL;
-    }
-    int same = t->ndim == nd;
-    for (int i = 0; same && i < nd; i++) same = t->shape[i] == d[i];
-    if (!same) {
-        char got[128], exp[96];
-        b->status = lc_error(LC_EFORMAT, "%s: tensor '%s' has shape %s, config.json implies %s (%s)", b->dir, name,
-                             shape_str(t->shape, t->ndim, got, sizeof got), shape_str(d, nd, exp, sizeof exp), why);
-        return NULL;
-    }
-    b->m->info.params += (double)t->numel;
-    b->m->info.weight_bytes += (size_t)t->numel * sizeof(float);
-    if (t->dtype == LC_F32 && (uintptr_t)t->data % _Alignof(float) == 0) return t->data;
-    float *copy = own(b, (size_t)t->numel * sizeof(float));
-    if (!copy) return NULL;
-    size_t es = lc_dtype_size(t->dtype);
-    if ((uintptr_t)t->data % es == 0) {
-        lc_convert(copy, LC_F32, t->data, t->dtype, (size_t)t->numel);
-    } else { /* odd offsets: the raw bytes into the buffer's upper half, converted forward from there */
-        uint8_t *raw = (uint8_t *)copy + (size_t)t->numel * (sizeof(float) - es);
-        memcpy(raw, t->data, t->bytes);
-        if (t->dtype != LC_F32) lc_convert(copy, LC_F32, raw, t->dtype, (size_t)t->numel);
-    }
-    b->m->info.copied_bytes += (size_t)t->numel * sizeof(float);
-    return copy;
-}
-
-static const float *vec(binder *b, const char *prefix, const char *suffix, int64_t n, const char *why) {
+static const float *vec(lc_binder *b, const char *prefix, const char *suffix, int64_t n, const char *why) {
     char name[512];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
     return get(b, name, 1, &n, why, 0);
 }
 
 /* prefix.weight [out, in] (+ prefix.bias [out]). */
-static lc_linear lin(binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
+static lc_linear lin(lc_binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
     char name[512];
     lc_linear l = {NULL, NULL, out, in, LC_F32};
     int64_t d[2] = {out, in};
@@ -100,7 +39,7 @@ static lc_linear lin(binder *b, const char *prefix, int64_t out, int64_t in, int
 }
 
 /* conv1d.weight [channels, 1, K] and its bias. */
-static void conv(binder *b, const char *p, int64_t ch, int64_t K, int bias, const float **w, const float **cb) {
+static void conv(lc_binder *b, const char *p, int64_t ch, int64_t K, int bias, const float **w, const float **cb) {
     char name[512];
     int64_t d[3] = {ch, 1, K};
     snprintf(name, sizeof name, "%s.conv1d.weight", p);
@@ -108,7 +47,7 @@ static void conv(binder *b, const char *p, int64_t ch, int64_t K, int bias, cons
     *cb = bias ? vec(b, p, "conv1d.bias", ch, "conv channels (use_conv_bias)") : NULL;
 }
 
-static void bind_mamba(binder *b, const char *p, lc_mamba_weights *w) {
+static void bind_mamba(lc_binder *b, const char *p, lc_mamba_weights *w) {
     const lc_model_config *c = &b->m->cfg;
     const lc_ssm_config *s = &c->ssm;
     const int64_t H = c->hidden, E = s->inner, N = s->state, R = s->dt_rank;
@@ -138,7 +77,7 @@ static void bind_mamba(binder *b, const char *p, lc_mamba_weights *w) {
     }
 }
 
-static void bind_mamba2(binder *b, const char *p, lc_mamba2_weights *w) {
+static void bind_mamba2(lc_binder *b, const char *p, lc_mamba2_weights *w) {
     const lc_model_config *c = &b->m->cfg;
     const lc_ssm_config *s = &c->ssm;
     const int64_t H = c->hidden, E = s->inner, GN = s->groups * s->state, CD = E + 2 * GN, NH = s->heads;
@@ -159,7 +98,7 @@ static void bind_mamba2(binder *b, const char *p, lc_mamba2_weights *w) {
     w->out_proj_w = out.w, w->out_proj_b = out.b;
 }
 
-static void bind_mla(binder *b, const char *p, lc_mla_weights *w) {
+static void bind_mla(lc_binder *b, const char *p, lc_mla_weights *w) {
     const lc_model_config *c = &b->m->cfg;
     const lc_mla_config *a = &c->mla;
     const int64_t H = c->hidden, NH = c->heads, QD = (int64_t)a->nope + a->rope, R = a->rank;
@@ -195,7 +134,7 @@ static void bind_mla(binder *b, const char *p, lc_mla_weights *w) {
 }
 
 /* p.gate_proj / up_proj / down_proj. */
-static void bind_mlp(binder *b, const char *p, int64_t inter, lc_linear *g, lc_linear *u, lc_linear *d, const char *why_in, const char *why_out) {
+static void bind_mlp(lc_binder *b, const char *p, int64_t inter, lc_linear *g, lc_linear *u, lc_linear *d, const char *why_in, const char *why_out) {
     const int64_t H = b->m->cfg.hidden;
     char n[300];
     snprintf(n, sizeof n, "%s.gate_proj", p);
@@ -206,7 +145,7 @@ static void bind_mlp(binder *b, const char *p, int64_t inter, lc_linear *g, lc_l
     *d = lin(b, n, H, inter, 0, why_out);
 }
 
-static void bind_moe(binder *b, const char *p, lc_moe_weights *w) {
+static void bind_moe(lc_binder *b, const char *p, lc_moe_weights *w) {
     const lc_model_config *c = &b->m->cfg;
     const lc_moe_config *e = &c->moe;
     const int64_t H = c->hidden, E = e->experts, I = e->inter;
@@ -233,7 +172,7 @@ lc_status lc_arch_bind(lc_model *m, const char *dir) {
     const int64_t H = c->hidden, I = c->intermediate;
     m->ext = calloc((size_t)c->layers, sizeof *m->ext);
     if (!m->ext) return lc_error(LC_ENOMEM, "model layers");
-    binder b = {m, dir, LC_OK};
+    lc_binder b = {m, dir, LC_OK};
     int ssm = c->arch == LC_ARCH_MAMBA || c->arch == LC_ARCH_MAMBA2, jamba = c->arch == LC_ARCH_JAMBA;
     const char *root = ssm ? "backbone" : "model";
     char p[96], n[200];

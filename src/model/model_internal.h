@@ -42,6 +42,22 @@ struct lc_model {
     struct lc_layer_ext *ext; /* [layers]: Mamba, Mamba-2, MLA and MoE weights (arch_internal.h); NULL for the llama family */
 };
 
+/* Binding a checkpoint's tensors (weight_bind.c): the first failure's status stays, and every
+ * later call returns NULL at once. */
+typedef struct lc_binder {
+    lc_model *m;
+    const char *dir;
+    lc_status status;
+} lc_binder;
+/* bytes of memory the model owns and frees; `what` names it in the out-of-memory sentence. */
+void *lc_binder_own(lc_binder *b, size_t bytes, const char *what);
+/* The data of tensor `name`, whose shape must be d[0..nd) (`why`: the config.json fields that
+ * imply it). With `as_stored`, the matrix as stored (f32, f16 or bf16; *as_stored set to its
+ * dtype), copied only when misaligned; else f32, converted once when stored otherwise. NULL
+ * with the status set when absent (NULL without a status when optional), misshapen or out of
+ * memory. */
+const void *lc_binder_tensor(lc_binder *b, const char *name, int nd, const int64_t *d, const char *why, int optional, lc_dtype *as_stored);
+
 /* One run of a forward: m consecutive tokens of one sequence from position pos. */
 typedef struct lc_run {
     int seq;

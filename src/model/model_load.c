@@ -9,91 +9,18 @@
 
 #include "arch_internal.h"
 
-typedef struct binder {
-    lc_model *m;
-    const char *dir;
-    lc_status status;
-} binder;
 
-static const char *shape_str(const int64_t *d, int n, char *buf, size_t cap) {
-    size_t k = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, i ? ", %lld" : "%lld", (long long)d[i]);
-    if (k < cap) snprintf(buf + k, cap - k, "]");
-    return buf;
+/* The data of tensor `name` of shape [d0] or [d0, d1] (n = 1 or 2), as lc_binder_tensor. */
+static const void *bind_as(lc_binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional, lc_dtype *as_stored) {
+    const int64_t d[2] = {d0, d1};
+    return lc_binder_tensor(b, name, n, d, why, optional, as_stored);
 }
 
-/* Memory the model frees (lc_model_destroy frees m->owned); NULL with the status set. */
-static void *own(binder *b, size_t bytes, const char *name) {
-    void *copy = lc_aligned_alloc(bytes ? bytes : 64, 64);
-    if (b->m->n_owned == b->m->cap_owned) {
-        int cap = b->m->cap_owned ? 2 * b->m->cap_owned : 64;
-        void **o = realloc(b->m->owned, sizeof *o * (size_t)cap);
-        if (!o) {
-            lc_aligned_free(copy);
-            b->status = lc_error(LC_ENOMEM, "%s: weight table", b->dir);
-            return NULL;
-        }
-        b->m->owned = o, b->m->cap_owned = cap;
-    }
-    if (!copy) {
-        b->status = lc_error(LC_ENOMEM, "%s: copying tensor '%s' (%zu bytes)", b->dir, name, bytes);
-        return NULL;
-    }
-    b->m->owned[b->m->n_owned++] = copy;
-    return copy;
-}
-
-/* The data of tensor `name` of shape [d0] or [d0, d1] (n = 1 or 2); `why` says which config
- * fields imply the shape. With `as_stored`, an f32, f16 or bf16 matrix as it lies in the
- * mapping (*as_stored set to its dtype; copied only when misaligned), else f32 (converted when
- * stored otherwise). NULL (status set) when absent, misshapen or out of memory; NULL without a
- * status when optional and absent. */
-static const void *bind_as(binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional, lc_dtype *as_stored) {
-    if (b->status) return NULL;
-    const lc_st_tensor *t = lc_safetensors_find(b->m->st, name);
-    if (!t) {
-        if (!optional) b->status = lc_error(LC_EFORMAT, "%s: the checkpoint has no tensor '%s'", b->dir, name);
-        return NULL;
-    }
-    int64_t want[2] = {d0, d1};
-    int same = t->ndim == n;
-    for (int i = 0; same && i < n; i++) same = t->shape[i] == want[i];
-    if (!same) {
-        char got[128], exp[64];
-        b->status = lc_error(LC_EFORMAT, "%s: tensor '%s' has shape %s, config.json implies %s (%s)", b->dir, name,
-                             shape_str(t->shape, t->ndim, got, sizeof got), shape_str(want, n, exp, sizeof exp), why);
-        return NULL;
-    }
-    b->m->info.params += (double)t->numel;
-    size_t es = lc_dtype_size(t->dtype);
-    if (as_stored) { /* a matrix lc_matmul reads as stored */
-        *as_stored = t->dtype;
-        b->m->info.weight_bytes += (size_t)t->numel * es;
-        if ((uintptr_t)t->data % es == 0) return t->data;
-        void *copy = own(b, t->bytes, name); /* realigned */
-        if (copy) memcpy(copy, t->data, t->bytes), b->m->info.copied_bytes += t->bytes;
-        return copy;
-    }
-    b->m->info.weight_bytes += (size_t)t->numel * sizeof(float);
-    if (t->dtype == LC_F32 && (uintptr_t)t->data % _Alignof(float) == 0) return t->data;
-    float *copy = own(b, (size_t)t->numel * sizeof(float), name);
-    if (!copy) return NULL;
-    if ((uintptr_t)t->data % es == 0) {
-        lc_convert(copy, LC_F32, t->data, t->dtype, (size_t)t->numel);
-    } else { /* odd offsets: the raw bytes into the buffer's upper half, converted forward from there */
-        uint8_t *raw = (uint8_t *)copy + (size_t)t->numel * (sizeof(float) - es);
-        memcpy(raw, t->data, t->bytes);
-        if (t->dtype != LC_F32) lc_convert(copy, LC_F32, raw, t->dtype, (size_t)t->numel);
-    }
-    b->m->info.copied_bytes += (size_t)t->numel * sizeof(float);
-    return copy;
-}
-
-static const float *bind(binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional) {
+static const float *bind(lc_binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional) {
     return bind_as(b, name, n, d0, d1, why, optional, NULL);
 }
 
-static lc_linear linear(binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
+static lc_linear linear(lc_binder *b, const char *prefix, int64_t out, int64_t in, int bias, const char *why) {
     char name[300];
     lc_linear l = {NULL, NULL, out, in, LC_F32};
     snprintf(name, sizeof name, "%s.weight", prefix);
@@ -105,7 +32,7 @@ static lc_linear linear(binder *b, const char *prefix, int64_t out, int64_t in, 
     return l;
 }
 
-static void bind_layer(binder *b, int64_t l) {
+static void bind_layer(lc_binder *b, int64_t l) {
     const lc_model_config *c = &b->m->cfg;
     lc_layer_weights *w = &b->m->layer[l];
     const int64_t H = c->hidden, qd = (int64_t)c->heads * c->head_dim, kd = (int64_t)c->kv_heads * c->head_dim, I = c->intermediate;
@@ -172,7 +99,7 @@ lc_status lc_model_load(const char *dir, lc_model **out) {
     if (!s && lc_arch_extended(c->arch)) {
         s = lc_arch_bind(m, dir); /* Mamba, Mamba-2, Jamba, DeepSeek-V2 (arch_load.c) */
     } else if (!s) {
-        binder b = {m, dir, LC_OK};
+        lc_binder b = {m, dir, LC_OK};
         m->embed = bind_as(&b, "model.embed_tokens.weight", 2, c->vocab, c->hidden, "vocab_size x hidden_size", 0, &m->embed_dtype);
         for (int64_t l = 0; l < c->layers; l++) bind_layer(&b, l);
         m->norm_out = bind(&b, "model.norm.weight", 1, c->hidden, 0, "hidden_size", 0);
