@@ -9,7 +9,6 @@
 
 #include "arch_internal.h"
 
-
 /* The data of tensor `name` of shape [d0] or [d0, d1] (n = 1 or 2), as lc_binder_tensor. */
 static const void *bind_as(lc_binder *b, const char *name, int n, int64_t d0, int64_t d1, const char *why, int optional, lc_dtype *as_stored) {
     const int64_t d[2] = {d0, d1};
