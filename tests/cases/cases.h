@@ -12,6 +12,7 @@
 #define LONGCTX_TEST_CASES_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "longctx.h"
 
@@ -43,6 +44,16 @@ typedef struct case_axes {
  * come from the caller's seed, fresh each run. */
 static inline uint64_t case_below(uint64_t seed, uint64_t *counter, uint64_t n) { return lc_rng_below(seed, (*counter)++, n); }
 static inline double case_uniform(uint64_t seed, uint64_t *counter) { return lc_rng_uniform(seed, (*counter)++); }
+
+/* The case array `items` (n of cap elements of elem bytes) with room for one more: itself,
+ * or grown (64 at first, then doubled); NULL when out of memory (items is kept). */
+static inline void *case_room(void *items, int n, int *cap, size_t elem) {
+    if (n < *cap) return items;
+    const int grown_cap = *cap ? 2 * *cap : 64;
+    void *grown = realloc(items, elem * (size_t)grown_cap);
+    if (grown) *cap = grown_cap;
+    return grown;
+}
 
 /* 2^-p of a storage dtype's significand: what storing a value in it may change, relative
  * to the value (0 for f32, whose rounding the tolerances already cover). */

@@ -15,15 +15,12 @@ typedef struct table {
 
 static void add(table *t, const linear_case *c) {
     if (!(c->groups & t->groups) || !(c->levels & t->level) || t->failed) return;
-    if (t->n == t->cap) {
-        int cap = t->cap ? 2 * t->cap : 32;
-        linear_case *grown = realloc(t->out, sizeof(linear_case) * (size_t)cap);
-        if (!grown) {
-            t->failed = 1;
-            return;
-        }
-        t->out = grown, t->cap = cap;
+    linear_case *room = case_room(t->out, t->n, &t->cap, sizeof *c);
+    if (!room) {
+        t->failed = 1;
+        return;
     }
+    t->out = room;
     t->out[t->n++] = *c;
 }
 
