@@ -31,11 +31,13 @@
 enum { ALIGN = 64 };
 
 /* The plan. TILE_ROWS query rows per task, as the flash kernel's taller query tile (which it
- * takes once a head's K and V pass its caches, as a long prefix does); TILE_K tokens per key
- * tile, as its key tile. MIN_ROWS: below n_q x group = 64 rows (a few decode steps) the
- * decode block kernel (decode_ops.h), which reads each key once for all rows, is faster;
- * measured on 2 threads against a 16K paged cache, d = 128, 32 / 8 heads: 32 rows ... (see
- * docs/kv-cache.md). */
+ * takes once a head's K and V pass its caches, as a long prefix does; 512 rows measured no
+ * faster); TILE_K tokens per key tile, as its key tile. MIN_ROWS: from n_q x group = 64 rows
+ * on, this path; below, the decode block kernel (decode_ops.h), which reads each key once
+ * for all the rows. Measured on 2 threads, 16K cached tokens in pages of 16, f32 and bf16,
+ * d = 128, 32 / 8 heads, best of 7 in two alternating runs, ms, block kernel / this path:
+ * 16 rows 13-22 / 37-50, 32 rows 25-41 / 29-44, 48 rows 37-64 / 48-68, 64 rows 53-76 /
+ * 54-68, 128 rows 93-150 / 85-136, 256 rows 186-272 / 129-220. */
 enum { TILE_ROWS = 256, TILE_K = 256, MIN_ROWS = 64 };
 
 typedef struct tiled_plan {
