@@ -80,6 +80,10 @@ expect 2 "--tokens" bench mla --tokens 0
 expect 2 "--heads" bench mla --heads 1x
 expect 2 "--reps" bench mla --reps 100000
 expect 0 "" bench ssm --help
+expect 0 "" bench prefill --help
+expect 2 "--chunk" bench prefill --chunk 0
+expect 2 "--dtypes" bench prefill --dtypes int4
+expect 2 "unknown option" bench prefill --frob
 expect 0 "" bench peers --help
 expect 2 "--groups 5 must divide --heads 48" bench ssm --groups 5
 expect 2 "--state" bench ssm --state 0

@@ -23,6 +23,19 @@ static lc_attention valid(void) {
     return a;
 }
 
+/* A packed variable-length call over the same buffers, batch 1: sequences of (3 queries, 5
+ * keys), (0, 1) and (7, 8), causal. */
+static const int32_t vq_starts[4] = {0, 3, 3, 10}, vkv_starts[4] = {0, 5, 6, 14};
+static lc_attention valid_varlen(void) {
+    lc_attention a = valid();
+    a.q = lc_tensor_bshd(q_buf, LC_F32, 1, B * NQ, HQ, D);
+    a.k = lc_tensor_bshd(k_buf, LC_F32, 1, B * NKV, HKV, D);
+    a.v = lc_tensor_bshd(v_buf, LC_F32, 1, B * NKV, HKV, D);
+    a.out = lc_tensor_bshd(out_buf, LC_F32, 1, B * NQ, HQ, D);
+    a.varlen = (lc_varlen){3, vq_starts, vkv_starts, 7, 8};
+    return a;
+}
+
 /* Runs check, naive and flash on `a`; each must return `want` with a sentence holding
  * `needle`. */
 static void expect(const char *what, lc_attention a, lc_status want, const char *needle) {
@@ -105,6 +118,46 @@ int main(void) {
     a = valid(); a.mask.global.index = unsorted; a.mask.global.count = 2; expect("globals unsorted", a, LC_EINVAL, "mask.global.index");
     a = valid(); a.mask.global.count = 2; expect("globals NULL", a, LC_EINVAL, "mask.global.index is NULL");
     a = valid(); a.mask.sinks = -1; expect("sinks negative", a, LC_EINVAL, "mask.sinks");
+
+    /* packed variable-length batches */
+    a = valid_varlen();
+    CHECK(lc_attention_check(&a) == LC_OK, "the valid varlen descriptor is refused: %s", lc_last_error());
+    CHECK(lc_attention_naive(&a, 0) == LC_OK && lc_attention_flash_alloc(&a) == LC_OK, "the valid varlen call fails: %s", lc_last_error());
+    int32_t bad_q[4], bad_kv[4];
+    a = valid_varlen(); a.varlen.count = -1; expect("varlen count negative", a, LC_EINVAL, "varlen.count=-1");
+    a = valid_varlen(); a.varlen.q_starts = NULL; expect("varlen q_starts NULL", a, LC_EINVAL, "varlen.q_starts is NULL");
+    a = valid_varlen(); a.varlen.kv_starts = NULL; expect("varlen kv_starts NULL", a, LC_EINVAL, "varlen.kv_starts is NULL");
+    a = valid(); a.varlen = valid_varlen().varlen; expect("varlen batch 2", a, LC_EINVAL, "q.shape[0]=2 (batch) must be 1 with varlen");
+    memcpy(bad_q, vq_starts, sizeof bad_q), bad_q[0] = 1;
+    a = valid_varlen(); a.varlen.q_starts = bad_q; expect("varlen q_starts[0] = 1", a, LC_EINVAL, "varlen.q_starts[0]=1 must be 0");
+    memcpy(bad_kv, vkv_starts, sizeof bad_kv), bad_kv[2] = 4;
+    a = valid_varlen(); a.varlen.kv_starts = bad_kv; expect("varlen kv_starts decreasing", a, LC_EINVAL, "varlen.kv_starts must be nondecreasing: kv_starts[2]=4");
+    memcpy(bad_q, vq_starts, sizeof bad_q), bad_q[3] = 9;
+    a = valid_varlen(); a.varlen.q_starts = bad_q; expect("varlen q_starts short of n_q", a, LC_EINVAL, "varlen.q_starts[3]=9");
+    memcpy(bad_kv, vkv_starts, sizeof bad_kv), bad_kv[3] = 15;
+    a = valid_varlen(); a.varlen.kv_starts = bad_kv; expect("varlen kv_starts past n_kv", a, LC_EINVAL, "varlen.kv_starts[3]=15");
+    a = valid_varlen(); a.varlen.count = 2; expect("varlen count short", a, LC_EINVAL, "varlen.q_starts[2]=3 (varlen.count=2)");
+    a = valid_varlen(); a.varlen.max_q = 8; expect("varlen max_q", a, LC_EINVAL, "varlen.max_q=8 must be the longest sequence's queries, 7");
+    a = valid_varlen(); a.varlen.max_kv = 0; expect("varlen max_kv", a, LC_EINVAL, "varlen.max_kv=0 must be the longest sequence's keys, 8");
+    a = valid_varlen(); a.mask.q_offset = 2; expect("varlen q_offset", a, LC_EINVAL, "mask.q_offset=2 must be 0 with varlen");
+    int64_t globals[1] = {0};
+    a = valid_varlen(); a.mask.global.index = globals; a.mask.global.count = 1; expect("varlen global tokens", a, LC_EUNSUPPORTED, "mask.global");
+    a = valid_varlen(); a.mask.bigbird = (lc_mask_bigbird){2, 1, 1, 0, 0, B * NKV}; expect("varlen bigbird", a, LC_EUNSUPPORTED, "mask.bigbird");
+    uint8_t bits[1] = {1};
+    a = valid_varlen(); a.mask.blocks = (lc_mask_blocks){bits, 16, 16, 1, 1}; expect("varlen bitmap", a, LC_EUNSUPPORTED, "mask.blocks");
+    memcpy(bad_kv, vkv_starts, sizeof bad_kv), bad_kv[2] = 9; /* the last sequence: 7 queries over 5 keys */
+    a = valid_varlen(); a.varlen.kv_starts = bad_kv; a.varlen.max_kv = 5;
+    expect("varlen m > n causal", a, LC_EINVAL, "varlen sequence 2 has 7 queries but 5 keys");
+    a.mask = lc_mask_full(); a.mask.sinks = 2; expect("varlen m > n sinks", a, LC_EINVAL, "sequence 2 has 7 queries");
+    a.mask = lc_mask_full(); a.mask.window = (lc_mask_window){1, 2, 2, 0}; expect("varlen m > n window", a, LC_EINVAL, "sequence 2 has 7 queries");
+    a.mask = lc_mask_full(); a.mask.stride.every = 3; expect("varlen m > n stride", a, LC_EINVAL, "sequence 2 has 7 queries");
+    a.mask = lc_mask_full();
+    CHECK(lc_attention_check(&a) == LC_OK, "varlen m > n under the full mask is refused: %s", lc_last_error());
+    a = valid_varlen(); a.varlen.max_q = 8;
+    CHECK(lc_attention_active_pairs(&a) == 0, "active pairs of a refused varlen descriptor: %lld", (long long)lc_attention_active_pairs(&a));
+    a = valid_varlen(); /* causal, bottom-right: 3 x 5 -> 3+4+5, 7 x 8 -> 2+3+...+8 */
+    CHECK(lc_attention_active_pairs(&a) == (12 + 35) * HQ, "active pairs of the valid varlen call: %lld, want %d", (long long)lc_attention_active_pairs(&a),
+          (12 + 35) * HQ);
 
     /* naive refuses when the score matrix passes the caller's limit, naming the bytes */
     a = valid();

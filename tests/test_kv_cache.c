@@ -4,8 +4,9 @@
  * contiguous f32 cache of the same tokens (int8 / fp8: the error is measured and must
  * stay within the bound docs/kv-cache.md states); ring and sinks also against the full
  * sequence under the equivalent window / sinks mask; paged fork and free checked
- * token by token against a shadow copy under random operations, and for leaks; bad
- * calls refused with a sentence. The decode cases and their tolerances are
+ * token by token against a shadow copy under random operations, and for leaks; prompt
+ * chunks (many queries) over paged caches with random block tables; bad calls refused with
+ * a sentence. The decode cases and their tolerances are
  * tests/cases/decode_cases.c's; the inputs are drawn here, fresh from the run's seed. */
 #include <math.h>
 #include <stdlib.h>
@@ -293,6 +294,86 @@ static void test_paged_fork(test_rng *g) {
     lc_kv_destroy(kc);
 }
 
+/* A prompt chunk against its cached prefix: lc_decode with n_q x group >= 64 query rows,
+ * which it runs through the flash kernel's tile products over the cache's spans
+ * (src/cache/decode_tiled.c). Paged caches with random block tables (other sequences
+ * appended in between and removed in random order, so the pool hands out scattered
+ * blocks), and the other layouts; every storage dtype, head dims off the vector widths, GQA
+ * 1-8, chunks of 8 to 200 queries against prefixes of 0 to 600 tokens (across the 256-key
+ * tiles), every vector path: out and lse against the float64 reference over what the cache
+ * holds; the same output for the query kept f32 or not (the tiled path never rounds it)
+ * and on 1 and 3 threads, bitwise. */
+static void test_prefill(test_rng *g) {
+    static const int dims[] = {16, 33, 64, 128}, blocks[] = {1, 3, 16, 24};
+    enum { TRIALS = 24 };
+    for (int trial = 0; trial < TRIALS; trial++) {
+        lc_kv_config c = {0};
+        c.layout = trial % 3 ? LC_KV_PAGED : (lc_kv_layout)(trial / 3 % 4), c.dtype = (lc_dtype)(trial % 5);
+        c.heads_kv = 1 + (int)test_below(g, 2), c.head_dim = dims[test_below(g, 4)];
+        const int G = 1 + (int)test_below(g, 8), hq = c.heads_kv * G;
+        int n_q = (64 + G - 1) / G + (int)test_below(g, 200);
+        if (n_q > 200) n_q = 200;
+        const int64_t prefix = test_below(g, 3) == 0 ? 0 : (int64_t)test_below(g, 600), len = prefix + n_q;
+        c.max_seqs = 4, c.capacity = len, c.block_size = blocks[test_below(g, 4)];
+        c.num_blocks = c.max_seqs * ((c.capacity + c.block_size - 1) / c.block_size);
+        c.window = n_q + (int64_t)test_below(g, 300), c.sinks = (int64_t)test_below(g, 6);
+        lc_kv_cache *kc = NULL;
+        CHECK(lc_kv_create(&c, &kc) == LC_OK, "%s", lc_last_error());
+        if (!kc) return;
+        /* the sequence and three others, appended in random interleaved chunks; the others
+         * removed at random points, so their blocks come back to the pool out of order */
+        int seq = 0, other[3], alive = 3;
+        CHECK(lc_kv_seq_new(kc, &seq) == LC_OK, "%s", lc_last_error());
+        for (int o = 0; o < 3; o++) CHECK(lc_kv_seq_new(kc, &other[o]) == LC_OK, "%s", lc_last_error());
+        const size_t row = (size_t)c.heads_kv * c.head_dim;
+        float *K = normals(g, (size_t)len * row), *V = normals(g, (size_t)len * row);
+        int64_t olen[3] = {0, 0, 0};
+        for (int64_t p = 0; p < len;) {
+            int64_t n = 1 + (int64_t)test_below(g, 50);
+            if (n > len - p) n = len - p;
+            CHECK(lc_kv_append(kc, seq, p, K + p * row, V + p * row, n) == LC_OK, "%s", lc_last_error());
+            p += n;
+            for (int o = 0; o < 3; o++) {
+                if (other[o] < 0) continue;
+                int64_t m = (int64_t)test_below(g, 20);
+                if (m > len - olen[o]) m = len - olen[o];
+                if (m > 0 && lc_kv_append(kc, other[o], olen[o], V, K, m) == LC_OK) olen[o] += m;
+                if (alive > 0 && test_below(g, 6) == 0) lc_kv_seq_remove(kc, other[o]), other[o] = -1, alive--;
+            }
+        }
+        const int64_t kept = lc_kv_seq_kept(kc, seq);
+        const size_t qn = (size_t)n_q * hq * c.head_dim;
+        float *q = normals(g, qn), *out = malloc(sizeof(float) * qn), *first = malloc(sizeof(float) * qn), *want = malloc(sizeof(float) * qn);
+        float *lse = malloc(sizeof(float) * (size_t)n_q * hq), *want_lse = malloc(sizeof(float) * (size_t)n_q * hq);
+        float *gk = malloc(sizeof(float) * (size_t)kept * row), *gv = malloc(sizeof(float) * (size_t)kept * row);
+        CHECK(gather(kc, seq, gk, gv, NULL) == kept, "gather");
+        reference(q, n_q, hq, gk, gv, kept, c.heads_kv, c.head_dim, -1, 0, want, want_lse);
+        const decode_tolerance *tol = decode_tolerance_of(NULL);
+        double sc;
+        max_abs_diff(want, want, qn, &sc);
+        for (lc_isa isa = LC_ISA_PORTABLE; isa <= LC_ISA_AVX512; isa++) {
+            if (!lc_isa_supported(isa)) continue;
+            lc_decode d = {.cache = kc, .seq = seq, .q = q, .n_q = n_q, .heads_q = hq, .out = out, .lse = lse, .threads = 1 + (int)test_below(g, 3), .isa = isa};
+            CHECK(lc_decode_rounds_query(&d) == 0, "a prompt chunk's query is not rounded");
+            memset(out, 0xff, sizeof(float) * qn), memset(lse, 0xff, sizeof(float) * (size_t)n_q * hq);
+            CHECK(lc_decode_attention_alloc(&d) == LC_OK, "%s", lc_last_error());
+            double err = max_abs_diff(out, want, qn, NULL);
+            CHECK(err <= tol->out * (sc + 1), "prefill trial %d %s %s/%s block %d H%d G%d D%d prefix %lld n_q %d kept %lld: err %.3g", trial,
+                  lc_isa_name(isa), lc_kv_layout_name(c.layout), lc_dtype_name(c.dtype), c.block_size, c.heads_kv, G, c.head_dim, (long long)prefix,
+                  n_q, (long long)kept, err);
+            int lse_ok = 1;
+            for (int i = 0; i < n_q * hq; i++) lse_ok &= fabs(lse[i] - want_lse[i]) <= tol->lse * (1 + fabs(want_lse[i]));
+            CHECK(lse_ok, "prefill trial %d %s: lse off the reference", trial, lc_isa_name(isa));
+            memcpy(first, out, sizeof(float) * qn);
+            d.threads = d.threads == 3 ? 1 : 3, d.query_f32 = 1;
+            CHECK(lc_decode_attention_alloc(&d) == LC_OK && !memcmp(first, out, sizeof(float) * qn),
+                  "prefill trial %d %s: another thread count or an f32 query changed the output", trial, lc_isa_name(isa));
+        }
+        free(K), free(V), free(q), free(out), free(first), free(want), free(lse), free(want_lse), free(gk), free(gv);
+        lc_kv_destroy(kc);
+    }
+}
+
 static void test_errors_and_bytes(void) {
     float x[4 * 8] = {0};
     lc_kv_config c = {.layout = LC_KV_CONTIGUOUS, .dtype = LC_F32, .heads_kv = 2, .head_dim = 4, .max_seqs = 1, .capacity = 10};
@@ -361,5 +442,6 @@ int main(void) {
     test_errors_and_bytes();
     test_paged_fork(&g);
     test_decode(&g);
+    test_prefill(&g);
     return test_finish("test_kv_cache");
 }

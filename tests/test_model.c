@@ -640,7 +640,8 @@ static void test_synthetic(uint64_t seed) {
                 lc_kv_layout layout;
                 double tol;
             } kv[] = {{LC_F16, LC_KV_CONTIGUOUS, 1e-2}, {LC_BF16, LC_KV_CONTIGUOUS, 3e-2}, {LC_INT8, LC_KV_CONTIGUOUS, 0.1},
-                      {LC_FP8, LC_KV_CONTIGUOUS, 0.35}, {LC_F32, LC_KV_PAGED, 1e-5}, {LC_INT8, LC_KV_PAGED, 0.1}};
+                      {LC_FP8, LC_KV_CONTIGUOUS, 0.35}, {LC_F32, LC_KV_PAGED, 1e-5}, {LC_INT8, LC_KV_PAGED, 0.1},
+                      {LC_BF16, LC_KV_PAGED, 3e-2}};
             for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
                 cfg.kv_dtype = kv[k].dt, cfg.kv_layout = kv[k].layout, cfg.block_size = 4;
                 st = run_decode(m, &cfg, tok, 6, n, got2);
@@ -1033,7 +1034,7 @@ static void test_golden(const char *name) {
         double tol;
     } ov[] = {{"window = length", n, 0, LC_F32, LC_KV_CONTIGUOUS, 1e-4}, {"paged, blocks of 16", 0, 0, LC_F32, LC_KV_PAGED, 1e-4},
               {"f16 cache", 0, 0, LC_F16, LC_KV_CONTIGUOUS, 5e-3},      {"int8 cache", 0, 0, LC_INT8, LC_KV_CONTIGUOUS, 3e-2},
-              {"fp8 paged cache", 0, 0, LC_FP8, LC_KV_PAGED, 0.2}};
+              {"fp8 paged cache", 0, 0, LC_FP8, LC_KV_PAGED, 0.2}, {"bf16 paged cache", 0, 0, LC_BF16, LC_KV_PAGED, 3e-2}};
     for (size_t k = 0; k < sizeof ov / sizeof ov[0]; k++) {
         lc_context_config oc = cfg;
         oc.window = ov[k].window, oc.sinks = ov[k].sinks, oc.kv_dtype = ov[k].dt, oc.kv_layout = ov[k].layout, oc.block_size = 16;

@@ -11,10 +11,11 @@
 #include "memory_bench.h"
 #include "mla_bench.h"
 #include "model_bench.h"
+#include "prefill_bench.h"
 #include "ssm_bench.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: longctx bench attention|memory|decode|linear|mla|model|ssm|peers [OPTIONS]   (longctx bench WHAT --help for its options)\n"
+    fprintf(f, "usage: longctx bench attention|memory|decode|prefill|linear|mla|model|ssm|peers [OPTIONS]   (longctx bench WHAT --help for its options)\n"
                "  each prints a table on stdout and writes JSON only to the file given with --json FILE\n");
 }
 
@@ -22,6 +23,7 @@ int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "attention")) return lc_bench_attention_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "memory")) return lc_bench_memory_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "decode")) return lc_bench_decode_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "prefill")) return lc_bench_prefill_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "linear")) return lc_bench_linear_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "mla")) return lc_bench_mla_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "model")) return lc_bench_model_main(argc - 1, argv + 1);

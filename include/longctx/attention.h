@@ -21,6 +21,25 @@
 extern "C" {
 #endif
 
+/* Packed variable-length batches (FlashAttention's varlen form): `count` sequences laid end
+ * to end along the token axis of q (and out) and of k / v, which then have batch = 1.
+ * Sequence s owns query rows q_starts[s] .. q_starts[s+1]-1 and key rows kv_starts[s] ..
+ * kv_starts[s+1]-1; q_starts[0] = kv_starts[0] = 0, both nondecreasing, and the last entries
+ * are n_q and n_kv. A query attends only to its own sequence's keys, and the mask applies to
+ * each sequence on its own: its queries are its last positions (query i of a sequence with
+ * m queries and n keys sits at position n - m + i, as a prefill into a cache of n - m; the
+ * mask's q_offset must be 0), so m > n needs a mask that ignores positions (full).
+ * Positional patterns only: causal, window, sinks, stride; global tokens, BigBird and block
+ * bitmaps are refused. The offsets live where q does (host memory for the CPU kernels, device
+ * memory for CUDA); max_q and max_kv, the longest sequence's counts, are host values the
+ * GPU sizes its grid with (the CPU checks them). lse keeps its layout: [heads_q, n_q]. */
+typedef struct lc_varlen {
+    int count;                /* sequences; 0: off (q's batch axis holds the batch) */
+    const int32_t *q_starts;  /* [count + 1] */
+    const int32_t *kv_starts; /* [count + 1] */
+    int64_t max_q, max_kv;
+} lc_varlen;
+
 typedef struct lc_attention {
     lc_tensor q;   /* [batch, n_q,  heads_q,  d_k] */
     lc_tensor k;   /* [batch, n_kv, heads_kv, d_k] */
@@ -30,6 +49,7 @@ typedef struct lc_attention {
     float scale;   /* 0: 1/sqrt(d_k) */
     float softcap; /* 0: off; > 0: scores become softcap * tanh(score / softcap) */
     lc_mask mask;
+    lc_varlen varlen; /* zeroed: off */
     int threads;   /* 0: lc_threads_default() */
     lc_isa isa;    /* LC_ISA_AUTO: the best vector path the CPU has */
 } lc_attention;

@@ -8,6 +8,13 @@
  * with the K/V head h / (heads_q / heads_kv) (GQA): each loaded key serves every query
  * head of its group.
  *
+ * Many queries (n_q x heads_q / heads_kv >= 64 rows, e.g. a prompt chunk appended to the
+ * cache, then attending to its cached prefix and itself) run instead as flash attention's
+ * tiles (the tile products of lc_attention_flash) over the cache's spans, reading a paged
+ * cache through its block table without gathering it: there each output row is one task's,
+ * the result is the same for any thread count, `split` is not used and the query is never
+ * rounded (lc_decode_rounds_query gives 0).
+ *
  * Refused by lc_decode_check (LC_EINVAL with a sentence): a non-finite query (the fast
  * paths round or quantise it), out or lse overlapping q or each other, threads < 0. */
 #ifndef LONGCTX_DECODE_H
@@ -27,7 +34,7 @@ typedef struct lc_decode {
     float *out;      /* [n_q, heads_q, head_dim], written */
     float *lse;      /* optional [heads_q, n_q], natural log; -inf where no key is visible */
     float scale;     /* 0: 1/sqrt(head_dim) */
-    int64_t split;   /* keys per task; 0: chosen from the length and the thread count.
+    int64_t split;   /* keys per task (few queries); 0: chosen from the length and the thread count.
                       * The result is the same for any thread count with a given split;
                       * with split = 0 the split follows the thread count, and results may
                       * differ in the last bits from one thread count to another. */

@@ -49,9 +49,13 @@ class CMask(S):
 
 
 # ---- attention.h
+class CVarlen(S):
+    _fields_ = [("count", c_int), ("q_starts", c_void_p), ("kv_starts", c_void_p), ("max_q", c_int64), ("max_kv", c_int64)]
+
+
 class CAttention(S):
     _fields_ = [("q", Tensor), ("k", Tensor), ("v", Tensor), ("out", Tensor), ("lse", P_f32), ("scale", c_float),
-                ("softcap", c_float), ("mask", CMask), ("threads", c_int), ("isa", c_enum)]
+                ("softcap", c_float), ("mask", CMask), ("varlen", CVarlen), ("threads", c_int), ("isa", c_enum)]
 
 
 # ---- rope.h

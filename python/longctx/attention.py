@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _array
 from ._lib import call, fn, refuse
-from ._structs import CAttention, POINTER, c_int, c_int64, c_size_t, c_void_p
+from ._structs import CAttention, CVarlen, POINTER, c_int, c_int64, c_size_t, c_void_p
 from .core import isa_code
 from .mask import as_mask
 
@@ -18,7 +18,35 @@ _flash_alloc = fn("lc_attention_flash_alloc", c_int, [POINTER(CAttention)])
 _pairs = fn("lc_attention_active_pairs", c_int64, [POINTER(CAttention)])
 
 
-def _describe(q, k, v, mask, causal, scale, softcap, out, lse, dtype, threads, isa):
+def _offsets(x, name):
+    """A 1-D integer array of sequence offsets as int32 (what lc_varlen holds)."""
+    a = np.asarray(x)
+    if a.ndim != 1 or a.size < 2:
+        refuse("%s must be a 1-D array of at least 2 offsets (count + 1), has shape %s" % (name, a.shape))
+    if not np.issubdtype(a.dtype, np.integer):
+        refuse("%s has dtype %s; offsets are integers" % (name, a.dtype))
+    if a.min() < -2**31 or a.max() >= 2**31:
+        refuse("%s holds offsets outside int32" % name)
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def _varlen(cu_seqlens_q, cu_seqlens_k):
+    """An lc_varlen over the offsets (int32 copies, returned to be kept alive for the call)."""
+    c = CVarlen()
+    if cu_seqlens_q is None and cu_seqlens_k is None:
+        return c, None
+    if cu_seqlens_q is None or cu_seqlens_k is None:
+        refuse("cu_seqlens_q and cu_seqlens_k go together: give both or neither")
+    qs, ks = _offsets(cu_seqlens_q, "cu_seqlens_q"), _offsets(cu_seqlens_k, "cu_seqlens_k")
+    if qs.size != ks.size:
+        refuse("cu_seqlens_q has %d entries and cu_seqlens_k %d: both are count + 1" % (qs.size, ks.size))
+    c.count = qs.size - 1
+    c.q_starts, c.kv_starts = qs.ctypes.data, ks.ctypes.data
+    c.max_q, c.max_kv = int(np.diff(qs).max()), int(np.diff(ks).max())
+    return c, (qs, ks)
+
+
+def _describe(q, k, v, mask, causal, scale, softcap, out, lse, dtype, threads, isa, cu_seqlens_q=None, cu_seqlens_k=None):
     """Fills an lc_attention over the arrays; returns (struct, out, lse, keep-alive, squeeze)."""
     q, sq = _array.as_4d(q, "q")
     k, sk = _array.as_4d(k, "k")
@@ -54,13 +82,15 @@ def _describe(q, k, v, mask, causal, scale, softcap, out, lse, dtype, threads, i
     a.scale = float(scale)
     a.softcap = float(softcap)
     a.mask = m._c(k.shape[1])
+    a.varlen, offsets = _varlen(cu_seqlens_q, cu_seqlens_k)
     a.threads = int(threads)
     a.isa = isa_code(isa)
-    return a, out, lse_arr, (q, k, v, out4, lse_arr, m), sq
+    return a, out, lse_arr, (q, k, v, out4, lse_arr, m, offsets), sq
 
 
 def attention(q, k, v, mask=None, *, causal=False, scale=0.0, softcap=0.0, method="flash", out=None, lse=True,
-              dtype=None, threads=0, isa="auto", workspace=None, max_score_bytes=0):
+              dtype=None, threads=0, isa="auto", workspace=None, max_score_bytes=0, cu_seqlens_q=None,
+              cu_seqlens_k=None):
     """Exact softmax attention: returns (out, lse).
 
         s_ij  = scale * q_i . k_j            (scale 0: 1/sqrt(d_k)); softcap c > 0: c tanh(s_ij / c)
@@ -85,8 +115,17 @@ def attention(q, k, v, mask=None, *, causal=False, scale=0.0, softcap=0.0, metho
     threads  0: $LONGCTX_THREADS or all cores.   isa: "auto", "portable", "avx2", "avx512".
     workspace  flash only: a uint8 array of at least attention_workspace_size(...) bytes to
              reuse across calls (default: the call allocates its own).
+    cu_seqlens_q, cu_seqlens_k   packed variable-length batches (FlashAttention's varlen): 1-D
+             integer arrays of count + 1 offsets, [0, ..., n_q] and [0, ..., n_kv]. Sequence s
+             owns query rows cu_seqlens_q[s] .. cu_seqlens_q[s+1] - 1 and key rows likewise;
+             q, k, v are [n, heads, dim] (or batch 1). Each sequence attends to its own keys
+             only, its m queries being its last positions (query i of m over n keys sits at
+             n - m + i; mask.q_offset must be 0); m > n only with the full mask. Masks:
+             causal, window, sinks, stride (global tokens and bitmaps are refused). lse stays
+             [heads_q, n_q].
     """
-    a, out, lse_arr, keep, squeeze = _describe(q, k, v, mask, causal, scale, softcap, out, lse, dtype, threads, isa)
+    a, out, lse_arr, keep, squeeze = _describe(q, k, v, mask, causal, scale, softcap, out, lse, dtype, threads, isa,
+                                               cu_seqlens_q, cu_seqlens_k)
     if method == "flash":
         if workspace is None:
             call(_flash_alloc, ctypes.byref(a))
@@ -104,24 +143,33 @@ def attention(q, k, v, mask=None, *, causal=False, scale=0.0, softcap=0.0, metho
 
 
 def attention_check(q, k, v, mask=None, *, causal=False, scale=0.0, softcap=0.0, out=None, dtype=None, threads=0,
-                    isa="auto"):
+                    isa="auto", cu_seqlens_q=None, cu_seqlens_k=None):
     """Validates a call without running it (lc_attention_check); raises naming the first
     wrong field ("k.shape[2]=8 must divide q heads=12")."""
-    a, *_ = _describe(q, k, v, mask, causal, scale, softcap, out, False, dtype, threads, isa)
+    a, _, _, keep, _ = _describe(q, k, v, mask, causal, scale, softcap, out, False, dtype, threads, isa, cu_seqlens_q,
+                                 cu_seqlens_k)
     call(_check, ctypes.byref(a))
+    del keep
 
 
-def attention_workspace_size(q, k, v, mask=None, *, causal=False, dtype=None, threads=0, isa="auto"):
+def attention_workspace_size(q, k, v, mask=None, *, causal=False, dtype=None, threads=0, isa="auto", cu_seqlens_q=None,
+                             cu_seqlens_k=None):
     """Bytes of workspace the flash kernel needs for this call (bounded by its tiles and the
-    thread count, not by the sequence length)."""
-    a, *_ = _describe(q, k, v, mask, causal, 0.0, 0.0, None, False, dtype, threads, isa)
+    thread count, not by the sequence length; a packed call adds 8 bytes a sequence)."""
+    a, _, _, keep, _ = _describe(q, k, v, mask, causal, 0.0, 0.0, None, False, dtype, threads, isa, cu_seqlens_q,
+                                 cu_seqlens_k)
     call(_check, ctypes.byref(a))
-    return int(_ws(ctypes.byref(a)))
+    n = int(_ws(ctypes.byref(a)))
+    del keep
+    return n
 
 
-def attention_pairs(q, k, v, mask=None, *, causal=False, dtype=None):
-    """(query, key) pairs the mask allows, summed over batch and heads (for FLOP counts:
-    4 * d * pairs for d_k = d_v = d)."""
-    a, *_ = _describe(q, k, v, mask, causal, 0.0, 0.0, None, False, dtype, 0, "auto")
+def attention_pairs(q, k, v, mask=None, *, causal=False, dtype=None, cu_seqlens_q=None, cu_seqlens_k=None):
+    """(query, key) pairs the mask allows, summed over batch (or packed sequences) and heads
+    (for FLOP counts: 4 * d * pairs for d_k = d_v = d)."""
+    a, _, _, keep, _ = _describe(q, k, v, mask, causal, 0.0, 0.0, None, False, dtype, 0, "auto", cu_seqlens_q,
+                                 cu_seqlens_k)
     call(_check, ctypes.byref(a))
-    return int(_pairs(ctypes.byref(a)))
+    n = int(_pairs(ctypes.byref(a)))
+    del keep
+    return n

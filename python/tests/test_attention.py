@@ -169,3 +169,70 @@ def test_ml_dtypes_bfloat16_when_installed(rng):
     assert out.dtype == ml.bfloat16
     want, _ = lc.attention(qb.view(np.uint16), kb.view(np.uint16), vb.view(np.uint16), causal=True, dtype="bf16")
     np.testing.assert_array_equal(out.view(np.uint16), want)
+
+
+def _packed_lengths(rng, full):
+    """Sequence lengths (m queries, n keys) of a packed batch: empty sequences, single tokens,
+    chunked prefills (m < n), prompts (m = n); more queries than keys under the full mask."""
+    seqs = []
+    for _ in range(int(rng.integers(1, 6))):
+        kind = int(rng.integers(0, 5 if full else 4))
+        n = int(rng.integers(0, 40))
+        m = {0: 0, 1: min(1, n), 2: n, 3: int(rng.integers(0, n + 1)), 4: n + int(rng.integers(1, 9))}[kind]
+        seqs.append((m, n))
+    if sum(m for m, _ in seqs) == 0 or sum(n for _, n in seqs) == 0:
+        seqs.append((3, 5))
+    return seqs
+
+
+@pytest.mark.parametrize("method", ["flash", "naive"])
+@pytest.mark.parametrize("mcase", [m for m in MASKS if "global_tokens" not in m], ids=str)
+def test_varlen_against_each_sequence_alone(method, mcase, rng):
+    for trial in range(3):
+        seqs = _packed_lengths(rng, full=not mcase)
+        cu_q = np.cumsum([0] + [m for m, _ in seqs])
+        cu_k = np.cumsum([0] + [n for _, n in seqs])
+        hkv = int(rng.choice([1, 2]))
+        h, dk, dv = hkv * int(rng.choice([1, 3])), int(rng.choice([8, 13])), int(rng.choice([8, 7]))
+        q = rng.standard_normal((cu_q[-1], h, dk), dtype=np.float32)
+        k = rng.standard_normal((cu_k[-1], hkv, dk), dtype=np.float32)
+        v = rng.standard_normal((cu_k[-1], hkv, dv), dtype=np.float32)
+        softcap = float(rng.choice([0.0, 5.0]))
+        out, lse = lc.attention(q, k, v, mask=lc.Mask(**mcase), method=method, softcap=softcap, cu_seqlens_q=cu_q,
+                                cu_seqlens_k=cu_k.tolist())  # any 1-D integers: a list is taken too
+        assert out.shape == (cu_q[-1], h, dv) and lse.shape == (h, cu_q[-1])
+        pairs = 0
+        for s, (m, n) in enumerate(seqs):
+            rows, keys = slice(cu_q[s], cu_q[s + 1]), slice(cu_k[s], cu_k[s + 1])
+            allow = mask_ref(m, n, **dict(mcase, q_offset=n - m))
+            pairs += int(allow.sum())
+            if m == 0:
+                continue
+            if n == 0:  # no keys: zeros and -inf
+                assert (out[rows] == 0).all() and np.isneginf(lse[:, rows]).all()
+                continue
+            want, want_lse = attention_ref(q[None, rows].astype(np.float64), k[None, keys].astype(np.float64),
+                                           v[None, keys].astype(np.float64), allow, 0, softcap)
+            np.testing.assert_allclose(out[rows], want[0], atol=3e-5, rtol=1e-4)
+            np.testing.assert_allclose(lse[:, rows], want_lse[0], atol=3e-5, rtol=1e-5)
+        assert lc.attention_pairs(q, k, v, lc.Mask(**mcase), cu_seqlens_q=cu_q, cu_seqlens_k=cu_k) == h * pairs
+
+
+def test_varlen_refusals(rng):
+    q, k, v = (x[0] for x in _inputs(rng, 1, 10, 12, 2, 1, 8, 8))
+    cu_q, cu_k = np.array([0, 4, 10]), np.array([0, 5, 12])
+    lc.attention_check(q, k, v, causal=True, cu_seqlens_q=cu_q, cu_seqlens_k=cu_k)
+    with pytest.raises(lc.InvalidArgument, match="give both or neither"):
+        lc.attention(q, k, v, cu_seqlens_q=cu_q)
+    with pytest.raises(lc.InvalidArgument, match="offsets are integers"):
+        lc.attention(q, k, v, cu_seqlens_q=cu_q * 1.0, cu_seqlens_k=cu_k)
+    with pytest.raises(lc.InvalidArgument, match="both are count \\+ 1"):
+        lc.attention(q, k, v, cu_seqlens_q=cu_q, cu_seqlens_k=[0, 12])
+    with pytest.raises(lc.InvalidArgument, match=r"varlen.kv_starts\[2\]=11 \(varlen.count=2\) must equal the keys"):
+        lc.attention(q, k, v, cu_seqlens_q=cu_q, cu_seqlens_k=[0, 5, 11])
+    with pytest.raises(lc.InvalidArgument, match="varlen sequence 1 has 6 queries but 4 keys"):
+        lc.attention(q, k, v, causal=True, cu_seqlens_q=cu_q, cu_seqlens_k=[0, 8, 12])
+    with pytest.raises(lc.InvalidArgument, match=r"mask.q_offset=3 must be 0 with varlen"):
+        lc.attention(q, k, v, mask=lc.Mask(causal=True, q_offset=3), cu_seqlens_q=cu_q, cu_seqlens_k=cu_k)
+    with pytest.raises(lc.Unsupported, match="mask.global"):
+        lc.attention(q, k, v, mask=lc.Mask(window=(2, 2), global_tokens=[0]), cu_seqlens_q=cu_q, cu_seqlens_k=cu_k)

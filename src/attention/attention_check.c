@@ -1,5 +1,6 @@
 /* Validation of the attention descriptor: one function, one sentence per wrong field. */
 #include "longctx/attention.h"
+#include "sequences.h"
 
 #include <math.h>
 
@@ -9,6 +10,57 @@ static int overlaps(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b1) { re
 
 static lc_status check_dim(const char *name, int64_t d) {
     if (d > LC_ATTENTION_MAX_DIM) return lc_error(LC_EUNSUPPORTED, "%s head dim %lld is larger than %d", name, (long long)d, LC_ATTENTION_MAX_DIM);
+    return LC_OK;
+}
+
+/* Whether the mask reads positions: anything but full attention does (the patterns the
+ * varlen form accepts are causal, window, sinks and stride; sinks read key positions but
+ * are bounded by causality, and a window's reach depends on the query's position). */
+static int mask_reads_positions(const lc_mask *m) {
+    return m->causal || m->window.enabled || m->sinks > 0 || m->stride.every > 0;
+}
+
+/* One offsets array: starts at 0, nondecreasing, ends at `total`; *longest gets the longest
+ * sequence. */
+static lc_status check_starts(const int32_t *starts, int count, int64_t total, const char *name, const char *axis, int64_t *longest) {
+    if (starts[0] != 0) return lc_error(LC_EINVAL, "varlen.%s[0]=%d must be 0", name, (int)starts[0]);
+    *longest = 0;
+    for (int s = 0; s < count; s++) {
+        if (starts[s + 1] < starts[s])
+            return lc_error(LC_EINVAL, "varlen.%s must be nondecreasing: %s[%d]=%d after %s[%d]=%d", name, name, s + 1, (int)starts[s + 1], name, s,
+                            (int)starts[s]);
+        if (starts[s + 1] - starts[s] > *longest) *longest = starts[s + 1] - starts[s];
+    }
+    if (starts[count] != total)
+        return lc_error(LC_EINVAL, "varlen.%s[%d]=%d (varlen.count=%d) must equal the %s, %lld", name, count, (int)starts[count], count, axis, (long long)total);
+    return LC_OK;
+}
+
+/* The packed variable-length form (attention.h, lc_varlen). */
+static lc_status check_varlen(const lc_attention *a) {
+    const lc_varlen *vl = &a->varlen;
+    const lc_mask *m = &a->mask;
+    if (vl->count < 0) return lc_error(LC_EINVAL, "varlen.count=%d must be >= 0 (0 is off)", vl->count);
+    if (!vl->q_starts) return lc_error(LC_EINVAL, "varlen.q_starts is NULL but varlen.count=%d", vl->count);
+    if (!vl->kv_starts) return lc_error(LC_EINVAL, "varlen.kv_starts is NULL but varlen.count=%d", vl->count);
+    if (a->q.shape[0] != 1) return lc_error(LC_EINVAL, "q.shape[0]=%lld (batch) must be 1 with varlen: the sequences lie along the token axis", (long long)a->q.shape[0]);
+    if (m->q_offset != 0) return lc_error(LC_EINVAL, "mask.q_offset=%lld must be 0 with varlen: each sequence's queries are its last positions", (long long)m->q_offset);
+    if (m->global.count > 0) return lc_error(LC_EUNSUPPORTED, "mask.global: varlen takes positional patterns only (causal, window, sinks, stride)");
+    if (m->bigbird.block > 0) return lc_error(LC_EUNSUPPORTED, "mask.bigbird: varlen takes positional patterns only (causal, window, sinks, stride)");
+    if (m->blocks.bits) return lc_error(LC_EUNSUPPORTED, "mask.blocks: varlen takes positional patterns only (causal, window, sinks, stride)");
+    int64_t longest_q, longest_kv;
+    lc_status s;
+    if ((s = check_starts(vl->q_starts, vl->count, a->q.shape[1], "q_starts", "queries (q.shape[1])", &longest_q))) return s;
+    if ((s = check_starts(vl->kv_starts, vl->count, a->k.shape[1], "kv_starts", "keys (k.shape[1])", &longest_kv))) return s;
+    if (vl->max_q != longest_q) return lc_error(LC_EINVAL, "varlen.max_q=%lld must be the longest sequence's queries, %lld", (long long)vl->max_q, (long long)longest_q);
+    if (vl->max_kv != longest_kv) return lc_error(LC_EINVAL, "varlen.max_kv=%lld must be the longest sequence's keys, %lld", (long long)vl->max_kv, (long long)longest_kv);
+    if (mask_reads_positions(m))
+        for (int i = 0; i < vl->count; i++) {
+            const int64_t nq = vl->q_starts[i + 1] - vl->q_starts[i], nkv = vl->kv_starts[i + 1] - vl->kv_starts[i];
+            if (nq > nkv)
+                return lc_error(LC_EINVAL, "varlen sequence %d has %lld queries but %lld keys: its queries would sit before position 0; only the full mask takes more queries than keys",
+                                i, (long long)nq, (long long)nkv);
+        }
     return LC_OK;
 }
 
@@ -36,6 +88,7 @@ lc_status lc_attention_check(const lc_attention *a) {
     lc_isa isa;
     if ((s = lc_isa_resolve(a->isa, &isa))) return s;
     if ((s = lc_mask_check(&a->mask, q[1], k[1]))) return s;
+    if (a->varlen.count != 0 && (s = check_varlen(a))) return s;
 
     uintptr_t o0, o1, r0, r1;
     lc_tensor_byte_range(&a->out, &o0, &o1);
@@ -59,5 +112,12 @@ lc_status lc_attention_check(const lc_attention *a) {
 
 int64_t lc_attention_active_pairs(const lc_attention *a) {
     if (!a) return 0;
-    return lc_mask_count(&a->mask, a->q.shape[1], a->k.shape[1]) * a->q.shape[0] * a->q.shape[2];
+    if (a->varlen.count <= 0) return lc_mask_count(&a->mask, a->q.shape[1], a->k.shape[1]) * a->q.shape[0] * a->q.shape[2];
+    if (lc_attention_check(a)) return 0; /* the offsets are read: only once they are known to be sound */
+    int64_t pairs = 0;
+    for (int64_t s = 0; s < a->varlen.count; s++) {
+        const lc_attn_seq q = lc_attn_seq_at(a, s);
+        pairs += lc_mask_count(&q.mask, q.n_q, q.n_kv);
+    }
+    return pairs * a->q.shape[2];
 }

@@ -17,6 +17,7 @@
 #include "flash_ops.h"
 #include "flash_tile.h"
 #include "../core/tensor_io.h"
+#include "sequences.h"
 
 #include <math.h>
 #include <string.h>
@@ -55,7 +56,8 @@ static flash_plan make_plan(const lc_attention *a) {
     lc_isa_resolve(a->isa, &isa);
     p.row = lc_flash_ops_for(isa);
     p.tile = lc_flash_tile_ops_for(isa);
-    const double kv_bytes = (double)a->k.shape[1] * (double)(a->q.shape[3] + a->v.shape[3]) * sizeof(float);
+    const int64_t n_kv = a->varlen.count > 0 ? a->varlen.max_kv : a->k.shape[1]; /* the keys one query tile reads */
+    const double kv_bytes = (double)n_kv * (double)(a->q.shape[3] + a->v.shape[3]) * sizeof(float);
     p.tile_q = kv_bytes > TALL_KV_BYTES ? TILE_Q_TALL : TILE_Q, p.tile_k = TILE_K, p.trim = TRIM;
     p.npad = (p.tile_q + p.tile->panel - 1) / p.tile->panel * p.tile->panel;
     p.lds = p.npad + 16;
@@ -100,10 +102,14 @@ static size_t thread_ws_bytes(const flash_plan *p, int64_t dk, int64_t dv) {
     return carve(p, NULL, dk, dv, &w);
 }
 
+/* Varlen: the first query tile of each sequence, in the call's order of tiles, and the
+ * total after the last ([count + 1] int64, after the threads' scratch). */
+static size_t tile_table_bytes(const lc_attention *a) { return a->varlen.count > 0 ? round_up(sizeof(int64_t) * (size_t)(a->varlen.count + 1)) : 0; }
+
 size_t lc_attention_flash_workspace_size(const lc_attention *a) {
     if (lc_attention_check(a)) return 0;
     const flash_plan p = make_plan(a);
-    return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(&p, a->q.shape[3], a->v.shape[3]);
+    return ALIGN + (size_t)lc_threads_resolve(a->threads) * thread_ws_bytes(&p, a->q.shape[3], a->v.shape[3]) + tile_table_bytes(a);
 }
 
 /* Rows [s0, s0+rows) of one (b, h) into dst (row stride `ld`), converted to f32. */
@@ -171,34 +177,36 @@ static void mask_scores(float *st, int64_t lds, const uint8_t *mask, int64_t ldm
     }
 }
 
-/* One (batch, head, query tile), start to finish. */
-static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws *w, int64_t b, int64_t h, int64_t i0, float scale) {
-    const int64_t n_q = a->q.shape[1], n_kv = a->k.shape[1], dk = a->q.shape[3], dv = a->v.shape[3];
+/* One (sequence, head, query tile), start to finish: rows [i0, i0 + tile_q) of the sequence's
+ * queries (never past its end) over its keys, under its mask (sequences.h). */
+static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws *w, const lc_attn_seq *sq, int64_t h, int64_t i0, float scale) {
+    const int64_t n_q = sq->n_q, n_kv = sq->n_kv, dk = a->q.shape[3], dv = a->v.shape[3], b = sq->b, q0 = sq->q0, kv0 = sq->kv0;
+    const lc_mask *mask = &sq->mask;
     const int64_t hk = h / (a->q.shape[2] / a->k.shape[2]);
     const int64_t rows = n_q - i0 < p->tile_q ? n_q - i0 : p->tile_q;
     const int64_t panel = p->tile->panel, npad = (rows + panel - 1) / panel * panel;
 
     int64_t ldq, ldk, ldv;
-    const float *q = tile_rows(p->row, w->q, &a->q, b, i0, rows, h, &ldq);
+    const float *q = tile_rows(p->row, w->q, &a->q, b, q0 + i0, rows, h, &ldq);
     p->tile->pack_q(w->qp, q, ldq, rows, dk, scale);
     for (int64_t r = 0; r < npad; r++) w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->o, 0, sizeof(float) * (size_t)(rows * dv));
 
     for (int64_t t0 = 0; t0 < n_kv; t0 += p->tile_k) {
         const int64_t tcols = n_kv - t0 < p->tile_k ? n_kv - t0 : p->tile_k;
-        const lc_tile_class cls = lc_mask_classify_tile(&a->mask, i0, i0 + rows, t0, t0 + tcols);
+        const lc_tile_class cls = lc_mask_classify_tile(mask, i0, i0 + rows, t0, t0 + tcols);
         if (cls == LC_TILE_EMPTY) continue;
         int64_t lo = 0, hi = tcols;
-        if (cls == LC_TILE_PARTIAL) trim_keys(&a->mask, i0, rows, t0, tcols, p->trim, &lo, &hi);
+        if (cls == LC_TILE_PARTIAL) trim_keys(mask, i0, rows, t0, tcols, p->trim, &lo, &hi);
         const int64_t j0 = t0 + lo, cols = hi - lo;
-        const float *k = tile_rows(p->row, w->k, &a->k, b, j0, cols, hk, &ldk);
-        const float *v = tile_rows(p->row, w->v, &a->v, b, j0, cols, hk, &ldv);
+        const float *k = tile_rows(p->row, w->k, &a->k, b, kv0 + j0, cols, hk, &ldk);
+        const float *v = tile_rows(p->row, w->v, &a->v, b, kv0 + j0, cols, hk, &ldv);
         const int64_t lds = p->lds;
         p->tile->scores_t(w->st, lds, w->colmax, k, ldk, cols, w->qp, npad, dk);
         if (a->softcap > 0)
             for (int64_t j = 0; j < cols; j++) p->row->softcap(w->st + j * lds, npad, a->softcap);
         if (cls == LC_TILE_PARTIAL) {
-            lc_mask_fill_tile_keys(&a->mask, i0, rows, j0, cols, w->mask, p->tile_q);
+            lc_mask_fill_tile_keys(mask, i0, rows, j0, cols, w->mask, p->tile_q);
             mask_scores(w->st, lds, w->mask, p->tile_q, rows, cols);
         }
         const int changed = a->softcap > 0 || cls == LC_TILE_PARTIAL; /* the scores' maximum is no longer scores_t's */
@@ -210,12 +218,12 @@ static void flash_tile(const lc_attention *a, const flash_plan *p, const tile_ws
         float l = w->l[r], inv = isnan(l) ? NAN : l > 0 ? 1.0f / l : 0.0f; /* fully masked row: zeros; NaN stays NaN */
         const float *o = w->o + r * dv;
         if (a->out.stride[3] == 1) {
-            p->row->store_row((uint8_t *)a->out.data + (size_t)lc_tensor_offset(&a->out, b, i0 + r, h, 0) * lc_dtype_size(a->out.dtype), a->out.dtype,
+            p->row->store_row((uint8_t *)a->out.data + (size_t)lc_tensor_offset(&a->out, b, q0 + i0 + r, h, 0) * lc_dtype_size(a->out.dtype), a->out.dtype,
                               o, inv, dv);
         } else {
-            for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, i0 + r, h, d), o[d] * inv);
+            for (int64_t d = 0; d < dv; d++) lc_store_elem(a->out.data, a->out.dtype, lc_tensor_offset(&a->out, b, q0 + i0 + r, h, d), o[d] * inv);
         }
-        if (a->lse) a->lse[(b * a->q.shape[2] + h) * n_q + i0 + r] = isnan(l) ? NAN : l > 0 ? w->m[r] + logf(l) : -INFINITY;
+        if (a->lse) a->lse[(b * a->q.shape[2] + h) * a->q.shape[1] + q0 + i0 + r] = isnan(l) ? NAN : l > 0 ? w->m[r] + logf(l) : -INFINITY;
     }
 }
 
@@ -228,11 +236,25 @@ lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t work
     const flash_plan p = make_plan(a);
     const int64_t dk = a->q.shape[3], dv = a->v.shape[3];
     const float scale = a->scale != 0 ? a->scale : 1.0f / sqrtf((float)dk);
-    const int64_t n_qt = (a->q.shape[1] + p.tile_q - 1) / p.tile_q, heads = a->q.shape[2];
-    const int64_t tasks = a->q.shape[0] * heads * n_qt;
+    const int64_t heads = a->q.shape[2];
     const size_t per_thread = thread_ws_bytes(&p, dk, dv);
     uint8_t *base = (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     const int nt = lc_threads_resolve(a->threads);
+    /* Tasks: (sequence, head, query tile). A plain call's sequences all have n_qt tiles; a
+     * packed one's first tiles are tabled (tile_start), so that a tile never holds queries
+     * of two sequences. */
+    const int varlen = a->varlen.count > 0;
+    int64_t n_qt = (a->q.shape[1] + p.tile_q - 1) / p.tile_q, *tile_start = NULL;
+    if (varlen) {
+        tile_start = (int64_t *)(base + (size_t)nt * per_thread);
+        tile_start[0] = 0;
+        for (int s = 0; s < a->varlen.count; s++) {
+            const int64_t m = a->varlen.q_starts[s + 1] - a->varlen.q_starts[s];
+            tile_start[s + 1] = tile_start[s] + (m + p.tile_q - 1) / p.tile_q;
+        }
+        n_qt = tile_start[a->varlen.count]; /* the call's tiles, per head */
+    }
+    const int64_t tasks = (varlen ? 1 : a->q.shape[0]) * heads * n_qt;
 
 #pragma omp parallel num_threads(nt)
     {
@@ -246,8 +268,19 @@ lc_status lc_attention_flash(const lc_attention *a, void *workspace, size_t work
         /* Later query tiles see more keys under a causal mask: hand them out first. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++) {
-            int64_t qt = n_qt - 1 - t % n_qt, bh = t / n_qt;
-            flash_tile(a, &p, &w, bh / heads, bh % heads, qt * p.tile_q, scale);
+            int64_t qt = n_qt - 1 - t % n_qt, bh = t / n_qt, s, h;
+            if (varlen) { /* qt counts the call's tiles: find its sequence */
+                int64_t lo = 0, hi = a->varlen.count - 1;
+                while (lo < hi) {
+                    const int64_t mid = (lo + hi + 1) / 2;
+                    if (tile_start[mid] <= qt) lo = mid; else hi = mid - 1;
+                }
+                s = lo, h = bh, qt -= tile_start[s];
+            } else {
+                s = bh / heads, h = bh % heads;
+            }
+            const lc_attn_seq sq = lc_attn_seq_at(a, s);
+            flash_tile(a, &p, &w, &sq, h, qt * p.tile_q, scale);
         }
     }
     return LC_OK;

@@ -12,6 +12,7 @@
 #include "../core/overlap.h"
 #include "../core/lse_merge.h"
 #include "decode_ops.h"
+#include "decode_tiled.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -57,6 +58,8 @@ typedef struct plan {
     int64_t nspans;     /* spans lc_kv_spans may return */
     int group, rows, head_dim, heads_kv, threads;
     int rounds_query;   /* the call rounds the query (lc_decode_rounds_query) */
+    lc_isa isa;         /* resolved */
+    int tiled;          /* many queries: the tile products over the spans (decode_tiled.h) */
 } plan;
 
 static void make_plan(const lc_decode *d, plan *p) {
@@ -82,6 +85,9 @@ static void make_plan(const lc_decode *d, plan *p) {
     p->split = s;
     p->ranges = p->kept > 0 ? (p->kept + s - 1) / s : 0;
     p->nspans = lc_kv_max_spans(d->cache, d->seq);
+    if (lc_isa_resolve(d->isa, &p->isa)) p->isa = LC_ISA_PORTABLE; /* refused by lc_decode_attention before any use */
+    p->tiled = lc_decode_tiled_chosen(d, p->isa);
+    if (p->tiled) p->ranges = 0;
     p->rounds_query = lc_decode_rounds_query(d);
 }
 
@@ -143,7 +149,7 @@ static size_t carve_ws(const lc_decode *d, const plan *p, uint8_t *base, decode_
     const size_t nq = (size_t)d->n_q * (size_t)d->heads_q;
     thread_ws t;
     size_t off = 0;
-    w->thread_bytes = carve_thread(p, NULL, &t);
+    w->thread_bytes = p->tiled ? lc_decode_tiled_thread_bytes(d, p->isa) : carve_thread(p, NULL, &t);
 #define TAKE(field, type, bytes) (w->field = (type)(base ? base + off : NULL), off += round_up(bytes))
     TAKE(spans, lc_kv_span *, sizeof(lc_kv_span) * (size_t)p->nspans);
     TAKE(partials, float *, sizeof(float) * (size_t)p->ranges * state_floats(p));
@@ -303,7 +309,7 @@ static void run_range(const lc_decode *d, const plan *p, const lc_decode_ops *op
 
 int lc_decode_rounds_query(const lc_decode *d) {
     lc_isa isa;
-    if (lc_decode_check(d) || d->query_f32 || lc_isa_resolve(d->isa, &isa)) return 0;
+    if (lc_decode_check(d) || d->query_f32 || lc_isa_resolve(d->isa, &isa) || lc_decode_tiled_chosen(d, isa)) return 0;
     return lc_decode_ops_for(isa)->rounds_query(lc_kv_config_of(d->cache)->dtype);
 }
 
@@ -322,6 +328,10 @@ lc_status lc_decode_attention(const lc_decode *d, void *workspace, size_t worksp
     carve_ws(d, &p, (uint8_t *)(((uintptr_t)workspace + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1)), &ws);
     int64_t nsp = 0;
     if ((st = lc_kv_spans(d->cache, d->seq, ws.spans, p.nspans, &nsp))) return st;
+    if (p.tiled) {
+        lc_decode_tiled(d, isa, p.threads, ws.spans, nsp, p.len, ws.threads);
+        return LC_OK;
+    }
     if (p.rounds_query) lc_decode_round_rows(p.g->dtype, p.head_dim, d->q, d->n_q * d->heads_q, ws.rounded, ws.rounded_scale, ws.rounded_sum);
     const size_t per_range = state_floats(&p);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(p.threads)

@@ -1,7 +1,9 @@
 /* The llama-family layer (Llama, Mistral, Qwen2, Gemma 2 differ only by config flags):
  *
  *   h = norm(x);  q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv);  RoPE(q, k)   (lc_rope_apply)
- *   a = attention(q, K, V)     prompts: lc_attention_flash; single tokens: lc_decode over lc_kv
+ *   a = attention(q, K, V)     prompts: lc_attention_flash (a contiguous cache read in place, or a
+ *                              window's keys gathered), else lc_decode over lc_kv (single tokens;
+ *                              prompt chunks over a paged f16 / bf16 cache)
  *   x += [norm](a Wo)          Gemma 2 norms the attention's output before the residual
  *   x += [norm](down(act(h' Wg) * h' Wu)),  h' = norm(x)
  *   logits = norm(x) W_lm      (Gemma 2: cap * tanh(logits / cap))
@@ -161,6 +163,23 @@ static lc_status attend(lc_context *ctx, int64_t l, const lc_run *r) {
         const int64_t kept = lc_kv_seq_kept(p->cache, r->seq), ranges = (kept + 255) / 256;
         d.scale = (float)c->attn_scale, d.query_f32 = ctx->cfg.query_f32;
         d.threads = kept < DECODE_TEAM_KEYS ? 1 : ranges < ctx->threads ? (int)ranges : ctx->threads;
+        return run_decode(ctx, &d);
+    }
+    if (p->chunk_decode) { /* a prompt chunk: append, then lc_decode over the cache (many queries: its tile products over the pages) */
+        float *ck = ctx->gk, *cv = ctx->gv;
+        for (int64_t t = 0; t < r->m; t++) {
+            memcpy(ck + t * KW, q + t * QW + Hq * D, sizeof(float) * (size_t)KW);
+            memcpy(cv + t * KW, q + t * QW + Hq * D + KW, sizeof(float) * (size_t)KW);
+        }
+        if ((st = lc_kv_append(p->cache, r->seq, r->pos, ck, cv, r->m))) return st;
+        /* lc_decode takes the queries packed, [m, Hq, D]: the run's rows of qkv hold them QW
+         * apart, and their keys and values are in the cache now, so they are packed in place
+         * (row t moves down to t Hq D <= t QW, in increasing t: no row is overwritten unread) */
+        for (int64_t t = 1; t < r->m; t++) memmove(q + t * Hq * D, q + t * QW, sizeof(float) * (size_t)(Hq * D));
+        lc_decode d;
+        memset(&d, 0, sizeof d);
+        d.cache = p->cache, d.seq = r->seq, d.q = q, d.n_q = (int)r->m, d.heads_q = (int)Hq, d.out = out;
+        d.scale = (float)c->attn_scale, d.query_f32 = ctx->cfg.query_f32, d.threads = ctx->threads;
         return run_decode(ctx, &d);
     }
     /* a prompt chunk (or a soft-capped token): flash over the cache's keys and the chunk's */

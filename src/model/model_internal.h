@@ -70,6 +70,8 @@ typedef struct lc_attn_plan {
     int64_t window;     /* keys seen, itself included; 0 = all */
     int64_t sinks;      /* with window: the first sinks tokens stay visible */
     int direct;         /* prefill reads the cache in place (contiguous, f32/f16/bf16, no window) */
+    int chunk_decode;   /* prefill appends, then lc_decode over the cache (paged f16 / bf16: its
+                         * tile products read the pages where they lie; no gather) */
     lc_retrieval_kind retrieval; /* windowed layers: what attends beyond the window (retrieval.c) */
     lc_knn_memory *memory;       /* KNN: the evicted keys, positions [sinks, memory_end); created at the first eviction */
     int64_t memory_end;
