@@ -32,7 +32,8 @@ extern "C" {
  * Positional patterns only: causal, window, sinks, stride; global tokens, BigBird and block
  * bitmaps are refused. The offsets live where q does (host memory for the CPU kernels, device
  * memory for CUDA); max_q and max_kv, the longest sequence's counts, are host values the
- * GPU sizes its grid with (the CPU checks them). lse keeps its layout: [heads_q, n_q]. */
+ * GPU sizes its grid with (the CPU checks them). lse keeps its layout: [heads_q, n_q]. The
+ * CUDA kernels do not take packed batches: lc_cuda_attention_check refuses them. */
 typedef struct lc_varlen {
     int count;                /* sequences; 0: off (q's batch axis holds the batch) */
     const int32_t *q_starts;  /* [count + 1] */

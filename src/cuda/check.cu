@@ -28,6 +28,8 @@ lc_status check_device(void) {
 }
 
 lc_status check_common(const lc_attention *a) {
+    // packed batches' offsets live in device memory, which lc_attention_check would read
+    if (a && a->varlen.count != 0) return lc_error(LC_EUNSUPPORTED, "varlen.count=%d: packed variable-length batches are not supported on the GPU", a->varlen.count);
     lc_status s = lc_attention_check(a);
     if (s) return s;
     if ((s = check_device())) return s;
