@@ -181,13 +181,8 @@ int lc_bench_prefill_main(int argc, char **argv) {
                 fprintf(stderr, "%s: --dtypes must name at least one of f32, f16, bf16, int8, fp8\n", cmd);
                 return ARGS_USAGE;
             }
-        } else {
-            isa = !strcmp(v, "auto") ? LC_ISA_AUTO : !strcmp(v, "portable") ? LC_ISA_PORTABLE : !strcmp(v, "avx2") ? LC_ISA_AVX2
-                : !strcmp(v, "avx512") ? LC_ISA_AVX512 : (lc_isa)-1;
-            if ((int)isa < 0) {
-                fprintf(stderr, "%s: --isa must be auto, portable, avx2 or avx512; got '%s'\n", cmd, v);
-                return ARGS_USAGE;
-            }
+        } else if (args_isa(cmd, a, v, &isa)) {
+            return ARGS_USAGE;
         }
     }
     if (rc) return rc;

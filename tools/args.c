@@ -250,6 +250,18 @@ int args_threads(const char *cmd, const char *flag, const char *text, int *out) 
     return ARGS_OK;
 }
 
+int args_isa(const char *cmd, const char *flag, const char *text, lc_isa *out) {
+    if (!text) return args_missing(cmd, flag);
+    static const char *const names[] = {"auto", "portable", "avx2", "avx512"};
+    static const lc_isa isas[] = {LC_ISA_AUTO, LC_ISA_PORTABLE, LC_ISA_AVX2, LC_ISA_AVX512};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(text, names[i])) {
+            *out = isas[i];
+            return ARGS_OK;
+        }
+    return refuse(cmd, flag, text, "auto, portable, avx2 or avx512");
+}
+
 double args_physical_memory(void) {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
     return pages > 0 && size > 0 ? (double)pages * (double)size : 0;

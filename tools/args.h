@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "longctx/core.h"
+
 enum { ARGS_OK = 0, ARGS_FAILED = 1, ARGS_USAGE = 2 };
 
 /* The most threads a --threads flag accepts (the library clamps to the same, LC_THREADS_MAX). */
@@ -45,6 +47,9 @@ int args_params(const char *cmd, const char *flag, const char *text, double *out
 int args_threads(const char *cmd, const char *flag, const char *text, int *out);
 
 /* This machine's physical memory in bytes (0 when unknown). */
+/* A vector path by name: auto, portable, avx2 or avx512. */
+int args_isa(const char *cmd, const char *flag, const char *text, lc_isa *out);
+
 double args_physical_memory(void);
 /* Refuses, up front, a run that would allocate `bytes` when the machine has less physical
  * memory: "longctx ring: --n-local 1000000000000000 (q, k, v and out) needs 3.2 PiB of
