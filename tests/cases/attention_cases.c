@@ -265,13 +265,7 @@ attn_case *attn_cases_select(unsigned groups, int level, const case_axes *axes, 
     gpu_clusters(&t);
     bench_cpu(&t);
     bench_gpu(&t);
-    if (t.failed) {
-        free(t.out);
-        *count = 0;
-        return NULL;
-    }
-    *count = t.n;
-    return t.out ? t.out : malloc(sizeof(attn_case)); /* an empty selection is not a failure */
+    return case_selection(t.out, t.n, t.failed, sizeof(attn_case), count);
 }
 
 /* ATTN_BITMAP_SPARSE: block (i, j) visible when (16 i + j) 7 + i is a multiple of 3 */

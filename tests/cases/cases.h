@@ -55,6 +55,18 @@ static inline void *case_room(void *items, int n, int *cap, size_t elem) {
     return grown;
 }
 
+/* A table's selection handed to its caller: the n cases (*count = n; an empty selection is a
+ * valid, freeable array, not a failure), or NULL with *count = 0 when building it failed. */
+static inline void *case_selection(void *items, int n, int failed, size_t elem, int *count) {
+    if (failed) {
+        free(items);
+        *count = 0;
+        return NULL;
+    }
+    *count = n;
+    return items ? items : malloc(elem);
+}
+
 /* 2^-p of a storage dtype's significand: what storing a value in it may change, relative
  * to the value (0 for f32, whose rounding the tolerances already cover). */
 static inline double case_rounding(lc_dtype t) { return t == LC_BF16 ? 0x1p-8 : t == LC_F16 ? 0x1p-11 : 0; }

@@ -192,13 +192,7 @@ decode_case *decode_cases_select(unsigned groups, int level, const case_axes *ax
     gpu_fixed(&t);
     bench_cpu(&t);
     bench_gpu(&t);
-    if (t.failed) {
-        free(t.out);
-        *count = 0;
-        return NULL;
-    }
-    *count = t.n;
-    return t.out ? t.out : malloc(sizeof(decode_case)); /* an empty selection is not a failure */
+    return case_selection(t.out, t.n, t.failed, sizeof(decode_case), count);
 }
 
 lc_mask decode_case_mask(const decode_case *c) {

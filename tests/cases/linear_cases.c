@@ -123,11 +123,5 @@ linear_case *linear_cases_select(unsigned groups, int level, const case_axes *ax
     table t = {groups, level, axes, NULL, 0, 0, 0};
     gpu_fixed(&t);
     bench_gpu(&t);
-    if (t.failed) {
-        free(t.out);
-        *count = 0;
-        return NULL;
-    }
-    *count = t.n;
-    return t.out ? t.out : malloc(sizeof(linear_case));
+    return case_selection(t.out, t.n, t.failed, sizeof(linear_case), count);
 }

@@ -117,13 +117,7 @@ mla_case *mla_cases_select(unsigned groups, int level, int *count) {
     table t = {groups, level, NULL, 0, 0, 0};
     gpu_fixed(&t);
     bench_gpu(&t);
-    if (t.failed) {
-        free(t.out);
-        *count = 0;
-        return NULL;
-    }
-    *count = t.n;
-    return t.out ? t.out : malloc(sizeof(mla_case)); /* an empty selection is not a failure */
+    return case_selection(t.out, t.n, t.failed, sizeof(mla_case), count);
 }
 
 static const mla_tolerance tol_bf16 = {5e-3}, tol_f16 = {1.5e-3};

@@ -143,11 +143,5 @@ ssm_case *ssm_cases_select(unsigned groups, int level, const case_axes *axes, in
     table t = {groups, level, axes, NULL, 0, 0, 0};
     gpu_fixed(&t);
     bench_gpu(&t);
-    if (t.failed) {
-        free(t.out);
-        *count = 0;
-        return NULL;
-    }
-    *count = t.n;
-    return t.out ? t.out : malloc(sizeof(ssm_case));
+    return case_selection(t.out, t.n, t.failed, sizeof(ssm_case), count);
 }
