@@ -1,18 +1,22 @@
 /* longctx beside ggml on the CPU. Each row is one shape of a real model, timed here on
- * longctx's kernel (best of several runs), and, when --ggml-bench names a test-backend-ops
- * binary (ggml's own benchmark, built by the user from ggml or llama.cpp: nothing of ggml
- * is part of longctx), the time ggml's perf mode reports for the op of the same shape:
+ * longctx's kernel (best and mean of several runs) and, when --ggml-bench names a
+ * test-backend-ops binary (ggml's own benchmark, built by the user from ggml or llama.cpp:
+ * nothing of ggml is part of longctx), the mean time ggml's perf mode reports for the op of
+ * the same shape. Rows (f32 queries, outputs and states throughout):
  *
- *   flash prefill   512 queries at the end of n_kv keys, 8 heads, d = 128, f16 K and V, f32
- *                   queries and output, causal (longctx); ggml: FLASH_ATTN_EXT with
- *                   hsk = hsv = 128, nh = 8, nb = 512, kv = n_kv, f16 K / V
- *   mamba2 scan     512 tokens of 48 heads x 64, state 128, one group (lc_ssd_chunked);
- *                   ggml: SSM_SCAN d_state 128, head_dim 64, n_head 48, n_group 1, 512 tokens
- *   mamba2 step     the same layer, one token (lc_ssd_step); ggml: the same with 1 token
+ *   prefill  512 queries at the end of n_kv keys, f16 K and V (longctx: lc_attention_flash,
+ *            causal; ggml: FLASH_ATTN_EXT, nb = 512, with the mask its test draws)
+ *   decode   one token over a cache of n_kv keys, f16 or int8 (lc_decode_attention on an
+ *            lc_kv cache; ggml: FLASH_ATTN_EXT, nb = 1, f16 or q8_0)
+ *   mamba2   Mamba-2's SSD over 512 tokens (lc_ssd_chunked) or one (lc_ssd_step); ggml:
+ *            SSM_SCAN with head_dim > 1
+ *   mamba    Mamba's selective scan, 5120 channels, state 16 (lc_selective_scan_f32);
+ *            ggml: SSM_SCAN with head_dim 1
  *
- * A shape that the given binary's perf list does not hold reads "-" in ggml's column (its
- * perf cases are fixed in test-backend-ops.cpp: a user adds a shape there). ggml's time is
- * its own mean over its runs, on its default threads. */
+ * Rows marked "stock" are in test-backend-ops' own perf list; the others are the shapes of
+ * longctx's comparison table (docs/attention.md, docs/ssm.md), which a user adds to
+ * make_test_cases_perf() in tests/test-backend-ops.cpp (--help prints the lines); a shape the
+ * binary lacks reads "-" in ggml's column. ggml's time is its own mean, on its default threads. */
 #include "cpu_peers_bench.h"
 #include "args.h"
 #include "bench_util.h"
@@ -22,8 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "longctx/decode.h"
+
+typedef enum row_kind { PREFILL, DECODE, MAMBA2, MAMBA } row_kind;
+
 typedef struct peer_row {
     const char *name;
+    row_kind kind;
+    int64_t tokens;            /* queries (PREFILL), tokens (MAMBA2, MAMBA; 1: a step) */
+    int64_t n_kv;              /* keys (PREFILL, DECODE) */
+    int64_t heads, kv_heads;   /* query and KV heads; MAMBA2: heads; MAMBA: channels */
+    int64_t dim, state;        /* head dim (attention, MAMBA2); state (MAMBA2, MAMBA) */
+    lc_dtype kv_dtype;         /* PREFILL, DECODE */
+    int stock;                 /* in test-backend-ops' own perf list */
     const char *ggml_op, *ggml_params; /* test-backend-ops -o and -p (a regex over its parameters) */
     double seconds, mean, ggml_seconds; /* best and mean of longctx's runs; ggml's mean (0: not measured) */
 } peer_row;
@@ -38,63 +53,132 @@ static float *alloc_normal(size_t n, uint64_t seed, float mean, float sd) {
     return x;
 }
 
-/* The flash prefill: best seconds of reps (*mean: their mean), or -1 on an error (said). */
-static double time_prefill(int64_t n_kv, int threads, int reps, double *mean) {
-    const int64_t nq = 512, H = 8, d = 128;
-    lc_tensor q = bench_tensor_random(LC_F32, nq, H, d, 1), k = bench_tensor_random(LC_F16, n_kv, H, d, 2);
-    lc_tensor v = bench_tensor_random(LC_F16, n_kv, H, d, 3), o = bench_tensor_output(LC_F32, nq, H, d);
-    lc_attention a = {0};
-    a.q = q, a.k = k, a.v = v, a.out = o, a.threads = threads;
-    a.mask = lc_mask_causal(), a.mask.q_offset = n_kv - nq;
-    const size_t ws = lc_attention_flash_workspace_size(&a);
-    void *w = lc_aligned_alloc(ws, 64);
+/* Timed runs of one call: `calls` calls per run (a step is too short to time alone), best
+ * and mean per call over reps runs; -1 when a call fails (said). */
+typedef lc_status (*call_fn)(void *ctx);
+static double time_calls(const char *what, call_fn fn, void *ctx, int calls, int reps, double *mean) {
     double best = -1, total = 0;
-    for (int r = 0; w && r < reps; r++) {
+    for (int r = 0; r < reps; r++) {
         double t = bench_now();
-        if (lc_attention_flash(&a, w, ws)) {
-            fprintf(stderr, "bench peers: flash failed: %s\n", lc_last_error());
-            best = -1;
-            break;
-        }
-        t = bench_now() - t;
-        if (best < 0 || t < best) best = t;
-        total += t;
-    }
-    *mean = total / reps;
-    lc_aligned_free(w);
-    bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
-    return best;
-}
-
-/* The Mamba-2 layer's scan (n tokens, chunked) or step (n = 1): best seconds (*mean: the
- * mean), -1 on error. */
-static double time_ssd(int64_t n, int threads, int reps, double *mean) {
-    const int64_t H = 48, P = 64, N = 128;
-    float *A = alloc_normal((size_t)H, 5, 0, 1);
-    for (int64_t i = 0; i < H; i++) A[i] = -expf(A[i]);
-    lc_ssd s = {1, n, H, P, 1, N, alloc_normal((size_t)(n * H * P), 1, 0, 1), alloc_normal((size_t)(n * H), 2, -2, 1), NULL, 0, 0, A,
-                alloc_normal((size_t)(n * N), 3, 0, 1), alloc_normal((size_t)(n * N), 4, 0, 1), alloc_normal((size_t)H, 6, 0, 1),
-                alloc_normal((size_t)(n * H * P), 7, 0, 1), calloc((size_t)(H * P * N), sizeof(float)), H * P * N, 0, threads, LC_ISA_AUTO};
-    const size_t ws = n > 1 ? lc_ssd_workspace_size(&s) : 0;
-    void *w = ws ? malloc(ws) : NULL;
-    const int calls = n > 1 ? 1 : 64; /* a step is timed over a batch of calls */
-    double best = -1, total = 0;
-    for (int r = 0; r < reps && (!ws || w); r++) {
-        double t = bench_now();
-        for (int c = 0; c < calls; c++) {
-            if (n > 1) memset(s.h, 0, sizeof(float) * (size_t)s.h_floats);
-            if (n > 1 ? lc_ssd_chunked(&s, w, ws) : lc_ssd_step(&s)) {
-                fprintf(stderr, "bench peers: ssd failed: %s\n", lc_last_error());
-                r = reps, best = -1;
-                break;
+        for (int c = 0; c < calls; c++)
+            if (fn(ctx)) {
+                fprintf(stderr, "bench peers: %s failed: %s\n", what, lc_last_error());
+                return -1;
             }
-        }
         t = (bench_now() - t) / calls;
         if (best < 0 || t < best) best = t;
         total += t;
     }
     *mean = total / reps;
-    free(w), free((void *)s.x), free((void *)s.dt), free(A), free((void *)s.B), free((void *)s.C), free((void *)s.D), free(s.y), free(s.h);
+    return best;
+}
+
+typedef struct flash_ctx {
+    lc_attention a;
+    void *ws;
+    size_t bytes;
+} flash_ctx;
+static lc_status flash_call(void *p) {
+    flash_ctx *c = p;
+    return lc_attention_flash(&c->a, c->ws, c->bytes);
+}
+
+static double time_prefill(const peer_row *r, int threads, int reps, double *mean) {
+    const int64_t nq = r->tokens, d = r->dim;
+    lc_tensor q = bench_tensor_random(LC_F32, nq, r->heads, d, 1), k = bench_tensor_random(r->kv_dtype, r->n_kv, r->kv_heads, d, 2);
+    lc_tensor v = bench_tensor_random(r->kv_dtype, r->n_kv, r->kv_heads, d, 3), o = bench_tensor_output(LC_F32, nq, r->heads, d);
+    flash_ctx c;
+    memset(&c, 0, sizeof c);
+    c.a.q = q, c.a.k = k, c.a.v = v, c.a.out = o, c.a.threads = threads;
+    c.a.mask = lc_mask_causal(), c.a.mask.q_offset = r->n_kv - nq;
+    c.bytes = lc_attention_flash_workspace_size(&c.a);
+    c.ws = lc_aligned_alloc(c.bytes, 64);
+    const double best = c.ws ? time_calls("flash", flash_call, &c, 1, reps, mean) : -1;
+    lc_aligned_free(c.ws);
+    bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
+    return best;
+}
+
+typedef struct decode_ctx {
+    lc_decode d;
+    void *ws;
+    size_t bytes;
+} decode_ctx;
+static lc_status decode_call(void *p) {
+    decode_ctx *c = p;
+    return lc_decode_attention(&c->d, c->ws, c->bytes);
+}
+
+static double time_decode(const peer_row *r, int threads, int reps, double *mean) {
+    const int64_t row = r->kv_heads * r->dim, chunk = 2048;
+    lc_kv_config cfg = {.layout = LC_KV_CONTIGUOUS, .dtype = r->kv_dtype, .heads_kv = r->kv_heads, .head_dim = r->dim, .max_seqs = 1,
+                        .capacity = r->n_kv};
+    lc_kv_cache *kc = NULL;
+    int seq = 0;
+    float *k = alloc_normal((size_t)(chunk * row), 2, 0, 1), *v = alloc_normal((size_t)(chunk * row), 3, 0, 1);
+    float *q = alloc_normal((size_t)(r->heads * r->dim), 1, 0, 1), *out = alloc_normal((size_t)(r->heads * r->dim), 4, 0, 1);
+    lc_status st = lc_kv_create(&cfg, &kc);
+    if (!st) st = lc_kv_seq_new(kc, &seq);
+    for (int64_t p = 0; !st && p < r->n_kv; p += chunk) st = lc_kv_append(kc, seq, p, k, v, r->n_kv - p < chunk ? r->n_kv - p : chunk);
+    decode_ctx c = {{.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = r->heads, .out = out, .threads = threads}, NULL, 0};
+    if (!st) c.bytes = lc_decode_workspace_size(&c.d), c.ws = lc_aligned_alloc(c.bytes, 64);
+    double best = -1;
+    if (st) fprintf(stderr, "bench peers: cache: %s\n", lc_last_error());
+    else if (c.ws) best = time_calls("decode", decode_call, &c, 16, reps, mean);
+    lc_aligned_free(c.ws);
+    lc_kv_destroy(kc);
+    free(k), free(v), free(q), free(out);
+    return best;
+}
+
+/* Mamba-2's layer (SSD) and Mamba's (selective scan): a scan starts from a zero state, a step
+ * goes on from the last one. */
+typedef struct ssm_ctx {
+    lc_ssd ssd;
+    lc_selective_scan scan;
+    void *ws;
+    size_t bytes;
+} ssm_ctx;
+static lc_status ssd_call(void *p) {
+    ssm_ctx *c = p;
+    if (c->ssd.n == 1) return lc_ssd_step(&c->ssd);
+    memset(c->ssd.h, 0, sizeof(float) * (size_t)c->ssd.h_floats);
+    return lc_ssd_chunked(&c->ssd, c->ws, c->bytes);
+}
+static lc_status scan_call(void *p) {
+    ssm_ctx *c = p;
+    if (c->scan.n > 1) memset(c->scan.h, 0, sizeof(float) * (size_t)c->scan.h_floats);
+    return lc_selective_scan_f32(&c->scan);
+}
+
+static double time_ssm(const peer_row *r, int threads, int reps, double *mean) {
+    const int64_t n = r->tokens, N = r->state;
+    ssm_ctx c;
+    memset(&c, 0, sizeof c);
+    double best = -1;
+    if (r->kind == MAMBA2) {
+        const int64_t H = r->heads, P = r->dim;
+        float *A = alloc_normal((size_t)H, 5, 0, 1);
+        for (int64_t i = 0; i < H; i++) A[i] = -expf(A[i]);
+        c.ssd = (lc_ssd){1, n, H, P, 1, N, alloc_normal((size_t)(n * H * P), 1, 0, 1), alloc_normal((size_t)(n * H), 2, -2, 1), NULL, 0, 0, A,
+                         alloc_normal((size_t)(n * N), 3, 0, 1), alloc_normal((size_t)(n * N), 4, 0, 1), alloc_normal((size_t)H, 6, 0, 1),
+                         alloc_normal((size_t)(n * H * P), 7, 0, 1), calloc((size_t)(H * P * N), sizeof(float)), H * P * N, 0, threads, LC_ISA_AUTO};
+        c.bytes = n > 1 ? lc_ssd_workspace_size(&c.ssd) : 0;
+        c.ws = c.bytes ? malloc(c.bytes) : NULL;
+        if (!c.bytes || c.ws) best = time_calls("ssd", ssd_call, &c, n > 1 ? 1 : 64, reps, mean);
+        free((void *)c.ssd.x), free((void *)c.ssd.dt), free(A), free((void *)c.ssd.B), free((void *)c.ssd.C), free((void *)c.ssd.D);
+        free(c.ssd.y), free(c.ssd.h), free(c.ws);
+    } else {
+        const int64_t E = r->heads;
+        float *A = alloc_normal((size_t)(E * N), 5, 0, 1);
+        for (int64_t i = 0; i < E * N; i++) A[i] = -expf(A[i]);
+        c.scan = (lc_selective_scan){1, n, E, N, alloc_normal((size_t)(n * E), 1, 0, 1), alloc_normal((size_t)(n * E), 2, -2, 1), NULL, A,
+                                     alloc_normal((size_t)(n * N), 3, 0, 1), alloc_normal((size_t)(n * N), 4, 0, 1), alloc_normal((size_t)E, 6, 0, 1),
+                                     NULL, alloc_normal((size_t)(n * E), 7, 0, 1), calloc((size_t)(E * N), sizeof(float)), E * N, threads, LC_ISA_AUTO};
+        best = time_calls("selective scan", scan_call, &c, n > 1 ? 1 : 64, reps, mean);
+        free((void *)c.scan.x), free((void *)c.scan.dt), free(A), free((void *)c.scan.B), free((void *)c.scan.C), free((void *)c.scan.D);
+        free(c.scan.y), free(c.scan.h);
+    }
     return best;
 }
 
@@ -120,13 +204,23 @@ static double ggml_time(const char *bin, const char *op, const char *params) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cpu_peers [--ggml-bench PATH] [--threads N] [--reps 10]\n"
-               "  longctx's flash prefill (512 queries over 4K and 16K keys, 8 heads, d = 128, f16 K/V) and\n"
-               "  Mamba-2 scan (512 tokens) and step (48 heads x 64, state 128), and beside them ggml's\n"
-               "  time for the same shapes from PATH, a test-backend-ops binary built from ggml or\n"
-               "  llama.cpp (its perf mode). --threads 0 (all) .. %d for longctx. Exit status: 0 done,\n"
-               "  1 a case failed, 2 a bad option.\n",
+               "  longctx's flash prefill (512 queries), decode (one token over 16K keys, f16 and int8),\n"
+               "  Mamba-2 scan (512 tokens) and step, and Mamba scan and step at real models' shapes, and\n"
+               "  beside them ggml's time for the same shapes from PATH, a test-backend-ops binary built\n"
+               "  from ggml or llama.cpp (its perf mode). --threads 0 (all) .. %d for longctx. Exit\n"
+               "  status: 0 done, 1 a case failed, 2 a bad option.\n"
+               "  Rows not marked stock need these cases in make_test_cases_perf() of ggml's\n"
+               "  tests/test-backend-ops.cpp:\n"
+               "    test_cases.emplace_back(new test_flash_attn_ext(128, 128, 8, {1, 1}, 4096, 512, true, false, 0, 0, GGML_PREC_F32, GGML_TYPE_F16, GGML_TYPE_F16));\n"
+               "    test_cases.emplace_back(new test_flash_attn_ext(128, 128, 8, {1, 1}, 16384, 512, true, false, 0, 0, GGML_PREC_F32, GGML_TYPE_F16, GGML_TYPE_F16));\n"
+               "    test_cases.emplace_back(new test_flash_attn_ext(128, 128, 8, {4, 1}, 16384, 1, true, false, 0, 0, GGML_PREC_F32, GGML_TYPE_F16, GGML_TYPE_F16));\n"
+               "    test_cases.emplace_back(new test_flash_attn_ext(128, 128, 8, {4, 1}, 16384, 1, true, false, 0, 0, GGML_PREC_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0));\n"
+               "    test_cases.emplace_back(new test_ssm_scan(GGML_TYPE_F32, 16, 1, 5120, 1, 512, 1));\n"
+               "    test_cases.emplace_back(new test_ssm_scan(GGML_TYPE_F32, 16, 1, 5120, 1, 1, 1));\n",
             ARGS_MAX_THREADS);
 }
+
+static void time_str(char *buf, size_t n, double s, int us) { snprintf(buf, n, us ? "%.1f us" : "%.2f ms", us ? s * 1e6 : s * 1e3); }
 
 int lc_bench_cpu_peers_main(int argc, char **argv) {
     static const char *cmd = "bench peers";
@@ -148,34 +242,45 @@ int lc_bench_cpu_peers_main(int argc, char **argv) {
     if (rc) return rc;
     bench_blas_warn(cmd);
     const int nt = lc_threads_resolve(threads);
+#define FA "FLASH_ATTN_EXT"
     peer_row rows[] = {
-        {"flash prefill 512 x 4K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=4096,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
-        {"flash prefill 512 x 16K", "FLASH_ATTN_EXT", "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=16384,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
-        {"mamba2 scan 512", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
-        {"mamba2 step", "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
+        {"prefill 512 x 4K, 8 heads, d 128", PREFILL, 512, 4096, 8, 8, 128, 0, LC_F16, 0, FA, "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=4096,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"prefill 512 x 16K, 8 heads, d 128", PREFILL, 512, 16384, 8, 8, 128, 0, LC_F16, 0, FA, "hsk=128,hsv=128,nh=8,nr23=\\[1,1\\],kv=16384,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"prefill 512 x 10000, 32/2 heads, d 256", PREFILL, 512, 10000, 32, 2, 256, 0, LC_F16, 1, FA, "hsk=256,hsv=256,nh=2,nr23=\\[16,1\\],kv=10000,nb=512,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"decode 16K, 32/8 heads, d 128, f16", DECODE, 1, 16384, 32, 8, 128, 0, LC_F16, 0, FA, "hsk=128,hsv=128,nh=8,nr23=\\[4,1\\],kv=16384,nb=1,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"decode 16K, 32/8 heads, d 128, int8 | q8_0", DECODE, 1, 16384, 32, 8, 128, 0, LC_INT8, 0, FA, "hsk=128,hsv=128,nh=8,nr23=\\[4,1\\],kv=16384,nb=1,.*type_K=q8_0,type_V=q8_0", 0, 0, 0},
+        {"decode 7680, 64/8 heads, d 64, f16", DECODE, 1, 7680, 64, 8, 64, 0, LC_F16, 1, FA, "hsk=64,hsv=64,nh=8,nr23=\\[8,1\\],kv=7680,nb=1,.*type_K=f16,type_V=f16", 0, 0, 0},
+        {"mamba2 scan 512, 48 x 64, state 128", MAMBA2, 512, 0, 48, 0, 64, 128, 0, 1, "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
+        {"mamba2 step, 48 x 64, state 128", MAMBA2, 1, 0, 48, 0, 64, 128, 0, 1, "SSM_SCAN", "d_state=128,head_dim=64,n_head=48,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
+        {"mamba2 scan 512, 128 x 80, state 128", MAMBA2, 512, 0, 128, 0, 80, 128, 0, 1, "SSM_SCAN", "d_state=128,head_dim=80,n_head=128,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
+        {"mamba2 step, 128 x 80, state 128", MAMBA2, 1, 0, 128, 0, 80, 128, 0, 1, "SSM_SCAN", "d_state=128,head_dim=80,n_head=128,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
+        {"mamba scan 512, 5120, state 16", MAMBA, 512, 0, 5120, 0, 0, 16, 0, 0, "SSM_SCAN", "d_state=16,head_dim=1,n_head=5120,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
+        {"mamba step, 5120, state 16", MAMBA, 1, 0, 5120, 0, 0, 16, 0, 0, "SSM_SCAN", "d_state=16,head_dim=1,n_head=5120,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
     };
+#undef FA
     const int nr = (int)(sizeof rows / sizeof rows[0]);
     for (int i = 0; i < nr; i++) {
-        fprintf(stderr, "[%d/%d] %s\n", i + 1, nr, rows[i].name);
-        rows[i].seconds = i < 2 ? time_prefill(i ? 16384 : 4096, nt, reps, &rows[i].mean) : time_ssd(i == 2 ? 512 : 1, nt, reps, &rows[i].mean);
-        if (rows[i].seconds < 0) return ARGS_FAILED;
-        if (ggml) rows[i].ggml_seconds = ggml_time(ggml, rows[i].ggml_op, rows[i].ggml_params);
+        peer_row *r = &rows[i];
+        fprintf(stderr, "[%d/%d] %s\n", i + 1, nr, r->name);
+        r->seconds = r->kind == PREFILL  ? time_prefill(r, nt, reps, &r->mean)
+                     : r->kind == DECODE ? time_decode(r, nt, reps, &r->mean)
+                                         : time_ssm(r, nt, reps, &r->mean);
+        if (r->seconds < 0) return ARGS_FAILED;
+        if (ggml) r->ggml_seconds = ggml_time(ggml, r->ggml_op, r->ggml_params);
     }
     printf("machine: %d threads (longctx), vector path %s%s%s\n", nt, lc_isa_name(lc_isa_best()), ggml ? "; ggml: " : "", ggml ? ggml : "");
-    printf("%-26s %14s %14s %14s %14s\n", "shape", "longctx best", "longctx mean", "ggml mean", "ggml/longctx");
+    printf("%-44s %5s %12s %12s %12s %12s\n", "shape", "stock", "longctx best", "longctx mean", "ggml mean", "ggml/longctx");
     for (int i = 0; i < nr; i++) {
-        const double s = rows[i].seconds, m = rows[i].mean, g = rows[i].ggml_seconds;
-        const int us = s < 1e-3;
+        const peer_row *r = &rows[i];
+        const int us = r->seconds < 1e-3;
         char a[32], am[32], b[32] = "-", c[32] = "-";
-        snprintf(a, sizeof a, us ? "%.1f us" : "%.2f ms", us ? s * 1e6 : s * 1e3);
-        snprintf(am, sizeof am, us ? "%.1f us" : "%.2f ms", us ? m * 1e6 : m * 1e3);
-        if (g > 0) snprintf(b, sizeof b, us ? "%.1f us" : "%.2f ms", us ? g * 1e6 : g * 1e3), snprintf(c, sizeof c, "%.2f", g / m);
-        printf("%-26s %14s %14s %14s %14s\n", rows[i].name, a, am, b, c);
+        time_str(a, sizeof a, r->seconds, us), time_str(am, sizeof am, r->mean, us);
+        if (r->ggml_seconds > 0) time_str(b, sizeof b, r->ggml_seconds, us), snprintf(c, sizeof c, "%.2f", r->ggml_seconds / r->mean);
+        printf("%-44s %5s %12s %12s %12s %12s\n", r->name, r->stock ? "yes" : "", a, am, b, c);
     }
-    if (ggml)
-        printf("(ggml: its perf mode's mean for the case of that shape, \"-\" where the binary's perf list holds no such case;\n"
-               " the ratio is of the means. longctx: %d runs (a step: %d batches of 64 calls); its prefill is causal, ggml's\n"
-               " FLASH_ATTN_EXT uses the mask its test draws)\n",
-               reps, reps);
+    printf("(longctx: %d runs (decode: of 16 calls, a step: of 64 calls); its prefill is causal, ggml's FLASH_ATTN_EXT uses the\n"
+           " mask its test draws. ggml: its perf mode's mean, \"-\" where the binary's perf list holds no such case; stock: a\n"
+           " case of test-backend-ops' own list. The ratio is of the means.)\n",
+           reps);
     return 0;
 }
