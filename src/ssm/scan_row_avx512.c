@@ -40,14 +40,13 @@ static inline __m512 sum16(const __m512 a[16]) {
     return _mm512_shuffle_f32x4(w, w, 0xd8);
 }
 
-/* 16 channels with N = 16: their dt and dx in the lanes of vdt, vdx (each broadcast by a
- * permute, not through memory); returns their sums. */
-static inline __m512 rows16(const float *A, float *h, __m512 b, __m512 c, __m512 vdt, __m512 vdx) {
+/* 16 channels with N = 16: their dt and dx in dts[k], dxs[k] (each broadcast from memory, a
+ * load rather than a shuffle); returns their sums. */
+static inline __m512 rows16(const float *A, float *h, __m512 b, __m512 c, const float *dts, const float *dxs) {
     __m512 acc[16];
     for (int k = 0; k < 16; k++) {
-        const __m512i lane = _mm512_set1_epi32(k);
-        const __m512 dA = lc_exp512(_mm512_mul_ps(_mm512_loadu_ps(A + 16 * k), _mm512_permutexvar_ps(lane, vdt)));
-        const __m512 hv = _mm512_fmadd_ps(dA, _mm512_loadu_ps(h + 16 * k), _mm512_mul_ps(_mm512_permutexvar_ps(lane, vdx), b));
+        const __m512 dA = lc_exp512(_mm512_mul_ps(_mm512_loadu_ps(A + 16 * k), _mm512_set1_ps(dts[k])));
+        const __m512 hv = _mm512_fmadd_ps(dA, _mm512_loadu_ps(h + 16 * k), _mm512_mul_ps(_mm512_set1_ps(dxs[k]), b));
         _mm512_storeu_ps(h + 16 * k, hv);
         acc[k] = _mm512_mul_ps(hv, c);
     }
@@ -57,7 +56,7 @@ static inline __m512 rows16(const float *A, float *h, __m512 b, __m512 c, __m512
 void ssm_scan_block_avx512(const lc_selective_scan *s, const float *x, const float *dt, const float *z, const float *B, const float *C, float *y,
                            float *h, int64_t d0, int64_t d1) {
     const int64_t N = s->state;
-    float dts[16], dxs[16], ys[16] __attribute__((aligned(64)));
+    float dts[16] __attribute__((aligned(64))), dxs[16] __attribute__((aligned(64))), ys[16] __attribute__((aligned(64)));
     for (int64_t d = d0; d < d1; d += 16) {
         const __mmask16 m = lanes(d1 - d);
         const int nc = d1 - d < 16 ? (int)(d1 - d) : 16;
@@ -66,10 +65,10 @@ void ssm_scan_block_avx512(const lc_selective_scan *s, const float *x, const flo
         const __m512 vdt = lc_softplus512(raw), xv = _mm512_maskz_loadu_ps(m, x + d);
         const __m512 vdx = _mm512_mul_ps(vdt, xv);
         __m512 yv;
+        _mm512_store_ps(dts, vdt), _mm512_store_ps(dxs, vdx);
         if (N == 16 && nc == 16) {
-            yv = rows16(s->A + d * N, h + d * N, _mm512_loadu_ps(B), _mm512_loadu_ps(C), vdt, vdx);
+            yv = rows16(s->A + d * N, h + d * N, _mm512_loadu_ps(B), _mm512_loadu_ps(C), dts, dxs);
         } else {
-            _mm512_storeu_ps(dts, vdt), _mm512_storeu_ps(dxs, vdx);
             for (int c = 0; c < nc; c++) ys[c] = row(s->A + (d + c) * N, h + (d + c) * N, B, C, dts[c], dxs[c], N);
             yv = _mm512_maskz_load_ps(m, ys);
         }
