@@ -395,7 +395,7 @@ static void test_mla(void) {
     REFUSED(lc_mla_check(&bad));
     bad = m, bad.scale = NaN_;
     REFUSED(lc_mla_check(&bad));
-    bad = m, bad.dtype = LC_INT8;
+    bad = m, bad.dtype = LC_INT4;
     REFUSED(lc_mla_check(&bad));
     lc_mla_cache_destroy(NULL);
     lc_mla_cache_reset(NULL);

@@ -12,7 +12,7 @@
 
 static const lc_dtype kv_types[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
 static const lc_dtype cost_types[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
-static const lc_dtype mla_types[] = {LC_F32, LC_F16, LC_BF16};
+static const lc_dtype mla_types[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
 
 static void compare(const char *preset, lc_technique t, lc_kv_layout layout, int di, int64_t n) {
     lc_model_shape m;
@@ -47,10 +47,10 @@ int main(void) {
                 compare("llama-3.1-70b", LC_TECH_KV_QUANT, LC_KV_CONTIGUOUS, d, lens[i]);
             }
         }
-    /* MLA: DeepSeek-V2's latent cache in f32, f16 and bf16 */
+    /* MLA: DeepSeek-V2's latent cache in f32, f16, bf16, int8 and fp8 */
     lc_model_shape m;
     CHECK(lc_model_preset("deepseek-v2", &m) == LC_OK, "%s", lc_last_error());
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < 5; d++) {
         lc_cost_problem p;
         lc_cost_defaults(&p, &m);
         p.batch = 1, p.cache_dtype = cost_types[d];

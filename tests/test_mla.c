@@ -1,5 +1,5 @@
 /* MLA against naive multi-head attention built in float64 from the same weights and the
- * latents as the cache stores them (f32, f16 or bf16): the absorbed decode and the float64
+ * latents as the cache stores them (f32, f16, bf16, int8 or fp8): the absorbed decode and the float64
  * prefill to 1e-6 relative to max |out|, the f32 fast_prefill and fast_decode (split-key
  * across threads, caches of up to 1300 tokens: several tiles per chunk) to 1e-5; the error that f16
  * and bf16 storage adds against f32 latents, within twice its first-order bound; the cache's
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "longctx/cache.h"
 #include "longctx/mla.h"
 
 static float *normals(test_rng *g, size_t n, float sd) {
@@ -90,14 +91,26 @@ static double max_err(const float *x, const double *ref, size_t n) {
     return e;
 }
 
+/* rows x width values as a cache of dtype t stores them (lc_kv_store_row: int8 and fp8 with
+ * one scale per row), back in f32. */
+static void as_stored(lc_dtype t, const float *x, int64_t rows, int width, float *out) {
+    uint8_t *buf = malloc(sizeof(float) * (size_t)width + 1);
+    for (int64_t r = 0; r < rows; r++) {
+        float scale = 0;
+        lc_kv_store_row(buf, &scale, t, x + r * width, width);
+        lc_kv_load_row(out + r * width, buf, scale, t, width);
+    }
+    free(buf);
+}
+
 int main(void) {
     test_rng g = {test_seed("test_mla"), 0};
-    const lc_dtype dtypes[] = {LC_F32, LC_F16, LC_BF16};
-    double storage_err[3] = {0}; /* worst relative error of the f64 prefill against f32 latents, per dtype */
+    const lc_dtype dtypes[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
+    double storage_err[5] = {0}; /* worst relative error of the f64 prefill against f32 latents, per dtype */
     double worst_fast_decode = 0;
-    for (int trial = 0; trial < 60; trial++) {
+    for (int trial = 0; trial < 70; trial++) {
         lc_mla m = {0};
-        const int di = trial < 30 ? 0 : (int)test_below(&g, 3);
+        const int di = trial < 30 ? 0 : (int)test_below(&g, 5);
         m.dtype = dtypes[di];
         m.heads = 1 + (int)test_below(&g, 5);
         m.rank = 1 + (int)test_below(&g, 48);
@@ -114,10 +127,8 @@ int main(void) {
         float *lat = normals(&g, (size_t)n * m.rank, 1), *kr = normals(&g, (size_t)n * m.rope + 1, 1);
         /* the latents as the cache stores them */
         float *lat_s = malloc(sizeof(float) * (size_t)n * m.rank), *kr_s = malloc(sizeof(float) * ((size_t)n * m.rope + 1));
-        float *tmp = malloc(sizeof(float) * ((size_t)n * (m.rank + m.rope) + 1)); /* room for any dtype */
-        lc_convert(tmp, m.dtype, lat, LC_F32, (size_t)n * m.rank), lc_convert(lat_s, LC_F32, tmp, m.dtype, (size_t)n * m.rank);
-        lc_convert(tmp, m.dtype, kr, LC_F32, (size_t)n * m.rope + 1), lc_convert(kr_s, LC_F32, tmp, m.dtype, (size_t)n * m.rope + 1);
-        if (m.dtype == LC_F32) memcpy(lat_s, lat, sizeof(float) * (size_t)n * m.rank), memcpy(kr_s, kr, sizeof(float) * ((size_t)n * m.rope + 1));
+        as_stored(m.dtype, lat, n, m.rank, lat_s), as_stored(m.dtype, kr, m.rope ? n : 0, m.rope, kr_s);
+        kr_s[n * m.rope] = kr[n * m.rope];
         float *qn = normals(&g, (size_t)n_q * m.heads * m.nope + 1, 1), *qr = normals(&g, (size_t)n_q * m.heads * m.rope + 1, 1);
         lc_mla_cache *c;
         CHECK(lc_mla_cache_create(&m, n + 3, &c) == LC_OK, "%s", lc_last_error());
@@ -143,6 +154,17 @@ int main(void) {
         for (size_t t = 0; t < no; t++) fdec[t] = NAN; /* poisoned: every output must be written */
         a.out = fdec;
         CHECK(lc_mla_decode_alloc(&a) == LC_OK, "%s", lc_last_error());
+        if (trial % 3 == 0) { /* a forked sequence: the copy (values and scales) decodes bitwise the same */
+            lc_mla_cache *c2;
+            float *dec2 = malloc(sizeof(float) * no);
+            CHECK(lc_mla_cache_create(&m, n, &c2) == LC_OK && lc_mla_cache_copy(c2, c) == LC_OK, "copy: %s", lc_last_error());
+            lc_mla_attention a2 = a;
+            a2.cache = c2, a2.out = dec2;
+            CHECK(lc_mla_decode_alloc(&a2) == LC_OK && !memcmp(dec2, fdec, sizeof(float) * no), "trial %d %s: decode of the copy", trial,
+                  lc_dtype_name(m.dtype));
+            free(dec2);
+            lc_mla_cache_destroy(c2);
+        }
         const double sc = max_abs(ref, no), ed = max_err(dec, ref, no), ep = max_err(pre, ref, no), ef = max_err(fast, ref, no);
         const double efd = max_err(fdec, ref, no);
         CHECK(ed <= 1e-6 * sc, "trial %d decode: err %.3g scale %.3g (%s H%d r%d nope%d rope%d v%d n%lld)", trial, ed, sc, lc_dtype_name(m.dtype), m.heads,
@@ -158,19 +180,22 @@ int main(void) {
         CHECK(efd <= fast_bound, "trial %d fast decode: err %.3g scale %.3g bound %.3g (%s H%d r%d nope%d rope%d n%lld n_q%d threads %d)", trial, efd,
               sc, fast_bound, lc_dtype_name(m.dtype), m.heads, m.rank, m.nope, m.rope, (long long)n, n_q, m.threads);
         worst_fast_decode = fmax(worst_fast_decode, efd / sc);
+        /* f16 and bf16 round each value relative to itself; int8 and fp8 relative to their row's
+         * largest, which the per-value sensitivity does not bound: measured only */
         const double es = max_err(pre, ref32, no), eps = m.dtype == LC_F16 ? 0x1p-11 : m.dtype == LC_BF16 ? 0x1p-8 : 0;
         const double bound = 1e-6 * sc + 2 * eps * sens;
-        CHECK(es <= bound, "trial %d %s storage: err %.3g against f32 latents, bound %.3g", trial, lc_dtype_name(m.dtype), es, bound);
+        CHECK(m.dtype == LC_INT8 || m.dtype == LC_FP8 || es <= bound, "trial %d %s storage: err %.3g against f32 latents, bound %.3g", trial,
+              lc_dtype_name(m.dtype), es, bound);
         storage_err[di] = fmax(storage_err[di], es / max_abs(ref32, no));
-        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s), free(tmp), free(qn), free(qr), free(ref), free(ref32), free(dec), free(pre), free(fast), free(fdec);
+        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s), free(qn), free(qr), free(ref), free(ref32), free(dec), free(pre), free(fast), free(fdec);
         lc_mla_cache_destroy(c);
     }
     /* Storage: f16 keeps 11 significant bits (relative rounding 2^-11 = 4.9e-4), bf16 8
      * (2^-8 = 3.9e-3); each trial's error against f32 latents is checked above against twice
      * its first-order bound (naive_mha's sens: a sharp softmax amplifies the rounding). */
     fprintf(stderr, "test_mla: fast_decode error, worst relative to max |out|: %.2e\n", worst_fast_decode);
-    fprintf(stderr, "test_mla: prefill error against f32 latents, worst relative to max |out|: f32 %.2e, f16 %.2e, bf16 %.2e\n", storage_err[0],
-            storage_err[1], storage_err[2]);
+    fprintf(stderr, "test_mla: prefill error against f32 latents, worst relative to max |out|: f32 %.2e, f16 %.2e, bf16 %.2e, int8 %.2e, fp8 %.2e\n",
+            storage_err[0], storage_err[1], storage_err[2], storage_err[3], storage_err[4]);
     /* errors */
     float w[4] = {1, 2, 3, 4}, x[4] = {0}, o[4];
     lc_mla m = {.heads = 1, .rank = 2, .nope = 1, .rope = 1, .v_dim = 2, .w_uk = w, .w_uv = w};
@@ -192,6 +217,10 @@ int main(void) {
     }
     m.dtype = (lc_dtype)7;
     CHECK(lc_mla_check(&m) == LC_EINVAL && strstr(lc_last_error(), "mla.dtype"), "%s", lc_last_error());
+    m.dtype = LC_INT4;
+    CHECK(lc_mla_check(&m) == LC_EINVAL && strstr(lc_last_error(), "int4"), "%s", lc_last_error());
+    m.dtype = LC_INT8;
+    CHECK(lc_mla_cache_footprint(&m, 10) - lc_mla_cache_footprint(&m, 0) == 10 * (3 + 8) && lc_mla_token_bytes(&m) == 3 + 8, "int8 footprint");
     m.dtype = LC_BF16;
     CHECK(lc_mla_cache_footprint(&m, 10) - lc_mla_cache_footprint(&m, 0) == 10 * 3 * 2, "bf16 footprint");
     m.w_uv = NULL;

@@ -1038,11 +1038,11 @@ static void test_golden(const char *name) {
     for (size_t k = 0; k < sizeof ov / sizeof ov[0]; k++) {
         lc_context_config oc = cfg;
         oc.window = ov[k].window, oc.sinks = ov[k].sinks, oc.kv_dtype = ov[k].dt, oc.kv_layout = ov[k].layout, oc.block_size = 16;
-        /* Mamba models have no KV cache; DeepSeek-V2's MLA latents are contiguous f32 / f16 / bf16
-         * without a ring: those overrides are refused with a sentence */
+        /* Mamba models have no KV cache; DeepSeek-V2's MLA latents are contiguous, without a ring:
+         * those overrides are refused with a sentence */
         const lc_arch arch = lc_model_config_of(m)->arch;
         if (arch == LC_ARCH_MAMBA || arch == LC_ARCH_MAMBA2 ||
-            (arch == LC_ARCH_DEEPSEEK_V2 && (ov[k].window || ov[k].layout == LC_KV_PAGED || ov[k].dt == LC_INT8 || ov[k].dt == LC_FP8))) {
+            (arch == LC_ARCH_DEEPSEEK_V2 && (ov[k].window || ov[k].layout == LC_KV_PAGED))) {
             st = lc_context_config_check(m, &oc);
             CHECK(st != LC_OK && strstr(lc_last_error(), lc_arch_name(arch)), "%s: %s accepted", name, ov[k].what);
             printf("test_model: %s: %s refused: %s\n", name, ov[k].what, lc_last_error());
@@ -1195,7 +1195,7 @@ static void test_arch(const char *name) {
     else CHECK(st == LC_OK, "%s: window on the attention layers: %s", name, lc_last_error());
     bad = cfg, bad.kv_dtype = LC_INT8;
     st = lc_context_config_check(m, &bad);
-    CHECK(ssm || mla ? st != LC_OK : st == LC_OK, "%s: int8 cache: %s", name, lc_status_str(st));
+    CHECK(ssm ? st != LC_OK : st == LC_OK, "%s: int8 cache: %s", name, lc_status_str(st));
     bad = cfg, bad.kv_layout = LC_KV_PAGED;
     st = lc_context_config_check(m, &bad);
     CHECK(mla ? st == LC_EUNSUPPORTED : ssm ? st == LC_EINVAL : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
@@ -1217,19 +1217,27 @@ static void test_arch(const char *name) {
         CHECK(st == LC_OK && lc_context_cost_problem(c2, &p, &t) == LC_EUNSUPPORTED, "jamba: f16 KV: %s", lc_last_error());
         lc_context_destroy(c2);
     }
-    if (mla) { /* an f16 latent cache: bytes halved as the wall says, logits near transformers' */
-        lc_context_config half = cfg;
-        half.kv_dtype = LC_F16;
-        lc_context *c2 = NULL;
-        int seq = -1;
-        st = lc_context_create(m, &half, &c2);
-        if (!st) st = lc_context_seq_new(c2, &seq);
-        if (!st) st = lc_context_prefill(c2, seq, g.tok, n, got, 1);
-        w = worst_rows(&g, got, 0, n);
-        CHECK(st == LC_OK && w < 1e-2 && cost_matches(c2, seq, n) && (double)lc_context_cache_bytes(c2, seq) == arch_state_bytes(name, n) / 2,
-              "deepseek_v2: f16 latents: %s, worst rel err %.3g, %zu bytes", lc_last_error(), w, c2 ? lc_context_cache_bytes(c2, seq) : 0);
-        printf("test_model: deepseek_v2: f16 latent cache, worst rel err vs transformers %.3g\n", w);
-        lc_context_destroy(c2);
+    if (mla) { /* f16, int8 and fp8 latent caches: bytes as the wall says, logits near transformers' */
+        const lc_mla_config *ml = &lc_model_config_of(m)->mla;
+        const double per_token = arch_state_bytes(name, 1) / (4.0 * (double)(ml->rank + ml->rope)); /* MLA layers */
+        const struct { lc_dtype t; double tol, bytes; } lat[] = {{LC_F16, 1e-2, arch_state_bytes(name, n) / 2},
+                                                              {LC_INT8, 3e-2, arch_state_bytes(name, n) / 4 + 8.0 * per_token * (double)n},
+                                                              {LC_FP8, 0.2, arch_state_bytes(name, n) / 4 + 8.0 * per_token * (double)n}};
+        for (int i = 0; i < 3; i++) {
+            lc_context_config lcfg = cfg;
+            lcfg.kv_dtype = lat[i].t;
+            lc_context *c2 = NULL;
+            int seq = -1;
+            st = lc_context_create(m, &lcfg, &c2);
+            if (!st) st = lc_context_seq_new(c2, &seq);
+            if (!st) st = lc_context_prefill(c2, seq, g.tok, n, got, 1);
+            w = worst_rows(&g, got, 0, n);
+            CHECK(st == LC_OK && w < lat[i].tol && cost_matches(c2, seq, n) && (double)lc_context_cache_bytes(c2, seq) == lat[i].bytes,
+                  "deepseek_v2: %s latents: %s, worst rel err %.3g, %zu bytes (want %.0f)", lc_dtype_name(lat[i].t), lc_last_error(), w,
+                  c2 ? lc_context_cache_bytes(c2, seq) : 0, lat[i].bytes);
+            printf("test_model: deepseek_v2: %s latent cache, worst rel err vs transformers %.3g\n", lc_dtype_name(lat[i].t), w);
+            lc_context_destroy(c2);
+        }
     }
     free(got), free(two), free(g.tok), free(g.want);
     lc_model_destroy(m);

@@ -25,7 +25,9 @@ typedef struct lc_mla {
     const float *w_uv; /* [heads, v_dim, rank] */
     float scale;       /* 0: 1/sqrt(nope + rope) */
     int threads;       /* 0: default */
-    lc_dtype dtype;    /* latent cache storage: LC_F32 (0, default), LC_F16 or LC_BF16 */
+    lc_dtype dtype;    /* latent cache storage: LC_F32 (0, default), LC_F16, LC_BF16, or LC_INT8 /
+                        * LC_FP8 with one symmetric scale per token for its c_kv and one for its
+                        * k_rope (lc_kv_store_row's rounding); the GPU reads f16 and bf16 */
     int fast_prefill;  /* 0: float64 tiles (1e-6 relative); 1: f32 k, v and lc_attention_flash
                         * (1.5-2x faster, ~1e-6 relative, tested to 1e-5; docs/mla.md) */
     int fast_decode;   /* 0: float64 rows (1e-6 relative); 1: f32 sgemm tiles over all heads,
@@ -38,8 +40,10 @@ lc_status lc_mla_check(const lc_mla *m);
 
 typedef struct lc_mla_cache lc_mla_cache;
 /* Exact bytes of a cache for `capacity` tokens:
- * capacity * (rank + rope) * lc_dtype_size(m->dtype) + header. */
+ * capacity * ((rank + rope) * lc_dtype_size(m->dtype) + 8 for int8 / fp8's two scales) + header. */
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
+/* Bytes one token takes in such a cache: (rank + rope) * lc_dtype_size(m->dtype), + 8 for int8 / fp8. */
+size_t lc_mla_token_bytes(const lc_mla *m);
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out);
 void lc_mla_cache_destroy(lc_mla_cache *c);
 int64_t lc_mla_cache_len(const lc_mla_cache *c);

@@ -34,7 +34,8 @@ class MLA:
 
       w_uk  float32 [heads, nope, rank]     w_uv float32 [heads, v_dim, rank]
       rope  qk_rope_head_dim (the rotary part of q and k; 0 for none)
-      dtype latent cache storage: "f32", "f16" or "bf16"
+      dtype latent cache storage: "f32", "f16", "bf16", "int8" or "fp8" (one scale per token
+            for c_kv and one for k_rope)
       fast_prefill  f32 k, v and the flash kernel instead of float64 tiles
       fast_decode   f32 tiles over all heads, split-key across threads, instead of float64 rows
 

@@ -14,6 +14,13 @@ def _round(x, dtype):
         return x.astype(np.float16).astype(np.float64)
     if dtype == "bf16":
         return bits_to_f64(f32_to_bf16_bits(x))
+    if dtype == "int8":  # one symmetric scale per row, in f32 as lc_kv_store_row computes it
+        x = x.astype(np.float32)
+        amax = np.abs(x).max(axis=1, keepdims=True) if x.shape[1] else np.zeros((x.shape[0], 1), np.float32)
+        with np.errstate(divide="ignore"):
+            inv = np.where(amax > 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+        q = np.clip(np.rint(x * inv), -127, 127).astype(np.float32)
+        return (q * (amax / np.float32(127)).astype(np.float32)).astype(np.float64)
     return x.astype(np.float64)
 
 
@@ -32,7 +39,7 @@ def _mla_ref(w_uk, w_uv, c, kr, qn, qr, scale=0.0):
     return np.einsum("hij,jhd->ihd", p, v)
 
 
-@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16", "int8"])
 @pytest.mark.parametrize("fast", [False, True])
 def test_prefill_and_decode(dtype, fast, rng):
     H, rank, nope, rope, v_dim = int(rng.integers(1, 5)), int(rng.choice([8, 24])), int(rng.choice([0, 8, 12])), \
@@ -88,8 +95,8 @@ def test_refusals(rng):
     w_uk, w_uv = np.zeros((2, 4, 8), np.float32), np.zeros((2, 4, 8), np.float32)
     with pytest.raises(lc.InvalidArgument, match=r"w_uv has shape \[2, 4, 7\], expected \[2, \?, 8\]"):
         lc.MLA(w_uk, w_uv[..., :7], rope=2)
-    with pytest.raises(lc.InvalidArgument, match="mla.dtype=3 is not f32, f16 or bf16"):
-        lc.MLA(w_uk, w_uv, rope=2, dtype="int8")
+    with pytest.raises(lc.InvalidArgument, match=r"mla.dtype=int4 \(5\) is not f32, f16, bf16, int8 or fp8"):
+        lc.MLA(w_uk, w_uv, rope=2, dtype="int4")
     mla = lc.MLA(w_uk, w_uv, rope=2)
     with pytest.raises(lc.InvalidArgument, match="mla cache capacity=0 must be >= 1"):
         mla.cache(0)

@@ -112,7 +112,8 @@ lc_status lc_cost_eval(const lc_cost_problem *p, lc_technique t, int64_t n, lc_c
     if (t == LC_TECH_GQA) kvh = (double)p->gqa_kv_heads;
     if (t == LC_TECH_MQA) kvh = 1;
     double tok_bytes = kv_token_bytes(t == LC_TECH_KV_QUANT ? p->quant_dtype : p->cache_dtype, kvh, dk, dv, p->quant_group);
-    if (mla) tok_bytes = (rank + rope) * cb; /* the latent cache, plain (lc_mla_cache: f32, f16, bf16) */
+    if (mla) /* the latent cache as lc_mla_cache holds it: int8 and fp8 with one f32 scale for c_kv and one for k_rope */
+        tok_bytes = (rank + rope) * cb + (p->cache_dtype == LC_INT8 || p->cache_dtype == LC_FP8 ? 2.0 * 4.0 : 0.0);
     double pair_flops = 2 * (dk + dv);                  /* q.k over dk, p*v over dv */
     double decode_pair_flops = mla ? 2 * (rank + rope) + 2 * rank : pair_flops; /* MLA absorbed (DeepSeek-V2 Sec. 2.1.2) */
 

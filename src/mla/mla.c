@@ -7,12 +7,22 @@
 #include <string.h>
 
 #include "longctx/attention.h"
+#include "longctx/cache.h"
 #include "mla_internal.h"
 #include "../core/machine.h"
 
+static int quantized(lc_dtype t) { return t == LC_INT8 || t == LC_FP8; }
+
+/* Bytes of a token: its rank + rope values, and two scales when quantized. */
+static size_t token_bytes(lc_dtype t, int rank, int rope) {
+    return lc_dtype_size(t) * (size_t)(rank + rope) + (quantized(t) ? 2 * sizeof(float) : 0);
+}
+
+size_t lc_mla_token_bytes(const lc_mla *m) { return m ? token_bytes(m->dtype, m->rank, m->rope) : 0; }
+
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
     if (!m || capacity < 0) return 0;
-    return sizeof(struct lc_mla_cache) + lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope);
+    return sizeof(struct lc_mla_cache) + token_bytes(m->dtype, m->rank, m->rope) * (size_t)capacity;
 }
 
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out) {
@@ -20,12 +30,14 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (st) return st;
     if (!out) return lc_error(LC_EINVAL, "out is NULL");
     if (capacity < 1) return lc_error(LC_EINVAL, "mla cache capacity=%lld must be >= 1", (long long)capacity);
-    const double want = (double)lc_dtype_size(m->dtype) * (double)capacity * (double)(m->rank + m->rope);
+    const double want = (double)token_bytes(m->dtype, m->rank, m->rope) * (double)capacity;
     if (want > 0x1p60 || lc_past_machine(want))
         return lc_error(LC_ENOMEM, "mla cache of %.0f bytes (capacity=%lld) is more than this machine's memory", want, (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
     if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
-    if (!c || !c->lat) {
+    if (c && quantized(m->dtype)) c->scales = malloc(2 * sizeof(float) * (size_t)capacity);
+    if (!c || !c->lat || (quantized(m->dtype) && !c->scales)) {
+        if (c) free(c->lat), free(c->scales);
         free(c);
         return lc_error(LC_ENOMEM, "mla cache of %zu bytes", lc_mla_cache_footprint(m, capacity));
     }
@@ -35,7 +47,7 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
 }
 
 void lc_mla_cache_destroy(lc_mla_cache *c) {
-    if (c) free(c->lat), free(c);
+    if (c) free(c->lat), free(c->scales), free(c);
 }
 
 int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
@@ -50,14 +62,17 @@ lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
                         lc_dtype_name(dst->dtype), lc_dtype_name(src->dtype));
     if (src->len > dst->capacity)
         return lc_error(LC_ERANGE, "mla cache copy: %lld tokens pass the destination's capacity of %lld", (long long)src->len, (long long)dst->capacity);
-    if (dst != src && src->len > 0) memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->len * (size_t)(src->rank + src->rope));
+    if (dst != src && src->len > 0) {
+        memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->len * (size_t)(src->rank + src->rope));
+        if (src->scales) memcpy(dst->scales, src->scales, 2 * sizeof(float) * (size_t)src->len);
+    }
     dst->len = src->len;
     return LC_OK;
 }
 
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
     if (!c) return 0;
-    return sizeof(struct lc_mla_cache) + lc_dtype_size(c->dtype) * (size_t)c->capacity * (size_t)(c->rank + c->rope);
+    return sizeof(struct lc_mla_cache) + token_bytes(c->dtype, c->rank, c->rope) * (size_t)c->capacity;
 }
 
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n) {
@@ -66,13 +81,29 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
     if (pos != c->len) return lc_error(LC_ERANGE, "mla append: position %lld is out of order; the next position is %lld", (long long)pos, (long long)c->len);
     if (pos + n > c->capacity) return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld", (long long)n, (long long)pos, (long long)c->capacity);
     const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
+    float unused[2];
     for (int64_t t = 0; t < n; t++) {
         uint8_t *row = (uint8_t *)c->lat + (size_t)(pos + t) * w * es;
-        lc_convert(row, c->dtype, c_kv + t * c->rank, LC_F32, (size_t)c->rank);
-        if (c->rope) lc_convert(row + (size_t)c->rank * es, c->dtype, k_rope + t * c->rope, LC_F32, (size_t)c->rope);
+        float *sc = c->scales ? c->scales + 2 * (pos + t) : unused;
+        lc_kv_store_row(row, &sc[0], c->dtype, c_kv + t * c->rank, c->rank);
+        if (c->rope) lc_kv_store_row(row + (size_t)c->rank * es, &sc[1], c->dtype, k_rope + t * c->rope, c->rope);
     }
     c->len += n;
     return LC_OK;
+}
+
+void lc_mla_rows(const lc_mla_cache *c, int64_t j0, int64_t n, float *dst) {
+    const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
+    if (!c->scales) {
+        lc_convert(dst, LC_F32, (const uint8_t *)c->lat + (size_t)j0 * w * es, c->dtype, (size_t)n * w);
+        return;
+    }
+    for (int64_t t = 0; t < n; t++) {
+        const uint8_t *row = (const uint8_t *)c->lat + (size_t)(j0 + t) * w * es;
+        const float *sc = c->scales + 2 * (j0 + t);
+        lc_kv_load_row(dst + (size_t)t * w, row, sc[0], c->dtype, c->rank);
+        if (c->rope) lc_kv_load_row(dst + (size_t)t * w + c->rank, row + (size_t)c->rank * es, sc[1], c->dtype, c->rope);
+    }
 }
 
 /* fast_prefill: up-project every token to f32 k and v (sgemm per head), then
@@ -88,7 +119,7 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
         return lc_error(LC_ENOMEM, "mla prefill: %.0f bytes for the up-projected k and v of %lld tokens",
                         4.0 * ((double)n * H * (DK + DV) + (double)n_q * H * DK + (c->dtype == LC_F32 ? 0 : (double)n * W)), (long long)n);
     }
-    if (lat32) lc_convert(lat32, LC_F32, c->lat, c->dtype, (size_t)n * W);
+    if (lat32) lc_mla_rows(c, 0, n, lat32);
     const float *lat = lat32 ? lat32 : (const float *)c->lat;
     /* up-project: k[:, h, :nope] = C W_UK[h]^T, k[:, h, nope:] = k_rope, v[:, h] = C W_UV[h]^T */
     for (int h = 0; h < H; h++) {

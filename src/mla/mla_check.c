@@ -12,7 +12,8 @@ lc_status lc_mla_check(const lc_mla *m) {
                         m->heads, m->rank, m->v_dim, m->nope, m->rope);
     if ((m->nope > 0 && !m->w_uk) || !m->w_uv) return lc_error(LC_EINVAL, "mla.w_uk and mla.w_uv must not be NULL");
     if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
-    if (!lc_dtype_is_float(m->dtype)) return lc_error(LC_EINVAL, "mla.dtype=%d is not f32, f16 or bf16", (int)m->dtype);
+    if (!lc_dtype_is_float(m->dtype) && m->dtype != LC_INT8 && m->dtype != LC_FP8)
+        return lc_error(LC_EINVAL, "mla.dtype=%s (%d) is not f32, f16, bf16, int8 or fp8", lc_dtype_name(m->dtype), (int)m->dtype);
     return LC_OK;
 }
 

@@ -128,7 +128,7 @@ static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_fl
         const int cols = (int)(j1 - t0 < TILE_K ? j1 - t0 : TILE_K);
         const float *lat = (const float *)c->lat + (size_t)t0 * W;
         if (c->dtype != LC_F32) {
-            lc_convert(w->tile, LC_F32, (const uint16_t *)c->lat + (size_t)t0 * W, c->dtype, (size_t)cols * W);
+            lc_mla_rows(c, t0, cols, w->tile);
             lat = w->tile;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, W, 1.0f, qlat, W, lat, W, 0.0f, w->s, TILE_K);

@@ -24,8 +24,6 @@ lc_status lc_arch_context_check(const lc_model *m, const lc_context_config *c) {
         return lc_error(LC_EUNSUPPORTED, "context.window / sinks: %s's MLA keeps every latent (lc_mla_cache has no ring)", name);
     if (!attention && !mla && (c->window > 0 || c->sinks > 0))
         return lc_error(LC_EINVAL, "context.window / sinks: %s has no attention layer to window (its Mamba states are fixed in size)", name);
-    if (mla && c->kv_dtype != LC_F32 && c->kv_dtype != LC_F16 && c->kv_dtype != LC_BF16)
-        return lc_error(LC_EUNSUPPORTED, "context.kv_dtype=%s: %s's MLA latent cache stores f32, f16 or bf16", lc_dtype_name(c->kv_dtype), name);
     if (mla && c->kv_layout == LC_KV_PAGED)
         return lc_error(LC_EUNSUPPORTED, "context.kv_layout=paged: %s's MLA latent cache is contiguous", name);
     if (ssm && !attention && !mla && c->kv_dtype != LC_F32)
@@ -174,7 +172,7 @@ size_t lc_arch_state_bytes(const lc_context *ctx, int seq) {
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         const lc_layer_state *s = &e->layer[l];
         b += sizeof(float) * (size_t)(s->conv ? s->conv_floats : 0) + sizeof(float) * (size_t)(s->ssm ? s->ssm_floats : 0);
-        if (s->cache) b += (size_t)lc_mla_cache_len(s->cache[seq]) * (size_t)(s->mla.rank + s->mla.rope) * lc_dtype_size(s->mla.dtype);
+        if (s->cache) b += (size_t)lc_mla_cache_len(s->cache[seq]) * lc_mla_token_bytes(&s->mla);
     }
     return b;
 }
