@@ -19,7 +19,8 @@ static float *normals(test_rng *g, size_t n, float sd) {
     return x;
 }
 
-/* out[i,h] = softmax over j <= n - n_q + i of scale (q.k) times v, all in float64.
+/* out[i,h] = softmax over j <= n - n_q + i of scale (q.k) times v, all in float64; with
+ * m->window, only the keys j > n - n_q + i - window and j < m->sinks.
  * sens (or NULL) gets the first-order bound on what rounding the latents and rope keys to
  * relative eps does to the output, divided by eps, the largest over heads, query rows and
  * output elements. Key and value elements move by at most eps times kb = sum_r |w| |lat_r|
@@ -56,14 +57,18 @@ static void naive_mha(const lc_mla *m, const float *lat, const float *kr, int64_
             const float *q = qn + ((size_t)i * H + h) * N, *qe = qr + ((size_t)i * H + h) * P;
             int64_t last = n - n_q + i;
             double mx = -INFINITY, l = 0;
+#define SEEN(j) (m->window == 0 || (j) < m->sinks || last - (j) < m->window)
             for (int64_t j = 0; j <= last; j++) {
+                s[j] = -INFINITY, a[j] = 0;
+                if (!SEEN(j)) continue;
                 double dot = 0, bound = 0;
                 for (int d = 0; d < N; d++) dot += (double)q[d] * k[j * (N + P) + d], bound += fabs((double)q[d]) * kb[j * N + d];
                 for (int e = 0; e < P; e++) dot += (double)qe[e] * k[j * (N + P) + N + e], bound += fabs((double)qe[e] * kr[j * P + e]);
                 s[j] = dot * scale, a[j] = bound * scale;
                 mx = fmax(mx, s[j]);
             }
-            for (int64_t j = 0; j <= last; j++) s[j] = exp(s[j] - mx), l += s[j]; /* p_j l */
+            for (int64_t j = 0; j <= last; j++) s[j] = exp(s[j] - mx), l += s[j]; /* p_j l; 0 where unseen */
+#undef SEEN
             double *o = out + ((size_t)i * H + h) * DV;
             for (int e = 0; e < DV; e++) {
                 o[e] = 0;
@@ -103,8 +108,82 @@ static void as_stored(lc_dtype t, const float *x, int64_t rows, int width, float
     free(buf);
 }
 
+/* Windows and sinks: chunks of at most `window` tokens appended to a cache of sinks + 2
+ * window rows (what the model runner allocates), each chunk's queries through every path,
+ * against the reference over every position with the mask; the cache drops what no later
+ * query sees and holds the sinks and the last window - 1 + chunk positions. */
+static void test_window(test_rng *g) {
+    const lc_dtype dtypes[] = {LC_F32, LC_BF16, LC_INT8};
+    for (int trial = 0; trial < 24; trial++) {
+        lc_mla m = {0};
+        m.dtype = dtypes[trial % 3];
+        m.heads = 1 + (int)test_below(g, 3), m.rank = 1 + (int)test_below(g, 24), m.nope = 1 + (int)test_below(g, 8);
+        m.rope = (int)test_below(g, 5), m.v_dim = 1 + (int)test_below(g, 8), m.threads = 1 + (int)test_below(g, 2);
+        m.window = 1 + (int64_t)test_below(g, trial % 4 == 3 ? 300 : 12), m.sinks = (int64_t)test_below(g, 4);
+        const int64_t n = 1 + (int64_t)test_below(g, 3 * m.window + 40);
+        float *wuk = normals(g, (size_t)m.heads * m.nope * m.rank, 1.0f / sqrtf((float)m.rank));
+        float *wuv = normals(g, (size_t)m.heads * m.v_dim * m.rank, 1.0f / sqrtf((float)m.rank));
+        m.w_uk = wuk, m.w_uv = wuv;
+        float *lat = normals(g, (size_t)n * m.rank, 1), *kr = normals(g, (size_t)n * m.rope + 1, 1);
+        float *lat_s = malloc(sizeof(float) * (size_t)n * m.rank), *kr_s = malloc(sizeof(float) * ((size_t)n * m.rope + 1));
+        as_stored(m.dtype, lat, n, m.rank, lat_s), as_stored(m.dtype, kr, m.rope ? n : 0, m.rope, kr_s);
+        lc_mla_cache *c;
+        CHECK(lc_mla_cache_create(&m, m.sinks + 2 * m.window, &c) == LC_OK, "%s", lc_last_error());
+        int ok = 1;
+        for (int64_t p = 0; p < n && ok;) {
+            int64_t k = 1 + (int64_t)test_below(g, (uint64_t)m.window);
+            if (k > n - p) k = n - p;
+            ok &= lc_mla_cache_append(c, p, lat + p * m.rank, kr + p * m.rope, k) == LC_OK;
+            /* held: the sinks before p, the positions in [max(sinks, p - window + 1), p), the chunk */
+            const int64_t first = m.sinks > p - m.window + 1 ? m.sinks : p - m.window + 1;
+            const int64_t hold = (p < m.sinks ? p : m.sinks) + (p > first ? p - first : 0) + k;
+            p += k;
+            CHECK(lc_mla_cache_len(c) == p && lc_mla_cache_rows(c) == hold, "window trial %d: %lld rows at %lld, want %lld", trial,
+                  (long long)lc_mla_cache_rows(c), (long long)p, (long long)hold);
+            float *qn = normals(g, (size_t)k * m.heads * m.nope, 1), *qr = normals(g, (size_t)k * m.heads * m.rope + 1, 1);
+            const size_t no = (size_t)k * m.heads * m.v_dim;
+            double *ref = malloc(sizeof(double) * no);
+            float *got = malloc(sizeof(float) * no);
+            naive_mha(&m, lat_s, kr_s, p, qn, qr, (int)k, ref, NULL);
+            const double sc = max_abs(ref, no);
+            lc_mla_attention a = {.mla = &m, .cache = c, .q_nope = qn, .q_rope = qr, .n_q = (int)k, .out = got};
+            for (int path = 0; path < 4 && ok; path++) {
+                m.fast_prefill = m.fast_decode = path >= 2;
+                ok &= (path % 2 ? lc_mla_decode_alloc(&a) : lc_mla_prefill(&a)) == LC_OK;
+                const double e = max_err(got, ref, no);
+                CHECK(e <= (path >= 2 ? 1e-5 : 1e-6) * sc, "window trial %d (%s W%lld S%lld n%lld) at %lld, %s %s: err %.3g of %.3g", trial,
+                      lc_dtype_name(m.dtype), (long long)m.window, (long long)m.sinks, (long long)n, (long long)p, path >= 2 ? "fast" : "f64",
+                      path % 2 ? "decode" : "prefill", e, sc);
+            }
+            free(qn), free(qr), free(ref), free(got);
+        }
+        CHECK(ok, "window trial %d (W%lld S%lld n%lld): %s", trial, (long long)m.window, (long long)m.sinks, (long long)n, lc_last_error());
+        lc_mla_cache_destroy(c);
+        free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s);
+    }
+    /* refusals: a chunk past what the rows hold, sinks without a window, a cache of another window */
+    lc_mla m = {.heads = 1, .rank = 2, .nope = 1, .rope = 1, .v_dim = 1, .window = 4, .sinks = 1};
+    float w[4] = {1, 2, 3, 4}, x[64] = {0};
+    m.w_uk = w, m.w_uv = w;
+    lc_mla_cache *c;
+    CHECK(lc_mla_cache_create(&m, 6, &c) == LC_OK, "%s", lc_last_error());
+    CHECK(lc_mla_cache_append(c, 0, x, x, 7) == LC_ERANGE && strstr(lc_last_error(), "capacity"), "%s", lc_last_error());
+    lc_mla other = m;
+    other.window = 5;
+    float o[2];
+    CHECK(lc_mla_cache_append(c, 0, x, x, 2) == LC_OK, "%s", lc_last_error());
+    lc_mla_attention a = {.mla = &other, .cache = c, .q_nope = x, .q_rope = x, .n_q = 1, .out = o};
+    CHECK(lc_mla_prefill(&a) == LC_EINVAL && strstr(lc_last_error(), "window=4"), "%s", lc_last_error());
+    other = m, other.window = 0;
+    CHECK(lc_mla_check(&other) == LC_EINVAL && strstr(lc_last_error(), "needs a window"), "%s", lc_last_error());
+    other.window = -1;
+    CHECK(lc_mla_check(&other) == LC_EINVAL && strstr(lc_last_error(), "mla.window=-1"), "%s", lc_last_error());
+    lc_mla_cache_destroy(c);
+}
+
 int main(void) {
     test_rng g = {test_seed("test_mla"), 0};
+    test_window(&g);
     const lc_dtype dtypes[] = {LC_F32, LC_F16, LC_BF16, LC_INT8, LC_FP8};
     double storage_err[5] = {0}; /* worst relative error of the f64 prefill against f32 latents, per dtype */
     double worst_fast_decode = 0;

@@ -34,6 +34,11 @@ typedef struct lc_mla {
                         * split-key across threads (tested to 1e-5; docs/mla.md): one chunk
                         * of keys per thread, so results may differ in the last bits from
                         * one thread count to another */
+    int64_t window;    /* > 0: each query sees the last `window` positions, itself included (a
+                        * sliding window), and its cache drops the latents no later query sees;
+                        * 0: every earlier position */
+    int64_t sinks;     /* with a window: the first `sinks` positions stay visible and cached
+                        * (StreamingLLM, Xiao et al. 2023) */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
@@ -46,7 +51,11 @@ size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
 size_t lc_mla_token_bytes(const lc_mla *m);
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out);
 void lc_mla_cache_destroy(lc_mla_cache *c);
+/* Positions appended so far (the sequence's length). */
 int64_t lc_mla_cache_len(const lc_mla_cache *c);
+/* Latents the cache holds: the length, or, under a window, the sinks and the positions later
+ * queries may still see (each append first drops the rest). */
+int64_t lc_mla_cache_rows(const lc_mla_cache *c);
 /* Empties the cache (a new sequence; the memory stays). */
 void lc_mla_cache_reset(lc_mla_cache *c);
 /* dst holds src's tokens (a forked sequence): same rank, rope and dtype, dst's capacity
@@ -54,11 +63,14 @@ void lc_mla_cache_reset(lc_mla_cache *c);
 lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src);
 size_t lc_mla_cache_bytes(const lc_mla_cache *c);
 /* Appends n tokens at position pos (== the length): c_kv [n, rank], k_rope [n, rope]
- * (already rotated), rounded to the cache's dtype. */
+ * (already rotated), rounded to the cache's dtype. Under a window it first drops the
+ * latents of positions below pos - window + 1 (but the sinks): LC_ERANGE when the rows
+ * left and the n new ones pass the capacity. */
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n);
 
 /* One attention call over a latent cache, the same for prefill and decode: the queries of
- * the last n_q cached positions, causal among themselves. */
+ * the last n_q cached positions, causal among themselves (and windowed, with sinks, as the
+ * layer says). */
 typedef struct lc_mla_attention {
     const lc_mla *mla;         /* the layer: shapes, weights, scale, threads, options */
     const lc_mla_cache *cache; /* made for mla's rank and rope */

@@ -13,6 +13,7 @@ _footprint = fn("lc_mla_cache_footprint", c_size_t, [POINTER(CMla), c_int64])
 _create = fn("lc_mla_cache_create", c_int, [POINTER(CMla), c_int64, POINTER(c_void_p)])
 _destroy = fn("lc_mla_cache_destroy", None, [c_void_p])
 _len = fn("lc_mla_cache_len", c_int64, [c_void_p])
+_rows = fn("lc_mla_cache_rows", c_int64, [c_void_p])
 _reset = fn("lc_mla_cache_reset", None, [c_void_p])
 _copy = fn("lc_mla_cache_copy", c_int, [c_void_p, c_void_p])
 _bytes = fn("lc_mla_cache_bytes", c_size_t, [c_void_p])
@@ -38,13 +39,15 @@ class MLA:
             for c_kv and one for k_rope)
       fast_prefill  f32 k, v and the flash kernel instead of float64 tiles
       fast_decode   f32 tiles over all heads, split-key across threads, instead of float64 rows
+      window, sinks each query sees the last `window` positions (0: all) and the first `sinks`;
+                    the cache drops the latents no later query sees (StreamingLLM)
 
     mla.cache(capacity) makes its latent cache; prefill(cache, q_nope, q_rope) and
     decode(cache, q_nope, q_rope) compute the same attention (decode through the absorbed
     weights, reading only the latents)."""
 
     def __init__(self, w_uk, w_uv, *, rope, scale=0.0, dtype="f32", fast_prefill=False, fast_decode=False,
-                 threads=0):
+                 threads=0, window=0, sinks=0):
         self.w_uk, _ = _array.f32(w_uk, "w_uk", shape=(None, None, None))
         self.heads, self.nope, self.rank = self.w_uk.shape
         self.w_uv, _ = _array.f32(w_uv, "w_uv", shape=(self.heads, None, self.rank))
@@ -53,6 +56,7 @@ class MLA:
         self.scale, self.threads = float(scale), int(threads)
         self.dtype = _array.DTYPE_NAMES[_array.dtype_code(dtype)]
         self.fast_prefill, self.fast_decode = bool(fast_prefill), bool(fast_decode)
+        self.window, self.sinks = int(window), int(sinks)
         call(_check, ctypes.byref(self._c()))
 
     def _c(self):
@@ -62,6 +66,7 @@ class MLA:
         m.w_uv = _array.ptr(self.w_uv)
         m.scale, m.threads, m.dtype = self.scale, self.threads, _array.dtype_code(self.dtype)
         m.fast_prefill, m.fast_decode = int(self.fast_prefill), int(self.fast_decode)
+        m.window, m.sinks = self.window, self.sinks
         return m
 
     def cache(self, capacity):
@@ -170,6 +175,11 @@ class MLACache(Handle):
 
     def __len__(self):
         return int(_len(self._handle()))
+
+    @property
+    def rows(self):
+        """Latents held: the length, or under a window the sinks and what later queries may see."""
+        return int(_rows(self._handle()))
 
     @property
     def nbytes(self):

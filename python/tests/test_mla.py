@@ -24,15 +24,19 @@ def _round(x, dtype):
     return x.astype(np.float64)
 
 
-def _mla_ref(w_uk, w_uv, c, kr, qn, qr, scale=0.0):
-    """c [n, rank], kr [n, rope], qn [m, H, nope], qr [m, H, rope]: queries at n - m + i."""
+def _mla_ref(w_uk, w_uv, c, kr, qn, qr, scale=0.0, window=0, sinks=0):
+    """c [n, rank], kr [n, rope], qn [m, H, nope], qr [m, H, rope]: queries at n - m + i (seeing
+    the last `window` positions and the first `sinks` when window > 0)."""
     n, m = c.shape[0], qn.shape[0]
     H, nope, _ = w_uk.shape
     rope = kr.shape[1]
     k_nope = np.einsum("hdr,jr->jhd", w_uk, c)  # [n, H, nope]
     v = np.einsum("hdr,jr->jhd", w_uv, c)
     s = (np.einsum("ihd,jhd->hij", qn, k_nope) + np.einsum("ihd,jd->hij", qr, kr)) * (scale or 1 / math.sqrt(nope + rope))
-    vis = np.arange(n)[None, :] <= (n - m + np.arange(m))[:, None]
+    pos_q, pos_k = (n - m + np.arange(m))[:, None], np.arange(n)[None, :]
+    vis = pos_k <= pos_q
+    if window:
+        vis &= (pos_q - pos_k < window) | (pos_k < sinks)
     s = np.where(vis[None], s, -np.inf)
     p = np.exp(s - s.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
@@ -72,6 +76,31 @@ def test_prefill_and_decode(dtype, fast, rng):
     assert len(cache) == n
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_window_and_sinks(fast, rng):
+    H, rank, nope, rope, v_dim, window, sinks = 2, 8, 4, 2, 4, 5, 2
+    w_uk = (rng.standard_normal((H, nope, rank)) / math.sqrt(rank)).astype(np.float32)
+    w_uv = (rng.standard_normal((H, v_dim, rank)) / math.sqrt(rank)).astype(np.float32)
+    mla = lc.MLA(w_uk, w_uv, rope=rope, fast_prefill=fast, fast_decode=fast, window=window, sinks=sinks)
+    cache = mla.cache(sinks + 2 * window)
+    cs, ks = [], []
+    for step in range(8):
+        m = int(rng.integers(1, window + 1))
+        c = rng.standard_normal((m, rank), dtype=np.float32)
+        kr = rng.standard_normal((m, rope), dtype=np.float32)
+        cache.append(c, kr)
+        cs.append(c), ks.append(kr)
+        qn = rng.standard_normal((m, H, nope), dtype=np.float32)
+        qr = rng.standard_normal((m, H, rope), dtype=np.float32)
+        want = _mla_ref(w_uk.astype(np.float64), w_uv.astype(np.float64), np.concatenate(cs).astype(np.float64),
+                        np.concatenate(ks).astype(np.float64), qn.astype(np.float64), qr.astype(np.float64),
+                        window=window, sinks=sinks)
+        tol = 2e-5 if fast else 1e-6
+        np.testing.assert_allclose(mla.prefill(cache, qn, qr), want, atol=tol, rtol=tol * 10)
+        np.testing.assert_allclose(mla.decode(cache, qn, qr), want, atol=tol, rtol=tol * 10)
+        assert cache.rows == min(len(cache), sinks + window - 1 + m)
+
+
 def test_one_query_forms_and_workspace(rng):
     H, rank, nope, rope, v_dim = 4, 16, 8, 4, 8
     mla = lc.MLA(rng.standard_normal((H, nope, rank), dtype=np.float32),
@@ -106,7 +135,7 @@ def test_refusals(rng):
     cache.append(np.zeros((2, 8), np.float32), np.zeros((2, 2), np.float32))
     with pytest.raises(lc.OutOfRange, match="mla append: position 0 is out of order; the next position is 2"):
         cache.append(np.zeros((1, 8), np.float32), np.zeros((1, 2), np.float32), pos=0)
-    with pytest.raises(lc.OutOfRange, match=r"n_q=3 must lie in \[1, cached length 2\]"):
+    with pytest.raises(lc.OutOfRange, match=r"n_q=3 must lie in \[1, cached rows 2\]"):
         mla.decode(cache, np.zeros((3, 2, 4), np.float32), np.zeros((3, 2, 2), np.float32))
     other = lc.MLA(np.zeros((2, 4, 6), np.float32), np.zeros((2, 4, 6), np.float32), rope=2)
     with pytest.raises(lc.InvalidArgument, match="mla cache was made for rank=8 rope=2, not 6/2"):

@@ -347,6 +347,9 @@ extern "C" lc_status lc_cuda_mla_decode_check(const lc_cuda_mla *d) {
         return lc_error(LC_EUNSUPPORTED, "mla.rank=%d, mla.rope=%d: GPU MLA decode takes rank 512 and rope 64 (DeepSeek-V2/V3's kv_lora_rank and qk_rope_head_dim)",
                         m->rank, m->rope);
     if (m->dtype != LC_BF16 && m->dtype != LC_F16) return lc_error(LC_EUNSUPPORTED, "mla.dtype=%s: the GPU reads bf16 and f16 latent caches", lc_dtype_name(m->dtype));
+    if (m->window != 0 || m->sinks != 0)
+        return lc_error(LC_EUNSUPPORTED, "mla.window=%lld, mla.sinks=%lld: GPU MLA decode attends over every cached latent (both 0)", (long long)m->window,
+                        (long long)m->sinks);
     if (m->heads > 65535) return lc_error(LC_EUNSUPPORTED, "mla.heads=%d: GPU MLA decode takes at most 65535 heads", m->heads);
     if (d->layout != LC_KV_CONTIGUOUS && d->layout != LC_KV_PAGED)
         return lc_error(LC_EUNSUPPORTED, "layout=%s: GPU MLA decode reads contiguous and paged caches", lc_kv_layout_name(d->layout));

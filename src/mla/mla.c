@@ -42,6 +42,7 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
         return lc_error(LC_ENOMEM, "mla cache of %zu bytes", lc_mla_cache_footprint(m, capacity));
     }
     c->rank = m->rank, c->rope = m->rope, c->dtype = m->dtype, c->capacity = capacity;
+    c->window = m->window, c->sinks = m->sinks;
     *out = c;
     return LC_OK;
 }
@@ -51,22 +52,24 @@ void lc_mla_cache_destroy(lc_mla_cache *c) {
 }
 
 int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
+int64_t lc_mla_cache_rows(const lc_mla_cache *c) { return c ? c->rows : -1; }
 void lc_mla_cache_reset(lc_mla_cache *c) {
-    if (c) c->len = 0;
+    if (c) c->len = c->rows = c->dropped = 0;
 }
 
 lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
     if (!dst || !src) return lc_error(LC_EINVAL, "mla cache copy: dst and src must not be NULL");
-    if (dst->rank != src->rank || dst->rope != src->rope || dst->dtype != src->dtype)
-        return lc_error(LC_EINVAL, "mla cache copy: caches differ (rank %d/%d, rope %d/%d, dtype %s/%s)", dst->rank, src->rank, dst->rope, src->rope,
-                        lc_dtype_name(dst->dtype), lc_dtype_name(src->dtype));
-    if (src->len > dst->capacity)
-        return lc_error(LC_ERANGE, "mla cache copy: %lld tokens pass the destination's capacity of %lld", (long long)src->len, (long long)dst->capacity);
-    if (dst != src && src->len > 0) {
-        memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->len * (size_t)(src->rank + src->rope));
-        if (src->scales) memcpy(dst->scales, src->scales, 2 * sizeof(float) * (size_t)src->len);
+    if (dst->rank != src->rank || dst->rope != src->rope || dst->dtype != src->dtype || dst->window != src->window || dst->sinks != src->sinks)
+        return lc_error(LC_EINVAL, "mla cache copy: caches differ (rank %d/%d, rope %d/%d, dtype %s/%s, window %lld/%lld, sinks %lld/%lld)", dst->rank,
+                        src->rank, dst->rope, src->rope, lc_dtype_name(dst->dtype), lc_dtype_name(src->dtype), (long long)dst->window,
+                        (long long)src->window, (long long)dst->sinks, (long long)src->sinks);
+    if (src->rows > dst->capacity)
+        return lc_error(LC_ERANGE, "mla cache copy: %lld rows pass the destination's capacity of %lld", (long long)src->rows, (long long)dst->capacity);
+    if (dst != src && src->rows > 0) {
+        memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->rows * (size_t)(src->rank + src->rope));
+        if (src->scales) memcpy(dst->scales, src->scales, 2 * sizeof(float) * (size_t)src->rows);
     }
-    dst->len = src->len;
+    dst->len = src->len, dst->rows = src->rows, dst->dropped = src->dropped;
     return LC_OK;
 }
 
@@ -79,16 +82,31 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
     if (!c || !c_kv || (c->rope > 0 && !k_rope)) return lc_error(LC_EINVAL, "mla append: cache, c_kv and k_rope must not be NULL");
     if (n < 1) return lc_error(LC_EINVAL, "mla append: n=%lld must be >= 1", (long long)n);
     if (pos != c->len) return lc_error(LC_ERANGE, "mla append: position %lld is out of order; the next position is %lld", (long long)pos, (long long)c->len);
-    if (pos + n > c->capacity) return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld", (long long)n, (long long)pos, (long long)c->capacity);
     const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
+    int64_t drop = 0; /* under a window: rows past the sinks whose positions no query from pos on sees */
+    if (c->window > 0 && c->rows > c->sinks) {
+        drop = pos - c->window + 1 - (c->sinks + c->dropped);
+        if (drop > c->rows - c->sinks) drop = c->rows - c->sinks;
+        if (drop < 0) drop = 0;
+    }
+    if (c->rows - drop + n > c->capacity)
+        return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld rows (%lld kept)", (long long)n, (long long)pos,
+                        (long long)c->capacity, (long long)(c->rows - drop));
+    if (drop > 0) {
+        const int64_t s = c->sinks, keep = c->rows - s - drop;
+        memmove((uint8_t *)c->lat + (size_t)s * w * es, (uint8_t *)c->lat + (size_t)(s + drop) * w * es, (size_t)keep * w * es);
+        if (c->scales) memmove(c->scales + 2 * s, c->scales + 2 * (s + drop), 2 * sizeof(float) * (size_t)keep);
+        c->rows -= drop, c->dropped += drop;
+    }
+    const int64_t r0 = c->rows; /* the row the first new token goes to */
     float unused[2];
     for (int64_t t = 0; t < n; t++) {
-        uint8_t *row = (uint8_t *)c->lat + (size_t)(pos + t) * w * es;
-        float *sc = c->scales ? c->scales + 2 * (pos + t) : unused;
+        uint8_t *row = (uint8_t *)c->lat + (size_t)(r0 + t) * w * es;
+        float *sc = c->scales ? c->scales + 2 * (r0 + t) : unused;
         lc_kv_store_row(row, &sc[0], c->dtype, c_kv + t * c->rank, c->rank);
         if (c->rope) lc_kv_store_row(row + (size_t)c->rank * es, &sc[1], c->dtype, k_rope + t * c->rope, c->rope);
     }
-    c->len += n;
+    c->len += n, c->rows += n;
     return LC_OK;
 }
 
@@ -111,7 +129,7 @@ void lc_mla_rows(const lc_mla_cache *c, int64_t j0, int64_t n, float *dst) {
 static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out) {
     lc_status st;
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
-    const int64_t n = c->len;
+    const int64_t n = c->rows;
     float *k = malloc(sizeof(float) * (size_t)n * H * DK), *v = malloc(sizeof(float) * (size_t)n * H * DV);
     float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
     if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
@@ -138,8 +156,7 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     a.v = lc_tensor_bshd(v, LC_F32, 1, n, H, DV);
     a.out = lc_tensor_bshd(out, LC_F32, 1, n_q, H, DV);
     a.scale = m->scale > 0 ? m->scale : 1.0f / sqrtf((float)DK);
-    a.mask.causal = 1;
-    a.mask.q_offset = n - n_q;
+    a.mask = lc_mla_mask(c, n_q);
     a.threads = m->threads;
     st = lc_attention_flash_alloc(&a);
     free(k), free(v), free(q), free(lat32);

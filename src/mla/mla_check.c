@@ -14,6 +14,8 @@ lc_status lc_mla_check(const lc_mla *m) {
     if (m->scale < 0 || !isfinite(m->scale)) return lc_error(LC_EINVAL, "mla.scale=%g must be finite and >= 0", m->scale);
     if (!lc_dtype_is_float(m->dtype) && m->dtype != LC_INT8 && m->dtype != LC_FP8)
         return lc_error(LC_EINVAL, "mla.dtype=%s (%d) is not f32, f16, bf16, int8 or fp8", lc_dtype_name(m->dtype), (int)m->dtype);
+    if (m->window < 0 || m->sinks < 0) return lc_error(LC_EINVAL, "mla.window=%lld and mla.sinks=%lld must be >= 0", (long long)m->window, (long long)m->sinks);
+    if (m->sinks > 0 && m->window == 0) return lc_error(LC_EINVAL, "mla.sinks=%lld needs a window (mla.window > 0)", (long long)m->sinks);
     return LC_OK;
 }
 
@@ -25,8 +27,11 @@ lc_status lc_mla_attention_check(const lc_mla_attention *a) {
     if (st) return st;
     if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
+    if (c->window != m->window || c->sinks != m->sinks)
+        return lc_error(LC_EINVAL, "mla cache was made for window=%lld sinks=%lld, not %lld/%lld", (long long)c->window, (long long)c->sinks,
+                        (long long)m->window, (long long)m->sinks);
     if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
-    if (a->n_q < 1 || a->n_q > c->len) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached length %lld]", a->n_q, (long long)c->len);
+    if (a->n_q < 1 || a->n_q > c->rows) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached rows %lld]", a->n_q, (long long)c->rows);
     const size_t rows = (size_t)a->n_q * (size_t)m->heads, ob = rows * (size_t)m->v_dim * sizeof(float);
     if (lc_overlaps(a->out, ob, a->q_nope, rows * (size_t)m->nope * sizeof(float)) || lc_overlaps(a->out, ob, a->q_rope, rows * (size_t)m->rope * sizeof(float)))
         return lc_error(LC_EINVAL, "mla: out overlaps q_nope or q_rope: the output must not alias an input");

@@ -45,7 +45,8 @@ static size_t f64_thread_bytes(const lc_mla *m, int64_t n) {
 static void decode_row_f64(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, int64_t row, uint8_t *ws,
                            float *out) {
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope;
-    const int64_t n = c->len;
+    const int64_t n = c->rows;
+    const lc_mask mask = lc_mla_mask(c, n_q);
     const double scale = m->scale > 0 ? m->scale : 1.0 / sqrt((double)(N + P));
     double *qlat = (double *)ws, *olat = qlat + R, *s = olat + R;
     float *buf = (float *)(s + n);
@@ -60,6 +61,7 @@ static void decode_row_f64(const lc_mla *m, const lc_mla_cache *c, const float *
     const int64_t last = n - n_q + i; /* causal: keys 0 .. last */
     double mx = -INFINITY, l = 0;
     for (int64_t j = 0; j <= last; j++) {
+        if (!lc_mask_allows(&mask, i, j)) continue;
         const float *lat = lc_mla_row(c, j, buf);
         double dot = 0;
         for (int r = 0; r < R; r++) dot += qlat[r] * lat[r];
@@ -69,6 +71,7 @@ static void decode_row_f64(const lc_mla *m, const lc_mla_cache *c, const float *
     }
     for (int r = 0; r < R; r++) olat[r] = 0;
     for (int64_t j = 0; j <= last; j++) {
+        if (!lc_mask_allows(&mask, i, j)) continue;
         double p = exp(s[j] - mx);
         l += p;
         const float *lat = lc_mla_row(c, j, buf);
@@ -121,7 +124,8 @@ static int f32_chunks(const lc_mla *m, int64_t n) {
 static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_flash_ops *ops, const float *qlat, int n_q, int64_t j0, int64_t j1,
                              const chunk_ws *w) {
     const int R = m->rank, W = m->rank + m->rope;
-    const int64_t rows = (int64_t)n_q * m->heads, n = c->len, first_last = n - n_q; /* query i sees keys 0 .. n - n_q + i */
+    const int64_t rows = (int64_t)n_q * m->heads;
+    const lc_mask mask = lc_mla_mask(c, n_q);
     for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
     memset(w->o, 0, sizeof(float) * (size_t)rows * (size_t)R);
     for (int64_t t0 = j0; t0 < j1; t0 += TILE_K) {
@@ -132,11 +136,10 @@ static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_fl
             lat = w->tile;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, W, 1.0f, qlat, W, lat, W, 0.0f, w->s, TILE_K);
-        if (t0 + cols - 1 > first_last) /* the tile reaches past some query's last key */
-            for (int64_t r = 0; r < rows; r++) {
-                const int64_t last = first_last + r / m->heads;
-                for (int64_t j = last + 1 < t0 ? t0 : last + 1; j < t0 + cols; j++) w->s[r * TILE_K + (j - t0)] = -INFINITY;
-            }
+        if (lc_mask_classify_tile(&mask, 0, n_q, t0, t0 + cols) != LC_TILE_FULL) /* some query may not see some key */
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = t0; j < t0 + cols; j++)
+                    if (!lc_mask_allows(&mask, r / m->heads, j)) w->s[r * TILE_K + (j - t0)] = -INFINITY;
         lc_flash_softmax_rows(ops, w->s, TILE_K, rows, cols, w->m, w->l, w->o, R);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, R, cols, 1.0f, w->s, TILE_K, lat, W, 1.0f, w->o, R);
     }
@@ -144,13 +147,13 @@ static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_fl
 
 static size_t f32_bytes(const lc_mla *m, const lc_mla_cache *c, int n_q) {
     const int64_t rows = (int64_t)n_q * m->heads;
-    const size_t chunks = (size_t)f32_chunks(m, c->len);
+    const size_t chunks = (size_t)f32_chunks(m, c->rows);
     return round_up(sizeof(float) * (size_t)rows * (size_t)(m->rank + m->rope)) + round_up(sizeof(chunk_ws) * chunks) + chunks * chunk_bytes(m, rows);
 }
 
 static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, uint8_t *ws, float *out) {
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, W = R + P, DV = m->v_dim;
-    const int64_t rows = (int64_t)n_q * H, n = c->len;
+    const int64_t rows = (int64_t)n_q * H, n = c->rows;
     const float scale = m->scale > 0 ? m->scale : 1.0f / sqrtf((float)(N + P));
     const int chunks = f32_chunks(m, n);
     float *qlat = (float *)ws; /* [rows, W]: scale [W_UK^T q_nope ; q_rope] */
@@ -204,7 +207,7 @@ static void decode_f32(const lc_mla *m, const lc_mla_cache *c, const float *q_no
 size_t lc_mla_decode_workspace_size(const lc_mla_attention *a) {
     if (lc_mla_attention_check(a)) return 0;
     const lc_mla *m = a->mla;
-    const size_t body = m->fast_decode ? f32_bytes(m, a->cache, a->n_q) : (size_t)lc_threads_resolve(m->threads) * f64_thread_bytes(m, a->cache->len);
+    const size_t body = m->fast_decode ? f32_bytes(m, a->cache, a->n_q) : (size_t)lc_threads_resolve(m->threads) * f64_thread_bytes(m, a->cache->rows);
     return body + ALIGN;
 }
 
@@ -221,7 +224,7 @@ lc_status lc_mla_decode(const lc_mla_attention *a, void *workspace, size_t works
         decode_f32(m, c, a->q_nope, a->q_rope, a->n_q, ws, a->out);
         return LC_OK;
     }
-    const size_t per = f64_thread_bytes(m, c->len);
+    const size_t per = f64_thread_bytes(m, c->rows);
     const int64_t rows = (int64_t)a->n_q * m->heads;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(lc_threads_resolve(m->threads))
     for (int64_t row = 0; row < rows; row++) {

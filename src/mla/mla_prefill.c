@@ -69,18 +69,21 @@ static pf_ws carve(double *p, const lc_mla *m, int64_t chunk) {
 }
 
 /* Online-softmax update of rows [r0, r0 + rows) of the chunk (global query index i0 + r)
- * with key tile [j0, j0 + cols); query i sits at position off + i. */
-static void update(const pf_ws *w, int dv, int64_t r0, int64_t rows, int64_t i0, int64_t off, int64_t j0, int64_t cols) {
+ * with key tile [j0, j0 + cols), the keys the mask hides left out. */
+static void update(const pf_ws *w, const lc_mask *mask, int dv, int64_t r0, int64_t rows, int64_t i0, int64_t j0, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         double *s = w->s + r * TILE_K;
-        int64_t valid = off + i0 + r0 + r - j0 + 1; /* keys j0 .. position */
-        if (valid > cols) valid = cols;
+        const int64_t i = i0 + r0 + r;
         double mx = w->m[r0 + r];
-        for (int64_t c = 0; c < valid; c++) mx = s[c] > mx ? s[c] : mx;
-        const double alpha = exp(w->m[r0 + r] - mx); /* 0 on the first tile (m = -inf) */
+        for (int64_t c = 0; c < cols; c++)
+            if (lc_mask_allows(mask, i, j0 + c)) mx = s[c] > mx ? s[c] : mx;
+        if (mx == -INFINITY) { /* no key of this tile, nor before it */
+            for (int64_t c = 0; c < cols; c++) s[c] = 0;
+            continue;
+        }
+        const double alpha = exp(w->m[r0 + r] - mx); /* 0 on the first tile seen (m = -inf) */
         double sum = 0;
-        for (int64_t c = 0; c < valid; c++) sum += s[c] = exp(s[c] - mx);
-        for (int64_t c = valid; c < cols; c++) s[c] = 0;
+        for (int64_t c = 0; c < cols; c++) sum += s[c] = lc_mask_allows(mask, i, j0 + c) ? exp(s[c] - mx) : 0;
         w->m[r0 + r] = mx;
         w->l[r0 + r] = w->l[r0 + r] * alpha + sum;
         double *o = w->o + (r0 + r) * dv;
@@ -92,7 +95,8 @@ static void update(const pf_ws *w, int dv, int64_t r0, int64_t rows, int64_t i0,
 static void task(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out, const pf_ws *w, int h,
                  int64_t i0, int64_t i1, double scale) {
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
-    const int64_t off = c->len - n_q, rows_all = i1 - i0, last = off + i1 - 1; /* the last key any of these queries sees */
+    const lc_mask mask = lc_mla_mask(c, n_q);
+    const int64_t off = c->rows - n_q, rows_all = i1 - i0, last = off + i1 - 1; /* the last key any of these queries sees */
     for (size_t x = 0; x < (size_t)N * R; x++) w->wk[x] = m->w_uk[(size_t)h * N * R + x];
     for (size_t x = 0; x < (size_t)DV * R; x++) w->wv[x] = m->w_uv[(size_t)h * DV * R + x];
     for (int64_t i = i0; i < i1; i++) {
@@ -116,11 +120,11 @@ static void task(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, co
         for (int64_t r0 = j0 - off > i0 ? j0 - off - i0 : 0; r0 < rows_all; r0 += TILE_Q) {
             const int64_t rows = rows_all - r0 < TILE_Q ? rows_all - r0 : TILE_Q;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, DK, 1.0, w->q + r0 * DK, DK, w->k, DK, 0.0, w->s, TILE_K);
-            update(w, DV, r0, rows, i0, off, j0, cols);
+            update(w, &mask, DV, r0, rows, i0, j0, cols);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, DV, (int)cols, 1.0, w->s, TILE_K, w->v, DV, 1.0, w->o + r0 * DV, DV);
         }
     }
-    for (int64_t r = 0; r < rows_all; r++) /* every query sees key 0, so l > 0 */
+    for (int64_t r = 0; r < rows_all; r++) /* every query sees itself, so l > 0 */
         for (int d = 0; d < DV; d++) out[((size_t)(i0 + r) * H + h) * DV + d] = (float)(w->o[r * DV + d] / w->l[r]);
 }
 

@@ -20,8 +20,8 @@ lc_status lc_arch_context_check(const lc_model *m, const lc_context_config *c) {
     const char *name = lc_arch_name(mc->arch);
     int mla = has_mixer(mc, LC_MIXER_MLA), ssm = has_mixer(mc, LC_MIXER_MAMBA) || has_mixer(mc, LC_MIXER_MAMBA2);
     int attention = has_mixer(mc, LC_MIXER_ATTENTION);
-    if (mla && (c->window > 0 || c->sinks > 0))
-        return lc_error(LC_EUNSUPPORTED, "context.window / sinks: %s's MLA keeps every latent (lc_mla_cache has no ring)", name);
+    if (mla && c->retrieval.kind)
+        return lc_error(LC_EUNSUPPORTED, "context.retrieval: %s's MLA layers have no retrieval beside their window", name);
     if (!attention && !mla && (c->window > 0 || c->sinks > 0))
         return lc_error(LC_EINVAL, "context.window / sinks: %s has no attention layer to window (its Mamba states are fixed in size)", name);
     if (mla && c->kv_layout == LC_KV_PAGED)
@@ -94,12 +94,16 @@ lc_status lc_arch_context_init(lc_context *ctx) {
             /* f32 paths, as the llama family's flash and decode: fast_decode is 14-23x the float64
              * rows at 4K-128K tokens, fast_prefill 1.5x (docs/mla.md); both within 2e-6 of
              * transformers on the fixture */
+            const int64_t W = ctx->attn[l].window, T = ctx->cfg.max_tokens;
             s->mla = (lc_mla){mc->heads, a->rank, a->nope, a->rope, a->v_dim, x->mla.w_uk, x->mla.w_uv, (float)mc->attn_scale,
-                              ctx->threads, ctx->cfg.kv_dtype, 1, 1};
+                              ctx->threads, ctx->cfg.kv_dtype, 1, 1, W, ctx->attn[l].sinks};
+            /* under a window, lc_arch_mla attends in chunks of at most W tokens: the sinks, the
+             * W - 1 positions before a chunk and the chunk */
+            const int64_t rows = W > 0 && ctx->attn[l].sinks + 2 * W < T ? ctx->attn[l].sinks + 2 * W : T;
             s->cache = calloc((size_t)S, sizeof *s->cache);
             if (!s->cache) bad = 1;
             for (int i = 0; i < S && !bad && !st; i++) {
-                st = lc_mla_cache_create(&s->mla, ctx->cfg.max_tokens, &s->cache[i]);
+                st = lc_mla_cache_create(&s->mla, rows, &s->cache[i]);
                 if (!st) e->state_bytes += lc_mla_cache_bytes(s->cache[i]);
             }
             break;
@@ -172,7 +176,7 @@ size_t lc_arch_state_bytes(const lc_context *ctx, int seq) {
     for (int64_t l = 0; l < ctx->model->cfg.layers; l++) {
         const lc_layer_state *s = &e->layer[l];
         b += sizeof(float) * (size_t)(s->conv ? s->conv_floats : 0) + sizeof(float) * (size_t)(s->ssm ? s->ssm_floats : 0);
-        if (s->cache) b += (size_t)lc_mla_cache_len(s->cache[seq]) * lc_mla_token_bytes(&s->mla);
+        if (s->cache) b += (size_t)lc_mla_cache_rows(s->cache[seq]) * lc_mla_token_bytes(&s->mla);
     }
     return b;
 }

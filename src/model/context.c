@@ -185,8 +185,12 @@ lc_status lc_context_create(const lc_model *m, const lc_context_config *cfg, lc_
     const int64_t T = c->max_tokens;
     int64_t gather = 0;
     for (int64_t l = 0; l < mc->layers && !s; l++) {
-        if (mc->layer[l].mixer != LC_MIXER_ATTENTION) continue; /* MLA and Mamba layers: arch_context.c */
         lc_attn_plan *p = &ctx->attn[l];
+        if (mc->layer[l].mixer == LC_MIXER_MLA) { /* the window the latent cache keeps (arch_context.c), for it and the wall */
+            p->window = layer_window(mc, c, l), p->sinks = p->window > 0 ? c->sinks : 0;
+            continue;
+        }
+        if (mc->layer[l].mixer != LC_MIXER_ATTENTION) continue; /* Mamba layers: arch_context.c */
         lc_kv_config k = base_kv(mc, c);
         p->window = layer_window(mc, c, l);
         if (p->window > 0) p->retrieval = c->retrieval.kind, p->sinks = c->sinks, p->memory_end = c->sinks;

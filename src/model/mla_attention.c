@@ -65,12 +65,17 @@ lc_status lc_arch_mla(lc_context *ctx, int64_t l, const lc_run *runs, int n_runs
                 memcpy(qr + (t * NH + hd) * P, qt + N, sizeof(float) * (size_t)P);
             }
         }
+        /* under a window, chunks of at most W tokens: the cache holds the sinks, the W - 1
+         * positions before a chunk and the chunk (arch_context.c sizes it so) */
         lc_mla_cache *cache = s->cache[r->seq];
-        if ((st = lc_mla_cache_append(cache, r->pos, e->ck, e->kr, r->m))) return st;
-        float *o = e->att + r->row * NH * V;
-        const lc_mla_attention call = {.mla = &s->mla, .cache = cache, .q_nope = qn, .q_rope = qr, .n_q = (int)r->m, .out = o};
-        st = r->m > 1 ? lc_mla_prefill(&call) : decode(ctx, &call);
-        if (st) return st;
+        const int64_t step = s->mla.window > 0 && s->mla.window < r->m ? s->mla.window : r->m;
+        for (int64_t t0 = 0; t0 < r->m; t0 += step) {
+            const int64_t k = r->m - t0 < step ? r->m - t0 : step;
+            if ((st = lc_mla_cache_append(cache, r->pos + t0, e->ck + t0 * R, e->kr + t0 * P, k))) return st;
+            const lc_mla_attention call = {.mla = &s->mla, .cache = cache, .q_nope = qn + t0 * NH * N, .q_rope = qr + t0 * NH * P, .n_q = (int)k,
+                                           .out = e->att + (r->row + t0) * NH * V};
+            if ((st = k > 1 ? lc_mla_prefill(&call) : decode(ctx, &call))) return st;
+        }
     }
     lc_arch_linear(e->att, rows, NH * V, &w->o, out, H);
     return LC_OK;
