@@ -120,6 +120,7 @@ static void test_window(test_rng *g) {
         m.heads = 1 + (int)test_below(g, 3), m.rank = 1 + (int)test_below(g, 24), m.nope = 1 + (int)test_below(g, 8);
         m.rope = (int)test_below(g, 5), m.v_dim = 1 + (int)test_below(g, 8), m.threads = 1 + (int)test_below(g, 2);
         m.window = 1 + (int64_t)test_below(g, trial % 4 == 3 ? 300 : 12), m.sinks = (int64_t)test_below(g, 4);
+        m.block_size = trial % 2 ? 1 + (int64_t)test_below(g, 16) : 0;
         const int64_t n = 1 + (int64_t)test_below(g, 3 * m.window + 40);
         float *wuk = normals(g, (size_t)m.heads * m.nope * m.rank, 1.0f / sqrtf((float)m.rank));
         float *wuv = normals(g, (size_t)m.heads * m.v_dim * m.rank, 1.0f / sqrtf((float)m.rank));
@@ -161,7 +162,8 @@ static void test_window(test_rng *g) {
         lc_mla_cache_destroy(c);
         free(wuk), free(wuv), free(lat), free(kr), free(lat_s), free(kr_s);
     }
-    /* refusals: a chunk past what the rows hold, sinks without a window, a cache of another window */
+    /* refusals: a chunk past what the rows hold, sinks without a window, a cache of another
+     * window, a negative block size */
     lc_mla m = {.heads = 1, .rank = 2, .nope = 1, .rope = 1, .v_dim = 1, .window = 4, .sinks = 1};
     float w[4] = {1, 2, 3, 4}, x[64] = {0};
     m.w_uk = w, m.w_uv = w;
@@ -178,6 +180,8 @@ static void test_window(test_rng *g) {
     CHECK(lc_mla_check(&other) == LC_EINVAL && strstr(lc_last_error(), "needs a window"), "%s", lc_last_error());
     other.window = -1;
     CHECK(lc_mla_check(&other) == LC_EINVAL && strstr(lc_last_error(), "mla.window=-1"), "%s", lc_last_error());
+    other = m, other.block_size = -2;
+    CHECK(lc_mla_check(&other) == LC_EINVAL && strstr(lc_last_error(), "mla.block_size=-2"), "%s", lc_last_error());
     lc_mla_cache_destroy(c);
 }
 
@@ -197,6 +201,7 @@ int main(void) {
         m.rope = (int)test_below(&g, 9) + (trial == 0 ? 1 : 0);
         m.v_dim = 1 + (int)test_below(&g, 20);
         m.threads = 1 + (int)test_below(&g, 3);
+        m.block_size = trial % 2 ? 1 + (int64_t)test_below(&g, 40) : 0; /* paged: blocks allocated as rows come */
         int64_t n = 1 + (int64_t)test_below(&g, trial % 5 == 4 ? 400 : trial % 5 == 3 ? 1300 : 200);
         int n_q = 1 + (int)test_below(&g, trial % 5 == 4 ? (uint64_t)n : 4); /* every 5th: a long prefill (several query tiles and chunks) */
         if (n_q > n) n_q = (int)n;
@@ -211,12 +216,18 @@ int main(void) {
         float *qn = normals(&g, (size_t)n_q * m.heads * m.nope + 1, 1), *qr = normals(&g, (size_t)n_q * m.heads * m.rope + 1, 1);
         lc_mla_cache *c;
         CHECK(lc_mla_cache_create(&m, n + 3, &c) == LC_OK, "%s", lc_last_error());
-        CHECK(lc_mla_cache_bytes(c) == lc_mla_cache_footprint(&m, n + 3), "bytes");
+        if (!m.block_size) CHECK(lc_mla_cache_bytes(c) == lc_mla_cache_footprint(&m, n + 3), "bytes");
         for (int64_t p = 0; p < n;) {
             int64_t k = 1 + (int64_t)test_below(&g, 30);
             if (k > n - p) k = n - p;
             CHECK(lc_mla_cache_append(c, p, lat + p * m.rank, kr + p * m.rope, k) == LC_OK, "%s", lc_last_error());
             p += k;
+        }
+        if (m.block_size) { /* the blocks the rows reached, no more */
+            const int64_t bs = m.block_size, unused = (n + 3 + bs - 1) / bs - (n + bs - 1) / bs;
+            const size_t want = lc_mla_cache_footprint(&m, n + 3) - (size_t)(unused * bs) * lc_mla_token_bytes(&m);
+            CHECK(lc_mla_cache_bytes(c) == want, "paged bytes %zu after %lld rows in blocks of %lld, want %zu", lc_mla_cache_bytes(c), (long long)n,
+                  (long long)bs, want);
         }
         size_t no = (size_t)n_q * m.heads * m.v_dim;
         double *ref = malloc(sizeof(double) * no), *ref32 = malloc(sizeof(double) * no);
@@ -233,12 +244,14 @@ int main(void) {
         for (size_t t = 0; t < no; t++) fdec[t] = NAN; /* poisoned: every output must be written */
         a.out = fdec;
         CHECK(lc_mla_decode_alloc(&a) == LC_OK, "%s", lc_last_error());
-        if (trial % 3 == 0) { /* a forked sequence: the copy (values and scales) decodes bitwise the same */
+        if (trial % 3 == 0) { /* a forked sequence: the copy (values and scales; paged to contiguous and back) decodes bitwise the same */
             lc_mla_cache *c2;
+            lc_mla m2 = m;
+            m2.block_size = m.block_size ? 0 : 7;
             float *dec2 = malloc(sizeof(float) * no);
-            CHECK(lc_mla_cache_create(&m, n, &c2) == LC_OK && lc_mla_cache_copy(c2, c) == LC_OK, "copy: %s", lc_last_error());
+            CHECK(lc_mla_cache_create(&m2, n, &c2) == LC_OK && lc_mla_cache_copy(c2, c) == LC_OK, "copy: %s", lc_last_error());
             lc_mla_attention a2 = a;
-            a2.cache = c2, a2.out = dec2;
+            a2.mla = &m2, a2.cache = c2, a2.out = dec2;
             CHECK(lc_mla_decode_alloc(&a2) == LC_OK && !memcmp(dec2, fdec, sizeof(float) * no), "trial %d %s: decode of the copy", trial,
                   lc_dtype_name(m.dtype));
             free(dec2);

@@ -1038,11 +1038,9 @@ static void test_golden(const char *name) {
     for (size_t k = 0; k < sizeof ov / sizeof ov[0]; k++) {
         lc_context_config oc = cfg;
         oc.window = ov[k].window, oc.sinks = ov[k].sinks, oc.kv_dtype = ov[k].dt, oc.kv_layout = ov[k].layout, oc.block_size = 16;
-        /* Mamba models have no KV cache; DeepSeek-V2's MLA latents are contiguous: those
-         * overrides are refused with a sentence */
+        /* Mamba models have no KV cache: those overrides are refused with a sentence */
         const lc_arch arch = lc_model_config_of(m)->arch;
-        if (arch == LC_ARCH_MAMBA || arch == LC_ARCH_MAMBA2 ||
-            (arch == LC_ARCH_DEEPSEEK_V2 && ov[k].layout == LC_KV_PAGED)) {
+        if (arch == LC_ARCH_MAMBA || arch == LC_ARCH_MAMBA2) {
             st = lc_context_config_check(m, &oc);
             CHECK(st != LC_OK && strstr(lc_last_error(), lc_arch_name(arch)), "%s: %s accepted", name, ov[k].what);
             printf("test_model: %s: %s refused: %s\n", name, ov[k].what, lc_last_error());
@@ -1197,7 +1195,7 @@ static void test_arch(const char *name) {
     CHECK(ssm ? st != LC_OK : st == LC_OK, "%s: int8 cache: %s", name, lc_status_str(st));
     bad = cfg, bad.kv_layout = LC_KV_PAGED;
     st = lc_context_config_check(m, &bad);
-    CHECK(mla ? st == LC_EUNSUPPORTED : ssm ? st == LC_EINVAL : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
+    CHECK(ssm ? st == LC_EINVAL : st == LC_OK, "%s: paged: %s", name, lc_status_str(st));
     if (!strcmp(name, "jamba")) { /* a window on the attention layers: ring caches beside the Mamba states, as the wall counts */
         lc_context_config win = cfg;
         win.window = 8;

@@ -39,13 +39,17 @@ typedef struct lc_mla {
                         * 0: every earlier position */
     int64_t sinks;     /* with a window: the first `sinks` positions stay visible and cached
                         * (StreamingLLM, Xiao et al. 2023) */
+    int64_t block_size; /* > 0: the cache holds its rows in blocks of block_size, each allocated
+                         * when the first row reaches it (paged); 0: one array of capacity rows,
+                         * allocated at creation */
 } lc_mla;
 
 lc_status lc_mla_check(const lc_mla *m);
 
 typedef struct lc_mla_cache lc_mla_cache;
-/* Exact bytes of a cache for `capacity` tokens:
- * capacity * ((rank + rope) * lc_dtype_size(m->dtype) + 8 for int8 / fp8's two scales) + header. */
+/* Exact bytes of a cache for `capacity` tokens once full: header + a block pointer per block +
+ * the rows of every block ((rank + rope) * lc_dtype_size(m->dtype) a row, + 8 for int8 / fp8's
+ * two scales); a paged cache's blocks round capacity up to a multiple of block_size. */
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity);
 /* Bytes one token takes in such a cache: (rank + rope) * lc_dtype_size(m->dtype), + 8 for int8 / fp8. */
 size_t lc_mla_token_bytes(const lc_mla *m);
@@ -61,6 +65,7 @@ void lc_mla_cache_reset(lc_mla_cache *c);
 /* dst holds src's tokens (a forked sequence): same rank, rope and dtype, dst's capacity
  * at least src's length. */
 lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src);
+/* Bytes held now: header, block pointers and the blocks allocated so far. */
 size_t lc_mla_cache_bytes(const lc_mla_cache *c);
 /* Appends n tokens at position pos (== the length): c_kv [n, rank], k_rope [n, rope]
  * (already rotated), rounded to the cache's dtype. Under a window it first drops the

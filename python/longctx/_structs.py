@@ -164,7 +164,8 @@ class CCudaDecode(S):
 class CMla(S):
     _fields_ = [("heads", c_int), ("rank", c_int), ("nope", c_int), ("rope", c_int), ("v_dim", c_int),
                 ("w_uk", P_f32), ("w_uv", P_f32), ("scale", c_float), ("threads", c_int), ("dtype", c_enum),
-                ("fast_prefill", c_int), ("fast_decode", c_int), ("window", c_int64), ("sinks", c_int64)]
+                ("fast_prefill", c_int), ("fast_decode", c_int), ("window", c_int64), ("sinks", c_int64),
+                ("block_size", c_int64)]
 
 
 class CMlaAttention(S):

@@ -41,13 +41,14 @@ class MLA:
       fast_decode   f32 tiles over all heads, split-key across threads, instead of float64 rows
       window, sinks each query sees the last `window` positions (0: all) and the first `sinks`;
                     the cache drops the latents no later query sees (StreamingLLM)
+      block_size    > 0: caches hold their rows in blocks allocated as rows come (paged)
 
     mla.cache(capacity) makes its latent cache; prefill(cache, q_nope, q_rope) and
     decode(cache, q_nope, q_rope) compute the same attention (decode through the absorbed
     weights, reading only the latents)."""
 
     def __init__(self, w_uk, w_uv, *, rope, scale=0.0, dtype="f32", fast_prefill=False, fast_decode=False,
-                 threads=0, window=0, sinks=0):
+                 threads=0, window=0, sinks=0, block_size=0):
         self.w_uk, _ = _array.f32(w_uk, "w_uk", shape=(None, None, None))
         self.heads, self.nope, self.rank = self.w_uk.shape
         self.w_uv, _ = _array.f32(w_uv, "w_uv", shape=(self.heads, None, self.rank))
@@ -56,7 +57,7 @@ class MLA:
         self.scale, self.threads = float(scale), int(threads)
         self.dtype = _array.DTYPE_NAMES[_array.dtype_code(dtype)]
         self.fast_prefill, self.fast_decode = bool(fast_prefill), bool(fast_decode)
-        self.window, self.sinks = int(window), int(sinks)
+        self.window, self.sinks, self.block_size = int(window), int(sinks), int(block_size)
         call(_check, ctypes.byref(self._c()))
 
     def _c(self):
@@ -66,7 +67,7 @@ class MLA:
         m.w_uv = _array.ptr(self.w_uv)
         m.scale, m.threads, m.dtype = self.scale, self.threads, _array.dtype_code(self.dtype)
         m.fast_prefill, m.fast_decode = int(self.fast_prefill), int(self.fast_decode)
-        m.window, m.sinks = self.window, self.sinks
+        m.window, m.sinks, m.block_size = self.window, self.sinks, self.block_size
         return m
 
     def cache(self, capacity):

@@ -77,11 +77,13 @@ def test_prefill_and_decode(dtype, fast, rng):
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_window_and_sinks(fast, rng):
+@pytest.mark.parametrize("block_size", [0, 3])
+def test_window_and_sinks(fast, block_size, rng):
     H, rank, nope, rope, v_dim, window, sinks = 2, 8, 4, 2, 4, 5, 2
     w_uk = (rng.standard_normal((H, nope, rank)) / math.sqrt(rank)).astype(np.float32)
     w_uv = (rng.standard_normal((H, v_dim, rank)) / math.sqrt(rank)).astype(np.float32)
-    mla = lc.MLA(w_uk, w_uv, rope=rope, fast_prefill=fast, fast_decode=fast, window=window, sinks=sinks)
+    mla = lc.MLA(w_uk, w_uv, rope=rope, fast_prefill=fast, fast_decode=fast, window=window, sinks=sinks,
+                 block_size=block_size)
     cache = mla.cache(sinks + 2 * window)
     cs, ks = [], []
     for step in range(8):

@@ -20,9 +20,23 @@ static size_t token_bytes(lc_dtype t, int rank, int rope) {
 
 size_t lc_mla_token_bytes(const lc_mla *m) { return m ? token_bytes(m->dtype, m->rank, m->rope) : 0; }
 
+/* Rows per block and blocks of a cache of `capacity` rows. */
+static int64_t block_rows(const lc_mla *m, int64_t capacity) { return m->block_size > 0 ? m->block_size : capacity > 0 ? capacity : 1; }
+
 size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
     if (!m || capacity < 0) return 0;
-    return sizeof(struct lc_mla_cache) + token_bytes(m->dtype, m->rank, m->rope) * (size_t)capacity;
+    const int64_t br = block_rows(m, capacity), nb = m->block_size > 0 ? (capacity + br - 1) / br : 1;
+    const size_t tb = token_bytes(m->dtype, m->rank, m->rope);
+    return sizeof(struct lc_mla_cache) + (size_t)nb * sizeof(uint8_t *) + (m->block_size > 0 ? (size_t)(nb * br) : (size_t)capacity) * tb;
+}
+
+/* Block b allocated (paged caches: on first use). */
+static lc_status ensure_block(lc_mla_cache *c, int64_t b) {
+    if (c->blocks[b]) return LC_OK;
+    const size_t bytes = (size_t)c->block_rows * (c->row_bytes + (c->scaled ? 2 * sizeof(float) : 0));
+    if (!(c->blocks[b] = malloc(bytes))) return lc_error(LC_ENOMEM, "mla cache: a block of %zu bytes", bytes);
+    c->allocated++;
+    return LC_OK;
 }
 
 lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **out) {
@@ -34,27 +48,37 @@ lc_status lc_mla_cache_create(const lc_mla *m, int64_t capacity, lc_mla_cache **
     if (want > 0x1p60 || lc_past_machine(want))
         return lc_error(LC_ENOMEM, "mla cache of %.0f bytes (capacity=%lld) is more than this machine's memory", want, (long long)capacity);
     lc_mla_cache *c = calloc(1, sizeof *c);
-    if (c) c->lat = malloc(lc_dtype_size(m->dtype) * (size_t)capacity * (size_t)(m->rank + m->rope));
-    if (c && quantized(m->dtype)) c->scales = malloc(2 * sizeof(float) * (size_t)capacity);
-    if (!c || !c->lat || (quantized(m->dtype) && !c->scales)) {
-        if (c) free(c->lat), free(c->scales);
-        free(c);
-        return lc_error(LC_ENOMEM, "mla cache of %zu bytes", lc_mla_cache_footprint(m, capacity));
-    }
+    if (!c) return lc_error(LC_ENOMEM, "mla cache header of %zu bytes", sizeof *c);
     c->rank = m->rank, c->rope = m->rope, c->dtype = m->dtype, c->capacity = capacity;
     c->window = m->window, c->sinks = m->sinks;
+    c->block_rows = block_rows(m, capacity), c->n_blocks = (capacity + c->block_rows - 1) / c->block_rows;
+    c->row_bytes = lc_dtype_size(m->dtype) * (size_t)(m->rank + m->rope), c->scaled = quantized(m->dtype), c->paged = m->block_size > 0;
+    c->blocks = calloc((size_t)c->n_blocks, sizeof *c->blocks);
+    st = c->blocks ? (m->block_size > 0 ? LC_OK : ensure_block(c, 0)) : lc_error(LC_ENOMEM, "mla cache: %lld block pointers", (long long)c->n_blocks);
+    if (st) {
+        lc_mla_cache_destroy(c);
+        return st;
+    }
     *out = c;
     return LC_OK;
 }
 
 void lc_mla_cache_destroy(lc_mla_cache *c) {
-    if (c) free(c->lat), free(c->scales), free(c);
+    if (!c) return;
+    for (int64_t b = 0; c->blocks && b < c->n_blocks; b++) free(c->blocks[b]);
+    free(c->blocks), free(c);
 }
 
 int64_t lc_mla_cache_len(const lc_mla_cache *c) { return c ? c->len : -1; }
 int64_t lc_mla_cache_rows(const lc_mla_cache *c) { return c ? c->rows : -1; }
 void lc_mla_cache_reset(lc_mla_cache *c) {
     if (c) c->len = c->rows = c->dropped = 0;
+}
+
+/* Row s of src into row d of dst (values and scales). */
+static void copy_row(lc_mla_cache *dst, int64_t d, const lc_mla_cache *src, int64_t s) {
+    memmove(lc_mla_row_at(dst, d), lc_mla_row_at(src, s), src->row_bytes);
+    if (src->scaled) memmove(lc_mla_scales_at(dst, d), lc_mla_scales_at(src, s), 2 * sizeof(float));
 }
 
 lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
@@ -65,24 +89,26 @@ lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
                         (long long)src->window, (long long)dst->sinks, (long long)src->sinks);
     if (src->rows > dst->capacity)
         return lc_error(LC_ERANGE, "mla cache copy: %lld rows pass the destination's capacity of %lld", (long long)src->rows, (long long)dst->capacity);
-    if (dst != src && src->rows > 0) {
-        memcpy(dst->lat, src->lat, lc_dtype_size(src->dtype) * (size_t)src->rows * (size_t)(src->rank + src->rope));
-        if (src->scales) memcpy(dst->scales, src->scales, 2 * sizeof(float) * (size_t)src->rows);
+    if (dst == src) return LC_OK;
+    for (int64_t b = 0; src->rows > 0 && b <= (src->rows - 1) / dst->block_rows; b++) {
+        lc_status st = ensure_block(dst, b);
+        if (st) return st;
     }
+    for (int64_t j = 0; j < src->rows; j++) copy_row(dst, j, src, j);
     dst->len = src->len, dst->rows = src->rows, dst->dropped = src->dropped;
     return LC_OK;
 }
 
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
     if (!c) return 0;
-    return sizeof(struct lc_mla_cache) + token_bytes(c->dtype, c->rank, c->rope) * (size_t)c->capacity;
+    const size_t block = (size_t)c->block_rows * (c->row_bytes + (c->scaled ? 2 * sizeof(float) : 0));
+    return sizeof(struct lc_mla_cache) + (size_t)c->n_blocks * sizeof(uint8_t *) + (size_t)c->allocated * block;
 }
 
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n) {
     if (!c || !c_kv || (c->rope > 0 && !k_rope)) return lc_error(LC_EINVAL, "mla append: cache, c_kv and k_rope must not be NULL");
     if (n < 1) return lc_error(LC_EINVAL, "mla append: n=%lld must be >= 1", (long long)n);
     if (pos != c->len) return lc_error(LC_ERANGE, "mla append: position %lld is out of order; the next position is %lld", (long long)pos, (long long)c->len);
-    const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
     int64_t drop = 0; /* under a window: rows past the sinks whose positions no query from pos on sees */
     if (c->window > 0 && c->rows > c->sinks) {
         drop = pos - c->window + 1 - (c->sinks + c->dropped);
@@ -92,17 +118,20 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
     if (c->rows - drop + n > c->capacity)
         return lc_error(LC_ERANGE, "mla append: %lld tokens at %lld pass the capacity of %lld rows (%lld kept)", (long long)n, (long long)pos,
                         (long long)c->capacity, (long long)(c->rows - drop));
-    if (drop > 0) {
-        const int64_t s = c->sinks, keep = c->rows - s - drop;
-        memmove((uint8_t *)c->lat + (size_t)s * w * es, (uint8_t *)c->lat + (size_t)(s + drop) * w * es, (size_t)keep * w * es);
-        if (c->scales) memmove(c->scales + 2 * s, c->scales + 2 * (s + drop), 2 * sizeof(float) * (size_t)keep);
+    for (int64_t b = (c->rows - drop) / c->block_rows; b <= (c->rows - drop + n - 1) / c->block_rows; b++) {
+        lc_status st = ensure_block(c, b);
+        if (st) return st;
+    }
+    if (drop > 0) { /* the rows after the dropped ones move down, in order */
+        for (int64_t j = c->sinks; j + drop < c->rows; j++) copy_row(c, j, c, j + drop);
         c->rows -= drop, c->dropped += drop;
     }
-    const int64_t r0 = c->rows; /* the row the first new token goes to */
+    const size_t es = lc_dtype_size(c->dtype);
     float unused[2];
     for (int64_t t = 0; t < n; t++) {
-        uint8_t *row = (uint8_t *)c->lat + (size_t)(r0 + t) * w * es;
-        float *sc = c->scales ? c->scales + 2 * (r0 + t) : unused;
+        const int64_t j = c->rows + t;
+        uint8_t *row = lc_mla_row_at(c, j);
+        float *sc = c->scaled ? lc_mla_scales_at(c, j) : unused;
         lc_kv_store_row(row, &sc[0], c->dtype, c_kv + t * c->rank, c->rank);
         if (c->rope) lc_kv_store_row(row + (size_t)c->rank * es, &sc[1], c->dtype, k_rope + t * c->rope, c->rope);
     }
@@ -112,15 +141,16 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
 
 void lc_mla_rows(const lc_mla_cache *c, int64_t j0, int64_t n, float *dst) {
     const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
-    if (!c->scales) {
-        lc_convert(dst, LC_F32, (const uint8_t *)c->lat + (size_t)j0 * w * es, c->dtype, (size_t)n * w);
-        return;
-    }
     for (int64_t t = 0; t < n; t++) {
-        const uint8_t *row = (const uint8_t *)c->lat + (size_t)(j0 + t) * w * es;
-        const float *sc = c->scales + 2 * (j0 + t);
-        lc_kv_load_row(dst + (size_t)t * w, row, sc[0], c->dtype, c->rank);
-        if (c->rope) lc_kv_load_row(dst + (size_t)t * w + c->rank, row + (size_t)c->rank * es, sc[1], c->dtype, c->rope);
+        const uint8_t *row = lc_mla_row_at(c, j0 + t);
+        float *d = dst + (size_t)t * w;
+        if (!c->scaled) {
+            lc_convert(d, LC_F32, row, c->dtype, w);
+            continue;
+        }
+        const float *sc = lc_mla_scales_at(c, j0 + t);
+        lc_kv_load_row(d, row, sc[0], c->dtype, c->rank);
+        if (c->rope) lc_kv_load_row(d + c->rank, row + (size_t)c->rank * es, sc[1], c->dtype, c->rope);
     }
 }
 
@@ -131,14 +161,15 @@ static lc_status prefill_f32(const lc_mla *m, const lc_mla_cache *c, const float
     const int H = m->heads, R = m->rank, P = m->rope, N = m->nope, DK = N + P, DV = m->v_dim, W = R + P;
     const int64_t n = c->rows;
     float *k = malloc(sizeof(float) * (size_t)n * H * DK), *v = malloc(sizeof(float) * (size_t)n * H * DV);
-    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = c->dtype == LC_F32 ? NULL : malloc(sizeof(float) * (size_t)n * W);
-    if (!k || !v || !q || (c->dtype != LC_F32 && !lat32)) {
+    const int in_place = c->dtype == LC_F32 && !c->paged; /* the rows are one f32 array */
+    float *q = malloc(sizeof(float) * (size_t)n_q * H * DK), *lat32 = in_place ? NULL : malloc(sizeof(float) * (size_t)n * W);
+    if (!k || !v || !q || (!in_place && !lat32)) {
         free(k), free(v), free(q), free(lat32);
         return lc_error(LC_ENOMEM, "mla prefill: %.0f bytes for the up-projected k and v of %lld tokens",
-                        4.0 * ((double)n * H * (DK + DV) + (double)n_q * H * DK + (c->dtype == LC_F32 ? 0 : (double)n * W)), (long long)n);
+                        4.0 * ((double)n * H * (DK + DV) + (double)n_q * H * DK + (in_place ? 0 : (double)n * W)), (long long)n);
     }
     if (lat32) lc_mla_rows(c, 0, n, lat32);
-    const float *lat = lat32 ? lat32 : (const float *)c->lat;
+    const float *lat = lat32 ? lat32 : (const float *)lc_mla_row_at(c, 0);
     /* up-project: k[:, h, :nope] = C W_UK[h]^T, k[:, h, nope:] = k_rope, v[:, h] = C W_UV[h]^T */
     for (int h = 0; h < H; h++) {
         if (N > 0)

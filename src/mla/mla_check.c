@@ -15,6 +15,8 @@ lc_status lc_mla_check(const lc_mla *m) {
     if (!lc_dtype_is_float(m->dtype) && m->dtype != LC_INT8 && m->dtype != LC_FP8)
         return lc_error(LC_EINVAL, "mla.dtype=%s (%d) is not f32, f16, bf16, int8 or fp8", lc_dtype_name(m->dtype), (int)m->dtype);
     if (m->window < 0 || m->sinks < 0) return lc_error(LC_EINVAL, "mla.window=%lld and mla.sinks=%lld must be >= 0", (long long)m->window, (long long)m->sinks);
+    if (m->block_size < 0 || m->block_size > (int64_t)1 << 30)
+        return lc_error(LC_EINVAL, "mla.block_size=%lld must lie in [0, 2^30] (0: one contiguous array)", (long long)m->block_size);
     if (m->sinks > 0 && m->window == 0) return lc_error(LC_EINVAL, "mla.sinks=%lld needs a window (mla.window > 0)", (long long)m->sinks);
     return LC_OK;
 }
@@ -27,9 +29,10 @@ lc_status lc_mla_attention_check(const lc_mla_attention *a) {
     if (st) return st;
     if (!c) return lc_error(LC_EINVAL, "mla cache is NULL");
     if (c->rank != m->rank || c->rope != m->rope) return lc_error(LC_EINVAL, "mla cache was made for rank=%d rope=%d, not %d/%d", c->rank, c->rope, m->rank, m->rope);
-    if (c->window != m->window || c->sinks != m->sinks)
-        return lc_error(LC_EINVAL, "mla cache was made for window=%lld sinks=%lld, not %lld/%lld", (long long)c->window, (long long)c->sinks,
-                        (long long)m->window, (long long)m->sinks);
+    const int64_t block = c->paged ? c->block_rows : 0;
+    if (c->window != m->window || c->sinks != m->sinks || block != m->block_size)
+        return lc_error(LC_EINVAL, "mla cache was made for window=%lld sinks=%lld block_size=%lld, not %lld/%lld/%lld", (long long)c->window,
+                        (long long)c->sinks, (long long)block, (long long)m->window, (long long)m->sinks, (long long)m->block_size);
     if ((m->nope && !a->q_nope) || (m->rope && !a->q_rope) || !a->out) return lc_error(LC_EINVAL, "mla: q_nope, q_rope and out must not be NULL");
     if (a->n_q < 1 || a->n_q > c->rows) return lc_error(LC_ERANGE, "mla: n_q=%d must lie in [1, cached rows %lld]", a->n_q, (long long)c->rows);
     const size_t rows = (size_t)a->n_q * (size_t)m->heads, ob = rows * (size_t)m->v_dim * sizeof(float);

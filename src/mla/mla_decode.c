@@ -89,15 +89,18 @@ static void decode_row_f64(const lc_mla *m, const lc_mla_cache *c, const float *
 
 /* ---- f32 split-key path -------------------------------------------------------------- */
 
-/* One chunk's scratch: scores S [rows, TILE_K], the tile as f32 [TILE_K, r + P] (f16 and
- * bf16 caches), the unnormalised o_lat [rows, r], the running max and sum [rows]. */
+/* Whether tiles of latents are read in place: f32 rows in one array (not paged). */
+static int in_place(const lc_mla *m) { return m->dtype == LC_F32 && m->block_size == 0; }
+
+/* One chunk's scratch: scores S [rows, TILE_K], the tile as f32 [TILE_K, r + P] (caches
+ * not read in place), the unnormalised o_lat [rows, r], the running max and sum [rows]. */
 typedef struct chunk_ws {
     float *s, *tile, *o, *m, *l;
 } chunk_ws;
 
 static size_t chunk_bytes(const lc_mla *m, int64_t rows) {
     const size_t W = (size_t)(m->rank + m->rope);
-    return round_up(sizeof(float) * (size_t)rows * TILE_K) + (m->dtype == LC_F32 ? 0 : round_up(sizeof(float) * TILE_K * W)) +
+    return round_up(sizeof(float) * (size_t)rows * TILE_K) + (in_place(m) ? 0 : round_up(sizeof(float) * TILE_K * W)) +
            round_up(sizeof(float) * (size_t)rows * (size_t)m->rank) + 2 * round_up(sizeof(float) * (size_t)rows);
 }
 
@@ -106,7 +109,7 @@ static chunk_ws carve_chunk(uint8_t *p, const lc_mla *m, int64_t rows) {
     const size_t W = (size_t)(m->rank + m->rope);
     w.s = (float *)p, p += round_up(sizeof(float) * (size_t)rows * TILE_K);
     w.tile = NULL;
-    if (m->dtype != LC_F32) w.tile = (float *)p, p += round_up(sizeof(float) * TILE_K * W);
+    if (!in_place(m)) w.tile = (float *)p, p += round_up(sizeof(float) * TILE_K * W);
     w.o = (float *)p, p += round_up(sizeof(float) * (size_t)rows * (size_t)m->rank);
     w.m = (float *)p, p += round_up(sizeof(float) * (size_t)rows);
     w.l = (float *)p;
@@ -130,11 +133,7 @@ static void decode_chunk_f32(const lc_mla *m, const lc_mla_cache *c, const lc_fl
     memset(w->o, 0, sizeof(float) * (size_t)rows * (size_t)R);
     for (int64_t t0 = j0; t0 < j1; t0 += TILE_K) {
         const int cols = (int)(j1 - t0 < TILE_K ? j1 - t0 : TILE_K);
-        const float *lat = (const float *)c->lat + (size_t)t0 * W;
-        if (c->dtype != LC_F32) {
-            lc_mla_rows(c, t0, cols, w->tile);
-            lat = w->tile;
-        }
+        const float *lat = lc_mla_span(c, t0, cols, w->tile);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, W, 1.0f, qlat, W, lat, W, 0.0f, w->s, TILE_K);
         if (lc_mask_classify_tile(&mask, 0, n_q, t0, t0 + cols) != LC_TILE_FULL) /* some query may not see some key */
             for (int64_t r = 0; r < rows; r++)

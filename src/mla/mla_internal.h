@@ -11,9 +11,19 @@ struct lc_mla_cache {
     int64_t window, sinks; /* the layer's (lc_mla): what the cache keeps */
     int64_t capacity, len; /* rows allocated; positions appended */
     int64_t rows, dropped; /* rows held; positions dropped under the window (row j >= sinks holds position j + dropped) */
-    void *lat;     /* [capacity, rank + rope] of dtype: c_kv then k_rope */
-    float *scales; /* int8 / fp8: [capacity, 2], the scales of each token's c_kv and k_rope; else NULL */
+    int64_t block_rows;    /* rows per block: the capacity (contiguous) or mla.block_size (paged) */
+    int64_t n_blocks, allocated; /* blocks addressed (ceil(capacity / block_rows)); blocks allocated (paged: as rows come) */
+    size_t row_bytes;      /* (rank + rope) values of dtype: c_kv then k_rope */
+    int scaled;            /* int8 / fp8: each row's two f32 scales (c_kv's, k_rope's), at the start of its block */
+    int paged;             /* blocks allocated as rows come (mla.block_size > 0); else one block, at creation */
+    uint8_t **blocks;      /* [n_blocks]: (scaled) 2 block_rows f32 scales, then block_rows rows; NULL until allocated */
 };
+
+static inline uint8_t *lc_mla_row_at(const lc_mla_cache *c, int64_t j) {
+    const size_t scales = c->scaled ? 2 * sizeof(float) * (size_t)c->block_rows : 0;
+    return c->blocks[j / c->block_rows] + scales + (size_t)(j % c->block_rows) * c->row_bytes;
+}
+static inline float *lc_mla_scales_at(const lc_mla_cache *c, int64_t j) { return (float *)c->blocks[j / c->block_rows] + 2 * (j % c->block_rows); }
 
 /* Who sees whom among the cache's rows for the last n_q of them as queries: causal, and the
  * window and sinks. Row distance equals position distance past the sinks (the dropped
@@ -28,12 +38,16 @@ static inline lc_mask lc_mla_mask(const lc_mla_cache *c, int n_q) {
 /* Rows [j0, j0 + n) as f32 rows of rank + rope values into dst (dequantized as lc_kv does). */
 void lc_mla_rows(const lc_mla_cache *c, int64_t j0, int64_t n, float *dst);
 
-/* Token j's rank + rope values as f32: the cache's own row (f32) or `buf`, converted. */
-static inline const float *lc_mla_row(const lc_mla_cache *c, int64_t j, float *buf) {
-    if (c->dtype == LC_F32) return (const float *)c->lat + (size_t)j * (size_t)(c->rank + c->rope);
-    lc_mla_rows(c, j, 1, buf);
-    return buf;
+/* Rows [j0, j0 + n) as contiguous f32 rows: the cache's own (f32, within one block) or
+ * `scratch`, filled. */
+static inline const float *lc_mla_span(const lc_mla_cache *c, int64_t j0, int64_t n, float *scratch) {
+    if (c->dtype == LC_F32 && j0 / c->block_rows == (j0 + n - 1) / c->block_rows) return (const float *)lc_mla_row_at(c, j0);
+    lc_mla_rows(c, j0, n, scratch);
+    return scratch;
 }
+
+/* Token j's rank + rope values as f32: the cache's own row (f32) or `buf`, converted. */
+static inline const float *lc_mla_row(const lc_mla_cache *c, int64_t j, float *buf) { return lc_mla_span(c, j, 1, buf); }
 
 /* The float64 tiled prefill (mla_prefill.c). */
 lc_status lc_mla_prefill_f64(const lc_mla *m, const lc_mla_cache *c, const float *q_nope, const float *q_rope, int n_q, float *out);

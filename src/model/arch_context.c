@@ -24,8 +24,6 @@ lc_status lc_arch_context_check(const lc_model *m, const lc_context_config *c) {
         return lc_error(LC_EUNSUPPORTED, "context.retrieval: %s's MLA layers have no retrieval beside their window", name);
     if (!attention && !mla && (c->window > 0 || c->sinks > 0))
         return lc_error(LC_EINVAL, "context.window / sinks: %s has no attention layer to window (its Mamba states are fixed in size)", name);
-    if (mla && c->kv_layout == LC_KV_PAGED)
-        return lc_error(LC_EUNSUPPORTED, "context.kv_layout=paged: %s's MLA latent cache is contiguous", name);
     if (ssm && !attention && !mla && c->kv_dtype != LC_F32)
         return lc_error(LC_EINVAL, "context.kv_dtype=%s: %s has no KV cache; its Mamba states are f32", lc_dtype_name(c->kv_dtype), name);
     if (ssm && !attention && !mla && c->kv_layout != LC_KV_CONTIGUOUS)
@@ -96,7 +94,8 @@ lc_status lc_arch_context_init(lc_context *ctx) {
              * transformers on the fixture */
             const int64_t W = ctx->attn[l].window, T = ctx->cfg.max_tokens;
             s->mla = (lc_mla){mc->heads, a->rank, a->nope, a->rope, a->v_dim, x->mla.w_uk, x->mla.w_uv, (float)mc->attn_scale,
-                              ctx->threads, ctx->cfg.kv_dtype, 1, 1, W, ctx->attn[l].sinks};
+                              ctx->threads, ctx->cfg.kv_dtype, 1, 1, W, ctx->attn[l].sinks,
+                              ctx->cfg.kv_layout == LC_KV_PAGED ? ctx->cfg.block_size : 0};
             /* under a window, lc_arch_mla attends in chunks of at most W tokens: the sinks, the
              * W - 1 positions before a chunk and the chunk */
             const int64_t rows = W > 0 && ctx->attn[l].sinks + 2 * W < T ? ctx->attn[l].sinks + 2 * W : T;
