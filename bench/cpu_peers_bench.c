@@ -12,6 +12,9 @@
  *            SSM_SCAN with head_dim > 1
  *   mamba    Mamba's selective scan, 5120 channels, state 16 (lc_selective_scan_f32);
  *            ggml: SSM_SCAN with head_dim 1
+ *   weights  a layer's product with bf16 weights, Llama-3-8B's down projection (4096 x
+ *            14336), for 1 row (decoding: the weights streamed once) and 512 (a prompt)
+ *            (lc_matmul_tiled, x rounded to bf16 as by default; ggml: MUL_MAT, bf16 x f32)
  *
  * Rows marked "stock" are in test-backend-ops' own perf list; the others are the shapes of
  * longctx's comparison table (docs/attention.md, docs/ssm.md), which a user adds to
@@ -27,15 +30,16 @@
 #include <string.h>
 
 #include "longctx/decode.h"
+#include "longctx/matmul.h"
 
-typedef enum row_kind { PREFILL, DECODE, MAMBA2, MAMBA } row_kind;
+typedef enum row_kind { PREFILL, DECODE, MAMBA2, MAMBA, WEIGHTS } row_kind;
 
 typedef struct peer_row {
     const char *name;
     row_kind kind;
-    int64_t tokens;            /* queries (PREFILL), tokens (MAMBA2, MAMBA; 1: a step) */
+    int64_t tokens;            /* queries (PREFILL), tokens (MAMBA2, MAMBA; 1: a step), rows of x (WEIGHTS) */
     int64_t n_kv;              /* keys (PREFILL, DECODE) */
-    int64_t heads, kv_heads;   /* query and KV heads; MAMBA2: heads; MAMBA: channels */
+    int64_t heads, kv_heads;   /* query and KV heads; MAMBA2: heads; MAMBA: channels; WEIGHTS: n, k */
     int64_t dim, state;        /* head dim (attention, MAMBA2); state (MAMBA2, MAMBA) */
     lc_dtype kv_dtype;         /* PREFILL, DECODE */
     int stock;                 /* in test-backend-ops' own perf list */
@@ -202,13 +206,42 @@ static double ggml_time(const char *bin, const char *op, const char *params) {
     return us * 1e-6;
 }
 
+typedef struct matmul_ctx {
+    lc_matmul d;
+    void *ws;
+    size_t bytes;
+} matmul_ctx;
+static lc_status matmul_call(void *p) {
+    matmul_ctx *c = p;
+    return lc_matmul_tiled(&c->d, c->ws, c->bytes);
+}
+
+/* y = x W^T with W [n, k] bf16 (random), x [rows, k]. */
+static double time_weights(const peer_row *r, int threads, int reps, double *mean) {
+    const int64_t rows = r->tokens, n = r->heads, k = r->kv_heads;
+    float *x = alloc_normal((size_t)(rows * k), 1, 0, 1), *y = alloc_normal((size_t)(rows * n), 2, 0, 1);
+    float *wf = alloc_normal((size_t)(n * k), 3, 0, 0.02f);
+    uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(n * k));
+    matmul_ctx c = {{.m = rows, .n = n, .k = k, .x = x, .w = w, .w_dtype = LC_BF16, .y = y, .threads = threads}, NULL, 0};
+    double best = -1;
+    if (w) {
+        for (int64_t i = 0; i < n * k; i++) w[i] = lc_f32_to_bf16(wf[i]);
+        c.bytes = lc_matmul_workspace_size(&c.d);
+        c.ws = c.bytes ? lc_aligned_alloc(c.bytes, 64) : NULL;
+        if (!c.bytes || c.ws) best = time_calls("matmul", matmul_call, &c, rows == 1 ? 8 : 1, reps, mean);
+    }
+    lc_aligned_free(c.ws);
+    free(x), free(y), free(wf), free(w);
+    return best;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: cpu_peers [--ggml-bench PATH] [--threads N] [--reps 10]\n"
                "  longctx's flash prefill (512 queries), decode (one token over 16K keys, f16 and int8),\n"
-               "  Mamba-2 scan (512 tokens) and step, and Mamba scan and step at real models' shapes, and\n"
-               "  beside them ggml's time for the same shapes from PATH, a test-backend-ops binary built\n"
-               "  from ggml or llama.cpp (its perf mode). --threads 0 (all) .. %d for longctx. Exit\n"
-               "  status: 0 done, 1 a case failed, 2 a bad option.\n"
+               "  Mamba-2 scan (512 tokens) and step, Mamba scan and step, and a product with bf16 weights\n"
+               "  (1 and 512 rows) at real models' shapes, and beside them ggml's time for the same shapes\n"
+               "  from PATH, a test-backend-ops binary built from ggml or llama.cpp (its perf mode).\n"
+               "  --threads 0 (all) .. %d for longctx. Exit status: 0 done, 1 a case failed, 2 a bad option.\n"
                "  Rows not marked stock need these cases in make_test_cases_perf() of ggml's\n"
                "  tests/test-backend-ops.cpp:\n"
                "    test_cases.emplace_back(new test_flash_attn_ext(128, 128, 8, {1, 1}, 4096, 512, true, false, 0, 0, GGML_PREC_F32, GGML_TYPE_F16, GGML_TYPE_F16));\n"
@@ -256,15 +289,18 @@ int lc_bench_cpu_peers_main(int argc, char **argv) {
         {"mamba2 step, 128 x 80, state 128", MAMBA2, 1, 0, 128, 0, 80, 128, 0, 1, "SSM_SCAN", "d_state=128,head_dim=80,n_head=128,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
         {"mamba scan 512, 5120, state 16", MAMBA, 512, 0, 5120, 0, 0, 16, 0, 0, "SSM_SCAN", "d_state=16,head_dim=1,n_head=5120,n_group=1,n_seq_tokens=512,n_seqs=1", 0, 0, 0},
         {"mamba step, 5120, state 16", MAMBA, 1, 0, 5120, 0, 0, 16, 0, 0, "SSM_SCAN", "d_state=16,head_dim=1,n_head=5120,n_group=1,n_seq_tokens=1,n_seqs=1", 0, 0, 0},
+        {"weights 4096 x 14336 bf16, 1 row", WEIGHTS, 1, 0, 4096, 14336, 0, 0, LC_BF16, 1, "MUL_MAT", "type_a=bf16,type_b=f32,m=4096,n=1,k=14336,", 0, 0, 0},
+        {"weights 4096 x 14336 bf16, 512 rows", WEIGHTS, 512, 0, 4096, 14336, 0, 0, LC_BF16, 1, "MUL_MAT", "type_a=bf16,type_b=f32,m=4096,n=512,k=14336,", 0, 0, 0},
     };
 #undef FA
     const int nr = (int)(sizeof rows / sizeof rows[0]);
     for (int i = 0; i < nr; i++) {
         peer_row *r = &rows[i];
         fprintf(stderr, "[%d/%d] %s\n", i + 1, nr, r->name);
-        r->seconds = r->kind == PREFILL  ? time_prefill(r, nt, reps, &r->mean)
-                     : r->kind == DECODE ? time_decode(r, nt, reps, &r->mean)
-                                         : time_ssm(r, nt, reps, &r->mean);
+        r->seconds = r->kind == PREFILL   ? time_prefill(r, nt, reps, &r->mean)
+                     : r->kind == DECODE  ? time_decode(r, nt, reps, &r->mean)
+                     : r->kind == WEIGHTS ? time_weights(r, nt, reps, &r->mean)
+                                          : time_ssm(r, nt, reps, &r->mean);
         if (r->seconds < 0) return ARGS_FAILED;
         if (ggml) r->ggml_seconds = ggml_time(ggml, r->ggml_op, r->ggml_params);
     }
@@ -278,7 +314,7 @@ int lc_bench_cpu_peers_main(int argc, char **argv) {
         if (r->ggml_seconds > 0) time_str(b, sizeof b, r->ggml_seconds, us), snprintf(c, sizeof c, "%.2f", r->ggml_seconds / r->mean);
         printf("%-44s %5s %12s %12s %12s %12s\n", r->name, r->stock ? "yes" : "", a, am, b, c);
     }
-    printf("(longctx: %d runs (decode: of 16 calls, a step: of 64 calls); its prefill is causal, ggml's FLASH_ATTN_EXT uses the\n"
+    printf("(longctx: %d runs (decode: of 16 calls, a step: of 64 calls, a 1-row product: of 8); its prefill is causal, ggml's FLASH_ATTN_EXT uses the\n"
            " mask its test draws. ggml: its perf mode's mean, \"-\" where the binary's perf list holds no such case; stock: a\n"
            " case of test-backend-ops' own list. The ratio is of the means.)\n",
            reps);
