@@ -77,40 +77,35 @@ static double time_calls(const char *what, call_fn fn, void *ctx, int calls, int
     return best;
 }
 
-typedef struct flash_ctx {
-    lc_attention a;
+/* A library call on a descriptor and its workspace, allocated once by the caller. */
+typedef struct ws_call {
+    lc_status (*fn)(const void *desc, void *ws, size_t bytes);
+    const void *desc;
     void *ws;
     size_t bytes;
-} flash_ctx;
-static lc_status flash_call(void *p) {
-    flash_ctx *c = p;
-    return lc_attention_flash(&c->a, c->ws, c->bytes);
+} ws_call;
+static lc_status run_ws_call(void *p) {
+    const ws_call *c = p;
+    return c->fn(c->desc, c->ws, c->bytes);
 }
+static lc_status flash_fn(const void *d, void *ws, size_t bytes) { return lc_attention_flash(d, ws, bytes); }
+static lc_status decode_fn(const void *d, void *ws, size_t bytes) { return lc_decode_attention(d, ws, bytes); }
+static lc_status matmul_fn(const void *d, void *ws, size_t bytes) { return lc_matmul_tiled(d, ws, bytes); }
 
 static double time_prefill(const peer_row *r, int threads, int reps, double *mean) {
     const int64_t nq = r->tokens, d = r->dim;
     lc_tensor q = bench_tensor_random(LC_F32, nq, r->heads, d, 1), k = bench_tensor_random(r->kv_dtype, r->n_kv, r->kv_heads, d, 2);
     lc_tensor v = bench_tensor_random(r->kv_dtype, r->n_kv, r->kv_heads, d, 3), o = bench_tensor_output(LC_F32, nq, r->heads, d);
-    flash_ctx c;
-    memset(&c, 0, sizeof c);
-    c.a.q = q, c.a.k = k, c.a.v = v, c.a.out = o, c.a.threads = threads;
-    c.a.mask = lc_mask_causal(), c.a.mask.q_offset = r->n_kv - nq;
-    c.bytes = lc_attention_flash_workspace_size(&c.a);
+    lc_attention a;
+    memset(&a, 0, sizeof a);
+    a.q = q, a.k = k, a.v = v, a.out = o, a.threads = threads;
+    a.mask = lc_mask_causal(), a.mask.q_offset = r->n_kv - nq;
+    ws_call c = {flash_fn, &a, NULL, lc_attention_flash_workspace_size(&a)};
     c.ws = lc_aligned_alloc(c.bytes, 64);
-    const double best = c.ws ? time_calls("flash", flash_call, &c, 1, reps, mean) : -1;
+    const double best = c.ws ? time_calls("flash", run_ws_call, &c, 1, reps, mean) : -1;
     lc_aligned_free(c.ws);
     bench_tensor_free(&q), bench_tensor_free(&k), bench_tensor_free(&v), bench_tensor_free(&o);
     return best;
-}
-
-typedef struct decode_ctx {
-    lc_decode d;
-    void *ws;
-    size_t bytes;
-} decode_ctx;
-static lc_status decode_call(void *p) {
-    decode_ctx *c = p;
-    return lc_decode_attention(&c->d, c->ws, c->bytes);
 }
 
 static double time_decode(const peer_row *r, int threads, int reps, double *mean) {
@@ -124,11 +119,12 @@ static double time_decode(const peer_row *r, int threads, int reps, double *mean
     lc_status st = lc_kv_create(&cfg, &kc);
     if (!st) st = lc_kv_seq_new(kc, &seq);
     for (int64_t p = 0; !st && p < r->n_kv; p += chunk) st = lc_kv_append(kc, seq, p, k, v, r->n_kv - p < chunk ? r->n_kv - p : chunk);
-    decode_ctx c = {{.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = r->heads, .out = out, .threads = threads}, NULL, 0};
-    if (!st) c.bytes = lc_decode_workspace_size(&c.d), c.ws = lc_aligned_alloc(c.bytes, 64);
+    const lc_decode dec = {.cache = kc, .seq = seq, .q = q, .n_q = 1, .heads_q = r->heads, .out = out, .threads = threads};
+    ws_call c = {decode_fn, &dec, NULL, 0};
+    if (!st) c.bytes = lc_decode_workspace_size(&dec), c.ws = lc_aligned_alloc(c.bytes, 64);
     double best = -1;
     if (st) fprintf(stderr, "bench peers: cache: %s\n", lc_last_error());
-    else if (c.ws) best = time_calls("decode", decode_call, &c, 16, reps, mean);
+    else if (c.ws) best = time_calls("decode", run_ws_call, &c, 16, reps, mean);
     lc_aligned_free(c.ws);
     lc_kv_destroy(kc);
     free(k), free(v), free(q), free(out);
@@ -206,29 +202,20 @@ static double ggml_time(const char *bin, const char *op, const char *params) {
     return us * 1e-6;
 }
 
-typedef struct matmul_ctx {
-    lc_matmul d;
-    void *ws;
-    size_t bytes;
-} matmul_ctx;
-static lc_status matmul_call(void *p) {
-    matmul_ctx *c = p;
-    return lc_matmul_tiled(&c->d, c->ws, c->bytes);
-}
-
 /* y = x W^T with W [n, k] bf16 (random), x [rows, k]. */
 static double time_weights(const peer_row *r, int threads, int reps, double *mean) {
     const int64_t rows = r->tokens, n = r->heads, k = r->kv_heads;
     float *x = alloc_normal((size_t)(rows * k), 1, 0, 1), *y = alloc_normal((size_t)(rows * n), 2, 0, 1);
     float *wf = alloc_normal((size_t)(n * k), 3, 0, 0.02f);
     uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(n * k));
-    matmul_ctx c = {{.m = rows, .n = n, .k = k, .x = x, .w = w, .w_dtype = LC_BF16, .y = y, .threads = threads}, NULL, 0};
+    const lc_matmul mm = {.m = rows, .n = n, .k = k, .x = x, .w = w, .w_dtype = LC_BF16, .y = y, .threads = threads};
+    ws_call c = {matmul_fn, &mm, NULL, 0};
     double best = -1;
     if (w) {
         for (int64_t i = 0; i < n * k; i++) w[i] = lc_f32_to_bf16(wf[i]);
-        c.bytes = lc_matmul_workspace_size(&c.d);
+        c.bytes = lc_matmul_workspace_size(&mm);
         c.ws = c.bytes ? lc_aligned_alloc(c.bytes, 64) : NULL;
-        if (!c.bytes || c.ws) best = time_calls("matmul", matmul_call, &c, rows == 1 ? 8 : 1, reps, mean);
+        if (!c.bytes || c.ws) best = time_calls("matmul", run_ws_call, &c, rows == 1 ? 8 : 1, reps, mean);
     }
     lc_aligned_free(c.ws);
     free(x), free(y), free(wf), free(w);
