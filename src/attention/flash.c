@@ -37,11 +37,15 @@ enum { ALIGN = 64 };
  * 160 / 177, 131 / 160; causal 160 / 159, 165 / 184, 140 / 161; n = 4K full 173 / 178,
  * 166 / 170, 169 / 179, causal 159 / 158, 170 / 167, 179 / 183; n = 1K causal 167 / 151,
  * 181 / 165, 175 / 162 (full within 3 %). 256 x 128, 384 x 128 and 512 x 128 were within a
- * few percent of 256 x 256 at 4K-16K and further behind under a causal mask at 1K. So:
- * TILE_Q_TALL query rows once a head's K and V pass TALL_KV_BYTES, else TILE_Q. Rows of S^T are one
+ * few percent of 256 x 256 at 4K-16K and further behind under a causal mask at 1K. A prompt
+ * of 512 queries at the end of 4K keys (8 heads, d = 128, 2 threads, causal, f16 or f32 K and
+ * V: 4 MiB a head as f32) took 28.7-29.3 ms in 256-row tiles against 31.7-32.2 in 128-row
+ * ones (K and V are read, and 16-bit ones widened, once per query tile); square 3K-4K causal
+ * calls were within the noise either way. So: TILE_Q_TALL query rows once a head's K and V
+ * (as f32) pass TALL_KV_BYTES, else TILE_Q. Rows of S^T are one
  * vector longer than npad: a power of two apart (512 bytes), the rows a micro-kernel walks
  * share a few L1 sets. */
-enum { TILE_Q = 128, TILE_Q_TALL = 256, TILE_K = 256, TRIM = 16, TALL_KV_BYTES = 4 << 20 };
+enum { TILE_Q = 128, TILE_Q_TALL = 256, TILE_K = 256, TRIM = 16, TALL_KV_BYTES = 2 << 20 };
 typedef struct flash_plan {
     int64_t tile_q, tile_k, trim;
     int64_t npad; /* tile_q rounded up to the panel of the tile products */
