@@ -291,6 +291,11 @@ static void test_bad_input(test_rng *r) {
     CHECK(lc_knn_memory_create(&bad, &m) == LC_EINVAL && strstr(lc_last_error(), "segment"), "segment > capacity: %s", lc_last_error());
     bad = c, bad.index = (lc_memory_index)7;
     CHECK(lc_knn_memory_create(&bad, &m) == LC_EINVAL && strstr(lc_last_error(), "index"), "index 7: %s", lc_last_error());
+    /* search breadths FAISS would allocate per search: bounded (a fuzzed file asked for ef 2^30) */
+    bad = c, bad.index = LC_MEMORY_HNSW, bad.hnsw_ef_search = 65537;
+    CHECK(lc_knn_memory_create(&bad, &m) == LC_EINVAL && strstr(lc_last_error(), "hnsw_ef_search=65537"), "ef_search: %s", lc_last_error());
+    bad = c, bad.index = LC_MEMORY_IVF, bad.ivf_probe = (1 << 24) + 1;
+    CHECK(lc_knn_memory_create(&bad, &m) == LC_EINVAL && strstr(lc_last_error(), "ivf_probe"), "ivf_probe: %s", lc_last_error());
     CHECK(lc_knn_memory_create(&c, &m) == LC_OK, "create: %s", lc_last_error());
     if (!m) return;
 

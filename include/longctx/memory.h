@@ -39,9 +39,9 @@ typedef struct lc_knn_memory_config {
     int64_t segment;  /* tokens per FAISS index segment; 0: min(capacity, 16384) */
     lc_memory_index index;
     int hnsw_m;         /* HNSW links per node; 0: 32 */
-    int hnsw_ef_search; /* HNSW search breadth; 0: 64 */
+    int hnsw_ef_search; /* HNSW search breadth, at most 65536; 0: 64 */
     int ivf_lists;      /* IVF lists per segment; 0: about sqrt(segment); at most segment / 39 */
-    int ivf_probe;      /* IVF lists probed per query; 0: 16 */
+    int ivf_probe;      /* IVF lists probed per query, at most 2^24; 0: 16 */
     int threads;        /* 0: lc_threads_default() */
 } lc_knn_memory_config;
 

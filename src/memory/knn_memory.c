@@ -32,9 +32,12 @@ lc_status lc_knn_memory_config_check(const lc_knn_memory_config *c) {
     if (c->index != LC_MEMORY_EXACT && c->index != LC_MEMORY_HNSW && c->index != LC_MEMORY_IVF)
         return lc_error(LC_EINVAL, "memory index=%d is not an lc_memory_index", (int)c->index);
     if (c->hnsw_m < 0 || c->hnsw_m > 1024) return lc_error(LC_EINVAL, "memory hnsw_m=%d must be in [0, 1024]", c->hnsw_m);
-    if (c->hnsw_ef_search < 0) return lc_error(LC_EINVAL, "memory hnsw_ef_search=%d must be >= 0", c->hnsw_ef_search);
+    /* FAISS sizes each search's candidate lists by efSearch and its coarse assignment by nprobe:
+     * bounded, so that a file's header cannot ask a search for gigabytes */
+    if (c->hnsw_ef_search < 0 || c->hnsw_ef_search > 65536)
+        return lc_error(LC_EINVAL, "memory hnsw_ef_search=%d must be in [0, 65536]", c->hnsw_ef_search);
     if (c->ivf_lists < 0 || c->ivf_lists > (1 << 24)) return lc_error(LC_EINVAL, "memory ivf_lists=%d must be in [0, 2^24]", c->ivf_lists);
-    if (c->ivf_probe < 0) return lc_error(LC_EINVAL, "memory ivf_probe=%d must be >= 0", c->ivf_probe);
+    if (c->ivf_probe < 0 || c->ivf_probe > (1 << 24)) return lc_error(LC_EINVAL, "memory ivf_probe=%d must be in [0, 2^24]", c->ivf_probe);
     double bytes = (double)c->heads * (double)c->capacity * (double)(c->d_k + c->d_v) * 4.0;
     if (bytes > 0x1p60) return lc_error(LC_EINVAL, "memory heads x capacity x (d_k + d_v) is too large (%.3g bytes)", bytes);
     return LC_OK;
