@@ -48,8 +48,10 @@ static void keep_best(double *best, double t) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mla [--tokens N (4096)] [--heads H (16)] [--threads T] [--reps R (1)] [--decode-only] [--json FILE]\n"
-               "  DeepSeek-V2 MLA shapes: float64 and f32 prefill, float64 and f32 absorbed decode over N tokens;\n"
+    fprintf(f, "usage: mla [--tokens N (4096)] [--heads H (16)] [--dtype f32|f16|bf16|int8|fp8] [--threads T] [--reps R (1)]\n"
+               "           [--decode-only] [--json FILE]\n"
+               "  DeepSeek-V2 MLA shapes: float64 and f32 prefill, float64 and f32 absorbed decode over N tokens\n"
+               "  of a latent cache stored in --dtype (default f32);\n"
                "  a table on stdout, JSON to FILE only when --json is given. --tokens in [1, 1M], --heads in\n"
                "  [1, 128], --reps in [1, 100], --threads 0 (all) .. %d. Exit status: 0 done, 1 a step failed\n"
                "  (nothing is written), 2 a bad option.\n",
@@ -60,6 +62,7 @@ int lc_bench_mla_main(int argc, char **argv) {
     static const char *cmd = "bench mla";
     int64_t n = 4096;
     int heads = 16, threads = 0, reps = 1, decode_only = 0, rc = 0;
+    lc_dtype dtype = LC_F32;
     const char *json = NULL;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -68,7 +71,8 @@ int lc_bench_mla_main(int argc, char **argv) {
             decode_only = 1;
             continue;
         }
-        if (strcmp(a, "--tokens") && strcmp(a, "--heads") && strcmp(a, "--threads") && strcmp(a, "--reps") && strcmp(a, "--json")) {
+        if (strcmp(a, "--tokens") && strcmp(a, "--heads") && strcmp(a, "--threads") && strcmp(a, "--reps") && strcmp(a, "--json") &&
+            strcmp(a, "--dtype")) {
             fprintf(stderr, "%s: unknown option '%s'\n", cmd, a);
             return usage(stderr), ARGS_USAGE;
         }
@@ -78,7 +82,12 @@ int lc_bench_mla_main(int argc, char **argv) {
         else if (!strcmp(a, "--heads")) rc = args_int(cmd, a, v, 1, 128, &heads);
         else if (!strcmp(a, "--threads")) rc = args_threads(cmd, a, v, &threads);
         else if (!strcmp(a, "--reps")) rc = args_int(cmd, a, v, 1, 100, &reps);
-        else json = v;
+        else if (!strcmp(a, "--dtype")) {
+            if (lc_dtype_parse(v, &dtype) || dtype == LC_INT4) {
+                fprintf(stderr, "%s: --dtype '%s' is not f32, f16, bf16, int8 or fp8\n", cmd, v);
+                rc = ARGS_USAGE;
+            }
+        } else json = v;
     }
     if (rc) return rc;
     {
@@ -86,7 +95,7 @@ int lc_bench_mla_main(int argc, char **argv) {
         double need = (double)n * (512 + 64) * 4 + nq * heads * (128 + 64 + 2 * 128) * 4 + (decode_only ? 0 : (double)n * heads * (192 + 128) * 8);
         if ((rc = args_fits(cmd, "--tokens and --heads (the latent cache, queries, outputs and the prefill's keys and values)", need))) return rc;
     }
-    lc_mla m = {.heads = heads, .rank = 512, .nope = 128, .rope = 64, .v_dim = 128, .threads = threads};
+    lc_mla m = {.heads = heads, .rank = 512, .nope = 128, .rope = 64, .v_dim = 128, .threads = threads, .dtype = dtype};
     const int R = m.rank, P = m.rope, N = m.nope, DV = m.v_dim, DK = N + P;
     float *wuk = malloc(sizeof(float) * (size_t)heads * N * R), *wuv = malloc(sizeof(float) * (size_t)heads * DV * R);
     float *lat = malloc(sizeof(float) * (size_t)n * R), *kr = malloc(sizeof(float) * (size_t)n * P);
@@ -151,8 +160,8 @@ int lc_bench_mla_main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)heads * DV; i++) dsc = fmax(dsc, fabs(dec64[i])), ddiff = fmax(ddiff, fabs((double)dec32[i] - dec64[i]));
     ddiff /= dsc > 0 ? dsc : 1;
 
-    printf("MLA, %d heads, rank %d, nope %d, rope %d, v %d, %lld tokens, %d threads; peers: dgemm %.1f GFLOP/s, sgemm %.1f GFLOP/s\n", heads, R, N, P, DV,
-           (long long)n, lc_threads_resolve(threads), dpeak, speak);
+    printf("MLA, %d heads, rank %d, nope %d, rope %d, v %d, %lld tokens, %s latents, %d threads; peers: dgemm %.1f GFLOP/s, sgemm %.1f GFLOP/s\n", heads, R, N, P, DV,
+           (long long)n, lc_dtype_name(dtype), lc_threads_resolve(threads), dpeak, speak);
     printf("%-22s %10s %10s %10s\n", "path", "seconds", "GFLOP/s", "of peer");
     if (!decode_only) {
         printf("%-22s %10.3f %10.1f %9.0f%%\n", "prefill float64", t64, pf_flops / t64 / 1e9, 100 * pf_flops / t64 / 1e9 / dpeak);
@@ -167,6 +176,7 @@ int lc_bench_mla_main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "heads", heads), cJSON_AddNumberToObject(root, "rank", R), cJSON_AddNumberToObject(root, "nope", N);
     cJSON_AddNumberToObject(root, "rope", P), cJSON_AddNumberToObject(root, "v_dim", DV), cJSON_AddNumberToObject(root, "tokens", (double)n);
     cJSON_AddNumberToObject(root, "threads", lc_threads_resolve(threads));
+    cJSON_AddStringToObject(root, "dtype", lc_dtype_name(dtype));
     cJSON_AddNumberToObject(root, "dgemm_gflops", dpeak), cJSON_AddNumberToObject(root, "sgemm_gflops", speak);
     if (!decode_only) cJSON_AddNumberToObject(root, "prefill_f64_s", t64), cJSON_AddNumberToObject(root, "prefill_f32_s", t32);
     cJSON_AddNumberToObject(root, "decode_s", tdec);

@@ -141,13 +141,14 @@ lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, c
 
 void lc_mla_rows(const lc_mla_cache *c, int64_t j0, int64_t n, float *dst) {
     const size_t w = (size_t)(c->rank + c->rope), es = lc_dtype_size(c->dtype);
-    for (int64_t t = 0; t < n; t++) {
+    for (int64_t t = 0; t < n && !c->scaled;) { /* the rows of one block are one run */
+        const int64_t run = n - t < c->block_rows - (j0 + t) % c->block_rows ? n - t : c->block_rows - (j0 + t) % c->block_rows;
+        lc_convert(dst + (size_t)t * w, LC_F32, lc_mla_row_at(c, j0 + t), c->dtype, (size_t)run * w);
+        t += run;
+    }
+    for (int64_t t = 0; t < n && c->scaled; t++) {
         const uint8_t *row = lc_mla_row_at(c, j0 + t);
         float *d = dst + (size_t)t * w;
-        if (!c->scaled) {
-            lc_convert(d, LC_F32, row, c->dtype, w);
-            continue;
-        }
         const float *sc = lc_mla_scales_at(c, j0 + t);
         lc_kv_load_row(d, row, sc[0], c->dtype, c->rank);
         if (c->rope) lc_kv_load_row(d + c->rank, row + (size_t)c->rank * es, sc[1], c->dtype, c->rope);
