@@ -30,10 +30,13 @@ size_t lc_mla_cache_footprint(const lc_mla *m, int64_t capacity) {
     return sizeof(struct lc_mla_cache) + (size_t)nb * sizeof(uint8_t *) + (m->block_size > 0 ? (size_t)(nb * br) : (size_t)capacity) * tb;
 }
 
+/* Bytes of one block: its rows and (int8 / fp8) their scales. */
+static size_t block_bytes(const lc_mla_cache *c) { return (size_t)c->block_rows * (c->row_bytes + (c->scaled ? 2 * sizeof(float) : 0)); }
+
 /* Block b allocated (paged caches: on first use). */
 static lc_status ensure_block(lc_mla_cache *c, int64_t b) {
     if (c->blocks[b]) return LC_OK;
-    const size_t bytes = (size_t)c->block_rows * (c->row_bytes + (c->scaled ? 2 * sizeof(float) : 0));
+    const size_t bytes = block_bytes(c);
     if (!(c->blocks[b] = malloc(bytes))) return lc_error(LC_ENOMEM, "mla cache: a block of %zu bytes", bytes);
     c->allocated++;
     return LC_OK;
@@ -101,8 +104,7 @@ lc_status lc_mla_cache_copy(lc_mla_cache *dst, const lc_mla_cache *src) {
 
 size_t lc_mla_cache_bytes(const lc_mla_cache *c) {
     if (!c) return 0;
-    const size_t block = (size_t)c->block_rows * (c->row_bytes + (c->scaled ? 2 * sizeof(float) : 0));
-    return sizeof(struct lc_mla_cache) + (size_t)c->n_blocks * sizeof(uint8_t *) + (size_t)c->allocated * block;
+    return sizeof(struct lc_mla_cache) + (size_t)c->n_blocks * sizeof(uint8_t *) + (size_t)c->allocated * block_bytes(c);
 }
 
 lc_status lc_mla_cache_append(lc_mla_cache *c, int64_t pos, const float *c_kv, const float *k_rope, int64_t n) {
