@@ -158,6 +158,18 @@ static void test_convert(uint64_t seed) {
     int ok = 1;
     for (int i = 0; i < N; i++) ok &= h2[i] == lc_f32_to_bf16(lc_f16_to_f32(mid[i]));
     CHECK(ok, "lc_convert f16 -> bf16");
+    /* every f16 bit pattern widened by lc_convert (the vector path where the CPU has one) as
+     * lc_f16_to_f32 does; a NaN stays a NaN of the same sign */
+    static uint16_t all[65536];
+    static float wide[65536];
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    lc_convert(wide, LC_F32, all, LC_F16, 65536);
+    ok = 1;
+    for (int i = 0; i < 65536; i++) {
+        const float want = lc_f16_to_f32(all[i]);
+        ok &= isnan(want) ? isnan(wide[i]) && signbit(wide[i]) == signbit(want) : memcmp(&wide[i], &want, 4) == 0;
+    }
+    CHECK(ok, "lc_convert f16 -> f32: every bit pattern as lc_f16_to_f32");
     CHECK(lc_dtype_size(LC_F32) == 4 && lc_dtype_size(LC_BF16) == 2 && lc_dtype_size((lc_dtype)5) == 0, "sizes");
 }
 

@@ -2,6 +2,7 @@
  * Rounding is to nearest, ties to even, done on the bit patterns so the result does not
  * depend on the compiler's or the CPU's floating-point mode. */
 #include "longctx/core.h"
+#include "dtype_paths.h"
 
 #include <string.h>
 #include <strings.h>
@@ -128,6 +129,12 @@ void lc_convert(void *dst, lc_dtype dst_type, const void *src, lc_dtype src_type
         return;
     }
     if (dst_type == LC_F32 && src_type == LC_F16) {
+#ifdef LONGCTX_HAVE_X86_PATHS
+        if (lc_isa_supported(LC_ISA_AVX2)) { /* F16C: vcvtph2ps */
+            lc_widen_f16_avx2(dst, src, n);
+            return;
+        }
+#endif
         const uint16_t *s = src;
         float *d = dst;
         for (size_t i = 0; i < n; i++) d[i] = lc_f16_to_f32(s[i]);
