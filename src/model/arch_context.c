@@ -103,7 +103,6 @@ lc_status lc_arch_context_init(lc_context *ctx) {
             if (!s->cache) bad = 1;
             for (int i = 0; i < S && !bad && !st; i++) {
                 st = lc_mla_cache_create(&s->mla, rows, &s->cache[i]);
-                if (!st) e->state_bytes += lc_mla_cache_bytes(s->cache[i]);
             }
             break;
         }
@@ -182,7 +181,11 @@ size_t lc_arch_state_bytes(const lc_context *ctx, int seq) {
 
 size_t lc_arch_alloc_bytes(const lc_context *ctx) {
     const lc_ctx_ext *e = ctx->ext;
-    return e ? e->state_bytes + e->scratch_bytes + e->mla_ws_bytes : 0;
+    if (!e) return 0;
+    size_t b = e->state_bytes + e->scratch_bytes + e->mla_ws_bytes;
+    for (int64_t l = 0; l < ctx->model->cfg.layers; l++) /* latent caches as they hold now (paged ones grow) */
+        for (int i = 0; e->layer[l].cache && i < ctx->cfg.max_seqs; i++) b += lc_mla_cache_bytes(e->layer[l].cache[i]);
+    return b;
 }
 
 lc_status lc_arch_cost_check(const lc_context *ctx) {
