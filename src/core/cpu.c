@@ -5,9 +5,15 @@
 #include <cpuid.h>
 
 /* F16C through cpuid itself: clang before 16 does not know "f16c" in __builtin_cpu_supports. */
+/* Asked once: cpuid traps to the hypervisor on a virtual machine, and this is asked on every
+ * kernel call that resolves its ISA (racing threads store the same answer). */
 static int has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    static volatile int known = -1;
+    if (known < 0) {
+        unsigned a, b, c, d;
+        known = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    }
+    return known;
 }
 #endif
 
