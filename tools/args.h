@@ -46,10 +46,10 @@ int args_params(const char *cmd, const char *flag, const char *text, double *out
  * the processors is accepted with a note on stderr (the threads will share them). */
 int args_threads(const char *cmd, const char *flag, const char *text, int *out);
 
-/* This machine's physical memory in bytes (0 when unknown). */
 /* A vector path by name: auto, portable, avx2 or avx512. */
 int args_isa(const char *cmd, const char *flag, const char *text, lc_isa *out);
 
+/* This machine's physical memory in bytes (0 when unknown). */
 double args_physical_memory(void);
 /* Refuses, up front, a run that would allocate `bytes` when the machine has less physical
  * memory: "longctx ring: --n-local 1000000000000000 (q, k, v and out) needs 3.2 PiB of
